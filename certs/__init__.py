@@ -1,0 +1,1 @@
+"""Keys and certificates of the gateway: loading, the development PKI, CV certificates."""
