@@ -1,0 +1,74 @@
+"""Registered city services (relying parties): who may ask, where answers go, what they may receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from eid_gateway.identity import Attribute, LevelOfAssurance
+
+
+@dataclass(frozen=True)
+class SamlServiceSettings:
+    """A service that speaks SAML 2.0 to the gateway (the gateway is its IdP)."""
+
+    entity_id: str
+    acs_urls: tuple[str, ...]
+    signing_certs: tuple[x509.Certificate, ...]
+    encryption_cert: x509.Certificate | None = None
+    require_signed_requests: bool = True
+    encrypt_assertions: bool = False
+
+
+@dataclass(frozen=True)
+class OidcServiceSettings:
+    """A service that speaks OpenID Connect to the gateway (issue 4; parsed but not yet served)."""
+
+    client_id: str
+    redirect_uris: tuple[str, ...]
+    client_secret_hash: str | None = None
+    jwks_uri: str | None = None
+    public_client: bool = False
+
+
+@dataclass(frozen=True)
+class Service:
+    """One registered service. ``id`` is the config key; ``name_*`` is shown to citizens."""
+
+    id: str
+    name_de: str
+    name_en: str
+    allowed_attributes: frozenset[Attribute]
+    required_attributes: frozenset[Attribute] = frozenset()
+    minimum_age: int | None = None
+    community_id: str | None = None
+    level_of_assurance: LevelOfAssurance = LevelOfAssurance.HIGH
+    saml: SamlServiceSettings | None = None
+    oidc: OidcServiceSettings | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceRegistry:
+    """Lookup of services by SAML entity ID / OIDC client ID; exact matches only."""
+
+    services: tuple[Service, ...]
+
+    def by_entity_id(self, entity_id: str) -> Service | None:
+        for s in self.services:
+            if s.saml is not None and s.saml.entity_id == entity_id:
+                return s
+        return None
+
+    def by_client_id(self, client_id: str) -> Service | None:
+        for s in self.services:
+            if s.oidc is not None and s.oidc.client_id == client_id:
+                return s
+        return None
+
+    def by_id(self, service_id: str) -> Service | None:
+        for s in self.services:
+            if s.id == service_id:
+                return s
+        return None
