@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from typing import Any
 
 
 class Attribute(enum.Enum):
@@ -154,12 +155,13 @@ class Identity:
         """The value behind an :class:`Attribute` (the pseudonym is *not* here: see frontends)."""
         if attribute is Attribute.PSEUDONYM:
             return self.restricted_id
-        return getattr(self, attribute.value)
+        value: object | None = getattr(self, attribute.value)
+        return value
 
     def minimised(self, allowed: frozenset[Attribute]) -> Identity:
         """A copy holding only ``allowed`` attributes (data minimisation before any frontend)."""
         keep_meta = {"level_of_assurance", "authenticated_at", "not_on_chip"}
-        cleared = {
+        cleared: dict[str, Any] = {
             f.name: None
             for f in fields(self)
             if f.name not in keep_meta

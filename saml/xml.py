@@ -7,7 +7,7 @@ processing instructions are dropped at parse time, so a comment inside a NameID 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from lxml import etree
 
@@ -68,8 +68,8 @@ def parse_xml(
         root = etree.fromstring(bytes(data), parser=_PARSER)
     except etree.XMLSyntaxError as exc:
         raise XmlSecurityError(f"XML is not well-formed: {exc.msg}") from None
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
         raise XmlSecurityError("XML document contains a DOCTYPE")
     depth = 0
     count = 0
