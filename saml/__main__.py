@@ -1,0 +1,5 @@
+"""``python -m saml``: see :mod:`saml.cli`."""
+
+from saml.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,236 @@
+"""Key pairs and certificates for signing and decryption, with the xmlsec key objects cached.
+
+Parsing PEM and building an ``xmlsec.Key`` costs far more than an ECDSA signature, so a :class:`KeyPair`
+builds its xmlsec key once, and trusted certificates get their xmlsec key from a small cache keyed by
+the certificate's SHA-256 fingerprint.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Final, Union
+
+import xmlsec
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from saml.algorithms import DEFAULT_POLICY, AlgorithmPolicy
+from saml.errors import SignatureError
+
+PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
+
+
+class KeyLoadError(SignatureError):
+    """Key or certificate material could not be loaded (not PEM/DER, wrong password, unsupported type)."""
+
+    code = "key_invalid"
+
+
+class WeakKeyError(SignatureError):
+    """A key is shorter / on a weaker curve than the policy allows (BSI TR-02102)."""
+
+    code = "weak_key"
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A private key with its certificate (and optional chain up to, not including, a trust anchor)."""
+
+    private_key: PrivateKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.private_key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise KeyLoadError("only RSA and EC private keys are supported")
+        mine = self.private_key.public_key().public_numbers()
+        theirs = self.certificate.public_key()
+        if not isinstance(theirs, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)) or (
+            theirs.public_numbers() != mine
+        ):
+            raise KeyLoadError("the certificate does not belong to the private key")
+
+    @property
+    def is_ec(self) -> bool:
+        return isinstance(self.private_key, ec.EllipticCurvePrivateKey)
+
+    @cached_property
+    def fingerprint(self) -> bytes:
+        """SHA-256 of the certificate's DER encoding."""
+        return self.certificate.fingerprint(hashes.SHA256())
+
+    @cached_property
+    def xmlsec_key(self) -> xmlsec.Key:
+        """The private key as an xmlsec key, built once.
+
+        xmlsec copies the key into every context it is assigned to, so sharing it is safe. The
+        certificate is deliberately not attached: copying X509 data costs more than an ECDSA signature,
+        and ``ds:KeyInfo`` is written by :mod:`saml.dsig` itself.
+        """
+        pem = self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatPkcs8Pem)
+
+
+# --- loading ------------------------------------------------------------------------------------------
+
+
+def load_certificate(data: bytes | str) -> x509.Certificate:
+    """One certificate from PEM, DER, or the bare base64 body found in ``ds:X509Certificate``."""
+    raw = data.encode("ascii", "replace") if isinstance(data, str) else bytes(data)
+    stripped = raw.strip()
+    try:
+        if stripped.startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_certificate(stripped)
+        if stripped[:1] == b"\x30":
+            return x509.load_der_x509_certificate(stripped)
+        der = base64.b64decode(b"".join(stripped.split()), validate=True)
+        return x509.load_der_x509_certificate(der)
+    except (ValueError, binascii.Error) as exc:
+        raise KeyLoadError(f"not a certificate: {type(exc).__name__}") from None
+
+
+def load_certificates(pem_bundle: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, in order; an empty or certificate-less bundle is an error."""
+    try:
+        certs = x509.load_pem_x509_certificates(pem_bundle)
+    except ValueError:
+        raise KeyLoadError("no certificate in PEM bundle") from None
+    return list(certs)
+
+
+def load_key_pair(key_pem: bytes, cert_pem: bytes, password: bytes | None = None) -> KeyPair:
+    """A key pair from a PEM private key and a PEM certificate (further certificates become the chain)."""
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=password)
+    except (ValueError, TypeError) as exc:
+        raise KeyLoadError(f"cannot load private key: {type(exc).__name__}") from None
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise KeyLoadError("only RSA and EC private keys are supported")
+    certs = load_certificates(cert_pem)
+    return KeyPair(key, certs[0], tuple(certs[1:]))
+
+
+def key_pair_to_pem(kp: KeyPair) -> tuple[bytes, bytes]:
+    """(unencrypted PKCS#8 key PEM, certificate + chain PEM)."""
+    key = kp.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    certs = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (kp.certificate, *kp.chain))
+    return key, certs
+
+
+def cert_b64(cert: x509.Certificate) -> str:
+    """Base64 of the DER certificate, one line, as written into ``ds:X509Certificate``."""
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
+
+
+_CURVES: Final[dict[str, ec.EllipticCurve]] = {
+    "ec-p256": ec.SECP256R1(),
+    "ec-p384": ec.SECP384R1(),
+    "ec-p521": ec.SECP521R1(),
+    "ec-bp256": ec.BrainpoolP256R1(),
+    "ec-bp384": ec.BrainpoolP384R1(),
+}
+_RSA_BITS: Final[dict[str, int]] = {"rsa-2048": 2048, "rsa-3072": 3072, "rsa-4096": 4096}
+
+
+def generate_key_pair(kind: str = "ec-p256", common_name: str = "eid-gateway", days: int = 365) -> KeyPair:
+    """A fresh key with a self-signed certificate (tests, first start, development).
+
+    ``kind``: ``ec-p256``, ``ec-p384``, ``ec-p521``, ``ec-bp256``, ``ec-bp384``, ``rsa-3072``,
+    ``rsa-4096`` (``rsa-2048`` exists for legacy-interop tests only).
+    """
+    key: PrivateKey
+    if kind in _CURVES:
+        key = ec.generate_private_key(_CURVES[kind])
+    elif kind in _RSA_BITS:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS[kind])
+    else:
+        raise ValueError(f"unknown key kind {kind!r}")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    hash_alg: hashes.SHA256 | hashes.SHA384 = (
+        hashes.SHA384() if kind in ("ec-p384", "ec-bp384") else hashes.SHA256()
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+                data_encipherment=False,
+                key_agreement=isinstance(key, ec.EllipticCurvePrivateKey),
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hash_alg)
+    )
+    return KeyPair(key, cert)
+
+
+# --- strength and trusted-key cache ---------------------------------------------------------------------
+
+
+def check_key_strength(public_key: object, policy: AlgorithmPolicy = DEFAULT_POLICY) -> None:
+    """Raise :class:`WeakKeyError` unless the key is RSA >= ``min_rsa_bits`` or EC on an allowed curve."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < policy.min_rsa_bits:
+            raise WeakKeyError(f"RSA key of {public_key.key_size} bits; at least {policy.min_rsa_bits} required")
+        return
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        curve = public_key.curve
+        if curve.name not in policy.curves or curve.key_size < policy.min_ec_bits:
+            raise WeakKeyError(f"EC curve {curve.name} is not allowed")
+        return
+    raise WeakKeyError(f"key type {type(public_key).__name__} is not allowed")
+
+
+_CACHE_SIZE: Final = 256
+_cache: OrderedDict[x509.Certificate, xmlsec.Key] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def xmlsec_public_key(cert: x509.Certificate) -> xmlsec.Key:
+    """The xmlsec public key of a trusted certificate, from a small LRU keyed by the certificate.
+
+    Only the public key is loaded (no X509 data): it is all verification needs, and xmlsec copies a key
+    with X509 data much more slowly into each context.
+    """
+    # x509.Certificate hashes and compares by its DER encoding, so equal certificates share an entry.
+    with _cache_lock:
+        key = _cache.get(cert)
+        if key is not None:
+            _cache.move_to_end(cert)
+            return key
+    spki = cert.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    key = xmlsec.Key.from_memory(spki, xmlsec.constants.KeyDataFormatPem)
+    with _cache_lock:
+        _cache[cert] = key
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return key

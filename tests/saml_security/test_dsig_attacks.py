@@ -1,0 +1,348 @@
+"""Attacks on enveloped XML signatures; each test is named after the attack and expects its error type."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import xmlsec
+from lxml import etree
+
+from saml import algorithms as A
+from saml.dsig import (
+    BadSignature,
+    DuplicateId,
+    ForbiddenAlgorithm,
+    ForbiddenTransform,
+    MalformedSignature,
+    MissingSignature,
+    MultipleSignatures,
+    ReferenceMismatch,
+    UntrustedKey,
+    sign_enveloped,
+    verify_enveloped,
+)
+from saml.errors import SignatureError
+from saml.keys import KeyPair, WeakKeyError
+from saml.xml import parse_xml, to_bytes
+
+from .conftest import DS, SAML, raw_sign
+
+ENV = (A.ENVELOPED, A.EXC_C14N)
+
+
+def _signed(response: etree._Element, key: KeyPair) -> etree._Element:
+    sign_enveloped(response, key, insert_after=response[0])
+    return parse_xml(to_bytes(response))
+
+
+def _assertion(doc: etree._Element) -> etree._Element:
+    found = doc.find(f".//{{{SAML}}}Assertion")
+    assert found is not None
+    return found
+
+
+def test_signature_removed(response: etree._Element, rsa3072: KeyPair) -> None:
+    doc = _signed(response, rsa3072)
+    doc.remove(doc[1])
+    with pytest.raises(MissingSignature):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_signature_from_another_key(response: etree._Element, rsa3072: KeyPair, rsa3072_attacker: KeyPair) -> None:
+    doc = _signed(response, rsa3072_attacker)
+    with pytest.raises(UntrustedKey):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_keyinfo_with_attacker_self_signed_certificate(
+    response: etree._Element, ec256: KeyPair, ec256_attacker: KeyPair
+) -> None:
+    # Genuine signature by the attacker, whose certificate (same subject name) travels in KeyInfo.
+    sign_enveloped(response, ec256_attacker, insert_after=response[0], include_certificate=True)
+    doc = parse_xml(to_bytes(response))
+    assert doc.find(f".//{{{DS}}}X509Certificate") is not None
+    with pytest.raises(UntrustedKey):
+        verify_enveloped(doc, [ec256.certificate])
+
+
+def test_content_altered_after_signing(response: etree._Element, rsa3072: KeyPair) -> None:
+    doc = _signed(response, rsa3072)
+    name_id = doc.find(f".//{{{SAML}}}NameID")
+    assert name_id is not None
+    name_id.text = "someone-else"
+    with pytest.raises(BadSignature) as info:
+        verify_enveloped(doc, [rsa3072.certificate])
+    assert not isinstance(info.value, UntrustedKey)
+
+
+def test_signature_value_altered(response: etree._Element, ec256: KeyPair) -> None:
+    doc = _signed(response, ec256)
+    value = doc.find(f".//{{{DS}}}SignatureValue")
+    assert value is not None and value.text
+    value.text = ("B" if value.text[0] == "A" else "A") + value.text[1:]
+    with pytest.raises(UntrustedKey):  # content intact, signature not made by the trusted key
+        verify_enveloped(doc, [ec256.certificate])
+
+
+def test_wrapping_signed_element_moved_evil_in_place(response: etree._Element, rsa3072: KeyPair) -> None:
+    """XSW: the signed assertion moves into an extension, an evil one (own ID) carries the signature."""
+    assertion = _assertion(response)
+    sign_enveloped(assertion, rsa3072, insert_after=assertion[0])
+    doc = parse_xml(to_bytes(response))
+    original = _assertion(doc)
+    evil = copy.deepcopy(original)
+    evil.set("ID", "_evil")
+    evil.find(f".//{{{SAML}}}NameID").text = "admin"  # type: ignore[union-attr]
+    ext = etree.SubElement(doc, "{urn:oasis:names:tc:SAML:2.0:protocol}Extensions")
+    doc.replace(original, evil)
+    ext.append(original)
+    # The signature copied into the evil assertion still points at "#_assert1".
+    with pytest.raises(ReferenceMismatch):
+        verify_enveloped(evil, [rsa3072.certificate])
+    # And the original (now hidden in Extensions) still verifies, returning itself: never the evil one.
+    assert verify_enveloped(original, [rsa3072.certificate]) is original
+
+
+def test_wrapping_evil_element_reuses_signed_id(response: etree._Element, rsa3072: KeyPair) -> None:
+    """XSW: the evil assertion takes the signed ID, the original stays in the document elsewhere."""
+    assertion = _assertion(response)
+    sign_enveloped(assertion, rsa3072, insert_after=assertion[0])
+    doc = parse_xml(to_bytes(response))
+    original = _assertion(doc)
+    evil = copy.deepcopy(original)
+    evil.find(f".//{{{SAML}}}NameID").text = "admin"  # type: ignore[union-attr]
+    doc.append(evil)
+    with pytest.raises(DuplicateId):
+        verify_enveloped(evil, [rsa3072.certificate])
+    with pytest.raises(DuplicateId):
+        verify_enveloped(original, [rsa3072.certificate])
+
+
+def test_wrapping_original_in_signature_object(response: etree._Element, rsa3072: KeyPair) -> None:
+    """XSW (ds:Object variant): the original hides inside the signature, the evil one takes its ID."""
+    assertion = _assertion(response)
+    sign_enveloped(assertion, rsa3072, insert_after=assertion[0])
+    doc = parse_xml(to_bytes(response))
+    original = _assertion(doc)
+    sig = original.find(f"{{{DS}}}Signature")
+    assert sig is not None
+    index = doc.index(original)
+    evil = copy.deepcopy(original)
+    evil.remove(evil.find(f"{{{DS}}}Signature"))  # type: ignore[arg-type]
+    evil.find(f".//{{{SAML}}}NameID").text = "admin"  # type: ignore[union-attr]
+    doc.remove(original)
+    original.remove(sig)
+    etree.SubElement(sig, f"{{{DS}}}Object").append(original)
+    evil.insert(1, sig)
+    doc.insert(index, evil)
+    with pytest.raises(MalformedSignature):
+        verify_enveloped(evil, [rsa3072.certificate])
+
+
+def test_wrapping_evil_replaces_signed_same_id(response: etree._Element, rsa3072: KeyPair) -> None:
+    """The evil assertion takes ID and signature, the original is gone: the digest no longer matches."""
+    assertion = _assertion(response)
+    sign_enveloped(assertion, rsa3072, insert_after=assertion[0])
+    doc = parse_xml(to_bytes(response))
+    _assertion(doc).find(f".//{{{SAML}}}NameID").text = "admin"  # type: ignore[union-attr]
+    with pytest.raises(BadSignature):
+        verify_enveloped(_assertion(doc), [rsa3072.certificate])
+
+
+def test_two_references(response: etree._Element, rsa3072: KeyPair) -> None:
+    assertion = _assertion(response)
+    raw_sign(response, rsa3072, [("#_resp1", ENV), ("#_assert1", (A.EXC_C14N,))], register=[response, assertion])
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ReferenceMismatch):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_reference_to_another_element(response: etree._Element, rsa3072: KeyPair) -> None:
+    """The response carries a genuine signature, but it covers the assertion, not the response."""
+    assertion = _assertion(response)
+    raw_sign(response, rsa3072, [("#_assert1", (A.EXC_C14N,))], register=[assertion])
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ReferenceMismatch):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_empty_reference_uri(response: etree._Element, rsa3072: KeyPair) -> None:
+    raw_sign(response, rsa3072, [("", ENV)])
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ReferenceMismatch):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_xpointer_reference_uri(response: etree._Element, rsa3072: KeyPair) -> None:
+    raw_sign(response, rsa3072, [("#xpointer(id('_resp1'))", ENV)], register=[response])
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ReferenceMismatch):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_signature_not_direct_child(response: etree._Element, rsa3072: KeyPair) -> None:
+    """A valid signature over the response, hidden one level down, does not sign the response."""
+    assertion = _assertion(response)
+    raw_sign(assertion, rsa3072, [("#_resp1", (A.EXC_C14N,))], register=[response])
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(MissingSignature):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_two_signatures(response: etree._Element, rsa3072: KeyPair) -> None:
+    sign_enveloped(response, rsa3072)
+    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response], position=2)
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(MultipleSignatures):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_xslt_transform(response: etree._Element, rsa3072: KeyPair) -> None:
+    xsl = etree.fromstring(
+        b'<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0">'
+        b'<xsl:template match="/"><x/></xsl:template></xsl:stylesheet>'
+    )
+    raw_sign(
+        response,
+        rsa3072,
+        [("#_resp1", (A.ENVELOPED, A.XSLT, A.EXC_C14N))],
+        register=[response],
+        transform_children={A.XSLT: xsl},
+    )
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ForbiddenTransform):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_xpath_transform(response: etree._Element, rsa3072: KeyPair) -> None:
+    xpath = etree.Element(f"{{{DS}}}XPath")
+    xpath.text = "not(ancestor-or-self::*[local-name()='NameID'])"
+    raw_sign(
+        response,
+        rsa3072,
+        [("#_resp1", (A.ENVELOPED, A.XPATH, A.EXC_C14N))],
+        register=[response],
+        transform_children={A.XPATH: xpath},
+    )
+    doc = parse_xml(to_bytes(response))
+    # The XPath excluded the NameID from the digest: with the transform honoured, this would verify.
+    doc.find(f".//{{{SAML}}}NameID").text = "admin"  # type: ignore[union-attr]
+    with pytest.raises(ForbiddenTransform):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_missing_exclusive_c14n_transform(response: etree._Element, rsa3072: KeyPair) -> None:
+    raw_sign(response, rsa3072, [("#_resp1", (A.ENVELOPED,))], register=[response])
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ForbiddenTransform):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_inclusive_c14n_refused(response: etree._Element, rsa3072: KeyPair) -> None:
+    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response], c14n=A.C14N)
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ForbiddenAlgorithm):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_sha1_digest(response: etree._Element, rsa3072: KeyPair) -> None:
+    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response], digest=A.SHA1)
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ForbiddenAlgorithm):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_rsa_sha1_signature(response: etree._Element, rsa3072: KeyPair) -> None:
+    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response], signature_method=A.RSA_SHA1)
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(ForbiddenAlgorithm):
+        verify_enveloped(doc, [rsa3072.certificate])
+    with pytest.raises(ForbiddenAlgorithm):  # not even the legacy policy accepts SHA-1
+        verify_enveloped(doc, [rsa3072.certificate], policy=A.LEGACY_POLICY)
+
+
+def test_hmac_signature_method(response: etree._Element, rsa3072: KeyPair) -> None:
+    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response])
+    doc = parse_xml(to_bytes(response))
+    doc.find(f".//{{{DS}}}SignatureMethod").set("Algorithm", "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256")  # type: ignore[union-attr]
+    with pytest.raises(ForbiddenAlgorithm):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_rsa1024_key(response: etree._Element, rsa1024: KeyPair) -> None:
+    raw_sign(response, rsa1024, [("#_resp1", ENV)], register=[response])
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(WeakKeyError):
+        verify_enveloped(doc, [rsa1024.certificate])
+    with pytest.raises(WeakKeyError):
+        verify_enveloped(doc, [rsa1024.certificate], policy=A.LEGACY_POLICY)
+
+
+def test_rsa2048_key_refused_by_default(response: etree._Element, rsa2048: KeyPair) -> None:
+    raw_sign(response, rsa2048, [("#_resp1", ENV)], register=[response])
+    doc = parse_xml(to_bytes(response))
+    with pytest.raises(WeakKeyError):
+        verify_enveloped(doc, [rsa2048.certificate])
+    assert verify_enveloped(doc, [rsa2048.certificate], policy=A.LEGACY_POLICY) is doc
+
+
+def test_we_do_not_sign_with_weak_keys_or_sha1(response: etree._Element, rsa2048: KeyPair, rsa3072: KeyPair) -> None:
+    with pytest.raises(WeakKeyError):
+        sign_enveloped(response, rsa2048)
+    with pytest.raises(ForbiddenAlgorithm):
+        sign_enveloped(response, rsa3072, algorithm=A.RSA_SHA1)
+    with pytest.raises(ForbiddenAlgorithm):
+        sign_enveloped(response, rsa3072, digest=A.SHA1)
+    with pytest.raises(ForbiddenAlgorithm):
+        sign_enveloped(response, rsa3072, algorithm=A.ECDSA_SHA256)  # does not fit an RSA key
+    assert not any(etree.QName(c).localname == "Signature" for c in response)
+
+
+def test_weak_curve_policy(response: etree._Element, ec256: KeyPair) -> None:
+    doc = _signed(response, ec256)
+    strict = dataclasses.replace(A.DEFAULT_POLICY, min_ec_bits=384)
+    with pytest.raises(WeakKeyError):
+        verify_enveloped(doc, [ec256.certificate], policy=strict)
+
+
+def test_duplicated_id_attributes(response: etree._Element, rsa3072: KeyPair) -> None:
+    doc = _signed(response, rsa3072)
+    etree.SubElement(doc, "{urn:example:ext}Other", ID="_resp1")
+    with pytest.raises(DuplicateId):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_duplicated_id_in_other_id_attribute_name(response: etree._Element, rsa3072: KeyPair) -> None:
+    doc = _signed(response, rsa3072)
+    etree.SubElement(doc, "{urn:example:ext}Other", Id="_resp1")
+    with pytest.raises(DuplicateId):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_element_without_id(response: etree._Element, rsa3072: KeyPair) -> None:
+    doc = _signed(response, rsa3072)
+    del doc.attrib["ID"]
+    with pytest.raises(ReferenceMismatch):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_signature_object_element(response: etree._Element, rsa3072: KeyPair) -> None:
+    doc = _signed(response, rsa3072)
+    etree.SubElement(doc[1], f"{{{DS}}}Object").text = "x"
+    with pytest.raises(MalformedSignature):
+        verify_enveloped(doc, [rsa3072.certificate])
+
+
+def test_no_trusted_keys(response: etree._Element, rsa3072: KeyPair) -> None:
+    doc = _signed(response, rsa3072)
+    with pytest.raises(UntrustedKey):
+        verify_enveloped(doc, [])
+
+
+def test_every_error_is_a_signature_error() -> None:
+    for exc in (BadSignature, DuplicateId, ForbiddenAlgorithm, ForbiddenTransform, MalformedSignature,
+                MissingSignature, MultipleSignatures, ReferenceMismatch, UntrustedKey, WeakKeyError):
+        assert issubclass(exc, SignatureError)
+    assert xmlsec  # raw xmlsec is what builds the attacker documents above
