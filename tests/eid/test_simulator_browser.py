@@ -1,0 +1,59 @@
+"""The AusweisApp stand-in page in a real headless Chromium: no JavaScript, keyboard and labels only."""
+
+from __future__ import annotations
+
+import shutil
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from eid_gateway.backends.base import EidRequest
+from eid_gateway.identity import Attribute as A
+
+from .conftest import Harness
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed"),
+]
+
+
+async def test_page_sign_in_without_javascript(harness: Harness) -> None:
+    from playwright.async_api import async_playwright
+
+    url = harness.begin(EidRequest(required=frozenset({A.FAMILY_NAMES, A.GIVEN_NAMES})))
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(java_script_enabled=False)
+            await page.goto(harness.sim.client_page_url(url))
+            assert "Test facility — simulated ID card" in await page.title()
+            await page.get_by_label("ANDRÉ MUSTERMANN").check()
+            await page.get_by_label("PIN (Test-PIN 123456)").fill("123456")
+            async with page.expect_navigation():
+                await page.get_by_role("button", name="Bestätigen / Confirm").click()
+            final = urlsplit(page.url)
+        finally:
+            await browser.close()
+    query = parse_qs(final.query)  # the harness serves no /refresh page; the URL is what counts
+    assert final.path == "/refresh" and query["ResultMajor"] == ["ok"]
+    identity = await harness.client.fetch_result(harness.session_of(url), 1)
+    assert identity.given_names == "ANDRÉ"
+
+
+async def test_page_cancel(harness: Harness) -> None:
+    from playwright.async_api import async_playwright
+
+    url = harness.begin(EidRequest(required=frozenset({A.FAMILY_NAMES})))
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(java_script_enabled=False)
+            await page.goto(harness.sim.client_page_url(url))
+            async with page.expect_navigation():
+                await page.get_by_role("button", name="Abbrechen / Cancel").click()
+            final = urlsplit(page.url)
+        finally:
+            await browser.close()
+    assert parse_qs(final.query)["ResultMinor"] == ["cancellationByUser"]
+
