@@ -1,0 +1,229 @@
+"""Composition: one aiohttp application from one validated :class:`~eid_gateway.config.GatewayConfig`.
+
+Nothing here decides anything; it wires the store, the eID backend (in simulator mode the embedded
+simulator is mounted in the same app and reached over real HTTP through the TR-03130 client, so the
+production code path is the one exercised), the frontends, the flow, the demo service and the
+cross-cutting middlewares, and closes what it opened on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+
+from eid_gateway.backends.base import EidServer
+from eid_gateway.config import GatewayConfig
+from eid_gateway.flow import FlowManager
+from eid_gateway.store.base import Store
+from eid_gateway.store.sqlite import SqliteStore
+from eid_gateway.web.middlewares import MAX_BODY_BYTES, body_limit, error_pages, security_headers
+from eid_gateway.web.render import STATIC_DIR
+
+log = logging.getLogger("eid_gateway.app")
+
+CONFIG_KEY: Final = web.AppKey("config", GatewayConfig)
+FLOWS_KEY: Final = web.AppKey("flows", FlowManager)
+STORE_KEY: Final = web.AppKey("store", object)
+BACKEND_KEY: Final = web.AppKey("backend", object)
+SWEEP_INTERVAL: Final = 60.0
+READY_TIMEOUT: Final = 5.0
+
+
+def eid_client_ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    """Mutual TLS towards a real eID-Server (TR-03116-4: TLS 1.2+); ``None`` for http URLs."""
+    url = config.eid_server.url or ""
+    if not url.startswith("https://"):
+        return None
+    ctx = ssl.create_default_context(
+        cafile=str(config.eid_server.tls_ca_file) if config.eid_server.tls_ca_file else None
+    )
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(
+        str(config.keys.eid_client_cert_path), str(config.keys.eid_client_key_path), config.keys.key_password
+    )
+    return ctx
+
+
+def create_backend(config: GatewayConfig) -> EidServer:
+    """The eID-Server client: TR-03130 SOAP, to the real server or to the embedded simulator."""
+    from eid_gateway.backends.tr03130 import Tr03130Client
+
+    if config.eid_server.kind == "simulator":
+        assert config.simulator is not None
+        return Tr03130Client(
+            config.url(config.simulator.prefix + "/eID"),
+            config.keys.eid_client,
+            config.simulator.key.certificate,
+            config.eid_server.timeout_seconds,
+            None,
+        )
+    assert config.eid_server.url is not None and config.eid_server.server_cert is not None
+    return Tr03130Client(
+        config.eid_server.url,
+        config.keys.eid_client,
+        config.eid_server.server_cert,
+        config.eid_server.timeout_seconds,
+        eid_client_ssl_context(config),
+    )
+
+
+def _simulator_routes(config: GatewayConfig) -> list[web.RouteDef]:
+    from eid_gateway.simulator import Simulator, SimulatorConfig
+
+    assert config.simulator is not None
+    sim = Simulator(
+        SimulatorConfig(
+            public_origin=config.public_origin,
+            key=config.simulator.key,
+            gateway_cert=config.keys.eid_client.certificate,
+            production=config.production,
+        ),
+        config.simulator.prefix,
+    )
+    return sim.routes()
+
+
+def _form_targets(config: GatewayConfig) -> list[str]:
+    """Where gateway pages may POST: the registered ACS URLs and redirect URIs (exact)."""
+    targets: list[str] = []
+    for service in config.services.services:
+        if service.saml is not None:
+            targets.extend(service.saml.acs_urls)
+        if service.oidc is not None:
+            targets.extend(service.oidc.redirect_uris)
+    return targets
+
+
+def _base_app(config: GatewayConfig) -> web.Application:
+    app = web.Application(middlewares=[error_pages, body_limit()], client_max_size=MAX_BODY_BYTES)
+    app[CONFIG_KEY] = config
+    app.on_response_prepare.append(security_headers(_form_targets(config), hsts=config.production))
+    app.router.add_static("/static", STATIC_DIR, append_version=False)
+    app.router.add_get("/favicon.ico", no_favicon)
+    return app
+
+
+async def no_favicon(request: web.Request) -> web.Response:
+    """Browsers ask for it on every page; answer without a 404 in every log."""
+    return web.Response(status=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+def _readyz(store: Store, backend: EidServer) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def readyz(request: web.Request) -> web.Response:
+        """Readiness: the store answers and the eID-Server answers getServerInfo."""
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await store.ping()
+            checks["store"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["store"] = f"error: {type(exc).__name__}"
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                info = await backend.server_info()
+            checks["eid_server"] = "ok"
+            checks["eid_server_version"] = info.version
+        except Exception as exc:  # noqa: BLE001
+            checks["eid_server"] = f"error: {type(exc).__name__}"
+        ok = checks["store"] == "ok" and checks["eid_server"] == "ok"
+        return web.json_response(
+            {"status": "ok" if ok else "unavailable", **checks}, status=200 if ok else 503,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return readyz
+
+
+def create_app(
+    config: GatewayConfig, *, store: Store | None = None, backend: EidServer | None = None
+) -> web.Application:
+    """The whole gateway. ``store`` / ``backend`` replace the configured ones (tests: clocks, outages)."""
+    from eid_gateway.frontends.saml_idp import create_saml_frontend
+
+    app = _base_app(config)
+    store = store if store is not None else SqliteStore(config.store.path)
+    backend = backend if backend is not None else create_backend(config)
+    app[STORE_KEY] = store
+    app[BACKEND_KEY] = backend
+
+    simulator_client: str | None = None
+    if config.eid_server.kind == "simulator":
+        assert config.simulator is not None
+        log.warning("eID-Server SIMULATOR active: test facility, no real ID cards are read")
+        app.add_routes(_simulator_routes(config))
+        simulator_client = config.simulator.prefix + "/client"
+
+    flows = FlowManager(config, store, backend, simulator_client_path=simulator_client)
+    app[FLOWS_KEY] = flows
+    saml = create_saml_frontend(config, flows, store)
+    flows.add_frontend(saml)
+    app.add_routes(saml.routes())
+    if config.oidc is not None:
+        from eid_gateway.frontends.oidc import create_oidc_frontend
+
+        oidc = create_oidc_frontend(config, flows, store, config.oidc)
+        flows.add_frontend(oidc)
+        app.add_routes(oidc.routes())
+    app.add_routes(flows.routes())
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", _readyz(store, backend))])
+
+    if config.demo.enabled:
+        from eid_gateway.demo import create_demo_app
+
+        app.add_subapp("/demo", create_demo_app(config))
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_forever(store))
+        log.info("gateway started mode=%s origin=%s eid_server=%s services=%d", config.mode,
+                 config.public_origin, config.eid_server.kind, len(config.services.services))
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await backend.close()
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _sweep_forever(store: Store) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL)
+        try:
+            removed = await store.sweep()
+            if removed:
+                log.debug("store sweep removed=%d", removed)
+        except Exception as exc:  # noqa: BLE001 - keep sweeping
+            log.warning("store sweep failed error=%s", type(exc).__name__)
+
+
+def create_simulator_app(config: GatewayConfig) -> web.Application:
+    """Only the eID-Server simulator (``eid-gateway simulator``); refused in production."""
+    if config.simulator is None:
+        raise SystemExit("no [simulator] section in the config")
+    app = _base_app(config)
+    app.add_routes(_simulator_routes(config))
+    app.add_routes([web.get("/healthz", healthz)])
+    return app
+
+
+def create_demo_only_app(config: GatewayConfig) -> web.Application:
+    """Only the demo city service at /demo (``eid-gateway demo-service``)."""
+    from eid_gateway.demo import create_demo_app
+
+    app = _base_app(config)
+    app.add_subapp("/demo", create_demo_app(config))
+    app.add_routes([web.get("/healthz", healthz)])
+    return app

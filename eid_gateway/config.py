@@ -1,0 +1,639 @@
+"""The gateway's one configuration file (TOML), validated at start into frozen dataclasses.
+
+Validation collects *every* problem before failing, and each message names the config key and what is
+wrong with it (``services[2].saml.acs_urls[0]: must be an absolute https URL``), so an operator fixes a
+file in one pass. Relative paths are resolved against the config file's directory. Keys and
+certificates are loaded here too: a gateway that starts has usable key material.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from cryptography import x509
+
+from certs.devpki import is_dev_certificate
+from certs.loading import (
+    CertLoadError,
+    is_pkcs12,
+    load_certificate_file,
+    load_key_pair_file,
+    load_secret_file,
+)
+from eid_gateway.frontends.oidc.settings import (
+    OidcSettings,
+    OidcSettingsError,
+    parse_oidc_settings,
+    with_oidc_services,
+)
+from eid_gateway.identity import Attribute, LevelOfAssurance
+from eid_gateway.services import SamlServiceSettings, Service, ServiceRegistry
+from saml.errors import SamlError
+from saml.keys import KeyPair, check_key_strength
+
+Mode = Literal["development", "production"]
+DEFAULT_CONFIG_PATH = Path("instance/gateway.toml")
+CONFIG_ENV = "EID_GATEWAY_CONFIG"
+
+_SERVICE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+#: TR-03130 CommunityID pattern (PlaceVerificationRequest).
+_COMMUNITY_ID = re.compile(r"[0][0-9]{3}([0-9]{2}([0][0-9]([0-9]{2}([0][0-9]{3})?)?)?)?")
+_LOA = {loa.name.lower(): loa for loa in LevelOfAssurance}
+
+
+class ConfigError(Exception):
+    """The config file is unusable; ``errors`` lists every problem found, one line each."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    """The gateway's own key material. Paths are kept where TLS needs files (mutual TLS client)."""
+
+    saml_signing: KeyPair
+    saml_signing_next: KeyPair | None
+    eid_client: KeyPair
+    eid_client_key_path: Path
+    eid_client_cert_path: Path
+    pseudonym_secret: bytes
+    #: Password of encrypted key files (from ``password_env``); mutual TLS needs it again.
+    key_password: bytes | None = None
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    kind: Literal["sqlite"]
+    path: Path
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    ttl_seconds: int = 600
+    #: How long the refresh step waits for a result that is not ready yet (noResultYet).
+    result_wait_seconds: float = 3.0
+
+
+@dataclass(frozen=True)
+class EidServerConfig:
+    kind: Literal["simulator", "tr03130"]
+    url: str | None
+    server_cert: x509.Certificate | None
+    timeout_seconds: float
+    tls_ca_file: Path | None
+
+
+@dataclass(frozen=True)
+class SimulatorSection:
+    key: KeyPair
+    prefix: str = "/eid-sim"
+
+
+@dataclass(frozen=True)
+class SamlIdpConfig:
+    entity_id: str
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    enabled: bool
+    key: KeyPair | None
+    entity_id: str
+    service_id: str | None
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    mode: Mode
+    public_origin: str
+    listen: ListenConfig
+    keys: KeysConfig
+    store: StoreConfig
+    flow: FlowConfig
+    eid_server: EidServerConfig
+    simulator: SimulatorSection | None
+    saml_idp: SamlIdpConfig
+    services: ServiceRegistry
+    demo: DemoConfig
+    source: Path | None = None
+    #: The OpenID Connect provider ([oidc] + [services.oidc]); ``None`` = OIDC not offered.
+    oidc: OidcSettings | None = None
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def secure_origin(self) -> bool:
+        """True when the public origin is https (cookies get Secure and the __Host- prefix)."""
+        return self.public_origin.startswith("https://")
+
+    def url(self, path: str) -> str:
+        """Absolute URL of a gateway path (``path`` starts with ``/``)."""
+        return self.public_origin + path
+
+
+def default_config_path() -> Path:
+    """``$EID_GATEWAY_CONFIG`` or ``./instance/gateway.toml``."""
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG_PATH
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate a config file; raises :class:`ConfigError` listing every problem."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return parse_config(data, path.resolve().parent, source=path)
+
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+class _Reader:
+    """Walks one TOML table, recording errors under dotted key names instead of raising."""
+
+    def __init__(self, errors: list[str], data: Mapping[str, Any], prefix: str, base_dir: Path):
+        self.errors = errors
+        self.data = data
+        self.prefix = prefix
+        self.base_dir = base_dir
+        self.known: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.append(f"{self.key(name)}: {message}")
+
+    def _get(self, name: str, kind: type | tuple[type, ...], kind_name: str, required: bool) -> Any:
+        self.known.add(name)
+        if name not in self.data:
+            if required:
+                self.error(name, "is required")
+            return _MISSING
+        value = self.data[name]
+        # bool is an int subclass in Python; TOML keeps them apart, so do we.
+        if isinstance(value, bool) and kind is not bool:
+            self.error(name, f"must be {kind_name}, not a boolean")
+            return _MISSING
+        if not isinstance(value, kind):
+            self.error(name, f"must be {kind_name}")
+            return _MISSING
+        return value
+
+    def string(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+        v = self._get(name, str, "a string", required)
+        if v is _MISSING:
+            return default
+        if not v.strip():
+            self.error(name, "must not be empty")
+            return default
+        return str(v)
+
+    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
+        v = self._get(name, int, "an integer", False)
+        if v is _MISSING:
+            return default
+        if not lo <= v <= hi:
+            self.error(name, f"must be between {lo} and {hi}")
+            return default
+        return int(v)
+
+    def number(self, name: str, default: float, lo: float, hi: float) -> float:
+        v = self._get(name, (int, float), "a number", False)
+        if v is _MISSING:
+            return default
+        if not lo <= v <= hi:
+            self.error(name, f"must be between {lo:g} and {hi:g}")
+            return default
+        return float(v)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        v = self._get(name, bool, "true or false", False)
+        return default if v is _MISSING else bool(v)
+
+    def strings(self, name: str, *, required: bool = False) -> list[tuple[str, str]]:
+        """A list of strings as (key name with index, value)."""
+        v = self._get(name, list, "a list of strings", required)
+        if v is _MISSING:
+            return []
+        out: list[tuple[str, str]] = []
+        for i, item in enumerate(v):
+            if not isinstance(item, str):
+                self.errors.append(f"{self.key(name)}[{i}]: must be a string")
+            else:
+                out.append((f"{self.key(name)}[{i}]", item))
+        return out
+
+    def table(self, name: str, *, required: bool = False) -> _Reader | None:
+        v = self._get(name, dict, "a table", required)
+        if v is _MISSING:
+            return None
+        return _Reader(self.errors, v, self.key(name), self.base_dir)
+
+    def tables(self, name: str) -> list[_Reader]:
+        v = self._get(name, list, "an array of tables ([[" + name + "]])", False)
+        if v is _MISSING:
+            return []
+        out: list[_Reader] = []
+        for i, item in enumerate(v):
+            if not isinstance(item, dict):
+                self.errors.append(f"{self.key(name)}[{i}]: must be a table")
+            else:
+                out.append(_Reader(self.errors, item, f"{self.key(name)}[{i}]", self.base_dir))
+        return out
+
+    def path(self, name: str, *, required: bool = False) -> Path | None:
+        v = self.string(name, required=required)
+        if v is None:
+            return None
+        p = Path(v).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def load(self, name: str, loader: Callable[[], T]) -> T | None:
+        """Run a file loader, turning its error into a message under ``name``."""
+        try:
+            return loader()
+        except CertLoadError as exc:
+            self.error(name, str(exc))
+            return None
+
+    def check_unknown(self) -> None:
+        for extra in sorted(set(self.data) - self.known):
+            self.error(extra, "unknown key")
+
+
+def _check_url(r: _Reader, key: str, value: str, production: bool) -> bool:
+    """Absolute URL: https always in production; http also allowed in development."""
+    parts = urlsplit(value)
+    allowed = ("https",) if production else ("https", "http")
+    if parts.scheme not in allowed or not parts.netloc or parts.fragment:
+        r.errors.append(
+            f"{key}: must be an absolute https URL"
+            + ("" if production else " (http is allowed in development)")
+        )
+        return False
+    return True
+
+
+def _load_pair(
+    r: _Reader, key_name: str, cert_name: str, *, required: bool, password: bytes | None = None
+) -> KeyPair | None:
+    key_path = r.path(key_name, required=required)
+    cert_path = r.path(cert_name)
+    if key_path is None:
+        if cert_path is not None:
+            r.error(key_name, f"is required when {r.key(cert_name)} is set")
+        return None
+    return r.load(key_name, lambda: load_key_pair_file(key_path, cert_path, password))
+
+
+def _strength(r: _Reader, name: str, kp: KeyPair | None) -> None:
+    if kp is None:
+        return
+    try:
+        check_key_strength(kp.private_key.public_key())
+    except SamlError as exc:
+        r.error(name, str(exc))
+
+
+def _origin(r: _Reader) -> str:
+    v = r.string("public_origin", required=True)
+    if v is None:
+        return "http://invalid"
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment or (
+        parts.path not in ("", "/")
+    ):
+        r.error("public_origin", "must be an origin like https://eid.example.de (scheme, host, optional port)")
+        return "http://invalid"
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _attributes(
+    r: _Reader, name: str, known: set[Attribute] | None = None, *, required: bool = False
+) -> frozenset[Attribute]:
+    out: set[Attribute] = set()
+    if required and isinstance(r.data.get(name), list) and not r.data[name]:
+        r.error(name, "must list at least one attribute")
+    for key, value in r.strings(name, required=required):
+        try:
+            attr = Attribute(value)
+        except ValueError:
+            names = ", ".join(a.value for a in Attribute)
+            r.errors.append(f"{key}: unknown attribute {value!r} (known: {names})")
+            continue
+        if known is not None and attr not in known:
+            r.errors.append(f"{key}: {value!r} must also be listed in {r.key('attributes')}")
+            continue
+        out.add(attr)
+    return frozenset(out)
+
+
+def _service(r: _Reader, production: bool) -> Service | None:
+    sid = r.string("id", required=True)
+    if sid is not None and not _SERVICE_ID.fullmatch(sid):
+        r.error("id", "must be 1-64 characters a-z, 0-9, '-' or '_', starting with a letter or digit")
+    name_de = r.string("name_de", required=True)
+    name_en = r.string("name_en") or name_de
+    attributes = _attributes(r, "attributes", required=True)
+    required = _attributes(r, "required", set(attributes))
+    minimum_age: int | None = None
+    if "minimum_age" in r.data:
+        minimum_age = r.integer("minimum_age", 0, 1, 150) or None
+        if minimum_age is not None and Attribute.AGE_VERIFICATION not in attributes:
+            r.error("minimum_age", "needs 'age_verification' in attributes")
+    community_id = r.string("community_id")
+    if community_id is not None:
+        if not _COMMUNITY_ID.fullmatch(community_id):
+            r.error("community_id", "must be a TR-03130 community ID (e.g. '0276' or '02760503150000')")
+        if Attribute.PLACE_VERIFICATION not in attributes:
+            r.error("community_id", "needs 'place_verification' in attributes")
+    loa_name = r.string("level_of_assurance", "high") or "high"
+    loa = _LOA.get(loa_name)
+    if loa is None:
+        r.error("level_of_assurance", f"must be one of {', '.join(_LOA)}")
+    saml = _saml_settings(r, production)
+    if "oidc" in r.data:
+        r.known.add("oidc")  # issue 4: parsed there; accepted here so configs can be written ahead
+    r.check_unknown()
+    if sid is None or name_de is None or loa is None:
+        return None
+    return Service(
+        id=sid,
+        name_de=name_de,
+        name_en=name_en or name_de,
+        allowed_attributes=attributes,
+        required_attributes=required,
+        minimum_age=minimum_age,
+        community_id=community_id,
+        level_of_assurance=loa,
+        saml=saml,
+    )
+
+
+def _saml_settings(r: _Reader, production: bool) -> SamlServiceSettings | None:
+    s = r.table("saml")
+    if s is None:
+        return None
+    entity_id = s.string("entity_id", required=True)
+    acs: list[str] = []
+    for key, url in s.strings("acs_urls", required=True):
+        if _check_url(s, key, url, production):
+            acs.append(url)
+    if "acs_urls" in s.data and not s.data["acs_urls"]:
+        s.error("acs_urls", "must list at least one URL")
+    certs: list[x509.Certificate] = []
+    for name in ("signing_cert", "signing_certs"):
+        if name == "signing_cert":
+            paths = [(s.key(name), s.path(name))] if name in s.data else []
+        else:
+            paths = [
+                (key, Path(v) if Path(v).is_absolute() else s.base_dir / v) for key, v in s.strings(name)
+            ]
+        for key, p in paths:
+            if p is None:
+                continue
+            try:
+                certs.append(load_certificate_file(p))
+            except CertLoadError as exc:
+                s.errors.append(f"{key}: {exc}")
+    require_signed = s.boolean("require_signed_requests", True)
+    if require_signed and not certs and "signing_cert" not in s.data and "signing_certs" not in s.data:
+        s.error("signing_cert", "is required while require_signed_requests = true")
+    if production and not require_signed:
+        s.error("require_signed_requests", "must be true in production")
+    enc_path = s.path("encryption_cert")
+    enc = s.load("encryption_cert", lambda: load_certificate_file(enc_path)) if enc_path else None
+    encrypt = s.boolean("encrypt_assertions", False)
+    if encrypt and enc is None and "encryption_cert" not in s.data:
+        s.error("encryption_cert", "is required when encrypt_assertions = true")
+    if production:
+        for cert in [*certs, *([enc] if enc else [])]:
+            if is_dev_certificate(cert):
+                s.error("signing_cert" if cert in certs else "encryption_cert",
+                        "is a development certificate; production refuses it")
+    s.check_unknown()
+    if entity_id is None:
+        return None
+    return SamlServiceSettings(
+        entity_id=entity_id,
+        acs_urls=tuple(acs),
+        signing_certs=tuple(certs),
+        encryption_cert=enc,
+        require_signed_requests=require_signed,
+        encrypt_assertions=encrypt,
+    )
+
+
+def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = None) -> GatewayConfig:
+    """Validate parsed TOML; raises :class:`ConfigError` with every problem found."""
+    errors: list[str] = []
+    top = _Reader(errors, data, "", base_dir)
+
+    mode_value = top.string("mode", "development") or "development"
+    if mode_value not in ("development", "production"):
+        top.error("mode", "must be \"development\" or \"production\"")
+        mode_value = "development"
+    mode: Mode = "production" if mode_value == "production" else "development"
+    production = mode == "production"
+
+    origin = _origin(top)
+    if production and not origin.startswith("https://"):
+        top.error("public_origin", "must be an https origin in production")
+
+    listen = ListenConfig()
+    lt = top.table("listen")
+    if lt is not None:
+        listen = ListenConfig(lt.string("host", "127.0.0.1") or "127.0.0.1", lt.integer("port", 8080, 1, 65535))
+        lt.check_unknown()
+
+    # --- keys --------------------------------------------------------------------------------------
+    kt = top.table("keys", required=True) or _Reader(errors, {}, "keys", base_dir)
+    # Encrypted PEM keys / PKCS#12 files: the password comes from the environment, never the file.
+    password: bytes | None = None
+    password_env = kt.string("password_env")
+    if password_env is not None:
+        value = os.environ.get(password_env)
+        if value is None:
+            kt.error("password_env", f"environment variable {password_env} is not set")
+        else:
+            password = value.encode("utf-8")
+    signing = _load_pair(kt, "saml_signing_key", "saml_signing_cert", required=True, password=password)
+    _strength(kt, "saml_signing_key", signing)
+    signing_next = _load_pair(
+        kt, "saml_signing_next_key", "saml_signing_next_cert", required=False, password=password
+    )
+    _strength(kt, "saml_signing_next_key", signing_next)
+    eid_key_path = kt.path("eid_client_key", required=True)
+    eid_cert_path = kt.path("eid_client_cert", required=True)
+    eid_client = None
+    if eid_key_path is not None and eid_cert_path is not None:
+        eid_client = kt.load(
+            "eid_client_key", lambda: load_key_pair_file(eid_key_path, eid_cert_path, password)
+        )
+    _strength(kt, "eid_client_key", eid_client)
+    secret_path = kt.path("pseudonym_secret", required=True)
+    secret = kt.load("pseudonym_secret", lambda: load_secret_file(secret_path)) if secret_path else None
+    kt.check_unknown()
+    if production:
+        for name, kp in (("saml_signing_key", signing), ("saml_signing_next_key", signing_next),
+                         ("eid_client_key", eid_client)):
+            if kp is not None and is_dev_certificate(kp.certificate):
+                kt.error(name, "is a development key (certs/devpki.py); production refuses it")
+
+    # --- store, flow ---------------------------------------------------------------------------------
+    st = top.table("store") or _Reader(errors, {}, "store", base_dir)
+    kind = st.string("kind", "sqlite")
+    if kind != "sqlite":
+        st.error("kind", "must be \"sqlite\" (redis follows in a later release)")
+    store_path = st.path("path") or base_dir / "data" / "gateway.sqlite3"
+    st.check_unknown()
+    store = StoreConfig("sqlite", store_path)
+
+    ft = top.table("flow") or _Reader(errors, {}, "flow", base_dir)
+    flow = FlowConfig(
+        ft.integer("ttl_seconds", 600, 60, 3600),
+        ft.number("result_wait_seconds", 3.0, 0, 30),
+    )
+    ft.check_unknown()
+
+    # --- eID-Server ----------------------------------------------------------------------------------
+    et = top.table("eid_server") or _Reader(errors, {}, "eid_server", base_dir)
+    ekind = et.string("kind", "simulator") or "simulator"
+    if ekind not in ("simulator", "tr03130"):
+        et.error("kind", "must be \"simulator\" or \"tr03130\"")
+        ekind = "simulator"
+    if production and ekind == "simulator":
+        et.error("kind", "the simulator is a test facility; production needs kind = \"tr03130\"")
+    eurl = et.string("url", required=ekind == "tr03130")
+    if eurl is not None and not _check_url(et, et.key("url"), eurl, production):
+        eurl = None
+    server_cert_path = et.path("server_cert", required=ekind == "tr03130")
+    server_cert = (
+        et.load("server_cert", lambda: load_certificate_file(server_cert_path)) if server_cert_path else None
+    )
+    if ekind == "tr03130" and eurl is not None and eurl.startswith("https://") and eid_key_path is not None \
+            and is_pkcs12(eid_key_path):
+        kt.error("eid_client_key", "mutual TLS to the eID-Server needs a PEM key and certificate, not PKCS#12")
+    timeout = et.number("timeout_seconds", 10.0, 0.5, 120)
+    tls_ca = et.path("tls_ca_file")
+    if tls_ca is not None and not tls_ca.is_file():
+        et.error("tls_ca_file", f"file {tls_ca} does not exist")
+    et.check_unknown()
+
+    simulator: SimulatorSection | None = None
+    smt = top.table("simulator")
+    if smt is not None:
+        sim_key = _load_pair(smt, "key", "cert", required=ekind == "simulator")
+        prefix = smt.string("prefix", "/eid-sim") or "/eid-sim"
+        if not re.fullmatch(r"/[a-z0-9-]+", prefix):
+            smt.error("prefix", "must look like /eid-sim")
+        smt.check_unknown()
+        if sim_key is not None:
+            simulator = SimulatorSection(sim_key, prefix)
+    elif ekind == "simulator":
+        top.error("simulator", "is required when eid_server.kind = \"simulator\" (key and cert)")
+    if simulator is not None and production:
+        top.error("simulator", "the simulator must not be configured in production")
+
+    # --- SAML IdP --------------------------------------------------------------------------------------
+    it = top.table("saml_idp") or _Reader(errors, {}, "saml_idp", base_dir)
+    idp = SamlIdpConfig(it.string("entity_id", f"{origin}/saml/metadata") or f"{origin}/saml/metadata")
+    it.check_unknown()
+
+    # --- demo --------------------------------------------------------------------------------------------
+    dt = top.table("demo") or _Reader(errors, {}, "demo", base_dir)
+    demo_enabled = dt.boolean("enabled", False)
+    demo_key = _load_pair(dt, "key", "cert", required=demo_enabled)
+    demo = DemoConfig(
+        enabled=demo_enabled,
+        key=demo_key,
+        entity_id=dt.string("entity_id", f"{origin}/demo/metadata") or f"{origin}/demo/metadata",
+        service_id=dt.string("service_id", "demo") if demo_enabled else None,
+    )
+    if production and demo_enabled:
+        dt.error("enabled", "the demo service is for development; production refuses it")
+    dt.check_unknown()
+
+    # --- services ------------------------------------------------------------------------------------------
+    services: list[Service] = []
+    for sr in top.tables("services"):
+        svc = _service(sr, production)
+        if svc is not None:
+            services.append(svc)
+    seen_ids: set[str] = set()
+    seen_entities: set[str] = set()
+    for i, svc in enumerate(services):
+        if svc.id in seen_ids:
+            errors.append(f"services[{i}].id: duplicate service id {svc.id!r}")
+        seen_ids.add(svc.id)
+        if svc.saml is not None:
+            if svc.saml.entity_id in seen_entities:
+                errors.append(f"services[{i}].saml.entity_id: duplicate entity ID {svc.saml.entity_id!r}")
+            seen_entities.add(svc.saml.entity_id)
+    if demo.enabled and demo.service_id is not None and demo.service_id not in seen_ids:
+        dt.error("service_id", f"no [[services]] entry with id = {demo.service_id!r}")
+    # OIDC ([oidc] and each [services.oidc]) has its own parser; its messages name their keys too.
+    top.known.add("oidc")
+    oidc: OidcSettings | None = None
+    try:
+        oidc = parse_oidc_settings(data, base_dir, production=production)
+    except OidcSettingsError as exc:
+        errors.extend(exc.errors)
+    top.check_unknown()
+
+    if errors:
+        raise ConfigError(errors)
+    assert signing is not None and eid_client is not None and secret is not None
+    assert eid_key_path is not None and eid_cert_path is not None
+    keys = KeysConfig(signing, signing_next, eid_client, eid_key_path, eid_cert_path, secret, password)
+    eid_server = EidServerConfig(
+        kind="tr03130" if ekind == "tr03130" else "simulator",
+        url=eurl,
+        server_cert=server_cert if ekind == "tr03130" else (simulator.key.certificate if simulator else None),
+        timeout_seconds=timeout,
+        tls_ca_file=tls_ca,
+    )
+    registry = ServiceRegistry(tuple(services))
+    if oidc is not None:
+        registry = with_oidc_services(registry, oidc)
+    return GatewayConfig(
+        mode=mode,
+        public_origin=origin,
+        listen=listen,
+        keys=keys,
+        store=store,
+        flow=flow,
+        eid_server=eid_server,
+        simulator=simulator,
+        saml_idp=idp,
+        services=registry,
+        demo=demo,
+        source=source,
+        oidc=oidc,
+    )

@@ -1,0 +1,168 @@
+"""The demo city service as an aiohttp application: start page, sign-in redirect, ACS, result page.
+
+Mounted at ``/demo`` by the embedded default (``eid-gateway serve``); ``eid-gateway demo-service`` runs
+it alone. It talks to the gateway only over HTTP (metadata, browser redirects, the POSTed Response).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import AsyncIterator
+from typing import Final
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from eid_gateway.config import GatewayConfig
+from eid_gateway.demo import pages
+from eid_gateway.demo.sp import DemoServiceProvider, DemoSpSettings, GatewayMetadata, MetadataUnavailable
+from eid_gateway.web.i18n import negotiate_language
+from saml import STATUS_AUTHN_FAILED, BindingError, SamlError, check_relay_state
+from saml.messages import STATUS_REQUEST_DENIED
+from saml.validate import StatusError
+
+log = logging.getLogger("eid_gateway.demo")
+
+DEFAULT_PREFIX: Final = "/demo"
+#: Cap on the SAMLResponse form value (base64 of at most the 512 KB the XML parser accepts).
+MAX_RESPONSE_CHARS: Final = 700 * 1024
+SP_KEY: Final = web.AppKey("demo_sp", DemoServiceProvider)
+HTTP_KEY: Final = web.AppKey("demo_http", aiohttp.ClientSession)
+
+
+def demo_settings(config: GatewayConfig, prefix: str = DEFAULT_PREFIX) -> DemoSpSettings:
+    """The demo's identity and trust, from the shared config file."""
+    if config.demo.key is None:
+        raise ValueError("the demo service needs [demo] key and cert")
+    acs_url = config.url(f"{prefix}/acs")
+    if config.demo.service_id is not None:
+        service = config.services.by_id(config.demo.service_id)
+        if service is not None and service.saml is not None and service.saml.acs_urls:
+            acs_url = service.saml.acs_urls[0]
+    signers = [config.keys.saml_signing.certificate]
+    if config.keys.saml_signing_next is not None:
+        signers.append(config.keys.saml_signing_next.certificate)
+    return DemoSpSettings(
+        entity_id=config.demo.entity_id,
+        acs_url=acs_url,
+        key=config.demo.key,
+        idp_metadata_url=config.url("/saml/metadata"),
+        idp_entity_id=config.saml_idp.entity_id,
+        metadata_signers=tuple(signers),
+    )
+
+
+def _lang(request: web.Request, fallback: str | None = None) -> str:
+    asked = request.query.get("lang", "")
+    if asked in pages.LANGS:
+        return asked
+    if fallback in pages.LANGS:
+        assert fallback is not None
+        return fallback
+    return negotiate_language(request)
+
+
+class DemoHandlers:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def _html(self, request: web.Request, lang: str, body: str, status: int = 200) -> web.Response:
+        other = "en" if lang == "de" else "de"
+        response = web.Response(
+            body=pages.page(lang, self.prefix, f"{self.prefix}/?{urlencode({'lang': other})}", body),
+            status=status, content_type="text/html", charset="utf-8",
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def _again(self, lang: str) -> str:
+        return f"{self.prefix}/?{urlencode({'lang': lang})}"
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        lang = _lang(request)
+        login = f"{self.prefix}/login?{urlencode({'lang': lang})}"
+        return self._html(request, lang, pages.start_body(lang, login))
+
+    async def stylesheet(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text=pages.STYLESHEET, content_type="text/css", charset="utf-8",
+                            headers={"Cache-Control": "public, max-age=3600"})
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        lang = _lang(request)
+        sp = request.app[SP_KEY]
+        try:
+            # RelayState carries only the page language: it is echoed back, never trusted for more.
+            url = await sp.sign_in_url(relay_state=lang)
+        except MetadataUnavailable as exc:
+            log.warning("demo: gateway metadata unavailable: %s", exc)
+            return self._html(request, lang, pages.error_body(lang, "unavailable", (), self._again(lang)), 502)
+        # Set Location verbatim: HTTPFound would re-quote the URL (yarl normalises percent-escapes in the
+        # query), and the gateway verifies the signature over the query octets exactly as sent.
+        return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+    async def acs(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        relay = form.get("RelayState")
+        relay_state = relay if isinstance(relay, str) else None
+        try:
+            check_relay_state(relay_state)
+        except BindingError:
+            relay_state = None
+        lang = _lang(request, relay_state)
+        value = form.get("SAMLResponse")
+        if not isinstance(value, str) or not value or len(value) > MAX_RESPONSE_CHARS:
+            return self._html(request, lang, pages.error_body(lang, "missing", (), self._again(lang)), 400)
+        sp = request.app[SP_KEY]
+        try:
+            try:
+                xml = base64.b64decode("".join(value.split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise BindingError("SAMLResponse is not valid base64") from None
+            result = await sp.validate(xml)
+        except MetadataUnavailable as exc:
+            log.warning("demo: gateway metadata unavailable: %s", exc)
+            return self._html(request, lang, pages.error_body(lang, "unavailable", (), self._again(lang)), 502)
+        except StatusError as exc:
+            status = exc.status
+            key = {STATUS_REQUEST_DENIED: "status_denied", STATUS_AUTHN_FAILED: "status_authn_failed"}.get(
+                status.sub_code or "", "status_other")
+            codes = status.code + (f" / {status.sub_code}" if status.sub_code else "")
+            log.info("demo: sign-in failed status=%s", codes)
+            return self._html(request, lang, pages.error_body(lang, key, [("status_codes", codes)],
+                                                              self._again(lang)))
+        except SamlError as exc:
+            log.warning("demo: Response refused code=%s", exc.code)
+            return self._html(request, lang, pages.error_body(lang, "rejected", [("reason", exc.code)],
+                                                              self._again(lang)), 400)
+        log.info("demo: sign-in verified encrypted=%s", result.encrypted)
+        body = pages.result_body(
+            lang, attributes=result.attributes, subject=result.name_id.value, loa=result.authn_context,
+            encrypted=result.encrypted, again_url=self._again(lang),
+        )
+        return self._html(request, lang, body)
+
+
+def create_demo_app(config: GatewayConfig, *, prefix: str = DEFAULT_PREFIX) -> web.Application:
+    """The demo service; ``prefix`` is the path it is mounted at (its URLs are built from it)."""
+    settings = demo_settings(config, prefix)
+    app = web.Application()
+    handlers = DemoHandlers(prefix)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        http = aiohttp.ClientSession()
+        app[HTTP_KEY] = http
+        app[SP_KEY] = DemoServiceProvider(settings, GatewayMetadata(settings, http))
+        yield
+        await http.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes([
+        web.get("/", handlers.index),
+        web.get("/static/demo.css", handlers.stylesheet),
+        web.get("/login", handlers.login, allow_head=False),
+        web.post("/acs", handlers.acs),
+    ])
+    return app

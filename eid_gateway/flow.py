@@ -1,0 +1,574 @@
+"""The citizen sign-in flow between a frontend (SAML, OIDC) and the eID-Server (TR-03124 / TR-03130).
+
+States, each change a compare-and-set in the :class:`~eid_gateway.store.base.Store`::
+
+    pending --tctoken--> starting --useID ok--> card --refresh (browser)--> fetching --> done
+        \\                   \\--useID failed--> failed                         \\--> failed
+         \\--cancel / communication error--> failed / returned       failed --return--> returned
+
+A flow is bound to the browser that began it (a cookie holding a random value whose hash the flow
+keeps); AusweisApp's own requests (TC Token, HEAD probes of the refresh URL) carry no such cookie, so
+they can never complete or consume a flow. Logs name the flow only by a hash of its reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+from urllib.parse import quote
+
+from aiohttp import web
+
+from eid_gateway.backends.base import (
+    EidError,
+    EidProtocolError,
+    EidRequest,
+    EidResultError,
+    EidServer,
+    EidSession,
+    FailureKind,
+    ResultNotReady,
+)
+from eid_gateway.config import GatewayConfig
+from eid_gateway.eid.results import refresh_failure_kind
+from eid_gateway.eid.tctoken import CONTENT_TYPE as TC_TOKEN_CONTENT_TYPE
+from eid_gateway.eid.tctoken import TcToken, build_error_tc_token, build_tc_token
+from eid_gateway.frontends.base import FlowContext, Frontend
+from eid_gateway.identity import Attribute, Identity, LevelOfAssurance
+from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
+from eid_gateway.services import Service
+from eid_gateway.store.base import FlowRecord, Store
+from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, LANGUAGES, negotiate_language
+from eid_gateway.web.render import render_message, render_page
+
+log = logging.getLogger("eid_gateway.flow")
+
+#: The AusweisApp's local activation endpoint (TR-03124) and the scheme that opens it on phones.
+DESKTOP_CLIENT: Final = "http://127.0.0.1:24727/eID-Client"
+MOBILE_CLIENT: Final = "eid://127.0.0.1:24727/eID-Client"
+
+_REF: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32): 256 random bits
+_COOKIE_VALUE: Final = re.compile(r"[A-Za-z0-9_-]{43}")
+_POLL_INTERVAL: Final = 0.25
+
+
+class State:
+    PENDING: Final = "pending"
+    STARTING: Final = "starting"
+    CARD: Final = "card"
+    FETCHING: Final = "fetching"
+    FAILED: Final = "failed"
+    DONE: Final = "done"
+    RETURNED: Final = "returned"
+
+
+def ref_hash(ref: str) -> str:
+    """What logs and audit records use instead of the flow reference."""
+    return hashlib.sha256(ref.encode("ascii", "replace")).hexdigest()[:16]
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("ascii")).hexdigest()
+
+
+# --- (de)serialising the parts of a flow kept in the store ---------------------------------------------------
+
+
+def request_to_json(req: EidRequest) -> dict[str, Any]:
+    return {
+        "required": sorted(a.value for a in req.required),
+        "optional": sorted(a.value for a in req.optional),
+        "minimum_age": req.minimum_age,
+        "community_id": req.community_id,
+        "loa": req.level_of_assurance.name,
+        "transaction_info": req.transaction_info,
+    }
+
+
+def request_from_json(data: Mapping[str, Any]) -> EidRequest:
+    return EidRequest(
+        required=frozenset(Attribute(v) for v in data["required"]),
+        optional=frozenset(Attribute(v) for v in data["optional"]),
+        minimum_age=data.get("minimum_age"),
+        community_id=data.get("community_id"),
+        level_of_assurance=LevelOfAssurance[data.get("loa") or "HIGH"],
+        transaction_info=data.get("transaction_info"),
+    )
+
+
+def card_request(req: EidRequest) -> EidRequest:
+    """What the card is asked for: the service's request plus the RestrictedID the gateway needs for
+    the per-service pseudonym (the subject every frontend answers with). It is not released unless the
+    service asked for and may receive ``pseudonym``; it only feeds the keyed hash."""
+    if Attribute.PSEUDONYM in req.required:
+        return req
+    return EidRequest(
+        required=req.required | {Attribute.PSEUDONYM},
+        optional=req.optional - {Attribute.PSEUDONYM},
+        minimum_age=req.minimum_age,
+        community_id=req.community_id,
+        level_of_assurance=req.level_of_assurance,
+        transaction_info=req.transaction_info,
+    )
+
+
+def released_attributes(service: Service, req: EidRequest) -> frozenset[Attribute]:
+    """Registration ∩ request: a service gets only what it may have *and* asked for."""
+    return service.allowed_attributes & (req.required | req.optional)
+
+
+def release_identity(
+    identity: Identity, service: Service, req: EidRequest, secret: bytes
+) -> tuple[Identity, str]:
+    """The minimised identity and the per-service pseudonym.
+
+    The raw RestrictedID never leaves: in the released identity ``restricted_id`` holds the
+    pseudonym (when the service may receive it) or nothing.
+    """
+    if identity.restricted_id is None:
+        raise EidProtocolError("the eID-Server returned no RestrictedID")
+    try:
+        pseudonym = derive_pseudonym(secret, service.id, identity.restricted_id)
+    except PseudonymError as exc:
+        raise EidProtocolError(f"unusable RestrictedID: {exc}") from None
+    allowed = released_attributes(service, req)
+    minimised = identity.minimised(allowed)
+    minimised = replace(minimised, restricted_id=pseudonym if Attribute.PSEUDONYM in allowed else None)
+    return minimised, pseudonym
+
+
+def session_to_json(s: EidSession) -> dict[str, Any]:
+    """The session as stored: the PSK key stays out (it was needed once, for the TC Token)."""
+    return {"session_id": s.session_id, "server_address": s.server_address, "psk_id": s.psk_id}
+
+
+def session_from_json(data: Mapping[str, Any]) -> EidSession:
+    return EidSession(
+        session_id=data["session_id"], server_address=data["server_address"], psk_id=data.get("psk_id"),
+        psk_key=None,
+    )
+
+
+@dataclass(frozen=True)
+class FlowUrls:
+    """The absolute URLs of one flow (TR-03124 wants absolute addresses in the TC Token)."""
+
+    start: str
+    tctoken: str
+    refresh: str
+    error: str
+
+
+class FlowManager:
+    """Implements :class:`~eid_gateway.frontends.base.FlowStarter` and serves the flow's endpoints."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        backend: EidServer,
+        frontends: Mapping[str, Frontend] | None = None,
+        *,
+        simulator_client_path: str | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.backend = backend
+        self.frontends: dict[str, Frontend] = dict(frontends or {})
+        self.simulator_client_path = simulator_client_path
+        self.ttl = float(config.flow.ttl_seconds)
+        self.cookie_name = "__Host-eidgw-browser" if config.secure_origin else "eidgw-browser"
+        self.backend_timeout = config.eid_server.timeout_seconds + 2.0
+
+    def add_frontend(self, frontend: Frontend) -> None:
+        self.frontends[frontend.name] = frontend
+
+    def urls(self, ref: str) -> FlowUrls:
+        o = self.config.public_origin
+        return FlowUrls(f"{o}/signin/{ref}", f"{o}/eid/tctoken/{ref}", f"{o}/eid/refresh/{ref}",
+                        f"{o}/eid/error/{ref}")
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/signin/{ref}", self.start_page, allow_head=False),
+            web.post("/signin/{ref}/cancel", self.cancel),
+            web.get("/eid/tctoken/{ref}", self.tc_token, allow_head=False),
+            web.get("/eid/refresh/{ref}", self.refresh, allow_head=False),
+            web.head("/eid/refresh/{ref}", self.refresh_probe),
+            web.get("/eid/error/{ref}", self.communication_error, allow_head=False),
+            web.head("/eid/error/{ref}", self.refresh_probe),
+            web.post("/eid/return/{ref}", self.return_failure),
+        ]
+
+    # --- FlowStarter -----------------------------------------------------------------------------------------
+
+    async def begin(
+        self,
+        request: web.Request,
+        service: Service,
+        frontend: str,
+        frontend_state: Mapping[str, str],
+        eid_request: EidRequest,
+    ) -> web.StreamResponse:
+        if frontend not in self.frontends:
+            raise RuntimeError(f"frontend {frontend!r} is not registered with the flow manager")
+        ref = secrets.token_urlsafe(32)
+        browser = request.cookies.get(self.cookie_name, "")
+        new_cookie = not _COOKIE_VALUE.fullmatch(browser)
+        if new_cookie:
+            browser = secrets.token_urlsafe(32)
+        data = {
+            "service": service.id,
+            "frontend": frontend,
+            "frontend_state": dict(frontend_state),
+            "request": request_to_json(eid_request),
+            "language": negotiate_language(request),
+            "browser": _digest(browser),
+            "csrf": secrets.token_urlsafe(24),
+            "counter": 0,
+        }
+        await self.store.create_flow(ref, State.PENDING, data, self.ttl)
+        log.info("flow begun flow=%s service=%s frontend=%s", ref_hash(ref), service.id, frontend)
+        response = web.Response(status=303, headers={"Location": f"/signin/{ref}", "Cache-Control": "no-store"})
+        if new_cookie:
+            response.set_cookie(
+                self.cookie_name, browser, path="/", httponly=True, samesite="Lax",
+                secure=self.config.secure_origin,
+            )
+        return response
+
+    # --- helpers -------------------------------------------------------------------------------------------------
+
+    def _lang(self, request: web.Request, flow: FlowRecord | None) -> str:
+        asked = request.query.get("lang", "")
+        if asked in LANGUAGES:
+            return asked
+        if flow is not None and flow.data.get("language") in LANGUAGES:
+            return str(flow.data["language"])
+        return negotiate_language(request)
+
+    def _same_browser(self, request: web.Request, flow: FlowRecord) -> bool:
+        cookie = request.cookies.get(self.cookie_name, "")
+        if not _COOKIE_VALUE.fullmatch(cookie):
+            return False
+        return hmac.compare_digest(_digest(cookie), str(flow.data.get("browser", "")))
+
+    async def _flow(self, request: web.Request) -> FlowRecord | None:
+        ref = request.match_info["ref"]
+        if not _REF.fullmatch(ref):
+            return None
+        return await self.store.get_flow(ref)
+
+    def _service(self, flow: FlowRecord) -> Service:
+        service = self.config.services.by_id(str(flow.data["service"]))
+        if service is None:  # the registry changed under a running flow (restart with a new config)
+            raise RuntimeError("service of a pending flow is no longer registered")
+        return service
+
+    def _context(self, flow: FlowRecord, lang: str) -> FlowContext:
+        state = flow.data.get("frontend_state") or {}
+        return FlowContext(flow.ref, self._service(flow), {str(k): str(v) for k, v in state.items()}, lang)
+
+    def _frontend(self, flow: FlowRecord) -> Frontend:
+        name = str(flow.data["frontend"])
+        if name not in self.frontends:
+            raise RuntimeError(f"frontend {name!r} of a pending flow is not available")
+        return self.frontends[name]
+
+    def _not_found(self, request: web.Request) -> web.Response:
+        return render_message(request, "not_found_title", "not_found_text", status=404)
+
+    def _used(self, request: web.Request, flow: FlowRecord | None) -> web.Response:
+        return render_page(request, "message.html", status=410, title_key="used_title", text_key="used_text",
+                           values={}, error_id=None, lang=self._lang(request, flow))
+
+    def _wrong_browser(self, request: web.Request, flow: FlowRecord) -> web.Response:
+        return render_page(request, "message.html", status=403, title_key="wrong_browser_title",
+                           text_key="wrong_browser_text", values={}, error_id=None,
+                           lang=self._lang(request, flow))
+
+    def _failure_page(self, request: web.Request, flow: FlowRecord, kind: FailureKind) -> web.Response:
+        lang = self._lang(request, flow)
+        title, body = FAILURE_TEXTS[kind][lang]
+        return render_page(
+            request, "failure.html", lang=lang, failure_title=title, failure_text=body,
+            return_url=f"/eid/return/{flow.ref}?lang={lang}", csrf_token=flow.data["csrf"],
+            simulator=self.config.eid_server.kind == "simulator",
+        )
+
+    async def _csrf_ok(self, request: web.Request, flow: FlowRecord) -> bool:
+        form = await request.post()
+        token = form.get("csrf_token")
+        return isinstance(token, str) and hmac.compare_digest(token.encode(), str(flow.data["csrf"]).encode())
+
+    async def _mark_failed(self, flow: FlowRecord, from_state: str, kind: FailureKind) -> FlowRecord | None:
+        moved = await self.store.transition(flow.ref, from_state, State.FAILED, {"failure": kind.value})
+        if moved is not None:
+            log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), flow.data["service"],
+                     kind.value)
+        return moved
+
+    # --- GET /signin/{ref} -----------------------------------------------------------------------------------
+
+    async def start_page(self, request: web.Request) -> web.StreamResponse:
+        flow = await self._flow(request)
+        if flow is None:
+            return self._not_found(request)
+        if not self._same_browser(request, flow):
+            return self._wrong_browser(request, flow)
+        if flow.state == State.FAILED:
+            return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
+        if flow.state not in (State.PENDING, State.STARTING, State.CARD):
+            return self._used(request, flow)
+        lang = self._lang(request, flow)
+        service = self._service(flow)
+        req = request_from_json(flow.data["request"])
+        shown = sorted(released_attributes(service, req), key=lambda a: list(Attribute).index(a))
+        attributes = [
+            (ATTRIBUTE_LABELS[a][lang], a in req.required)
+            for a in shown
+            if not (a is Attribute.AGE_VERIFICATION and req.minimum_age)
+        ]
+        urls = self.urls(flow.ref)
+        token_param = quote(urls.tctoken, safe="")
+        simulator_url = None
+        if self.simulator_client_path is not None:
+            simulator_url = f"{self.simulator_client_path}?tcTokenURL={token_param}"
+        remaining = max(1, int((flow.expires_at - time.time()) // 60))
+        return render_page(
+            request,
+            "signin.html",
+            lang=lang,
+            service_name=service.name_de if lang == "de" else service.name_en,
+            attributes=attributes,
+            minimum_age=req.minimum_age,
+            desktop_url=f"{DESKTOP_CLIENT}?tcTokenURL={token_param}",
+            mobile_url=f"{MOBILE_CLIENT}?tcTokenURL={token_param}",
+            simulator_url=simulator_url,
+            simulator=self.simulator_client_path is not None,
+            ttl_minutes=remaining,
+            cancel_url=f"/signin/{flow.ref}/cancel?lang={lang}",
+            csrf_token=flow.data["csrf"],
+        )
+
+    # --- POST /signin/{ref}/cancel --------------------------------------------------------------------------
+
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        flow = await self._flow(request)
+        if flow is None:
+            return self._not_found(request)
+        if not self._same_browser(request, flow):
+            return self._wrong_browser(request, flow)
+        if not await self._csrf_ok(request, flow):
+            return render_message(request, "csrf_title", "csrf_text", status=403)
+        for from_state in (State.PENDING, State.CARD, State.STARTING, State.FAILED):
+            moved = await self.store.transition(
+                flow.ref, from_state, State.RETURNED, {"failure": FailureKind.CANCELLED.value}
+            )
+            if moved is not None:
+                log.info("flow cancelled flow=%s service=%s", ref_hash(flow.ref), flow.data["service"])
+                lang = self._lang(request, moved)
+                return await self._frontend(moved).fail(request, self._context(moved, lang), FailureKind.CANCELLED)
+        return self._used(request, flow)
+
+    # --- GET /eid/tctoken/{ref} ----------------------------------------------------------------------------
+
+    def _tc_response(self, body: bytes) -> web.Response:
+        response = web.Response(body=body, status=200)
+        response.headers["Content-Type"] = TC_TOKEN_CONTENT_TYPE
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def tc_token(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["ref"]
+        if not _REF.fullmatch(ref):
+            return self._tc_response(build_error_tc_token(self.config.url("/eid/error/invalid")))
+        urls = self.urls(ref)
+        error_token = self._tc_response(build_error_tc_token(urls.error))
+        if not await self.store.consume_once("tctoken", ref, self.ttl):
+            log.warning("tc token replay refused flow=%s", ref_hash(ref))
+            return error_token
+        flow = await self.store.transition(ref, State.PENDING, State.STARTING)
+        if flow is None:
+            log.info("tc token for unknown, expired or moved flow flow=%s", ref_hash(ref))
+            return error_token
+        req = card_request(request_from_json(flow.data["request"]))
+        try:
+            async with asyncio.timeout(self.backend_timeout):
+                session = await self.backend.start_session(req)
+        except (EidError, TimeoutError) as exc:
+            kind = FailureKind.SERVER_ERROR
+            if isinstance(exc, EidResultError):
+                kind = exc.kind
+            log.warning("useID failed flow=%s service=%s error=%s", ref_hash(ref), flow.data["service"],
+                        type(exc).__name__)
+            await self._mark_failed(flow, State.STARTING, kind)
+            return error_token
+        if not await self.store.consume_once("eid_session", session.session_id, self.ttl):
+            log.error("eID-Server reused a session ID flow=%s", ref_hash(ref))
+            await self._mark_failed(flow, State.STARTING, FailureKind.SERVER_ERROR)
+            return error_token
+        moved = await self.store.transition(
+            ref, State.STARTING, State.CARD, {"session": session_to_json(session), "counter": 0}
+        )
+        if moved is None:
+            return error_token
+        token = build_tc_token(
+            TcToken(
+                server_address=session.server_address,
+                session_identifier=session.psk_id or session.session_id,
+                refresh_address=urls.refresh,
+                communication_error_address=urls.error,
+                psk=session.psk_key,
+            )
+        )
+        log.info("tc token issued flow=%s service=%s", ref_hash(ref), flow.data["service"])
+        return self._tc_response(token)
+
+    # --- GET|HEAD /eid/refresh/{ref} ---------------------------------------------------------------------------
+
+    async def refresh_probe(self, request: web.Request) -> web.StreamResponse:
+        """AusweisApp's HEAD check of a refresh / error URL's TLS certificate: answer, change nothing."""
+        return web.Response(status=200, headers={"Cache-Control": "no-store"})
+
+    async def refresh(self, request: web.Request) -> web.StreamResponse:
+        flow = await self._flow(request)
+        if flow is None:
+            return self._not_found(request)
+        if not self._same_browser(request, flow):
+            # Not the citizen's browser (AusweisApp following redirects, a link opened elsewhere):
+            # nothing is consumed, so the right browser can still complete the flow.
+            return self._wrong_browser(request, flow)
+        if flow.state == State.FAILED:
+            return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
+        client_kind: FailureKind | None = None
+        if request.query.get("ResultMajor") == "error":
+            client_kind = refresh_failure_kind(request.query.get("ResultMinor"))
+        if flow.state == State.PENDING:
+            # The TC Token was never fetched: the client failed before reaching us.
+            moved = await self._mark_failed(flow, State.PENDING, client_kind or FailureKind.COMMUNICATION)
+            return self._failure_page(request, moved or flow, client_kind or FailureKind.COMMUNICATION)
+        if not await self.store.consume_once("refresh", flow.ref, self.ttl):
+            return self._used(request, flow)
+        fetching = await self.store.transition(flow.ref, State.CARD, State.FETCHING)
+        if fetching is None:
+            return self._used(request, flow)
+        return await self._complete(request, fetching, client_kind)
+
+    async def _fetch(self, flow: FlowRecord, wait: float) -> tuple[Identity, int]:
+        """getResult, repeated while the server has no result yet (for at most ``wait`` seconds)."""
+        session = session_from_json(flow.data["session"])
+        counter = int(flow.data.get("counter", 0))
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            counter += 1
+            try:
+                async with asyncio.timeout(self.backend_timeout):
+                    return await self.backend.fetch_result(session, counter), counter
+            except ResultNotReady:
+                if asyncio.get_running_loop().time() + _POLL_INTERVAL > deadline:
+                    raise _NotReadyAfter(counter) from None
+                await asyncio.sleep(_POLL_INTERVAL)
+            except (EidError, TimeoutError) as exc:
+                raise _FetchFailed(counter, exc) from None
+
+    async def _complete(
+        self, request: web.Request, flow: FlowRecord, client_kind: FailureKind | None
+    ) -> web.StreamResponse:
+        service = self._service(flow)
+        req = request_from_json(flow.data["request"])
+        kind: FailureKind
+        try:
+            # When the client already reported a failure, ask once: the server may know more precisely
+            # (wrong PIN vs. cancel), but there is no result to wait for.
+            wait = 0.0 if client_kind is not None else self.config.flow.result_wait_seconds
+            identity, counter = await self._fetch(flow, wait)
+        except _NotReadyAfter as exc:
+            kind, counter = client_kind or FailureKind.TIMEOUT, exc.counter
+            log.info("no result in time flow=%s service=%s", ref_hash(flow.ref), service.id)
+        except _FetchFailed as exc:
+            counter = exc.counter
+            kind = exc.cause.kind if isinstance(exc.cause, EidResultError) else FailureKind.SERVER_ERROR
+            log.warning("getResult failed flow=%s service=%s error=%s result=%s", ref_hash(flow.ref),
+                        service.id, type(exc.cause).__name__, kind.value)
+        else:
+            try:
+                released, pseudonym = release_identity(
+                    identity, service, req, self.config.keys.pseudonym_secret
+                )
+            except EidProtocolError as exc:
+                kind = FailureKind.SERVER_ERROR
+                log.error("unusable eID result flow=%s service=%s error=%s", ref_hash(flow.ref), service.id,
+                          type(exc).__name__)
+            else:
+                done = await self.store.transition(flow.ref, State.FETCHING, State.DONE, {"counter": counter})
+                if done is None:
+                    return self._used(request, flow)
+                log.info("flow succeeded flow=%s service=%s attributes=%d", ref_hash(flow.ref), service.id,
+                         len(released_attributes(service, req)))
+                lang = self._lang(request, flow)
+                return await self._frontend(flow).finish(
+                    request, self._context(flow, lang), released, pseudonym
+                )
+        failed = await self.store.transition(
+            flow.ref, State.FETCHING, State.FAILED, {"failure": kind.value, "counter": counter}
+        )
+        log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), service.id, kind.value)
+        return self._failure_page(request, failed or flow, kind)
+
+    # --- GET /eid/error/{ref} (CommunicationErrorAddress) --------------------------------------------------
+
+    async def communication_error(self, request: web.Request) -> web.StreamResponse:
+        flow = await self._flow(request)
+        if flow is None:
+            return render_message(request, "comm_error_title", "comm_error_text", status=200)
+        if not self._same_browser(request, flow):
+            return render_page(request, "message.html", status=200, title_key="comm_error_title",
+                               text_key="comm_error_text", values={}, error_id=None,
+                               lang=self._lang(request, flow))
+        if flow.state == State.FAILED:
+            return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
+        kind = FailureKind.COMMUNICATION
+        if request.query.get("ResultMajor") == "error" and request.query.get("ResultMinor"):
+            kind = refresh_failure_kind(request.query.get("ResultMinor"))
+        for from_state in (State.PENDING, State.STARTING, State.CARD):
+            moved = await self._mark_failed(flow, from_state, kind)
+            if moved is not None:
+                return self._failure_page(request, moved, kind)
+        return self._used(request, flow)
+
+    # --- POST /eid/return/{ref} -------------------------------------------------------------------------------
+
+    async def return_failure(self, request: web.Request) -> web.StreamResponse:
+        flow = await self._flow(request)
+        if flow is None:
+            return self._not_found(request)
+        if not self._same_browser(request, flow):
+            return self._wrong_browser(request, flow)
+        if not await self._csrf_ok(request, flow):
+            return render_message(request, "csrf_title", "csrf_text", status=403)
+        moved = await self.store.transition(flow.ref, State.FAILED, State.RETURNED)
+        if moved is None:
+            return self._used(request, flow)
+        kind = FailureKind(moved.data["failure"])
+        lang = self._lang(request, moved)
+        return await self._frontend(moved).fail(request, self._context(moved, lang), kind)
+
+
+class _NotReadyAfter(Exception):
+    def __init__(self, counter: int):
+        self.counter = counter
+
+
+class _FetchFailed(Exception):
+    def __init__(self, counter: int, cause: BaseException):
+        self.counter = counter
+        self.cause = cause

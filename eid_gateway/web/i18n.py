@@ -1,0 +1,227 @@
+"""Citizen-facing texts in German (default) and English, and the choice between them.
+
+Every text exists in both languages (a test checks it); templates look texts up with ``t(key)``.
+The language comes from ``?lang=`` first, then ``Accept-Language``, then German.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from eid_gateway.backends.base import FailureKind
+from eid_gateway.identity import Attribute
+
+LANGUAGES: Final = ("de", "en")
+DEFAULT_LANGUAGE: Final = "de"
+
+TEXTS: Final[dict[str, dict[str, str]]] = {
+    "site_name": {"de": "Anmeldung mit dem Personalausweis", "en": "Sign-in with the German ID card"},
+    "skip_link": {"de": "Zum Inhalt springen", "en": "Skip to content"},
+    "other_language": {"de": "English", "en": "Deutsch"},
+    "other_language_label": {"de": "Switch to English", "en": "Auf Deutsch wechseln"},
+    "signin_title": {"de": "Anmelden bei: {service}", "en": "Sign in to: {service}"},
+    "signin_intro": {
+        "de": "{service} möchte Sie mit Ihrem Personalausweis (Online-Ausweis) identifizieren.",
+        "en": "{service} would like to identify you with your German ID card (online ID function).",
+    },
+    "signin_data_heading": {
+        "de": "Diese Daten werden aus Ihrem Ausweis gelesen und übermittelt:",
+        "en": "These data will be read from your ID card and passed on:",
+    },
+    "signin_required": {"de": "erforderlich", "en": "required"},
+    "signin_optional": {"de": "freiwillig", "en": "optional"},
+    "signin_minimum_age": {
+        "de": "Nur die Bestätigung, ob Sie mindestens {age} Jahre alt sind (nicht Ihr Geburtsdatum)",
+        "en": "Only whether you are at least {age} years old (not your date of birth)",
+    },
+    "signin_what_you_need": {
+        "de": "Sie brauchen: Ihren Personalausweis, Ihre sechsstellige PIN und die AusweisApp "
+        "(auf diesem Computer oder auf Ihrem Smartphone).",
+        "en": "You need: your ID card, your six-digit PIN and the AusweisApp "
+        "(on this computer or on your smartphone).",
+    },
+    "signin_button": {"de": "Mit der AusweisApp anmelden", "en": "Sign in with the AusweisApp"},
+    "signin_button_mobile": {
+        "de": "AusweisApp auf dem Smartphone öffnen",
+        "en": "Open the AusweisApp on your smartphone",
+    },
+    "signin_progress": {
+        "de": "Nach dem Klick öffnet sich die AusweisApp. Folgen Sie den Schritten dort; danach geht es "
+        "in diesem Browserfenster automatisch weiter. Bitte schließen Sie dieses Fenster nicht.",
+        "en": "After clicking, the AusweisApp opens. Follow its steps; afterwards this browser window "
+        "continues automatically. Please do not close this window.",
+    },
+    "signin_expires": {
+        "de": "Diese Anmeldung ist {minutes} Minuten gültig.",
+        "en": "This sign-in is valid for {minutes} minutes.",
+    },
+    "signin_cancel": {"de": "Abbrechen und zurück zum Dienst", "en": "Cancel and return to the service"},
+    "simulator_heading": {"de": "Testumgebung", "en": "Test environment"},
+    "simulator_notice": {
+        "de": "TESTBETRIEB: Dieses Gateway verwendet einen simulierten eID-Server. Es werden keine echten "
+        "Ausweisdaten gelesen.",
+        "en": "TEST MODE: this gateway uses a simulated eID-Server. No real ID card data is read.",
+    },
+    "simulator_link": {
+        "de": "Ohne Ausweis weiter: simulierte AusweisApp öffnen (nur Test)",
+        "en": "Continue without an ID card: open the simulated AusweisApp (test only)",
+    },
+    "error_heading": {"de": "Die Anmeldung ist nicht gelungen", "en": "The sign-in did not succeed"},
+    "error_back": {"de": "Zurück zum Dienst", "en": "Return to the service"},
+    "error_id": {"de": "Fehlerkennung: {id}", "en": "Error reference: {id}"},
+    "error_retry_hint": {
+        "de": "Sie können die Anmeldung beim Dienst neu beginnen.",
+        "en": "You can start the sign-in again at the service.",
+    },
+    "not_found_title": {"de": "Anmeldung nicht gefunden", "en": "Sign-in not found"},
+    "not_found_text": {
+        "de": "Diese Anmeldung ist unbekannt oder abgelaufen. Bitte beginnen Sie die Anmeldung beim Dienst "
+        "erneut.",
+        "en": "This sign-in is unknown or has expired. Please start the sign-in at the service again.",
+    },
+    "used_title": {"de": "Anmeldung bereits abgeschlossen", "en": "Sign-in already completed"},
+    "used_text": {
+        "de": "Dieser Anmeldevorgang wurde bereits verwendet und kann nicht noch einmal genutzt werden. "
+        "Bitte beginnen Sie die Anmeldung beim Dienst erneut.",
+        "en": "This sign-in has already been used and cannot be used again. Please start the sign-in "
+        "at the service again.",
+    },
+    "wrong_browser_title": {"de": "Bitte im ursprünglichen Browser fortfahren",
+                            "en": "Please continue in the original browser"},
+    "wrong_browser_text": {
+        "de": "Diese Adresse gehört zu einer Anmeldung, die in einem anderen Browser begonnen wurde. "
+        "Bitte setzen Sie die Anmeldung dort fort.",
+        "en": "This address belongs to a sign-in started in another browser. Please continue there.",
+    },
+    "comm_error_title": {"de": "Verbindung zur AusweisApp unterbrochen",
+                         "en": "Connection to the AusweisApp failed"},
+    "comm_error_text": {
+        "de": "Die AusweisApp konnte die Verbindung zum Ausweis-Server nicht herstellen oder hat sie "
+        "abgebrochen. Es wurden keine Daten übermittelt.",
+        "en": "The AusweisApp could not connect to the eID server, or the connection broke. No data was "
+        "transmitted.",
+    },
+    "internal_title": {"de": "Ein interner Fehler ist aufgetreten", "en": "An internal error occurred"},
+    "internal_text": {
+        "de": "Bitte versuchen Sie es später noch einmal. Wenn der Fehler bleibt, nennen Sie dem Dienst die "
+        "Fehlerkennung.",
+        "en": "Please try again later. If the error persists, give the service the error reference.",
+    },
+    "http_error_title": {"de": "Seite nicht verfügbar", "en": "Page not available"},
+    "http_error_text": {
+        "de": "Diese Anfrage kann nicht bearbeitet werden (HTTP {status}).",
+        "en": "This request cannot be processed (HTTP {status}).",
+    },
+    "csrf_title": {"de": "Sitzung ungültig", "en": "Session invalid"},
+    "csrf_text": {
+        "de": "Das Formular war veraltet oder stammt nicht von dieser Seite. Bitte beginnen Sie die "
+        "Anmeldung beim Dienst erneut.",
+        "en": "The form was outdated or did not come from this page. Please start the sign-in at the "
+        "service again.",
+    },
+    "footer": {
+        "de": "Anmeldedienst nach BSI TR-03130 / TR-03124. Ihre Ausweisdaten werden nur an den genannten "
+        "Dienst übermittelt.",
+        "en": "Sign-in service following BSI TR-03130 / TR-03124. Your ID card data is passed only to the "
+        "service named.",
+    },
+}
+
+FAILURE_TEXTS: Final[dict[FailureKind, dict[str, tuple[str, str]]]] = {
+    FailureKind.CANCELLED: {
+        "de": ("Anmeldung abgebrochen", "Die Anmeldung wurde in der AusweisApp abgebrochen. Es wurden "
+               "keine Daten übermittelt."),
+        "en": ("Sign-in cancelled", "The sign-in was cancelled in the AusweisApp. No data was "
+               "transmitted."),
+    },
+    FailureKind.WRONG_PIN: {
+        "de": ("PIN falsch", "Die eingegebene PIN war nicht richtig. Nach dem zweiten Fehlversuch "
+               "verlangt die AusweisApp zusätzlich die Zugangsnummer (CAN), nach dem dritten die PUK."),
+        "en": ("Wrong PIN", "The PIN entered was not correct. After the second wrong attempt the "
+               "AusweisApp also asks for the card access number (CAN), after the third for the PUK."),
+    },
+    FailureKind.CARD_BLOCKED: {
+        "de": ("Online-Ausweisfunktion gesperrt oder nicht aktiv", "Die Online-Ausweisfunktion Ihres "
+               "Ausweises ist gesperrt oder nicht eingeschaltet. Ihr Bürgerbüro kann sie einschalten "
+               "bzw. die PIN zurücksetzen."),
+        "en": ("Online ID function blocked or not active", "The online ID function of your card is "
+               "blocked or switched off. Your citizens' office can switch it on or reset the PIN."),
+    },
+    FailureKind.TIMEOUT: {
+        "de": ("Zeit abgelaufen", "Die Anmeldung hat zu lange gedauert und wurde beendet. Es wurden keine "
+               "Daten übermittelt."),
+        "en": ("Time ran out", "The sign-in took too long and was ended. No data was transmitted."),
+    },
+    FailureKind.DOCUMENT_INVALID: {
+        "de": ("Ausweis ungültig", "Der Ausweis ist abgelaufen, gesperrt oder konnte nicht als echt "
+               "bestätigt werden."),
+        "en": ("ID card not valid", "The ID card has expired, has been revoked, or could not be "
+               "confirmed as genuine."),
+    },
+    FailureKind.COMMUNICATION: {
+        "de": ("Verbindungsfehler", "Die Verbindung zwischen AusweisApp, Ausweis und Ausweis-Server ist "
+               "fehlgeschlagen. Prüfen Sie, ob der Ausweis ruhig auf dem Lesegerät liegt."),
+        "en": ("Connection error", "The connection between the AusweisApp, the ID card and the eID "
+               "server failed. Check that the card lies still on the reader."),
+    },
+    FailureKind.SERVER_ERROR: {
+        "de": ("Technischer Fehler", "Der Ausweis-Server hat einen Fehler gemeldet. Bitte versuchen Sie es "
+               "später noch einmal."),
+        "en": ("Technical error", "The eID server reported an error. Please try again later."),
+    },
+}
+
+ATTRIBUTE_LABELS: Final[dict[Attribute, dict[str, str]]] = {
+    Attribute.DOCUMENT_TYPE: {"de": "Dokumentart", "en": "Document type"},
+    Attribute.ISSUING_STATE: {"de": "Ausstellender Staat", "en": "Issuing state"},
+    Attribute.DATE_OF_EXPIRY: {"de": "Ablaufdatum", "en": "Date of expiry"},
+    Attribute.GIVEN_NAMES: {"de": "Vornamen", "en": "Given names"},
+    Attribute.FAMILY_NAMES: {"de": "Familienname", "en": "Family name"},
+    Attribute.ARTISTIC_NAME: {"de": "Ordensname, Künstlername", "en": "Religious or artistic name"},
+    Attribute.DOCTORAL_DEGREE: {"de": "Doktorgrad", "en": "Doctoral degree"},
+    Attribute.DATE_OF_BIRTH: {"de": "Geburtsdatum", "en": "Date of birth"},
+    Attribute.PLACE_OF_BIRTH: {"de": "Geburtsort", "en": "Place of birth"},
+    Attribute.NATIONALITY: {"de": "Staatsangehörigkeit", "en": "Nationality"},
+    Attribute.BIRTH_NAME: {"de": "Geburtsname", "en": "Birth name"},
+    Attribute.ADDRESS: {"de": "Anschrift", "en": "Address"},
+    Attribute.COMMUNITY_ID: {"de": "Gemeindeschlüssel", "en": "Municipality code"},
+    Attribute.RESIDENCE_PERMIT: {"de": "Nebenbestimmungen (Aufenthaltstitel)",
+                                 "en": "Residence permit notes"},
+    Attribute.PSEUDONYM: {"de": "Dienst- und kartenspezifisches Kennzeichen (Pseudonym)",
+                          "en": "Service- and card-specific identifier (pseudonym)"},
+    Attribute.AGE_VERIFICATION: {"de": "Altersbestätigung", "en": "Age confirmation"},
+    Attribute.PLACE_VERIFICATION: {"de": "Wohnortbestätigung", "en": "Place of residence confirmation"},
+}
+
+
+def negotiate_language(request: web.Request) -> str:
+    """``?lang=de|en`` wins; else the best ``Accept-Language`` match; else German."""
+    asked = request.query.get("lang", "")
+    if asked in LANGUAGES:
+        return asked
+    best, best_q = DEFAULT_LANGUAGE, -1.0
+    for position, part in enumerate(request.headers.get("Accept-Language", "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        lang = tag.strip().lower().split("-")[0]
+        if lang not in LANGUAGES:
+            continue
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        q -= position * 1e-6  # earlier entries win ties
+        if q > best_q and q > 0:
+            best, best_q = lang, q
+    return best
+
+
+def text(key: str, lang: str, **values: object) -> str:
+    """The text ``key`` in ``lang`` with ``{name}`` placeholders filled."""
+    entry = TEXTS[key]
+    template = entry.get(lang) or entry[DEFAULT_LANGUAGE]
+    return template.format(**values) if values else template

@@ -1,0 +1,107 @@
+"""Cross-cutting HTTP defences: security headers, body size limit, and pages instead of stack traces."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from eid_gateway.web.render import render_message
+
+log = logging.getLogger("eid_gateway.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY_BYTES = 512 * 1024
+
+
+def _csp_source(url: str) -> str:
+    """A CSP source expression for one exact URL (no quotes, no wildcards, no ';' or ',')."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".replace(";", "%3B").replace(",", "%2C").replace(" ", "%20")
+
+
+def content_security_policy(form_targets: Iterable[str]) -> str:
+    """CSP without inline script; forms may only post to the gateway and the services' registered URLs."""
+    targets = " ".join(sorted({_csp_source(u) for u in form_targets}))
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        f"form-action 'self'{' ' + targets if targets else ''}"
+    )
+
+
+def security_headers(
+    form_targets: Iterable[str], *, hsts: bool
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An ``on_response_prepare`` hook: runs for every response, errors and static files included."""
+    csp = content_security_policy(form_targets)
+
+    async def hook(request: web.Request, response: web.StreamResponse) -> None:
+        h = response.headers
+        h.setdefault("Content-Security-Policy", csp)
+        h["X-Content-Type-Options"] = "nosniff"
+        h["Referrer-Policy"] = "no-referrer"
+        h["X-Frame-Options"] = "DENY"
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if hsts:
+            h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+    return hook
+
+
+def body_limit(max_bytes: int = MAX_BODY_BYTES) -> Middleware:
+    """Refuse a declared oversize body before reading it (the app's client_max_size caps the rest)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        length = request.content_length
+        if length is not None and length > max_bytes:
+            return render_message(request, "http_error_title", "http_error_text", status=413, values={"status": 413})
+        return await handler(request)
+
+    return middleware
+
+
+def new_error_id() -> str:
+    """A short reference a citizen can quote; it links the page to the log line."""
+    return secrets.token_hex(6)
+
+
+def _frames(exc: BaseException) -> str:
+    """Where it happened (file, line, function) without source lines or the message."""
+    return "\n".join(
+        f"  at {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)
+    )
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No stack trace ever reaches a browser: unexpected exceptions become a page with an error id.
+
+    The log line has the error id, the route, the exception type and the frames (file, line,
+    function); request bodies, query strings, source lines and the exception *message* are left out
+    (our own exceptions never carry personal data, but a foreign library's might).
+    """
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type == "text/plain" and exc.status not in (401,):
+            return render_message(
+                request, "http_error_title", "http_error_text", status=exc.status, values={"status": exc.status}
+            )
+        raise
+    except Exception as exc:  # noqa: BLE001 - this is the last line of defence
+        error_id = new_error_id()
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "-"
+        log.error(
+            "internal error id=%s route=%s method=%s type=%s\n%s",
+            error_id, route, request.method, type(exc).__name__,
+            _frames(exc),
+        )
+        return render_message(request, "internal_title", "internal_text", status=500, error_id=error_id)

@@ -1,0 +1,77 @@
+"""Page rendering: one jinja2 environment (autoescaping on), the base layout, and the language switch.
+
+Frontends that show a page (e.g. the SAML POST form) may use :func:`render_page` too, so that every
+page of the gateway shares the layout, the language choice and the stylesheet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlencode
+
+import jinja2
+from aiohttp import web
+
+from eid_gateway.web.i18n import LANGUAGES, negotiate_language, text
+
+TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
+STATIC_DIR: Final = Path(__file__).parent / "static"
+
+_ENV: Final = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def language_switch_url(request: web.Request, lang: str) -> str:
+    """The current path with ``lang`` set (other query parameters kept)."""
+    query = [(k, v) for k, v in request.query.items() if k != "lang"]
+    query.append(("lang", lang))
+    return request.path + "?" + urlencode(query)
+
+
+def render_html(request: web.Request, template: str, **context: Any) -> str:
+    """Render ``template`` with ``t`` (texts in the request's language), ``lang`` and the switch link."""
+    lang = str(context.pop("lang", None) or negotiate_language(request))
+    other = [code for code in LANGUAGES if code != lang][0]
+
+    def t(key: str, **values: object) -> str:
+        return text(key, lang, **values)
+
+    return _ENV.get_template(template).render(
+        t=t,
+        lang=lang,
+        other_lang=other,
+        other_lang_url=language_switch_url(request, other),
+        **context,
+    )
+
+
+def render_page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    """An HTML response for ``template``; never cached (pages carry flow state and CSRF tokens)."""
+    response = web.Response(
+        text=render_html(request, template, **context), status=status, content_type="text/html", charset="utf-8"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def render_message(
+    request: web.Request,
+    title_key: str,
+    text_key: str,
+    *,
+    status: int,
+    values: Mapping[str, object] | None = None,
+    error_id: str | None = None,
+) -> web.Response:
+    """A simple page with a heading and one paragraph (not found, already used, internal error...)."""
+    return render_page(
+        request, "message.html", status=status, title_key=title_key, text_key=text_key,
+        values=dict(values or {}), error_id=error_id,
+    )

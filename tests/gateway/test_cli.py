@@ -1,0 +1,106 @@
+"""The `eid-gateway` command line: init, check-config, metadata, verify delegation."""
+
+from __future__ import annotations
+
+import io
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from eid_gateway.cli import EXIT_CONFIG, EXIT_EXISTS, EXIT_OK, main
+from eid_gateway.config import CONFIG_ENV
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_init_then_check_config(tmp_path: Path) -> None:
+    code, out, err = run("init", "--dir", str(tmp_path / "inst"), "--port", "9123")
+    assert code == EXIT_OK, err
+    config_path = tmp_path / "inst" / "gateway.toml"
+    text = config_path.read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    assert data["public_origin"] == "http://127.0.0.1:9123" and data["listen"]["port"] == 9123
+    # every key is explained: each non-table key line is preceded by a comment line
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if "=" in line and not line.startswith(("#", "[")) and line.strip():
+            block = lines[max(0, i - 8):i]
+            assert any(prev.startswith("#") for prev in block), line
+    for stem in ("saml-signing", "saml-signing-next", "eid-client", "simulator", "demo-service"):
+        assert (tmp_path / "inst" / "certs" / f"{stem}.key").is_file()
+    assert (tmp_path / "inst" / "certs" / "pseudonym.secret").stat().st_size == 32
+
+    code, out, err = run("check-config", "--config", str(config_path))
+    assert code == EXIT_OK, err
+    assert "configuration OK" in out and "eid_server=simulator" in out and "services=1" in out
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    assert run("init", "--dir", str(tmp_path))[0] == EXIT_OK
+    before = (tmp_path / "certs" / "saml-signing.key").read_bytes()
+    code, _, err = run("init", "--dir", str(tmp_path))
+    assert code == EXIT_EXISTS and "--force" in err
+    assert (tmp_path / "certs" / "saml-signing.key").read_bytes() == before
+    # keys alone present (config deleted) are not overwritten either
+    (tmp_path / "gateway.toml").unlink()
+    code, _, err = run("init", "--dir", str(tmp_path))
+    assert code == EXIT_EXISTS and "refusing to overwrite" in err
+    assert run("init", "--dir", str(tmp_path), "--force")[0] == EXIT_OK
+    assert (tmp_path / "certs" / "saml-signing.key").read_bytes() != before
+
+
+def test_init_with_https_origin(tmp_path: Path) -> None:
+    code, _, err = run("init", "--dir", str(tmp_path), "--origin", "https://eid.example.de")
+    assert code == EXIT_OK, err
+    data = tomllib.loads((tmp_path / "gateway.toml").read_text(encoding="utf-8"))
+    assert data["services"][0]["saml"]["acs_urls"] == ["https://eid.example.de/demo/acs"]
+    assert run("init", "--dir", str(tmp_path / "x"), "--origin", "ftp://nope")[0] != EXIT_OK
+
+
+def test_check_config_lists_all_errors(tmp_path: Path, example_toml: str, instance: Path) -> None:
+    bad = instance / "bad-cli.toml"
+    bad.write_text(example_toml.replace("port = 8080", "port = 0").replace(
+        'kind = "sqlite"', 'kind = "redis"'), encoding="utf-8")
+    code, _, err = run("check-config", "--config", str(bad))
+    assert code == EXIT_CONFIG
+    assert "  - listen.port: must be between 1 and 65535" in err
+    assert '  - store.kind: must be "sqlite"' in err
+
+
+def test_default_config_path_from_environment(
+    instance: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CONFIG_ENV, str(instance / "gateway.toml"))
+    code, out, _ = run("check-config")
+    assert code == EXIT_OK and "configuration OK" in out
+    monkeypatch.setenv(CONFIG_ENV, str(instance / "absent.toml"))
+    code, _, err = run("check-config")
+    assert code == EXIT_CONFIG and "cannot read config file" in err
+
+
+def test_default_config_path_is_instance_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("check-config")
+    assert code == EXIT_CONFIG and os.path.join("instance", "gateway.toml") in err
+
+
+def test_metadata_prints_signed_idp_metadata(instance: Path) -> None:
+    code, out, err = run("metadata", "--config", str(instance / "gateway.toml"))
+    assert code == EXIT_OK, err
+    assert "EntityDescriptor" in out and 'entityID="http://127.0.0.1:8080/saml/metadata"' in out
+
+
+def test_verify_delegates_to_saml_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, _ = run("verify", "--help")
+    printed = capsys.readouterr()
+    assert code == EXIT_OK and "usage: eid-gateway verify" in printed.out and "--metadata" in printed.out
+    (tmp_path / "r.xml").write_text("<not-a-response/>")
+    code, _, _ = run("verify", str(tmp_path / "r.xml"), "--metadata", str(tmp_path / "absent.xml"))
+    assert code != EXIT_OK
