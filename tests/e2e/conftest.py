@@ -1,0 +1,219 @@
+"""End-to-end fixtures: the whole gateway (config written by the real `init` code) on a real loopback
+port, a scripted browser (cookie jar, redirects followed by hand, query octets never re-encoded), and
+AusweisApp played by the simulator client."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import aiohttp
+import lxml.html
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from eid_gateway.app import create_app
+from eid_gateway.backends.base import EidServer
+from eid_gateway.cli import write_example_config
+from eid_gateway.config import GatewayConfig, load_config
+from eid_gateway.flow import DESKTOP_CLIENT
+from eid_gateway.store.base import Store
+from eid_gateway.simulator import run_simulated_client
+
+
+def bound_socket() -> socket.socket:
+    """A listening-ready socket on a free loopback port (bound now, so no one can take the port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (connections are refused)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@dataclass
+class Gateway:
+    origin: str
+    config: GatewayConfig
+    directory: Path
+
+    def url(self, path: str) -> str:
+        return self.origin + path
+
+
+@dataclass
+class Servers:
+    """Everything started by one test, torn down in reverse order."""
+
+    runners: list[web.AppRunner] = field(default_factory=list)
+
+    async def serve(self, app: web.Application, sock: socket.socket | None = None) -> str:
+        sock = sock or bound_socket()
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self.runners.append(runner)
+        await web.SockSite(runner, sock).start()
+        host, port = sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        for runner in reversed(self.runners):
+            await runner.cleanup()
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[Servers]:
+    s = Servers()
+    yield s
+    await s.close()
+
+
+BackendFactory = Callable[[GatewayConfig], EidServer]
+StoreFactory = Callable[[GatewayConfig], Store]
+StartGateway = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+def start_gateway(servers: Servers, tmp_path: Path) -> StartGateway:
+    """Start a gateway: `init` into a temp dir with this port's origin, load, build the app, serve."""
+
+    async def start(
+        *,
+        backend: BackendFactory | None = None,
+        store: StoreFactory | None = None,
+        app_factory: Callable[[GatewayConfig], web.Application] | None = None,
+    ) -> Gateway:
+        sock = bound_socket()
+        port = sock.getsockname()[1]
+        origin = f"http://127.0.0.1:{port}"
+        directory = tmp_path / "instance"
+        config = load_config(write_example_config(directory, origin, port))
+        if app_factory is not None:
+            app = app_factory(config)
+        else:
+            app = create_app(
+                config,
+                backend=backend(config) if backend is not None else None,
+                store=store(config) if store is not None else None,
+            )
+        await servers.serve(app, sock)
+        return Gateway(origin, config, directory)
+
+    return start
+
+
+# --- the browser ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    status: int
+    url: str
+    text: str
+    headers: Any
+
+    def doc(self) -> Any:
+        return lxml.html.fromstring(self.text)
+
+    def links(self) -> list[str]:
+        return [str(a.get("href")) for a in self.doc().iter("a") if a.get("href")]
+
+    def forms(self) -> list[Any]:
+        return list(self.doc().forms)
+
+
+class Browser:
+    """A scripted browser: one cookie jar, redirects followed by hand with the Location kept verbatim
+    (a real browser sends the query octets it was given; aiohttp would normalise percent-escapes)."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.history: list[str] = []
+
+    async def _follow(self, resp: aiohttp.ClientResponse, url: str) -> Page:
+        for _ in range(10):
+            if resp.status not in (301, 302, 303, 307, 308):
+                text = await resp.text()
+                return Page(resp.status, url, text, resp.headers)
+            location = resp.headers["Location"]
+            url = urljoin(url, location)
+            self.history.append(url)
+            resp.release()
+            resp = await self.session.get(URL(url, encoded=True), allow_redirects=False)
+        raise AssertionError("too many redirects")
+
+    async def get(self, url: str) -> Page:
+        self.history.append(url)
+        resp = await self.session.get(URL(url, encoded=True), allow_redirects=False)
+        return await self._follow(resp, url)
+
+    async def get_no_follow(self, url: str) -> aiohttp.ClientResponse:
+        return await self.session.get(URL(url, encoded=True), allow_redirects=False)
+
+    async def submit(self, page: Page, index: int = 0) -> Page:
+        """Submit a form of ``page`` as its button would (hidden fields only, method POST)."""
+        form = page.forms()[index]
+        action = urljoin(page.url, str(form.action or page.url))
+        fields = {str(i.name): str(i.value) for i in form.inputs if i.get("type") == "hidden" and i.name}
+        assert str(form.method).upper() == "POST"
+        resp = await self.session.post(URL(action, encoded=True), data=fields, allow_redirects=False)
+        return await self._follow(resp, action)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield Browser(session)
+
+
+# --- AusweisApp ---------------------------------------------------------------------------------------------
+
+
+def tc_token_url_of(start_page: Page) -> str:
+    """The tcTokenURL from the start page's "start AusweisApp" link (the desktop activation URL)."""
+    for href in start_page.links():
+        if href.startswith(DESKTOP_CLIENT + "?"):
+            [url] = parse_qs(urlsplit(href).query)["tcTokenURL"]
+            return url
+    raise AssertionError("start page has no AusweisApp activation link")
+
+
+@dataclass
+class CardStep:
+    next_url: str
+    tc_token: bytes
+
+
+async def ausweisapp(servers: Servers, tc_token_url: str, **options: Any) -> CardStep:
+    """Play AusweisApp with its own HTTP client (no browser cookies).
+
+    The TC Token is fetched here first, exactly once (the gateway hands it out once), so the test can
+    check the bytes; the simulator client then receives those same bytes from a loopback relay and
+    performs the card step at the token's ServerAddress.
+    """
+    async with aiohttp.ClientSession() as http:
+        async with http.get(tc_token_url, allow_redirects=False) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "text/xml; charset=utf-8"
+            token = await resp.read()
+
+        async def relay(request: web.Request) -> web.Response:
+            return web.Response(body=token, headers={"Content-Type": "text/xml; charset=utf-8"})
+
+        app = web.Application()
+        app.router.add_get("/tctoken", relay)
+        relay_url = await servers.serve(app) + "/tctoken"
+        next_url = await run_simulated_client(http, relay_url, **options)
+    return CardStep(next_url, token)

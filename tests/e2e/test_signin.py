@@ -1,0 +1,291 @@
+"""Issue 3, end to end: a citizen signs in to the demo city service through the gateway.
+
+Everything runs for real on loopback: the gateway built from a config written by `eid-gateway init`,
+the embedded eID-Server simulator reached over TR-03130 SOAP, the demo service verifying the SAML
+Response with the public `saml` API and the gateway's metadata fetched over HTTP. The test plays the
+browser and (through the simulator client) AusweisApp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from urllib.parse import urlsplit
+
+import pytest
+from aiohttp import web
+
+from eid_gateway.backends.tr03130 import Tr03130Client
+from eid_gateway.config import GatewayConfig
+from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token, validate_tc_token
+from eid_gateway.simulator import Simulator, SimulatorConfig
+from eid_gateway.store.sqlite import SqliteStore
+from saml import generate_key_pair
+from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
+
+from .conftest import (
+    Browser,
+    Gateway,
+    Page,
+    Servers,
+    StartGateway,
+    ausweisapp,
+    closed_port,
+    tc_token_url_of,
+)
+
+
+async def open_start_page(browser: Browser, gw: Gateway) -> Page:
+    """Demo page -> "Mit Online-Ausweis anmelden" -> signed AuthnRequest -> the gateway's start page."""
+    browser.history.clear()
+    demo = await browser.get(gw.url("/demo/"))
+    assert demo.status == 200
+    assert "Bürgerportal Düren (Demo)" in demo.text and "Meldebescheinigung beantragen" in demo.text
+    [signin] = [a for a in demo.doc().iter("a") if a.get("id") == "signin"]
+    assert signin.text == "Mit Online-Ausweis anmelden"
+    start = await browser.get(gw.url(str(signin.get("href"))))
+    assert start.status == 200, start.text
+    assert urlsplit(start.url).path.startswith("/signin/")
+    # the redirect went through the gateway's SSO endpoint with a signed query
+    sso = [u for u in browser.history if urlsplit(u).path == "/saml/sso"]
+    assert len(sso) == 1 and "&Signature=" in sso[0] and "SAMLRequest=" in sso[0]
+    return start
+
+
+async def return_to_service(browser: Browser, page: Page) -> Page:
+    """From the gateway's failure page, press "return to the service"; then submit the SAML POST form."""
+    assert page.status == 200
+    assert len(page.forms()) == 1
+    posted = await browser.submit(page)
+    return await deliver(browser, posted)
+
+
+async def deliver(browser: Browser, post_page: Page) -> Page:
+    """Submit the gateway's HTTP-POST binding form to the service's ACS."""
+    [form] = post_page.forms()
+    assert str(form.action).endswith("/demo/acs")
+    assert "SAMLResponse" in {i.name for i in form.inputs}
+    return await browser.submit(post_page)
+
+
+# --- the happy path ---------------------------------------------------------------------------------------
+
+
+async def test_erika_signs_in_to_the_demo_service(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    gw = await start_gateway()
+    start = await open_start_page(browser, gw)
+    assert "Meldebescheinigung beantragen" in start.text  # the service name on the start page
+
+    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
+    root = validate_tc_token(step.tc_token)  # schema-valid TC Token, as AusweisApp received it
+    token = parse_tc_token(step.tc_token)
+    assert isinstance(token, TcToken)
+    assert root.tag == "TCTokenType"
+    assert token.refresh_address == tc_token_url_of(start).replace("/eid/tctoken/", "/eid/refresh/")
+    assert token.server_address.startswith(gw.origin + "/eid-sim/")
+    assert step.next_url.startswith(token.refresh_address) and "ResultMajor=ok" in step.next_url
+
+    post_page = await browser.get(step.next_url)
+    result = await deliver(browser, post_page)
+    assert result.status == 200, result.text
+    table = {
+        str(row.findtext("th")): str(row.findtext("td"))
+        for row in result.doc().iter("tr")
+    }
+    assert table["Familienname"] == "MUSTERMANN"
+    assert table["Vornamen"] == "ERIKA"
+    assert table["Geburtsdatum"] == "12.08.1964"
+    assert table["Anschrift"] == "HEIDESTRASSE 17, 51147 KÖLN, D"
+    assert table["Vertrauensniveau"] == "http://eidas.europa.eu/LoA/high"
+    assert table["Verschlüsselt übertragen"] == "ja"
+    pseudonym = table["Pseudonym bei diesem Dienst"]
+    assert len(pseudonym) == 52
+    # the raw SAML Response on the wire carries no readable personal data (encrypted assertion)
+    [form] = post_page.forms()
+    raw = base64.b64decode(next(i.value for i in form.inputs if i.name == "SAMLResponse"))
+    assert b"MUSTERMANN" not in raw and b"EncryptedAssertion" in raw
+
+
+async def test_pseudonym_is_stable_for_the_same_card(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    gw = await start_gateway()
+    seen = []
+    for _ in range(2):
+        start = await open_start_page(browser, gw)
+        step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
+        result = await deliver(browser, await browser.get(step.next_url))
+        rows = {str(r.findtext("th")): str(r.findtext("td")) for r in result.doc().iter("tr")}
+        seen.append(rows["Pseudonym bei diesem Dienst"])
+    assert seen[0] == seen[1]
+
+
+# --- card-step failures reach the service as SAML status -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "title", "sub_code"),
+    [
+        ({"cancel": True}, "Anmeldung abgebrochen", STATUS_REQUEST_DENIED),
+        ({"pin": "000000"}, "PIN falsch", STATUS_AUTHN_FAILED),
+        ({"identity": "blocked"}, "gesperrt", STATUS_AUTHN_FAILED),
+    ],
+    ids=["cancel", "wrong-pin", "card-blocked"],
+)
+async def test_card_step_failure_reaches_the_service(
+    start_gateway: StartGateway, browser: Browser, servers: Servers, options: dict[str, object], title: str, sub_code: str
+) -> None:
+    gw = await start_gateway()
+    start = await open_start_page(browser, gw)
+    step = await ausweisapp(servers, tc_token_url_of(start), **options)
+    assert "ResultMajor=error" in step.next_url
+    failure = await browser.get(step.next_url)
+    assert title in failure.text
+    result = await return_to_service(browser, failure)
+    assert result.status == 200
+    assert f"urn:oasis:names:tc:SAML:2.0:status:Responder / {sub_code}" in result.text
+    assert "MUSTERMANN" not in result.text
+    assert (STATUS_RESPONDER in result.text)
+
+
+async def test_cancel_on_the_start_page(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    gw = await start_gateway()
+    start = await open_start_page(browser, gw)
+    posted = await browser.submit(start)  # the start page's only form: "cancel and return"
+    result = await deliver(browser, posted)
+    assert "Die Anmeldung wurde abgebrochen" in result.text
+    assert STATUS_REQUEST_DENIED in result.text
+
+
+# --- one-time values ----------------------------------------------------------------------------------------
+
+
+async def test_replayed_tc_token_and_refresh(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    gw = await start_gateway()
+    start = await open_start_page(browser, gw)
+    tc_url = tc_token_url_of(start)
+    step = await ausweisapp(servers, tc_url, identity="erika")
+    post_page = await browser.get(step.next_url)
+    result = await deliver(browser, post_page)
+    assert "MUSTERMANN" in result.text
+
+    # a second fetch of the tcTokenURL gets only the error token (no new eID session)
+    again = await ausweisapp(servers, tc_url, identity="erika")
+    assert isinstance(parse_tc_token(again.tc_token), ErrorTcToken)
+    # the refresh URL works once
+    used = await browser.get(step.next_url)
+    assert used.status == 410 and "bereits" in used.text
+    # the service refuses the same SAML Response a second time
+    replay = await browser.submit(post_page)
+    assert replay.status == 400
+    assert "abgelehnt" in replay.text and "in_response_to_mismatch" in replay.text
+
+
+async def test_refresh_from_another_browser_is_refused(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    gw = await start_gateway()
+    start = await open_start_page(browser, gw)
+    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
+    import aiohttp
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        stranger = await Browser(other).get(step.next_url)
+    assert stranger.status == 403
+    assert "MUSTERMANN" not in stranger.text
+    # nothing was consumed: the citizen's own browser still completes the sign-in
+    result = await deliver(browser, await browser.get(step.next_url))
+    assert "MUSTERMANN" in result.text
+
+
+async def test_expired_flow(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    now = [1_000_000.0]
+
+    def store(config: GatewayConfig) -> SqliteStore:
+        return SqliteStore(config.store.path, clock=lambda: now[0])
+
+    gw = await start_gateway(store=store)
+    start = await open_start_page(browser, gw)
+    now[0] += gw.config.flow.ttl_seconds + 1
+    expired = await browser.get(start.url)
+    assert expired.status == 404 and "abgelaufen" in expired.text
+    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
+    assert isinstance(parse_tc_token(step.tc_token), ErrorTcToken)
+
+
+# --- the eID-Server misbehaves ---------------------------------------------------------------------------------
+
+
+def backend_at(url: str, *, timeout: float = 5.0, trust_other: bool = False):  # type: ignore[no-untyped-def]
+    def factory(config: GatewayConfig) -> Tr03130Client:
+        assert config.simulator is not None
+        return Tr03130Client(url, config.keys.eid_client, config.simulator.key.certificate, timeout)
+
+    return factory
+
+
+async def _server_error_reaches_the_service(gw: Gateway, browser: Browser, servers: Servers) -> None:
+    start = await open_start_page(browser, gw)
+    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
+    failure = await browser.get(step.next_url)
+    assert failure.status == 200
+    assert "Technischer Fehler" in failure.text
+    result = await return_to_service(browser, failure)
+    assert "Der Anmeldedienst hat einen Fehler gemeldet" in result.text
+    assert "urn:oasis:names:tc:SAML:2.0:status:Responder" in result.text
+    assert STATUS_AUTHN_FAILED not in result.text
+
+
+async def test_eid_server_down(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    gw = await start_gateway(backend=backend_at(f"http://127.0.0.1:{closed_port()}/eID"))
+    await _server_error_reaches_the_service(gw, browser, servers)
+
+
+async def _fake_eid_server(servers: Servers, handler: web.Handler) -> str:  # type: ignore[name-defined]
+    app = web.Application()
+    app.router.add_post("/eID", handler)
+    return await servers.serve(app) + "/eID"
+
+
+async def test_eid_server_too_slow(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    released = asyncio.Event()
+    calls = []
+
+    async def slow(request: web.Request) -> web.Response:
+        calls.append(request.headers.get("SOAPAction"))
+        await asyncio.wait_for(released.wait(), 10)  # answers only after the test is over
+        return web.Response(text="late")
+
+    url = await _fake_eid_server(servers, slow)
+    gw = await start_gateway(backend=backend_at(url, timeout=0.5))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    try:
+        await _server_error_reaches_the_service(gw, browser, servers)
+    finally:
+        released.set()
+    assert loop.time() - t0 < 4.0
+    assert len(calls) == 1  # useID was sent once and never retried
+
+
+async def test_eid_server_answers_garbage(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+    async def garbage(request: web.Request) -> web.Response:
+        return web.Response(body=b"<soap:Envelope><unclosed>", content_type="text/xml")
+
+    url = await _fake_eid_server(servers, garbage)
+    gw = await start_gateway(backend=backend_at(url))
+    await _server_error_reaches_the_service(gw, browser, servers)
+
+
+async def test_eid_server_with_forged_signature(
+    start_gateway: StartGateway, browser: Browser, servers: Servers
+) -> None:
+    """A server that speaks perfect TR-03130 but signs with a key the gateway does not trust."""
+    forger_key = generate_key_pair("ec-p256")
+    holder: dict[str, Simulator] = {}
+
+    async def soap(request: web.Request) -> web.StreamResponse:
+        return await holder["sim"].soap(request)
+
+    url = await _fake_eid_server(servers, soap)
+    gw = await start_gateway(backend=backend_at(url))
+    holder["sim"] = Simulator(SimulatorConfig(
+        public_origin=url.rsplit("/", 1)[0], key=forger_key, gateway_cert=gw.config.keys.eid_client.certificate,
+    ))
+    await _server_error_reaches_the_service(gw, browser, servers)
