@@ -1,0 +1,207 @@
+"""A minimal OpenID Connect relying party for the demo (DEVELOPMENT ONLY): "sign in with the ID card".
+
+It does what a city service must do and nothing more: state bound to the browser by a cookie,
+``nonce``, PKCE S256, the ``iss`` of the authorization response checked (RFC 9207), the code
+exchanged over the back channel, the ID token verified against the provider's JWKS with the
+algorithms the discovery document names (never ``none``, never HMAC), then the userinfo call.
+Pending sign-ins are kept in memory: one process, demo use only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from aiohttp import web
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+COOKIE = "demo-oidc-state"
+PENDING_TTL = 600.0
+_ASYMMETRIC = {"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
+
+
+class DemoClientError(Exception):
+    """A step of the sign-in failed; the message is shown on the demo page (no personal data)."""
+
+
+@dataclass(frozen=True)
+class DemoClientSettings:
+    """``client_secret`` None = public client (PKCE only), else client_secret_basic."""
+
+    issuer: str
+    client_id: str
+    redirect_uri: str
+    client_secret: str | None = None
+    scope: str = "openid profile address"
+    backchannel_origin: str | None = None  # where the server reaches the gateway, if not ``issuer``
+
+
+@dataclass
+class _Pending:
+    nonce: str
+    verifier: str
+    expires_at: float
+
+
+@dataclass
+class DemoRelyingParty:
+    """The relying party's state and its three steps."""
+
+    settings: DemoClientSettings
+    clock: Callable[[], float] = time.time
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+    def _backchannel(self, url: str) -> str:
+        origin = self.settings.backchannel_origin
+        if origin and url.startswith(self.settings.issuer):
+            return origin + url[len(self.settings.issuer):]
+        return url
+
+    async def metadata(self, http: aiohttp.ClientSession) -> dict[str, Any]:
+        url = self._backchannel(self.settings.issuer + "/.well-known/openid-configuration")
+        async with http.get(url) as resp:
+            if resp.status != 200:
+                raise DemoClientError(f"discovery answered HTTP {resp.status}")
+            meta: dict[str, Any] = await resp.json()
+        if meta.get("issuer") != self.settings.issuer:
+            raise DemoClientError("discovery document names another issuer")
+        return meta
+
+    def start(self, authorization_endpoint: str) -> tuple[str, str]:
+        """(authorization URL, state); the state also goes into the browser's cookie."""
+        now = self.clock()
+        for key in [k for k, p in self.pending.items() if p.expires_at < now]:
+            del self.pending[key]
+        state = secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        self.pending[state] = _Pending(secrets.token_urlsafe(24), verifier, now + PENDING_TTL)
+        query = urlencode({
+            "response_type": "code",
+            "client_id": self.settings.client_id,
+            "redirect_uri": self.settings.redirect_uri,
+            "scope": self.settings.scope,
+            "state": state,
+            "nonce": self.pending[state].nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        })
+        return f"{authorization_endpoint}?{query}", state
+
+    async def complete(
+        self, http: aiohttp.ClientSession, params: dict[str, str], cookie_state: str | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(ID token claims, userinfo) for the authorization response ``params``."""
+        state = params.get("state", "")
+        if not cookie_state or not hmac.compare_digest(state.encode(), cookie_state.encode()):
+            raise DemoClientError("state does not belong to this browser")
+        pending = self.pending.pop(state, None)
+        if pending is None or pending.expires_at < self.clock():
+            raise DemoClientError("unknown or expired sign-in")
+        if params.get("iss") != self.settings.issuer:
+            raise DemoClientError("authorization response from an unexpected issuer")
+        if "error" in params:
+            raise DemoClientError(f"the gateway answered {params['error']}")
+        meta = await self.metadata(http)
+        form = {"grant_type": "authorization_code", "code": params.get("code", ""),
+                "redirect_uri": self.settings.redirect_uri, "code_verifier": pending.verifier}
+        headers = {}
+        if self.settings.client_secret is None:
+            form["client_id"] = self.settings.client_id
+        else:  # RFC 6749 §2.3.1: both parts form-urlencoded, then Basic
+            headers["Authorization"] = aiohttp.encode_basic_auth(
+                quote(self.settings.client_id, safe=""), quote(self.settings.client_secret, safe="")
+            )
+        async with http.post(self._backchannel(meta["token_endpoint"]), data=form, headers=headers) as resp:
+            tokens = await resp.json()
+            if resp.status != 200:
+                raise DemoClientError(f"token endpoint answered {tokens.get('error', resp.status)}")
+        async with http.get(self._backchannel(meta["jwks_uri"])) as resp:
+            keys = KeySet.import_key_set(await resp.json())
+        algorithms = [a for a in meta.get("id_token_signing_alg_values_supported", []) if a in _ASYMMETRIC]
+        try:
+            token = jwt.decode(tokens["id_token"], keys, algorithms=algorithms)
+            jwt.JWTClaimsRegistry(
+                leeway=30,
+                iss={"essential": True, "value": self.settings.issuer},
+                aud={"essential": True, "value": self.settings.client_id},
+                sub={"essential": True},
+                exp={"essential": True},
+                nonce={"essential": True, "value": pending.nonce},
+            ).validate(token.claims)
+        except (JoseError, ValueError, KeyError) as e:
+            raise DemoClientError(f"ID token rejected: {type(e).__name__}") from None
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        async with http.get(self._backchannel(meta["userinfo_endpoint"]), headers=bearer) as resp:
+            if resp.status != 200:
+                raise DemoClientError(f"userinfo answered HTTP {resp.status}")
+            userinfo: dict[str, Any] = await resp.json()
+        if userinfo.get("sub") != token.claims["sub"]:
+            raise DemoClientError("userinfo is about another subject")
+        return dict(token.claims), userinfo
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, content_type="text/html", headers={"Cache-Control": "no-store"},
+        text=(f'<!DOCTYPE html><html lang="de"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+              f'<link rel="stylesheet" href="/static/style.css"></head><body><main>'
+              f'<p class="test-banner">Demo-Dienst (nur Entwicklung) / demo service (development only)</p>'
+              f"<h1>{html.escape(title)}</h1>{body}</main></body></html>"),
+    )
+
+
+def create_oidc_demo_routes(
+    settings: DemoClientSettings, *, prefix: str = "/demo/oidc", secure_cookie: bool = False
+) -> list[web.RouteDef]:
+    """``GET {prefix}/`` (button), ``{prefix}/login``, ``{prefix}/callback`` (= the redirect_uri)."""
+    rp = DemoRelyingParty(settings)
+
+    async def index(request: web.Request) -> web.Response:
+        return _page("Demo: Anmeldung mit OpenID Connect",
+                     f'<p><a class="button" href="{html.escape(prefix)}/login">'
+                     "Mit dem Personalausweis anmelden (OpenID Connect)</a></p>")
+
+    async def login(request: web.Request) -> web.StreamResponse:
+        async with aiohttp.ClientSession() as http:
+            meta = await rp.metadata(http)
+        url, state = rp.start(meta["authorization_endpoint"])
+        response = web.Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
+        response.set_cookie(COOKIE, state, path=prefix, httponly=True, samesite="Lax", secure=secure_cookie,
+                            max_age=int(PENDING_TTL))
+        return response
+
+    async def callback(request: web.Request) -> web.Response:
+        params = {k: v for k, v in request.query.items()}
+        try:
+            async with aiohttp.ClientSession() as http:
+                claims, userinfo = await rp.complete(http, params, request.cookies.get(COOKIE))
+        except DemoClientError as e:
+            return _page("Anmeldung fehlgeschlagen / sign-in failed", f"<p>{html.escape(str(e))}</p>", 400)
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in sorted(userinfo.items())
+        )
+        response = _page(
+            "Angemeldet / signed in",
+            f"<p>Vertrauensniveau / level of assurance: {html.escape(str(claims.get('acr')))}</p>"
+            f"<table>{rows}</table>",
+        )
+        response.del_cookie(COOKIE, path=prefix)
+        return response
+
+    return [
+        web.get(prefix + "/", index),
+        web.get(prefix + "/login", login),
+        web.get(prefix + "/callback", callback),
+    ]

@@ -1,0 +1,128 @@
+"""The provider's signing keys (current, next, optional RSA) and the clients' registered JWKS.
+
+Loading is the only I/O of the OIDC settings; it happens once at start-up and every failure names the
+TOML key. The public JWKS publishes the current *and* the next key so that relying parties already
+know the next key when the operator rolls over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from joserfc.jwk import ECKey, KeySet, RSAKey
+
+from eid_gateway.frontends.oidc.settings import (
+    ClientAuthMethod,
+    ClientSettings,
+    OidcSettingsError,
+    ProviderSettings,
+    SigningKeyRef,
+)
+
+MIN_RSA_BITS = 3072  # BSI TR-02102
+
+
+@dataclass(frozen=True)
+class ProviderKeys:
+    """Private signing keys by use; ``jwks()`` is what ``/oidc/jwks`` serves."""
+
+    current: ECKey
+    next: ECKey | None = None
+    rsa: RSAKey | None = None
+
+    def for_alg(self, alg: str) -> ECKey | RSAKey:
+        """The key that signs ID tokens with ``alg`` (the next key never signs)."""
+        if alg == "ES256":
+            return self.current
+        if alg in ("PS256", "RS256") and self.rsa is not None:
+            return self.rsa
+        raise OidcSettingsError(f"no provider key for {alg}")
+
+    def algorithms(self) -> list[str]:
+        return ["ES256"] + (["PS256", "RS256"] if self.rsa is not None else [])
+
+    def jwks(self) -> dict[str, Any]:
+        keys: list[dict[str, Any]] = []
+        for key, alg in ((self.current, "ES256"), (self.next, "ES256"), (self.rsa, None)):
+            if key is None:
+                continue
+            public = dict(key.as_dict(private=False))
+            public["use"] = "sig"
+            if alg is not None:
+                public["alg"] = alg
+            keys.append(public)
+        return {"keys": keys}
+
+
+def load_provider_keys(settings: ProviderSettings) -> ProviderKeys:
+    """Read the PEM files named in ``[oidc]``."""
+    current = _load_ec(settings.signing_key, "oidc.signing_key")
+    nxt = _load_ec(settings.next_signing_key, "oidc.next_signing_key") if settings.next_signing_key else None
+    rsa_key = _load_rsa(settings.rsa_signing_key, "oidc.rsa_signing_key") if settings.rsa_signing_key else None
+    return ProviderKeys(current=current, next=nxt, rsa=rsa_key)
+
+
+def load_client_keys(client: ClientSettings) -> KeySet | None:
+    """The public keys a ``private_key_jwt`` client signs its assertions with (EC / RSA only)."""
+    if client.auth_method is not ClientAuthMethod.PRIVATE_KEY_JWT:
+        return None
+    where = f"services[id={client.service_id!r}].oidc"
+    raw: Mapping[str, Any] | None = client.jwks
+    if client.jwks_path is not None:
+        try:
+            raw = json.loads(client.jwks_path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise OidcSettingsError(f"{where}.jwks_path: cannot read {client.jwks_path} ({e.strerror})") from None
+        except ValueError:
+            raise OidcSettingsError(f"{where}.jwks_path: {client.jwks_path} is not JSON") from None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("keys"), list) or not raw["keys"]:
+        raise OidcSettingsError(f"{where}.jwks: must be a JWK Set with a non-empty \"keys\" list")
+    keys: list[ECKey | RSAKey] = []
+    for i, entry in enumerate(raw["keys"]):
+        if not isinstance(entry, Mapping) or any(p in entry for p in ("d", "p", "q")):
+            raise OidcSettingsError(f"{where}.jwks.keys[{i}]: must be a public key")
+        try:
+            if entry.get("kty") == "EC":
+                keys.append(ECKey.import_key(dict(entry)))
+            elif entry.get("kty") == "RSA":
+                key = RSAKey.import_key(dict(entry))
+                if key.raw_value.key_size < MIN_RSA_BITS:
+                    raise OidcSettingsError(f"{where}.jwks.keys[{i}]: RSA keys need >= {MIN_RSA_BITS} bits")
+                keys.append(key)
+            else:
+                raise OidcSettingsError(f"{where}.jwks.keys[{i}]: only EC and RSA keys are accepted")
+        except OidcSettingsError:
+            raise
+        except Exception:  # joserfc raises several types for a malformed JWK
+            raise OidcSettingsError(f"{where}.jwks.keys[{i}]: not a valid JWK") from None
+    return KeySet(list(keys))
+
+
+def _read_private(ref: SigningKeyRef, where: str) -> object:
+    try:
+        data = ref.path.read_bytes()
+    except OSError as e:
+        raise OidcSettingsError(f"{where}.path: cannot read {ref.path} ({e.strerror})") from None
+    try:
+        return load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise OidcSettingsError(f"{where}.path: {ref.path} is not an unencrypted PEM private key") from None
+
+
+def _load_ec(ref: SigningKeyRef, where: str) -> ECKey:
+    key = _read_private(ref, where)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise OidcSettingsError(f"{where}.path: {ref.path} must hold an EC P-256 private key")
+    return ECKey.import_key(key, {"kid": ref.kid})
+
+
+def _load_rsa(ref: SigningKeyRef, where: str) -> RSAKey:
+    key = _read_private(ref, where)
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_BITS:
+        raise OidcSettingsError(f"{where}.path: {ref.path} must hold an RSA private key of >= {MIN_RSA_BITS} bits")
+    return RSAKey.import_key(key, {"kid": ref.kid})
