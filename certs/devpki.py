@@ -37,6 +37,7 @@ DEV_KEYS: tuple[DevKeySpec, ...] = (
     DevKeySpec("eid-client", "ec-p256", "eID-Interface client (WS-Security, mutual TLS)"),
     DevKeySpec("simulator", "ec-p256", "eID-Server simulator"),
     DevKeySpec("demo-service", "rsa-3072", "demo city service (SAML SP)"),
+    DevKeySpec("oidc-signing", "ec-p256", "OpenID Connect ID token signing (ES256)"),
 )
 PSEUDONYM_SECRET_FILE = "pseudonym.secret"
 

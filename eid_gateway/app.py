@@ -180,7 +180,9 @@ def create_app(
 
     if config.demo.enabled:
         from eid_gateway.demo import create_demo_app
+        from eid_gateway.demo.app import demo_oidc_routes
 
+        app.add_routes(demo_oidc_routes(config))
         app.add_subapp("/demo", create_demo_app(config))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -96,6 +96,19 @@ entity_id = "$origin/demo/metadata"
 # The [[services]] entry below that registers the demo service.
 service_id = "demo"
 
+[oidc]
+# The gateway as OpenID Connect provider; discovery at $origin/.well-known/openid-configuration.
+# Seconds an authorization code lives (1..60), and an access token / ID token.
+code_lifetime = 60
+access_token_lifetime = 300
+id_token_lifetime = 300
+[oidc.signing_key]
+# EC P-256 key that signs ID tokens (ES256); published with this kid at $origin/oidc/jwks.
+kid = "oidc-dev-1"
+path = "certs/oidc-signing.key"
+# Optional: [oidc.next_signing_key] (kid, path), published ahead of a rollover;
+# [oidc.rsa_signing_key] (RSA >= 3072) only for clients with id_token_signed_response_alg = "PS256"/"RS256".
+
 # One [[services]] table per city service allowed to use the gateway.
 [[services]]
 # Stable identifier (a-z, 0-9, -, _); also keys the service's pseudonyms.
@@ -124,6 +137,14 @@ require_signed_requests = true
 # Encrypt assertions to this certificate (AES-GCM + RSA-OAEP).
 encryption_cert = "certs/demo-service.crt"
 encrypt_assertions = true
+
+[services.oidc]
+# The same demo service as an OpenID Connect client: a public client (PKCE S256, no secret).
+# A confidential client sets token_endpoint_auth_method = "client_secret_basic" and client_secret_hash,
+# or "private_key_jwt" with jwks / jwks_path.
+client_id = "demo-oidc"
+redirect_uris = ["$origin/demo/oidc/callback"]
+public_client = true
 ''')
 
 

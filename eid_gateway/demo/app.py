@@ -18,6 +18,7 @@ from aiohttp import web
 
 from eid_gateway.config import GatewayConfig
 from eid_gateway.demo import pages
+from eid_gateway.frontends.oidc.demo_client import DemoClientSettings, create_oidc_demo_routes
 from eid_gateway.demo.sp import DemoServiceProvider, DemoSpSettings, GatewayMetadata, MetadataUnavailable
 from eid_gateway.web.i18n import negotiate_language
 from saml import STATUS_AUTHN_FAILED, BindingError, SamlError, check_relay_state
@@ -66,8 +67,9 @@ def _lang(request: web.Request, fallback: str | None = None) -> str:
 
 
 class DemoHandlers:
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, *, oidc_enabled: bool = False) -> None:
         self.prefix = prefix
+        self.oidc_enabled = oidc_enabled
 
     def _html(self, request: web.Request, lang: str, body: str, status: int = 200) -> web.Response:
         other = "en" if lang == "de" else "de"
@@ -84,7 +86,8 @@ class DemoHandlers:
     async def index(self, request: web.Request) -> web.StreamResponse:
         lang = _lang(request)
         login = f"{self.prefix}/login?{urlencode({'lang': lang})}"
-        return self._html(request, lang, pages.start_body(lang, login))
+        oidc_login = f"{self.prefix}/oidc/login" if self.oidc_enabled else None
+        return self._html(request, lang, pages.start_body(lang, login, oidc_login))
 
     async def stylesheet(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=pages.STYLESHEET, content_type="text/css", charset="utf-8",
@@ -145,11 +148,33 @@ class DemoHandlers:
         return self._html(request, lang, body)
 
 
+def demo_oidc_client(config: GatewayConfig, prefix: str = DEFAULT_PREFIX) -> DemoClientSettings | None:
+    """The demo's OpenID Connect relying party settings (second sign-in button), when the demo
+    service is registered as a public OIDC client with the demo's callback; else None."""
+    if config.oidc is None or config.demo.service_id is None:
+        return None
+    client = config.oidc.client_for_service(config.demo.service_id)
+    redirect_uri = config.url(f"{prefix}/oidc/callback")
+    if client is None or not client.public_client or redirect_uri not in client.redirect_uris:
+        return None
+    return DemoClientSettings(config.public_origin, client.client_id, redirect_uri)
+
+
+def demo_oidc_routes(config: GatewayConfig, prefix: str = DEFAULT_PREFIX) -> list[web.RouteDef]:
+    """Routes of the demo's OIDC relying party under ``<prefix>/oidc`` (none when not registered)."""
+    settings = demo_oidc_client(config, prefix)
+    if settings is None:
+        return []
+    return create_oidc_demo_routes(settings, prefix=f"{prefix}/oidc", secure_cookie=config.secure_origin)
+
+
 def create_demo_app(config: GatewayConfig, *, prefix: str = DEFAULT_PREFIX) -> web.Application:
-    """The demo service; ``prefix`` is the path it is mounted at (its URLs are built from it)."""
+    """The demo service; ``prefix`` is the path it is mounted at (its URLs are built from it).
+
+    The OIDC relying party (:func:`demo_oidc_routes`) is mounted beside it by the composing app."""
     settings = demo_settings(config, prefix)
     app = web.Application()
-    handlers = DemoHandlers(prefix)
+    handlers = DemoHandlers(prefix, oidc_enabled=demo_oidc_client(config, prefix) is not None)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         http = aiohttp.ClientSession()

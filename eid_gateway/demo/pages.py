@@ -28,6 +28,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "of birth and address.",
     },
     "signin": {"de": "Mit Online-Ausweis anmelden", "en": "Sign in with the online ID"},
+    "signin_oidc": {
+        "de": "Mit Online-Ausweis anmelden (OpenID Connect)",
+        "en": "Sign in with the online ID (OpenID Connect)",
+    },
     "other_language": {"de": "English", "en": "Deutsch"},
     "ok_heading": {"de": "Anmeldung erfolgreich", "en": "Signed in"},
     "ok_text": {
@@ -150,11 +154,18 @@ def page(lang: str, prefix: str, switch_url: str, body: str) -> bytes:
 """.encode("utf-8")
 
 
-def start_body(lang: str, login_url: str) -> str:
-    return (
+def start_body(lang: str, login_url: str, oidc_login_url: str | None = None) -> str:
+    """The start page: the SAML sign-in button and, where the demo is an OIDC client too, a second."""
+    body = (
         f"<h1>{_e(t('title', lang))}</h1>\n<p>{_e(t('intro', lang))}</p>\n"
         f'<p><a class="button" id="signin" href="{_e(login_url)}">{_e(t("signin", lang))}</a></p>'
     )
+    if oidc_login_url is not None:
+        body += (
+            f'\n<p><a class="button" id="signin-oidc" href="{_e(oidc_login_url)}">'
+            f'{_e(t("signin_oidc", lang))}</a></p>'
+        )
+    return body
 
 
 def result_body(

@@ -63,3 +63,31 @@ async def test_erika_signs_in_with_a_real_browser(start_gateway: StartGateway, t
             assert blocked == []
         finally:
             await context.close()
+
+
+async def test_erika_signs_in_through_the_demo_oidc_button(start_gateway: StartGateway, tmp_path: Path) -> None:
+    """The Bürgerportal's second button: the same card step, answered over OpenID Connect."""
+    from playwright.async_api import async_playwright
+
+    gw = await start_gateway()
+    async with async_playwright() as pw:
+        context = await pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=ARGS,
+            locale="de-DE",
+        )
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+            await page.goto(gw.url("/demo/"))
+            await page.click("#signin-oidc")
+            await page.wait_for_url(f"{gw.origin}/signin/*")
+            await page.click("text=simulierte AusweisApp öffnen")
+            await page.wait_for_url(f"{gw.origin}/eid-sim/client*")
+            await page.check("input[name=identity][value=erika]")
+            await page.fill("#pin", "123456")
+            await page.click("button[name=action][value=confirm]")
+            await page.wait_for_url(f"{gw.origin}/demo/oidc/callback*")
+            text = await page.inner_text("table")
+            assert "MUSTERMANN" in text and "ERIKA" in text
+            assert "http://eidas.europa.eu/LoA/high" in await page.content()
+        finally:
+            await context.close()

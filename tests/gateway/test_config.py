@@ -266,9 +266,12 @@ def test_a_production_config_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_oidc_errors_are_collected_with_the_rest(instance: Path, example_toml: str) -> None:
-    text = example_toml.replace("port = 8080", "port = 99999") + (
-        '\n[services.oidc]\nclient_id = "demo"\nredirect_uris = ["http://127.0.0.1:8080/cb"]\n'
-    )
+    # the example registers the demo as an OIDC client under an [oidc] provider: take the provider
+    # section out, keep the service's [services.oidc] table
+    without_provider = example_toml[: example_toml.index("[oidc]\n")] + example_toml[
+        example_toml.index("# One [[services]] table") :
+    ]
+    text = without_provider.replace("port = 8080", "port = 99999")
     # the [services.oidc] table attaches to the last [[services]] entry (the demo service)
     joined = "\n".join(errors_of(write_variant(instance, text, "oidc")))
     assert "listen.port: must be between 1 and 65535" in joined

@@ -109,6 +109,7 @@ redirect_uris = ["{origin}/demo/oidc/callback", "{RP_CB}"]
     config = replace(
         base, public_origin=origin, store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
         demo=replace(base.demo, enabled=False), services=with_oidc_services(base.services, settings),
+        oidc=None,  # this test mounts its own OIDC frontend with the registrations above
     )
     store = SqliteStore(config.store.path)
     app = create_app(config, store=store)
