@@ -15,6 +15,8 @@ python-xmlsec. Such EncryptedKeys (EncryptionMethod kw-aes*) are refused by the 
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from typing import Final
 
@@ -130,6 +132,18 @@ def _check_encryption(
         raise UnsupportedRecipient(str(exc)) from None
 
 
+@functools.lru_cache(maxsize=64)
+def _recipient_manager(recipient: x509.Certificate) -> xmlsec.KeysManager:
+    """A keys manager holding only ``recipient``'s public key, built once per certificate.
+
+    Creating an ``xmlsec.KeysManager`` costs about 8 ms (it sets up an X509 store); encryption only
+    reads from it, so one per recipient is reused.
+    """
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec_public_key(recipient))
+    return manager
+
+
 def encrypt_element(
     element: etree._Element,
     recipient: x509.Certificate,
@@ -151,9 +165,7 @@ def encrypt_element(
         # xmlsec replaces the node in its tree; give a detached element a temporary parent.
         holder = etree.Element("holder")
         holder.append(element)
-    manager = xmlsec.KeysManager()
-    manager.add_key(xmlsec_public_key(recipient))
-    ctx = xmlsec.EncryptionContext(manager)
+    ctx = xmlsec.EncryptionContext(_recipient_manager(recipient))
     ctx.key = xmlsec.Key.generate(
         xmlsec.constants.KeyDataAes, _DATA_KEY_BITS[data_algorithm], xmlsec.constants.KeyDataTypeSession
     )

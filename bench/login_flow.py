@@ -1,0 +1,204 @@
+"""Full citizen sign-ins against the embedded default (gateway + eID-Server simulator + demo service).
+
+The gateway runs as its own process (``eid-gateway serve`` on a config written by ``eid-gateway init``);
+this process plays N concurrent citizens: browser (cookie jar) and AusweisApp (the simulator's card
+step). One login = demo start → signed AuthnRequest → start page → TC Token (useID) → card step →
+refresh (getResult) → signed + encrypted SAML Response → demo ACS verifies it → result page.
+
+Printed: logins/s, p50/p99 latency, server CPU ms per login, server RSS; and, as the peer in the same
+run, the same number of HTTP round trips (9 per login) against a trivial handler of the same server
+(``/healthz``): the floor that aiohttp and loopback HTTP alone impose. Then the memory held per pending
+flow at ``--pending`` started-but-unfinished sign-ins.
+
+    .venv/bin/python bench/login_flow.py [--logins 1000] [--concurrency 50] [--pending 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from html import unescape
+from pathlib import Path
+
+import aiohttp
+from yarl import URL
+
+from eid_gateway.simulator import run_simulated_client
+
+HOPS_PER_LOGIN = 9
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+
+
+@dataclass
+class Gateway:
+    origin: str
+    process: subprocess.Popen[bytes]
+
+
+async def start_gateway(directory: Path) -> Gateway:
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    exe = Path(sys.executable).with_name("eid-gateway")
+    subprocess.run([str(exe), "init", "--dir", str(directory), "--origin", origin, "--port", str(port)],
+                   check=True, stdout=subprocess.DEVNULL)
+    command = [str(exe), "serve", "--config", str(directory / "gateway.toml")]
+    if os.environ.get("BENCH_PROFILE"):  # cProfile the server: BENCH_PROFILE=/tmp/gw.prof
+        command = [sys.executable, "-m", "cProfile", "-o", os.environ["BENCH_PROFILE"], *command]
+    process = subprocess.Popen(command,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(origin + "/healthz") as r:
+                    if r.status == 200:
+                        return Gateway(origin, process)
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    process.kill()
+    raise RuntimeError("gateway did not start")
+
+
+def _field(html: str, name: str) -> str:
+    m = re.search(rf'name="{name}" value="([^"]*)"', html)
+    if not m:
+        raise RuntimeError(f"no {name} in page")
+    return unescape(m.group(1))
+
+
+async def start_flow(http: aiohttp.ClientSession, origin: str) -> str:
+    """Browser: demo start → AuthnRequest → the gateway's start page; returns the flow reference."""
+    async with http.get(origin + "/demo/login", allow_redirects=False) as r:
+        sso = r.headers["Location"]
+    async with http.get(URL(sso, encoded=True), allow_redirects=False) as r:  # signed query as sent
+        start = r.headers["Location"]
+    async with http.get(URL(origin).join(URL(start))) as r:
+        await r.read()
+    return start.rsplit("/", 1)[1]
+
+
+async def one_login(origin: str, ausweisapp: aiohttp.ClientSession) -> float:
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:  # IP host
+        ref = await start_flow(browser, origin)
+        refresh = await run_simulated_client(ausweisapp, f"{origin}/eid/tctoken/{ref}")
+        async with browser.get(URL(refresh, encoded=True)) as r:
+            form = await r.text()
+        data = {"SAMLResponse": _field(form, "SAMLResponse")}
+        if 'name="RelayState"' in form:
+            data["RelayState"] = _field(form, "RelayState")
+        async with browser.post(origin + "/demo/acs", data=data) as r:
+            page = await r.text()
+            if r.status != 200 or "MUSTERMANN" not in page:
+                raise RuntimeError(f"login did not verify at the demo service: HTTP {r.status}")
+    return time.perf_counter() - t0
+
+
+async def run_logins(origin: str, total: int, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    queue = iter(range(total))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as ausweisapp:
+        async def worker() -> None:
+            for _ in queue:
+                latencies.append(await one_login(origin, ausweisapp))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+async def run_floor(origin: str, total: int, concurrency: int) -> float:
+    queue = iter(range(total))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        async def worker() -> None:
+            for _ in queue:
+                async with http.get(origin + "/healthz") as r:
+                    await r.read()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - t0
+
+
+async def run_pending(origin: str, count: int, concurrency: int) -> None:
+    queue = iter(range(count))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async def worker() -> None:
+            for _ in queue:
+                await start_flow(http, origin)
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--logins", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--pending", type=int, default=10_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        gw = await start_gateway(Path(tmp))
+        try:
+            pid = gw.process.pid
+            await run_logins(gw.origin, args.warmup, min(args.concurrency, args.warmup))
+            cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+            latencies = await run_logins(gw.origin, args.logins, args.concurrency)
+            wall, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+            floor_wall = await run_floor(gw.origin, args.logins * HOPS_PER_LOGIN, args.concurrency)
+
+            print(f"full logins against the embedded default: {args.logins} at concurrency {args.concurrency} "
+                  f"({os.cpu_count()} cores, gateway in its own process)")
+            print(f"  logins/s            {args.logins / wall:8.1f}   (target >= 100)")
+            print(f"  latency p50         {statistics.median(latencies) * 1000:8.1f} ms")
+            print(f"  latency p99         {pct(latencies, 0.99) * 1000:8.1f} ms   (target < 250)")
+            print(f"  server CPU / login  {cpu / args.logins * 1000:8.2f} ms")
+            print(f"  server RSS          {rss_bytes(pid) / 2**20:8.1f} MiB")
+            print(f"peer, same run: {args.logins * HOPS_PER_LOGIN} trivial requests (/healthz), "
+                  f"{HOPS_PER_LOGIN} per login, same concurrency")
+            print(f"  equivalent logins/s {args.logins / floor_wall:8.1f}   "
+                  f"(a full login costs {wall / floor_wall:.1f}x its bare HTTP round trips)")
+
+            if args.pending:
+                rss0 = rss_bytes(pid)
+                await run_pending(gw.origin, args.pending, args.concurrency)
+                growth = rss_bytes(pid) - rss0
+                print(f"pending flows: {args.pending} started, not finished")
+                print(f"  RSS growth          {growth / 2**20:8.2f} MiB = {growth / args.pending / 1024:.2f} KiB "
+                      f"per pending flow   (target < 5 KB)")
+        finally:
+            gw.process.send_signal(2 if os.environ.get("BENCH_PROFILE") else 15)
+            gw.process.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
