@@ -1,0 +1,119 @@
+"""Kiosk-facing HTTP handlers: thin adapters from JSON over HTTP to the registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from cardreader.model import ModelError, snapshot_from_json
+from eid_gateway.kiosks.auth import kiosk_authorized
+from eid_gateway.kiosks.keys import REGISTRY, STATE_STORE
+from eid_gateway.kiosks.openapi import openapi_document
+
+log = logging.getLogger("eid_gateway.kiosks")
+
+MAX_BODY = 64 * 1024
+_INSTANCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+class BadMessage(ValueError):
+    pass
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers={"Cache-Control": "no-store"})
+
+
+async def _read_json(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    body = await request.read()  # chunked bodies are capped by the app's client_max_size
+    if len(body) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
+    if request.content_type != "application/json":
+        raise BadMessage("content type must be application/json")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadMessage("body is not JSON") from None
+
+
+def _envelope(doc: Any) -> tuple[str, int, int, int]:
+    if not isinstance(doc, dict):
+        raise BadMessage("body must be a JSON object")
+    instance = doc.get("instance")
+    if not isinstance(instance, str) or not _INSTANCE.fullmatch(instance):
+        raise BadMessage("instance must be 8..64 characters of [A-Za-z0-9_-]")
+    out = []
+    for name in ("seq", "queue", "dropped"):
+        v = doc.get(name, 0)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**53:
+            raise BadMessage(f"{name} must be a non-negative integer")
+        out.append(v)
+    if "seq" not in doc:
+        raise BadMessage("seq is required")
+    return instance, out[0], out[1], out[2]
+
+
+def _authorize(request: web.Request) -> str:
+    """The kiosk ID from the path, after its credential was checked (401 otherwise)."""
+    registry = request.app[REGISTRY]
+    kiosk_id = request.match_info["kiosk_id"]
+    rec = registry.records.get(kiosk_id)
+    if not kiosk_authorized(request, rec.entry if rec is not None else None):
+        registry.counters["auth_failure"] += 1
+        log.warning("kiosk API: refused credential for kiosk path %r from %s", kiosk_id[:64], request.remote)
+        raise web.HTTPUnauthorized(
+            text='{"error": "kiosk credential refused"}',
+            content_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer realm="eid-gateway kiosks"'},
+        )
+    return kiosk_id
+
+
+def _ack(applied: bool, want_state: bool) -> web.Response:
+    return web.json_response({"applied": applied, "want_state": want_state}, headers={"Cache-Control": "no-store"})
+
+
+async def post_state(request: web.Request) -> web.Response:
+    kiosk_id = _authorize(request)
+    registry = request.app[REGISTRY]
+    try:
+        doc = await _read_json(request)
+        instance, seq, queue, dropped = _envelope(doc)
+        snapshot = snapshot_from_json(doc.get("status"))
+    except (BadMessage, ModelError) as exc:
+        registry.counters["bad_request"] += 1
+        return _error(400, str(exc))
+    ack = registry.record_state(kiosk_id, instance, seq, snapshot, queue, dropped)
+    if ack.applied:
+        stored = registry.stored(kiosk_id)
+        if stored is not None:
+            await request.app[STATE_STORE].save(stored)
+    return _ack(ack.applied, ack.want_state)
+
+
+async def post_heartbeat(request: web.Request) -> web.Response:
+    kiosk_id = _authorize(request)
+    registry = request.app[REGISTRY]
+    try:
+        instance, seq, queue, dropped = _envelope(await _read_json(request))
+    except BadMessage as exc:
+        registry.counters["bad_request"] += 1
+        return _error(400, str(exc))
+    ack = registry.record_heartbeat(kiosk_id, instance, seq, queue, dropped)
+    return _ack(ack.applied, ack.want_state)
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    base = str(request.app.router["kiosk-openapi"].url_for()).removesuffix("/api/v1/openapi.json")
+    return web.json_response(openapi_document(base or "/"))
+
+
+def status_document(rows: list[dict[str, Any]], counts: Mapping[str, int]) -> dict[str, Any]:
+    return {"kiosks": rows, "counts": dict(counts)}

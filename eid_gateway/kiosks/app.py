@@ -1,0 +1,77 @@
+"""The kiosk sub-application: mount it into the gateway with `app.add_subapp("/kiosks/", ...)`.
+
+Routes (relative to the mount point):
+  POST api/v1/kiosks/{kiosk_id}/state       kiosk bearer token
+  POST api/v1/kiosks/{kiosk_id}/heartbeat   kiosk bearer token
+  GET  api/v1/openapi.json                  public (describes the API, no data)
+  GET  dashboard                            staff (HTTP basic)
+  GET  dashboard/events                     staff, server-sent events
+  GET  status.json                          staff, for monitoring
+  GET  metrics                              staff, Prometheus text format
+  GET  static/{name}                        public (dashboard.js, dashboard.css)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from eid_gateway.kiosks import api, dashboard
+from eid_gateway.kiosks.auth import StaffAuth
+from eid_gateway.kiosks.keys import METRICS, REGISTRY, STAFF, STATE_STORE
+from eid_gateway.kiosks.metrics import metrics_registry
+from eid_gateway.kiosks.registry import KioskRegistry
+from eid_gateway.kiosks.settings import KioskSettings
+from eid_gateway.kiosks.state_store import KioskStateStore, MemoryKioskStateStore
+
+
+def create_kiosk_app(
+    settings: KioskSettings,
+    *,
+    state_store: KioskStateStore | None = None,
+    clock: Callable[[], float] = time.time,
+    tick_seconds: float = 1.0,
+) -> web.Application:
+    """Build the kiosk sub-app. *state_store* keeps last states across restarts (memory if None)."""
+    app = web.Application()
+    registry = KioskRegistry(settings, clock=clock)
+    app[REGISTRY] = registry
+    app[STATE_STORE] = state_store if state_store is not None else MemoryKioskStateStore()
+    app[STAFF] = StaffAuth(settings.staff_user, settings.staff_password_hash)
+    app[METRICS] = metrics_registry(registry)
+
+    r = app.router
+    r.add_post("/api/v1/kiosks/{kiosk_id}/state", api.post_state, name="kiosk-state")
+    r.add_post("/api/v1/kiosks/{kiosk_id}/heartbeat", api.post_heartbeat, name="kiosk-heartbeat")
+    r.add_get("/api/v1/openapi.json", api.get_openapi, name="kiosk-openapi")
+    r.add_get("/dashboard", dashboard.dashboard_page, name="kiosk-dashboard")
+    r.add_get("/dashboard/events", dashboard.dashboard_events, name="kiosk-events")
+    r.add_get("/status.json", dashboard.status_json, name="kiosk-status")
+    r.add_get("/metrics", dashboard.metrics, name="kiosk-metrics")
+    r.add_get("/static/{name}", dashboard.static_file, name="kiosk-static")
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        registry.restore(await app[STATE_STORE].load_all())
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(tick_seconds)
+                registry.refresh_staleness()
+
+        task = asyncio.create_task(tick())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await app[STATE_STORE].close()
+
+    async def on_shutdown(app: web.Application) -> None:
+        registry.close_all()  # end open event streams so shutdown does not wait for them
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    return app

@@ -1,0 +1,112 @@
+"""Kiosk and staff credentials: only hashes live in the config; checks take constant time.
+
+Kiosk credentials are 256-bit random tokens made by `new_kiosk_credential`, so one SHA-256 is enough
+to store them (no dictionary to guess from) and cheap enough for 1,000 kiosks' heartbeats. Staff
+passwords are chosen by people, so they get scrypt (memory-hard), checked off the event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import getpass
+import hashlib
+import hmac
+import secrets
+import sys
+
+KIOSK_PREFIX = "sha256$"
+SCRYPT_PREFIX = "scrypt$"
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+_DUMMY_KIOSK_HASH = KIOSK_PREFIX + "00" * 32
+
+
+class CredentialFormatError(ValueError):
+    """A configured credential hash is not in a format we produce."""
+
+
+def new_kiosk_credential() -> tuple[str, str]:
+    """A fresh kiosk token (goes to the kiosk, never stored by the gateway) and its hash (config)."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_kiosk_credential(token)
+
+
+def hash_kiosk_credential(token: str) -> str:
+    return KIOSK_PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_kiosk_hash(stored: str) -> None:
+    """Raise CredentialFormatError unless *stored* is 'sha256$' + 64 lower-case hex digits."""
+    if not stored.startswith(KIOSK_PREFIX):
+        raise CredentialFormatError("kiosk credential hash must start with 'sha256$'")
+    digest = stored[len(KIOSK_PREFIX) :]
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise CredentialFormatError("kiosk credential hash must be 64 lower-case hex digits")
+
+
+def verify_kiosk_credential(token: str, stored: str | None) -> bool:
+    """Constant-time check; an unknown kiosk (stored None) costs the same as a wrong token."""
+    presented = hash_kiosk_credential(token).encode("ascii")
+    expected = (stored if stored is not None else _DUMMY_KIOSK_HASH).encode("ascii")
+    ok = hmac.compare_digest(presented, expected)
+    return ok and stored is not None
+
+
+def _b64(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).decode("ascii").rstrip("=")
+
+
+def _unb64(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def hash_staff_password(password: str, *, n: int = _SCRYPT_N, r: int = _SCRYPT_R, p: int = _SCRYPT_P) -> str:
+    salt = secrets.token_bytes(16)
+    dk = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=2**27, dklen=32)
+    return f"{SCRYPT_PREFIX}{n}${r}${p}${_b64(salt)}${_b64(dk)}"
+
+
+def _parse_scrypt(stored: str) -> tuple[int, int, int, bytes, bytes]:
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] + "$" != SCRYPT_PREFIX:
+        raise CredentialFormatError("staff password hash must be scrypt$N$r$p$salt$hash")
+    try:
+        n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+        salt, dk = _unb64(parts[4]), _unb64(parts[5])
+    except (ValueError, binascii.Error):
+        raise CredentialFormatError("staff password hash has malformed fields") from None
+    if n < 2**14 or n & (n - 1) or not 1 <= r <= 32 or not 1 <= p <= 16 or len(salt) < 16 or len(dk) < 32:
+        raise CredentialFormatError("staff password hash parameters are too weak or invalid")
+    return n, r, p, salt, dk
+
+
+def check_staff_hash(stored: str) -> None:
+    _parse_scrypt(stored)
+
+
+def verify_staff_password(password: str, stored: str) -> bool:
+    """Recompute scrypt and compare in constant time (slow on purpose: run it in a thread)."""
+    n, r, p, salt, dk = _parse_scrypt(stored)
+    got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=2**27, dklen=len(dk))
+    return hmac.compare_digest(got, dk)
+
+
+def credential_main(argv: list[str] | None = None) -> int:
+    """`eid-gateway kiosk-credential new` / `staff-password`: make a credential and its config hash."""
+    ap = argparse.ArgumentParser(prog="eid-gateway kiosk-credential", description=credential_main.__doc__)
+    sub = ap.add_subparsers(dest="what", required=True)
+    sub.add_parser("new", help="a new kiosk token (for the kiosk) and its hash (for [[kiosks]])")
+    sub.add_parser("staff-password", help="hash a staff password for [kiosk_monitor] (read from the terminal)")
+    args = ap.parse_args(argv)
+    if args.what == "new":
+        token, digest = new_kiosk_credential()
+        print(f"kiosk token (put it in the kiosk's credential file, mode 0600): {token}")
+        print(f'credential_hash = "{digest}"')
+        return 0
+    pw = getpass.getpass("staff password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(pw) < 12:
+        print("refused: use at least 12 characters", file=sys.stderr)
+        return 2
+    print(f'staff_password_hash = "{hash_staff_password(pw)}"')
+    return 0

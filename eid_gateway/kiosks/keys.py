@@ -1,0 +1,15 @@
+"""Typed aiohttp application keys of the kiosk sub-app (one place, imported by every handler)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from eid_gateway.kiosks.auth import StaffAuth
+from eid_gateway.kiosks.registry import KioskRegistry
+from eid_gateway.kiosks.state_store import KioskStateStore
+
+REGISTRY = web.AppKey("kiosk_registry", KioskRegistry)
+STATE_STORE = web.AppKey("kiosk_state_store", KioskStateStore)
+STAFF = web.AppKey("kiosk_staff_auth", StaffAuth)
+METRICS = web.AppKey("kiosk_metrics", CollectorRegistry)

@@ -1,0 +1,184 @@
+"""Kiosk tests: a real aiohttp gateway on loopback (TLS where the agent talks to it), real pcscd."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from cardreader.testing.fixtures import pcscd, pcscd_session, vcard  # noqa: F401  (pytest fixtures)
+from eid_gateway.kiosks import create_kiosk_app
+from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
+from eid_gateway.kiosks.keys import REGISTRY
+from eid_gateway.kiosks.registry import KioskRegistry
+from eid_gateway.kiosks.settings import KioskEntry, KioskSettings
+from eid_gateway.kiosks.state_store import MemoryKioskStateStore
+
+STAFF_USER = "buergerbuero"
+STAFF_PASSWORD = "correct horse battery staple"
+TOKENS = {"mitte-1": "tok-mitte-1-" + "a" * 32, "nord-2": "tok-nord-2-" + "b" * 32}
+# scrypt at the minimum accepted cost keeps the suite fast; production hashes use the default
+_STAFF_HASH = hash_staff_password(STAFF_PASSWORD, n=2**14)
+
+
+def make_settings(heartbeat: float = 10.0, missed: int = 3, pin: str | None = None) -> KioskSettings:
+    return KioskSettings(
+        kiosks=(
+            KioskEntry("mitte-1", "Bürgerbüro Mitte, Platz 1", hash_kiosk_credential(TOKENS["mitte-1"]), pin),
+            KioskEntry("nord-2", "Bürgerbüro Nord <Platz 2>", hash_kiosk_credential(TOKENS["nord-2"])),
+        ),
+        staff_user=STAFF_USER,
+        staff_password_hash=_STAFF_HASH,
+        heartbeat_seconds=heartbeat,
+        stale_after_missed=missed,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(predicate, timeout: float = 5.0, interval: float = 0.02):
+    """Async wait for a truthy value (the event loop keeps serving the gateway meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Received:
+    kiosk: str
+    kind: str
+    seq: int
+    summary: str | None
+
+
+@dataclass
+class RunningGateway:
+    """The kiosk sub-app mounted at /kiosks/ like the gateway does, served on a loopback port."""
+
+    settings: KioskSettings
+    port: int
+    ssl_context: ssl.SSLContext | None = None
+    received: list[Received] = field(default_factory=list)
+    store: MemoryKioskStateStore = field(default_factory=MemoryKioskStateStore)
+    runner: web.AppRunner | None = None
+    kiosk_app: web.Application | None = None
+
+    @property
+    def base(self) -> str:
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}/kiosks/"
+
+    @property
+    def registry(self) -> KioskRegistry:
+        assert self.kiosk_app is not None
+        return self.kiosk_app[REGISTRY]
+
+    async def start(self) -> None:
+        received = self.received
+
+        @web.middleware
+        async def record(request, handler):
+            # test instrument: what reached the gateway with a valid credential, in arrival order
+            resp = await handler(request)
+            parts = request.path.split("/")
+            if request.method == "POST" and resp.status == 200 and len(parts) == 7:
+                doc = await request.json()
+                summary = None
+                if "status" in doc:
+                    from cardreader.model import snapshot_from_json
+                    summary = snapshot_from_json(doc["status"]).summary
+                received.append(Received(parts[5], parts[6], doc["seq"], summary))
+            return resp
+
+        app = web.Application(middlewares=[record])
+        self.kiosk_app = create_kiosk_app(self.settings, state_store=self.store, tick_seconds=0.1)
+        app.add_subapp("/kiosks/", self.kiosk_app)
+        self.runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
+        await site.start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+@dataclass
+class Pki:
+    ca_file: Path
+    server_ctx: ssl.SSLContext
+    client_cert: Path
+    client_key: Path
+    client_cert_sha256: str
+
+
+def _cert(subject: str, key, issuer_name, issuer_key, *, ca: bool, san=None, eku=None):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    if eku:
+        b = b.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Pki:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a kiosk client certificate (P-256)."""
+    d = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kiosk test CA")])
+    ca = _cert("kiosk test CA", ca_key, ca_name, ca_key, ca=True)
+    srv_key = ec.generate_private_key(ec.SECP256R1())
+    srv = _cert("127.0.0.1", srv_key, ca_name, ca_key, ca=False,
+                san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+    cli_key = ec.generate_private_key(ec.SECP256R1())
+    cli = _cert("kiosk mitte-1", cli_key, ca_name, ca_key, ca=False, eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    pem = serialization.Encoding.PEM
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    none = serialization.NoEncryption()
+    (d / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (d / "server.pem").write_bytes(srv.public_bytes(pem))
+    (d / "server.key").write_bytes(srv_key.private_bytes(pem, pkcs8, none))
+    (d / "client.pem").write_bytes(cli.public_bytes(pem))
+    (d / "client.key").write_bytes(cli_key.private_bytes(pem, pkcs8, none))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(d / "ca.pem"))
+    ctx.load_cert_chain(str(d / "server.pem"), str(d / "server.key"))
+    ctx.verify_mode = ssl.CERT_OPTIONAL  # client certificates are asked for, required per kiosk by pin
+    return Pki(
+        ca_file=d / "ca.pem",
+        server_ctx=ctx,
+        client_cert=d / "client.pem",
+        client_key=d / "client.key",
+        client_cert_sha256=cli.fingerprint(hashes.SHA256()).hex(),
+    )

@@ -1,0 +1,84 @@
+import asyncio
+
+from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
+from eid_gateway.kiosks.registry import KioskRegistry
+from eid_gateway.kiosks.state_store import StoredKiosk
+
+from .conftest import make_settings
+
+CARD = KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.ID_CARD),))
+EMPTY = KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.EMPTY),))
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1_700_000_000.0
+
+    def __call__(self):
+        return self.t
+
+
+def registry():
+    clock = Clock()
+    return KioskRegistry(make_settings(heartbeat=10, missed=3), clock=clock), clock
+
+
+def test_retried_or_old_messages_never_roll_back():
+    reg, _ = registry()
+    assert reg.record_state("mitte-1", "inst-aaaa", 2, CARD).applied
+    assert not reg.record_state("mitte-1", "inst-aaaa", 1, EMPTY).applied  # late, older
+    assert not reg.record_state("mitte-1", "inst-aaaa", 2, EMPTY).applied  # retry of an applied one
+    assert reg.row("mitte-1")["summary"] == "id_card"
+    assert reg.counters["duplicate"] == 2
+    # an agent restart starts a new instance with small numbers again
+    assert reg.record_state("mitte-1", "inst-bbbb", 1, EMPTY).applied
+    assert reg.row("mitte-1")["summary"] == "empty"
+
+
+def test_staleness_after_missed_heartbeats():
+    reg, clock = registry()
+    assert reg.row("mitte-1")["status"] == "unknown"
+    reg.record_state("mitte-1", "inst-aaaa", 1, CARD)
+    assert reg.row("mitte-1")["status"] == "id_card"
+    clock.t += 29
+    assert reg.refresh_staleness() == []
+    clock.t += 2
+    assert reg.refresh_staleness() == ["mitte-1"]
+    assert reg.row("mitte-1")["status"] == "stale"
+    assert reg.record_heartbeat("mitte-1", "inst-aaaa", 2).applied
+    assert reg.row("mitte-1")["status"] == "id_card"
+
+
+def test_heartbeat_asks_for_state_when_gateway_does_not_have_it():
+    reg, _ = registry()
+    assert reg.record_heartbeat("mitte-1", "inst-aaaa", 1).want_state  # nothing known yet
+    reg.record_state("mitte-1", "inst-aaaa", 2, CARD)
+    assert not reg.record_heartbeat("mitte-1", "inst-aaaa", 3).want_state
+
+
+def test_restored_state_is_stale_and_asks_agent_to_resend():
+    reg, clock = registry()
+    reg.restore([StoredKiosk("mitte-1", snapshot_to_json(CARD), clock.t - 100, clock.t - 200),
+                 StoredKiosk("not-configured", snapshot_to_json(CARD), clock.t, clock.t),
+                 StoredKiosk("nord-2", {"service": "broken"}, clock.t, clock.t)])
+    row = reg.row("mitte-1")
+    assert row["summary"] == "id_card" and row["stale"] and row["status"] == "stale"
+    assert reg.row("nord-2")["status"] == "unknown"
+    assert reg.record_heartbeat("mitte-1", "inst-new1", 1).want_state
+
+
+async def test_changes_fan_out_and_slow_dashboards_are_cut_off():
+    reg, _ = registry()
+    reg.sub_queue_size = 3
+    fast, slow = reg.subscribe(), reg.subscribe()
+    reg.record_state("mitte-1", "inst-aaaa", 1, CARD)
+    ev = fast.queue.get_nowait()
+    assert ev["type"] == "kiosk" and ev["row"]["summary"] == "id_card"
+    reg.record_heartbeat("mitte-1", "inst-aaaa", 2)
+    assert fast.queue.get_nowait() == {"type": "seen", "id": "mitte-1", "last_seen": reg.row("mitte-1")["last_seen"]}
+    for i in range(3, 6):
+        reg.record_heartbeat("mitte-1", "inst-aaaa", i)
+        fast.queue.get_nowait()
+    assert slow.overflowed and slow.closed.is_set()
+    assert reg.subscriber_count == 1
+    await asyncio.sleep(0)
