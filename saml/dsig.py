@@ -31,7 +31,15 @@ from lxml import etree
 from saml import algorithms as alg
 from saml.algorithms import DEFAULT_POLICY, AlgorithmPolicy
 from saml.errors import SignatureError
-from saml.keys import KeyPair, WeakKeyError, cert_b64, check_key_strength, xmlsec_public_key
+from saml.keys import (
+    ExternalKey,
+    KeyPair,
+    WeakKeyError,
+    cert_b64,
+    check_key_strength,
+    generate_key_pair,
+    xmlsec_public_key,
+)
 
 __all__ = [
     "BadSignature",
@@ -239,7 +247,22 @@ def _x509_key_info(key: KeyPair) -> etree._Element:
     return copy.deepcopy(proto)
 
 
+_stand_ins: dict[bool, KeyPair] = {}
+
+
+def _stand_in(key: KeyPair) -> KeyPair:
+    """A throwaway software key of the same type, for keys xmlsec cannot hold (see :func:`_xmlsec_sign`)."""
+    found = _stand_ins.get(key.is_ec)
+    if found is None:
+        found = generate_key_pair("ec-p256" if key.is_ec else "rsa-2048", "stand-in", 1)
+        _stand_ins[key.is_ec] = found
+    return found
+
+
 def _xmlsec_sign(signature: etree._Element, targets: Sequence[etree._Element], key: KeyPair, id_attr: str) -> None:
+    """Let xmlsec transform, digest and sign. A key held in a token (:class:`ExternalKey`) cannot be
+    given to xmlsec: xmlsec then signs with a stand-in key, which fills in every DigestValue, and the
+    canonical SignedInfo is signed again through the real key, whose value replaces the stand-in's."""
     local, ns = _split_clark(id_attr)
     ctx = xmlsec.SignatureContext()
     try:
@@ -247,11 +270,24 @@ def _xmlsec_sign(signature: etree._Element, targets: Sequence[etree._Element], k
             ctx.register_id(target, local, ns)
     except xmlsec.Error:
         raise DuplicateId("the ID to sign is already bound to another element of this document") from None
-    ctx.key = key.xmlsec_key
+    external = isinstance(key.private_key, ExternalKey)
+    ctx.key = _stand_in(key).xmlsec_key if external else key.xmlsec_key
     try:
         ctx.sign(signature)
     except xmlsec.Error as exc:
         raise SignatureError(f"signing failed: {exc}") from None
+    if external:
+        info = signature.find(_SIGNED_INFO)
+        value = signature.find(_SIGNATURE_VALUE)
+        method = info.find(_SIGNATURE_METHOD) if info is not None else None
+        if info is None or value is None or method is None:
+            raise SignatureError("signing failed: incomplete signature template")
+        octets = etree.tostring(info, method="c14n", exclusive=True, with_comments=False)
+        try:
+            raw = sign_bytes(key, octets, method.get("Algorithm", ""))
+        except (SignatureError, ValueError, TypeError) as exc:
+            raise SignatureError(f"signing with the token key failed: {type(exc).__name__}") from None
+        value.text = base64.b64encode(raw).decode("ascii")
 
 
 def sign_enveloped(

@@ -41,6 +41,11 @@ class WeakKeyError(SignatureError):
     code = "weak_key"
 
 
+class ExternalKey:
+    """Marks a private key held outside this process (an HSM through PKCS#11): it signs through its
+    ``sign`` method only and cannot be exported, so xmlsec never gets it (see :mod:`saml.dsig`)."""
+
+
 @dataclass(frozen=True)
 class KeyPair:
     """A private key with its certificate (and optional chain up to, not including, a trust anchor)."""
@@ -76,6 +81,8 @@ class KeyPair:
         certificate is deliberately not attached: copying X509 data costs more than an ECDSA signature,
         and ``ds:KeyInfo`` is written by :mod:`saml.dsig` itself.
         """
+        if isinstance(self.private_key, ExternalKey):
+            raise KeyLoadError("the private key is held in a token; it signs through saml.dsig only")
         pem = self.private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

@@ -30,6 +30,7 @@ from eid_gateway.backends.base import (
     ResultNotReady,
     ServerInfo,
 )
+from eid_gateway.backends.tls import EidNotDelivered, EidTlsError, classify_connection_error, diagnose_reset
 from eid_gateway.eid.errors import EidMessageError, SoapFaultError, TimestampError, WsSecurityError
 from eid_gateway.eid.mapping import identity_from_result, use_id_request
 from eid_gateway.eid.messages import (
@@ -83,6 +84,7 @@ class Tr03130Client:
         policy: AlgorithmPolicy = DEFAULT_POLICY,
         send_psk: bool = True,
         default_server_address: str | None = None,
+        server_hostname: str | None = None,
     ):
         self.url = url
         self._key = gateway_key
@@ -95,6 +97,7 @@ class Tr03130Client:
         self._policy = policy
         self._send_psk = send_psk
         self._default_server_address = default_server_address
+        self._server_hostname = server_hostname  # the TLS name to check, when not the URL's host
         self._http: aiohttp.ClientSession | None = None
 
     def _session(self) -> aiohttp.ClientSession:
@@ -113,7 +116,8 @@ class Tr03130Client:
         headers = {"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": f'"{action}"'}
         try:
             async with self._session().post(
-                self.url, data=body, headers=headers, ssl=self._ssl, timeout=self._timeout
+                self.url, data=body, headers=headers, ssl=self._ssl, timeout=self._timeout,
+                server_hostname=self._server_hostname,
             ) as resp:
                 chunks: list[bytes] = []
                 size = 0
@@ -123,10 +127,17 @@ class Tr03130Client:
                         raise EidProtocolError("eID-Server answer is too large")
                     chunks.append(chunk)
                 return resp.status, resp.content_type, b"".join(chunks)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise EidNotDelivered("eID-Server did not accept a connection in time") from exc
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise EidServerUnavailable(f"eID-Server did not answer {action.rsplit('/', 1)[-1]} in time") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise EidServerUnavailable(f"eID-Server unreachable: {type(exc).__name__}") from exc
+            error = classify_connection_error(exc)
+            if not isinstance(error, EidNotDelivered) and isinstance(self._ssl, ssl.SSLContext):
+                error = await diagnose_reset(self.url, self._ssl, server_hostname=self._server_hostname) or error
+            if isinstance(error, EidTlsError):
+                log.warning("eID-Server TLS failure: %s", error)
+            raise error from exc
         except aiohttp.ClientError as exc:
             raise EidProtocolError(f"broken HTTP answer from eID-Server: {type(exc).__name__}") from exc
 

@@ -177,6 +177,19 @@ class SimulatedEidServer:
     def open_sessions(self) -> int:
         return len(self._sessions)
 
+    def open_session(self, req: UseIDRequest, now: datetime | None = None) -> UseIDResponse:
+        """useID without SOAP (the SAML interface receives the same request in its AuthnRequest)."""
+        with self._lock:
+            return self._use_id(req, now or datetime.now(timezone.utc))
+
+    def take_result(self, session_id: str, now: datetime | None = None) -> GetResultResponse:
+        """getResult without SOAP, with the next counter (the SAML interface's refresh)."""
+        now = now or datetime.now(timezone.utc)
+        with self._lock:
+            sess = self._sessions.get(session_id)
+            counter = sess.last_counter + 1 if sess is not None else 1
+            return self._get_result(GetResultRequest(session_id, counter), now)
+
     # --- SOAP ---------------------------------------------------------------------------------------------
 
     def handle_soap(self, data: bytes, soap_action: str | None, now: datetime | None = None) -> SoapAnswer:

@@ -1,0 +1,61 @@
+"""The same end-to-end sign-in tests against each backend kind behind the one EidServer port:
+``simulator`` (embedded, TR-03130 over loopback HTTP), ``tr03130`` (the simulator's eID-Interface over
+mutual TLS) and ``saml`` (the simulator's SAML interface over mutual TLS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from e2e.conftest import Browser, Servers, ausweisapp, tc_token_url_of
+from e2e.test_signin import deliver, open_start_page, return_to_service
+from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
+
+from .harness import Setup, start_gateway_with
+
+KINDS = ["simulator", "tr03130", "saml"]
+
+
+async def start(kind: str, servers: Servers, directory: Path) -> Setup:
+    if kind == "simulator":
+        return await start_gateway_with(servers, directory, eid_lines=['kind = "simulator"'])
+    return await start_gateway_with(servers, directory, kind=kind)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_erika_signs_in(kind: str, browser: Browser, servers: Servers, tmp_path: Path) -> None:
+    setup = await start(kind, servers, tmp_path / "gw")
+    assert setup.gateway.config.eid_server.kind == kind
+    start_page = await open_start_page(browser, setup.gateway)
+    step = await ausweisapp(servers, tc_token_url_of(start_page), identity="erika")
+    assert "ResultMajor=ok" in step.next_url
+    result = await deliver(browser, await browser.get(step.next_url))
+    rows = {str(r.findtext("th")): str(r.findtext("td")) for r in result.doc().iter("tr")}
+    assert rows["Familienname"] == "MUSTERMANN" and rows["Vornamen"] == "ERIKA"
+    assert rows["Geburtsdatum"] == "12.08.1964"
+    assert rows["Anschrift"] == "HEIDESTRASSE 17, 51147 KÖLN, D"
+    assert rows["Vertrauensniveau"] == "http://eidas.europa.eu/LoA/high"
+    async with browser.session.get(setup.gateway.url("/readyz")) as resp:
+        assert resp.status == 200 and (await resp.json())["eid_server"] == "ok"
+    # the refresh is single-use whatever the backend
+    assert (await browser.get(step.next_url)).status == 410
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("options", "title", "sub_code"), [
+    ({"cancel": True}, "Anmeldung abgebrochen", STATUS_REQUEST_DENIED),
+    ({"pin": "000000"}, "PIN falsch", STATUS_AUTHN_FAILED),
+    ({"identity": "blocked"}, "gesperrt", STATUS_AUTHN_FAILED),
+], ids=["cancel", "wrong-pin", "card-blocked"])
+async def test_card_step_failures(kind: str, options: dict[str, object], title: str, sub_code: str,
+                                  browser: Browser, servers: Servers, tmp_path: Path) -> None:
+    setup = await start(kind, servers, tmp_path / "gw")
+    start_page = await open_start_page(browser, setup.gateway)
+    step = await ausweisapp(servers, tc_token_url_of(start_page), **options)
+    assert "ResultMajor=error" in step.next_url
+    failure = await browser.get(step.next_url)
+    assert title in failure.text
+    result = await return_to_service(browser, failure)
+    assert STATUS_RESPONDER in result.text and sub_code in result.text
+    assert "MUSTERMANN" not in result.text
