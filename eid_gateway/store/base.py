@@ -1,20 +1,28 @@
 """The ``Store`` port: short-lived flow state and one-time values, shared by all gateway nodes.
 
-Everything here has a TTL. The operations are chosen so that each is one atomic step in SQLite (one
-statement) and in Redis (one command or one Lua script): a flow's state moves only by compare-and-set,
-and a one-time value is accepted by exactly one caller, however many nodes race for it. The same test
-suite (tests/gateway/test_store.py) runs against every implementation.
+Everything here has a TTL except the small durable maps and the audit trail. The operations are chosen so that each is one atomic
+step in SQLite (one statement or one short transaction) and in Redis (one command or one Lua script):
+a flow's state moves only by compare-and-set, and a one-time value is accepted by exactly one caller,
+however many nodes race for it. Each call is one round trip to the store, which is what a cluster of
+gateway nodes pays per sign-in. The same test suite (tests/store/) runs against every implementation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class StoreError(Exception):
     """The store failed (unreachable, corrupt); callers answer with a generic error."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached right now (connection refused, timeout); the request may be retried."""
 
 
 class FlowExists(StoreError):
@@ -32,8 +40,45 @@ class FlowRecord:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class OnceClaim:
+    """A one-time value consumed together with a state transition (see :meth:`Store.transition`)."""
+
+    namespace: str
+    value: str
+    ttl: float
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One rate-limit counter: ``key`` in ``namespace`` counted in fixed windows of ``window`` seconds."""
+
+    namespace: str
+    key: str
+    window: float
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit record as stored: its position, the chain value of the one before, its own chain value
+    (a keyed hash over ``seq``, ``prev`` and ``body``, see :mod:`eid_gateway.audit`), and the record."""
+
+    seq: int
+    prev: str
+    mac: str
+    body: str
+
+
+#: What :meth:`Store.audit_append` reports as the tail of an empty trail.
+EMPTY_TAIL: Final = AuditEntry(0, "", "", "")
+
+
 class Store(Protocol):
-    """Flow state and one-time values. All times are seconds since the epoch (the store's clock)."""
+    """Flow state, one-time values, rate-limit counters and the audit trail.
+
+    All times are seconds since the epoch read from the store's clock. Namespaces are short code
+    constants (letters, digits, ``_``, ``-``); flow data keys likewise.
+    """
 
     async def create_flow(self, ref: str, state: str, data: Mapping[str, Any], ttl: float) -> FlowRecord:
         """Insert a new flow; :class:`FlowExists` if ``ref`` is taken (even by an expired, unswept one)."""
@@ -55,23 +100,66 @@ class Store(Protocol):
         from_state: str,
         to_state: str,
         changes: Mapping[str, Any] | None = None,
+        *,
+        once: OnceClaim | None = None,
     ) -> FlowRecord | None:
-        """Atomic compare-and-set of the state (merging ``changes`` into data); ``None`` if not in
-        ``from_state`` (or expired). Exactly one of several concurrent callers wins."""
+        """Atomic compare-and-set of the state; ``None`` if not in ``from_state`` (or expired). Exactly
+        one of several concurrent callers wins.
+
+        ``changes`` is merged into the data at the top level: each key replaces the old value whole,
+        ``None`` removes the key. With ``once``, that one-time value is consumed in the same step: if it
+        was consumed before, nothing changes and the answer is ``None`` (one round trip instead of two).
+        """
         ...
 
     async def consume_once(self, namespace: str, value: str, ttl: float) -> bool:
         """True for the first caller only (until ``ttl`` passes): replay caches for request IDs,
-        assertion IDs, TC token references, eID sessions."""
+        assertion IDs, eID sessions, client assertion IDs."""
         ...
 
     async def put_value(self, namespace: str, key: str, value: str, ttl: float) -> None:
         """Remember ``value`` under ``key`` (overwriting) until ``ttl`` passes."""
         ...
 
+    async def get_value(self, namespace: str, key: str) -> str | None:
+        """The value under ``key``, or ``None`` when unknown or expired (the value stays)."""
+        ...
+
     async def take_value(self, namespace: str, key: str) -> str | None:
         """Atomically read and delete: the first caller gets the value, everyone else ``None``
         (issued request IDs, OIDC codes)."""
+        ...
+
+    async def map_set(self, namespace: str, key: str, value: str) -> None:
+        """Set ``key`` in the small durable map ``namespace`` (no TTL; e.g. each kiosk's last state)."""
+        ...
+
+    async def map_all(self, namespace: str) -> dict[str, str]:
+        """Every entry of the map ``namespace`` (meant for small maps: up to some thousand keys)."""
+        ...
+
+    async def map_delete(self, namespace: str, key: str) -> bool:
+        """Remove ``key`` from the map; ``False`` if it was not there."""
+        ...
+
+    async def hit(self, counters: Sequence[Counter]) -> list[int]:
+        """Count one event on each counter (all in one round trip); returns each counter's total in
+        its current window, this event included. Shared by every node on the store."""
+        ...
+
+    async def audit_tail(self) -> AuditEntry | None:
+        """The last audit record, or ``None`` while the trail is empty."""
+        ...
+
+    async def audit_append(self, entries: Sequence[AuditEntry]) -> AuditEntry | None:
+        """Append ``entries`` (consecutive ``seq``, each ``prev`` = the previous ``mac``) if the first
+        one follows the current tail (``seq`` = tail + 1, ``prev`` = tail's ``mac``; seq 1 and ``""``
+        on an empty trail); ``None`` then. Otherwise nothing is written and the answer is the current
+        tail (``EMPTY_TAIL`` for an empty trail), so the caller can chain again without another read."""
+        ...
+
+    async def audit_read(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        """Up to ``limit`` stored audit records with ``seq`` > ``after_seq``, in ``seq`` order."""
         ...
 
     async def sweep(self) -> int:
@@ -85,3 +173,20 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections and threads."""
         ...
+
+
+def window_index(now: float, window: float) -> int:
+    """The fixed window ``now`` falls in (the same on every node: windows start at multiples)."""
+    return int(now // window)
+
+
+def window_remaining(now: float, window: float) -> float:
+    """Seconds until the current window ends (a 429's Retry-After)."""
+    return window - (now % window)
+
+
+def check_names(what: str, names: Iterable[str]) -> None:
+    """Namespaces and flow data keys are code constants: refuse anything else (``ValueError``)."""
+    for name in names:
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"{what} must be 1-64 letters, digits, '_' or '-'")

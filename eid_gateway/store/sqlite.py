@@ -1,7 +1,8 @@
 """The embedded default :class:`~eid_gateway.store.base.Store`: one SQLite file in WAL mode.
 
 Each operation is a single SQL statement (an UPSERT with a condition, or an UPDATE/DELETE with
-``RETURNING``), so it is atomic even when several processes share the file. All database work runs on
+``RETURNING``) or one short ``BEGIN IMMEDIATE`` transaction, so it is atomic even when several
+processes share the file. The audit trail is a table that triggers keep append-only. All database work runs on
 one dedicated thread, so the event loop never waits on disk I/O; the connection is used from that
 thread only.
 """
@@ -12,12 +13,22 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from eid_gateway.store.base import FlowExists, FlowRecord, StoreError
+from eid_gateway.store.base import (
+    EMPTY_TAIL,
+    AuditEntry,
+    Counter,
+    FlowExists,
+    FlowRecord,
+    OnceClaim,
+    StoreError,
+    check_names,
+    window_index,
+)
 
 T = TypeVar("T")
 
@@ -45,6 +56,36 @@ CREATE TABLE IF NOT EXISTS kv (
     PRIMARY KEY (ns, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kv_expiry ON kv(expires_at);
+CREATE TABLE IF NOT EXISTS counters (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    win INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (ns, key, win)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counters_expiry ON counters(expires_at);
+CREATE TABLE IF NOT EXISTS maps (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    prev TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_tail (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    seq INTEGER NOT NULL,
+    mac TEXT NOT NULL
+);
 """
 
 _FLOW_COLUMNS = "ref, state, data, version, expires_at"
@@ -61,6 +102,26 @@ def _json(data: Mapping[str, Any]) -> str:
     return json.dumps(dict(data), separators=(",", ":"), sort_keys=True)
 
 
+def _merge_sql(changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """SQL for the top-level merge of ``changes`` into the ``data`` column, with its parameters."""
+    sets: list[Any] = []
+    removes: list[str] = []
+    check_names("flow data key", changes)
+    for key, value in changes.items():
+        if value is None:
+            removes.append(f'$."{key}"')
+        else:
+            sets.extend([f'$."{key}"', json.dumps(value, separators=(",", ":"), sort_keys=True)])
+    expr, params = "data", []
+    if sets:
+        expr = "json_set(data" + ", ?, json(?)" * (len(sets) // 2) + ")"
+        params.extend(sets)
+    if removes:
+        expr = f"json_remove({expr}" + ", ?" * len(removes) + ")"
+        params.extend(removes)
+    return expr, params
+
+
 class SqliteStore:
     """SQLite store. ``path`` may be ``":memory:"`` for tests (then it is not shared between processes)."""
 
@@ -70,6 +131,8 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        #: Operations run (each one statement or one short transaction); exported as a metric.
+        self.round_trips = 0
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
@@ -99,6 +162,7 @@ class SqliteStore:
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("store is closed")
+        self.round_trips += 1
 
         def job() -> T:
             return fn(self._connect())
@@ -111,6 +175,7 @@ class SqliteStore:
     # --- flows --------------------------------------------------------------------------------------------
 
     async def create_flow(self, ref: str, state: str, data: Mapping[str, Any], ttl: float) -> FlowRecord:
+        check_names("flow data key", data)
         expires = self._clock() + ttl
         payload = _json(data)
 
@@ -141,6 +206,7 @@ class SqliteStore:
     async def update_flow(
         self, ref: str, data: Mapping[str, Any], *, expected_version: int
     ) -> FlowRecord | None:
+        check_names("flow data key", data)
         now = self._clock()
         payload = _json(data)
         return await self._run(
@@ -160,38 +226,55 @@ class SqliteStore:
         from_state: str,
         to_state: str,
         changes: Mapping[str, Any] | None = None,
+        *,
+        once: OnceClaim | None = None,
     ) -> FlowRecord | None:
         now = self._clock()
-        # json_patch is RFC 7396 merge-patch: keys in ``changes`` replace, ``None`` removes a key.
-        patch = _json(changes or {})
-        return await self._run(
-            lambda c: _record(
-                c.execute(
-                    "UPDATE flows SET state = ?, data = json_patch(data, ?), version = version + 1"
-                    " WHERE ref = ? AND state = ? AND expires_at > ?"
-                    f" RETURNING {_FLOW_COLUMNS}",
-                    (to_state, patch, ref, from_state, now),
-                ).fetchone()
-            )
+        expr, params = _merge_sql(changes or {})
+        sql = (
+            f"UPDATE flows SET state = ?, data = {expr}, version = version + 1"
+            " WHERE ref = ? AND state = ? AND expires_at > ?"
+            f" RETURNING {_FLOW_COLUMNS}"
         )
+        args = (to_state, *params, ref, from_state, now)
+        if once is None:
+            return await self._run(lambda c: _record(c.execute(sql, args).fetchone()))
 
-    # --- one-time values -------------------------------------------------------------------------------------
-
-    async def consume_once(self, namespace: str, value: str, ttl: float) -> bool:
-        now = self._clock()
-
-        def op(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                "INSERT INTO once_values (ns, value, expires_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (ns, value) DO UPDATE SET expires_at = excluded.expires_at"
-                " WHERE once_values.expires_at <= ?",
-                (namespace, value, now + ttl, now),
-            )
-            return cur.rowcount == 1
+        def op(c: sqlite3.Connection) -> FlowRecord | None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                moved = _record(c.execute(sql, args).fetchone())
+                if moved is None or not self._claim(c, once.namespace, once.value, once.ttl, now):
+                    c.execute("ROLLBACK")
+                    return None
+                c.execute("COMMIT")
+                return moved
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
 
         return await self._run(op)
 
+    # --- one-time values -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _claim(c: sqlite3.Connection, namespace: str, value: str, ttl: float, now: float) -> bool:
+        cur = c.execute(
+            "INSERT INTO once_values (ns, value, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (ns, value) DO UPDATE SET expires_at = excluded.expires_at"
+            " WHERE once_values.expires_at <= ?",
+            (namespace, value, now + ttl, now),
+        )
+        return cur.rowcount == 1
+
+    async def consume_once(self, namespace: str, value: str, ttl: float) -> bool:
+        check_names("namespace", (namespace,))
+        now = self._clock()
+        return await self._run(lambda c: self._claim(c, namespace, value, ttl, now))
+
     async def put_value(self, namespace: str, key: str, value: str, ttl: float) -> None:
+        check_names("namespace", (namespace,))
         expires = self._clock() + ttl
 
         def op(c: sqlite3.Connection) -> None:
@@ -202,6 +285,17 @@ class SqliteStore:
             )
 
         await self._run(op)
+
+    async def get_value(self, namespace: str, key: str) -> str | None:
+        now = self._clock()
+
+        def op(c: sqlite3.Connection) -> str | None:
+            row = c.execute(
+                "SELECT value FROM kv WHERE ns = ? AND key = ? AND expires_at > ?", (namespace, key, now)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(op)
 
     async def take_value(self, namespace: str, key: str) -> str | None:
         now = self._clock()
@@ -216,6 +310,106 @@ class SqliteStore:
 
         return await self._run(op)
 
+    # --- small durable maps ----------------------------------------------------------------------------------
+
+    async def map_set(self, namespace: str, key: str, value: str) -> None:
+        check_names("namespace", (namespace,))
+        await self._run(lambda c: c.execute(
+            "INSERT INTO maps (ns, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value", (namespace, key, value)))
+
+    async def map_all(self, namespace: str) -> dict[str, str]:
+        rows = await self._run(lambda c: c.execute(
+            "SELECT key, value FROM maps WHERE ns = ?", (namespace,)).fetchall())
+        return {str(k): str(v) for k, v in rows}
+
+    async def map_delete(self, namespace: str, key: str) -> bool:
+        return await self._run(lambda c: c.execute(
+            "DELETE FROM maps WHERE ns = ? AND key = ?", (namespace, key)).rowcount == 1)
+
+    # --- rate-limit counters -------------------------------------------------------------------------------
+
+    async def hit(self, counters: Sequence[Counter]) -> list[int]:
+        check_names("namespace", (c.namespace for c in counters))
+        now = self._clock()
+        rows = [
+            (c.namespace, c.key, window_index(now, c.window), (window_index(now, c.window) + 1) * c.window)
+            for c in counters
+        ]
+
+        def op(c: sqlite3.Connection) -> list[int]:
+            out: list[int] = []
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    out.append(int(c.execute(
+                        "INSERT INTO counters (ns, key, win, n, expires_at) VALUES (?, ?, ?, 1, ?)"
+                        " ON CONFLICT (ns, key, win) DO UPDATE SET n = n + 1 RETURNING n",
+                        row,
+                    ).fetchone()[0]))
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+            return out
+
+        return await self._run(op)
+
+    # --- audit trail ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _tail(c: sqlite3.Connection) -> AuditEntry | None:
+        """The high-water mark (the highest record ever appended), with that record if it still exists:
+        deleting the newest records leaves the mark behind, so verification sees they are missing."""
+        mark = c.execute("SELECT seq, mac FROM audit_tail WHERE one = 1").fetchone()
+        if mark is None:
+            return None
+        row = c.execute("SELECT prev, body FROM audit WHERE seq = ?", (mark[0],)).fetchone()
+        prev, body = (str(row[0]), str(row[1])) if row is not None else ("", "")
+        return AuditEntry(int(mark[0]), prev, str(mark[1]), body)
+
+    async def audit_tail(self) -> AuditEntry | None:
+        return await self._run(self._tail)
+
+    async def audit_append(self, entries: Sequence[AuditEntry]) -> AuditEntry | None:
+        if not entries:
+            return None
+
+        def op(c: sqlite3.Connection) -> AuditEntry | None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                tail = self._tail(c) or EMPTY_TAIL
+                if entries[0].seq != tail.seq + 1 or entries[0].prev != tail.mac:
+                    c.execute("ROLLBACK")
+                    return tail
+                c.executemany(
+                    "INSERT INTO audit (seq, prev, mac, body) VALUES (?, ?, ?, ?)",
+                    [(e.seq, e.prev, e.mac, e.body) for e in entries],
+                )
+                c.execute(
+                    "INSERT INTO audit_tail (one, seq, mac) VALUES (1, ?, ?)"
+                    " ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, mac = excluded.mac",
+                    (entries[-1].seq, entries[-1].mac),
+                )
+                c.execute("COMMIT")
+                return None
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+
+        return await self._run(op)
+
+    async def audit_read(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        def op(c: sqlite3.Connection) -> list[AuditEntry]:
+            rows = c.execute(
+                "SELECT seq, prev, mac, body FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            ).fetchall()
+            return [AuditEntry(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+        return await self._run(op)
+
     # --- housekeeping -----------------------------------------------------------------------------------------
 
     async def sweep(self) -> int:
@@ -223,7 +417,7 @@ class SqliteStore:
 
         def op(c: sqlite3.Connection) -> int:
             total = 0
-            for table in ("flows", "once_values", "kv"):
+            for table in ("flows", "once_values", "kv", "counters"):
                 total += c.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount
             return total
 

@@ -66,11 +66,11 @@ def test_init_with_https_origin(tmp_path: Path) -> None:
 def test_check_config_lists_all_errors(tmp_path: Path, example_toml: str, instance: Path) -> None:
     bad = instance / "bad-cli.toml"
     bad.write_text(example_toml.replace("port = 8080", "port = 0").replace(
-        'kind = "sqlite"', 'kind = "redis"'), encoding="utf-8")
+        'kind = "sqlite"', 'kind = "memcached"'), encoding="utf-8")
     code, _, err = run("check-config", "--config", str(bad))
     assert code == EXIT_CONFIG
     assert "  - listen.port: must be between 1 and 65535" in err
-    assert '  - store.kind: must be "sqlite"' in err
+    assert '  - store.kind: must be "sqlite" or "redis"' in err
 
 
 def test_default_config_path_from_environment(
