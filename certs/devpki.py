@@ -7,13 +7,16 @@ overwritten unless asked.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
@@ -91,4 +94,90 @@ def generate_dev_keys(directory: Path, *, overwrite: bool = False) -> dict[str, 
         _write_private(cert_path, cert_pem)
         made[spec.stem] = kp
     _write_private(directory / PSEUDONYM_SECRET_FILE, secrets.token_bytes(32))
+    return made
+
+
+# --- a development CA for TLS (mutual TLS to the eID-Server, the simulator's TLS listener) ---------------
+
+DEV_TLS_CA = "eid-tls-ca"
+DEV_TLS_SERVER = "simulator-tls"
+
+
+def generate_ca(common_name: str, kind: str = "ec-p256", days: int = DEV_DAYS) -> KeyPair:
+    """A self-signed CA certificate (keyCertSign) for issuing TLS certificates in tests and development."""
+    key = generate_key_pair(kind, common_name, days).private_key
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(key, cert)
+
+
+def issue_certificate(
+    ca: KeyPair,
+    common_name: str,
+    *,
+    kind: str = "ec-p256",
+    hosts: tuple[str, ...] = (),
+    server: bool = True,
+    client: bool = False,
+    not_before: datetime.datetime | None = None,
+    not_after: datetime.datetime | None = None,
+) -> KeyPair:
+    """A TLS certificate signed by ``ca``: subjectAltName from ``hosts`` (DNS names or IP addresses),
+    extendedKeyUsage serverAuth and/or clientAuth. The returned pair's chain holds the CA certificate."""
+    key = generate_key_pair(kind, common_name, 1).private_key
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = not_before or now - datetime.timedelta(minutes=5)
+    end = not_after or now + datetime.timedelta(days=DEV_DAYS)
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.certificate.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.certificate.public_key()),  # type: ignore[arg-type]
+                       critical=False)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return KeyPair(key, builder.sign(ca.private_key, hashes.SHA256()), (ca.certificate,))
+
+
+def generate_dev_tls(
+    directory: Path, *, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"), overwrite: bool = False
+) -> dict[str, KeyPair]:
+    """A development TLS CA and the simulator's TLS server certificate (for ``hosts``), as PEM files
+    ``eid-tls-ca.{key,crt}`` and ``simulator-tls.{key,crt}`` (certificate file = leaf + CA)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths = {stem: (directory / f"{stem}.key", directory / f"{stem}.crt") for stem in (DEV_TLS_CA, DEV_TLS_SERVER)}
+    if not overwrite:
+        existing = [str(p) for pair in paths.values() for p in pair if p.exists()]
+        if existing:
+            raise DevPkiExists("refusing to overwrite " + ", ".join(existing))
+    ca = generate_ca(f"eid-gateway TLS CA ({DEV_MARKER})")
+    server = issue_certificate(ca, f"eid-gateway simulator TLS ({DEV_MARKER})", hosts=hosts)
+    made = {DEV_TLS_CA: ca, DEV_TLS_SERVER: server}
+    for stem, kp in made.items():
+        key_pem, cert_pem = key_pair_to_pem(kp)
+        _write_private(paths[stem][0], key_pem)
+        _write_private(paths[stem][1], cert_pem)
     return made

@@ -20,10 +20,11 @@ from aiohttp import web
 from eid_gateway.backends.base import EidServer
 from eid_gateway.config import GatewayConfig
 from eid_gateway.flow import FlowManager
-from eid_gateway.store.base import Store
+from eid_gateway.metrics import GatewayMetrics
+from eid_gateway.store.base import Store, StoreError
 from eid_gateway.store.sqlite import SqliteStore
-from eid_gateway.web.middlewares import MAX_BODY_BYTES, body_limit, error_pages, security_headers
-from eid_gateway.web.render import STATIC_DIR
+from eid_gateway.web.middlewares import body_limit, error_pages, security_headers
+from eid_gateway.web.render import STATIC_DIR, render_message
 
 log = logging.getLogger("eid_gateway.app")
 
@@ -31,29 +32,27 @@ CONFIG_KEY: Final = web.AppKey("config", GatewayConfig)
 FLOWS_KEY: Final = web.AppKey("flows", FlowManager)
 STORE_KEY: Final = web.AppKey("store", object)
 BACKEND_KEY: Final = web.AppKey("backend", object)
+METRICS_KEY: Final = web.AppKey("metrics", GatewayMetrics)
+UNAVAILABLE_RETRY_AFTER: Final = 30
 SWEEP_INTERVAL: Final = 60.0
 READY_TIMEOUT: Final = 5.0
 
 
 def eid_client_ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
     """Mutual TLS towards a real eID-Server (TR-03116-4: TLS 1.2+); ``None`` for http URLs."""
-    url = config.eid_server.url or ""
-    if not url.startswith("https://"):
-        return None
-    ctx = ssl.create_default_context(
-        cafile=str(config.eid_server.tls_ca_file) if config.eid_server.tls_ca_file else None
-    )
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(
-        str(config.keys.eid_client_cert_path), str(config.keys.eid_client_key_path), config.keys.key_password
-    )
-    return ctx
+    from eid_gateway.backends.factory import eid_client_ssl_context as make
+
+    return make(config)
 
 
 def create_backend(config: GatewayConfig) -> EidServer:
     """The eID-Server client: TR-03130 SOAP, to the real server or to the embedded simulator."""
     from eid_gateway.backends.tr03130 import Tr03130Client
 
+    if config.eid_server.kind == "embedded-paos":
+        from eid_gateway.eidserver.mount import embedded_paos_backend
+
+        return embedded_paos_backend(config)
     if config.eid_server.kind == "simulator":
         assert config.simulator is not None
         return Tr03130Client(
@@ -63,14 +62,9 @@ def create_backend(config: GatewayConfig) -> EidServer:
             config.eid_server.timeout_seconds,
             None,
         )
-    assert config.eid_server.url is not None and config.eid_server.server_cert is not None
-    return Tr03130Client(
-        config.eid_server.url,
-        config.keys.eid_client,
-        config.eid_server.server_cert,
-        config.eid_server.timeout_seconds,
-        eid_client_ssl_context(config),
-    )
+    from eid_gateway.backends.factory import create_remote_backend
+
+    return create_remote_backend(config)  # tr03130 / saml: mutual TLS, retries, circuit breaker
 
 
 def _simulator_routes(config: GatewayConfig) -> list[web.RouteDef]:
@@ -100,8 +94,39 @@ def _form_targets(config: GatewayConfig) -> list[str]:
     return targets
 
 
+def create_store(config: GatewayConfig) -> Store:
+    """The configured store: SQLite (one node) or Redis (several nodes)."""
+    if config.store.kind == "redis":
+        from eid_gateway.store.redis import create_redis_store
+
+        assert config.store.redis is not None
+        return create_redis_store(config.store.redis)
+    return SqliteStore(config.store.path)
+
+
+@web.middleware
+async def store_unavailable(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Store down: a clear "temporarily unavailable" page with 503 and Retry-After, not an error id.
+    Every store operation is atomic, so a request that fails here has left nothing half-written."""
+    try:
+        return await handler(request)
+    except StoreError as exc:
+        log.error("store unavailable route=%s error=%s", request.match_info.route.resource.canonical
+                  if request.match_info.route.resource else "-", type(exc).__name__)
+        metrics = request.config_dict.get(METRICS_KEY)
+        if metrics is not None:
+            metrics.unavailable.inc()
+        response = render_message(request, "unavailable_title", "unavailable_text", status=503)
+        response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        return response
+
+
 def _base_app(config: GatewayConfig) -> web.Application:
-    app = web.Application(middlewares=[error_pages, body_limit()], client_max_size=MAX_BODY_BYTES)
+    max_body = config.limits.max_body_bytes
+    app = web.Application(middlewares=[error_pages, store_unavailable, body_limit(max_body)],
+                          client_max_size=max_body)
     app[CONFIG_KEY] = config
     app.on_response_prepare.append(security_headers(_form_targets(config), hsts=config.production))
     app.router.add_static("/static", STATIC_DIR, append_version=False)
@@ -121,8 +146,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 def _readyz(store: Store, backend: EidServer) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def readyz(request: web.Request) -> web.Response:
-        """Readiness: the store answers and the eID-Server answers getServerInfo."""
+        """Readiness: the store answers, the eID-Server answers getServerInfo, the keys are loaded."""
         checks: dict[str, str] = {}
+        keys = request.app[CONFIG_KEY].keys
+        checks["keys"] = "ok" if keys.saml_signing.private_key and keys.eid_client.private_key else "missing"
         try:
             async with asyncio.timeout(READY_TIMEOUT):
                 await store.ping()
@@ -136,7 +163,12 @@ def _readyz(store: Store, backend: EidServer) -> Callable[[web.Request], Awaitab
             checks["eid_server_version"] = info.version
         except Exception as exc:  # noqa: BLE001
             checks["eid_server"] = f"error: {type(exc).__name__}"
-        ok = checks["store"] == "ok" and checks["eid_server"] == "ok"
+        from eid_gateway.backends.resilience import breaker_of
+
+        breaker = breaker_of(backend)
+        if breaker is not None:
+            checks["eid_server_breaker"] = breaker.state.value
+        ok = checks["store"] == "ok" and checks["eid_server"] == "ok" and checks["keys"] == "ok"
         return web.json_response(
             {"status": "ok" if ok else "unavailable", **checks}, status=200 if ok else 503,
             headers={"Cache-Control": "no-store"},
@@ -151,11 +183,23 @@ def create_app(
     """The whole gateway. ``store`` / ``backend`` replace the configured ones (tests: clocks, outages)."""
     from eid_gateway.frontends.saml_idp import create_saml_frontend
 
+    from eid_gateway.audit import AuditTrail, derive_audit_key
+    from eid_gateway.metrics import MeteredEidServer
+    from eid_gateway.ratelimit import RateLimiter
+
     app = _base_app(config)
-    store = store if store is not None else SqliteStore(config.store.path)
-    backend = backend if backend is not None else create_backend(config)
+    store = store if store is not None else create_store(config)
+    metrics = GatewayMetrics(config.eid_server.kind)
+    backend = MeteredEidServer(backend if backend is not None else create_backend(config), metrics)
     app[STORE_KEY] = store
     app[BACKEND_KEY] = backend
+    app[METRICS_KEY] = metrics
+    metrics.watch_store(store)
+    app.middlewares.append(metrics.middleware())
+    audit_key = config.audit.secret or derive_audit_key(config.keys.pseudonym_secret)
+    audit = AuditTrail(store, audit_key, backend=config.eid_server.kind,
+                       jsonl_path=config.audit.jsonl_path) if config.audit.enabled else None
+    limiter = RateLimiter(store, config.limits, audit_key, float(config.flow.ttl_seconds), metrics)
 
     simulator_client: str | None = None
     if config.eid_server.kind == "simulator":
@@ -163,8 +207,13 @@ def create_app(
         log.warning("eID-Server SIMULATOR active: test facility, no real ID cards are read")
         app.add_routes(_simulator_routes(config))
         simulator_client = config.simulator.prefix + "/client"
+    if config.eid_server.kind == "embedded-paos":
+        from eid_gateway.eidserver.mount import mount_embedded_paos
 
-    flows = FlowManager(config, store, backend, simulator_client_path=simulator_client)
+        mount_embedded_paos(app, config)
+
+    flows = FlowManager(config, store, backend, simulator_client_path=simulator_client, metrics=metrics,
+                        audit=audit, limiter=limiter)
     app[FLOWS_KEY] = flows
     saml = create_saml_frontend(config, flows, store)
     flows.add_frontend(saml)
@@ -177,6 +226,8 @@ def create_app(
         app.add_routes(oidc.routes())
     app.add_routes(flows.routes())
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", _readyz(store, backend))])
+    if config.metrics.enabled:
+        app.add_routes([web.get("/metrics", metrics.handler(config.metrics.allow))])
 
     if config.demo.enabled:
         from eid_gateway.demo import create_demo_app
@@ -184,6 +235,13 @@ def create_app(
 
         app.add_routes(demo_oidc_routes(config))
         app.add_subapp("/demo", create_demo_app(config))
+
+    if config.kiosks is not None:
+        from eid_gateway.kiosks import create_kiosk_app
+        from eid_gateway.kiosks.state_store import SharedKioskStateStore
+
+        # last states persist in the shared store; the live registry and dashboard stream are per node
+        app.add_subapp("/kiosks/", create_kiosk_app(config.kiosks, state_store=SharedKioskStateStore(store)))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_forever(store))

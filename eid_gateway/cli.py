@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from string import Template
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from certs.devpki import DevPkiExists, generate_dev_keys
@@ -59,6 +59,39 @@ pseudonym_secret = "certs/pseudonym.secret"
 # Where pending sign-ins and one-time values live. "sqlite": one file in WAL mode.
 kind = "sqlite"
 path = "data/gateway.sqlite3"
+# Several gateway nodes share one Redis instead (see docs/deployment.md):
+#   kind = "redis"
+#   url = "redis://127.0.0.1:6379/0"       # or rediss:// with tls = true, tls_ca_file = "..."
+#   key_prefix = "eidgw:"
+#   password_env = "EID_GATEWAY_REDIS_PASSWORD"   # name of the environment variable, never the password
+#   sentinels = ["10.0.0.5:26379", "10.0.0.6:26379"]   # optional: Sentinel failover
+#   sentinel_master = "eidgw"
+
+# The sections below are shown with their defaults; uncomment to change them.
+# [limits]
+# Abuse limits per fixed window, counted in the store so that they hold across nodes; a limited
+# request gets HTTP 429 with Retry-After and a readable page.
+# enabled = true
+# window_seconds = 60
+# starts_per_ip = 60          # sign-in starts per client address
+# starts_per_service = 10000  # sign-in starts per service
+# pending_per_ip = 300        # sign-ins an address may have begun within one flow lifetime
+# tctoken_per_ip = 30         # TC Token / refresh requests that name no (more) valid flow
+# refresh_per_ip = 30
+# max_body_bytes = 524288
+# Reverse proxies whose X-Forwarded-For is believed (CIDR).
+# trusted_proxies = ["127.0.0.0/8", "::1/128"]
+
+# [audit]
+# One hash-chained record per sign-in (service, attributes released, result, keyed hashes of the flow
+# reference and the pseudonym; never names, dates or addresses). `eid-gateway audit verify` checks it.
+# enabled = true
+# jsonl_path = "data/audit.jsonl"   # optional copy as JSON lines
+
+# [metrics]
+# Prometheus text at /metrics for scrapers from these networks (no personal data in any label).
+# enabled = true
+# allow = ["127.0.0.0/8", "::1/128"]
 
 [flow]
 # How long a citizen has from the start page to the end of the card step (60..3600 seconds).
@@ -224,6 +257,20 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = _load(args, err)
     if config is None:
         return EXIT_CONFIG
+    if config.eid_server.authorization_certificate is not None:
+        import datetime
+
+        from eid_gateway.backends.authorization import Level, check_authorization
+
+        findings = check_authorization(config.eid_server.authorization_certificate, config.services.services,
+                                       datetime.date.today())
+        for finding in findings:
+            if finding.level is Level.WARNING:
+                err.write(f"warning: {finding}\n")
+        problems = [f for f in findings if f.level is Level.ERROR]
+        if problems:
+            err.write("configuration is not valid:\n" + "".join(f"  - {f}\n" for f in problems))
+            return EXIT_CONFIG
     out.write(
         f"configuration OK: mode={config.mode} origin={config.public_origin} "
         f"eid_server={config.eid_server.kind} services={len(config.services.services)}\n"
@@ -272,6 +319,93 @@ def _cmd_metadata(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+EXIT_AUDIT_BROKEN = 1
+
+if TYPE_CHECKING:
+    from eid_gateway.store.base import AuditEntry
+
+
+async def _audit_entries(
+    config: GatewayConfig, files: Sequence[Path]
+) -> tuple[list[AuditEntry], int | None]:
+    """The records (from the store or the given JSON-lines files) and the store's high-water mark."""
+    from eid_gateway.app import create_store
+    from eid_gateway.audit import read_all, read_jsonl
+
+    if files:
+        return read_jsonl(files), None
+    store = create_store(config)
+    try:
+        entries = [e async for e in read_all(store)]
+        tail = await store.audit_tail()
+        return entries, tail.seq if tail is not None else None
+    finally:
+        await store.close()
+
+
+def _audit_key(config: GatewayConfig) -> bytes:
+    from eid_gateway.audit import derive_audit_key
+
+    return config.audit.secret or derive_audit_key(config.keys.pseudonym_secret)
+
+
+def _cmd_audit_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import asyncio
+
+    from eid_gateway.audit import verify_chain
+    from eid_gateway.store.base import StoreError
+
+    config = _load(args, err)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        entries, high_water = asyncio.run(_audit_entries(config, args.file))
+    except (OSError, StoreError, ValueError, KeyError) as exc:
+        err.write(f"error: cannot read the audit trail ({type(exc).__name__}: {exc})\n")
+        return EXIT_CONFIG
+    report = verify_chain(entries, _audit_key(config))
+    problems = list(report.problems)
+    if high_water is not None and high_water > report.last_seq:
+        problems.append(f"records {report.last_seq + 1}..{high_water} are missing (the trail was cut short)")
+    source = ", ".join(str(f) for f in args.file) if args.file else f"store ({config.store.kind})"
+    if problems:
+        err.write(f"audit trail BROKEN in {source}: {len(problems)} problem(s) in {report.records} records\n")
+        for p in problems:
+            err.write(f"  - {p}\n")
+        return EXIT_AUDIT_BROKEN
+    out.write(f"audit trail OK in {source}: {report.records} records; last seq={report.last_seq} "
+              f"mac={report.last_mac}\n")
+    return EXIT_OK
+
+
+def _cmd_audit_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import asyncio
+
+    from eid_gateway.audit import keyed_hash, parse_since, select, verify_chain
+    from eid_gateway.store.base import StoreError
+
+    config = _load(args, err)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError:
+        err.write("error: --since must be YYYY-MM-DD or an ISO 8601 time\n")
+        return EXIT_USAGE
+    try:
+        entries, _ = asyncio.run(_audit_entries(config, args.file))
+    except (OSError, StoreError, ValueError, KeyError) as exc:
+        err.write(f"error: cannot read the audit trail ({type(exc).__name__}: {exc})\n")
+        return EXIT_CONFIG
+    key = _audit_key(config)
+    if not verify_chain(entries, key).ok:
+        err.write("warning: the audit trail does not verify; run `eid-gateway audit verify`\n")
+    subject = keyed_hash(key, "pseudonym", args.pseudonym) if args.pseudonym else None
+    for record in select(entries, service=args.service, since=since, subject=subject):
+        out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eid-gateway", description=__doc__)
     parser.add_argument("--log-level", default=os.environ.get("EID_GATEWAY_LOG_LEVEL", "INFO"))
@@ -310,6 +444,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("rest", nargs=argparse.REMAINDER)
     v.set_defaults(func=None)
 
+    for name, text in (
+        ("readers", "show the local card readers (PC/SC); --watch follows changes"),
+        ("kiosk-agent", "run the Bürgerbüro kiosk agent (reports reader state to the gateway)"),
+        ("kiosk-credential", "make a kiosk credential or a staff password hash for the config"),
+        ("dev-pki", "write the embedded eID-Server's TEST PKI (CV certificates, description, TLS)"),
+        ("smoke-test", "one sign-in with the real AusweisApp, headless (--ausweisapp [--url URL])"),
+    ):  # dispatched in main() before argparse; listed here for --help
+        passthrough = sub.add_parser(name, help=text, add_help=False)
+        passthrough.add_argument("rest", nargs=argparse.REMAINDER)
+        passthrough.set_defaults(func=None)
+
     sim = sub.add_parser("simulator", help="serve only the eID-Server simulator (test facility)")
     with_config(sim)
     sim.add_argument("--host")
@@ -321,7 +466,45 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--host")
     d.add_argument("--port", type=int)
     d.set_defaults(func=_cmd_demo)
+
+    au = sub.add_parser("audit", help="verify or export the audit trail (data-protection requests)")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    av = au_sub.add_parser("verify", help="check the hash chain: deleted, altered or reordered records")
+    with_config(av)
+    av.add_argument("--file", action="append", type=Path, default=[],
+                    help="verify JSON-lines copies instead of the store (repeat for several nodes)")
+    av.set_defaults(func=_cmd_audit_verify)
+    ae = au_sub.add_parser("export", help="print one service's records as JSON lines")
+    with_config(ae)
+    ae.add_argument("--service", required=True, help="service id")
+    ae.add_argument("--since", help="YYYY-MM-DD or ISO 8601 time (UTC unless an offset is given)")
+    ae.add_argument("--pseudonym", help="only the records of this pseudonym (as the service received it)")
+    ae.add_argument("--file", action="append", type=Path, default=[], help="read JSON-lines copies instead")
+    ae.set_defaults(func=_cmd_audit_export)
+
+    cvc = sub.add_parser("cvc", help="authorization certificates (TR-03110 CV certificates)")
+    cvc_sub = cvc.add_subparsers(dest="cvc_command", required=True)
+    show = cvc_sub.add_parser("show", help="print a CV certificate: holder, validity, CHAT, description")
+    show.add_argument("file", help="CV certificate, binary or hex")
+    show.add_argument("--description", help="its certificate description (binary or hex); the hash is checked")
+    show.set_defaults(func=_cmd_cvc_show)
     return parser
+
+
+def _cmd_cvc_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import datetime
+
+    from certs.cvc import CvcError
+    from eid_gateway.backends.authorization import describe_file
+
+    try:
+        lines = describe_file(Path(args.file), Path(args.description) if args.description else None,
+                              datetime.date.today())
+    except CvcError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_CONFIG
+    out.write("".join(line + "\n" for line in lines))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -332,6 +515,22 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         from saml import cli as saml_cli
 
         return saml_cli.main(["verify", *argv[1:]], prog="eid-gateway", stdout=out, stderr=err)
+    if argv and argv[0] == "readers":
+        from cardreader.cli import readers_main
+
+        return readers_main(argv[1:], out=out)
+    if argv and argv[0] == "kiosk-agent":
+        from cardreader.agent import main as agent_main
+
+        return agent_main(argv[1:])
+    if argv and argv[0] in ("dev-pki", "smoke-test"):
+        from eid_gateway.eidserver.cli import dev_pki_main, smoke_test_main
+
+        return (dev_pki_main if argv[0] == "dev-pki" else smoke_test_main)(argv[1:], out, err)
+    if argv and argv[0] == "kiosk-credential":
+        from eid_gateway.kiosks.credentials import credential_main
+
+        return credential_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

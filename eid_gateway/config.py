@@ -8,6 +8,7 @@ certificates are loaded here too: a gateway that starts has usable key material.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from certs.cvc import CvcError, CvCertificate, load_cvc_file
 from certs.devpki import is_dev_certificate
 from certs.loading import (
     CertLoadError,
@@ -33,6 +35,8 @@ from eid_gateway.frontends.oidc.settings import (
     parse_oidc_settings,
     with_oidc_services,
 )
+from eid_gateway.kiosks.settings import KioskConfigError, KioskSettings, parse_kiosk_settings
+from eid_gateway.eidserver.settings import EmbeddedPaosSettings, EmbeddedPaosSettingsError, parse_embedded_paos
 from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.services import SamlServiceSettings, Service, ServiceRegistry
 from saml.errors import SamlError
@@ -77,9 +81,70 @@ class KeysConfig:
 
 
 @dataclass(frozen=True)
+class RedisSettings:
+    """``[store]`` with ``kind = "redis"``: one Redis (``url``) or the master named by Sentinels."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "eidgw:"
+    username: str | None = None
+    password: str | None = None
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str = "eidgw"
+    sentinel_password: str | None = None
+    db: int = 0
+    tls: bool = False
+    tls_ca_file: Path | None = None
+    timeout_seconds: float = 2.0
+    connect_timeout_seconds: float = 1.0
+    retries: int = 3
+    max_connections: int = 64
+
+
+@dataclass(frozen=True)
 class StoreConfig:
-    kind: Literal["sqlite"]
+    kind: Literal["sqlite", "redis"]
     path: Path
+    redis: RedisSettings | None = None
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """``[limits]``: abuse limits, counted in the shared store so that they hold across nodes.
+
+    Counts are per fixed window of ``window_seconds``; ``pending_per_ip`` counts the sign-ins an address
+    began within one flow lifetime. TC Token and refresh requests count only when their reference
+    names no flow (TC Token: or was used): a valid reference works exactly once anyway.
+    """
+
+    enabled: bool = True
+    window_seconds: int = 60
+    starts_per_ip: int = 60
+    starts_per_service: int = 10000
+    pending_per_ip: int = 300
+    tctoken_per_ip: int = 30
+    refresh_per_ip: int = 30
+    max_body_bytes: int = 512 * 1024
+    #: Peers whose X-Forwarded-For is believed (the reverse proxies); networks in CIDR notation. The
+    #: default, loopback, fits a proxy on the same machine (otherwise every citizen would share its address).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """``[audit]``: the hash-chained audit trail (in the store; optionally also as JSON lines)."""
+
+    enabled: bool = True
+    jsonl_path: Path | None = None
+    #: Key of the chain and of the hashed references; default: derived from the pseudonym secret.
+    secret: bytes | None = None
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """``[metrics]``: Prometheus text at ``/metrics`` for scrapers from ``allow`` (CIDR networks)."""
+
+    enabled: bool = True
+    allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)
@@ -90,12 +155,37 @@ class FlowConfig:
 
 
 @dataclass(frozen=True)
+class EidSamlConfig:
+    """``[eid_server] kind = "saml"``: the gateway as SAML SP of the eID-Server's SAML interface."""
+
+    sp_entity_id: str
+    #: Signs the AuthnRequests and decrypts the eID-Server's assertions (RSA >= 3072 for RSA-OAEP).
+    sp_key: KeyPair
+    #: The eID-Server's encryption certificate (the request extension is encrypted to it).
+    encryption_cert: x509.Certificate
+    #: Accept AES-CBC / RSA PKCS#1 v1.5 from this server (BSI samples still show them); off by default.
+    legacy_algorithms: bool = False
+    #: The eID-Server's SAML entity ID (the Issuer of its Responses).
+    server_entity_id: str = ""
+
+
+@dataclass(frozen=True)
 class EidServerConfig:
-    kind: Literal["simulator", "tr03130"]
+    kind: Literal["simulator", "tr03130", "saml", "embedded-paos"]
     url: str | None
     server_cert: x509.Certificate | None
     timeout_seconds: float
     tls_ca_file: Path | None
+    #: The authorization certificate (TR-03110 CV certificate) the eID-Server uses for this gateway.
+    authorization_certificate: CvCertificate | None = None
+    #: getResult / getServerInfo are repeated this often when the server is unavailable (useID never).
+    retries: int = 2
+    #: Consecutive failures that open the circuit breaker, and how long it stays open.
+    breaker_failures: int = 5
+    breaker_reset_seconds: float = 30.0
+    #: The name the eID-Server's TLS certificate must carry, when it differs from the URL's host.
+    tls_server_name: str | None = None
+    saml: EidSamlConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +223,13 @@ class GatewayConfig:
     source: Path | None = None
     #: The OpenID Connect provider ([oidc] + [services.oidc]); ``None`` = OIDC not offered.
     oidc: OidcSettings | None = None
+    limits: LimitsConfig = LimitsConfig()
+    audit: AuditConfig = AuditConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    #: The embedded PAOS eID-Server ([embedded_paos]); set when eid_server.kind = "embedded-paos".
+    embedded_paos: EmbeddedPaosSettings | None = None
+    #: Bürgerbüro kiosks and the staff dashboard ([kiosk_monitor], [[kiosks]]); None = no kiosks.
+    kiosks: KioskSettings | None = None
 
     @property
     def production(self) -> bool:
@@ -312,6 +409,34 @@ def _load_pair(
     return r.load(key_name, lambda: load_key_pair_file(key_path, cert_path, password))
 
 
+def _load_signing_pair(
+    r: _Reader, key_name: str, cert_name: str, *, required: bool, password: bytes | None = None
+) -> KeyPair | None:
+    """A PEM / PKCS#12 key pair, or a key held in an HSM: ``key_name = "pkcs11:token=..;object=.."``
+    (RFC 7512) with the certificate as a file, ``pkcs11_module`` (default: SoftHSM2) and the PIN from
+    the environment variable named by ``pkcs11_pin_env``."""
+    r.known.update({"pkcs11_module", "pkcs11_pin_env"})
+    value = r.data.get(key_name)
+    if not (isinstance(value, str) and value.startswith("pkcs11:")):
+        return _load_pair(r, key_name, cert_name, required=required, password=password)
+    from certs.pkcs11 import SOFTHSM2_MODULE, Pkcs11Error, load_pkcs11_key_pair
+
+    r.known.add(key_name)
+    cert_path = r.path(cert_name, required=True)
+    pin_env = r.string("pkcs11_pin_env", required=True)
+    module = r.path("pkcs11_module") or SOFTHSM2_MODULE
+    pin = os.environ.get(pin_env) if pin_env else None
+    if pin_env is not None and pin is None:
+        r.error("pkcs11_pin_env", f"environment variable {pin_env} is not set")
+    if cert_path is None or pin is None:
+        return None
+    try:
+        return load_pkcs11_key_pair(value, load_certificate_file(cert_path), module=module, pin=pin)
+    except (CertLoadError, Pkcs11Error, SamlError) as exc:
+        r.error(key_name, str(exc))
+        return None
+
+
 def _strength(r: _Reader, name: str, kp: KeyPair | None) -> None:
     if kp is None:
         return
@@ -450,6 +575,132 @@ def _saml_settings(r: _Reader, production: bool) -> SamlServiceSettings | None:
     )
 
 
+def _secret_from_env(r: _Reader, name: str) -> str | None:
+    env = r.string(name)
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if value is None:
+        r.error(name, f"environment variable {env} is not set")
+    return value
+
+
+def _networks(r: _Reader, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if name not in r.data:
+        r.known.add(name)
+        return default
+    out: list[str] = []
+    for key, value in r.strings(name):
+        try:
+            out.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            r.errors.append(f"{key}: not an IP address or network ({value!r})")
+    return tuple(out)
+
+
+def _store_section(top: _Reader, base_dir: Path) -> StoreConfig:
+    """``[store]``: ``kind = "sqlite"`` (path) or ``kind = "redis"`` (url or sentinels, prefix, TLS)."""
+    st = top.table("store") or _Reader(top.errors, {}, "store", base_dir)
+    kind = st.string("kind", "sqlite") or "sqlite"
+    if kind not in ("sqlite", "redis"):
+        st.error("kind", "must be \"sqlite\" or \"redis\"")
+        kind = "sqlite"
+    store_path = st.path("path") or base_dir / "data" / "gateway.sqlite3"
+    redis: RedisSettings | None = None
+    redis_keys = ("url", "key_prefix", "username", "password_env", "sentinels", "sentinel_master",
+                  "sentinel_password_env", "db", "tls", "tls_ca_file", "timeout_seconds",
+                  "connect_timeout_seconds", "retries", "max_connections")
+    if kind == "redis":
+        url = st.string("url", "redis://127.0.0.1:6379/0") or "redis://127.0.0.1:6379/0"
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            st.error("url", "must be a redis://, rediss:// or unix:// URL")
+        prefix = st.string("key_prefix", "eidgw:") or "eidgw:"
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
+            st.error("key_prefix", "must be 1-64 characters A-Z, a-z, 0-9, '_', '.', ':' or '-'")
+        sentinels: list[tuple[str, int]] = []
+        for key, value in st.strings("sentinels"):
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                st.errors.append(f"{key}: must be host:port")
+            else:
+                sentinels.append((host.strip("[]"), int(port)))
+        ca = st.path("tls_ca_file")
+        if ca is not None and not ca.is_file():
+            st.error("tls_ca_file", f"file {ca} does not exist")
+        tls = st.boolean("tls", url.startswith("rediss://"))
+        redis = RedisSettings(
+            url=url,
+            key_prefix=prefix,
+            username=st.string("username"),
+            password=_secret_from_env(st, "password_env"),
+            sentinels=tuple(sentinels),
+            sentinel_master=st.string("sentinel_master", "eidgw") or "eidgw",
+            sentinel_password=_secret_from_env(st, "sentinel_password_env"),
+            db=st.integer("db", 0, 0, 1023),
+            tls=tls,
+            tls_ca_file=ca,
+            timeout_seconds=st.number("timeout_seconds", 2.0, 0.05, 60),
+            connect_timeout_seconds=st.number("connect_timeout_seconds", 1.0, 0.05, 60),
+            retries=st.integer("retries", 3, 0, 20),
+            max_connections=st.integer("max_connections", 64, 1, 10000),
+        )
+        if top.data.get("mode") == "production" and not tls and not url.startswith("unix://"):
+            if not all(h in ("127.0.0.1", "::1", "localhost") for h in
+                       [urlsplit(url).hostname or "", *(h for h, _ in sentinels)]):
+                st.error("tls", "must be true in production when Redis is reached over the network")
+    else:
+        for name in redis_keys:
+            if name in st.data:
+                st.known.add(name)
+                st.error(name, "only applies to kind = \"redis\"")
+    st.check_unknown()
+    return StoreConfig("redis" if kind == "redis" else "sqlite", store_path, redis)
+
+
+def _limits_section(top: _Reader) -> LimitsConfig:
+    lt = top.table("limits")
+    if lt is None:
+        return LimitsConfig()
+    d = LimitsConfig()
+    limits = LimitsConfig(
+        enabled=lt.boolean("enabled", d.enabled),
+        window_seconds=lt.integer("window_seconds", d.window_seconds, 1, 3600),
+        starts_per_ip=lt.integer("starts_per_ip", d.starts_per_ip, 1, 10**6),
+        starts_per_service=lt.integer("starts_per_service", d.starts_per_service, 1, 10**7),
+        pending_per_ip=lt.integer("pending_per_ip", d.pending_per_ip, 1, 10**6),
+        tctoken_per_ip=lt.integer("tctoken_per_ip", d.tctoken_per_ip, 1, 10**6),
+        refresh_per_ip=lt.integer("refresh_per_ip", d.refresh_per_ip, 1, 10**6),
+        max_body_bytes=lt.integer("max_body_bytes", d.max_body_bytes, 16 * 1024, 16 * 1024 * 1024),
+        trusted_proxies=_networks(lt, "trusted_proxies", d.trusted_proxies),
+    )
+    lt.check_unknown()
+    return limits
+
+
+def _audit_section(top: _Reader) -> AuditConfig:
+    at = top.table("audit")
+    if at is None:
+        return AuditConfig()
+    enabled = at.boolean("enabled", True)
+    jsonl = at.path("jsonl_path")
+    if jsonl is not None and not jsonl.parent.is_dir():
+        at.error("jsonl_path", f"directory {jsonl.parent} does not exist")
+    secret_path = at.path("secret")
+    secret = at.load("secret", lambda: load_secret_file(secret_path)) if secret_path else None
+    at.check_unknown()
+    return AuditConfig(enabled, jsonl, secret)
+
+
+def _metrics_section(top: _Reader) -> MetricsConfig:
+    mt = top.table("metrics")
+    if mt is None:
+        return MetricsConfig()
+    d = MetricsConfig()
+    metrics = MetricsConfig(mt.boolean("enabled", True), _networks(mt, "allow", d.allow))
+    mt.check_unknown()
+    return metrics
+
+
 def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = None) -> GatewayConfig:
     """Validate parsed TOML; raises :class:`ConfigError` with every problem found."""
     errors: list[str] = []
@@ -483,9 +734,9 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
             kt.error("password_env", f"environment variable {password_env} is not set")
         else:
             password = value.encode("utf-8")
-    signing = _load_pair(kt, "saml_signing_key", "saml_signing_cert", required=True, password=password)
+    signing = _load_signing_pair(kt, "saml_signing_key", "saml_signing_cert", required=True, password=password)
     _strength(kt, "saml_signing_key", signing)
-    signing_next = _load_pair(
+    signing_next = _load_signing_pair(
         kt, "saml_signing_next_key", "saml_signing_next_cert", required=False, password=password
     )
     _strength(kt, "saml_signing_next_key", signing_next)
@@ -507,13 +758,10 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
                 kt.error(name, "is a development key (certs/devpki.py); production refuses it")
 
     # --- store, flow ---------------------------------------------------------------------------------
-    st = top.table("store") or _Reader(errors, {}, "store", base_dir)
-    kind = st.string("kind", "sqlite")
-    if kind != "sqlite":
-        st.error("kind", "must be \"sqlite\" (redis follows in a later release)")
-    store_path = st.path("path") or base_dir / "data" / "gateway.sqlite3"
-    st.check_unknown()
-    store = StoreConfig("sqlite", store_path)
+    store = _store_section(top, base_dir)
+    limits = _limits_section(top)
+    audit = _audit_section(top)
+    metrics = _metrics_section(top)
 
     ft = top.table("flow") or _Reader(errors, {}, "flow", base_dir)
     flow = FlowConfig(
@@ -525,15 +773,16 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     # --- eID-Server ----------------------------------------------------------------------------------
     et = top.table("eid_server") or _Reader(errors, {}, "eid_server", base_dir)
     ekind = et.string("kind", "simulator") or "simulator"
-    if ekind not in ("simulator", "tr03130"):
-        et.error("kind", "must be \"simulator\" or \"tr03130\"")
+    if ekind not in ("simulator", "tr03130", "saml", "embedded-paos"):
+        et.error("kind", "must be \"simulator\", \"tr03130\", \"saml\" or \"embedded-paos\"")
         ekind = "simulator"
     if production and ekind == "simulator":
-        et.error("kind", "the simulator is a test facility; production needs kind = \"tr03130\"")
-    eurl = et.string("url", required=ekind == "tr03130")
+        et.error("kind", "the simulator is a test facility; production needs kind = \"tr03130\" or \"saml\"")
+    remote = ekind in ("tr03130", "saml")
+    eurl = et.string("url", required=remote)
     if eurl is not None and not _check_url(et, et.key("url"), eurl, production):
         eurl = None
-    server_cert_path = et.path("server_cert", required=ekind == "tr03130")
+    server_cert_path = et.path("server_cert", required=remote)
     server_cert = (
         et.load("server_cert", lambda: load_certificate_file(server_cert_path)) if server_cert_path else None
     )
@@ -544,6 +793,32 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     tls_ca = et.path("tls_ca_file")
     if tls_ca is not None and not tls_ca.is_file():
         et.error("tls_ca_file", f"file {tls_ca} does not exist")
+    tls_server_name = et.string("tls_server_name")
+    retries = et.integer("retries", 2, 0, 5)
+    breaker_failures = et.integer("circuit_breaker_failures", 5, 1, 1000)
+    breaker_reset = et.number("circuit_breaker_reset_seconds", 30.0, 1, 3600)
+    authz_cert: CvCertificate | None = None
+    authz_path = et.path("authorization_certificate")
+    if authz_path is not None:
+        try:
+            authz_cert = load_cvc_file(authz_path)
+        except CvcError as exc:
+            et.error("authorization_certificate", str(exc))
+    eid_saml: EidSamlConfig | None = None
+    if ekind == "saml":
+        sp_key = _load_pair(et, "sp_key", "sp_cert", required=True, password=password)
+        _strength(et, "sp_key", sp_key)
+        if sp_key is not None and sp_key.is_ec:
+            et.error("sp_key", "must be an RSA key (the eID-Server encrypts assertions with RSA-OAEP)")
+        if production and sp_key is not None and is_dev_certificate(sp_key.certificate):
+            et.error("sp_key", "is a development key (certs/devpki.py); production refuses it")
+        enc_path = et.path("encryption_cert")
+        enc_cert = et.load("encryption_cert", lambda: load_certificate_file(enc_path)) if enc_path else server_cert
+        sp_entity_id = et.string("sp_entity_id", f"{origin}/eid/saml/metadata") or f"{origin}/eid/saml/metadata"
+        legacy = et.boolean("legacy_algorithms", False)
+        server_entity_id = et.string("server_entity_id", required=True)
+        if sp_key is not None and enc_cert is not None and server_entity_id is not None:
+            eid_saml = EidSamlConfig(sp_entity_id, sp_key, enc_cert, legacy, server_entity_id)
     et.check_unknown()
 
     simulator: SimulatorSection | None = None
@@ -605,6 +880,21 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         oidc = parse_oidc_settings(data, base_dir, production=production)
     except OidcSettingsError as exc:
         errors.extend(exc.errors)
+    # The embedded PAOS eID-Server ([embedded_paos]) has its own parser too (eid_gateway/eidserver).
+    top.known.add("embedded_paos")
+    embedded_paos: EmbeddedPaosSettings | None = None
+    if ekind == "embedded-paos":
+        try:
+            embedded_paos = parse_embedded_paos(data, base_dir, production=production, origin=origin)
+        except EmbeddedPaosSettingsError as exc:
+            errors.extend(exc.errors)
+    # Bürgerbüro kiosks ([kiosk_monitor], [[kiosks]]) have their own parser (eid_gateway/kiosks).
+    top.known.update(("kiosk_monitor", "kiosks"))
+    kiosks: KioskSettings | None = None
+    try:
+        kiosks = parse_kiosk_settings(data)
+    except KioskConfigError as exc:
+        errors.extend(exc.errors)
     top.check_unknown()
 
     if errors:
@@ -613,11 +903,19 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     assert eid_key_path is not None and eid_cert_path is not None
     keys = KeysConfig(signing, signing_next, eid_client, eid_key_path, eid_cert_path, secret, password)
     eid_server = EidServerConfig(
-        kind="tr03130" if ekind == "tr03130" else "simulator",
+        kind="tr03130" if ekind == "tr03130" else ("saml" if ekind == "saml" else (
+            "embedded-paos" if ekind == "embedded-paos" else "simulator")),
         url=eurl,
-        server_cert=server_cert if ekind == "tr03130" else (simulator.key.certificate if simulator else None),
+        server_cert=server_cert if remote else (
+            embedded_paos.signing.certificate if embedded_paos else (simulator.key.certificate if simulator else None)),
         timeout_seconds=timeout,
         tls_ca_file=tls_ca,
+        authorization_certificate=authz_cert,
+        retries=retries,
+        breaker_failures=breaker_failures,
+        breaker_reset_seconds=breaker_reset,
+        tls_server_name=tls_server_name,
+        saml=eid_saml,
     )
     registry = ServiceRegistry(tuple(services))
     if oidc is not None:
@@ -636,4 +934,9 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         demo=demo,
         source=source,
         oidc=oidc,
+        limits=limits,
+        audit=audit,
+        metrics=metrics,
+        embedded_paos=embedded_paos,
+        kiosks=kiosks,
     )

@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from aiohttp import web
@@ -45,9 +45,14 @@ from eid_gateway.frontends.base import FlowContext, Frontend
 from eid_gateway.identity import Attribute, Identity, LevelOfAssurance
 from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
 from eid_gateway.services import Service
-from eid_gateway.store.base import FlowRecord, Store
+from eid_gateway.store.base import FlowRecord, OnceClaim, Store
 from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, LANGUAGES, negotiate_language
 from eid_gateway.web.render import render_message, render_page
+
+if TYPE_CHECKING:
+    from eid_gateway.audit import AuditTrail
+    from eid_gateway.metrics import GatewayMetrics
+    from eid_gateway.ratelimit import RateLimiter
 
 log = logging.getLogger("eid_gateway.flow")
 
@@ -178,7 +183,13 @@ class FlowManager:
         frontends: Mapping[str, Frontend] | None = None,
         *,
         simulator_client_path: str | None = None,
+        metrics: GatewayMetrics | None = None,
+        audit: AuditTrail | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self.metrics = metrics
+        self.audit = audit
+        self.limiter = limiter
         self.config = config
         self.store = store
         self.backend = backend
@@ -220,6 +231,12 @@ class FlowManager:
     ) -> web.StreamResponse:
         if frontend not in self.frontends:
             raise RuntimeError(f"frontend {frontend!r} is not registered with the flow manager")
+        if self.limiter is not None:
+            limited = await self.limiter.check_start(request, service.id)
+            if limited is not None:
+                from eid_gateway.ratelimit import too_many_requests
+
+                return too_many_requests(request, limited)
         ref = secrets.token_urlsafe(32)
         browser = request.cookies.get(self.cookie_name, "")
         new_cookie = not _COOKIE_VALUE.fullmatch(browser)
@@ -234,8 +251,11 @@ class FlowManager:
             "browser": _digest(browser),
             "csrf": secrets.token_urlsafe(24),
             "counter": 0,
+            "started_at": round(time.time(), 3),
         }
         await self.store.create_flow(ref, State.PENDING, data, self.ttl)
+        if self.metrics is not None:
+            self.metrics.signin_started(service.id, frontend)
         log.info("flow begun flow=%s service=%s frontend=%s", ref_hash(ref), service.id, frontend)
         response = web.Response(status=303, headers={"Location": f"/signin/{ref}", "Cache-Control": "no-store"})
         if new_cookie:
@@ -309,11 +329,57 @@ class FlowManager:
         token = form.get("csrf_token")
         return isinstance(token, str) and hmac.compare_digest(token.encode(), str(flow.data["csrf"]).encode())
 
+    async def _ended(
+        self, flow: FlowRecord, result: str, step: str, *, attributes: frozenset[Attribute] = frozenset(),
+        pseudonym: str | None = None,
+    ) -> None:
+        """Metrics and the audit record of a sign-in that reached its end (success or failure)."""
+        service, frontend = str(flow.data["service"]), str(flow.data["frontend"])
+        if self.audit is not None:
+            await self.audit.record(self.audit.make(
+                service=service, frontend=frontend, result=result, flow_ref=flow.ref,
+                attributes=(a.value for a in attributes), pseudonym=pseudonym,
+            ))
+            if self.metrics is not None:
+                self.metrics.audit_records.inc()
+        if self.metrics is None:
+            return
+        if result == "success":
+            started = flow.data.get("started_at")
+            self.metrics.signin_completed(service, frontend, float(started) if started is not None else None)
+        else:
+            self.metrics.signin_failed(service, frontend, result, step)
+
+    def _step(self, flow: FlowRecord, step: str, once: bool = False) -> None:
+        if self.metrics is not None:
+            self.metrics.step(str(flow.data["service"]), str(flow.data["frontend"]), step,
+                              flow.ref if once else None)
+
+    async def _miss(self, request: web.Request, kind: str) -> web.Response | None:
+        """Count a TC Token / refresh request that moved no flow; a 429 once over the limit."""
+        if self.limiter is None:
+            return None
+        limited = await self.limiter.count_miss(request, kind)
+        if limited is None:
+            return None
+        from eid_gateway.ratelimit import too_many_requests
+
+        return too_many_requests(request, limited)
+
+    def _blocked(self, request: web.Request, kind: str) -> web.Response | None:
+        limited = self.limiter.blocked(request, kind) if self.limiter is not None else None
+        if limited is None:
+            return None
+        from eid_gateway.ratelimit import too_many_requests
+
+        return too_many_requests(request, limited)
+
     async def _mark_failed(self, flow: FlowRecord, from_state: str, kind: FailureKind) -> FlowRecord | None:
         moved = await self.store.transition(flow.ref, from_state, State.FAILED, {"failure": kind.value})
         if moved is not None:
             log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), flow.data["service"],
                      kind.value)
+            await self._ended(moved, kind.value, _FAILED_AT.get(from_state, from_state))
         return moved
 
     # --- GET /signin/{ref} -----------------------------------------------------------------------------------
@@ -328,6 +394,8 @@ class FlowManager:
             return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
         if flow.state not in (State.PENDING, State.STARTING, State.CARD):
             return self._used(request, flow)
+        if flow.state == State.PENDING:
+            self._step(flow, "start_page", once=True)
         lang = self._lang(request, flow)
         service = self._service(flow)
         req = request_from_json(flow.data["request"])
@@ -375,6 +443,8 @@ class FlowManager:
             )
             if moved is not None:
                 log.info("flow cancelled flow=%s service=%s", ref_hash(flow.ref), flow.data["service"])
+                if from_state != State.FAILED:  # a failed flow was recorded when it failed
+                    await self._ended(moved, FailureKind.CANCELLED.value, _FAILED_AT.get(from_state, from_state))
                 lang = self._lang(request, moved)
                 return await self._frontend(moved).fail(request, self._context(moved, lang), FailureKind.CANCELLED)
         return self._used(request, flow)
@@ -391,15 +461,18 @@ class FlowManager:
         ref = request.match_info["ref"]
         if not _REF.fullmatch(ref):
             return self._tc_response(build_error_tc_token(self.config.url("/eid/error/invalid")))
+        blocked = self._blocked(request, "tctoken")
+        if blocked is not None:
+            return blocked
         urls = self.urls(ref)
         error_token = self._tc_response(build_error_tc_token(urls.error))
-        if not await self.store.consume_once("tctoken", ref, self.ttl):
-            log.warning("tc token replay refused flow=%s", ref_hash(ref))
-            return error_token
+        # The compare-and-set PENDING -> STARTING is the one-time use of the TC Token reference: the
+        # state never returns to PENDING, so a replay (on any node) finds nothing to move.
         flow = await self.store.transition(ref, State.PENDING, State.STARTING)
         if flow is None:
             log.info("tc token for unknown, expired or moved flow flow=%s", ref_hash(ref))
-            return error_token
+            return await self._miss(request, "tctoken") or error_token
+        self._step(flow, "tctoken")
         req = card_request(request_from_json(flow.data["request"]))
         try:
             async with asyncio.timeout(self.backend_timeout):
@@ -412,14 +485,14 @@ class FlowManager:
                         type(exc).__name__)
             await self._mark_failed(flow, State.STARTING, kind)
             return error_token
-        if not await self.store.consume_once("eid_session", session.session_id, self.ttl):
-            log.error("eID-Server reused a session ID flow=%s", ref_hash(ref))
-            await self._mark_failed(flow, State.STARTING, FailureKind.SERVER_ERROR)
-            return error_token
         moved = await self.store.transition(
-            ref, State.STARTING, State.CARD, {"session": session_to_json(session), "counter": 0}
+            ref, State.STARTING, State.CARD, {"session": session_to_json(session), "counter": 0},
+            once=OnceClaim("eid_session", session.session_id, self.ttl),
         )
         if moved is None:
+            # Either the eID-Server handed out a session ID it had used before, or the flow moved.
+            log.error("eID session refused (reused session ID or moved flow) flow=%s", ref_hash(ref))
+            await self._mark_failed(flow, State.STARTING, FailureKind.SERVER_ERROR)
             return error_token
         token = build_tc_token(
             TcToken(
@@ -440,9 +513,12 @@ class FlowManager:
         return web.Response(status=200, headers={"Cache-Control": "no-store"})
 
     async def refresh(self, request: web.Request) -> web.StreamResponse:
+        blocked = self._blocked(request, "refresh")
+        if blocked is not None:
+            return blocked
         flow = await self._flow(request)
         if flow is None:
-            return self._not_found(request)
+            return await self._miss(request, "refresh") or self._not_found(request)
         if not self._same_browser(request, flow):
             # Not the citizen's browser (AusweisApp following redirects, a link opened elsewhere):
             # nothing is consumed, so the right browser can still complete the flow.
@@ -456,11 +532,11 @@ class FlowManager:
             # The TC Token was never fetched: the client failed before reaching us.
             moved = await self._mark_failed(flow, State.PENDING, client_kind or FailureKind.COMMUNICATION)
             return self._failure_page(request, moved or flow, client_kind or FailureKind.COMMUNICATION)
-        if not await self.store.consume_once("refresh", flow.ref, self.ttl):
-            return self._used(request, flow)
+        # CARD -> FETCHING is the one-time use of the refresh: the state never returns to CARD.
         fetching = await self.store.transition(flow.ref, State.CARD, State.FETCHING)
         if fetching is None:
             return self._used(request, flow)
+        self._step(fetching, "refresh")
         return await self._complete(request, fetching, client_kind)
 
     async def _fetch(self, flow: FlowRecord, wait: float) -> tuple[Identity, int]:
@@ -512,6 +588,9 @@ class FlowManager:
                 done = await self.store.transition(flow.ref, State.FETCHING, State.DONE, {"counter": counter})
                 if done is None:
                     return self._used(request, flow)
+                # Recorded before anything is released (the audit trail fails closed).
+                await self._ended(done, "success", "refresh", attributes=released_attributes(service, req),
+                                  pseudonym=pseudonym)
                 log.info("flow succeeded flow=%s service=%s attributes=%d", ref_hash(flow.ref), service.id,
                          len(released_attributes(service, req)))
                 lang = self._lang(request, flow)
@@ -521,6 +600,8 @@ class FlowManager:
         failed = await self.store.transition(
             flow.ref, State.FETCHING, State.FAILED, {"failure": kind.value, "counter": counter}
         )
+        if failed is not None:
+            await self._ended(failed, kind.value, "refresh")
         log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), service.id, kind.value)
         return self._failure_page(request, failed or flow, kind)
 
@@ -561,6 +642,15 @@ class FlowManager:
         kind = FailureKind(moved.data["failure"])
         lang = self._lang(request, moved)
         return await self._frontend(moved).fail(request, self._context(moved, lang), kind)
+
+
+#: The funnel step at which a flow leaving ``state`` for FAILED stopped (the failure metric's label).
+_FAILED_AT: Final = {
+    State.PENDING: "start_page",
+    State.STARTING: "tctoken",
+    State.CARD: "card",
+    State.FETCHING: "refresh",
+}
 
 
 class _NotReadyAfter(Exception):

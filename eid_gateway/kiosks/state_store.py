@@ -1,20 +1,16 @@
 """The small port that keeps each kiosk's last report across gateway restarts.
 
-The gateway's `Store` is built for short-lived flow state (TTL records, one-time values; it has no
-plain read), so kiosk state lives behind this port instead: one row per kiosk, overwritten on every
-state change. `MemoryKioskStateStore` for tests and single runs, `SqliteKioskStateStore` for the
-embedded default (its own table; may share the gateway's SQLite file).
+One entry per kiosk, overwritten on every state change. `MemoryKioskStateStore` for tests and single
+runs, `SharedKioskStateStore` over the gateway's `Store` (its durable maps) for the gateway itself.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
+
+from eid_gateway.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -47,61 +43,26 @@ class MemoryKioskStateStore:
         return None
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kiosk_state (
-    kiosk_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    last_seen REAL NOT NULL,
-    changed_at REAL NOT NULL
-) WITHOUT ROWID;
-"""
+class SharedKioskStateStore:
+    """Kiosk states in the gateway's own `Store` (a durable map), so that they survive restarts and
+    every node on a shared store (SQLite file or Redis) sees the same last states."""
 
+    NAMESPACE = "kiosk_state"
 
-class SqliteKioskStateStore:
-    """One table; all work on one thread so the event loop never waits on disk."""
-
-    def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiosk-state")
-        self._conn: sqlite3.Connection | None = None
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            if self._path != ":memory:":
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=5.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    def _load(self) -> list[StoredKiosk]:
-        rows = self._db().execute("SELECT kiosk_id, status, last_seen, changed_at FROM kiosk_state").fetchall()
-        return [StoredKiosk(r[0], json.loads(r[1]), float(r[2]), float(r[3])) for r in rows]
-
-    def _save(self, rec: StoredKiosk) -> None:
-        self._db().execute(
-            "INSERT INTO kiosk_state (kiosk_id, status, last_seen, changed_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(kiosk_id) DO UPDATE SET status=excluded.status, last_seen=excluded.last_seen, "
-            "changed_at=excluded.changed_at",
-            (rec.kiosk_id, json.dumps(rec.status, separators=(",", ":")), rec.last_seen, rec.changed_at),
-        )
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     async def load_all(self) -> list[StoredKiosk]:
-        result: list[StoredKiosk] = await self._run(self._load)
-        return result
+        rows = await self._store.map_all(self.NAMESPACE)
+        out = []
+        for kiosk_id, text in rows.items():
+            row = json.loads(text)
+            out.append(StoredKiosk(kiosk_id, row["status"], float(row["last_seen"]), float(row["changed_at"])))
+        return out
 
     async def save(self, record: StoredKiosk) -> None:
-        await self._run(self._save, record)
+        row = {"status": record.status, "last_seen": record.last_seen, "changed_at": record.changed_at}
+        await self._store.map_set(self.NAMESPACE, record.kiosk_id, json.dumps(row, separators=(",", ":")))
 
     async def close(self) -> None:
-        def _close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await self._run(_close)
-        self._executor.shutdown(wait=True)
+        return None  # the gateway owns and closes the store

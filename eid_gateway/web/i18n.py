@@ -121,6 +121,20 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "The form was outdated or did not come from this page. Please start the sign-in at the "
         "service again.",
     },
+    "rate_limited_title": {"de": "Zu viele Anfragen", "en": "Too many requests"},
+    "rate_limited_text": {
+        "de": "Von Ihrem Anschluss kamen in kurzer Zeit zu viele Anmeldeversuche. Bitte warten Sie etwa "
+        "{minutes} Minute(n) und beginnen Sie die Anmeldung dann beim Dienst erneut.",
+        "en": "Too many sign-in attempts came from your connection in a short time. Please wait about "
+        "{minutes} minute(s), then start the sign-in at the service again.",
+    },
+    "unavailable_title": {"de": "Vorübergehend nicht verfügbar", "en": "Temporarily unavailable"},
+    "unavailable_text": {
+        "de": "Der Anmeldedienst ist gerade vorübergehend nicht erreichbar. Es wurden keine Daten "
+        "übermittelt. Bitte versuchen Sie es in wenigen Minuten noch einmal.",
+        "en": "The sign-in service is temporarily unavailable. No data was transmitted. Please try again "
+        "in a few minutes.",
+    },
     "footer": {
         "de": "Anmeldedienst nach BSI TR-03130 / TR-03124. Ihre Ausweisdaten werden nur an den genannten "
         "Dienst übermittelt.",
