@@ -250,10 +250,16 @@ def open_token(module: Path, token_label: str, pin: str) -> Pkcs11Token:
         return token
 
 
+def load_pkcs11_private_key(uri: str, *, module: Path = SOFTHSM2_MODULE,
+                            pin: str) -> Pkcs11EcPrivateKey | Pkcs11RsaPrivateKey:
+    """The token key named by ``uri`` as a ``cryptography`` private key (for users that need no
+    certificate, e.g. the OIDC provider, which publishes a JWK built from the public key)."""
+    parsed = Pkcs11Uri.parse(uri)
+    return token_private_key(open_token(module, parsed.token, pin), parsed.object)
+
+
 def load_pkcs11_key_pair(uri: str, certificate: x509.Certificate, *, module: Path = SOFTHSM2_MODULE,
                          pin: str) -> KeyPair:
     """A :class:`KeyPair` for the token key named by ``uri`` and its certificate (kept outside the
     token, like a PEM certificate); the certificate must belong to the key."""
-    parsed = Pkcs11Uri.parse(uri)
-    key = token_private_key(open_token(module, parsed.token, pin), parsed.object)
-    return KeyPair(key, certificate)
+    return KeyPair(load_pkcs11_private_key(uri, module=module, pin=pin), certificate)

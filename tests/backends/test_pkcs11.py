@@ -1,33 +1,55 @@
 """Signing keys in a PKCS#11 token (SoftHSM2 from Debian): XML-DSig, the Redirect binding, WS-Security
-of the eID-Interface, CV certificates and the whole SAML sign-in with the IdP key in the token; the
-private key can never be exported."""
+of the eID-Interface, CV certificates, the whole SAML sign-in with the IdP key in the token, and the
+OIDC provider's ES256 / PS256 ID tokens (the whole sign-in with authlib as the relying party); the
+private key can never be exported. All PKCS#11 tests live here: python-pkcs11 loads the module (and
+SoftHSM2 its configuration) once per process, so they share the one ``token`` fixture."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import os
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from authlib.integrations.requests_client import OAuth2Session
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from lxml import etree
 
 from certs.cvc import Chat, Role, build_cvc, parse_cvc
 from certs.pkcs11 import (
     SOFTHSM2_MODULE,
+    Pkcs11EcPrivateKey,
     Pkcs11Error,
+    Pkcs11RsaPrivateKey,
     Pkcs11Token,
     Pkcs11Uri,
     load_pkcs11_key_pair,
     open_token,
     token_private_key,
 )
+from eid_gateway.frontends.oidc.keys import load_provider_keys
+from eid_gateway.frontends.oidc.settings import (
+    OidcSettingsError,
+    ProviderSettings,
+    SigningKeyRef,
+    TokenKeyRef,
+    parse_oidc_settings,
+)
+from eid_gateway.frontends.oidc.tokens import sign_id_token
 from saml import algorithms as alg
 from saml.bindings import parse_redirect, redirect_url
 from saml.dsig import sign_enveloped, verify_enveloped
@@ -37,6 +59,9 @@ from saml.xml import parse_xml, to_bytes
 
 from e2e.conftest import Browser, Servers, ausweisapp, bound_socket, tc_token_url_of
 from e2e.test_signin import deliver, open_start_page
+from oidc.conftest import free_port, in_thread
+from oidc.test_end_to_end import RelyingParty
+from oidc.test_full_app import RP_CB, Gateway
 
 from .harness import start_gateway_with
 
@@ -258,3 +283,162 @@ async def test_rollover_to_a_token_key_is_announced_first(rsa_pair: KeyPair, tmp
         assert verify_enveloped(parse_xml(to_bytes(request)), trusted) is not None
     finally:
         await servers.close()
+
+
+
+# --- OIDC: the provider's ID-token signing keys in the token --------------------------------------------
+
+HSM_PIN_ENV = "TEST_EIDGW_HSM_PIN"
+TokenKey = Pkcs11EcPrivateKey | Pkcs11RsaPrivateKey
+
+
+@pytest.fixture(scope="session")
+def oidc_token_keys(token: Pkcs11Token) -> dict[str, TokenKey]:
+    """The OIDC provider's own key pairs, generated in the token: EC P-256 (ES256) and RSA-3072 (PS256)."""
+    token.generate("oidc-ec", "ec-p256")
+    token.generate("oidc-rsa", "rsa-3072")
+    return {"ES256": token_private_key(token, "oidc-ec"), "PS256": token_private_key(token, "oidc-rsa")}
+
+
+def _oidc_provider_in_token(base_dir: Path) -> ProviderSettings:
+    settings = parse_oidc_settings(tomllib.loads(f"""
+[keys]
+pkcs11_pin_env = "{HSM_PIN_ENV}"
+[oidc]
+[oidc.signing_key]
+kid = "hsm-ec"
+path = "pkcs11:token={LABEL};object=oidc-ec"
+[oidc.rsa_signing_key]
+kid = "hsm-rsa"
+path = "pkcs11:token={LABEL};object=oidc-rsa"
+"""), base_dir)
+    assert settings is not None
+    return settings.provider
+
+
+def _verify_compact_jws(compact: str, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+                        jws_alg: str) -> None:
+    """Check a JWS signature with cryptography alone (independent of joserfc): raw r||s, or PSS."""
+    def b64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    header, payload, signature = compact.split(".")
+    signed, sig = f"{header}.{payload}".encode("ascii"), b64(signature)
+    if jws_alg == "ES256":
+        assert isinstance(public_key, ec.EllipticCurvePublicKey) and len(sig) == 64
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        public_key.verify(der, signed, ec.ECDSA(hashes.SHA256()))
+    else:
+        assert isinstance(public_key, rsa.RSAPublicKey) and jws_alg == "PS256"
+        public_key.verify(sig, signed, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+
+
+@pytest.mark.parametrize("jws_alg", ["ES256", "PS256"])
+def test_oidc_id_token_signed_in_the_token(oidc_token_keys: dict[str, TokenKey], jws_alg: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[oidc.*_key] path = "pkcs11:..."``: the provider signs ID tokens in the token; the JWKS it
+    publishes is the public key only and verifies them (joserfc, and cryptography on its own)."""
+    monkeypatch.setenv(HSM_PIN_ENV, PIN)
+    keys = load_provider_keys(_oidc_provider_in_token(tmp_path))
+    public = oidc_token_keys[jws_alg].public_key()
+    signing = keys.for_alg(jws_alg).private_key  # a key object that signs inside the token ...
+    assert isinstance(signing, Pkcs11EcPrivateKey if jws_alg == "ES256" else Pkcs11RsaPrivateKey)
+    assert signing.public_key() == public  # ... with the key generated there
+    jwks = keys.jwks()
+    assert {k["kid"] for k in jwks["keys"]} == {"hsm-ec", "hsm-rsa"}
+    assert not any(p in k for k in jwks["keys"] for p in ("d", "p", "q", "dp", "dq", "qi"))
+    assert "d" not in keys.current.as_dict(private=True)  # nothing private to export, even if asked
+
+    claims = {"iss": "https://gw.example", "sub": "s", "aud": "rp", "iat": 1, "exp": 2, "nonce": "n"}
+    compact = sign_id_token(keys, jws_alg, claims)
+    decoded = jwt.decode(compact, KeySet.import_key_set(jwks), algorithms=[jws_alg])
+    assert decoded.claims == claims
+    kid = "hsm-ec" if jws_alg == "ES256" else "hsm-rsa"
+    assert decoded.header == {"alg": jws_alg, "kid": kid, "typ": "JWT"}
+    _verify_compact_jws(compact, public, jws_alg)
+    # bound to the content: another payload under the same signature fails
+    head, _, sig = compact.split(".")
+    other = sign_id_token(keys, jws_alg, {**claims, "sub": "x"}).split(".")[1]
+    with pytest.raises(InvalidSignature):
+        _verify_compact_jws(f"{head}.{other}.{sig}", public, jws_alg)
+
+
+def test_oidc_token_key_errors_name_the_setting(oidc_token_keys: dict[str, TokenKey], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = _oidc_provider_in_token(tmp_path)
+    monkeypatch.setenv(HSM_PIN_ENV, PIN)
+    for uri, message in [
+        (f"pkcs11:token={LABEL};object=missing",
+         f"oidc.signing_key.path: token {LABEL!r} holds no single private key 'missing'"),
+        (f"pkcs11:token={LABEL};object=oidc-rsa",
+         f"oidc.signing_key.path: pkcs11:token={LABEL};object=oidc-rsa must hold an EC P-256 private key"),
+        ("pkcs11:token=no-such-token;object=oidc-ec",
+         f"oidc.signing_key.path: cannot open token 'no-such-token' with {SOFTHSM2_MODULE}: "),
+    ]:
+        wrong = replace(provider, signing_key=SigningKeyRef("k", None, TokenKeyRef(uri, HSM_PIN_ENV)))
+        with pytest.raises(OidcSettingsError) as caught:
+            load_provider_keys(wrong)
+        assert str(caught.value).startswith(message) and PIN not in str(caught.value)
+    monkeypatch.delenv(HSM_PIN_ENV)
+    with pytest.raises(OidcSettingsError, match=f"keys.pkcs11_pin_env: environment variable {HSM_PIN_ENV} is not"):
+        load_provider_keys(provider)
+
+
+@pytest.mark.parametrize("jws_alg", ["ES256", "PS256"])
+async def test_oidc_sign_in_with_the_provider_key_in_the_token(
+    oidc_token_keys: dict[str, TokenKey], jws_alg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole OIDC sign-in through the real app, configured from gateway.toml with the provider keys
+    in the token: authlib's relying party (discovery, PKCE, token request) validates the ID token against
+    the published JWKS; card step by the embedded simulator, AusweisApp played by its client."""
+    from eid_gateway.app import create_app
+    from eid_gateway.cli import write_example_config
+    from eid_gateway.config import StoreConfig, load_config
+    from eid_gateway.store.sqlite import SqliteStore
+
+    instance = tmp_path / "gw"
+    write_example_config(instance, "http://127.0.0.1:8080", 8080)
+    path = instance / "gateway.toml"
+    text = path.read_text(encoding="utf-8")
+    for old, new in [
+        ("[keys]\n", f'[keys]\npkcs11_pin_env = "{HSM_PIN_ENV}"\n'),
+        ('kid = "oidc-dev-1"\npath = "certs/oidc-signing.key"\n',
+         f'kid = "hsm-ec"\npath = "pkcs11:token={LABEL};object=oidc-ec"\n'
+         f'[oidc.rsa_signing_key]\nkid = "hsm-rsa"\npath = "pkcs11:token={LABEL};object=oidc-rsa"\n'),
+        ('redirect_uris = ["http://127.0.0.1:8080/demo/oidc/callback"]\npublic_client = true\n',
+         f'redirect_uris = ["{RP_CB}"]\npublic_client = true\nid_token_signed_response_alg = "{jws_alg}"\n'),
+    ]:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv(HSM_PIN_ENV, PIN)
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+    config = load_config(path)
+    assert config.oidc is not None
+    assert config.oidc.provider.signing_key.token == TokenKeyRef(f"pkcs11:token={LABEL};object=oidc-ec", HSM_PIN_ENV)
+
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    config = replace(config, public_origin=origin, store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
+                     demo=replace(config.demo, enabled=False))
+    store = SqliteStore(config.store.path)
+    app = create_app(config, store=store)  # mounts the OIDC provider from config.oidc: keys from the token
+    browser = TestClient(TestServer(app, host="127.0.0.1", port=port))
+    await browser.start_server()
+    try:
+        gateway = Gateway(origin, config, browser)
+        rp = RelyingParty(origin, OAuth2Session("demo-oidc", scope="openid profile", redirect_uri=RP_CB,
+                                                token_endpoint_auth_method="none", code_challenge_method="S256"))
+        await in_thread(rp.discover)
+        assert jws_alg in rp.metadata["id_token_signing_alg_values_supported"]
+        location = await gateway.browse_to_gateway_redirect(rp.authorization_url())
+        token = await in_thread(rp.callback, location)
+        id_token = await in_thread(rp.validate_id_token, token)  # joserfc against the JWKS + authlib claims
+        assert id_token.header["alg"] == jws_alg
+        assert id_token.header["kid"] == ("hsm-ec" if jws_alg == "ES256" else "hsm-rsa")
+        _verify_compact_jws(token["id_token"], oidc_token_keys[jws_alg].public_key(), jws_alg)
+        userinfo = await in_thread(rp.userinfo)
+        assert userinfo["sub"] == id_token["sub"] and userinfo["family_name"] == "MUSTERMANN"
+    finally:
+        await browser.close()
+        await store.close()

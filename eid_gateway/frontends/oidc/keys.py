@@ -3,11 +3,17 @@
 Loading is the only I/O of the OIDC settings; it happens once at start-up and every failure names the
 TOML key. The public JWKS publishes the current *and* the next key so that relying parties already
 know the next key when the operator rolls over.
+
+A signing key is a PEM file or a key held in a PKCS#11 token (:mod:`certs.pkcs11`). Either way the JWK
+joserfc works with is built from the *public* key only, and its op-key for "sign" is the ``cryptography``
+private key object: joserfc's ES/PS/RS algorithms call its ``sign()`` (a token key signs inside the
+token and answers DER, which joserfc turns into r||s), and the private value is never read or published.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +28,7 @@ from eid_gateway.frontends.oidc.settings import (
     OidcSettingsError,
     ProviderSettings,
     SigningKeyRef,
+    TokenKeyRef,
 )
 
 MIN_RSA_BITS = 3072  # BSI TR-02102
@@ -60,7 +67,7 @@ class ProviderKeys:
 
 
 def load_provider_keys(settings: ProviderSettings) -> ProviderKeys:
-    """Read the PEM files named in ``[oidc]``."""
+    """Read the PEM files (or open the token keys) named in ``[oidc]``."""
     current = _load_ec(settings.signing_key, "oidc.signing_key")
     nxt = _load_ec(settings.next_signing_key, "oidc.next_signing_key") if settings.next_signing_key else None
     rsa_key = _load_rsa(settings.rsa_signing_key, "oidc.rsa_signing_key") if settings.rsa_signing_key else None
@@ -104,6 +111,9 @@ def load_client_keys(client: ClientSettings) -> KeySet | None:
 
 
 def _read_private(ref: SigningKeyRef, where: str) -> object:
+    if ref.token is not None:
+        return _token_private(ref.token, where)
+    assert ref.path is not None  # a SigningKeyRef names a file or a token key
     try:
         data = ref.path.read_bytes()
     except OSError as e:
@@ -114,15 +124,37 @@ def _read_private(ref: SigningKeyRef, where: str) -> object:
         raise OidcSettingsError(f"{where}.path: {ref.path} is not an unencrypted PEM private key") from None
 
 
+def _token_private(ref: TokenKeyRef, where: str) -> object:
+    """The token key as a ``cryptography`` private key that signs inside the token."""
+    try:
+        from certs.pkcs11 import SOFTHSM2_MODULE, Pkcs11Error, load_pkcs11_private_key
+    except ImportError:
+        raise OidcSettingsError(f"{where}.path: a pkcs11: key needs python-pkcs11 (the hsm extra)") from None
+    pin = os.environ.get(ref.pin_env)
+    if pin is None:
+        raise OidcSettingsError(f"keys.pkcs11_pin_env: environment variable {ref.pin_env} is not set")
+    try:
+        return load_pkcs11_private_key(ref.uri, module=ref.module or SOFTHSM2_MODULE, pin=pin)
+    except Pkcs11Error as e:
+        raise OidcSettingsError(f"{where}.path: {e}") from None
+
+
+def _name(ref: SigningKeyRef) -> str:
+    return ref.token.uri if ref.token is not None else str(ref.path)
+
+
 def _load_ec(ref: SigningKeyRef, where: str) -> ECKey:
     key = _read_private(ref, where)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise OidcSettingsError(f"{where}.path: {ref.path} must hold an EC P-256 private key")
-    return ECKey.import_key(key, {"kid": ref.kid})
+        raise OidcSettingsError(f"{where}.path: {_name(ref)} must hold an EC P-256 private key")
+    # the JWK from the public numbers; the private key object only signs (see the module docstring)
+    return ECKey(key, ECKey.import_key(key.public_key()).as_dict(), {"kid": ref.kid})
 
 
 def _load_rsa(ref: SigningKeyRef, where: str) -> RSAKey:
     key = _read_private(ref, where)
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_BITS:
-        raise OidcSettingsError(f"{where}.path: {ref.path} must hold an RSA private key of >= {MIN_RSA_BITS} bits")
-    return RSAKey.import_key(key, {"kid": ref.kid})
+        raise OidcSettingsError(
+            f"{where}.path: {_name(ref)} must hold an RSA private key of >= {MIN_RSA_BITS} bits"
+        )
+    return RSAKey(key, RSAKey.import_key(key.public_key()).as_dict(), {"kid": ref.kid})

@@ -18,7 +18,10 @@ TOML layout::
     path = "keys/oidc-signing-next.pem"
     [oidc.rsa_signing_key]          # optional: only for clients registered for PS256 / RS256
     kid = "oidc-rsa-1"
-    path = "keys/oidc-rsa.pem"
+    path = "keys/oidc-rsa.pem"      # or, for a key in an HSM, its PKCS#11 URI (RFC 7512):
+                                    # path = "pkcs11:token=eid-gateway;object=oidc-rsa"; the PIN
+                                    # and module are the gateway's HSM settings in [keys]
+                                    # (pkcs11_pin_env, pkcs11_module), as for the SAML key
 
     [[services]]
     id = "..."
@@ -69,11 +72,23 @@ class ClientAuthMethod(enum.Enum):
 
 
 @dataclass(frozen=True)
+class TokenKeyRef:
+    """A key held in a PKCS#11 token (HSM): its URI, the environment variable with the PIN, and the
+    module (``None``: the default of :mod:`certs.pkcs11`, SoftHSM2, as for the SAML key)."""
+
+    uri: str
+    pin_env: str
+    module: Path | None = None
+
+
+@dataclass(frozen=True)
 class SigningKeyRef:
-    """Where a provider signing key lives and the ``kid`` it is published under."""
+    """Where a provider signing key lives and the ``kid`` it is published under: a PEM file
+    (``path``) or, when ``[oidc.*_key].path`` is a ``pkcs11:`` URI, a token key (``token``)."""
 
     kid: str
-    path: Path
+    path: Path | None
+    token: TokenKeyRef | None = None
 
 
 @dataclass(frozen=True)
@@ -131,8 +146,11 @@ def parse_oidc_settings(
     errors: list[str] = []
     provider: ProviderSettings | None = None
     if raw is not None:
+        keys = document.get("keys")
         try:
-            provider = parse_provider_settings(_table(raw, "oidc"), base_dir)
+            provider = parse_provider_settings(
+                _table(raw, "oidc"), base_dir, hsm=keys if isinstance(keys, Mapping) else None
+            )
         except OidcSettingsError as e:
             errors.extend(e.errors)
     clients: dict[str, ClientSettings] = {}
@@ -177,17 +195,22 @@ def parse_oidc_settings(
     return OidcSettings(provider=provider, clients=clients)
 
 
-def parse_provider_settings(raw: Mapping[str, Any], base_dir: Path) -> ProviderSettings:
-    """The ``[oidc]`` table."""
+def parse_provider_settings(
+    raw: Mapping[str, Any], base_dir: Path, *, hsm: Mapping[str, Any] | None = None
+) -> ProviderSettings:
+    """The ``[oidc]`` table; ``hsm`` is the ``[keys]`` table, whose ``pkcs11_pin_env`` and
+    ``pkcs11_module`` serve every key in a token (one HSM configuration for SAML and OIDC)."""
     _refuse_unknown(raw, "oidc", {
         "signing_key", "next_signing_key", "rsa_signing_key", "code_lifetime",
         "access_token_lifetime", "id_token_lifetime", "client_assertion_max_lifetime",
     })
     if "signing_key" not in raw:
         raise OidcSettingsError("oidc.signing_key: missing (an EC P-256 key: kid and path)")
-    signing = _key_ref(raw["signing_key"], "oidc.signing_key", base_dir)
-    nxt = _key_ref(raw["next_signing_key"], "oidc.next_signing_key", base_dir) if "next_signing_key" in raw else None
-    rsa = _key_ref(raw["rsa_signing_key"], "oidc.rsa_signing_key", base_dir) if "rsa_signing_key" in raw else None
+    signing = _key_ref(raw["signing_key"], "oidc.signing_key", base_dir, hsm)
+    nxt = _key_ref(raw["next_signing_key"], "oidc.next_signing_key", base_dir, hsm) if (
+        "next_signing_key" in raw) else None
+    rsa = _key_ref(raw["rsa_signing_key"], "oidc.rsa_signing_key", base_dir, hsm) if (
+        "rsa_signing_key" in raw) else None
     kids = [k.kid for k in (signing, nxt, rsa) if k is not None]
     if len(set(kids)) != len(kids):
         raise OidcSettingsError("oidc: the signing keys' kid values must differ")
@@ -303,10 +326,24 @@ def _check_redirect_uri(uri: object, where: str, production: bool) -> None:
     )
 
 
-def _key_ref(raw: object, where: str, base_dir: Path) -> SigningKeyRef:
+def _key_ref(raw: object, where: str, base_dir: Path, hsm: Mapping[str, Any] | None) -> SigningKeyRef:
     table = _table(raw, where)
     _refuse_unknown(table, where, {"kid", "path"})
-    return SigningKeyRef(kid=_string(table, "kid", where), path=base_dir / _string(table, "path", where))
+    kid = _string(table, "kid", where)
+    path = _string(table, "path", where)
+    if not path.startswith("pkcs11:"):
+        return SigningKeyRef(kid=kid, path=base_dir / path)
+    pin_env = (hsm or {}).get("pkcs11_pin_env")
+    if not isinstance(pin_env, str) or not pin_env:
+        raise OidcSettingsError(
+            f"{where}.path: a pkcs11: key needs keys.pkcs11_pin_env (the environment variable with the PIN)"
+        )
+    module = (hsm or {}).get("pkcs11_module")
+    if module is not None and (not isinstance(module, str) or not module):
+        raise OidcSettingsError("keys.pkcs11_module: must be a path string")
+    return SigningKeyRef(kid=kid, path=None, token=TokenKeyRef(
+        uri=path, pin_env=pin_env, module=base_dir / Path(module).expanduser() if module else None,
+    ))
 
 
 def _seconds(raw: Mapping[str, Any], key: str, where: str, default: int, maximum: int) -> int:
