@@ -3,6 +3,8 @@
 EF.CardAccess is readable without PACE and tells which PACE variants and domain parameters the chip
 supports; a kiosk uses it to confirm "this is an eID card that AusweisApp can talk to". Entries whose
 OID we do not know are kept as UnknownInfo so that a new card generation does not break the kiosk.
+The same SecurityInfos set is the signed content of EF.CardSecurity, so the eID-Server parses that with
+this module too (``source`` names the file in error messages).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ PARAMETER_IDS: dict[int, str] = {
 
 
 class SecurityInfosError(ValueError):
-    """EF.CardAccess content is not a DER SecurityInfos structure."""
+    """EF.CardAccess (or EF.CardSecurity) content is not a DER SecurityInfos structure."""
 
 
 class _SecurityInfo(univ.Sequence):  # type: ignore[misc]  # pyasn1 ships no types
@@ -237,20 +239,22 @@ def _one(entry: univ.Sequence) -> SecurityInfo:
     return UnknownInfo(protocol=oid, der=bytes(der_encoder.encode(entry)))
 
 
-def parse_security_infos(data: bytes) -> SecurityInfos:
-    """Parse the DER content of EF.CardAccess; raise SecurityInfosError for anything malformed."""
+def parse_security_infos(
+    data: bytes, *, source: str = "EF.CardAccess", max_size: int = MAX_CARD_ACCESS_SIZE
+) -> SecurityInfos:
+    """Parse DER SecurityInfos (of ``source``); raise SecurityInfosError for anything malformed."""
     if not data:
-        raise SecurityInfosError("EF.CardAccess is empty")
-    if len(data) > MAX_CARD_ACCESS_SIZE:
-        raise SecurityInfosError("EF.CardAccess is larger than any real one")
+        raise SecurityInfosError(f"{source} is empty")
+    if len(data) > max_size:
+        raise SecurityInfosError(f"{source} is larger than any real one")
     if data[0] != 0x31:
-        raise SecurityInfosError("EF.CardAccess does not start with a SET")
+        raise SecurityInfosError(f"{source} does not start with a SET")
     try:
         value, rest = der_decoder.decode(bytes(data), asn1Spec=_SecurityInfos())
     except PyAsn1Error as exc:
-        raise SecurityInfosError("EF.CardAccess is not DER SecurityInfos") from exc
+        raise SecurityInfosError(f"{source} is not DER SecurityInfos") from exc
     if rest:
-        raise SecurityInfosError("EF.CardAccess has bytes after SecurityInfos")
+        raise SecurityInfosError(f"{source} has bytes after SecurityInfos")
     if len(value) == 0:
         raise SecurityInfosError("SecurityInfos is an empty SET")
     return SecurityInfos(entries=tuple(_one(entry) for entry in value))

@@ -5,7 +5,8 @@ that public key must therefore come from EF.CardSecurity, whose signature (by a 
 to a genuine document. Here the structure is parsed, the signed-attribute message digest is checked
 against the SecurityInfos, and the signer's signature is verified with the embedded document-signer
 certificate whenever `cryptography` can load it. Trusting that certificate (a CSCA chain) is a
-deployment question: :attr:`CardSecurity.signer` is returned for that check.
+deployment question: :attr:`CardSecurity.signer` is returned for that check. The SecurityInfos set itself
+is parsed by :mod:`cardreader.security_infos` (the one parser of that structure, shared with EF.CardAccess).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import namedtype, univ
 from pyasn1_modules import rfc5280, rfc5652
 
+from cardreader.security_infos import ChipAuthenticationInfo as ChipAuthenticationInfo  # public: ca_infos
+from cardreader.security_infos import SecurityInfosError, UnknownInfo
+from cardreader.security_infos import parse_security_infos as _parse_security_infos
 from eid_gateway.eidserver.crypto import ID_CA_ECDH, ID_PK_ECDH, ID_SECURITY_OBJECT
 
 _ID_SIGNED_DATA: Final = "1.2.840.113549.1.7.2"
@@ -32,6 +36,7 @@ _ID_CONTENT_TYPE: Final = "1.2.840.113549.1.9.3"
 _STANDARDIZED_DOMAIN_PARAMETERS: Final = "0.4.0.127.0.7.1.2"
 _BRAINPOOL_P256R1_ID: Final = 13
 _BRAINPOOL_P256R1_OID: Final = "1.3.36.3.3.2.8.1.1.7"
+_MAX_SECURITY_INFOS: Final = 65536  # a sanity bound only: the signed content of a file the card bounds
 _DIGESTS: Final[dict[str, Any]] = {
     "1.3.14.3.2.26": hashlib.sha1,
     "2.16.840.1.101.3.4.2.4": hashlib.sha224,
@@ -53,30 +58,10 @@ class CardSecurityError(ValueError):
     """EF.CardSecurity is malformed, its digest does not match, or its signature does not verify."""
 
 
-class _SecurityInfo(univ.Sequence):  # type: ignore[misc]  # pyasn1 ships no types
-    componentType = namedtype.NamedTypes(
-        namedtype.NamedType("protocol", univ.ObjectIdentifier()),
-        namedtype.NamedType("requiredData", univ.Any()),
-        namedtype.OptionalNamedType("optionalData", univ.Any()),
-    )
-
-
-class _SecurityInfos(univ.SetOf):  # type: ignore[misc]
-    componentType = _SecurityInfo()
-
-
-class _CaPublicKeyInfo(univ.Sequence):  # type: ignore[misc]
+class _CaPublicKeyInfo(univ.Sequence):  # type: ignore[misc]  # pyasn1 ships no types
     componentType = namedtype.NamedTypes(
         namedtype.NamedType("protocol", univ.ObjectIdentifier()),
         namedtype.NamedType("chipAuthenticationPublicKey", rfc5280.SubjectPublicKeyInfo()),
-        namedtype.OptionalNamedType("keyId", univ.Integer()),
-    )
-
-
-class _CaInfo(univ.Sequence):  # type: ignore[misc]
-    componentType = namedtype.NamedTypes(
-        namedtype.NamedType("protocol", univ.ObjectIdentifier()),
-        namedtype.NamedType("version", univ.Integer()),
         namedtype.OptionalNamedType("keyId", univ.Integer()),
     )
 
@@ -85,13 +70,6 @@ class _CaInfo(univ.Sequence):  # type: ignore[misc]
 class ChipAuthenticationKey:
     key_id: int | None
     point: bytes  # uncompressed, brainpoolP256r1
-
-
-@dataclass(frozen=True)
-class ChipAuthenticationInfo:
-    protocol: str
-    version: int
-    key_id: int | None
 
 
 @dataclass(frozen=True)
@@ -125,26 +103,27 @@ def _decode(data: bytes, spec: Any, what: str) -> Any:
 
 
 def parse_security_infos(data: bytes) -> tuple[tuple[ChipAuthenticationKey, ...], tuple[ChipAuthenticationInfo, ...]]:
-    """The Chip Authentication keys (brainpoolP256r1 only) and CA infos of a SecurityInfos set."""
-    infos = _decode(data, _SecurityInfos(), "SecurityInfos")
+    """The Chip Authentication keys (brainpoolP256r1 only) and ECDH CA infos of a SecurityInfos set.
+
+    ChipAuthenticationPublicKeyInfo is only in EF.CardSecurity, so the shared parser keeps it as an
+    :class:`UnknownInfo`; its public key is decoded here.
+    """
+    try:
+        infos = _parse_security_infos(data, source="EF.CardSecurity content", max_size=_MAX_SECURITY_INFOS)
+    except SecurityInfosError as exc:
+        raise CardSecurityError(str(exc)) from None
     keys: list[ChipAuthenticationKey] = []
-    cas: list[ChipAuthenticationInfo] = []
-    for info in infos:
-        oid = str(info["protocol"])
-        raw = bytes(der_encoder.encode(info))
-        if oid == ID_PK_ECDH:
-            pk = _decode(raw, _CaPublicKeyInfo(), "ChipAuthenticationPublicKeyInfo")
+    for entry in infos.entries:
+        if isinstance(entry, UnknownInfo) and entry.protocol == ID_PK_ECDH:
+            pk = _decode(entry.der, _CaPublicKeyInfo(), "ChipAuthenticationPublicKeyInfo")
             alg = pk["chipAuthenticationPublicKey"]["algorithm"]
             if not _is_brainpool_p256(str(alg["algorithm"]), alg["parameters"]):
                 continue  # keys on other curves are not usable here
             point = pk["chipAuthenticationPublicKey"]["subjectPublicKey"].asOctets()
             key_id = int(pk["keyId"]) if pk["keyId"].isValue else None
             keys.append(ChipAuthenticationKey(key_id, point))
-        elif oid.startswith(ID_CA_ECDH + "."):
-            ca = _decode(raw, _CaInfo(), "ChipAuthenticationInfo")
-            cas.append(ChipAuthenticationInfo(oid, int(ca["version"]),
-                                              int(ca["keyId"]) if ca["keyId"].isValue else None))
-    return tuple(keys), tuple(cas)
+    cas = tuple(ca for ca in infos.chip_authentication if ca.protocol.startswith(ID_CA_ECDH + "."))
+    return tuple(keys), cas
 
 
 def _is_brainpool_p256(algorithm: str, params: Any) -> bool:

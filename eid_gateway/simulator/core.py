@@ -11,47 +11,33 @@ from __future__ import annotations
 import logging
 import secrets
 import ssl
-import threading
-from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Final
 
 from cryptography import x509
-from lxml import etree
 
-from eid_gateway.eid import results
-from eid_gateway.eid.errors import EidMessageError, TimestampError, WsSecurityError
+from eid_gateway.eid import interface_server, results
+from eid_gateway.eid.interface_server import InterfaceKeys, use_id_refusal
+from eid_gateway.eid.interface_server import SoapAnswer as SoapAnswer  # public: handle_soap returns it
+from eid_gateway.eid.interface_server import error_result as _error
+from eid_gateway.eid.interface_sessions import InterfaceSession, SessionTable
 from eid_gateway.eid.messages import (
     OPERATION_NAMES,
-    SOAP_ACTIONS,
     GetResultRequest,
     GetResultResponse,
-    GetServerInfoRequest,
     GetServerInfoResponse,
     Permission,
     PersonalData,
-    Psk,
     Result,
     Selection,
     UseIDRequest,
     UseIDResponse,
-    body_payload,
-    build_fault,
-    build_get_result_response,
-    build_get_server_info_response,
-    build_use_id_response,
-    parse_request,
-    soap_envelope,
-    split_envelope,
 )
-from eid_gateway.eid.wssec import sign_envelope, verify_envelope
 from eid_gateway.identity import PartialDate
 from eid_gateway.simulator.identities import TestCard, default_identities
-from saml.errors import XmlSecurityError
 from saml.keys import KeyPair
-from saml.xml import parse_xml, to_bytes
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +95,6 @@ class SimulatorConfig:
     client_ssl: ssl.SSLContext | None = None  # for the stand-in page fetching the tcTokenURL
 
 
-@dataclass
-class _Session:
-    session_id: str
-    psk: Psk
-    request: UseIDRequest
-    expires: datetime
-    last_counter: int = 0
-    outcome: GetResultResponse | None = None
-
-
-@dataclass(frozen=True)
-class SoapAnswer:
-    """An HTTP answer for the eID endpoint: status (200, or 500 for a SOAP Fault) and the body."""
-
-    status: int
-    body: bytes
-
-
 class CardStepError(Exception):
     """The card step cannot run (unknown session, already finished, unknown identity); ``status`` is HTTP."""
 
@@ -134,10 +102,6 @@ class CardStepError(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def _error(minor: str) -> Result:
-    return Result(results.MAJOR_ERROR, minor)
 
 
 def _age_on(born: PartialDate, today: date) -> int:
@@ -158,29 +122,28 @@ class SimulatedEidServer:
         self.config = config
         #: The TC Token's ServerAddress: where the (stand-in) eID-Client performs the card step.
         self.ecard_server_address = config.public_origin.rstrip("/") + prefix + "/paos"
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()
-        self._lock = threading.Lock()
+        self._sessions = SessionTable(InterfaceSession, config.session_ttl, config.max_sessions)
+        self._lock = self._sessions.lock  # the card step reads and sets a session's outcome
 
     # --- sessions ---------------------------------------------------------------------------------------
-
-    def _prune(self, now: datetime) -> None:
-        for sid in [s for s, sess in self._sessions.items() if sess.expires <= now]:
-            del self._sessions[sid]
-
-    def _by_psk_id(self, psk_id: str, now: datetime) -> _Session | None:
-        self._prune(now)
-        for sess in self._sessions.values():
-            if secrets.compare_digest(sess.psk.id, psk_id):
-                return sess
-        return None
 
     def open_sessions(self) -> int:
         return len(self._sessions)
 
     def open_session(self, req: UseIDRequest, now: datetime | None = None) -> UseIDResponse:
         """useID without SOAP (the SAML interface receives the same request in its AuthnRequest)."""
-        with self._lock:
-            return self._use_id(req, now or datetime.now(timezone.utc))
+        return self.use_id(req, now)
+
+    def use_id(self, req: UseIDRequest, now: datetime | None = None) -> UseIDResponse:
+        """useID, already verified (the eID-Interface and the SAML interface both come here)."""
+        refusal = use_id_refusal(req)
+        if refusal is not None:
+            return UseIDResponse(_error(refusal))
+        return self._sessions.open(req, now or datetime.now(timezone.utc), self.ecard_server_address)
+
+    def get_result(self, req: GetResultRequest, now: datetime | None = None) -> GetResultResponse:
+        """getResult, already verified (RequestCounter rules of TR-03130)."""
+        return self._sessions.result(req, now or datetime.now(timezone.utc))
 
     def take_result(self, session_id: str, now: datetime | None = None) -> GetResultResponse:
         """getResult without SOAP, with the next counter (the SAML interface's refresh)."""
@@ -188,93 +151,18 @@ class SimulatedEidServer:
         with self._lock:
             sess = self._sessions.get(session_id)
             counter = sess.last_counter + 1 if sess is not None else 1
-            return self._get_result(GetResultRequest(session_id, counter), now)
+            return self._sessions.result(GetResultRequest(session_id, counter), now)
 
     # --- SOAP ---------------------------------------------------------------------------------------------
 
     def handle_soap(self, data: bytes, soap_action: str | None, now: datetime | None = None) -> SoapAnswer:
-        """One request to ``/eID``: verify, dispatch, sign the answer."""
-        now = now or datetime.now(timezone.utc)
-        try:
-            root = parse_xml(data)
-            env = split_envelope(root)
-            claimed = body_payload(env.body)  # unverified: used only to pick the response type
-        except (XmlSecurityError, EidMessageError):
-            return self._fault("soapenv:Client", "malformed SOAP request")
-        operation = etree.QName(claimed).localname
-        if operation not in SOAP_ACTIONS:
-            return self._fault("soapenv:Client", "unknown operation")
-        if soap_action is not None and soap_action.strip().strip('"') not in ("", SOAP_ACTIONS[operation]):
-            return self._fault("soapenv:Client", "SOAPAction does not match the payload")
-        try:
-            body = verify_envelope(root, self.config.gateway_cert, now=now)
-        except (WsSecurityError, TimestampError) as exc:
-            log.warning("simulator refused a request signature: %s", type(exc).__name__)
-            return self._error_answer(operation, results.INTERNAL_ERROR, now)
-        try:
-            request = parse_request(body_payload(body))
-        except EidMessageError as exc:
-            log.info("simulator: schema violation in %s: %s", operation, exc.code)
-            return self._error_answer(operation, results.SCHEMA_VIOLATION, now)
-        with self._lock:
-            if isinstance(request, UseIDRequest):
-                payload = build_use_id_response(self._use_id(request, now))
-            elif isinstance(request, GetResultRequest):
-                payload = build_get_result_response(self._get_result(request, now))
-            else:
-                payload = build_get_server_info_response(self._server_info(request))
-        return SoapAnswer(200, self._sign(payload, now))
-
-    def _sign(self, payload: etree._Element, now: datetime) -> bytes:
-        return sign_envelope(
-            soap_envelope(payload), self.config.key, now=now, algorithm=self.config.signature_algorithm
+        """One request to ``/eID``: verify, dispatch, sign the answer (see :mod:`.interface_server`)."""
+        keys = InterfaceKeys(self.config.key, self.config.gateway_cert, self.config.signature_algorithm)
+        return interface_server.handle_soap(
+            self, keys, data, soap_action, now or datetime.now(timezone.utc), log, "simulator"
         )
 
-    def _fault(self, code: str, reason: str) -> SoapAnswer:
-        return SoapAnswer(500, to_bytes(build_fault(code, reason)))
-
-    def _error_answer(self, operation: str, minor: str, now: datetime) -> SoapAnswer:
-        if operation == "useIDRequest":
-            return SoapAnswer(200, self._sign(build_use_id_response(UseIDResponse(_error(minor))), now))
-        if operation == "getResultRequest":
-            return SoapAnswer(200, self._sign(build_get_result_response(GetResultResponse(_error(minor))), now))
-        return self._fault("soapenv:Server", "request refused")  # getServerInfoResponse has no Result
-
-    def _use_id(self, req: UseIDRequest, now: datetime) -> UseIDResponse:
-        asked = {name for name in OPERATION_NAMES if req.selection(name) is not Selection.PROHIBITED}
-        if not asked:
-            return UseIDResponse(_error(results.MISSING_ARGUMENT))
-        if ("AgeVerification" in asked) != (req.age is not None) or (
-            ("PlaceVerification" in asked) != (req.community_id is not None)
-        ):
-            return UseIDResponse(_error(results.MISSING_ARGUMENT))
-        self._prune(now)
-        if len(self._sessions) >= self.config.max_sessions:
-            return UseIDResponse(_error(results.TOO_MANY_OPEN_SESSIONS))
-        psk = req.psk or Psk(secrets.token_hex(16), secrets.token_hex(32))
-        if any(secrets.compare_digest(s.psk.id, psk.id) for s in self._sessions.values()):
-            return UseIDResponse(_error(results.INVALID_PSK))
-        sid = secrets.token_hex(32)
-        self._sessions[sid] = _Session(sid, psk, req, now + self.config.session_ttl)
-        return UseIDResponse(
-            Result(results.MAJOR_OK), session_id=sid, ecard_server_address=self.ecard_server_address, psk=psk
-        )
-
-    def _get_result(self, req: GetResultRequest, now: datetime) -> GetResultResponse:
-        self._prune(now)
-        sess = self._sessions.get(req.session_id)
-        if sess is None:
-            return GetResultResponse(_error(results.INVALID_SESSION))
-        if req.request_counter <= sess.last_counter:
-            del self._sessions[req.session_id]  # as poseidas does: a replayed counter ends the session
-            return GetResultResponse(_error(results.INVALID_COUNTER))
-        sess.last_counter = req.request_counter
-        if sess.outcome is None:
-            return GetResultResponse(_error(results.NO_RESULT_YET))
-        del self._sessions[req.session_id]  # any final answer ends the session
-        return sess.outcome
-
-    def _server_info(self, _: GetServerInfoRequest) -> GetServerInfoResponse:
+    def server_info(self) -> GetServerInfoResponse:
         return GetServerInfoResponse(VERSION, 2, 4, 0, {name: True for name in OPERATION_NAMES})
 
     # --- the card step --------------------------------------------------------------------------------
@@ -295,7 +183,8 @@ class SimulatedEidServer:
         """
         now = now or datetime.now(timezone.utc)
         with self._lock:
-            sess = self._by_psk_id(session_identifier, now)
+            self._sessions.prune(now)
+            sess = self._sessions.by_psk_id(session_identifier)
             if sess is None:
                 raise CardStepError(404, "unknown or expired session")
             if sess.outcome is not None:

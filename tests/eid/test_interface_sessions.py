@@ -1,0 +1,95 @@
+"""The shared eID-Interface session rules and useID argument checks (used by the simulator and the
+embedded eID-Server; their own tests cover the same rules through SOAP and PAOS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from eid_gateway.eid import results
+from eid_gateway.eid.interface_server import use_id_refusal
+from eid_gateway.eid.interface_sessions import InterfaceSession, SessionTable
+from eid_gateway.eid.messages import (
+    OPERATION_NAMES,
+    GetResultRequest,
+    GetResultResponse,
+    Psk,
+    Result,
+    Selection,
+    UseIDRequest,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+ADDRESS = "https://eid.example/paos"
+
+
+def _req(psk: Psk | None = None, **ops: Selection) -> UseIDRequest:
+    operations = {name: Selection.PROHIBITED for name in OPERATION_NAMES}
+    operations.update(ops or {"GivenNames": Selection.REQUIRED})
+    return UseIDRequest(operations=operations, psk=psk)
+
+
+@dataclass
+class _Tagged(InterfaceSession):
+    tag: str | None = None
+
+
+def _table(max_sessions: int = 3) -> tuple[SessionTable[_Tagged], list[str]]:
+    dropped: list[str] = []
+    table = SessionTable(_Tagged, timedelta(minutes=10), max_sessions, lambda s: dropped.append(s.session_id))
+    return table, dropped
+
+
+def test_open_indexes_by_session_and_psk() -> None:
+    table, _ = _table()
+    resp = table.open(_req(), NOW, ADDRESS)
+    assert resp.result.ok and resp.ecard_server_address == ADDRESS
+    assert resp.session_id is not None and resp.psk is not None
+    sess = table.get(resp.session_id)
+    assert isinstance(sess, _Tagged) and table.by_psk_id(resp.psk.id) is sess and len(table) == 1
+
+
+def test_cap_and_duplicate_psk_are_refused() -> None:
+    table, _ = _table(max_sessions=2)
+    psk = Psk("ab" * 8, "cd" * 32)
+    assert table.open(_req(psk), NOW, ADDRESS).result.ok
+    assert table.open(_req(psk), NOW, ADDRESS).result.minor == results.INVALID_PSK
+    assert table.open(_req(), NOW, ADDRESS).result.ok
+    assert table.open(_req(), NOW, ADDRESS).result.minor == results.TOO_MANY_OPEN_SESSIONS
+
+
+def test_counter_rules_and_drop_hook() -> None:
+    table, dropped = _table()
+    sid = table.open(_req(), NOW, ADDRESS).session_id
+    assert sid is not None
+    assert table.result(GetResultRequest(sid, 1), NOW).result.minor == results.NO_RESULT_YET
+    assert table.result(GetResultRequest(sid, 1), NOW).result.minor == results.INVALID_COUNTER
+    assert dropped == [sid] and table.get(sid) is None
+    assert table.result(GetResultRequest(sid, 2), NOW).result.minor == results.INVALID_SESSION
+
+
+def test_final_answer_is_delivered_once() -> None:
+    table, dropped = _table()
+    resp = table.open(_req(), NOW, ADDRESS)
+    assert resp.session_id is not None and resp.psk is not None
+    sess = table.get(resp.session_id)
+    assert sess is not None
+    sess.outcome = GetResultResponse(Result(results.MAJOR_OK))
+    assert table.result(GetResultRequest(resp.session_id, 1), NOW) is sess.outcome
+    assert dropped == [resp.session_id] and table.by_psk_id(resp.psk.id) is None
+
+
+def test_expired_sessions_are_pruned_through_the_hook() -> None:
+    table, dropped = _table()
+    sid = table.open(_req(), NOW, ADDRESS).session_id
+    table.prune(NOW + timedelta(minutes=9))
+    assert dropped == []
+    table.prune(NOW + timedelta(minutes=10))
+    assert dropped == [sid] and len(table) == 0
+
+
+def test_use_id_refusal() -> None:
+    assert use_id_refusal(_req()) is None
+    nothing = UseIDRequest(operations={name: Selection.PROHIBITED for name in OPERATION_NAMES})
+    assert use_id_refusal(nothing) == results.MISSING_ARGUMENT
+    assert use_id_refusal(_req(AgeVerification=Selection.REQUIRED)) == results.MISSING_ARGUMENT
