@@ -5,10 +5,11 @@ this process plays N concurrent citizens: browser (cookie jar) and AusweisApp (t
 step). One login = demo start → signed AuthnRequest → start page → TC Token (useID) → card step →
 refresh (getResult) → signed + encrypted SAML Response → demo ACS verifies it → result page.
 
-Printed: logins/s, p50/p99 latency, server CPU ms per login, server RSS; and, as the peer in the same
-run, the same number of HTTP round trips (9 per login) against a trivial handler of the same server
-(``/healthz``): the floor that aiohttp and loopback HTTP alone impose. Then the memory held per pending
-flow at ``--pending`` started-but-unfinished sign-ins.
+Printed: logins/s, p50/p99 latency, server CPU ms per login, server RSS, this process's own CPU per
+login (the load generator shares the machine's cores); and, as the peer in the same run, the same number
+of HTTP round trips (9 per login) against a trivial handler of the same server (``/healthz``): the floor
+that aiohttp and loopback HTTP alone impose. Then the memory held per pending flow at ``--pending``
+started-but-unfinished sign-ins.
 
     .venv/bin/python bench/login_flow.py [--logins 1000] [--concurrency 50] [--pending 10000]
 """
@@ -173,9 +174,10 @@ async def main() -> int:
         try:
             pid = gw.process.pid
             await run_logins(gw.origin, args.warmup, min(args.concurrency, args.warmup))
-            cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+            cpu0, own0, t0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
             latencies = await run_logins(gw.origin, args.logins, args.concurrency)
             wall, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+            own = time.process_time() - own0
             floor_wall = await run_floor(gw.origin, args.logins * HOPS_PER_LOGIN, args.concurrency)
 
             print(f"full logins against the embedded default: {args.logins} at concurrency {args.concurrency} "
@@ -185,6 +187,7 @@ async def main() -> int:
             print(f"  latency p99         {pct(latencies, 0.99) * 1000:8.1f} ms   (target < 250)")
             print(f"  server CPU / login  {cpu / args.logins * 1000:8.2f} ms")
             print(f"  server RSS          {rss_bytes(pid) / 2**20:8.1f} MiB")
+            print(f"  load generator CPU  {own / args.logins * 1000:8.2f} ms / login (same machine)")
             print(f"peer, same run: {args.logins * HOPS_PER_LOGIN} trivial requests (/healthz), "
                   f"{HOPS_PER_LOGIN} per login, same concurrency")
             print(f"  equivalent logins/s {args.logins / floor_wall:8.1f}   "

@@ -290,8 +290,22 @@ def _serve(app_factory: str, args: argparse.Namespace, err: TextIO) -> int:
     factory = getattr(app_module, app_factory)
     host = args.host or config.listen.host
     port = args.port or config.listen.port
-    web.run_app(factory(config), host=host, port=port, access_log=None, print=None)
+    app = factory(config)
+    app.on_startup.append(_freeze_startup_heap)  # after the app's own startup hooks
+    web.run_app(app, host=host, port=port, access_log=None, print=None)
     return EXIT_OK
+
+
+async def _freeze_startup_heap(app: object) -> None:
+    """Move everything allocated until now (modules, configuration, keys) out of the collector's reach.
+
+    Those objects live as long as the process; without this every full collection walks them all again,
+    a pause of tens of milliseconds that lands on whichever requests are in flight.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -465,13 +465,16 @@ class FlowManager:
         if blocked is not None:
             return blocked
         urls = self.urls(ref)
-        error_token = self._tc_response(build_error_tc_token(urls.error))
+
+        def error_token() -> web.Response:  # built only when needed: it is XML, checked like any TC Token
+            return self._tc_response(build_error_tc_token(urls.error))
+
         # The compare-and-set PENDING -> STARTING is the one-time use of the TC Token reference: the
         # state never returns to PENDING, so a replay (on any node) finds nothing to move.
         flow = await self.store.transition(ref, State.PENDING, State.STARTING)
         if flow is None:
             log.info("tc token for unknown, expired or moved flow flow=%s", ref_hash(ref))
-            return await self._miss(request, "tctoken") or error_token
+            return await self._miss(request, "tctoken") or error_token()
         self._step(flow, "tctoken")
         req = card_request(request_from_json(flow.data["request"]))
         try:
@@ -484,7 +487,7 @@ class FlowManager:
             log.warning("useID failed flow=%s service=%s error=%s", ref_hash(ref), flow.data["service"],
                         type(exc).__name__)
             await self._mark_failed(flow, State.STARTING, kind)
-            return error_token
+            return error_token()
         moved = await self.store.transition(
             ref, State.STARTING, State.CARD, {"session": session_to_json(session), "counter": 0},
             once=OnceClaim("eid_session", session.session_id, self.ttl),
@@ -493,7 +496,7 @@ class FlowManager:
             # Either the eID-Server handed out a session ID it had used before, or the flow moved.
             log.error("eID session refused (reused session ID or moved flow) flow=%s", ref_hash(ref))
             await self._mark_failed(flow, State.STARTING, FailureKind.SERVER_ERROR)
-            return error_token
+            return error_token()
         token = build_tc_token(
             TcToken(
                 server_address=session.server_address,

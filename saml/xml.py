@@ -7,6 +7,7 @@ processing instructions are dropped at parse time, so a comment inside a NameID 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 from lxml import etree
@@ -45,6 +46,13 @@ def _new_parser() -> etree.XMLParser:
 
 
 _PARSER: Final = _new_parser()
+_COUNT_ELEMENTS: Final = etree.XPath("count(//*)")
+
+
+@functools.lru_cache(maxsize=8)
+def _deeper_than(max_depth: int) -> etree.XPath:
+    """True when some element sits below ``max_depth`` levels (the root element is level 1)."""
+    return etree.XPath("boolean(/*" + "/*" * max_depth + ")")
 
 
 def parse_xml(
@@ -71,20 +79,16 @@ def parse_xml(
     docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise XmlSecurityError("XML document contains a DOCTYPE")
-    depth = 0
-    count = 0
-    for event, el in etree.iterwalk(root, events=("start", "end")):
-        if event == "start":
-            depth += 1
-            count += 1
-            if depth > max_depth:
-                raise XmlSecurityError(f"XML nesting deeper than {max_depth} levels")
-            if count > max_elements:
-                raise XmlSecurityError(f"XML document has more than {max_elements} elements")
-            if isinstance(el, etree._Entity):
-                raise XmlSecurityError("XML document contains an entity reference")
-        else:
-            depth -= 1
+    # libxml2's XPath engine checks the limits: a walk over the tree in Python took about a third of this
+    # function's time on the gateway's own messages. Oversized documents are no slower to refuse.
+    if _deeper_than(max_depth)(root):
+        raise XmlSecurityError(f"XML nesting deeper than {max_depth} levels")
+    count = _COUNT_ELEMENTS(root)
+    assert isinstance(count, float)  # XPath count() is a number
+    if count > max_elements:
+        raise XmlSecurityError(f"XML document has more than {max_elements} elements")
+    if next(root.iter(etree.Entity), None) is not None:
+        raise XmlSecurityError("XML document contains an entity reference")
     return root
 
 
