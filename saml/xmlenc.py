@@ -15,6 +15,7 @@ python-xmlsec. Such EncryptedKeys (EncryptionMethod kw-aes*) are refused by the 
 
 from __future__ import annotations
 
+import copy
 import functools
 
 from collections.abc import Sequence
@@ -98,13 +99,15 @@ def _sub(parent: etree._Element, tag: str, **attrib: str) -> etree._Element:
     return etree.SubElement(parent, tag, attrib)
 
 
-def _template(recipient: x509.Certificate, data_algorithm: str, key_transport: str) -> etree._Element:
+def _template(
+    recipient: x509.Certificate, data_algorithm: str, key_transport: str, oaep_digest: str
+) -> etree._Element:
     data = etree.Element(_ENCRYPTED_DATA, {"Type": TYPE_ELEMENT}, nsmap={"xenc": XENC, "ds": DS})
     _sub(data, _ENCRYPTION_METHOD, Algorithm=data_algorithm)
     key_info = _sub(data, _KEY_INFO)
     ek = _sub(key_info, _ENCRYPTED_KEY)
     method = _sub(ek, _ENCRYPTION_METHOD, Algorithm=key_transport)
-    _sub(method, _DIGEST_METHOD, Algorithm=alg.SHA256)
+    _sub(method, _DIGEST_METHOD, Algorithm=oaep_digest)
     if key_transport == alg.RSA_OAEP:
         etree.SubElement(method, _MGF, {"Algorithm": alg.MGF1_SHA256}, nsmap={"xenc11": XENC11})
     elif key_transport != alg.RSA_OAEP_MGF1P:
@@ -150,6 +153,7 @@ def encrypt_element(
     *,
     data_algorithm: str = alg.AES256_GCM,
     key_transport: str = alg.RSA_OAEP,
+    oaep_digest: str = alg.SHA256,
     policy: AlgorithmPolicy = DEFAULT_POLICY,
 ) -> etree._Element:
     """Encrypt ``element`` for ``recipient``; return ``xenc:EncryptedData`` (which replaces it in its tree).
@@ -158,7 +162,9 @@ def encrypt_element(
     ``xenc:EncryptedKey`` inside the ``ds:KeyInfo`` of the EncryptedData.
     """
     _check_encryption(recipient, data_algorithm, key_transport, policy)
-    template = _template(recipient, data_algorithm, key_transport)
+    if oaep_digest not in _OAEP_DIGESTS:
+        raise ForbiddenEncryptionAlgorithm(f"OAEP digest {oaep_digest} is not allowed with {key_transport}")
+    template = _template(recipient, data_algorithm, key_transport, oaep_digest)
     parent = element.getparent()
     holder: etree._Element | None = None
     if parent is None:
@@ -184,32 +190,31 @@ def encrypt_assertion(
     *,
     data_algorithm: str = alg.AES256_GCM,
     key_transport: str = alg.RSA_OAEP,
+    oaep_digest: str = alg.SHA256,
     policy: AlgorithmPolicy = DEFAULT_POLICY,
 ) -> etree._Element:
-    """Encrypt a (signed) ``saml:Assertion``; return ``saml:EncryptedAssertion``, put in its place."""
+    """Encrypt a (signed) ``saml:Assertion``; return ``saml:EncryptedAssertion``, put in its place.
+
+    ``key_transport=RSA_OAEP_MGF1P, oaep_digest=SHA1`` is the XML Encryption 1.0 form, for relying services
+    whose stack predates XML Encryption 1.1 (e.g. pysaml2 on Debian 12's xmlsec1 1.2.37); the default is
+    RSA-OAEP with MGF1-SHA256 and a SHA-256 digest."""
     if assertion.tag != _ASSERTION:
         raise MalformedEncryptedData("only a saml:Assertion can be encrypted as EncryptedAssertion")
     _check_encryption(recipient, data_algorithm, key_transport, policy)
-    parent = assertion.getparent()
-    index = parent.index(assertion) if parent is not None else 0
-    tail = assertion.tail
+    # Encrypt a detached copy: it declares every namespace it uses itself, so that the plaintext parses on
+    # its own after decryption (relying services such as pysaml2 parse the decrypted assertion alone).
+    standalone = copy.deepcopy(assertion)
+    standalone.tail = None
+    encrypted = encrypt_element(
+        standalone, recipient, data_algorithm=data_algorithm, key_transport=key_transport,
+        oaep_digest=oaep_digest, policy=policy,
+    )
     wrapper = etree.Element(_ENCRYPTED_ASSERTION, nsmap={"saml": SAML})
+    wrapper.append(encrypted)
+    parent = assertion.getparent()
     if parent is not None:
-        parent.remove(assertion)
-    wrapper.append(assertion)
-    assertion.tail = None
-    try:
-        encrypt_element(
-            assertion, recipient, data_algorithm=data_algorithm, key_transport=key_transport, policy=policy
-        )
-    except EncryptionError:
-        if parent is not None:
-            parent.insert(index, assertion)
-            assertion.tail = tail
-        raise
-    if parent is not None:
-        parent.insert(index, wrapper)
-        wrapper.tail = tail
+        wrapper.tail = assertion.tail
+        parent.replace(assertion, wrapper)
     return wrapper
 
 

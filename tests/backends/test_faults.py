@@ -18,7 +18,7 @@ from .faulty import GET_RESULT, USE_ID, Fault, FaultyServer
 from .harness import Setup, start_gateway_with
 
 SERVER_ERROR = ("Technischer Fehler", None)
-PERSONAL = ("MUSTERMANN", "ERIKA", "MALLORY", "HEIDESTRASSE", "1964")
+PERSONAL = ("MUSTERMANN", "ERIKA", "MALLORY", "HEIDESTRASSE", "1964-08-12", "19640812", "12.08.1964")
 
 
 async def start(servers: Servers, tmp_path: Path, faulty: FaultyServer) -> Setup:

@@ -157,7 +157,7 @@ async def test_cluster_signins_leave_one_verified_record_each(cluster: Cluster, 
     assert last[-1]["result"] == "wrong_pin" or last[-1]["result"] != "success"
     assert {r["service"] for r in last} == {"demo"} and {r["backend"] for r in last} == {"tr03130"}
     text = jsonl.read_text(encoding="utf-8")
-    for personal in ("MUSTERMANN", "ERIKA", "HEIDESTRASSE", "1964", "KÖLN"):
+    for personal in ("MUSTERMANN", "ERIKA", "HEIDESTRASSE", "1964-08-12", "19640812", "12.08.1964", "KÖLN"):
         assert personal not in text
 
 

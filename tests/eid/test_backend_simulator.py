@@ -439,5 +439,5 @@ async def test_no_personal_data_in_logs(harness: Harness, caplog: pytest.LogCapt
             pass
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "getResult error" in text  # the backend does log; what it logs is checked below
-    for value in ("ERIKA", "MUSTERMANN", "ANDRÉ", "HANS", "1964", "KÖLN", "HEIDESTRASSE", stable_restricted_id("erika").id):
+    for value in ("ERIKA", "MUSTERMANN", "ANDRÉ", "HANS", "1964-08-12", "19640812", "12.08.1964", "KÖLN", "HEIDESTRASSE", stable_restricted_id("erika").id):
         assert value not in text

@@ -35,6 +35,7 @@ from saml import metadata as md
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 from saml.validate import ResponseValidator, verify_authn_request
 from saml.xml import to_bytes
+from saml.algorithms import RSA_OAEP_MGF1P, SHA1
 from saml.xmlenc import ForbiddenEncryptionAlgorithm, encrypt_assertion
 
 XMLSEC1 = shutil.which("xmlsec1")
@@ -125,7 +126,7 @@ def py_sp(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Saml2Client:
 
 
 def _our_response(keys: Keys, request_id: str, *, sign_response: bool, encrypt: bool = False,
-                  name_id: str = "pseudonym-4711") -> bytes:
+                  name_id: str = "pseudonym-4711", **encryption: str) -> bytes:
     now = m.utcnow()
     assertion = m.build_assertion(m.Assertion(
         issuer=OUR_IDP,
@@ -139,7 +140,7 @@ def _our_response(keys: Keys, request_id: str, *, sign_response: bool, encrypt: 
     ))
     m.sign_message(assertion, keys.idp)
     if encrypt:
-        assertion = encrypt_assertion(assertion, keys.sp.certificate)
+        assertion = encrypt_assertion(assertion, keys.sp.certificate, **encryption)
     response = m.build_response(m.Response(issuer=OUR_IDP, destination=PY_ACS, in_response_to=request_id),
                                 [assertion])
     if sign_response:
@@ -182,6 +183,18 @@ def test_pysaml2_sp_decrypts_our_encrypted_assertion(py_sp: Saml2Client, keys: K
     result = _py_parse(py_sp, _our_response(keys, request_id, sign_response=True, encrypt=True), request_id)
     assert result is not None and result.name_id is not None
     assert result.name_id.text == "pseudonym-4711"
+
+
+def test_pysaml2_sp_decrypts_our_assertion_encrypted_in_xml_enc_1_0_form(py_sp: Saml2Client, keys: Keys) -> None:
+    """AES-256-GCM with RSA-OAEP-MGF1P (SHA-1 OAEP digest): what xmlsec1 1.2 (pysaml2's backend) decrypts."""
+    request_id = m.new_id()
+    xml = _our_response(keys, request_id, sign_response=True, encrypt=True,
+                        key_transport=RSA_OAEP_MGF1P, oaep_digest=SHA1)
+    assert b"EncryptedAssertion" in xml and b"ERIKA" not in xml
+    result = _py_parse(py_sp, xml, request_id)
+    assert result is not None and result.name_id is not None
+    assert result.name_id.text == "pseudonym-4711"
+    assert result.ava == {"givenName": ["ERIKA"], "sn": ["MUSTERMANN"]}
 
 
 def test_pysaml2_sp_redirect_authn_request_verified_by_our_idp_side(py_sp: Saml2Client, keys: Keys) -> None:
