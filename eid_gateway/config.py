@@ -557,6 +557,9 @@ def _saml_settings(r: _Reader, production: bool) -> SamlServiceSettings | None:
     encrypt = s.boolean("encrypt_assertions", False)
     if encrypt and enc is None and "encryption_cert" not in s.data:
         s.error("encryption_cert", "is required when encrypt_assertions = true")
+    key_transport = s.string("key_transport", "rsa-oaep") or "rsa-oaep"
+    if key_transport not in ("rsa-oaep", "rsa-oaep-mgf1p"):
+        s.error("key_transport", 'must be "rsa-oaep" or "rsa-oaep-mgf1p"')
     if production:
         for cert in [*certs, *([enc] if enc else [])]:
             if is_dev_certificate(cert):
@@ -572,6 +575,7 @@ def _saml_settings(r: _Reader, production: bool) -> SamlServiceSettings | None:
         encryption_cert=enc,
         require_signed_requests=require_signed,
         encrypt_assertions=encrypt,
+        key_transport=key_transport,
     )
 
 

@@ -19,6 +19,9 @@ class SamlServiceSettings:
     encryption_cert: x509.Certificate | None = None
     require_signed_requests: bool = True
     encrypt_assertions: bool = False
+    #: "rsa-oaep" (XML Enc 1.1, MGF1-SHA256) or "rsa-oaep-mgf1p" (XML Enc 1.0) for stacks built on
+    #: xmlsec1 1.2 (e.g. pysaml2 on Debian 12); the data is AES-256-GCM either way.
+    key_transport: str = "rsa-oaep"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from eid_gateway.services import SamlServiceSettings, Service, ServiceRegistry
 from eid_gateway.store.base import Store
 from eid_gateway.web.i18n import negotiate_language
 from eid_gateway.web.render import render_page
+from saml import algorithms as alg
 from saml.bindings import parse_post, parse_redirect, post_form
 from saml.errors import SamlError, SignatureError, ValidationError
 from saml.keys import KeyPair
@@ -80,6 +81,13 @@ from saml.metadata import (
 from saml.validate import DEFAULT_CLOCK_SKEW, IssuerMismatch, verify_authn_request
 from saml.xml import qname, to_bytes
 from saml.xmlenc import encrypt_assertion
+
+#: ``[services.saml] key_transport`` -> how the AES key is wrapped for the service's encryption certificate.
+#: (key transport URI, OAEP digest URI).
+KEY_TRANSPORTS: Final[dict[str, tuple[str, str]]] = {
+    "rsa-oaep": (alg.RSA_OAEP, alg.SHA256),
+    "rsa-oaep-mgf1p": (alg.RSA_OAEP_MGF1P, alg.SHA1),
+}
 
 log = logging.getLogger("eid_gateway.frontends.saml")
 
@@ -441,7 +449,9 @@ def build_success_response(
     if settings.encrypt_assertions:
         if settings.encryption_cert is None:
             raise ValueError("encrypt_assertions is set but no encryption certificate is registered")
-        element = encrypt_assertion(element, settings.encryption_cert)
+        key_transport, oaep_digest = KEY_TRANSPORTS[settings.key_transport]
+        element = encrypt_assertion(element, settings.encryption_cert, key_transport=key_transport,
+                                    oaep_digest=oaep_digest)
     response = build_response(
         Response(issuer=idp_entity_id, destination=acs_url, in_response_to=request_id, issue_instant=now),
         [element],

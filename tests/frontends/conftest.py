@@ -46,7 +46,7 @@ def base_config(tmp_path_factory: pytest.TempPathFactory) -> GatewayConfig:
 
 def make_service(
     keys: Keys, *, entity_id: str = SP_ENTITY, acs: tuple[str, ...] = (SP_ACS, SP_ACS_2),
-    require_signed: bool = True, encrypt: bool = False, sid: str = "portal",
+    require_signed: bool = True, encrypt: bool = False, sid: str = "portal", key_transport: str = "rsa-oaep",
     attributes: frozenset[Attribute] = frozenset({
         Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.ADDRESS,
         Attribute.PSEUDONYM,
@@ -65,6 +65,7 @@ def make_service(
             encryption_cert=keys.sp_enc.certificate if encrypt else None,
             require_signed_requests=require_signed,
             encrypt_assertions=encrypt,
+            key_transport=key_transport,
         ),
     )
 
@@ -76,6 +77,8 @@ def config(base_config: GatewayConfig, keys: Keys) -> GatewayConfig:
         make_service(keys, entity_id=OPEN_ENTITY, acs=(OPEN_ACS,), require_signed=False, sid="open"),
         make_service(keys, entity_id="https://sealed.example.de/saml", acs=("https://sealed.example.de/acs",),
                      encrypt=True, sid="sealed"),
+        make_service(keys, entity_id="https://sealed-1-0.example.de/saml", acs=("https://sealed-1-0.example.de/acs",),
+                     encrypt=True, sid="sealed-1-0", key_transport="rsa-oaep-mgf1p"),
     )
     return replace(base_config, services=ServiceRegistry(services))
 

@@ -8,6 +8,7 @@ import base64
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from lxml import etree
 from aiohttp.test_utils import make_mocked_request
 
 from eid_gateway.backends.base import FailureKind
@@ -130,6 +131,30 @@ async def test_finish_encrypts_for_a_service_that_registered_a_certificate(harne
     result = _validator(harness, entity, acs, decryption_keys=[harness.keys.sp_enc]).validate(xml)
     assert result.encrypted and result.assertion_signed
     assert result.attributes["urn:eid-gateway:attribute:given_names"] == ["ERIKA"]
+
+
+@pytest.mark.parametrize(("sid", "transport", "digest"), [
+    ("sealed", "http://www.w3.org/2009/xmlenc11#rsa-oaep", "http://www.w3.org/2001/04/xmlenc#sha256"),
+    ("sealed-1-0", "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p", "http://www.w3.org/2000/09/xmldsig#sha1"),
+])
+async def test_finish_wraps_the_key_as_the_service_registered(
+    harness: Harness, sid: str, transport: str, digest: str
+) -> None:
+    host = "sealed.example.de" if sid == "sealed" else "sealed-1-0.example.de"
+    acs = f"https://{host}/acs"
+    page = await _finish(harness, _flow(harness, sid, acs))
+    _, fields = form_of(page)
+    xml = base64.b64decode(fields["SAMLResponse"])
+    root = etree.fromstring(xml)
+    methods = root.findall(".//{http://www.w3.org/2001/04/xmlenc#}EncryptedKey/"
+                           "{http://www.w3.org/2001/04/xmlenc#}EncryptionMethod")
+    assert [m.get("Algorithm") for m in methods] == [transport]
+    assert [d.get("Algorithm") for d in methods[0]
+            if d.tag == "{http://www.w3.org/2000/09/xmldsig#}DigestMethod"] == [digest]
+    data = root.find(".//{http://www.w3.org/2001/04/xmlenc#}EncryptedData/{http://www.w3.org/2001/04/xmlenc#}EncryptionMethod")
+    assert data is not None and data.get("Algorithm") == "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+    result = _validator(harness, f"https://{host}/saml", acs, decryption_keys=[harness.keys.sp_enc]).validate(xml)
+    assert result.encrypted and result.attributes["urn:eid-gateway:attribute:given_names"] == ["ERIKA"]
 
 
 async def test_finish_refuses_an_acs_url_no_longer_registered(harness: Harness) -> None:

@@ -276,3 +276,15 @@ def test_oidc_errors_are_collected_with_the_rest(instance: Path, example_toml: s
     joined = "\n".join(errors_of(write_variant(instance, text, "oidc")))
     assert "listen.port: must be between 1 and 65535" in joined
     assert "services[0].oidc: needs the provider section [oidc]" in joined
+
+
+def test_key_transport_of_a_service_is_checked(instance: Path, example_toml: str) -> None:
+    assert "encrypt_assertions = true\n" in example_toml
+    legacy = example_toml.replace("encrypt_assertions = true\n",
+                                  'encrypt_assertions = true\nkey_transport = "rsa-oaep-mgf1p"\n')
+    services = load_config(write_variant(instance, legacy, "kt-legacy")).services.services
+    assert services[0].saml is not None and services[0].saml.key_transport == "rsa-oaep-mgf1p"
+    wrong = example_toml.replace("encrypt_assertions = true\n", 'encrypt_assertions = true\nkey_transport = "rsa-1_5"\n')
+    assert errors_of(write_variant(instance, wrong, "kt-wrong")) == [
+        'services[0].saml.key_transport: must be "rsa-oaep" or "rsa-oaep-mgf1p"'
+    ]
