@@ -17,7 +17,7 @@ import binascii
 import html
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import quote, unquote_plus, urlsplit
 
@@ -71,6 +71,11 @@ class RedirectMessage:
     relay_state: str | None
     signed: bool
     sig_alg: str | None
+    #: The octets a query signature covers, rebuilt from the raw received parts, and that signature
+    #: (both None when the query carries no Signature); kept so that :func:`verify_redirect` can check
+    #: a message decoded before its sender's certificates were known.
+    signed_octets: str | None = field(default=None, repr=False)
+    signature: str | None = field(default=None, repr=False)  # as received (URL- and base64-encoded)
 
 
 def check_relay_state(relay_state: str | None) -> None:
@@ -165,19 +170,19 @@ def _b64decode(value: str, what: str) -> bytes:
         raise BindingError(f"{what} is not valid base64") from None
 
 
-def parse_redirect(
-    raw_query: str,
-    *,
-    trusted: Sequence[x509.Certificate] | None,
-    require_signature: bool,
-    policy: AlgorithmPolicy = DEFAULT_POLICY,
-) -> RedirectMessage:
-    """Decode a Redirect-binding query string (everything after ``?``, exactly as received).
+@dataclass(frozen=True)
+class _RedirectParts:
+    """A Redirect query split and checked for structure; the message itself not yet inflated."""
 
-    With ``trusted`` given, a present signature is verified against those certificates only (the query
-    cannot choose its key). With ``trusted=None`` the message is decoded but not verified, so an IdP can
-    read the Issuer, look up that service's certificates and call again; ``signed`` is then False.
-    """
+    param: str
+    relay_state: str | None
+    sig_alg: str | None
+    signed_octets: str | None
+    signature: str | None
+    deflated: bytes
+
+
+def _split_redirect(raw_query: str) -> _RedirectParts:
     if len(raw_query) > MAX_QUERY_CHARS:
         raise BindingError(f"query string longer than {MAX_QUERY_CHARS} characters")
     parts = _split_query(raw_query)
@@ -188,35 +193,101 @@ def parse_redirect(
     relay_state = unquote_plus(parts["RelayState"]) if "RelayState" in parts else None
     check_relay_state(relay_state)
     sig_alg = unquote_plus(parts["SigAlg"]) if "SigAlg" in parts else None
-    signed = False
+    signed_octets: str | None = None
+    signature: str | None = None
     if "Signature" in parts:
         if sig_alg is None:
             raise BindingSignatureInvalid("Signature without SigAlg")
-        if trusted is not None:
-            # The signed octets, rebuilt in the order bindings 3.4.4.1 fixes, from the raw received parts.
-            octets = f"{param}={parts[param]}"
-            if "RelayState" in parts:
-                octets += f"&RelayState={parts['RelayState']}"
-            octets += f"&SigAlg={parts['SigAlg']}"
-            signature = _b64decode(unquote_plus(parts["Signature"]), "Signature")
-            if sig_alg not in policy.signature:
-                raise BindingSignatureInvalid("SigAlg is not an allowed signature algorithm")
-            try:
-                verify_bytes(trusted, octets.encode("ascii", "strict"), signature, sig_alg, policy=policy)
-            except UnicodeEncodeError:
-                raise BindingSignatureInvalid("query contains non-ASCII octets") from None
-            except SignatureError as exc:
-                raise BindingSignatureInvalid(f"query signature does not verify: {exc}") from None
-            signed = True
+        # The signed octets, rebuilt in the order bindings 3.4.4.1 fixes, from the raw received parts.
+        signed_octets = f"{param}={parts[param]}"
+        if "RelayState" in parts:
+            signed_octets += f"&RelayState={parts['RelayState']}"
+        signed_octets += f"&SigAlg={parts['SigAlg']}"
+        signature = parts["Signature"]
     elif sig_alg is not None:
         raise BindingSignatureInvalid("SigAlg without Signature")
-    if require_signature and not signed:
-        if "Signature" not in parts:
+    deflated = _b64decode(unquote_plus(parts[param]), param)
+    return _RedirectParts(param, relay_state, sig_alg, signed_octets, signature, deflated)
+
+
+def _verify_query_signature(
+    signed_octets: str | None,
+    signature: str | None,
+    sig_alg: str | None,
+    trusted: Sequence[x509.Certificate],
+    require_signature: bool,
+    policy: AlgorithmPolicy,
+) -> bool:
+    """True when the query signature verifies against ``trusted``; False when there is none and none is
+    required; else a BindingError subclass."""
+    if signed_octets is None or signature is None or sig_alg is None:
+        if require_signature:
+            raise MissingBindingSignature("the Redirect message is not signed")
+        return False
+    signature_bytes = _b64decode(unquote_plus(signature), "Signature")
+    if sig_alg not in policy.signature:
+        raise BindingSignatureInvalid("SigAlg is not an allowed signature algorithm")
+    try:
+        octets = signed_octets.encode("ascii", "strict")
+    except UnicodeEncodeError:
+        raise BindingSignatureInvalid("query contains non-ASCII octets") from None
+    try:
+        verify_bytes(trusted, octets, signature_bytes, sig_alg, policy=policy)
+    except SignatureError as exc:
+        raise BindingSignatureInvalid(f"query signature does not verify: {exc}") from None
+    return True
+
+
+def _message(parts: _RedirectParts, signed: bool) -> RedirectMessage:
+    element = parse_xml(_inflate(parts.deflated, MAX_INFLATED_BYTES))
+    return RedirectMessage(element=element, param=parts.param, relay_state=parts.relay_state, signed=signed,
+                           sig_alg=parts.sig_alg, signed_octets=parts.signed_octets, signature=parts.signature)
+
+
+def parse_redirect(
+    raw_query: str,
+    *,
+    trusted: Sequence[x509.Certificate] | None,
+    require_signature: bool,
+    policy: AlgorithmPolicy = DEFAULT_POLICY,
+) -> RedirectMessage:
+    """Decode a Redirect-binding query string (everything after ``?``, exactly as received).
+
+    With ``trusted`` given, a present signature is verified against those certificates only (the query
+    cannot choose its key), before the message is inflated and parsed. With ``trusted=None`` the message
+    is decoded but not verified (``signed`` False); see :func:`verify_redirect` for checking it later.
+    """
+    parts = _split_redirect(raw_query)
+    signed = False
+    if trusted is not None:
+        signed = _verify_query_signature(parts.signed_octets, parts.signature, parts.sig_alg, trusted,
+                                         require_signature, policy)
+    elif require_signature:
+        if parts.signature is None:
             raise MissingBindingSignature("the Redirect message is not signed")
         raise BindingError("a signature is required but no trusted certificates were given")
-    deflated = _b64decode(unquote_plus(parts[param]), param)
-    element = parse_xml(_inflate(deflated, MAX_INFLATED_BYTES))
-    return RedirectMessage(element=element, param=param, relay_state=relay_state, signed=signed, sig_alg=sig_alg)
+    return _message(parts, signed)
+
+
+def decode_redirect(raw_query: str) -> RedirectMessage:
+    """Decode without verifying (``signed`` False): an IdP reads the Issuer first, then calls
+    :func:`verify_redirect` with that service's certificates. Same as ``parse_redirect(raw_query,
+    trusted=None, require_signature=False)``."""
+    return _message(_split_redirect(raw_query), signed=False)
+
+
+def verify_redirect(
+    message: RedirectMessage,
+    *,
+    trusted: Sequence[x509.Certificate],
+    require_signature: bool,
+    policy: AlgorithmPolicy = DEFAULT_POLICY,
+) -> RedirectMessage:
+    """Verify the query signature of a message decoded with ``trusted=None`` (an IdP that first read the
+    Issuer to pick that service's certificates), without decoding it again; ``signed`` True on success."""
+    signed = _verify_query_signature(message.signed_octets, message.signature, message.sig_alg, trusted,
+                                     require_signature, policy)
+    return replace(message, signed=signed)
 
 
 # ---------------------------------------------------------------------------------------------- POST ---

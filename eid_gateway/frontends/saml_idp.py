@@ -37,7 +37,7 @@ from eid_gateway.store.base import Store
 from eid_gateway.web.i18n import negotiate_language
 from eid_gateway.web.render import render_page
 from saml import algorithms as alg
-from saml.bindings import parse_post, parse_redirect, post_form
+from saml.bindings import RedirectMessage, decode_redirect, parse_post, post_form, verify_redirect
 from saml.errors import SamlError, SignatureError, ValidationError
 from saml.keys import KeyPair
 from saml.messages import (
@@ -290,9 +290,11 @@ def check_authn_request(
     """
     now = now or datetime.now(timezone.utc)
     # 1. decode (without trusting anything yet) and find the claimed service
+    decoded: RedirectMessage | None = None
     try:
         if incoming.binding == BINDING_HTTP_REDIRECT:
-            element = parse_redirect(incoming.payload, trusted=None, require_signature=False).element
+            decoded = decode_redirect(incoming.payload)
+            element = decoded.element
         else:
             element = parse_post(incoming.payload, incoming.relay_state)
     except SamlError as exc:
@@ -302,11 +304,10 @@ def check_authn_request(
     # 2. authenticate with this service's registered keys only
     binding_signed = False
     relay_state = incoming.relay_state
-    if incoming.binding == BINDING_HTTP_REDIRECT:
+    if decoded is not None:
         try:
-            message = parse_redirect(
-                incoming.payload, trusted=settings.signing_certs,
-                require_signature=settings.require_signed_requests,
+            message = verify_redirect(
+                decoded, trusted=settings.signing_certs, require_signature=settings.require_signed_requests
             )
         except SignatureError as exc:
             raise RequestRejected("bad_signature", f"query signature refused ({exc.code})") from None

@@ -49,6 +49,26 @@ def test_redirect_signed_round_trip(request: pytest.FixtureRequest, key_name: st
     assert parsed == req
 
 
+def test_redirect_decoded_first_then_verified_with_the_senders_certificates(
+    sp_key: KeyPair, idp_key: KeyPair
+) -> None:
+    """The IdP path: decode without trust, read the Issuer, verify with that sender's keys — one decode."""
+    url = b.redirect_url(IDP_SSO, m.build_authn_request(_request()), relay_state="st", key=sp_key)
+    decoded = b.decode_redirect(_query(url))
+    assert not decoded.signed and m.parse_authn_request(decoded.element).issuer == SP
+    verified = b.verify_redirect(decoded, trusted=[sp_key.certificate], require_signature=True)
+    assert verified.signed and verified.element is decoded.element and verified.relay_state == "st"
+    with pytest.raises(b.BindingSignatureInvalid):
+        b.verify_redirect(decoded, trusted=[idp_key.certificate], require_signature=True)
+    tampered = b.decode_redirect(_query(url).replace("RelayState=st", "RelayState=su"))
+    with pytest.raises(b.BindingSignatureInvalid):
+        b.verify_redirect(tampered, trusted=[sp_key.certificate], require_signature=False)
+    unsigned = b.decode_redirect(_query(b.redirect_url(IDP_SSO, m.build_authn_request(_request()))))
+    assert not b.verify_redirect(unsigned, trusted=[sp_key.certificate], require_signature=False).signed
+    with pytest.raises(b.MissingBindingSignature):
+        b.verify_redirect(unsigned, trusted=[sp_key.certificate], require_signature=True)
+
+
 def test_redirect_rsa_pss_signature(sp_key: KeyPair) -> None:
     from saml.algorithms import RSA_PSS_SHA256
     url = b.redirect_url(IDP_SSO, m.build_authn_request(_request()), key=sp_key, sig_alg=RSA_PSS_SHA256)
