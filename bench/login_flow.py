@@ -1,17 +1,28 @@
 """Full citizen sign-ins against the embedded default (gateway + eID-Server simulator + demo service).
 
-The gateway runs as its own process (``eid-gateway serve`` on a config written by ``eid-gateway init``);
-this process plays N concurrent citizens: browser (cookie jar) and AusweisApp (the simulator's card
-step). One login = demo start → signed AuthnRequest → start page → TC Token (useID) → card step →
-refresh (getResult) → signed + encrypted SAML Response → demo ACS verifies it → result page.
+The gateway runs in its own processes (``eid-gateway serve --workers N`` on a config written by
+``eid-gateway init``); this process plays the citizens: browser (cookie jar) and AusweisApp (the
+simulator's card step). One login = demo start → signed AuthnRequest → start page → TC Token (useID) →
+card step → refresh (getResult) → signed + encrypted SAML Response → demo ACS verifies it → result page.
 
-Printed: logins/s, p50/p99 latency, server CPU ms per login, server RSS, this process's own CPU per
-login (the load generator shares the machine's cores); and, as the peer in the same run, the same number
-of HTTP round trips (9 per login) against a trivial handler of the same server (``/healthz``): the floor
-that aiohttp and loopback HTTP alone impose. Then the memory held per pending flow at ``--pending``
-started-but-unfinished sign-ins.
+Two load models, both printed:
 
-    .venv/bin/python bench/login_flow.py [--logins 1000] [--concurrency 50] [--pending 10000]
+* capacity (closed loop): ``--concurrency`` citizens, each starting the next sign-in the moment the last
+  one ends, no pause. This finds the most logins/s the server can do; latency here is only queueing
+  (Little's law: latency = concurrency / throughput).
+* latency at a given load (open loop): citizens arrive at ``--rate`` per second, evenly spaced, whether
+  or not earlier ones are done, at most ``--concurrency`` in flight (an arrival beyond that waits, and
+  its wait counts). Latency is measured from the planned arrival time, so a stalled server cannot hide
+  its backlog (no coordinated omission).
+
+Printed: logins/s, p50/p99 latency, server CPU ms per login (all server processes), server RSS, this
+process's own CPU per login (the load generator shares the machine's cores); and, as the peer in the same
+run, the same number of HTTP round trips (9 per login) against a trivial handler of the same server
+(``/healthz``): the floor that aiohttp and loopback HTTP alone impose. Then the memory held per pending flow
+at ``--pending`` started-but-unfinished sign-ins.
+
+    .venv/bin/python bench/login_flow.py [--workers 2] [--logins 1000] [--concurrency 50] [--rate 100]
+                                         [--pending 10000]
 """
 
 from __future__ import annotations
@@ -55,13 +66,30 @@ def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
 
 
+def server_pids(pid: int) -> list[int]:
+    """The server process and its worker processes (with ``--workers`` > 1 the parent only supervises)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = [pid]
+    if children.exists():
+        found.extend(int(c) for c in children.read_text().split())
+    return found
+
+
+def server_cpu(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in server_pids(pid))
+
+
+def server_rss(pid: int) -> int:
+    return sum(rss_bytes(p) for p in server_pids(pid))
+
+
 @dataclass
 class Gateway:
     origin: str
     process: subprocess.Popen[bytes]
 
 
-async def start_gateway(directory: Path) -> Gateway:
+async def start_gateway(directory: Path, workers: int) -> Gateway:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     exe = Path(sys.executable).with_name("eid-gateway")
@@ -71,6 +99,8 @@ async def start_gateway(directory: Path) -> Gateway:
     with (directory / "gateway.toml").open("a", encoding="utf-8") as config:
         config.write("\n[limits]\nenabled = false\n")
     command = [str(exe), "serve", "--config", str(directory / "gateway.toml")]
+    if workers != 1:
+        command += ["--workers", str(workers)]
     if os.environ.get("BENCH_PROFILE"):  # cProfile the server: BENCH_PROFILE=/tmp/gw.prof
         command = [sys.executable, "-m", "cProfile", "-o", os.environ["BENCH_PROFILE"], *command]
     process = subprocess.Popen(command,
@@ -79,7 +109,7 @@ async def start_gateway(directory: Path) -> Gateway:
         for _ in range(200):
             try:
                 async with http.get(origin + "/healthz") as r:
-                    if r.status == 200:
+                    if r.status == 200 and len(server_pids(process.pid)) >= (workers if workers > 1 else 1):
                         return Gateway(origin, process)
             except aiohttp.ClientError:
                 pass
@@ -134,6 +164,36 @@ async def run_logins(origin: str, total: int, concurrency: int) -> list[float]:
     return latencies
 
 
+async def run_open_loop(origin: str, total: int, rate: float, cap: int) -> tuple[list[float], float, int]:
+    """``total`` sign-ins arriving at ``rate``/s, at most ``cap`` in flight; (latencies from the planned
+    arrival, wall time, most in flight at once)."""
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(cap)
+    in_flight = peak = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as ausweisapp:
+        async def citizen(arrival: float) -> None:
+            nonlocal in_flight, peak
+            async with gate:
+                in_flight += 1
+                peak = max(peak, in_flight)
+                try:
+                    await one_login(origin, ausweisapp)
+                finally:
+                    in_flight -= 1
+            latencies.append(time.perf_counter() - arrival)
+
+        t0 = time.perf_counter()
+        tasks = []
+        for i in range(total):
+            arrival = t0 + i / rate
+            delay = arrival - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(citizen(arrival)))
+        await asyncio.gather(*tasks)
+        return latencies, time.perf_counter() - t0, peak
+
+
 async def run_floor(origin: str, total: int, concurrency: int) -> float:
     queue = iter(range(total))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -163,40 +223,60 @@ def pct(values: list[float], q: float) -> float:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gateway worker processes (default: one per core)")
     parser.add_argument("--logins", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=100.0, help="open-loop arrivals per second (0: skip)")
+    parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--pending", type=int, default=10_000)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        gw = await start_gateway(Path(tmp))
+        gw = await start_gateway(Path(tmp), args.workers)
         try:
             pid = gw.process.pid
             await run_logins(gw.origin, args.warmup, min(args.concurrency, args.warmup))
-            cpu0, own0, t0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
-            latencies = await run_logins(gw.origin, args.logins, args.concurrency)
-            wall, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
-            own = time.process_time() - own0
-            floor_wall = await run_floor(gw.origin, args.logins * HOPS_PER_LOGIN, args.concurrency)
+            print(f"full logins against the embedded default ({os.cpu_count()} cores; gateway: "
+                  f"{args.workers} worker process(es); load generator: this process, same cores)")
 
-            print(f"full logins against the embedded default: {args.logins} at concurrency {args.concurrency} "
-                  f"({os.cpu_count()} cores, gateway in its own process)")
+            cpu0, own0, t0 = server_cpu(pid), time.process_time(), time.perf_counter()
+            latencies = await run_logins(gw.origin, args.logins, args.concurrency)
+            wall, cpu = time.perf_counter() - t0, server_cpu(pid) - cpu0
+            own = time.process_time() - own0
+            print(f"capacity, closed loop: {args.logins} logins, {args.concurrency} citizens without pause")
             print(f"  logins/s            {args.logins / wall:8.1f}   (target >= 100)")
-            print(f"  latency p50         {statistics.median(latencies) * 1000:8.1f} ms")
-            print(f"  latency p99         {pct(latencies, 0.99) * 1000:8.1f} ms   (target < 250)")
-            print(f"  server CPU / login  {cpu / args.logins * 1000:8.2f} ms")
-            print(f"  server RSS          {rss_bytes(pid) / 2**20:8.1f} MiB")
-            print(f"  load generator CPU  {own / args.logins * 1000:8.2f} ms / login (same machine)")
+            print(f"  latency p50         {statistics.median(latencies) * 1000:8.1f} ms   "
+                  f"(= queueing: {args.concurrency} / throughput)")
+            print(f"  latency p99         {pct(latencies, 0.99) * 1000:8.1f} ms")
+            print(f"  server CPU / login  {cpu / args.logins * 1000:8.2f} ms   (all server processes)")
+            print(f"  server RSS          {server_rss(pid) / 2**20:8.1f} MiB   (all server processes)")
+            print(f"  load generator CPU  {own / args.logins * 1000:8.2f} ms / login")
+
+            if args.rate > 0:
+                cpu0, own0 = server_cpu(pid), time.process_time()
+                open_lat, open_wall, peak = await run_open_loop(gw.origin, args.logins, args.rate,
+                                                                args.concurrency)
+                cpu, own = server_cpu(pid) - cpu0, time.process_time() - own0
+                print(f"open loop: {args.logins} logins arriving at {args.rate:g}/s, "
+                      f"at most {args.concurrency} in flight")
+                print(f"  logins/s            {args.logins / open_wall:8.1f}   (target >= 100)")
+                print(f"  latency p50         {statistics.median(open_lat) * 1000:8.1f} ms")
+                print(f"  latency p99         {pct(open_lat, 0.99) * 1000:8.1f} ms   (target < 250)")
+                print(f"  most in flight      {peak:8d}")
+                print(f"  server CPU / login  {cpu / args.logins * 1000:8.2f} ms")
+                print(f"  load generator CPU  {own / args.logins * 1000:8.2f} ms / login")
+
+            floor_wall = await run_floor(gw.origin, args.logins * HOPS_PER_LOGIN, args.concurrency)
             print(f"peer, same run: {args.logins * HOPS_PER_LOGIN} trivial requests (/healthz), "
-                  f"{HOPS_PER_LOGIN} per login, same concurrency")
+                  f"{HOPS_PER_LOGIN} per login, {args.concurrency} concurrent")
             print(f"  equivalent logins/s {args.logins / floor_wall:8.1f}   "
                   f"(a full login costs {wall / floor_wall:.1f}x its bare HTTP round trips)")
 
             if args.pending:
-                rss0 = rss_bytes(pid)
+                rss0 = server_rss(pid)
                 await run_pending(gw.origin, args.pending, args.concurrency)
-                growth = rss_bytes(pid) - rss0
+                growth = server_rss(pid) - rss0
                 print(f"pending flows: {args.pending} started, not finished")
                 print(f"  RSS growth          {growth / 2**20:8.2f} MiB = {growth / args.pending / 1024:.2f} KiB "
                       f"per pending flow   (target < 5 KB)")

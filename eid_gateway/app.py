@@ -67,7 +67,7 @@ def create_backend(config: GatewayConfig) -> EidServer:
     return create_remote_backend(config)  # tr03130 / saml: mutual TLS, retries, circuit breaker
 
 
-def _simulator_routes(config: GatewayConfig) -> list[web.RouteDef]:
+def _mount_simulator(app: web.Application, config: GatewayConfig) -> None:
     from eid_gateway.simulator import Simulator, SimulatorConfig
 
     assert config.simulator is not None
@@ -77,10 +77,11 @@ def _simulator_routes(config: GatewayConfig) -> list[web.RouteDef]:
             key=config.simulator.key,
             gateway_cert=config.keys.eid_client.certificate,
             production=config.production,
+            sessions=config.simulator.sessions,
         ),
         config.simulator.prefix,
     )
-    return sim.routes()
+    sim.mount(app)
 
 
 def _form_targets(config: GatewayConfig) -> list[str]:
@@ -205,7 +206,7 @@ def create_app(
     if config.eid_server.kind == "simulator":
         assert config.simulator is not None
         log.warning("eID-Server SIMULATOR active: test facility, no real ID cards are read")
-        app.add_routes(_simulator_routes(config))
+        _mount_simulator(app, config)
         simulator_client = config.simulator.prefix + "/client"
     if config.eid_server.kind == "embedded-paos":
         from eid_gateway.eidserver.mount import mount_embedded_paos
@@ -233,7 +234,7 @@ def create_app(
         from eid_gateway.demo import create_demo_app
         from eid_gateway.demo.app import demo_oidc_routes
 
-        app.add_routes(demo_oidc_routes(config))
+        app.add_routes(demo_oidc_routes(config, store))
         app.add_subapp("/demo", create_demo_app(config))
 
     if config.kiosks is not None:
@@ -274,7 +275,7 @@ def create_simulator_app(config: GatewayConfig) -> web.Application:
     if config.simulator is None:
         raise SystemExit("no [simulator] section in the config")
     app = _base_app(config)
-    app.add_routes(_simulator_routes(config))
+    _mount_simulator(app, config)
     app.add_routes([web.get("/healthz", healthz)])
     return app
 

@@ -115,6 +115,9 @@ key = "certs/simulator.key"
 cert = "certs/simulator.crt"
 # URL prefix of the simulator's endpoints (SOAP at <prefix>/eID, AusweisApp stand-in at <prefix>/client).
 prefix = "/eid-sim"
+# SQLite file of the simulator's open sessions, shared by the gateway's worker processes
+# (`serve --workers N`); without it the sessions live in the memory of one process.
+sessions = "data/simulator-sessions.sqlite3"
 
 [saml_idp]
 # The gateway's SAML entity ID; its metadata is served at /saml/metadata.
@@ -128,6 +131,9 @@ cert = "certs/demo-service.crt"
 entity_id = "$origin/demo/metadata"
 # The [[services]] entry below that registers the demo service.
 service_id = "demo"
+# SQLite file of the demo's sent AuthnRequest IDs and seen assertion IDs, shared by the worker
+# processes; without it they live in the memory of one process.
+state = "data/demo-service.sqlite3"
 
 [oidc]
 # The gateway as OpenID Connect provider; discovery at $origin/.well-known/openid-configuration.
@@ -201,22 +207,30 @@ def write_example_config(directory: Path, origin: str, port: int, *, force: bool
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per line. Messages are the gateway's own key=value lines (no personal data)."""
 
+    def __init__(self, worker: int | None = None) -> None:
+        super().__init__()
+        self.worker = worker
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.worker is not None:
+            entry["worker"] = self.worker
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(level: str, fmt: str) -> None:
+def configure_logging(level: str, fmt: str, worker: int | None = None) -> None:
+    """Log to stderr; a worker process (``serve --workers N``) names itself in every line."""
     handler = logging.StreamHandler()
     if fmt == "json":
-        handler.setFormatter(JsonLogFormatter())
+        handler.setFormatter(JsonLogFormatter(worker))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        tag = "" if worker is None else f"worker={worker} "
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s {tag}%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
@@ -225,8 +239,12 @@ def configure_logging(level: str, fmt: str) -> None:
 # --- commands ---------------------------------------------------------------------------------------------
 
 
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config) if args.config else default_config_path()
+
+
 def _load(args: argparse.Namespace, err: TextIO) -> GatewayConfig | None:
-    path = Path(args.config) if args.config else default_config_path()
+    path = _config_path(args)
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -278,22 +296,56 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _serve(app_factory: str, args: argparse.Namespace, err: TextIO) -> int:
+def _serve(app_factory: str, args: argparse.Namespace, err: TextIO, *, workers_allowed: bool = False) -> int:
+    """Run one app; ``workers_allowed`` (``serve`` only): several processes when --workers / listen.workers
+    ask for them."""
     from aiohttp import web
 
-    configure_logging(str(args.log_level), str(args.log_format))
+    worker: int | None = getattr(args, "worker_index", None)  # set in a worker of `serve --workers N`
+    configure_logging(str(args.log_level), str(args.log_format), worker)
     config = _load(args, err)
     if config is None:
         return EXIT_CONFIG
+    host = args.host or config.listen.host
+    port = args.port or config.listen.port
+    workers: int = (args.workers or config.listen.workers) if workers_allowed else 1
+    if worker is None and workers > 1:
+        return _supervise(args, config, host, port, workers, err)
     from eid_gateway import app as app_module
 
     factory = getattr(app_module, app_factory)
-    host = args.host or config.listen.host
-    port = args.port or config.listen.port
     app = factory(config)
     app.on_startup.append(_freeze_startup_heap)  # after the app's own startup hooks
-    web.run_app(app, host=host, port=port, access_log=None, print=None)
+    if worker is not None:
+        from eid_gateway.workers import run_as_worker
+
+        run_as_worker(app, os.getppid())
+    web.run_app(app, host=host, port=port, access_log=None, print=None,
+                reuse_port=True if worker is not None else None)
     return EXIT_OK
+
+
+def _supervise(args: argparse.Namespace, config: GatewayConfig, host: str, port: int, workers: int,
+               err: TextIO) -> int:
+    """``serve --workers N``: the config was read and found valid once here; each worker reads it again
+    (and loads its own keys), because key handles and store connections do not survive a fork."""
+    from eid_gateway.config import single_process_reasons
+    from eid_gateway.workers import EXIT_WORKERS_FAILED, port_in_use, supervise
+
+    reasons = single_process_reasons(config.eid_server.kind, kiosks=config.kiosks is not None,
+                                     simulator=config.simulator, demo=config.demo)
+    if reasons:
+        err.write(f"error: --workers / listen.workers = {workers}: must be 1 because\n")
+        err.write("".join(f"  - {reason}\n" for reason in reasons))
+        return EXIT_CONFIG
+    problem = port_in_use(host, port)
+    if problem is not None:
+        err.write(f"error: cannot listen on {problem} (listen.host / listen.port, --host / --port)\n")
+        return EXIT_WORKERS_FAILED
+    base = [sys.executable, "-m", "eid_gateway.cli", "--log-level", str(args.log_level),
+            "--log-format", str(args.log_format), "serve", "--config", str(_config_path(args).resolve()),
+            "--host", host, "--port", str(port)]
+    return supervise(lambda index: [*base, "--worker-index", str(index)], workers)
 
 
 async def _freeze_startup_heap(app: object) -> None:
@@ -309,7 +361,7 @@ async def _freeze_startup_heap(app: object) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    return _serve("create_app", args, err)
+    return _serve("create_app", args, err, workers_allowed=True)
 
 
 def _cmd_simulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -420,6 +472,18 @@ def _cmd_audit_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return EXIT_OK
 
 
+def _worker_count(text: str) -> int:
+    from eid_gateway.config import MAX_WORKERS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eid-gateway", description=__doc__)
     parser.add_argument("--log-level", default=os.environ.get("EID_GATEWAY_LOG_LEVEL", "INFO"))
@@ -436,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=_worker_count,
+                   help="processes sharing the port, e.g. one per core (default: listen.workers, 1)")
+    s.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # the supervisor starts workers so
     s.set_defaults(func=_cmd_serve)
 
     i = sub.add_parser("init", help="write an example config and development keys")

@@ -60,10 +60,16 @@ class ConfigError(Exception):
         self.errors = errors
 
 
+#: Upper bound of ``[listen] workers`` / ``--workers`` (far above any core count the gateway meets).
+MAX_WORKERS = 64
+
+
 @dataclass(frozen=True)
 class ListenConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Processes sharing the port (SO_REUSEPORT) under one supervisor; 1 = one process, no supervisor.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,8 @@ class EidServerConfig:
 class SimulatorSection:
     key: KeyPair
     prefix: str = "/eid-sim"
+    #: SQLite file of the simulator's sessions (shared by the server's processes); None: in memory.
+    sessions: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,8 @@ class DemoConfig:
     key: KeyPair | None
     entity_id: str
     service_id: str | None
+    #: SQLite file of the demo's issued request IDs and seen assertion IDs; None: in memory.
+    state: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +253,25 @@ class GatewayConfig:
     def url(self, path: str) -> str:
         """Absolute URL of a gateway path (``path`` starts with ``/``)."""
         return self.public_origin + path
+
+
+def single_process_reasons(eid_server_kind: str, *, kiosks: bool, simulator: SimulatorSection | None,
+                           demo: DemoConfig) -> list[str]:
+    """What of this configuration lives in one process's memory only, so that several workers would
+    each hold a part of it and requests landing on another worker would silently miss it."""
+    reasons: list[str] = []
+    if kiosks:
+        reasons.append("kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the "
+                       "staff dashboard's stream are kept in one process")
+    if eid_server_kind == "embedded-paos":
+        reasons.append('eid_server.kind = "embedded-paos": its PAOS sessions are kept in one process')
+    if eid_server_kind == "simulator" and simulator is not None and simulator.sessions is None:
+        reasons.append("simulator.sessions is not set: the simulator's open sessions would be kept in one "
+                       'process (set it to a SQLite file, e.g. "data/simulator-sessions.sqlite3")')
+    if demo.enabled and demo.state is None:
+        reasons.append("demo.state is not set: the demo service's sent requests and seen assertions would be "
+                       'kept in one process (set it to a SQLite file, e.g. "data/demo-service.sqlite3")')
+    return reasons
 
 
 def default_config_path() -> Path:
@@ -724,7 +753,8 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     listen = ListenConfig()
     lt = top.table("listen")
     if lt is not None:
-        listen = ListenConfig(lt.string("host", "127.0.0.1") or "127.0.0.1", lt.integer("port", 8080, 1, 65535))
+        listen = ListenConfig(lt.string("host", "127.0.0.1") or "127.0.0.1", lt.integer("port", 8080, 1, 65535),
+                              lt.integer("workers", 1, 1, MAX_WORKERS))
         lt.check_unknown()
 
     # --- keys --------------------------------------------------------------------------------------
@@ -832,9 +862,10 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         prefix = smt.string("prefix", "/eid-sim") or "/eid-sim"
         if not re.fullmatch(r"/[a-z0-9-]+", prefix):
             smt.error("prefix", "must look like /eid-sim")
+        sim_sessions = smt.path("sessions")
         smt.check_unknown()
         if sim_key is not None:
-            simulator = SimulatorSection(sim_key, prefix)
+            simulator = SimulatorSection(sim_key, prefix, sim_sessions)
     elif ekind == "simulator":
         top.error("simulator", "is required when eid_server.kind = \"simulator\" (key and cert)")
     if simulator is not None and production:
@@ -854,6 +885,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         key=demo_key,
         entity_id=dt.string("entity_id", f"{origin}/demo/metadata") or f"{origin}/demo/metadata",
         service_id=dt.string("service_id", "demo") if demo_enabled else None,
+        state=dt.path("state"),
     )
     if production and demo_enabled:
         dt.error("enabled", "the demo service is for development; production refuses it")
@@ -900,6 +932,10 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     except KioskConfigError as exc:
         errors.extend(exc.errors)
     top.check_unknown()
+    if listen.workers > 1:
+        errors.extend(f"listen.workers: must be 1 because {reason}" for reason in
+                      single_process_reasons(ekind, kiosks="kiosk_monitor" in data or "kiosks" in data,
+                                             simulator=simulator, demo=demo))
 
     if errors:
         raise ConfigError(errors)

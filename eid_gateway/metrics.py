@@ -9,11 +9,19 @@ once per flow and node), tctoken (AusweisApp fetched the TC Token), refresh (the
 after the card step), completed. Where citizens drop out is the difference between neighbouring
 steps (PromQL in docs/deployment.md). Each app gets its own registry, so several gateway apps in one
 process (tests) do not clash; other parts (kiosks) may register collectors on :attr:`registry`.
+
+Several worker processes (``eid-gateway serve --workers N``) are one node to Prometheus: the supervisor
+gives them prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``, a fresh directory per
+run), every value lives in a per-process file there, and whichever worker answers ``/metrics`` reads and
+adds up all of them. Collectors registered on :attr:`registry` would report one process only and are not
+exported in that mode; the store's request count is copied into an ordinary counter instead. The
+once-per-flow ``start_page`` step is counted once per flow and worker.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -21,7 +29,9 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -61,6 +71,10 @@ STEP_ROUTES: Final = {
 _LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _SEEN_MAX: Final = 50_000
 
+#: prometheus-client reads it when it is imported; the supervisor sets it for its workers only.
+MULTIPROC_DIR_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+_ROUND_TRIPS: Final = ("eidgw_store_round_trips", "requests this node sent to the store")
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # The *_created series (one per label set, holding a start timestamp) double the output and are
@@ -68,9 +82,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+def multiprocess_dir() -> str | None:
+    """The shared directory when this process is one of several workers, else ``None``.
+
+    prometheus-client picks its value class once, at import, from the environment; that choice (not the
+    environment now) decides whether values reach the directory, so both must agree.
+    """
+    path = os.environ.get(MULTIPROC_DIR_ENV)
+    return path if path and getattr(prometheus_values.ValueClass, "_multiprocess", False) else None
+
+
 class GatewayMetrics:
     def __init__(self, backend: str) -> None:
         self.backend = backend
+        self.multiprocess_dir = multiprocess_dir()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.started = Counter("eidgw_signins_started", "sign-ins begun", ["service", "frontend", "backend"],
@@ -88,12 +113,17 @@ class GatewayMetrics:
                                        ["step"], buckets=_LATENCY_BUCKETS, registry=r)
         self.eid_calls = Histogram("eidgw_eid_server_call_seconds", "calls to the eID-Server",
                                    ["operation", "outcome"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.eid_up = Gauge("eidgw_eid_server_up", "1 when the last call reached the eID-Server", registry=r)
+        # several workers: the value of whichever live worker called last
+        self.eid_up = Gauge("eidgw_eid_server_up", "1 when the last call reached the eID-Server", registry=r,
+                            multiprocess_mode="livemostrecent")
         self.limited = Counter("eidgw_rate_limited", "requests refused with 429", ["kind"], registry=r)
         self.unavailable = Counter("eidgw_store_unavailable", "requests answered 503: store unreachable",
                                    registry=r)
         self.audit_records = Counter("eidgw_audit_records", "audit records appended by this node", registry=r)
         self._seen_start: OrderedDict[str, None] = OrderedDict()
+        self._store: object = None  # multi-process: the watched store, its count copied into _round_trips
+        self._round_trips: Counter | None = None
+        self._round_trips_copied = 0
 
     # --- the flow's hooks ------------------------------------------------------------------------------
 
@@ -124,7 +154,8 @@ class GatewayMetrics:
     # --- HTTP -----------------------------------------------------------------------------------------------
 
     def middleware(self) -> Middleware:
-        """Latency per sign-in step (by route template; other routes are not timed)."""
+        """Latency per sign-in step (by route template; other routes are not timed). With several workers
+        also the store's request count, copied after each request so that any worker's scrape sees it."""
 
         @web.middleware
         async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -138,7 +169,14 @@ class GatewayMetrics:
             finally:
                 self.step_duration.labels(step).observe(time.perf_counter() - t0)
 
-        return timing
+        @web.middleware
+        async def timing_and_copy(request: web.Request, handler: Handler) -> web.StreamResponse:
+            try:
+                return await timing(request, handler)
+            finally:
+                self._copy_round_trips()
+
+        return timing_and_copy if self.multiprocess_dir is not None else timing
 
     def handler(self, allow: Iterable[str]) -> Handler:
         networks = [ipaddress.ip_network(n, strict=False) for n in allow]
@@ -150,18 +188,36 @@ class GatewayMetrics:
                 peer = None
             if peer is None or not any(peer in n for n in networks):
                 raise web.HTTPForbidden()
-            body = generate_latest(self.registry)
-            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST,
-                                                    "Cache-Control": "no-store"})
+            return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST,
+                                                             "Cache-Control": "no-store"})
 
         return metrics
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition: this app's registry, or with several workers the sum over all of them."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        self._copy_round_trips()
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
     def watch_store(self, store: object) -> None:
-        """Export the store's request count (``round_trips``), read at scrape time."""
-        self.registry.register(_StoreCollector(store))
+        """Export the store's request count (``round_trips``): read at scrape time in one process; with
+        several workers copied into a counter after each request (another worker may answer the scrape)."""
+        if self.multiprocess_dir is None:
+            self.registry.register(_StoreCollector(store))
+            return
+        self._store = store
+        self._round_trips = Counter(*_ROUND_TRIPS, registry=self.registry)
+
+    def _copy_round_trips(self) -> None:
+        if self._round_trips is None:
+            return
+        count = getattr(self._store, "round_trips", None)
+        if isinstance(count, int) and count > self._round_trips_copied:
+            self._round_trips.inc(count - self._round_trips_copied)
+            self._round_trips_copied = count
 
 
 class _StoreCollector(Collector):
@@ -171,8 +227,7 @@ class _StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         count = getattr(self.store, "round_trips", None)
         if isinstance(count, int):
-            yield CounterMetricFamily("eidgw_store_round_trips", "requests this node sent to the store",
-                                      value=float(count))
+            yield CounterMetricFamily(*_ROUND_TRIPS, value=float(count))
 
 
 class MeteredEidServer:

@@ -80,7 +80,14 @@ from saml.metadata import (
     build_metadata,
     parse_metadata,
 )
-from saml.stores import InMemoryReplayCache, InMemoryRequestStore, ReplayCache, RequestStore
+from saml.stores import (
+    InMemoryReplayCache,
+    InMemoryRequestStore,
+    ReplayCache,
+    RequestStore,
+    SqliteReplayCache,
+    SqliteRequestStore,
+)
 from saml.validate import ResponseValidator, ValidatedResponse, verify_authn_request
 from saml.xml import parse_xml, to_bytes
 from saml.xmlenc import decrypt_assertion, encrypt_assertion
@@ -101,7 +108,8 @@ __all__ = [
     "parse_logout_request", "parse_logout_response", "parse_response", "sign_message",
     "Endpoint", "EntityDescriptor", "IDPSSODescriptor", "KeyDescriptor", "SPSSODescriptor",
     "build_metadata", "parse_metadata",
-    "InMemoryReplayCache", "InMemoryRequestStore", "ReplayCache", "RequestStore",
+    "InMemoryReplayCache", "InMemoryRequestStore", "ReplayCache", "RequestStore", "SqliteReplayCache",
+    "SqliteRequestStore",
     "ResponseValidator", "ValidatedResponse", "verify_authn_request",
     "parse_xml", "to_bytes",
     "decrypt_assertion", "encrypt_assertion",

@@ -21,7 +21,19 @@ from eid_gateway.demo import pages
 from eid_gateway.frontends.oidc.demo_client import DemoClientSettings, create_oidc_demo_routes
 from eid_gateway.demo.sp import DemoServiceProvider, DemoSpSettings, GatewayMetadata, MetadataUnavailable
 from eid_gateway.web.i18n import negotiate_language
-from saml import STATUS_AUTHN_FAILED, BindingError, SamlError, check_relay_state
+from eid_gateway.store.base import Store
+from saml import (
+    STATUS_AUTHN_FAILED,
+    BindingError,
+    InMemoryReplayCache,
+    InMemoryRequestStore,
+    ReplayCache,
+    RequestStore,
+    SamlError,
+    SqliteReplayCache,
+    SqliteRequestStore,
+    check_relay_state,
+)
 from saml.messages import STATUS_REQUEST_DENIED
 from saml.validate import StatusError
 
@@ -160,12 +172,21 @@ def demo_oidc_client(config: GatewayConfig, prefix: str = DEFAULT_PREFIX) -> Dem
     return DemoClientSettings(config.public_origin, client.client_id, redirect_uri)
 
 
-def demo_oidc_routes(config: GatewayConfig, prefix: str = DEFAULT_PREFIX) -> list[web.RouteDef]:
-    """Routes of the demo's OIDC relying party under ``<prefix>/oidc`` (none when not registered)."""
+def demo_oidc_routes(config: GatewayConfig, store: Store, prefix: str = DEFAULT_PREFIX) -> list[web.RouteDef]:
+    """Routes of the demo's OIDC relying party under ``<prefix>/oidc`` (none when not registered); its
+    pending sign-ins live in the gateway's ``store``, shared by every process of the gateway."""
     settings = demo_oidc_client(config, prefix)
     if settings is None:
         return []
-    return create_oidc_demo_routes(settings, prefix=f"{prefix}/oidc", secure_cookie=config.secure_origin)
+    return create_oidc_demo_routes(settings, store, prefix=f"{prefix}/oidc", secure_cookie=config.secure_origin)
+
+
+def demo_saml_state(config: GatewayConfig) -> tuple[RequestStore, ReplayCache]:
+    """Where the demo keeps its sent request IDs and seen assertion IDs: ``[demo] state`` (a SQLite file
+    every process of the service shares), else the memory of this process."""
+    if config.demo.state is None:
+        return InMemoryRequestStore(), InMemoryReplayCache()
+    return SqliteRequestStore(config.demo.state), SqliteReplayCache(config.demo.state)
 
 
 def create_demo_app(config: GatewayConfig, *, prefix: str = DEFAULT_PREFIX) -> web.Application:
@@ -179,9 +200,14 @@ def create_demo_app(config: GatewayConfig, *, prefix: str = DEFAULT_PREFIX) -> w
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         http = aiohttp.ClientSession()
         app[HTTP_KEY] = http
-        app[SP_KEY] = DemoServiceProvider(settings, GatewayMetadata(settings, http))
+        requests, seen = demo_saml_state(config)
+        app[SP_KEY] = DemoServiceProvider(settings, GatewayMetadata(settings, http), request_store=requests,
+                                          replay_cache=seen)
         yield
         await http.close()
+        for state in (requests, seen):
+            if isinstance(state, (SqliteRequestStore, SqliteReplayCache)):
+                state.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes([

@@ -28,6 +28,8 @@ from saml import (
     KeyPair,
     MetadataError,
     NameIDPolicy,
+    ReplayCache,
+    RequestStore,
     ResponseValidator,
     ValidatedResponse,
     build_authn_request,
@@ -108,12 +110,20 @@ class GatewayMetadata:
 class DemoServiceProvider:
     """Sends AuthnRequests (HTTP-Redirect, signed) and validates the Responses at the ACS."""
 
-    def __init__(self, settings: DemoSpSettings, metadata: GatewayMetadata) -> None:
+    def __init__(
+        self,
+        settings: DemoSpSettings,
+        metadata: GatewayMetadata,
+        *,
+        request_store: RequestStore | None = None,
+        replay_cache: ReplayCache | None = None,
+    ) -> None:
         self.settings = settings
         self.metadata = metadata
         # One-time state survives metadata refreshes: it belongs to the service, not to the IdP's keys.
-        self.request_store = InMemoryRequestStore()
-        self.replay_cache = InMemoryReplayCache()
+        # Several processes of the service share it through a file (SqliteRequestStore / SqliteReplayCache).
+        self.request_store: RequestStore = request_store if request_store is not None else InMemoryRequestStore()
+        self.replay_cache: ReplayCache = replay_cache if replay_cache is not None else InMemoryReplayCache()
 
     async def sign_in_url(self, relay_state: str | None = None) -> str:
         """The gateway URL to send the browser to, with a fresh signed AuthnRequest."""

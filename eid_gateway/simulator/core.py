@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Final
 
 from cryptography import x509
@@ -22,7 +23,8 @@ from eid_gateway.eid import interface_server, results
 from eid_gateway.eid.interface_server import InterfaceKeys, use_id_refusal
 from eid_gateway.eid.interface_server import SoapAnswer as SoapAnswer  # public: handle_soap returns it
 from eid_gateway.eid.interface_server import error_result as _error
-from eid_gateway.eid.interface_sessions import InterfaceSession, SessionTable
+from eid_gateway.eid.interface_sessions import InterfaceSession, SessionRules, SessionTable
+from eid_gateway.eid.interface_sessions_sqlite import sqlite_session_rules
 from eid_gateway.eid.messages import (
     OPERATION_NAMES,
     GetResultRequest,
@@ -93,6 +95,8 @@ class SimulatorConfig:
     tc_token_origins: frozenset[str] = frozenset()
     signature_algorithm: str | None = None
     client_ssl: ssl.SSLContext | None = None  # for the stand-in page fetching the tcTokenURL
+    #: A SQLite file holding the sessions, shared by every process of the server; None: in memory.
+    sessions: Path | None = None
 
 
 class CardStepError(Exception):
@@ -114,7 +118,8 @@ def _age_on(born: PartialDate, today: date) -> int:
 
 
 class SimulatedEidServer:
-    """In-memory sessions with TTL and a cap; every method takes ``now`` so tests control time."""
+    """Sessions with TTL and a cap, in memory or in ``config.sessions`` (a SQLite file several processes
+    share); every method takes ``now`` so tests control time."""
 
     def __init__(self, config: SimulatorConfig, prefix: str = "/eid-sim"):
         if config.production:
@@ -122,8 +127,11 @@ class SimulatedEidServer:
         self.config = config
         #: The TC Token's ServerAddress: where the (stand-in) eID-Client performs the card step.
         self.ecard_server_address = config.public_origin.rstrip("/") + prefix + "/paos"
-        self._sessions = SessionTable(InterfaceSession, config.session_ttl, config.max_sessions)
-        self._lock = self._sessions.lock  # the card step reads and sets a session's outcome
+        self._sessions: SessionRules
+        if config.sessions is None:
+            self._sessions = SessionTable(InterfaceSession, config.session_ttl, config.max_sessions)
+        else:
+            self._sessions = sqlite_session_rules(config.sessions, config.session_ttl, config.max_sessions)
 
     # --- sessions ---------------------------------------------------------------------------------------
 
@@ -147,11 +155,11 @@ class SimulatedEidServer:
 
     def take_result(self, session_id: str, now: datetime | None = None) -> GetResultResponse:
         """getResult without SOAP, with the next counter (the SAML interface's refresh)."""
-        now = now or datetime.now(timezone.utc)
-        with self._lock:
-            sess = self._sessions.get(session_id)
-            counter = sess.last_counter + 1 if sess is not None else 1
-            return self._sessions.result(GetResultRequest(session_id, counter), now)
+        return self._sessions.result_next(session_id, now or datetime.now(timezone.utc))
+
+    def close(self) -> None:
+        """Close the sessions file, if any (the sessions in it stay for the next start)."""
+        self._sessions.close()
 
     # --- SOAP ---------------------------------------------------------------------------------------------
 
@@ -179,34 +187,36 @@ class SimulatedEidServer:
     ) -> Result:
         """What AusweisApp + card would do for the session named in the TC Token; returns the outcome.
 
-        REQUIRED attributes are always released, ALLOWED ones unless listed in ``deselect``.
+        REQUIRED attributes are always released, ALLOWED ones unless listed in ``deselect``. The
+        outcome is decided without a lock and then set only if the session has none yet, so of two
+        card steps racing for one session (in any process sharing the sessions) exactly one counts.
         """
         now = now or datetime.now(timezone.utc)
-        with self._lock:
-            self._sessions.prune(now)
-            sess = self._sessions.by_psk_id(session_identifier)
-            if sess is None:
-                raise CardStepError(404, "unknown or expired session")
-            if sess.outcome is not None:
-                raise CardStepError(409, "the card step of this session is already done")
-            card = self.config.identities.get(identity)
-            if card is None:
-                raise CardStepError(400, "unknown test identity")
-            if cancel:
-                minor: str | None = results.CANCELLATION_BY_USER
-            elif card.forced_minor is not None:
-                minor = card.forced_minor
-            elif not secrets.compare_digest(pin.encode(), card.pin.encode()):
-                minor = results.COMMUNICATION_ERROR
-            elif card.data.date_of_expiry is not None and card.data.date_of_expiry < now.date().isoformat():
-                minor = results.DOCUMENT_VALIDITY_FAILED
-            else:
-                minor = None
-            if minor is not None:
-                sess.outcome = GetResultResponse(_error(minor))
-            else:
-                sess.outcome = self._release(sess.request, card, frozenset(deselect), now.date())
-            return sess.outcome.result
+        pending = self._sessions.card_step_of(session_identifier, now)
+        if pending is None:
+            raise CardStepError(404, "unknown or expired session")
+        if pending.done:
+            raise CardStepError(409, "the card step of this session is already done")
+        card = self.config.identities.get(identity)
+        if card is None:
+            raise CardStepError(400, "unknown test identity")
+        if cancel:
+            minor: str | None = results.CANCELLATION_BY_USER
+        elif card.forced_minor is not None:
+            minor = card.forced_minor
+        elif not secrets.compare_digest(pin.encode(), card.pin.encode()):
+            minor = results.COMMUNICATION_ERROR
+        elif card.data.date_of_expiry is not None and card.data.date_of_expiry < now.date().isoformat():
+            minor = results.DOCUMENT_VALIDITY_FAILED
+        else:
+            minor = None
+        if minor is not None:
+            outcome = GetResultResponse(_error(minor))
+        else:
+            outcome = self._release(pending.request, card, frozenset(deselect), now.date())
+        if not self._sessions.settle(pending.session_id, outcome, now):
+            raise CardStepError(409, "the card step of this session is already done")
+        return outcome.result
 
     def _release(self, req: UseIDRequest, card: TestCard, deselect: frozenset[str], today: date) -> GetResultResponse:
         released = {

@@ -77,6 +77,15 @@ class Simulator:
         """The browser stand-in for ``http://127.0.0.1:24727/eID-Client?tcTokenURL=...``."""
         return f"{self.config.public_origin.rstrip('/')}{self.prefix}/client?{urlencode({'tcTokenURL': tc_token_url})}"
 
+    def mount(self, app: web.Application) -> None:
+        """Add the routes to ``app`` and close the sessions file when the app shuts down."""
+        app.add_routes(self.routes())
+
+        async def close(app: web.Application) -> None:
+            self.core.close()
+
+        app.on_cleanup.append(close)
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post(self.prefix + "/eID", self.soap),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -71,11 +72,16 @@ async def start_server(app: web.Application, port: int | None = None) -> TestSer
     return server
 
 
-@pytest.fixture
-async def harness(gateway_key: KeyPair, server_key: KeyPair) -> AsyncIterator[Harness]:
+@pytest.fixture(params=["memory", "sqlite"])
+async def harness(
+    request: pytest.FixtureRequest, tmp_path: Path, gateway_key: KeyPair, server_key: KeyPair
+) -> AsyncIterator[Harness]:
+    """The simulator keeps its sessions in memory, or in a SQLite file as `serve --workers N` does."""
     port = unused_port()
     origin = f"http://127.0.0.1:{port}"
-    sim = Simulator(SimulatorConfig(public_origin=origin, key=server_key, gateway_cert=gateway_key.certificate))
+    sessions = tmp_path / "sessions.sqlite3" if request.param == "sqlite" else None
+    sim = Simulator(SimulatorConfig(public_origin=origin, key=server_key, gateway_cert=gateway_key.certificate,
+                                    sessions=sessions))
     client = Tr03130Client(sim.eid_url, gateway_key, server_key.certificate, timeout=5)
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies on 127.0.0.1
     h = Harness(origin, sim, client, http)
@@ -104,3 +110,4 @@ async def harness(gateway_key: KeyPair, server_key: KeyPair) -> AsyncIterator[Ha
         await client.close()
         await http.close()
         await server.close()
+        sim.core.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import aiohttp
@@ -47,11 +49,12 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 ACTION = '"http://bsi.bund.de/eID/useID"'
 
 
-@pytest.fixture
-def core(gateway_key: KeyPair, server_key: KeyPair) -> SimulatedEidServer:
+@pytest.fixture(params=["memory", "sqlite"])
+def core(request: pytest.FixtureRequest, tmp_path: Path, gateway_key: KeyPair, server_key: KeyPair) -> SimulatedEidServer:
     config = SimulatorConfig(
         public_origin="https://gw.example", key=server_key, gateway_cert=gateway_key.certificate,
         session_ttl=timedelta(minutes=10), max_sessions=3,
+        sessions=tmp_path / "sessions.sqlite3" if request.param == "sqlite" else None,
     )
     return SimulatedEidServer(config)
 
@@ -249,3 +252,30 @@ async def test_client_page_csrf(harness: Harness) -> None:
 async def test_client_page_refuses_foreign_tc_token_url(harness: Harness, target: str) -> None:
     async with harness.http.get(f"{harness.origin}/eid-sim/client?{urlencode({'tcTokenURL': target})}") as resp:
         assert resp.status == 400
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_sqlite_sessions_keep_every_outcome_exactly(
+    tmp_path: Path, gateway_key: KeyPair, server_key: KeyPair, cancel: bool
+) -> None:
+    """The file holds the useID request and the outcome as TR-03130 messages: every test identity's
+    answer comes out of it exactly as the in-memory simulator gives it."""
+    base = SimulatorConfig("https://gw.example", server_key, gateway_key.certificate)
+    memory = SimulatedEidServer(base)
+    shared = SimulatedEidServer(replace(base, sessions=tmp_path / "sessions.sqlite3"))
+    req = UseIDRequest(operations={name: Selection.ALLOWED for name in OPERATION_NAMES}, age=18,
+                       community_id="0276", psk=Psk("ab" * 16, "cd" * 32))
+    answers = []
+    for core in (memory, shared):
+        got = []
+        for identity in default_identities():
+            opened = core.use_id(replace(req, psk=None), NOW)
+            assert opened.session_id is not None and opened.psk is not None
+            core.card_step(opened.psk.id, identity, "123456", cancel=cancel, deselect=["BirthName"], now=NOW)
+            got.append(core.take_result(opened.session_id, NOW))
+        answers.append(got)
+    assert answers[0] == answers[1]
+    assert cancel or any(a.personal_data is not None and a.personal_data.given_names for a in answers[1])
+    shared.use_id(req, NOW)  # a PSK the caller chose is not kept in the file
+    shared.close()
+    assert b"cd" * 32 not in b"".join(p.read_bytes() for p in tmp_path.iterdir())

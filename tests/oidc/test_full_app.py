@@ -118,7 +118,7 @@ redirect_uris = ["{origin}/demo/oidc/callback", "{RP_CB}"]
     flows.add_frontend(oidc)
     app.add_routes(oidc.routes())
     app.add_routes(create_oidc_demo_routes(
-        DemoClientSettings(origin, "demo-oidc", f"{origin}/demo/oidc/callback", None if public else SECRET)
+        DemoClientSettings(origin, "demo-oidc", f"{origin}/demo/oidc/callback", None if public else SECRET), store
     ))
     browser = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await browser.start_server()

@@ -1,19 +1,46 @@
-"""In-memory request store and replay cache: one-time use, expiry, thread safety."""
+"""Request store and replay cache, in memory and in a SQLite file: one-time use, expiry, overflow,
+thread safety (the processes sharing one file: tests/saml_protocol/test_stores_processes.py)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from saml.stores import InMemoryReplayCache, InMemoryRequestStore, ReplayCache, RequestStore
+from saml.stores import (
+    InMemoryReplayCache,
+    InMemoryRequestStore,
+    ReplayCache,
+    RequestStore,
+    SqliteReplayCache,
+    SqliteRequestStore,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
+MakeStore = Callable[[], InMemoryRequestStore | SqliteRequestStore]
+MakeCache = Callable[..., InMemoryReplayCache | SqliteReplayCache]
 
-def test_request_consumed_once_and_expires() -> None:
-    store = InMemoryRequestStore()
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
+    if request.param == "memory":
+        return InMemoryRequestStore
+    return lambda: SqliteRequestStore(tmp_path / "state.sqlite3")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_cache(request: pytest.FixtureRequest, tmp_path: Path) -> MakeCache:
+    if request.param == "memory":
+        return InMemoryReplayCache
+    return lambda **kw: SqliteReplayCache(tmp_path / "state.sqlite3", **kw)
+
+
+def test_request_consumed_once_and_expires(make_store: MakeStore) -> None:
+    store = make_store()
     assert isinstance(store, RequestStore)
     store.add("_a", expires_at=T0 + timedelta(minutes=5))
     store.add("_b", expires_at=T0 + timedelta(minutes=5))
@@ -23,8 +50,8 @@ def test_request_consumed_once_and_expires() -> None:
     assert not store.consume("_b", now=T0 + timedelta(minutes=5))  # expired at NotOnOrAfter
 
 
-def test_replay_cache_keeps_ids_until_expiry() -> None:
-    cache = InMemoryReplayCache()
+def test_replay_cache_keeps_ids_until_expiry(make_cache: MakeCache) -> None:
+    cache = make_cache()
     assert isinstance(cache, ReplayCache)
     exp = T0 + timedelta(minutes=5)
     assert cache.add_if_new("_x", expires_at=exp, now=T0)
@@ -32,8 +59,8 @@ def test_replay_cache_keeps_ids_until_expiry() -> None:
     assert cache.add_if_new("_x", expires_at=exp + timedelta(minutes=5), now=exp)  # forgotten once expired
 
 
-def test_replay_cache_full_refuses_instead_of_evicting() -> None:
-    cache = InMemoryReplayCache(max_entries=2)
+def test_replay_cache_full_refuses_instead_of_evicting(make_cache: MakeCache) -> None:
+    cache = make_cache(max_entries=2)
     cache.add_if_new("_1", expires_at=T0 + timedelta(minutes=1), now=T0)
     cache.add_if_new("_2", expires_at=T0 + timedelta(minutes=5), now=T0)
     with pytest.raises(OverflowError):
@@ -43,14 +70,16 @@ def test_replay_cache_full_refuses_instead_of_evicting() -> None:
     assert len(cache) == 2
 
 
-def test_naive_times_refused() -> None:
+def test_naive_times_refused(make_cache: MakeCache, make_store: MakeStore) -> None:
     with pytest.raises(ValueError):
-        InMemoryReplayCache().add_if_new("_x", expires_at=datetime(2026, 1, 1), now=T0)
+        make_cache().add_if_new("_x", expires_at=datetime(2026, 1, 1), now=T0)
+    with pytest.raises(ValueError):
+        make_store().add("_r", expires_at=datetime(2026, 1, 1))
 
 
-def test_concurrent_consumers_only_one_wins() -> None:
-    store = InMemoryRequestStore()
-    cache = InMemoryReplayCache()
+def test_concurrent_consumers_only_one_wins(make_store: MakeStore, make_cache: MakeCache) -> None:
+    store = make_store()
+    cache = make_cache()
     store.add("_r", expires_at=T0 + timedelta(minutes=5))
     results: list[bool] = []
     replay: list[bool] = []
@@ -67,3 +96,17 @@ def test_concurrent_consumers_only_one_wins() -> None:
     for t in threads:
         t.join()
     assert results.count(True) == 1 and replay.count(True) == 1
+
+
+def test_sqlite_state_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store, cache = SqliteRequestStore(path), SqliteReplayCache(path)
+    later = datetime.now(timezone.utc) + timedelta(minutes=5)
+    store.add("_r", expires_at=later)
+    assert cache.add_if_new("_a", expires_at=later)
+    store.close()
+    cache.close()
+    store, cache = SqliteRequestStore(path), SqliteReplayCache(path)  # a restart: the file stays
+    assert not cache.add_if_new("_a", expires_at=later)
+    assert store.consume("_r") and not store.consume("_r")
+    assert path.stat().st_mode & 0o077 == 0  # readable by the service's own user only

@@ -4,7 +4,8 @@ It does what a city service must do and nothing more: state bound to the browser
 ``nonce``, PKCE S256, the ``iss`` of the authorization response checked (RFC 9207), the code
 exchanged over the back channel, the ID token verified against the provider's JWKS with the
 algorithms the discovery document names (never ``none``, never HMAC), then the userinfo call.
-Pending sign-ins are kept in memory: one process, demo use only.
+Pending sign-ins (state -> nonce, PKCE verifier) are kept in the gateway's store, under a hash of the
+state, for the store's TTL: every process of the gateway sees them, and each is taken once.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import base64
 import hashlib
 import hmac
 import html
+import json
 import secrets
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -26,8 +26,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from eid_gateway.store.base import Store
+
 COOKIE = "demo-oidc-state"
 PENDING_TTL = 600.0
+PENDING_NAMESPACE: Final = "demo-oidc-pending"
 _ASYMMETRIC = {"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
 
 
@@ -47,20 +50,16 @@ class DemoClientSettings:
     backchannel_origin: str | None = None  # where the server reaches the gateway, if not ``issuer``
 
 
-@dataclass
-class _Pending:
-    nonce: str
-    verifier: str
-    expires_at: float
+def _pending_key(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
 
 
 @dataclass
 class DemoRelyingParty:
-    """The relying party's state and its three steps."""
+    """The relying party's settings, where its pending sign-ins live, and its three steps."""
 
     settings: DemoClientSettings
-    clock: Callable[[], float] = time.time
-    pending: dict[str, _Pending] = field(default_factory=dict)
+    store: Store
 
     def _backchannel(self, url: str) -> str:
         origin = self.settings.backchannel_origin
@@ -78,22 +77,21 @@ class DemoRelyingParty:
             raise DemoClientError("discovery document names another issuer")
         return meta
 
-    def start(self, authorization_endpoint: str) -> tuple[str, str]:
+    async def start(self, authorization_endpoint: str) -> tuple[str, str]:
         """(authorization URL, state); the state also goes into the browser's cookie."""
-        now = self.clock()
-        for key in [k for k, p in self.pending.items() if p.expires_at < now]:
-            del self.pending[key]
         state = secrets.token_urlsafe(24)
+        nonce = secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        self.pending[state] = _Pending(secrets.token_urlsafe(24), verifier, now + PENDING_TTL)
+        await self.store.put_value(PENDING_NAMESPACE, _pending_key(state),
+                                   json.dumps({"nonce": nonce, "verifier": verifier}), PENDING_TTL)
         query = urlencode({
             "response_type": "code",
             "client_id": self.settings.client_id,
             "redirect_uri": self.settings.redirect_uri,
             "scope": self.settings.scope,
             "state": state,
-            "nonce": self.pending[state].nonce,
+            "nonce": nonce,
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         })
@@ -106,16 +104,17 @@ class DemoRelyingParty:
         state = params.get("state", "")
         if not cookie_state or not hmac.compare_digest(state.encode(), cookie_state.encode()):
             raise DemoClientError("state does not belong to this browser")
-        pending = self.pending.pop(state, None)
-        if pending is None or pending.expires_at < self.clock():
+        raw = await self.store.take_value(PENDING_NAMESPACE, _pending_key(state))
+        if raw is None:
             raise DemoClientError("unknown or expired sign-in")
+        pending: dict[str, str] = json.loads(raw)
         if params.get("iss") != self.settings.issuer:
             raise DemoClientError("authorization response from an unexpected issuer")
         if "error" in params:
             raise DemoClientError(f"the gateway answered {params['error']}")
         meta = await self.metadata(http)
         form = {"grant_type": "authorization_code", "code": params.get("code", ""),
-                "redirect_uri": self.settings.redirect_uri, "code_verifier": pending.verifier}
+                "redirect_uri": self.settings.redirect_uri, "code_verifier": pending["verifier"]}
         headers = {}
         if self.settings.client_secret is None:
             form["client_id"] = self.settings.client_id
@@ -138,7 +137,7 @@ class DemoRelyingParty:
                 aud={"essential": True, "value": self.settings.client_id},
                 sub={"essential": True},
                 exp={"essential": True},
-                nonce={"essential": True, "value": pending.nonce},
+                nonce={"essential": True, "value": pending["nonce"]},
             ).validate(token.claims)
         except (JoseError, ValueError, KeyError) as e:
             raise DemoClientError(f"ID token rejected: {type(e).__name__}") from None
@@ -163,10 +162,10 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
 
 
 def create_oidc_demo_routes(
-    settings: DemoClientSettings, *, prefix: str = "/demo/oidc", secure_cookie: bool = False
+    settings: DemoClientSettings, store: Store, *, prefix: str = "/demo/oidc", secure_cookie: bool = False
 ) -> list[web.RouteDef]:
     """``GET {prefix}/`` (button), ``{prefix}/login``, ``{prefix}/callback`` (= the redirect_uri)."""
-    rp = DemoRelyingParty(settings)
+    rp = DemoRelyingParty(settings, store)
 
     async def index(request: web.Request) -> web.Response:
         return _page("Demo: Anmeldung mit OpenID Connect",
@@ -176,7 +175,7 @@ def create_oidc_demo_routes(
     async def login(request: web.Request) -> web.StreamResponse:
         async with aiohttp.ClientSession() as http:
             meta = await rp.metadata(http)
-        url, state = rp.start(meta["authorization_endpoint"])
+        url, state = await rp.start(meta["authorization_endpoint"])
         response = web.Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
         response.set_cookie(COOKIE, state, path=prefix, httponly=True, samesite="Lax", secure=secure_cookie,
                             max_age=int(PENDING_TTL))

@@ -1,0 +1,491 @@
+"""`eid-gateway serve --workers N` as real processes: a supervisor and N workers sharing one port.
+
+Which worker served a request is read from the kernel, not from the gateway: the test finds the
+server-side socket of its own connection in /proc/net/tcp and the worker process holding that socket, so
+"both workers serve" cannot pass because of something the gateway says about itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from eid_gateway.config import ConfigError, load_config
+from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
+from eid_gateway.simulator import run_simulated_client
+from eid_gateway.workers import EXIT_WORKERS_FAILED, RestartPolicy, Supervisor
+
+EID_GATEWAY = str(Path(sys.executable).with_name("eid-gateway"))
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def init_instance(directory: Path, extra: str = "") -> tuple[Path, int]:
+    """`eid-gateway init` on a free port, plus ``extra`` TOML appended."""
+    port = free_port()
+    subprocess.run([EID_GATEWAY, "init", "--dir", str(directory), "--origin", f"http://127.0.0.1:{port}",
+                    "--port", str(port)], check=True, stdout=subprocess.DEVNULL)
+    config = directory / "gateway.toml"
+    if extra:
+        config.write_text(config.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return config, port
+
+
+# --- processes and sockets, as the kernel sees them -----------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None and fields[0] != "Z" and int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def socket_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
+    """The process among ``pids`` holding the server side of the connection from ``client_port``."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            local, remote = parts[1], parts[2]
+            if int(local.rsplit(":", 1)[1], 16) == server_port and int(remote.rsplit(":", 1)[1], 16) == client_port:
+                inode = parts[9]
+    if inode is None:
+        return None
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        for fd in fd_dir.iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value from Prometheus text (0 when absent); labels in any order."""
+    for line in text.splitlines():
+        m = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
+        if m is None or m.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if found == labels:
+            return float(m.group(3))
+    return 0.0
+
+
+# --- the gateway under test ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Gateway:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def workers(self) -> list[int]:
+        return children(self.process.pid)
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def get(self, path: str, conn: http.client.HTTPConnection | None = None) -> tuple[int, str]:
+        own = conn is None
+        conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode("utf-8")
+        finally:
+            if own:
+                conn.close()
+
+    def pinned(self, max_connections: int = 64) -> dict[int, http.client.HTTPConnection]:
+        """One open (keep-alive) connection per worker, each known to be served by that worker."""
+        workers = self.workers()
+        pinned: dict[int, http.client.HTTPConnection] = {}
+        for _ in range(max_connections):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            status, _ = self.get("/healthz", conn)
+            assert status == 200
+            assert conn.sock is not None
+            owner = socket_owner(self.port, conn.sock.getsockname()[1], workers)
+            assert owner in workers, f"connection served by {owner}, not by a worker of {workers}"
+            if owner in pinned:
+                conn.close()
+            else:
+                pinned[owner] = conn
+            if len(pinned) == len(workers):
+                return pinned
+        raise AssertionError(f"{max_connections} connections did not reach every worker: {sorted(pinned)}")
+
+    def wait_ready(self, workers: int, started_lines: int | None = None) -> None:
+        """Until every worker has logged its start and ``workers`` worker processes exist."""
+        wanted = workers if started_lines is None else started_lines
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"supervisor exited {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            if self.log_text().count("gateway started") >= wanted and len(self.workers()) == workers:
+                try:
+                    if self.get("/healthz")[0] == 200:
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        raise AssertionError(f"gateway did not come up:\n{self.log_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                for pid in self.workers():
+                    os.kill(pid, signal.SIGKILL)
+                self.process.kill()
+                self.process.wait()
+
+
+def start_gateway(config: Path, port: int, workers: int = 2) -> Gateway:
+    log = config.parent / f"serve-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([EID_GATEWAY, "serve", "--config", str(config), "--workers", str(workers)],
+                                   stdout=out, stderr=subprocess.STDOUT)
+    gateway = Gateway(process, port, log)
+    try:
+        gateway.wait_ready(workers)
+    except BaseException:
+        gateway.stop()
+        raise
+    return gateway
+
+
+# every citizen of these tests comes from 127.0.0.1: the per-address abuse limits would refuse them
+NO_LIMITS = "\n[limits]\nenabled = false\n"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    config, port = init_instance(tmp_path_factory.mktemp("workers"), NO_LIMITS)
+    gw = start_gateway(config, port)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def fresh_gateway(tmp_path: Path) -> Iterator[Gateway]:
+    config, port = init_instance(tmp_path, NO_LIMITS)
+    gw = start_gateway(config, port)
+    yield gw
+    gw.stop()
+
+
+# --- serving -----------------------------------------------------------------------------------------------------
+
+
+def test_two_worker_processes_both_serve_the_port(gateway: Gateway) -> None:
+    workers = gateway.workers()
+    assert len(workers) == 2 and gateway.process.pid not in workers
+    pinned = gateway.pinned()  # fails unless the kernel handed connections to both processes
+    assert sorted(pinned) == workers
+    for conn in pinned.values():
+        for _ in range(5):  # and each keeps answering on its connection
+            status, body = gateway.get("/healthz", conn)
+            assert status == 200 and '"ok"' in body
+        conn.close()
+    log = gateway.log_text()
+    assert re.search(r"eid_gateway\.app worker=0 gateway started", log)
+    assert re.search(r"eid_gateway\.app worker=1 gateway started", log)
+    for pid in workers:
+        assert re.search(rf"worker=\d pid={pid} started", log)
+
+
+def test_metrics_add_up_over_the_workers(gateway: Gateway) -> None:
+    """/readyz calls getServerInfo once; 3 calls on one worker and 5 on the other must show as 8 more
+    wherever /metrics is scraped (a worker reporting only itself would show 3 or 5 more)."""
+    labels = {"operation": "getServerInfo", "outcome": "ok"}
+    name = "eidgw_eid_server_call_seconds_count"
+    pinned = gateway.pinned()
+    (a, conn_a), (b, conn_b) = sorted(pinned.items())
+    before = metric(gateway.get("/metrics", conn_a)[1], name, **labels)
+    round_trips_before = metric(gateway.get("/metrics", conn_b)[1], "eidgw_store_round_trips_total")
+    for conn, times in ((conn_a, 3), (conn_b, 5)):
+        for _ in range(times):
+            status, body = gateway.get("/readyz", conn)
+            assert status == 200, body
+    for conn in (conn_a, conn_b):
+        status, text = gateway.get("/metrics", conn)
+        assert status == 200
+        assert metric(text, name, **labels) == before + 8
+        assert metric(text, "eidgw_eid_server_up") == 1.0
+        # each /readyz pings the store once, on whichever worker it landed
+        assert metric(text, "eidgw_store_round_trips_total") >= round_trips_before + 8
+        assert text.count("# TYPE eidgw_eid_server_call_seconds histogram") == 1  # merged, not per process
+    conn_a.close()
+    conn_b.close()
+
+
+async def _one_sign_in(origin: str) -> None:
+    """Demo service → SAML IdP → start page → simulated AusweisApp → refresh → demo ACS verifies.
+    Every request on a new connection, so the hops of one sign-in land on random workers."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
+                                     cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser, \
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as ausweisapp:
+        async with browser.get(origin + "/demo/login", allow_redirects=False) as r:
+            assert r.status in (302, 303), await r.text()
+            sso = r.headers["Location"]
+        async with browser.get(URL(sso, encoded=True), allow_redirects=False) as r:  # the signed query as sent
+            assert r.status in (302, 303), await r.text()
+            start = r.headers["Location"]
+        async with browser.get(URL(origin).join(URL(start))) as r:
+            assert r.status == 200, await r.text()
+        ref = start.rsplit("/", 1)[1]
+        refresh = await run_simulated_client(ausweisapp, f"{origin}/eid/tctoken/{ref}")
+        assert "ResultMajor=ok" in refresh, refresh
+        async with browser.get(URL(refresh, encoded=True)) as r:
+            form = await r.text()
+            assert r.status == 200, form
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+        assert "SAMLResponse" in fields, form[:500]
+        async with browser.post(origin + "/demo/acs", data=fields) as r:
+            page = await r.text()
+            assert r.status == 200 and "MUSTERMANN" in page, page[:500]
+
+
+async def test_thirty_sign_ins_across_two_workers(gateway: Gateway) -> None:
+    """Each of the nine hops of a sign-in may land on either worker: everything a sign-in keeps between
+    requests (flow, simulator session, demo request store) must be shared between the processes."""
+    name, labels = "eidgw_signins_completed_total", {"service": "demo", "frontend": "saml", "backend": "simulator"}
+    before = metric(gateway.get("/metrics")[1], name, **labels)
+    cpu_before = {pid: _cpu_ticks(pid) for pid in gateway.workers()}
+    gate = asyncio.Semaphore(6)
+
+    async def citizen() -> None:
+        async with gate:
+            await _one_sign_in(gateway.origin)
+
+    results = await asyncio.gather(*(citizen() for _ in range(30)), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert not failures, f"{len(failures)} of 30 sign-ins failed, first: {failures[0]!r}"
+    assert metric(gateway.get("/metrics")[1], name, **labels) == before + 30
+    busy = [pid for pid, ticks in cpu_before.items() if _cpu_ticks(pid) - ticks >= 5]  # >= 50 ms each
+    assert len(busy) == 2, "the sign-ins did not run on both workers"
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = _stat(pid)
+    assert fields is not None
+    return int(fields[11]) + int(fields[12])
+
+
+# --- supervision ----------------------------------------------------------------------------------------------
+
+
+def test_a_killed_worker_is_replaced_and_service_continues(fresh_gateway: Gateway) -> None:
+    gw = fresh_gateway
+    before = gw.workers()
+    victim, survivor = before
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(victim) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not alive(victim)
+    for _ in range(20):  # the survivor serves the port meanwhile
+        assert gw.get("/healthz")[0] == 200
+    gw.wait_ready(2, started_lines=3)  # the replacement has started its gateway
+    after = gw.workers()
+    assert survivor in after and victim not in after, (before, after, gw.log_text()[-3000:])
+    (replacement,) = set(after) - {survivor}
+    log = gw.log_text()
+    assert re.search(rf"worker=\d pid={victim} ended unexpectedly signal=SIGKILL after [\d.]+ s; replacing it",
+                     log), log[-3000:]
+    pinned = gw.pinned()  # the replacement takes connections and answers them
+    assert gw.get("/readyz", pinned[replacement])[0] == 200
+    for conn in pinned.values():
+        conn.close()
+    assert gw.process.poll() is None
+
+
+@pytest.mark.parametrize("everyone", [False, True], ids=["supervisor", "every-process"])
+def test_sigterm_stops_every_worker_and_exits_0(fresh_gateway: Gateway, everyone: bool) -> None:
+    """SIGTERM to the supervisor; or to every process at once, as systemd's default KillMode does (each
+    worker then gets a second SIGTERM from the supervisor while it shuts down)."""
+    gw = fresh_gateway
+    workers = gw.workers()
+    metrics_dir = re.search(r"supervisor started pid=\d+ workers=2 metrics_dir=(\S+)", gw.log_text())
+    assert metrics_dir and Path(metrics_dir.group(1)).is_dir()
+    assert any(Path(metrics_dir.group(1)).glob("*.db"))  # the workers' values live there
+    if everyone:
+        for pid in workers:
+            os.kill(pid, signal.SIGTERM)
+    gw.process.send_signal(signal.SIGTERM)
+    assert gw.process.wait(timeout=30) == 0, gw.log_text()[-3000:]
+    assert not any(alive(pid) for pid in workers)
+    assert not Path(metrics_dir.group(1)).exists()
+    log = gw.log_text()
+    assert "supervisor received SIGTERM; stopping the workers" in log
+    assert "supervisor stopped; all workers ended cleanly" in log
+    assert "unexpectedly" not in log
+    with pytest.raises(OSError):
+        gw.get("/healthz")
+
+
+def test_workers_stop_when_the_supervisor_is_killed(fresh_gateway: Gateway) -> None:
+    gw = fresh_gateway
+    workers = gw.workers()
+    gw.process.kill()
+    gw.process.wait()
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), gw.log_text()[-3000:]
+    assert "is gone; stopping" in gw.log_text()
+    # a killed supervisor cannot remove its metrics directory
+    left = re.search(r"metrics_dir=(\S+)", gw.log_text())
+    assert left is not None
+    shutil.rmtree(left.group(1), ignore_errors=True)
+
+
+async def test_workers_dying_right_after_start_make_the_supervisor_give_up(tmp_path: Path) -> None:
+    starts = tmp_path / "starts"
+    command = [sys.executable, "-c", f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(3)"]
+    supervisor = Supervisor(lambda index: command, 1,
+                            policy=RestartPolicy(max_quick_deaths=3, backoff_first=0.01, backoff_max=0.05))
+    t0 = time.monotonic()
+    assert await supervisor.run() == EXIT_WORKERS_FAILED
+    assert time.monotonic() - t0 < 20
+    assert starts.read_text() == "xxx"  # started, replaced twice, then given up
+    assert supervisor.metrics_dir is not None and not Path(supervisor.metrics_dir).exists()
+
+    missing = Supervisor(lambda index: [str(tmp_path / "no-such-program")], 2)
+    assert await missing.run() == EXIT_WORKERS_FAILED
+
+
+def test_a_taken_port_is_refused_before_any_worker_starts(gateway: Gateway) -> None:
+    # a second gateway on the port of a running one would silently share its traffic (SO_REUSEPORT)
+    config = gateway.log.parent / "gateway.toml"
+    result = subprocess.run([EID_GATEWAY, "serve", "--config", str(config), "--workers", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == EXIT_WORKERS_FAILED
+    assert f"error: cannot listen on 127.0.0.1 port {gateway.port}: in use" in result.stderr
+    assert "worker=" not in result.stderr
+
+
+# --- refusals ---------------------------------------------------------------------------------------------------
+
+
+def _kiosks() -> str:
+    return f'''
+[kiosk_monitor]
+staff_user = "buergerbuero"
+staff_password_hash = "{hash_staff_password("staff-secret")}"
+
+[[kiosks]]
+id = "mitte-1"
+name = "Bürgerbüro Mitte, Platz 1"
+credential_hash = "{hash_kiosk_credential("kiosk-token-" + "k" * 40)}"
+'''
+
+
+def _embedded_paos(directory: Path) -> str:
+    from eid_gateway.eidserver.testpki import generate_test_pki
+
+    generate_test_pki(directory / "eid-test-pki", "http://127.0.0.1:8080")
+    return '\n[embedded_paos]\npki_dir = "eid-test-pki"\nlisten_port = 9443\n'
+
+
+@pytest.mark.parametrize("kind", ["kiosks", "embedded-paos", "simulator-in-memory", "demo-in-memory"])
+def test_state_kept_in_one_process_refuses_several_workers(kind: str, tmp_path: Path) -> None:
+    config, _ = init_instance(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    if kind == "kiosks":
+        text += _kiosks()
+        reason = ("kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the staff "
+                  "dashboard's stream are kept in one process")
+    elif kind == "embedded-paos":
+        text = text.replace('kind = "simulator"', 'kind = "embedded-paos"', 1) + _embedded_paos(tmp_path)
+        reason = 'eid_server.kind = "embedded-paos": its PAOS sessions are kept in one process'
+    elif kind == "simulator-in-memory":
+        text, removed = re.subn(r"(?m)^sessions = .*\n", "", text)
+        assert removed == 1
+        reason = "simulator.sessions is not set: the simulator's open sessions would be kept in one process"
+    else:
+        text, removed = re.subn(r"(?m)^state = .*\n", "", text)
+        assert removed == 1
+        reason = "demo.state is not set: the demo service's sent requests and seen assertions would be kept"
+    config.write_text(text, encoding="utf-8")
+    assert load_config(config).listen.workers == 1  # fine with one worker
+
+    # on the command line: refused before any worker starts
+    result = subprocess.run([EID_GATEWAY, "serve", "--config", str(config), "--workers", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "error: --workers / listen.workers = 2: must be 1 because" in result.stderr
+    assert reason in result.stderr
+
+    # in the config file: a config error naming the key
+    config.write_text(text.replace("[listen]\n", "[listen]\nworkers = 2\n", 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(config)
+    assert [e for e in exc.value.errors if e.startswith(f"listen.workers: must be 1 because {reason}")]
+
+
+def test_workers_key_and_option_are_checked(tmp_path: Path) -> None:
+    config, _ = init_instance(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[listen]\n", "[listen]\nworkers = 3\n", 1), encoding="utf-8")
+    assert load_config(config).listen.workers == 3
+    config.write_text(text.replace("[listen]\n", "[listen]\nworkers = 0\n", 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(config)
+    assert "listen.workers: must be between 1 and 64" in exc.value.errors
+    config.write_text(text.replace("[listen]\n", '[listen]\nworkers = "2"\n', 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(config)
+    assert "listen.workers: must be an integer" in " ".join(exc.value.errors)
+
+    result = subprocess.run([EID_GATEWAY, "serve", "--workers", "0"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--workers: must be between 1 and 64" in result.stderr

@@ -1,0 +1,67 @@
+"""SqliteRequestStore / SqliteReplayCache shared by separate OS processes (a service running several
+workers): each issued request ID is consumed by exactly one of them, each assertion ID accepted by
+exactly one, and expired entries are refused by all."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+from saml.stores import SqliteReplayCache, SqliteRequestStore
+
+LATER = datetime.now(timezone.utc) + timedelta(minutes=5)
+
+
+def _race(kind: str, path: str, items: Sequence[str], barrier: Barrier, out: Any) -> None:
+    """One competing process: connect, wait for the others, then try every item once."""
+    if kind == "consume":
+        store = SqliteRequestStore(path)
+        len(store)  # connected before the start signal
+        barrier.wait(timeout=60)
+        out.put([store.consume(item) for item in items])
+    else:
+        cache = SqliteReplayCache(path)
+        len(cache)
+        barrier.wait(timeout=60)
+        out.put([cache.add_if_new(item, expires_at=LATER) for item in items])
+
+
+def _run(kind: str, path: Path, items: Sequence[str], processes: int = 2) -> list[list[bool]]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(processes)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_race, args=(kind, str(path), list(items), barrier, out)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    try:
+        answers: list[list[bool]] = [out.get(timeout=120) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+    assert [p.exitcode for p in procs] == [0] * processes
+    return answers
+
+
+def test_each_request_id_is_consumed_by_one_process(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = SqliteRequestStore(path)
+    ids = [f"_r{i}" for i in range(300)]
+    for request_id in ids:
+        store.add(request_id, expires_at=LATER)
+    store.add("_expired", expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    a, b = _run("consume", path, ids + ["_expired", "_unknown"])
+    assert all(x != y for x, y in zip(a[:300], b[:300]))  # exactly one True per ID
+    assert a[300:] == b[300:] == [False, False]
+    assert len(store) == 0
+
+
+def test_each_assertion_id_is_accepted_by_one_process(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    ids = [f"_a{i}" for i in range(300)]
+    a, b = _run("assertion", path, ids)
+    assert all(x != y for x, y in zip(a, b))
+    assert not SqliteReplayCache(path).add_if_new("_a7", expires_at=LATER)
