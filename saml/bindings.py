@@ -98,7 +98,9 @@ def _check_param(param: str) -> None:
 
 
 def _deflate(data: bytes) -> bytes:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    # Raw DEFLATE (RFC 1951) with a 4 KiB window and a small hash table: any inflater reads it, and
+    # setting up zlib's default 32 KiB state cost more than compressing a whole AuthnRequest.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -12, 4)
     return compressor.compress(data) + compressor.flush()
 
 
@@ -121,6 +123,11 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
+def _q_b64(value: str) -> str:
+    """:func:`_q` for base64 text, whose only reserved characters are ``+``, ``/`` and ``=``."""
+    return value.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+
+
 def redirect_url(
     destination: str,
     message: etree._Element,
@@ -134,14 +141,14 @@ def redirect_url(
     _check_param(param)
     check_relay_state(relay_state)
     encoded = base64.b64encode(_deflate(to_bytes(message))).decode("ascii")
-    query = f"{param}={_q(encoded)}"
+    query = f"{param}={_q_b64(encoded)}"
     if relay_state is not None:
         query += f"&RelayState={_q(relay_state)}"
     if key is not None:
         alg = sig_alg or default_signature_algorithm(key)
         query += f"&SigAlg={_q(alg)}"
         signature = sign_bytes(key, query.encode("ascii"), alg)
-        query += f"&Signature={_q(base64.b64encode(signature).decode('ascii'))}"
+        query += f"&Signature={_q_b64(base64.b64encode(signature).decode('ascii'))}"
     elif sig_alg is not None:
         raise ValueError("sig_alg given without a key")
     if urlsplit(destination).fragment:

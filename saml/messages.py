@@ -91,7 +91,7 @@ def format_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("SAML instants must be timezone-aware")
     utc = value.astimezone(timezone.utc)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
     if utc.microsecond:
         text += f".{utc.microsecond:06d}".rstrip("0")
     return text + "Z"

@@ -275,8 +275,13 @@ class _Cursor:
         self.pos = 0
 
     def _matches(self, el: etree._Element, local: str, alt_ns: tuple[str | None, ...]) -> bool:
-        q = etree.QName(el)
-        return q.localname == local and (q.namespace in ((self.ns,) + alt_ns))
+        # Split the Clark tag by hand: building an etree.QName per child was most of a message's parse.
+        tag = el.tag
+        assert isinstance(tag, str)  # __init__ keeps elements only
+        if tag[:1] == "{":
+            namespace, _, name = tag[1:].partition("}")
+            return name == local and (namespace == self.ns or namespace in alt_ns)
+        return tag == local and (self.ns is None or None in alt_ns)
 
     def opt(self, local: str, *alt_ns: str | None) -> etree._Element | None:
         if self.pos < len(self.items) and self._matches(self.items[self.pos], local, alt_ns):

@@ -13,6 +13,7 @@ The XML-DSig work itself is :func:`saml.dsig.sign_references` / :func:`saml.dsig
 
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -43,7 +44,9 @@ _DATETIME_RE: Final = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d
 
 
 def _format(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    t = moment.astimezone(timezone.utc)
+    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}."
+            f"{moment.microsecond // 1000:03d}Z")
 
 
 def _parse_datetime(text: str, what: str) -> datetime:
@@ -58,14 +61,25 @@ def _parse_datetime(text: str, what: str) -> datetime:
         raise TimestampError(f"{what} is not a valid date and time") from None
 
 
+_token_references: dict[bytes, etree._Element] = {}
+
+
 def _security_token_reference(key: KeyPair) -> etree._Element:
-    """``wsse:SecurityTokenReference/ds:X509Data/ds:X509IssuerSerial`` for our certificate."""
-    ref = etree.Element(f"{{{WSSE}}}SecurityTokenReference", nsmap={"wsse": WSSE, "ds": DS})
-    data = etree.SubElement(ref, f"{{{DS}}}X509Data")
-    serial = etree.SubElement(data, f"{{{DS}}}X509IssuerSerial")
-    etree.SubElement(serial, f"{{{DS}}}X509IssuerName").text = key.certificate.issuer.rfc4514_string()
-    etree.SubElement(serial, f"{{{DS}}}X509SerialNumber").text = str(key.certificate.serial_number)
-    return ref
+    """``wsse:SecurityTokenReference/ds:X509Data/ds:X509IssuerSerial`` for our certificate.
+
+    Built once per certificate and copied (formatting the issuer name cost more than the ECDSA signature).
+    """
+    proto = _token_references.get(key.fingerprint)
+    if proto is None:
+        proto = etree.Element(f"{{{WSSE}}}SecurityTokenReference", nsmap={"wsse": WSSE, "ds": DS})
+        data = etree.SubElement(proto, f"{{{DS}}}X509Data")
+        serial = etree.SubElement(data, f"{{{DS}}}X509IssuerSerial")
+        etree.SubElement(serial, f"{{{DS}}}X509IssuerName").text = key.certificate.issuer.rfc4514_string()
+        etree.SubElement(serial, f"{{{DS}}}X509SerialNumber").text = str(key.certificate.serial_number)
+        if len(_token_references) > 64:
+            _token_references.clear()
+        _token_references[key.fingerprint] = proto
+    return copy.deepcopy(proto)
 
 
 def sign_envelope(

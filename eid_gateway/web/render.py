@@ -25,6 +25,7 @@ _ENV: Final = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # templates change only with a deployment (restart); no stat() per page
 )
 
 
