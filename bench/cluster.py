@@ -105,12 +105,12 @@ class Setup:
 def authn_requests(config_path: Path, count: int) -> list[str]:
     """Signed HTTP-Redirect AuthnRequests of the demo service, made before the clock starts."""
     config = load_config(config_path)
-    assert config.demo.key is not None
+    assert config.demo.request_signing_key is not None
     sso = config.public_origin + "/saml/sso"
     out = []
     for _ in range(count):
         request = AuthnRequest(issuer=config.demo.entity_id, destination=sso, acs_url=config.public_origin + "/demo/acs")
-        url = redirect_url(sso, build_authn_request(request), relay_state="rs", key=config.demo.key)
+        url = redirect_url(sso, build_authn_request(request), relay_state="rs", key=config.demo.request_signing_key)
         out.append(url.split("?", 1)[1])
     return out
 

@@ -33,13 +33,16 @@ class DevKeySpec:
     purpose: str
 
 
-#: The development key set. RSA-3072 where SAML services may only support RSA; EC P-256 elsewhere.
+#: The development key set. RSA-3072 where SAML services may only support RSA or where RSA-OAEP key
+#: transport needs an RSA key; EC P-256 elsewhere. One key per purpose (BSI TR-02102): the demo service
+#: decrypts with one key and signs with another.
 DEV_KEYS: tuple[DevKeySpec, ...] = (
     DevKeySpec("saml-signing", "rsa-3072", "SAML IdP signing"),
     DevKeySpec("saml-signing-next", "rsa-3072", "SAML IdP next signing key (rollover)"),
     DevKeySpec("eid-client", "ec-p256", "eID-Interface client (WS-Security, mutual TLS)"),
     DevKeySpec("simulator", "ec-p256", "eID-Server simulator"),
-    DevKeySpec("demo-service", "rsa-3072", "demo city service (SAML SP)"),
+    DevKeySpec("demo-service", "rsa-3072", "demo city service: assertion decryption (SAML SP, RSA-OAEP)"),
+    DevKeySpec("demo-service-signing", "ec-p256", "demo city service: AuthnRequest signing (SAML SP)"),
     DevKeySpec("oidc-signing", "ec-p256", "OpenID Connect ID token signing (ES256)"),
 )
 PSEUDONYM_SECRET_FILE = "pseudonym.secret"

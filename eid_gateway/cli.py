@@ -126,8 +126,14 @@ entity_id = "$origin/saml/metadata"
 [demo]
 # The demo city service mounted at /demo (a SAML service provider). Development only.
 enabled = true
+# One key per purpose (BSI TR-02102). key/cert decrypt the assertions the gateway encrypts to the demo
+# (RSA-OAEP, so RSA >= 3072): the demo's encryption_cert in its [[services]] entry below.
 key = "certs/demo-service.key"
 cert = "certs/demo-service.crt"
+# signing_key/signing_cert sign the demo's AuthnRequests (EC P-256: ECDSA-SHA256): its signing_cert below.
+# Without them, key signs the AuthnRequests too.
+signing_key = "certs/demo-service-signing.key"
+signing_cert = "certs/demo-service-signing.crt"
 entity_id = "$origin/demo/metadata"
 # The [[services]] entry below that registers the demo service.
 service_id = "demo"
@@ -169,11 +175,13 @@ required = ["given_names", "family_names", "date_of_birth", "address", "pseudony
 # The service's SAML entity ID and its exact Assertion Consumer Service URLs (https in production).
 entity_id = "$origin/demo/metadata"
 acs_urls = ["$origin/demo/acs"]
-# Certificate(s) that sign the service's AuthnRequests (signing_certs = [...] for several).
-signing_cert = "certs/demo-service.crt"
+# Certificate(s) that sign the service's AuthnRequests (signing_certs = [...] for several);
+# RSA >= 3072 or EC P-256+. Here: the demo's [demo] signing_cert.
+signing_cert = "certs/demo-service-signing.crt"
 # Refuse unsigned AuthnRequests (must stay true in production).
 require_signed_requests = true
-# Encrypt assertions to this certificate (AES-GCM + RSA-OAEP).
+# Encrypt assertions to this certificate (AES-GCM + RSA-OAEP, so an RSA certificate): the demo's
+# [demo] cert. A service should use a key for encryption that it does not sign with.
 encryption_cert = "certs/demo-service.crt"
 encrypt_assertions = true
 

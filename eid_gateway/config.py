@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certs.cvc import CvcError, CvCertificate, load_cvc_file
 from certs.devpki import is_dev_certificate
@@ -210,11 +211,21 @@ class SamlIdpConfig:
 @dataclass(frozen=True)
 class DemoConfig:
     enabled: bool
+    #: Decrypts the assertions encrypted to the demo ([services.saml] encryption_cert): RSA, as the
+    #: gateway's key transport is RSA-OAEP.
     key: KeyPair | None
     entity_id: str
     service_id: str | None
     #: SQLite file of the demo's issued request IDs and seen assertion IDs; None: in memory.
     state: Path | None = None
+    #: Signs the demo's AuthnRequests (one key per purpose, BSI TR-02102); None: ``key`` signs them too,
+    #: as in configurations written before the demo had a signing key of its own.
+    signing_key: KeyPair | None = None
+
+    @property
+    def request_signing_key(self) -> KeyPair | None:
+        """The key that signs the demo's AuthnRequests."""
+        return self.signing_key if self.signing_key is not None else self.key
 
 
 @dataclass(frozen=True)
@@ -880,12 +891,18 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     dt = top.table("demo") or _Reader(errors, {}, "demo", base_dir)
     demo_enabled = dt.boolean("enabled", False)
     demo_key = _load_pair(dt, "key", "cert", required=demo_enabled)
+    demo_signing = _load_pair(dt, "signing_key", "signing_cert", required=False)
+    _strength(dt, "signing_key", demo_signing)
+    if demo_signing is not None and demo_key is not None and not isinstance(demo_key.private_key, rsa.RSAPrivateKey):
+        dt.error("key", "must be an RSA key: with signing_key set it only decrypts assertions, and the "
+                        "gateway encrypts them with RSA-OAEP")
     demo = DemoConfig(
         enabled=demo_enabled,
         key=demo_key,
         entity_id=dt.string("entity_id", f"{origin}/demo/metadata") or f"{origin}/demo/metadata",
         service_id=dt.string("service_id", "demo") if demo_enabled else None,
         state=dt.path("state"),
+        signing_key=demo_signing,
     )
     if production and demo_enabled:
         dt.error("enabled", "the demo service is for development; production refuses it")

@@ -47,8 +47,10 @@ HTTP_KEY: Final = web.AppKey("demo_http", aiohttp.ClientSession)
 
 
 def demo_settings(config: GatewayConfig, prefix: str = DEFAULT_PREFIX) -> DemoSpSettings:
-    """The demo's identity and trust, from the shared config file."""
-    if config.demo.key is None:
+    """The demo's identity, keys and trust, from the shared config file. Without ``[demo] signing_key``
+    (configurations written before it existed) the decryption key signs the AuthnRequests too."""
+    signing_key = config.demo.request_signing_key
+    if config.demo.key is None or signing_key is None:
         raise ValueError("the demo service needs [demo] key and cert")
     acs_url = config.url(f"{prefix}/acs")
     if config.demo.service_id is not None:
@@ -61,7 +63,8 @@ def demo_settings(config: GatewayConfig, prefix: str = DEFAULT_PREFIX) -> DemoSp
     return DemoSpSettings(
         entity_id=config.demo.entity_id,
         acs_url=acs_url,
-        key=config.demo.key,
+        decryption_key=config.demo.key,
+        signing_key=signing_key,
         idp_metadata_url=config.url("/saml/metadata"),
         idp_entity_id=config.saml_idp.entity_id,
         metadata_signers=tuple(signers),

@@ -1,10 +1,13 @@
 """The demo city service's SAML side, written as any external service would write it: only the public
-``saml`` API, the gateway's metadata fetched over HTTP, and the service's own key.
+``saml`` API, the gateway's metadata fetched over HTTP, and the service's own keys.
 
 Trust: the gateway's metadata is accepted only if its signature verifies with a pinned certificate
 (a real service receives it out of band when it registers; the demo reads the gateway's current and
 next signing certificates from the shared config file). The signing keys listed in that verified
 metadata then verify the Responses, so a key rollover announced in the metadata needs no change here.
+
+Keys: the service signs its AuthnRequests with one key and decrypts assertions with another (the gateway
+registers them as the service's signing_cert and encryption_cert).
 """
 
 from __future__ import annotations
@@ -54,7 +57,12 @@ class DemoSpSettings:
 
     entity_id: str
     acs_url: str
-    key: KeyPair
+    #: Decrypts the assertions (the gateway encrypts to its certificate with RSA-OAEP).
+    decryption_key: KeyPair
+    #: Signs the AuthnRequests (HTTP-Redirect query signature; ECDSA-SHA256 for an EC key). A key of its
+    #: own (one key per purpose, BSI TR-02102), unless the configuration predates [demo] signing_key:
+    #: then it is ``decryption_key`` itself.
+    signing_key: KeyPair
     idp_metadata_url: str
     idp_entity_id: str
     metadata_signers: tuple[x509.Certificate, ...]
@@ -139,7 +147,8 @@ class DemoServiceProvider:
             name_id_policy=NameIDPolicy(format=NAMEID_PERSISTENT),
         )
         self.request_store.add(request.id, expires_at=request.issue_instant + PENDING_REQUEST_TTL)
-        return redirect_url(sso, build_authn_request(request), relay_state=relay_state, key=self.settings.key)
+        return redirect_url(sso, build_authn_request(request), relay_state=relay_state,
+                            key=self.settings.signing_key)
 
     async def validate(self, saml_response: bytes) -> ValidatedResponse:
         """Validate a Response (raises a :class:`saml.SamlError` subclass on any defect)."""
@@ -148,7 +157,7 @@ class DemoServiceProvider:
             idp,
             sp_entity_id=self.settings.entity_id,
             acs_url=self.settings.acs_url,
-            decryption_keys=(self.settings.key,),
+            decryption_keys=(self.settings.decryption_key,),
             require_signed_assertion=True,
             request_store=self.request_store,
             replay_cache=self.replay_cache,

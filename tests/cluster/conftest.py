@@ -214,12 +214,12 @@ class Citizen:
     def sso_url(self) -> str:
         """A fresh signed AuthnRequest of the demo service (HTTP-Redirect binding)."""
         config = self.cluster.config
-        assert config.demo.key is not None
+        assert config.demo.request_signing_key is not None
         sso = config.public_origin + "/saml/sso"
         request = AuthnRequest(issuer=config.demo.entity_id, destination=sso,
                                acs_url=config.public_origin + "/demo/acs")
         self.request_id = request.id
-        return redirect_url(sso, build_authn_request(request), relay_state="rs", key=config.demo.key)
+        return redirect_url(sso, build_authn_request(request), relay_state="rs", key=config.demo.request_signing_key)
 
     async def get(self, url: str, **kw: Any) -> aiohttp.ClientResponse:
         return await self.browser.get(URL(url, encoded=True), allow_redirects=False, **kw)

@@ -87,19 +87,25 @@ StartGateway = Callable[..., Awaitable[Gateway]]
 
 @pytest.fixture
 def start_gateway(servers: Servers, tmp_path: Path) -> StartGateway:
-    """Start a gateway: `init` into a temp dir with this port's origin, load, build the app, serve."""
+    """Start a gateway: `init` into a temp dir with this port's origin (``edit_config`` rewrites the
+    written config text first), load, build the app, serve."""
 
     async def start(
         *,
         backend: BackendFactory | None = None,
         store: StoreFactory | None = None,
         app_factory: Callable[[GatewayConfig], web.Application] | None = None,
+        edit_config: Callable[[str], str] | None = None,
     ) -> Gateway:
         sock = bound_socket()
         port = sock.getsockname()[1]
         origin = f"http://127.0.0.1:{port}"
         directory = tmp_path / "instance"
-        config = load_config(write_example_config(directory, origin, port))
+        path = write_example_config(directory, origin, port)
+        if edit_config is not None:
+            edited = edit_config(path.read_text(encoding="utf-8"))
+            path.write_text(edited, encoding="utf-8")
+        config = load_config(path)
         if app_factory is not None:
             app = app_factory(config)
         else:

@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from eid_gateway.backends.tr03130 import Tr03130Client
 from eid_gateway.config import GatewayConfig
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token, validate_tc_token
 from eid_gateway.simulator import Simulator, SimulatorConfig
 from eid_gateway.store.sqlite import SqliteStore
-from saml import generate_key_pair
+from saml import (
+    AuthnRequest,
+    SignatureError,
+    build_authn_request,
+    decode_redirect,
+    generate_key_pair,
+    redirect_url,
+    verify_redirect,
+)
+from saml.algorithms import ECDSA_SHA256, RSA_SHA256
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
 from .conftest import (
@@ -289,3 +300,83 @@ async def test_eid_server_with_forged_signature(
         public_origin=url.rsplit("/", 1)[0], key=forger_key, gateway_cert=gw.config.keys.eid_client.certificate,
     ))
     await _server_error_reaches_the_service(gw, browser, servers)
+
+
+# --- the demo's keys: one signs its AuthnRequests, the other decrypts its assertions ------------------------
+
+
+def _sso_query(browser: Browser) -> str:
+    [sso] = [u for u in browser.history if urlsplit(u).path == "/saml/sso"]
+    return urlsplit(sso).query
+
+
+async def _sign_in_as_erika(browser: Browser, servers: Servers, start: Page) -> Page:
+    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
+    result = await deliver(browser, await browser.get(step.next_url))
+    assert result.status == 200, result.text
+    table = {str(row.findtext("th")): str(row.findtext("td")) for row in result.doc().iter("tr")}
+    assert table["Familienname"] == "MUSTERMANN" and table["Verschlüsselt übertragen"] == "ja"
+    return result
+
+
+async def test_demo_signs_with_an_ecdsa_key_and_decrypts_with_an_rsa_key(
+    start_gateway: StartGateway, browser: Browser, servers: Servers
+) -> None:
+    """The init config gives the demo one key per purpose; the gateway verifies the ECDSA-SHA256
+    Redirect signature with the registered signing_cert and encrypts to the other (RSA) certificate."""
+    gw = await start_gateway()
+    signing, decryption = gw.config.demo.signing_key, gw.config.demo.key
+    assert signing is not None and decryption is not None
+    assert isinstance(signing.private_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(signing.private_key.curve, ec.SECP256R1)
+    assert isinstance(decryption.private_key, rsa.RSAPrivateKey) and decryption.private_key.key_size == 3072
+    registered = gw.config.services.by_id("demo")
+    assert registered is not None and registered.saml is not None
+    assert registered.saml.signing_certs == (signing.certificate,)
+    assert registered.saml.encryption_cert == decryption.certificate
+
+    start = await open_start_page(browser, gw)
+    message = decode_redirect(_sso_query(browser))
+    assert message.sig_alg == ECDSA_SHA256
+    assert verify_redirect(message, trusted=[signing.certificate], require_signature=True).signed
+    with pytest.raises(SignatureError):
+        verify_redirect(message, trusted=[decryption.certificate], require_signature=True)
+    await _sign_in_as_erika(browser, servers, start)
+
+
+async def test_gateway_refuses_a_request_signed_with_the_demos_decryption_key(
+    start_gateway: StartGateway, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    assert gw.config.demo.key is not None
+    sso = gw.url("/saml/sso")
+    request = AuthnRequest(issuer=gw.config.demo.entity_id, destination=sso, acs_url=gw.url("/demo/acs"))
+    page = await browser.get(redirect_url(sso, build_authn_request(request), relay_state="de",
+                                          key=gw.config.demo.key))
+    assert page.status == 400 and "nicht vertrauenswürdig" in page.text
+
+
+async def test_a_config_without_demo_signing_key_signs_with_the_demo_key(
+    start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path
+) -> None:
+    """Instance directories written before the demo had a signing key (one RSA pair for both purposes,
+    no demo-service-signing files) keep working: the demo signs with ``key`` (RSA-SHA256)."""
+
+    def single_key(text: str) -> str:
+        demo_lines = 'signing_key = "certs/demo-service-signing.key"\nsigning_cert = "certs/demo-service-signing.crt"\n'
+        registered = 'signing_cert = "certs/demo-service-signing.crt"\n'
+        assert text.count(demo_lines) == 1
+        text = text.replace(demo_lines, "")
+        assert text.count(registered) == 1
+        for suffix in (".key", ".crt"):
+            (tmp_path / "instance" / "certs" / f"demo-service-signing{suffix}").unlink()
+        return text.replace(registered, 'signing_cert = "certs/demo-service.crt"\n')
+
+    gw = await start_gateway(edit_config=single_key)
+    assert gw.config.demo.signing_key is None and gw.config.demo.key is not None
+    assert gw.config.demo.request_signing_key is gw.config.demo.key
+    start = await open_start_page(browser, gw)
+    message = decode_redirect(_sso_query(browser))
+    assert message.sig_alg == RSA_SHA256
+    assert verify_redirect(message, trusted=[gw.config.demo.key.certificate], require_signature=True).signed
+    await _sign_in_as_erika(browser, servers, start)

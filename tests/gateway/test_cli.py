@@ -8,7 +8,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from certs.loading import load_key_pair_file
 from eid_gateway.cli import EXIT_CONFIG, EXIT_EXISTS, EXIT_OK, main
 from eid_gateway.config import CONFIG_ENV
 
@@ -32,8 +34,19 @@ def test_init_then_check_config(tmp_path: Path) -> None:
         if "=" in line and not line.startswith(("#", "[")) and line.strip():
             block = lines[max(0, i - 8):i]
             assert any(prev.startswith("#") for prev in block), line
-    for stem in ("saml-signing", "saml-signing-next", "eid-client", "simulator", "demo-service"):
+    for stem in ("saml-signing", "saml-signing-next", "eid-client", "simulator", "demo-service",
+                 "demo-service-signing", "oidc-signing"):
         assert (tmp_path / "inst" / "certs" / f"{stem}.key").is_file()
+        assert (tmp_path / "inst" / "certs" / f"{stem}.crt").is_file()
+    # the demo's two keys: RSA for decryption (RSA-OAEP), EC P-256 for signing its AuthnRequests
+    assert data["demo"]["cert"] == data["services"][0]["saml"]["encryption_cert"] == "certs/demo-service.crt"
+    assert data["demo"]["signing_cert"] == data["services"][0]["saml"]["signing_cert"]
+    assert data["demo"]["signing_cert"] == "certs/demo-service-signing.crt"
+    signing = load_key_pair_file(tmp_path / "inst/certs/demo-service-signing.key",
+                                 tmp_path / "inst/certs/demo-service-signing.crt")
+    assert isinstance(signing.private_key, ec.EllipticCurvePrivateKey)
+    decryption = load_key_pair_file(tmp_path / "inst/certs/demo-service.key", tmp_path / "inst/certs/demo-service.crt")
+    assert isinstance(decryption.private_key, rsa.RSAPrivateKey) and decryption.private_key.key_size == 3072
     assert (tmp_path / "inst" / "certs" / "pseudonym.secret").stat().st_size == 32
 
     code, out, err = run("check-config", "--config", str(config_path))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certs.devpki import is_dev_certificate
@@ -46,6 +47,13 @@ def test_example_config_is_valid(instance: Path) -> None:
     assert demo.saml.acs_urls == (f"{ORIGIN}/demo/acs",)
     assert config.services.by_entity_id(f"{ORIGIN}/demo/metadata") is demo
     assert config.demo.enabled and config.demo.key is not None
+    # one key per purpose: the demo signs its AuthnRequests with EC P-256, decrypts with RSA-3072
+    signing = config.demo.signing_key
+    assert signing is not None and config.demo.request_signing_key is signing
+    assert isinstance(signing.private_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(config.demo.key.private_key, rsa.RSAPrivateKey)
+    assert demo.saml.signing_certs == (signing.certificate,)
+    assert demo.saml.encryption_cert == config.demo.key.certificate
     assert is_dev_certificate(config.keys.saml_signing.certificate)
     assert config.keys.saml_signing_next is not None
 
@@ -143,6 +151,30 @@ def test_weak_signing_key_is_refused(instance: Path, example_toml: str, tmp_path
     )
     joined = "\n".join(errors_of(write_variant(instance, text, "weak")))
     assert "keys.saml_signing_key: RSA key of 2048 bits; at least 3072 required" in joined
+
+
+def test_demo_signing_key_errors_name_their_key(instance: Path, example_toml: str, tmp_path: Path) -> None:
+    weak, ec_key = generate_key_pair("rsa-2048", "weak"), generate_key_pair("ec-p256", "ec")
+    for name, kp in (("weak", weak), ("ec", ec_key)):
+        key_pem, cert_pem = key_pair_to_pem(kp)
+        (tmp_path / f"{name}.key").write_bytes(key_pem)
+        (tmp_path / f"{name}.crt").write_bytes(cert_pem)
+    demo_signing = 'signing_key = "certs/demo-service-signing.key"\n'
+    assert demo_signing in example_toml
+    # a certificate without its key
+    joined = "\n".join(errors_of(write_variant(instance, example_toml.replace(demo_signing, ""), "demo-cert")))
+    assert "demo.signing_key: is required when demo.signing_cert is set" in joined
+    # a weak signing key
+    text = example_toml.replace(demo_signing, f'signing_key = "{tmp_path / "weak.key"}"\n').replace(
+        'signing_cert = "certs/demo-service-signing.crt"\nentity_id', f'signing_cert = "{tmp_path / "weak.crt"}"\nentity_id')
+    joined = "\n".join(errors_of(write_variant(instance, text, "demo-weak")))
+    assert "demo.signing_key: RSA key of 2048 bits; at least 3072 required" in joined
+    # with a signing key of its own, key only decrypts RSA-OAEP: an EC key cannot
+    text = example_toml.replace('key = "certs/demo-service.key"\ncert = "certs/demo-service.crt"\n',
+                                f'key = "{tmp_path / "ec.key"}"\ncert = "{tmp_path / "ec.crt"}"\n')
+    assert text != example_toml
+    joined = "\n".join(errors_of(write_variant(instance, text, "demo-ec")))
+    assert "demo.key: must be an RSA key" in joined
 
 
 def test_not_toml(instance: Path) -> None:
