@@ -114,6 +114,27 @@ class InMemoryReplayCache:
         return len(self._set)
 
 
+def open_shared_sqlite(path: Path | str, schema: str, *, busy_timeout: float = 5.0) -> sqlite3.Connection:
+    """A connection (autocommit, usable from any one thread at a time) to a SQLite file that several
+    processes share: WAL, ``synchronous=NORMAL``, a busy timeout, ``schema`` created if missing."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+    # Switching to WAL and creating the schema can meet another process doing the same; SQLite then
+    # answers "locked" without calling the busy handler, so retry for a short while.
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(schema)
+            return conn
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.01)
+
+
 class SqliteFile:
     """One SQLite file shared by the processes of one machine: WAL, a busy timeout, ``schema`` created
     on first use, one connection per process (opened lazily, so an object made before a fork serves the
@@ -133,22 +154,7 @@ class SqliteFile:
             return self._conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._timeout)
-        # Switching to WAL and creating the schema can meet another process doing the same; SQLite then
-        # answers "locked" without calling the busy handler, so retry for a short while.
-        deadline = time.monotonic() + self._timeout
-        while True:
-            try:
-                conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(self._schema)
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    conn.close()
-                    raise
-                time.sleep(0.01)
+        conn = open_shared_sqlite(self.path, self._schema, busy_timeout=self._timeout)
         self._conn, self._pid = conn, os.getpid()
         return conn
 

@@ -29,6 +29,7 @@ from eid_gateway.store.base import (
     check_names,
     window_index,
 )
+from saml.stores import open_shared_sqlite
 
 T = TypeVar("T")
 
@@ -140,23 +141,7 @@ class SqliteStore:
         if self._conn is None:
             if self._path != ":memory:":
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=5.0)
-            # Switching to WAL and creating the schema can meet another process doing the same; SQLite
-            # then answers "locked" without calling the busy handler, so retry for a short while.
-            deadline = time.monotonic() + 5.0
-            while True:
-                try:
-                    conn.execute("PRAGMA busy_timeout=5000")
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute("PRAGMA synchronous=NORMAL")
-                    conn.executescript(_SCHEMA)
-                    break
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() > deadline:
-                        conn.close()
-                        raise
-                    time.sleep(0.01)
-            self._conn = conn
+            self._conn = open_shared_sqlite(self._path, _SCHEMA, busy_timeout=5.0)
         return self._conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:

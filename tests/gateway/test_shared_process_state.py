@@ -6,9 +6,7 @@ Response is refused by both."""
 
 from __future__ import annotations
 
-import html as html_lib
 import re
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -23,24 +21,9 @@ from eid_gateway.cli import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.simulator import run_simulated_client
 
+from .test_embedded_default import _form, _free_port
+
 SIGN_INS = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _form(page: str) -> tuple[str, dict[str, str]]:
-    action = re.search(r'<form[^>]*action="([^"]+)"', page)
-    assert action, page[:500]
-    fields = {
-        html_lib.unescape(m.group(1)): html_lib.unescape(m.group(2))
-        for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
-    }
-    return html_lib.unescape(action.group(1)), fields
 
 
 def _tc_token_url(page: str) -> str:
