@@ -18,7 +18,12 @@ from eid_gateway.services import Service
 
 DEMO_ATTRIBUTES = {Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.ADDRESS,
                    Attribute.PSEUDONYM}
-TODAY = datetime.date.today()
+
+
+@pytest.fixture(scope="module")
+def today() -> datetime.date:
+    """The day the module's tests run (read then, not at import)."""
+    return datetime.date.today()
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +72,8 @@ def test_expiry_warning_within_30_days(instance: Path) -> None:
     assert "(in 30 days)" in err
 
 
-def test_expired_certificate_is_an_error(instance: Path) -> None:
-    chain = make_chain(DEMO_ATTRIBUTES, today=TODAY - datetime.timedelta(days=100), terminal_days=60)
+def test_expired_certificate_is_an_error(instance: Path, today: datetime.date) -> None:
+    chain = make_chain(DEMO_ATTRIBUTES, today=today - datetime.timedelta(days=100), terminal_days=60)
     code, _, err = _run("check-config", "--config", str(_config_with(instance, chain, "expired")))
     assert code == EXIT_CONFIG and "expired on" in err
 
@@ -83,15 +88,15 @@ def test_unreadable_certificate_is_a_config_error(instance: Path) -> None:
     assert "eid_server.authorization_certificate: CV certificate is not well-formed" in err
 
 
-def test_rule_needs_restricted_identification_and_a_terminal_certificate() -> None:
+def test_rule_needs_restricted_identification_and_a_terminal_certificate(today: datetime.date) -> None:
     service = Service("s", "S", "S", frozenset({Attribute.GIVEN_NAMES}))
     from certs.cvc import parse_cvc
 
     chain = make_chain({Attribute.GIVEN_NAMES})
-    findings = check_authorization(parse_cvc(chain.terminal), [service], TODAY)
+    findings = check_authorization(parse_cvc(chain.terminal), [service], today)
     assert [f.level for f in findings] == [Level.ERROR]
     assert "RESTRICTED_IDENTIFICATION" in findings[0].message
-    dv = check_authorization(parse_cvc(chain.dv), [service], TODAY)
+    dv = check_authorization(parse_cvc(chain.dv), [service], today)
     assert len(dv) == 1 and "not an authentication terminal certificate" in dv[0].message
 
 

@@ -32,7 +32,11 @@ from eid_gateway.identity import Attribute
 
 from certs.cvc_chain import CvcChain, make_chain
 
-TODAY = datetime.date.today()
+
+@pytest.fixture(scope="module")
+def today() -> datetime.date:
+    """The day the module's tests run (read then, not at import)."""
+    return datetime.date.today()
 
 # Public BSI test-PKI certificates (as published in open-source eID client test suites): the link
 # certificate DETESTeID00004 -> DETESTeID00005 (with brainpoolP256r1 domain parameters) and a DV
@@ -66,10 +70,10 @@ GOVERNIKUS_DESCRIPTION = bytes.fromhex(
 
 
 @pytest.fixture(scope="module")
-def chain() -> CvcChain:
+def chain(today: datetime.date) -> CvcChain:
     return make_chain(
         {Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.PSEUDONYM, Attribute.AGE_VERIFICATION},
-        today=TODAY,
+        today=today,
         description=CertificateDescription("Test DV", "Stadt Musterstadt", "Bürgerportal", "https://dv.example",
                                            "https://eid.musterstadt.example"),
     )
@@ -123,13 +127,13 @@ def test_governikus_certificate_description() -> None:
 # --- our own chain -----------------------------------------------------------------------------------------
 
 
-def test_chain_round_trip(chain: CvcChain) -> None:
+def test_chain_round_trip(chain: CvcChain, today: datetime.date) -> None:
     term = parse_cvc(chain.terminal)
     assert str(term.authority_reference) == "DETESTDV00001"
     assert str(term.holder_reference) == "DEMUSTERST00001"
     assert term.chat == Chat.for_attributes(chain.attributes)
-    assert term.effective_date == TODAY
-    assert term.expiration_date == TODAY + datetime.timedelta(days=60)
+    assert term.effective_date == today
+    assert term.expiration_date == today + datetime.timedelta(days=60)
     assert term.description_hash == hashlib.sha256(chain.description).digest()
     assert term.extension(ID_DESCRIPTION) is not None
     assert term.check_description(chain.description).subject_url == "https://eid.musterstadt.example"
@@ -165,12 +169,12 @@ def test_description_hash_mismatch(chain: CvcChain) -> None:
         term.check_description(other)
 
 
-def test_rsa_pss_certificate() -> None:
+def test_rsa_pss_certificate(today: datetime.date) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     data = build_cvc(
         authority_reference="DERSACVCA00001", holder_reference="DERSACVCA00001", public_key=key.public_key(),
-        chat=Chat.authentication_terminal(role=Role.CVCA), effective_date=TODAY,
-        expiration_date=TODAY + datetime.timedelta(days=1), signing_key=key,
+        chat=Chat.authentication_terminal(role=Role.CVCA), effective_date=today,
+        expiration_date=today + datetime.timedelta(days=1), signing_key=key,
     )
     cert = parse_cvc(data)
     assert cert.public_key.algorithm is TaAlgorithm.RSA_PSS_SHA_256
@@ -181,7 +185,7 @@ def test_rsa_pss_certificate() -> None:
 
 @pytest.mark.parametrize("curve", [ec.BrainpoolP256R1(), ec.SECP256R1(), ec.BrainpoolP384R1(), ec.SECP384R1(),
                                    ec.BrainpoolP512R1()])
-def test_domain_parameter_table_matches_the_curves(curve: ec.EllipticCurve) -> None:
+def test_domain_parameter_table_matches_the_curves(curve: ec.EllipticCurve, today: datetime.date) -> None:
     """The explicit parameters written into CVCA certificates are those of the named curve."""
     params = curve_parameters(curve)
     generator = ec.derive_private_key(1, curve).public_key().public_numbers()
@@ -195,7 +199,7 @@ def test_domain_parameter_table_matches_the_curves(curve: ec.EllipticCurve) -> N
     key = ec.generate_private_key(curve)
     data = build_cvc(authority_reference="DECURVE00001", holder_reference="DECURVE00001",
                      public_key=key.public_key(), chat=Chat.authentication_terminal(role=Role.CVCA),
-                     effective_date=TODAY, expiration_date=TODAY, signing_key=key)
+                     effective_date=today, expiration_date=today, signing_key=key)
     cert = parse_cvc(data)
     assert cert.public_key.curve is not None and cert.public_key.curve.name == curve.name
     cert.verify_signature(cert)
@@ -279,9 +283,9 @@ def test_malformed_certificates(chain: CvcChain, mutate: object, message: str) -
         parse_cvc(mutate(chain.terminal))
 
 
-def test_bad_dates_and_references(chain: CvcChain) -> None:
+def test_bad_dates_and_references(chain: CvcChain, today: datetime.date) -> None:
     term = parse_cvc(chain.terminal)
-    effective = b"\x5f\x25\x06" + bytes(int(d) for d in TODAY.strftime("%y%m%d"))
+    effective = b"\x5f\x25\x06" + bytes(int(d) for d in today.strftime("%y%m%d"))
     assert effective in chain.terminal
     with pytest.raises(CvcFormatError, match="BCD"):
         parse_cvc(chain.terminal.replace(effective, b"\x5f\x25\x06" + b"2\x00\x01\x01\x00\x01"))
@@ -289,8 +293,8 @@ def test_bad_dates_and_references(chain: CvcChain) -> None:
         parse_cvc(chain.terminal.replace(effective, b"\x5f\x25\x06\x02\x05\x01\x03\x03\x01"))
     with pytest.raises(CvcFormatError, match="country code"):
         parse_cvc(chain.terminal.replace(b"DEMUSTERST00001", b"d3MUSTERST00001"))
-    assert term.days_left(TODAY) == 60
-    assert term.is_valid_on(TODAY) and not term.is_valid_on(TODAY + datetime.timedelta(days=61))
+    assert term.days_left(today) == 60
+    assert term.is_valid_on(today) and not term.is_valid_on(today + datetime.timedelta(days=61))
 
 
 def test_oversized_input_is_refused() -> None:

@@ -13,10 +13,15 @@ from typing import Any
 
 from saml.stores import SqliteReplayCache, SqliteRequestStore
 
-LATER = datetime.now(timezone.utc) + timedelta(minutes=5)
 
 
-def _race(kind: str, path: str, items: Sequence[str], barrier: Barrier, out: Any) -> None:
+def _later() -> datetime:
+    """Five minutes from now, read when a test runs (never at import: a slow suite may reach the test
+    minutes after collecting it)."""
+    return datetime.now(timezone.utc) + timedelta(minutes=5)
+
+
+def _race(kind: str, path: str, items: Sequence[str], barrier: Barrier, out: Any, later: datetime) -> None:
     """One competing process: connect, wait for the others, then try every item once."""
     if kind == "consume":
         store = SqliteRequestStore(path)
@@ -27,14 +32,14 @@ def _race(kind: str, path: str, items: Sequence[str], barrier: Barrier, out: Any
         cache = SqliteReplayCache(path)
         len(cache)
         barrier.wait(timeout=60)
-        out.put([cache.add_if_new(item, expires_at=LATER) for item in items])
+        out.put([cache.add_if_new(item, expires_at=later) for item in items])
 
 
 def _run(kind: str, path: Path, items: Sequence[str], processes: int = 2) -> list[list[bool]]:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(processes)
     out = ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(kind, str(path), list(items), barrier, out)) for _ in range(processes)]
+    procs = [ctx.Process(target=_race, args=(kind, str(path), list(items), barrier, out, _later())) for _ in range(processes)]
     for p in procs:
         p.start()
     try:
@@ -51,7 +56,7 @@ def test_each_request_id_is_consumed_by_one_process(tmp_path: Path) -> None:
     store = SqliteRequestStore(path)
     ids = [f"_r{i}" for i in range(300)]
     for request_id in ids:
-        store.add(request_id, expires_at=LATER)
+        store.add(request_id, expires_at=_later())
     store.add("_expired", expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
     a, b = _run("consume", path, ids + ["_expired", "_unknown"])
     assert all(x != y for x, y in zip(a[:300], b[:300]))  # exactly one True per ID
@@ -64,4 +69,4 @@ def test_each_assertion_id_is_accepted_by_one_process(tmp_path: Path) -> None:
     ids = [f"_a{i}" for i in range(300)]
     a, b = _run("assertion", path, ids)
     assert all(x != y for x, y in zip(a, b))
-    assert not SqliteReplayCache(path).add_if_new("_a7", expires_at=LATER)
+    assert not SqliteReplayCache(path).add_if_new("_a7", expires_at=_later())

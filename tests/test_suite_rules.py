@@ -1,0 +1,86 @@
+"""Rules the test suite itself must keep, checked over its source.
+
+A time read at import (``LATER = now + 5 min`` at module level) is minutes old by the time a slow
+machine reaches the test that uses it: one-time values then expire and the test fails for the wrong
+reason, hiding what it was meant to show. Times are read inside the tests (or in function fixtures).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+#: Calls that read the clock (by their dotted name as written).
+CLOCK_CALLS = frozenset({
+    "datetime.now", "datetime.utcnow", "datetime.today", "date.today",
+    "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.date.today",
+    "time.time", "time.monotonic", "time.perf_counter", "time.time_ns", "time.monotonic_ns",
+})
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return ""
+
+
+def _import_time_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements run at import: the module's and its classes' bodies (not functions, which run later)."""
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if isinstance(stmt, ast.ClassDef):
+            yield from _import_time_statements(stmt.body)
+        elif isinstance(stmt, (ast.If, ast.Try, ast.With)):
+            yield stmt  # its test / items run at import
+            for block in ("body", "orelse", "finalbody"):
+                yield from _import_time_statements(getattr(stmt, block, []) or [])
+            for handler in getattr(stmt, "handlers", []):
+                yield from _import_time_statements(handler.body)
+        else:
+            yield stmt
+
+
+def _calls_outside_functions(node: ast.AST) -> Iterator[ast.Call]:
+    """Calls in ``node`` that run when it runs (lambda and function bodies run later)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(child, ast.Call):
+            yield child
+        yield from _calls_outside_functions(child)
+
+
+def clock_reads_at_import(source: str) -> list[int]:
+    """Line numbers of clock reads that run when the module is imported."""
+    lines = set()
+    for stmt in _import_time_statements(ast.parse(source).body):
+        if isinstance(stmt, (ast.If, ast.Try, ast.With)):  # only its own test / items; bodies come apart
+            parts: list[ast.AST] = [getattr(stmt, "test", None) or ast.Pass()]
+            parts += [item.context_expr for item in getattr(stmt, "items", [])]
+        else:
+            parts = [stmt]
+        for part in parts:
+            lines.update(c.lineno for c in _calls_outside_functions(part) if _dotted(c.func) in CLOCK_CALLS)
+    return sorted(lines)
+
+
+def test_the_rule_sees_a_time_fixed_at_import() -> None:
+    assert clock_reads_at_import("from datetime import datetime\nLATER = datetime.now() + 1\n") == [2]
+    assert clock_reads_at_import("import time\nclass C:\n    T0 = time.time()\n") == [3]
+    assert clock_reads_at_import("import time\ndef f():\n    return time.time()\n") == []
+    assert clock_reads_at_import("import time\nf = lambda: time.time()\n") == []
+
+
+def test_no_test_module_reads_the_clock_at_import() -> None:
+    offenders = [
+        f"{path.relative_to(TESTS)}:{line}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for line in clock_reads_at_import(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [], "times fixed at import (read them inside the test): " + ", ".join(offenders)
