@@ -98,6 +98,9 @@ path = "data/gateway.sqlite3"
 ttl_seconds = 600
 # How long the refresh step waits for an eID result that is not ready yet (seconds).
 result_wait_seconds = 3.0
+# A result that came only while the refresh waited is held this long before release, so that a relayed
+# sign-in's other browser can still end the flow (docs/security.md, "Card relay").
+late_result_grace_seconds = 2.0
 
 [eid_server]
 # "simulator": the embedded eID-Server simulator (test only, no card needed).

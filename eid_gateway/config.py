@@ -170,6 +170,9 @@ class EidSamlConfig:
     sp_key: KeyPair
     #: The eID-Server's encryption certificate (the request extension is encrypted to it).
     encryption_cert: x509.Certificate
+    #: A result that came only after waiting is held this long before it is released: time for a
+    #: relayed sign-in's other browser to arrive and end the flow (see eid_gateway.web.navigation).
+    late_result_grace_seconds: float = 2.0
     #: Accept AES-CBC / RSA PKCS#1 v1.5 from this server (BSI samples still show them); off by default.
     legacy_algorithms: bool = False
     #: The eID-Server's SAML entity ID (the Issuer of its Responses).
@@ -842,6 +845,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     retries = et.integer("retries", 2, 0, 5)
     breaker_failures = et.integer("circuit_breaker_failures", 5, 1, 1000)
     breaker_reset = et.number("circuit_breaker_reset_seconds", 30.0, 1, 3600)
+        ft.number("late_result_grace_seconds", 2.0, 0, 30),
     authz_cert: CvCertificate | None = None
     authz_path = et.path("authorization_certificate")
     if authz_path is not None:

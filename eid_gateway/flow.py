@@ -3,12 +3,14 @@
 States, each change a compare-and-set in the :class:`~eid_gateway.store.base.Store`::
 
     pending --tctoken--> starting --useID ok--> card --refresh (browser)--> fetching --> done
-        \\                   \\--useID failed--> failed                         \\--> failed
+        \\                   \\--useID failed--> failed   \\--other browser--> failed  \\--> failed
          \\--cancel / communication error--> failed / returned       failed --return--> returned
 
 A flow is bound to the browser that began it (a cookie holding a random value whose hash the flow
 keeps); AusweisApp's own requests (TC Token, HEAD probes of the refresh URL) carry no such cookie, so
-they can never complete or consume a flow. Logs name the flow only by a hash of its reference.
+they can never complete or consume a flow. Another *browser* opening the refresh address after the card
+step ends the flow as failed (a relayed sign-in, see :mod:`eid_gateway.web.navigation`): nothing that
+happens in another browser may complete it. Logs name the flow only by a hash of its reference.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
 from eid_gateway.services import Service
 from eid_gateway.store.base import FlowRecord, OnceClaim, Store
 from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, LANGUAGES, negotiate_language
+from eid_gateway.web.navigation import is_browser_navigation
 from eid_gateway.web.render import render_message, render_page
 
 if TYPE_CHECKING:
@@ -523,8 +526,9 @@ class FlowManager:
         if flow is None:
             return await self._miss(request, "refresh") or self._not_found(request)
         if not self._same_browser(request, flow):
-            # Not the citizen's browser (AusweisApp following redirects, a link opened elsewhere):
-            # nothing is consumed, so the right browser can still complete the flow.
+            if is_browser_navigation(request.headers):
+                return await self._other_browser(request, flow)
+            # AusweisApp's own requests (following redirects) carry no browser cookie: they change nothing.
             return self._wrong_browser(request, flow)
         if flow.state == State.FAILED:
             return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
@@ -541,6 +545,37 @@ class FlowManager:
             return self._used(request, flow)
         self._step(fetching, "refresh")
         return await self._complete(request, fetching, client_kind)
+
+    async def _other_browser(self, request: web.Request, flow: FlowRecord) -> web.StreamResponse:
+        """A browser that did not begin the flow opens its refresh address.
+
+        Once the card step may have happened (the TC Token was handed out) this is what a relayed
+        sign-in looks like: an attacker began the flow and sent the AusweisApp link to a victim, whose
+        AusweisApp then sends the victim's browser here. The flow ends as failed, so that the browser
+        that began it (the attacker's) can never complete it; that browser is told why, the service gets
+        an error, and this browser a warning. Before the card step nothing is at stake and nothing changes.
+        """
+        for from_state in (State.CARD, State.FETCHING):
+            if await self._mark_failed(flow, from_state, FailureKind.OTHER_BROWSER) is not None:
+                log.warning("refresh opened in another browser after the card step; flow ended flow=%s service=%s",
+                            ref_hash(flow.ref), flow.data["service"])
+                return render_page(request, "message.html", status=403, title_key="relay_title",
+                                   text_key="relay_text", values={}, error_id=None, lang=self._lang(request, flow))
+        current = await self.store.get_flow(flow.ref)
+        if current is not None and current.state in (State.DONE, State.RETURNED):
+            log.warning("refresh opened in another browser after the result was handed over flow=%s service=%s",
+                        ref_hash(flow.ref), flow.data["service"])
+            return self._used(request, current)
+        return self._wrong_browser(request, current or flow)
+
+    async def _hold(self, ref: str, seconds: float) -> None:
+        """Wait up to ``seconds`` while the flow stays in FETCHING (it may be ended meanwhile)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.sleep(min(_POLL_INTERVAL, left))
+            current = await self.store.get_flow(ref)
+            if current is None or current.state != State.FETCHING:
+                return
 
     async def _fetch(self, flow: FlowRecord, wait: float) -> tuple[Identity, int]:
         """getResult, repeated while the server has no result yet (for at most ``wait`` seconds)."""
@@ -588,8 +623,17 @@ class FlowManager:
                 log.error("unusable eID result flow=%s service=%s error=%s", ref_hash(flow.ref), service.id,
                           type(exc).__name__)
             else:
+                if counter > int(flow.data.get("counter", 0)) + 1:
+                    # The result came only while this request waited, so this browser arrived before the
+                    # card step ended, which AusweisApp never sends a browser to do: hold the result
+                    # briefly, so that a relayed sign-in's other browser (sent here by AusweisApp right
+                    # after the card step) can still end the flow before anything is released.
+                    await self._hold(flow.ref, self.config.flow.late_result_grace_seconds)
                 done = await self.store.transition(flow.ref, State.FETCHING, State.DONE, {"counter": counter})
-                if done is None:
+                if done is None:  # ended meanwhile (another browser opened the refresh address): release nothing
+                    current = await self.store.get_flow(flow.ref)
+                    if current is not None and current.state == State.FAILED:
+                        return self._failure_page(request, current, FailureKind(current.data["failure"]))
                     return self._used(request, flow)
                 # Recorded before anything is released (the audit trail fails closed).
                 await self._ended(done, "success", "refresh", attributes=released_attributes(service, req),

@@ -45,6 +45,9 @@ class FailureKind(enum.Enum):
     DOCUMENT_INVALID = "document_invalid"
     COMMUNICATION = "communication"
     SERVER_ERROR = "server_error"
+    #: After the card step a browser other than the one that began the sign-in opened its refresh
+    #: address: the mark of a relayed sign-in (see eid_gateway.web.navigation), so the flow ends.
+    OTHER_BROWSER = "other_browser"
 
 
 class EidError(Exception):

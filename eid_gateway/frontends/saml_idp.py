@@ -386,6 +386,7 @@ FAILURE_STATUS: Final[dict[FailureKind, str | None]] = {
     FailureKind.TIMEOUT: STATUS_AUTHN_FAILED,
     FailureKind.COMMUNICATION: STATUS_AUTHN_FAILED,
     FailureKind.SERVER_ERROR: None,
+    FailureKind.OTHER_BROWSER: STATUS_AUTHN_FAILED,
 }
 
 

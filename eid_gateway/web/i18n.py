@@ -95,6 +95,17 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "Bitte setzen Sie die Anmeldung dort fort.",
         "en": "This address belongs to a sign-in started in another browser. Please continue there.",
     },
+    "relay_title": {"de": "Anmeldung zu Ihrem Schutz beendet", "en": "Sign-in ended for your protection"},
+    "relay_text": {
+        "de": "Diese Anmeldung wurde nicht in diesem Browser begonnen. Damit niemand anderes Ihre Daten "
+        "erhält, wurde sie beendet; es wurden keine Daten übermittelt. Wenn Sie die Anmeldung nicht "
+        "selbst auf der Seite eines Dienstes begonnen haben, hat womöglich jemand versucht, Ihren Ausweis "
+        "für sich zu nutzen: Geben Sie Ihre PIN nur ein, wenn Sie die Anmeldung selbst begonnen haben.",
+        "en": "This sign-in was not started in this browser. So that nobody else receives your data, it "
+        "was ended; no data was transmitted. If you did not start the sign-in yourself on a service's "
+        "page, someone may have tried to use your ID card for themselves: only enter your PIN for a "
+        "sign-in you started yourself.",
+    },
     "comm_error_title": {"de": "Verbindung zur AusweisApp unterbrochen",
                          "en": "Connection to the AusweisApp failed"},
     "comm_error_text": {
@@ -184,6 +195,15 @@ FAILURE_TEXTS: Final[dict[FailureKind, dict[str, tuple[str, str]]]] = {
         "de": ("Technischer Fehler", "Der Ausweis-Server hat einen Fehler gemeldet. Bitte versuchen Sie es "
                "später noch einmal."),
         "en": ("Technical error", "The eID server reported an error. Please try again later."),
+    },
+    FailureKind.OTHER_BROWSER: {
+        "de": ("Anmeldung zu Ihrem Schutz beendet", "Nach dem Auslesen des Ausweises wurde die Anmeldung "
+               "in einem anderen Browser geöffnet als in dem, in dem sie begonnen wurde. Zum Schutz der "
+               "Daten wurde sie beendet; es wurden keine Daten übermittelt. Bitte beginnen Sie neu und "
+               "bleiben Sie dabei im selben Browser."),
+        "en": ("Sign-in ended for your protection", "After the ID card was read, the sign-in was opened in "
+               "a different browser from the one it was started in. To protect the data it was ended; no "
+               "data was transmitted. Please start again and stay in the same browser."),
     },
 }
 

@@ -140,12 +140,26 @@ class Page:
         return list(self.doc().forms)
 
 
+#: What a current browser sends on a top-level navigation (Fetch Metadata and Accept): the gateway
+#: tells a person's browser from AusweisApp's own requests by them (eid_gateway.web.navigation).
+NAVIGATION_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Site": "none",
+    "Upgrade-Insecure-Requests": "1",
+}
+
+
 class Browser:
-    """A scripted browser: one cookie jar, redirects followed by hand with the Location kept verbatim
-    (a real browser sends the query octets it was given; aiohttp would normalise percent-escapes)."""
+    """A scripted browser: one cookie jar, the headers of a browser's navigation, redirects followed by
+    hand with the Location kept verbatim (a real browser sends the query octets it was given; aiohttp
+    would normalise percent-escapes)."""
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
+        self.session.headers.update(NAVIGATION_HEADERS)
         self.history: list[str] = []
 
     async def _follow(self, resp: aiohttp.ClientResponse, url: str) -> Page:
@@ -214,12 +228,17 @@ async def ausweisapp(servers: Servers, tc_token_url: str, **options: Any) -> Car
             assert resp.status == 200
             assert resp.headers["Content-Type"] == "text/xml; charset=utf-8"
             token = await resp.read()
+    return CardStep(await card_step(servers, token, **options), token)
 
-        async def relay(request: web.Request) -> web.Response:
-            return web.Response(body=token, headers={"Content-Type": "text/xml; charset=utf-8"})
 
-        app = web.Application()
-        app.router.add_get("/tctoken", relay)
-        relay_url = await servers.serve(app) + "/tctoken"
-        next_url = await run_simulated_client(http, relay_url, **options)
-    return CardStep(next_url, token)
+async def card_step(servers: Servers, token: bytes, **options: Any) -> str:
+    """The simulated card step for a TC Token already fetched; returns where AusweisApp sends the browser."""
+
+    async def relay(request: web.Request) -> web.Response:
+        return web.Response(body=token, headers={"Content-Type": "text/xml; charset=utf-8"})
+
+    app = web.Application()
+    app.router.add_get("/tctoken", relay)
+    relay_url = await servers.serve(app) + "/tctoken"
+    async with aiohttp.ClientSession() as http:
+        return await run_simulated_client(http, relay_url, **options)

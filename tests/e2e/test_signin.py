@@ -190,21 +190,6 @@ async def test_replayed_tc_token_and_refresh(start_gateway: StartGateway, browse
     assert "abgelehnt" in replay.text and "in_response_to_mismatch" in replay.text
 
 
-async def test_refresh_from_another_browser_is_refused(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
-    gw = await start_gateway()
-    start = await open_start_page(browser, gw)
-    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
-    import aiohttp
-
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
-        stranger = await Browser(other).get(step.next_url)
-    assert stranger.status == 403
-    assert "MUSTERMANN" not in stranger.text
-    # nothing was consumed: the citizen's own browser still completes the sign-in
-    result = await deliver(browser, await browser.get(step.next_url))
-    assert "MUSTERMANN" in result.text
-
-
 async def test_expired_flow(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
     now = [1_000_000.0]
 

@@ -74,6 +74,7 @@ _FAILURES: dict[FailureKind, tuple[str, str]] = {
     FailureKind.TIMEOUT: ("access_denied", "the sign-in took too long"),
     FailureKind.COMMUNICATION: ("temporarily_unavailable", "the eID service could not be reached"),
     FailureKind.SERVER_ERROR: ("server_error", "the eID service failed"),
+    FailureKind.OTHER_BROWSER: ("access_denied", "the sign-in was continued in another browser and ended"),
 }
 
 
