@@ -815,6 +815,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     flow = FlowConfig(
         ft.integer("ttl_seconds", 600, 60, 3600),
         ft.number("result_wait_seconds", 3.0, 0, 30),
+        ft.number("late_result_grace_seconds", 2.0, 0, 30),
     )
     ft.check_unknown()
 
@@ -845,7 +846,6 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     retries = et.integer("retries", 2, 0, 5)
     breaker_failures = et.integer("circuit_breaker_failures", 5, 1, 1000)
     breaker_reset = et.number("circuit_breaker_reset_seconds", 30.0, 1, 3600)
-        ft.number("late_result_grace_seconds", 2.0, 0, 30),
     authz_cert: CvCertificate | None = None
     authz_path = et.path("authorization_certificate")
     if authz_path is not None:
