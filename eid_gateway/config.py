@@ -159,6 +159,9 @@ class FlowConfig:
     ttl_seconds: int = 600
     #: How long the refresh step waits for a result that is not ready yet (noResultYet).
     result_wait_seconds: float = 3.0
+    #: A result that came only after waiting is held this long before it is released: time for a
+    #: relayed sign-in's other browser to arrive and end the flow (see eid_gateway.web.navigation).
+    late_result_grace_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -170,9 +173,6 @@ class EidSamlConfig:
     sp_key: KeyPair
     #: The eID-Server's encryption certificate (the request extension is encrypted to it).
     encryption_cert: x509.Certificate
-    #: A result that came only after waiting is held this long before it is released: time for a
-    #: relayed sign-in's other browser to arrive and end the flow (see eid_gateway.web.navigation).
-    late_result_grace_seconds: float = 2.0
     #: Accept AES-CBC / RSA PKCS#1 v1.5 from this server (BSI samples still show them); off by default.
     legacy_algorithms: bool = False
     #: The eID-Server's SAML entity ID (the Issuer of its Responses).
