@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -152,7 +153,8 @@ class AuditTrail:
             return
         lines = "".join(json.dumps(asdict(e), separators=(",", ":"), ensure_ascii=False) + "\n" for e in entries)
         try:
-            with self.jsonl_path.open("a", encoding="utf-8") as f:
+            fd = os.open(self.jsonl_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
                 f.write(lines)
         except OSError as exc:  # the store holds the record; the copy is best effort
             log.error("audit JSON lines copy failed path=%s error=%s", self.jsonl_path, exc.strerror)

@@ -313,6 +313,7 @@ def _serve(app_factory: str, args: argparse.Namespace, err: TextIO, *, workers_a
     from aiohttp import web
 
     worker: int | None = getattr(args, "worker_index", None)  # set in a worker of `serve --workers N`
+    os.umask(0o077)  # every file the server writes (store, WAL, audit copy, metrics files) is the owner's only
     configure_logging(str(args.log_level), str(args.log_format), worker)
     config = _load(args, err)
     if config is None:

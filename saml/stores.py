@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 
 def _now() -> datetime:
@@ -114,9 +114,32 @@ class InMemoryReplayCache:
         return len(self._set)
 
 
+#: What SQLite keeps beside a database in WAL mode (it creates them with the database file's mode).
+SQLITE_SIDE_FILES: Final = ("-wal", "-shm", "-journal")
+
+
+def owner_only_sqlite(path: Path | str) -> None:
+    """Create the database file readable by its owner only, and tighten one (and its WAL / shared
+    memory files) that an older version or another umask left readable by others."""
+    if str(path) == ":memory:":
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in ("", *SQLITE_SIDE_FILES):
+        try:
+            if os.stat(f"{path}{name}").st_mode & 0o077:
+                os.chmod(f"{path}{name}", 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def open_shared_sqlite(path: Path | str, schema: str, *, busy_timeout: float = 5.0) -> sqlite3.Connection:
     """A connection (autocommit, usable from any one thread at a time) to a SQLite file that several
-    processes share: WAL, ``synchronous=NORMAL``, a busy timeout, ``schema`` created if missing."""
+    processes share: WAL, ``synchronous=NORMAL``, a busy timeout, ``schema`` created if missing.
+
+    The files are their owner's only, and ``secure_delete`` overwrites deleted rows with zeros, so that
+    what was deleted (one-time values, personal data after hand-over) is not left in free pages; the
+    WAL keeps old page images until a ``wal_checkpoint(TRUNCATE)`` (see :func:`truncate_wal`)."""
+    owner_only_sqlite(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
     # Switching to WAL and creating the schema can meet another process doing the same; SQLite then
     # answers "locked" without calling the busy handler, so retry for a short while.
@@ -126,6 +149,7 @@ def open_shared_sqlite(path: Path | str, schema: str, *, busy_timeout: float = 5
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")
             conn.executescript(schema)
             return conn
         except sqlite3.OperationalError as exc:
@@ -133,6 +157,13 @@ def open_shared_sqlite(path: Path | str, schema: str, *, busy_timeout: float = 5
                 conn.close()
                 raise
             time.sleep(0.01)
+
+
+def truncate_wal(conn: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database and truncate it to zero bytes, so that the old page images it held
+    (rows since deleted) leave the disk; ``False`` when readers kept it from completing (try later)."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
 
 
 class SqliteFile:
@@ -153,7 +184,6 @@ class SqliteFile:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         conn = open_shared_sqlite(self.path, self._schema, busy_timeout=self._timeout)
         self._conn, self._pid = conn, os.getpid()
         return conn

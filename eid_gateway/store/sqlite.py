@@ -29,7 +29,7 @@ from eid_gateway.store.base import (
     check_names,
     window_index,
 )
-from saml.stores import open_shared_sqlite
+from saml.stores import open_shared_sqlite, truncate_wal
 
 T = TypeVar("T")
 
@@ -404,6 +404,8 @@ class SqliteStore:
             total = 0
             for table in ("flows", "once_values", "kv", "counters"):
                 total += c.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount
+            if self._path != ":memory:":
+                truncate_wal(c)  # what was deleted since the last sweep leaves the WAL too
             return total
 
         return await self._run(op)

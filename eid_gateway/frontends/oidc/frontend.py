@@ -445,10 +445,10 @@ class OidcFrontend:
                 {"error": "invalid_request", "error_description": "bearer access token required"},
                 status=401, headers={"WWW-Authenticate": 'Bearer realm="eid-gateway"', **_NO_STORE},
             )
-        grant = await self.grants.grant_for_token(token, self.clock())
+        grant = await self.grants.take_grant(token, self.clock())
         if grant is None:
             return web.json_response(
-                {"error": "invalid_token", "error_description": "access token unknown, expired or revoked"},
+                {"error": "invalid_token", "error_description": "access token unknown, expired, revoked or used"},
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="eid-gateway", error="invalid_token"', **_NO_STORE},
             )

@@ -7,6 +7,10 @@
   replay slips through.
 * An access token is ``<grant id>.<secret>``: the grant id names the Store record, the record holds
   only the secret's hash, so a Store dump yields no usable tokens.
+* Personal data leaves the Store when it is handed over: the code's record (ID token claims) is taken
+  at the token request, the grant's claims (``sub`` and userinfo) at the first userinfo request, which
+  uses the access token up; a revoked grant keeps none. Until then both are sealed under a key derived
+  from the code / token secret (:mod:`.sealed`), so nothing on disk opens without the client's token.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from eid_gateway.frontends.oidc.sealed import SealError, seal, unseal
 from eid_gateway.store.base import FlowExists, Store
 
 CODE_NAMESPACE = "oidc_code"
 USED_NAMESPACE = "oidc_code_used"
 JTI_NAMESPACE = "oidc_client_jti"
 GRANT_PREFIX = "oidc-grant-"
-ACTIVE, REVOKED = "oidc_active", "oidc_revoked"
+ACTIVE, REVOKED, USED = "oidc_active", "oidc_revoked", "oidc_used"
 
 
 def _hash(value: str) -> str:
@@ -76,7 +81,8 @@ class GrantStore:
     async def put_code(self, record: CodeRecord, lifetime: int) -> str:
         """A fresh code (256 random bits) bound to ``record``."""
         code = secrets.token_urlsafe(32)
-        await self.store.put_value(CODE_NAMESPACE, _hash(code), record.to_json(), lifetime)
+        await self.store.put_value(CODE_NAMESPACE, _hash(code), seal(code, "code", record.to_json().encode()),
+                                   lifetime)
         return code
 
     async def redeem_code(self, code: str, used_ttl: int) -> CodeRecord | None:
@@ -86,7 +92,12 @@ class GrantStore:
             await self.revoke(key, used_ttl)
             return None
         raw = await self.store.take_value(CODE_NAMESPACE, key)
-        return CodeRecord.from_json(raw) if raw is not None else None
+        if raw is None:
+            return None
+        try:
+            return CodeRecord.from_json(unseal(code, "code", raw).decode("utf-8"))
+        except SealError:
+            return None
 
     async def revoke(self, code_key: str, ttl: int) -> None:
         """Mark the grant of a code revoked, whether or not it has been written yet."""
@@ -94,19 +105,19 @@ class GrantStore:
         try:
             await self.store.create_flow(ref, REVOKED, {}, ttl)
         except FlowExists:
-            await self.store.transition(ref, ACTIVE, REVOKED, {"token_hash": ""})
+            await self.store.transition(ref, ACTIVE, REVOKED, {"token_hash": "", "sealed": None})
 
     async def issue_access_token(self, code: str, grant: Grant, lifetime: int) -> str | None:
         """The access token for a redeemed code; ``None`` when a replay revoked it meanwhile."""
         grant_id = _hash(code)
         token_secret = secrets.token_urlsafe(32)
+        personal = {"sub": grant.sub, "userinfo_claims": dict(grant.userinfo_claims)}
         data = {
             "token_hash": _hash(token_secret),
             "client_id": grant.client_id,
-            "sub": grant.sub,
             "scope": grant.scope,
-            "userinfo_claims": dict(grant.userinfo_claims),
             "expires_at": grant.expires_at,
+            "sealed": seal(token_secret, "grant", json.dumps(personal, separators=(",", ":")).encode()),
         }
         try:
             await self.store.create_flow(GRANT_PREFIX + grant_id, ACTIVE, data, lifetime)
@@ -114,8 +125,9 @@ class GrantStore:
             return None
         return f"{grant_id}.{token_secret}"
 
-    async def grant_for_token(self, access_token: str, now: float) -> Grant | None:
-        """The active grant an access token belongs to, else ``None`` (unknown, expired, revoked)."""
+    async def take_grant(self, access_token: str, now: float) -> Grant | None:
+        """The active grant an access token belongs to, handed out once: its claims leave the Store with
+        this answer and the token is used up. ``None`` when unknown, expired, revoked or used."""
         grant_id, _, token_secret = access_token.partition(".")
         if len(grant_id) != 64 or not token_secret or len(access_token) > 200:
             return None
@@ -127,11 +139,18 @@ class GrantStore:
             return None
         if float(data["expires_at"]) <= now:
             return None
+        try:
+            personal = json.loads(unseal(token_secret, "grant", str(data["sealed"])))
+        except SealError:
+            return None
+        # The compare-and-set is the one use: of two concurrent requests with the token, one gets the claims.
+        if await self.store.transition(record.ref, ACTIVE, USED, {"sealed": None, "token_hash": ""}) is None:
+            return None
         return Grant(
             client_id=str(data["client_id"]),
-            sub=str(data["sub"]),
+            sub=str(personal["sub"]),
             scope=str(data["scope"]),
-            userinfo_claims=dict(data["userinfo_claims"]),
+            userinfo_claims=dict(personal["userinfo_claims"]),
             expires_at=float(data["expires_at"]),
         )
 
