@@ -1,8 +1,10 @@
 """Development keys: everything a gateway needs to start with no PKI at hand.
 
-Every certificate made here carries :data:`DEV_MARKER` in its common name, so that a gateway in
-``mode = "production"`` can recognise and refuse it. Files are written with mode 0600 and never
-overwritten unless asked.
+Every file made here is marked as development material, so that a gateway in ``mode = "production"``
+can recognise and refuse it wherever a setting points at it (:func:`is_dev_file`, the one rule):
+certificates carry :data:`DEV_MARKER` in their common name; private keys and secrets, which have no
+name of their own, start with a line of text saying so (RFC 7468 lets text precede a PEM block, and a
+secret is taken whole). Files are written with mode 0600 and never overwritten unless asked.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from certs.loading import is_pkcs12
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
 DEV_MARKER = "DEVELOPMENT ONLY"
@@ -61,6 +65,59 @@ def is_dev_certificate(cert: x509.Certificate) -> bool:
     return False
 
 
+def dev_file_header(what: str) -> bytes:
+    """The first line of a development key or secret file (``what``: which key)."""
+    return (f"eid-gateway {what}: {DEV_MARKER} (written by `eid-gateway init`, certs/devpki.py); "
+            "production refuses it\n").encode("ascii")
+
+
+def is_dev_file(path: Path, password: bytes | None = None) -> bool:
+    """True when the key, certificate, PKCS#12 bundle or secret file at ``path`` is development material.
+
+    The one rule production applies to every file a key setting names: the file carries
+    :data:`DEV_MARKER` (the header of a key or secret file written here, or a DER certificate's
+    subject), holds a development certificate (PEM, or PKCS#12 opened with ``password``), or is a PEM
+    private key whose certificate (same name, ``.crt``) is a development certificate for the same key:
+    the key files ``init`` wrote before they had a header. Unreadable files count as not development
+    material; loading them reports the problem.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if DEV_MARKER.encode("ascii") in data:
+        return True
+    if is_pkcs12(path):
+        try:
+            _, cert, extra = pkcs12.load_key_and_certificates(data, password)
+        except ValueError:
+            return False
+        return any(is_dev_certificate(c) for c in (cert, *extra) if c is not None)
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        try:
+            return any(is_dev_certificate(c) for c in x509.load_pem_x509_certificates(data))
+        except ValueError:
+            return False
+    if b"PRIVATE KEY-----" in data:
+        return _key_of_dev_certificate(path, data, password)
+    return False
+
+
+def _key_of_dev_certificate(key_path: Path, key_pem: bytes, password: bytes | None) -> bool:
+    """A PEM key without the header: development material when the certificate next to it, as ``init``
+    writes them (``stem.key`` + ``stem.crt``), is a development certificate for this very key."""
+    cert_path = key_path.with_suffix(".crt")
+    try:
+        certs = x509.load_pem_x509_certificates(cert_path.read_bytes())
+        # one password_env serves every key of a config: an unencrypted key is read without it
+        key = serialization.load_pem_private_key(key_pem, password if b"ENCRYPTED" in key_pem else None)
+    except (OSError, ValueError, TypeError):
+        return False
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    own = key.public_key().public_bytes(*spki)
+    return any(is_dev_certificate(c) and c.public_key().public_bytes(*spki) == own for c in certs)
+
+
 def _write_private(path: Path, data: bytes) -> None:
     """Write with mode 0600 from the start (no window in which the key is world-readable)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -93,10 +150,12 @@ def generate_dev_keys(directory: Path, *, overwrite: bool = False) -> dict[str, 
         kp = generate_key_pair(spec.kind, f"eid-gateway {spec.stem} ({DEV_MARKER})", DEV_DAYS)
         key_pem, cert_pem = key_pair_to_pem(kp)
         key_path, cert_path = dev_key_paths(directory)[spec.stem]
-        _write_private(key_path, key_pem)
+        _write_private(key_path, dev_file_header(f"{spec.stem} key") + key_pem)
         _write_private(cert_path, cert_pem)
         made[spec.stem] = kp
-    _write_private(directory / PSEUDONYM_SECRET_FILE, secrets.token_bytes(32))
+    # the whole file is the secret (header included): 32 random bytes as hex after the header line
+    _write_private(directory / PSEUDONYM_SECRET_FILE,
+                   dev_file_header("pseudonym secret") + secrets.token_hex(32).encode("ascii") + b"\n")
     return made
 
 
@@ -181,6 +240,6 @@ def generate_dev_tls(
     made = {DEV_TLS_CA: ca, DEV_TLS_SERVER: server}
     for stem, kp in made.items():
         key_pem, cert_pem = key_pair_to_pem(kp)
-        _write_private(paths[stem][0], key_pem)
+        _write_private(paths[stem][0], dev_file_header(f"{stem} key") + key_pem)
         _write_private(paths[stem][1], cert_pem)
     return made

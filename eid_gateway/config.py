@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certs.cvc import CvcError, CvCertificate, load_cvc_file
-from certs.devpki import is_dev_certificate
+from certs.devpki import DEV_MARKER, is_dev_file
 from certs.loading import (
     CertLoadError,
     is_pkcs12,
@@ -316,12 +316,16 @@ _MISSING: Any = object()
 class _Reader:
     """Walks one TOML table, recording errors under dotted key names instead of raising."""
 
-    def __init__(self, errors: list[str], data: Mapping[str, Any], prefix: str, base_dir: Path):
+    def __init__(self, errors: list[str], data: Mapping[str, Any], prefix: str, base_dir: Path,
+                 material: list[tuple[str, Path]] | None = None):
         self.errors = errors
         self.data = data
         self.prefix = prefix
         self.base_dir = base_dir
         self.known: set[str] = set()
+        #: (setting, file) of every key, certificate and secret named so far, shared by the whole
+        #: document: production checks them all with one rule (:func:`_refuse_development_material`).
+        self.material = material if material is not None else []
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -393,7 +397,7 @@ class _Reader:
         v = self._get(name, dict, "a table", required)
         if v is _MISSING:
             return None
-        return _Reader(self.errors, v, self.key(name), self.base_dir)
+        return _Reader(self.errors, v, self.key(name), self.base_dir, self.material)
 
     def tables(self, name: str) -> list[_Reader]:
         v = self._get(name, list, "an array of tables ([[" + name + "]])", False)
@@ -404,7 +408,7 @@ class _Reader:
             if not isinstance(item, dict):
                 self.errors.append(f"{self.key(name)}[{i}]: must be a table")
             else:
-                out.append(_Reader(self.errors, item, f"{self.key(name)}[{i}]", self.base_dir))
+                out.append(_Reader(self.errors, item, f"{self.key(name)}[{i}]", self.base_dir, self.material))
         return out
 
     def path(self, name: str, *, required: bool = False) -> Path | None:
@@ -413,6 +417,13 @@ class _Reader:
             return None
         p = Path(v).expanduser()
         return p if p.is_absolute() else self.base_dir / p
+
+    def material_path(self, name: str, *, required: bool = False) -> Path | None:
+        """A path to a key, certificate or secret file: recorded for the production check."""
+        p = self.path(name, required=required)
+        if p is not None:
+            self.material.append((self.key(name), p))
+        return p
 
     def load(self, name: str, loader: Callable[[], T]) -> T | None:
         """Run a file loader, turning its error into a message under ``name``."""
@@ -443,8 +454,8 @@ def _check_url(r: _Reader, key: str, value: str, production: bool) -> bool:
 def _load_pair(
     r: _Reader, key_name: str, cert_name: str, *, required: bool, password: bytes | None = None
 ) -> KeyPair | None:
-    key_path = r.path(key_name, required=required)
-    cert_path = r.path(cert_name)
+    key_path = r.material_path(key_name, required=required)
+    cert_path = r.material_path(cert_name)
     if key_path is None:
         if cert_path is not None:
             r.error(key_name, f"is required when {r.key(cert_name)} is set")
@@ -465,7 +476,7 @@ def _load_signing_pair(
     from certs.pkcs11 import SOFTHSM2_MODULE, Pkcs11Error, load_pkcs11_key_pair
 
     r.known.add(key_name)
-    cert_path = r.path(cert_name, required=True)
+    cert_path = r.material_path(cert_name, required=True)
     pin_env = r.string("pkcs11_pin_env", required=True)
     module = r.path("pkcs11_module") or SOFTHSM2_MODULE
     pin = os.environ.get(pin_env) if pin_env else None
@@ -487,6 +498,16 @@ def _strength(r: _Reader, name: str, kp: KeyPair | None) -> None:
         check_key_strength(kp.private_key.public_key())
     except SamlError as exc:
         r.error(name, str(exc))
+
+
+def _refuse_development_material(material: list[tuple[str, Path]], password: bytes | None) -> list[str]:
+    """Production's one rule for key material: no setting may name a file of the development PKI
+    (everything ``eid-gateway init`` and ``certs/devpki.py`` write; see :func:`certs.devpki.is_dev_file`)."""
+    return [
+        f"{setting}: {path} is development key material (marked {DEV_MARKER}, written by `eid-gateway init`); "
+        "production refuses it"
+        for setting, path in dict.fromkeys(material) if is_dev_file(path, password)
+    ]
 
 
 def _origin(r: _Reader) -> str:
@@ -578,11 +599,13 @@ def _saml_settings(r: _Reader, production: bool) -> SamlServiceSettings | None:
     certs: list[x509.Certificate] = []
     for name in ("signing_cert", "signing_certs"):
         if name == "signing_cert":
-            paths = [(s.key(name), s.path(name))] if name in s.data else []
+            paths = [(s.key(name), s.material_path(name))] if name in s.data else []
         else:
-            paths = [
+            listed = [
                 (key, Path(v) if Path(v).is_absolute() else s.base_dir / v) for key, v in s.strings(name)
             ]
+            s.material.extend(listed)
+            paths = list(listed)
         for key, p in paths:
             if p is None:
                 continue
@@ -595,7 +618,7 @@ def _saml_settings(r: _Reader, production: bool) -> SamlServiceSettings | None:
         s.error("signing_cert", "is required while require_signed_requests = true")
     if production and not require_signed:
         s.error("require_signed_requests", "must be true in production")
-    enc_path = s.path("encryption_cert")
+    enc_path = s.material_path("encryption_cert")
     enc = s.load("encryption_cert", lambda: load_certificate_file(enc_path)) if enc_path else None
     encrypt = s.boolean("encrypt_assertions", False)
     if encrypt and enc is None and "encryption_cert" not in s.data:
@@ -603,11 +626,6 @@ def _saml_settings(r: _Reader, production: bool) -> SamlServiceSettings | None:
     key_transport = s.string("key_transport", "rsa-oaep") or "rsa-oaep"
     if key_transport not in ("rsa-oaep", "rsa-oaep-mgf1p"):
         s.error("key_transport", 'must be "rsa-oaep" or "rsa-oaep-mgf1p"')
-    if production:
-        for cert in [*certs, *([enc] if enc else [])]:
-            if is_dev_certificate(cert):
-                s.error("signing_cert" if cert in certs else "encryption_cert",
-                        "is a development certificate; production refuses it")
     s.check_unknown()
     if entity_id is None:
         return None
@@ -671,7 +689,7 @@ def _store_section(top: _Reader, base_dir: Path) -> StoreConfig:
                 st.errors.append(f"{key}: must be host:port")
             else:
                 sentinels.append((host.strip("[]"), int(port)))
-        ca = st.path("tls_ca_file")
+        ca = st.material_path("tls_ca_file")
         if ca is not None and not ca.is_file():
             st.error("tls_ca_file", f"file {ca} does not exist")
         tls = st.boolean("tls", url.startswith("rediss://"))
@@ -732,7 +750,7 @@ def _audit_section(top: _Reader) -> AuditConfig:
     jsonl = at.path("jsonl_path")
     if jsonl is not None and not jsonl.parent.is_dir():
         at.error("jsonl_path", f"directory {jsonl.parent} does not exist")
-    secret_path = at.path("secret")
+    secret_path = at.material_path("secret")
     secret = at.load("secret", lambda: load_secret_file(secret_path)) if secret_path else None
     at.check_unknown()
     return AuditConfig(enabled, jsonl, secret)
@@ -788,22 +806,17 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         kt, "saml_signing_next_key", "saml_signing_next_cert", required=False, password=password
     )
     _strength(kt, "saml_signing_next_key", signing_next)
-    eid_key_path = kt.path("eid_client_key", required=True)
-    eid_cert_path = kt.path("eid_client_cert", required=True)
+    eid_key_path = kt.material_path("eid_client_key", required=True)
+    eid_cert_path = kt.material_path("eid_client_cert", required=True)
     eid_client = None
     if eid_key_path is not None and eid_cert_path is not None:
         eid_client = kt.load(
             "eid_client_key", lambda: load_key_pair_file(eid_key_path, eid_cert_path, password)
         )
     _strength(kt, "eid_client_key", eid_client)
-    secret_path = kt.path("pseudonym_secret", required=True)
+    secret_path = kt.material_path("pseudonym_secret", required=True)
     secret = kt.load("pseudonym_secret", lambda: load_secret_file(secret_path)) if secret_path else None
     kt.check_unknown()
-    if production:
-        for name, kp in (("saml_signing_key", signing), ("saml_signing_next_key", signing_next),
-                         ("eid_client_key", eid_client)):
-            if kp is not None and is_dev_certificate(kp.certificate):
-                kt.error(name, "is a development key (certs/devpki.py); production refuses it")
 
     # --- store, flow ---------------------------------------------------------------------------------
     store = _store_section(top, base_dir)
@@ -831,7 +844,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     eurl = et.string("url", required=remote)
     if eurl is not None and not _check_url(et, et.key("url"), eurl, production):
         eurl = None
-    server_cert_path = et.path("server_cert", required=remote)
+    server_cert_path = et.material_path("server_cert", required=remote)
     server_cert = (
         et.load("server_cert", lambda: load_certificate_file(server_cert_path)) if server_cert_path else None
     )
@@ -839,7 +852,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
             and is_pkcs12(eid_key_path):
         kt.error("eid_client_key", "mutual TLS to the eID-Server needs a PEM key and certificate, not PKCS#12")
     timeout = et.number("timeout_seconds", 10.0, 0.5, 120)
-    tls_ca = et.path("tls_ca_file")
+    tls_ca = et.material_path("tls_ca_file")
     if tls_ca is not None and not tls_ca.is_file():
         et.error("tls_ca_file", f"file {tls_ca} does not exist")
     tls_server_name = et.string("tls_server_name")
@@ -859,9 +872,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         _strength(et, "sp_key", sp_key)
         if sp_key is not None and sp_key.is_ec:
             et.error("sp_key", "must be an RSA key (the eID-Server encrypts assertions with RSA-OAEP)")
-        if production and sp_key is not None and is_dev_certificate(sp_key.certificate):
-            et.error("sp_key", "is a development key (certs/devpki.py); production refuses it")
-        enc_path = et.path("encryption_cert")
+        enc_path = et.material_path("encryption_cert")
         enc_cert = et.load("encryption_cert", lambda: load_certificate_file(enc_path)) if enc_path else server_cert
         sp_entity_id = et.string("sp_entity_id", f"{origin}/eid/saml/metadata") or f"{origin}/eid/saml/metadata"
         legacy = et.boolean("legacy_algorithms", False)
@@ -937,6 +948,13 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         oidc = parse_oidc_settings(data, base_dir, production=production)
     except OidcSettingsError as exc:
         errors.extend(exc.errors)
+    raw_oidc = data.get("oidc")
+    if isinstance(raw_oidc, Mapping):  # its key files, also when another [oidc] value is wrong
+        quiet = _Reader([], raw_oidc, "oidc", base_dir, top.material)  # the OIDC parser reports errors
+        for name in ("signing_key", "next_signing_key", "rsa_signing_key"):
+            key_table = quiet.table(name)
+            if key_table is not None:
+                key_table.material_path("path")
     # The embedded PAOS eID-Server ([embedded_paos]) has its own parser too (eid_gateway/eidserver).
     top.known.add("embedded_paos")
     embedded_paos: EmbeddedPaosSettings | None = None
@@ -945,6 +963,8 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
             embedded_paos = parse_embedded_paos(data, base_dir, production=production, origin=origin)
         except EmbeddedPaosSettingsError as exc:
             errors.extend(exc.errors)
+        if embedded_paos is not None:
+            top.material.append(("embedded_paos.pki_dir", embedded_paos.pki.tls_cert_path))
     # Bürgerbüro kiosks ([kiosk_monitor], [[kiosks]]) have their own parser (eid_gateway/kiosks).
     top.known.update(("kiosk_monitor", "kiosks"))
     kiosks: KioskSettings | None = None
@@ -953,6 +973,8 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     except KioskConfigError as exc:
         errors.extend(exc.errors)
     top.check_unknown()
+    if production:
+        errors.extend(_refuse_development_material(top.material, password))
     if listen.workers > 1:
         errors.extend(f"listen.workers: must be 1 because {reason}" for reason in
                       single_process_reasons(ekind, kiosks="kiosk_monitor" in data or "kiosks" in data,

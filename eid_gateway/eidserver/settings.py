@@ -10,8 +10,9 @@
     public_url = "https://127.0.0.1:8443/paos"   # optional: the TC Token's ServerAddress
     prefix = "/eid-paos"            # eID-Interface (SOAP) path prefix in the gateway app
 
-Production refuses the test PKI (its DV hangs below ``DETESTeID00005``, its TLS certificate is marked
-as a development certificate).
+Production refuses the test PKI: here because its DV hangs below ``DETESTeID00005``; and in
+:mod:`eid_gateway.config`, by the rule for every key setting, because its TLS certificate is marked as
+development material (:func:`certs.devpki.is_dev_file`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from certs.devpki import is_dev_certificate
-from certs.loading import CertLoadError, load_certificate_file, load_key_pair_file
+from certs.loading import CertLoadError, load_key_pair_file
 from eid_gateway.eidserver.testpki import FILES, TestPki, TestPkiError, is_test_pki, load_test_pki
 from saml.keys import KeyPair
 
@@ -97,15 +97,9 @@ def parse_embedded_paos(
         signing = load_key_pair_file(pki_dir / FILES["signing_key"], pki_dir / FILES["signing_cert"])
     except CertLoadError as exc:
         errors.append(f"{SECTION}.pki_dir: {exc}")
-    if production and pki is not None:
-        tls_is_dev = False
-        try:
-            tls_is_dev = is_dev_certificate(load_certificate_file(pki.tls_cert_path))
-        except CertLoadError as exc:
-            errors.append(f"{SECTION}.pki_dir: {exc}")
-        if is_test_pki(pki) or tls_is_dev:
-            errors.append(f"{SECTION}.pki_dir: this is the test PKI (CVCA {pki.dv.authority_reference}); "
-                          "production refuses it")
+    if production and pki is not None and is_test_pki(pki):
+        errors.append(f"{SECTION}.pki_dir: this is the test PKI (CVCA {pki.dv.authority_reference}); "
+                      "production refuses it")
     if errors:
         raise EmbeddedPaosSettingsError(*errors)
     assert pki is not None and signing is not None

@@ -47,7 +47,8 @@ def test_init_then_check_config(tmp_path: Path) -> None:
     assert isinstance(signing.private_key, ec.EllipticCurvePrivateKey)
     decryption = load_key_pair_file(tmp_path / "inst/certs/demo-service.key", tmp_path / "inst/certs/demo-service.crt")
     assert isinstance(decryption.private_key, rsa.RSAPrivateKey) and decryption.private_key.key_size == 3072
-    assert (tmp_path / "inst" / "certs" / "pseudonym.secret").stat().st_size == 32
+    secret = (tmp_path / "inst" / "certs" / "pseudonym.secret").read_bytes()
+    assert secret.startswith(b"eid-gateway pseudonym secret: DEVELOPMENT ONLY") and len(secret.split(b"\n")[1]) == 64
 
     code, out, err = run("check-config", "--config", str(config_path))
     assert code == EXIT_OK, err
