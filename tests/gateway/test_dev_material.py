@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certs.devpki import DEV_MARKER, generate_dev_tls, is_dev_file
+from certs.devpki import DEV_MARKER, generate_dev_tls
 from certs.loading import load_key_pair_file
 from eid_gateway.config import load_config
 
@@ -76,6 +76,8 @@ def variant(production: Path, old: str, new: str, extra: str = "") -> Path:
 
 
 def test_every_file_init_writes_is_development_material(instance: Path, production_files: Path) -> None:
+    from certs.devpki import is_dev_file  # the rule itself (imported here: the other tests only use the config)
+
     written = sorted((instance / "certs").iterdir())
     assert {p.suffix for p in written} == {".key", ".crt", ".secret"} and len(written) == 15
     assert [p.name for p in written if not is_dev_file(p)] == []
