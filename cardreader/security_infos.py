@@ -10,6 +10,7 @@ this module too (``source`` names the file in error messages).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.codec.der import encoder as der_encoder
@@ -179,24 +180,24 @@ def protocol_name(oid: str) -> str:
     return oid
 
 
-def _int(any_value: univ.Any, what: str) -> int:
+def _decode(data: bytes, spec: Any, what: str, kind: str) -> Any:
+    """The one pyasn1 decoding of this module: exactly one DER ``kind``, else SecurityInfosError."""
     try:
-        value, rest = der_decoder.decode(bytes(any_value), asn1Spec=univ.Integer())
-    except PyAsn1Error as exc:
-        raise SecurityInfosError(f"{what} is not an INTEGER") from exc
+        value, rest = der_decoder.decode(data, asn1Spec=spec)
+    except (PyAsn1Error, OverflowError) as exc:  # OverflowError: a length field wider than 2**63 (pyasn1#107)
+        raise SecurityInfosError(f"{what} is not {kind}") from exc
     if rest:
-        raise SecurityInfosError(f"{what} has trailing bytes")
-    return int(value)
+        raise SecurityInfosError(f"{what} has trailing bytes after {kind}")
+    return value
+
+
+def _int(any_value: univ.Any, what: str) -> int:
+    return int(_decode(bytes(any_value), univ.Integer(), what, "an INTEGER"))
 
 
 def _algorithm(any_value: univ.Any, what: str) -> tuple[str, int | None]:
     """Decode an AlgorithmIdentifier; return its OID and a standardized parameter ID if it is one."""
-    try:
-        value, rest = der_decoder.decode(bytes(any_value), asn1Spec=_AlgorithmIdentifier())
-    except PyAsn1Error as exc:
-        raise SecurityInfosError(f"{what} is not an AlgorithmIdentifier") from exc
-    if rest:
-        raise SecurityInfosError(f"{what} has trailing bytes")
+    value = _decode(bytes(any_value), _AlgorithmIdentifier(), what, "an AlgorithmIdentifier")
     oid = str(value["algorithm"])
     param_id = None
     if oid == STANDARDIZED_DOMAIN_PARAMETERS and value["parameters"].hasValue():
@@ -249,12 +250,7 @@ def parse_security_infos(
         raise SecurityInfosError(f"{source} is larger than any real one")
     if data[0] != 0x31:
         raise SecurityInfosError(f"{source} does not start with a SET")
-    try:
-        value, rest = der_decoder.decode(bytes(data), asn1Spec=_SecurityInfos())
-    except PyAsn1Error as exc:
-        raise SecurityInfosError(f"{source} is not DER SecurityInfos") from exc
-    if rest:
-        raise SecurityInfosError(f"{source} has bytes after SecurityInfos")
+    value = _decode(bytes(data), _SecurityInfos(), source, "DER SecurityInfos")
     if len(value) == 0:
         raise SecurityInfosError("SecurityInfos is an empty SET")
     return SecurityInfos(entries=tuple(_one(entry) for entry in value))

@@ -484,7 +484,7 @@ def _decode_strict(data: bytes, spec: univ.Asn1Item, what: str, *, canonical: bo
     """
     try:
         value, rest = der_decoder.decode(data, asn1Spec=spec)
-    except PyAsn1Error as exc:
+    except (PyAsn1Error, OverflowError) as exc:  # OverflowError: a length field wider than 2**63 (pyasn1#107)
         raise CvcFormatError(f"{what} is not well-formed: {type(exc).__name__}") from None
     if rest:
         raise CvcFormatError(f"{what} is followed by {len(rest)} unexpected bytes")

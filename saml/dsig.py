@@ -13,7 +13,6 @@ Both the SAML enveloped case and the WS-Security multi-reference case run throug
 from __future__ import annotations
 
 import base64
-import binascii
 import copy
 import functools
 import hashlib
@@ -397,11 +396,19 @@ def _keyinfo_certs(parsed: _Parsed) -> set[bytes]:
     for ki in parsed.key_infos:
         for data in ki.iterchildren(_X509_DATA):
             for c in data.iterchildren(_X509_CERTIFICATE):
-                try:
-                    certs.add(base64.b64decode("".join((c.text or "").split()), validate=True))
-                except binascii.Error:
-                    continue
+                der = _b64_or_none(c.text or "")
+                if der is not None:
+                    certs.add(der)
     return certs
+
+
+def _b64_or_none(text: str) -> bytes | None:
+    """Base64 text of a signature element, or None when it is not (non-ASCII text included, which
+    ``b64decode`` refuses with a plain ValueError rather than ``binascii.Error``)."""
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except ValueError:  # binascii.Error is a ValueError
+        return None
 
 
 def _algorithm_of(el: etree._Element) -> str:
@@ -575,9 +582,8 @@ def _digests_match(signature: etree._Element, parsed: _Parsed, targets: dict[str
                     target.text = old
                 target.insert(index, signature)
                 signature.tail = tail
-        try:
-            claimed = base64.b64decode("".join(ref.digest_value.split()), validate=True)
-        except binascii.Error:
+        claimed = _b64_or_none(ref.digest_value)
+        if claimed is None:
             return False
         if hashlib.new(alg.HASH_OF[ref.digest_method], data).digest() != claimed:
             return False

@@ -116,9 +116,11 @@ def parse_datetime(text: str, what: str = "instant") -> datetime:
             sign = 1 if tz[0] == "+" else -1
             offset = sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
         aware = base.replace(microsecond=int(frac), tzinfo=timezone(offset))
+        return aware.astimezone(timezone.utc)
     except ValueError:
         raise MessageError(f"{what} is not a valid xs:dateTime") from None
-    return aware.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 lies before datetime.min in UTC
+        raise MessageError(f"{what} is out of range") from None
 
 
 # ------------------------------------------------------------------------------------ read helpers ---
@@ -174,6 +176,17 @@ def _opt_attr(element: etree._Element, name: str) -> str | None:
     if value is not None and not value:
         raise MessageError(f"{_local(element.tag)} has an empty {name} attribute")
     return value
+
+
+_UNSIGNED_SHORT_RE: Final = re.compile(r"[0-9]{1,5}")
+
+
+def parse_unsigned_short(text: str, what: str) -> int:
+    """xs:unsignedShort (an endpoint index). ASCII digits only: ``str.isdigit`` also accepts "²", which
+    ``int`` then refuses with a bare ValueError."""
+    if _UNSIGNED_SHORT_RE.fullmatch(text) is None or int(text) > 0xFFFF:
+        raise MessageError(f"{what} is not an unsigned short")
+    return int(text)
 
 
 def _opt_time(element: etree._Element, name: str) -> datetime | None:
@@ -372,8 +385,7 @@ def parse_authn_request(el: etree._Element) -> AuthnRequest:
     _expect(el, qname("samlp", "AuthnRequest"))
     _version(el)
     index = _opt_attr(el, "AssertionConsumerServiceIndex")
-    if index is not None and not index.isdigit():
-        raise MessageError("AssertionConsumerServiceIndex is not an unsigned short")
+    acs_index = None if index is None else parse_unsigned_short(index, "AssertionConsumerServiceIndex")
     policy_el = _optional(el, qname("samlp", "NameIDPolicy"))
     policy = None
     if policy_el is not None:
@@ -401,7 +413,7 @@ def parse_authn_request(el: etree._Element) -> AuthnRequest:
         destination=_opt_attr(el, "Destination"),
         acs_url=_opt_attr(el, "AssertionConsumerServiceURL"),
         protocol_binding=_opt_attr(el, "ProtocolBinding"),
-        acs_index=None if index is None else int(index),
+        acs_index=acs_index,
         force_authn=_bool_attr(el, "ForceAuthn"),
         is_passive=_bool_attr(el, "IsPassive"),
         provider_name=_opt_attr(el, "ProviderName"),

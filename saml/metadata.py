@@ -21,7 +21,7 @@ from lxml import etree
 from saml.dsig import has_signature, sign_enveloped, verify_enveloped
 from saml.errors import MetadataError, SamlError, SignatureError
 from saml.keys import KeyPair, cert_b64
-from saml.messages import element_text, format_datetime, new_id, parse_datetime
+from saml.messages import element_text, format_datetime, new_id, parse_datetime, parse_unsigned_short
 from saml.xml import NS, parse_xml, qname
 
 PROTOCOL_SAML2: Final = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -137,8 +137,11 @@ def parse_duration(text: str) -> timedelta:
     m = _DURATION_RE.fullmatch(text)
     if m is None or text in ("P", "-P") or text.endswith("T"):
         raise MetadataError("cacheDuration is not an xs:duration")
-    days = int(m["y"] or 0) * 365 + int(m["mo"] or 0) * 30 + int(m["d"] or 0)
-    value = timedelta(days=days, hours=int(m["h"] or 0), minutes=int(m["mi"] or 0), seconds=float(m["s"] or 0))
+    try:
+        days = int(m["y"] or 0) * 365 + int(m["mo"] or 0) * 30 + int(m["d"] or 0)
+        value = timedelta(days=days, hours=int(m["h"] or 0), minutes=int(m["mi"] or 0), seconds=float(m["s"] or 0))
+    except (OverflowError, ValueError):  # beyond timedelta's range, or digits beyond int()'s limit
+        raise MetadataError("cacheDuration is out of range") from None
     return -value if m["sign"] else value
 
 
@@ -266,12 +269,14 @@ def _time(el: etree._Element, name: str) -> datetime | None:
 def _parse_endpoints(parent: etree._Element, local: str) -> tuple[Endpoint, ...]:
     result = []
     for el in _children(parent, local):
-        index = el.get("index")
-        if index is not None and not index.isdigit():
-            raise MetadataError(f"{local}/@index is not an unsigned short")
+        raw_index = el.get("index")
+        try:
+            index = None if raw_index is None else parse_unsigned_short(raw_index, f"{local}/@index")
+        except SamlError as exc:
+            raise MetadataError(str(exc)) from None
         is_default = None if el.get("isDefault") is None else _bool(el, "isDefault")
         result.append(Endpoint(binding=_req(el, "Binding"), location=_req(el, "Location"),
-                               index=None if index is None else int(index), is_default=is_default,
+                               index=index, is_default=is_default,
                                response_location=el.get("ResponseLocation")))
     return tuple(result)
 

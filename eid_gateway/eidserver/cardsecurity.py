@@ -95,7 +95,7 @@ class CardSecurity:
 def _decode(data: bytes, spec: Any, what: str) -> Any:
     try:
         value, rest = der_decoder.decode(data, asn1Spec=spec)
-    except PyAsn1Error:
+    except (PyAsn1Error, OverflowError):  # OverflowError: a length field wider than 2**63 (pyasn1#107)
         raise CardSecurityError(f"{what} is not valid DER") from None
     if rest:
         raise CardSecurityError(f"trailing bytes after {what}")
@@ -134,10 +134,10 @@ def _is_brainpool_p256(algorithm: str, params: Any) -> bool:
         return int(_decode(bytes(params), univ.Integer(), "domain parameter ID")) == _BRAINPOOL_P256R1_ID
     if algorithm == "1.2.840.10045.2.1":
         try:
-            curve, rest = der_decoder.decode(bytes(params), asn1Spec=univ.ObjectIdentifier())
-        except PyAsn1Error:
+            curve = _decode(bytes(params), univ.ObjectIdentifier(), "named curve")
+        except CardSecurityError:
             return False  # explicit parameters are not accepted for the CA key
-        return not rest and str(curve) == _BRAINPOOL_P256R1_OID
+        return str(curve) == _BRAINPOOL_P256R1_OID
     return False
 
 

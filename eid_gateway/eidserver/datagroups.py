@@ -17,6 +17,7 @@ from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import char, namedtype, tag, univ
 
+from eid_gateway.eid.errors import EidMessageError
 from eid_gateway.eidserver import tlv
 from eid_gateway.eid.messages import PersonalData, date_string, parse_lenient_date
 from eid_gateway.identity import PartialDate, Place
@@ -115,7 +116,7 @@ def decode(n: int, data: bytes) -> Any:
     field, spec = _SPEC[n]
     try:
         value, rest = der_decoder.decode(data, asn1Spec=_wrapped(n, spec))
-    except PyAsn1Error:
+    except (PyAsn1Error, OverflowError):  # OverflowError: a length field wider than 2**63 (pyasn1#107)
         raise DataGroupError(f"DG{n} does not decode") from None
     if rest:
         raise DataGroupError(f"DG{n} has trailing bytes")
@@ -136,7 +137,7 @@ def decode(n: int, data: bytes) -> Any:
                 raise DataGroupError("DG8 is not a yyyymmdd date")
             return parse_lenient_date(text, "date of birth")
         return str(value)
-    except (ValueError, PyAsn1Error) as exc:
+    except (ValueError, PyAsn1Error, EidMessageError) as exc:  # EidMessageError: a date parse_lenient_date refused
         if isinstance(exc, DataGroupError):
             raise
         raise DataGroupError(f"DG{n} holds an invalid value") from None

@@ -37,13 +37,19 @@ async def _read_json(request: web.Request) -> Any:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
     if request.content_type != "application/json":
         raise BadMessage("content type must be application/json")
+    return parse_json_body(body)
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The JSON document of a kiosk's POST body; :class:`BadMessage` for anything else."""
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: "[[[[..."
         raise BadMessage("body is not JSON") from None
 
 
-def _envelope(doc: Any) -> tuple[str, int, int, int]:
+def parse_envelope(doc: Any) -> tuple[str, int, int, int]:
+    """Instance, seq, queue and dropped of a state or heartbeat document; :class:`BadMessage` otherwise."""
     if not isinstance(doc, dict):
         raise BadMessage("body must be a JSON object")
     instance = doc.get("instance")
@@ -85,7 +91,7 @@ async def post_state(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     try:
         doc = await _read_json(request)
-        instance, seq, queue, dropped = _envelope(doc)
+        instance, seq, queue, dropped = parse_envelope(doc)
         snapshot = snapshot_from_json(doc.get("status"))
     except (BadMessage, ModelError) as exc:
         registry.counters["bad_request"] += 1
@@ -102,7 +108,7 @@ async def post_heartbeat(request: web.Request) -> web.Response:
     kiosk_id = _authorize(request)
     registry = request.app[REGISTRY]
     try:
-        instance, seq, queue, dropped = _envelope(await _read_json(request))
+        instance, seq, queue, dropped = parse_envelope(await _read_json(request))
     except BadMessage as exc:
         registry.counters["bad_request"] += 1
         return _error(400, str(exc))

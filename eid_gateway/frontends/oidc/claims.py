@@ -55,7 +55,7 @@ def parse_claims_parameter(raw: str | None) -> ClaimsRequest:
         raise ClaimsParameterError("claims parameter too long")
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than json's recursion
         raise ClaimsParameterError("claims parameter is not JSON") from None
     if not isinstance(value, dict):
         raise ClaimsParameterError("claims parameter must be a JSON object")
