@@ -132,9 +132,11 @@ def parse_request_extension(el: etree._Element) -> UseIDRequest:
         ops[name] = Selection.REQUIRED if required == "true" else Selection.ALLOWED
         values = [v.text or "" for v in attr if v.tag == f"{{{SAML_NS}}}AttributeValue"]
         if name == "AgeVerification":
-            if len(values) != 1 or not values[0].isdigit() or not 0 < int(values[0]) <= _MAX_AGE:
+            # ASCII digits, and few of them: "²".isdigit() is True and int() refuses 5000 digits
+            text = values[0] if len(values) == 1 else ""
+            if not (text.isascii() and text.isdigit()) or len(text) > 9 or not 0 < int(text) <= _MAX_AGE:
                 raise SamlInterfaceError("AgeVerification needs one age as its value")
-            age = int(values[0])
+            age = int(text)
         elif name == "PlaceVerification":
             if len(values) != 1:
                 raise SamlInterfaceError("PlaceVerification needs one CommunityID as its value")
@@ -170,7 +172,7 @@ def _place_json(place: Place) -> str:
 def _place(text: str, name: str) -> Place:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than json's recursion
         raise SamlInterfaceError(f"{name} is not a place object") from None
     if not isinstance(data, dict) or not data or set(data) - set(_PLACE_KEYS) or not all(
         isinstance(v, str) for v in data.values()

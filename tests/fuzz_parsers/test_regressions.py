@@ -11,6 +11,7 @@ from lxml import etree
 
 from cardreader.security_infos import SecurityInfosError, parse_security_infos
 from certs.cvc import Chat, CvcFormatError, parse_certificate_description, parse_cvc
+from eid_gateway.backends.saml_interface import SamlInterfaceError, parse_request_extension, result_from_attributes
 from eid_gateway.eidserver import datagroups
 from eid_gateway.eidserver.cardsecurity import CardSecurityError, parse_card_security
 from eid_gateway.frontends.oidc.claims import ClaimsParameterError, parse_claims_parameter
@@ -142,3 +143,23 @@ def test_deeply_nested_kiosk_body() -> None:
 def test_deeply_nested_oidc_claims_parameter() -> None:
     with pytest.raises(ClaimsParameterError):
         parse_claims_parameter("[" * 4000)
+
+
+# --- eID-Server SAML interface ------------------------------------------------------------------------------
+
+
+def test_deeply_nested_place_attribute() -> None:
+    with pytest.raises(SamlInterfaceError):
+        result_from_attributes({"DocumentValidity": ["valid"], "PlaceOfBirth": ["[" * 5000]})
+
+
+@pytest.mark.parametrize("age", ["\u00b2", "9" * 5000])
+def test_requested_age_must_be_ascii_digits(age: str) -> None:
+    doc = ('<eid:AuthnRequestExtension xmlns:eid="http://bsi.bund.de/eID/" '
+           'xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" Version="2"><eid:RequestedAttributes>'
+           '<saml2:Attribute Name="AgeVerification" eid:RequiredAttribute="true">'
+           f'<saml2:AttributeValue>{age}</saml2:AttributeValue></saml2:Attribute>'
+           '</eid:RequestedAttributes></eid:AuthnRequestExtension>')
+    with pytest.raises(SamlInterfaceError):
+        parse_request_extension(parse_xml(doc.encode()))
+    assert parse_request_extension(parse_xml(doc.replace(age, "18").encode())).age == 18
