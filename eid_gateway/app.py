@@ -23,6 +23,8 @@ from eid_gateway.flow import FlowManager
 from eid_gateway.metrics import GatewayMetrics
 from eid_gateway.store.base import Store, StoreError
 from eid_gateway.store.sqlite import SqliteStore
+from eid_gateway.web.clients import OperatorRule
+from eid_gateway.web.connections import read_deadlines
 from eid_gateway.web.middlewares import body_limit, error_pages, security_headers
 from eid_gateway.web.render import STATIC_DIR, render_message
 
@@ -126,7 +128,7 @@ async def store_unavailable(
 
 def _base_app(config: GatewayConfig) -> web.Application:
     max_body = config.limits.max_body_bytes
-    app = web.Application(middlewares=[error_pages, store_unavailable, body_limit(max_body)],
+    app = web.Application(middlewares=[read_deadlines, error_pages, store_unavailable, body_limit(max_body)],
                           client_max_size=max_body)
     app[CONFIG_KEY] = config
     app.on_response_prepare.append(security_headers(_form_targets(config), hsts=config.production))
@@ -145,9 +147,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
-def _readyz(store: Store, backend: EidServer) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _readyz(store: Store, backend: EidServer,
+            operators: OperatorRule) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def readyz(request: web.Request) -> web.Response:
-        """Readiness: the store answers, the eID-Server answers getServerInfo, the keys are loaded."""
+        """Readiness: the store answers, the eID-Server answers getServerInfo, the keys are loaded. The
+        eID-Server's version only for ``operators`` (those who may read /metrics): to anyone else it
+        says which known weaknesses to try."""
         checks: dict[str, str] = {}
         keys = request.app[CONFIG_KEY].keys
         checks["keys"] = "ok" if keys.saml_signing.private_key and keys.eid_client.private_key else "missing"
@@ -161,7 +166,8 @@ def _readyz(store: Store, backend: EidServer) -> Callable[[web.Request], Awaitab
             async with asyncio.timeout(READY_TIMEOUT):
                 info = await backend.server_info()
             checks["eid_server"] = "ok"
-            checks["eid_server_version"] = info.version
+            if operators.permits(request):
+                checks["eid_server_version"] = info.version
         except Exception as exc:  # noqa: BLE001
             checks["eid_server"] = f"error: {type(exc).__name__}"
         from eid_gateway.backends.resilience import breaker_of
@@ -226,9 +232,10 @@ def create_app(
         flows.add_frontend(oidc)
         app.add_routes(oidc.routes())
     app.add_routes(flows.routes())
-    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", _readyz(store, backend))])
+    operators = OperatorRule(config.metrics.allow, config.limits.trusted_proxies)
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", _readyz(store, backend, operators))])
     if config.metrics.enabled:
-        app.add_routes([web.get("/metrics", metrics.handler(config.metrics.allow))])
+        app.add_routes([web.get("/metrics", metrics.handler(operators))])
 
     if config.demo.enabled:
         from eid_gateway.demo import create_demo_app

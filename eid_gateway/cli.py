@@ -38,6 +38,12 @@ public_origin = "$origin"
 # Address and port the HTTP server binds to (put a TLS reverse proxy in front in production).
 host = "127.0.0.1"
 port = $port
+# Slow and surplus connections (see docs/deployment.md), shown with their defaults:
+# header_timeout_seconds = 20     # a request's head must be complete this long after its first byte
+# body_timeout_seconds = 30       # and its body this long after the head; else the connection is closed
+# keepalive_timeout_seconds = 75  # idle keep-alive connections (keep above the proxy's upstream idle timeout)
+# max_connections = 1000          # per process (lowered to what `ulimit -n` leaves room for)
+# max_connections_per_address = 64   # per client address; [limits] trusted_proxies are exempt
 
 [keys]
 # Key and certificate that sign the SAML IdP's responses and metadata (RSA >= 3072 or EC P-256+).
@@ -310,8 +316,6 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _serve(app_factory: str, args: argparse.Namespace, err: TextIO, *, workers_allowed: bool = False) -> int:
     """Run one app; ``workers_allowed`` (``serve`` only): several processes when --workers / listen.workers
     ask for them."""
-    from aiohttp import web
-
     worker: int | None = getattr(args, "worker_index", None)  # set in a worker of `serve --workers N`
     os.umask(0o077)  # every file the server writes (store, WAL, audit copy, metrics files) is the owner's only
     configure_logging(str(args.log_level), str(args.log_format), worker)
@@ -332,8 +336,11 @@ def _serve(app_factory: str, args: argparse.Namespace, err: TextIO, *, workers_a
         from eid_gateway.workers import run_as_worker
 
         run_as_worker(app, os.getppid())
-    web.run_app(app, host=host, port=port, access_log=None, print=None,
-                reuse_port=True if worker is not None else None)
+    from eid_gateway.web.connections import ConnectionGuard, run_app
+
+    # slow and surplus connections are cut off where they are accepted and read ([listen])
+    guard = ConnectionGuard(config.listen, config.limits.trusted_proxies, hsts=config.production)
+    run_app(app, host, port, guard, reuse_port=True if worker is not None else None)
     return EXIT_OK
 
 

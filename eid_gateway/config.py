@@ -71,6 +71,17 @@ class ListenConfig:
     port: int = 8080
     #: Processes sharing the port (SO_REUSEPORT) under one supervisor; 1 = one process, no supervisor.
     workers: int = 1
+    #: Slow and surplus connections (eid_gateway.web.connections): a request's head must arrive within
+    #: ``header_timeout_seconds`` of its first byte, its body within ``body_timeout_seconds`` of the head;
+    #: an idle keep-alive connection is closed after ``keepalive_timeout_seconds`` (above a reverse proxy's
+    #: own idle timeout towards the gateway, so that the proxy closes first).
+    header_timeout_seconds: float = 20.0
+    body_timeout_seconds: float = 30.0
+    keepalive_timeout_seconds: float = 75.0
+    #: Open connections per process, and per client address (reverse proxies in ``[limits]
+    #: trusted_proxies`` are exempt from the latter: every citizen behind them shares their address).
+    max_connections: int = 1000
+    max_connections_per_address: int = 64
 
 
 @dataclass(frozen=True)
@@ -785,8 +796,14 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     listen = ListenConfig()
     lt = top.table("listen")
     if lt is not None:
+        ld = ListenConfig()
         listen = ListenConfig(lt.string("host", "127.0.0.1") or "127.0.0.1", lt.integer("port", 8080, 1, 65535),
-                              lt.integer("workers", 1, 1, MAX_WORKERS))
+                              lt.integer("workers", 1, 1, MAX_WORKERS),
+                              lt.number("header_timeout_seconds", ld.header_timeout_seconds, 0.1, 600),
+                              lt.number("body_timeout_seconds", ld.body_timeout_seconds, 0.1, 3600),
+                              lt.number("keepalive_timeout_seconds", ld.keepalive_timeout_seconds, 0.1, 3600),
+                              lt.integer("max_connections", ld.max_connections, 1, 1_000_000),
+                              lt.integer("max_connections_per_address", ld.max_connections_per_address, 1, 1_000_000))
         lt.check_unknown()
 
     # --- keys --------------------------------------------------------------------------------------

@@ -20,11 +20,10 @@ once-per-flow ``start_page`` step is counted once per flow and worker.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Final
 
 from aiohttp import web
@@ -54,6 +53,7 @@ from eid_gateway.backends.base import (
     ServerInfo,
 )
 from eid_gateway.identity import Identity
+from eid_gateway.web.clients import OperatorRule
 
 STEPS: Final = ("started", "start_page", "tctoken", "refresh", "completed")
 #: Route templates of the sign-in steps -> step label of the latency histogram.
@@ -178,15 +178,11 @@ class GatewayMetrics:
 
         return timing_and_copy if self.multiprocess_dir is not None else timing
 
-    def handler(self, allow: Iterable[str]) -> Handler:
-        networks = [ipaddress.ip_network(n, strict=False) for n in allow]
+    def handler(self, access: OperatorRule) -> Handler:
+        """``/metrics`` for the clients ``access`` permits (by forwarded address, not the TCP peer)."""
 
         async def metrics(request: web.Request) -> web.StreamResponse:
-            try:
-                peer = ipaddress.ip_address(request.remote or "")
-            except ValueError:
-                peer = None
-            if peer is None or not any(peer in n for n in networks):
+            if not access.permits(request):
                 raise web.HTTPForbidden()
             return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST,
                                                              "Cache-Control": "no-store"})

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import math
 import time
@@ -32,6 +31,7 @@ from aiohttp import web
 from eid_gateway.config import LimitsConfig
 from eid_gateway.metrics import GatewayMetrics
 from eid_gateway.store.base import Counter, Store, window_remaining
+from eid_gateway.web.clients import client_address, networks
 from eid_gateway.web.render import render_page
 
 log = logging.getLogger("eid_gateway.ratelimit")
@@ -46,23 +46,6 @@ class Limited:
     retry_after: int
 
 
-def client_address(request: web.Request, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
-    """The client's address: the TCP peer, or, when that is a trusted proxy, the last address in
-    X-Forwarded-For that is not itself a trusted proxy."""
-    peer = request.remote or ""
-    if not trusted:
-        return peer
-    try:
-        chain = [peer] + [p.strip() for p in reversed(request.headers.get("X-Forwarded-For", "").split(","))]
-        for hop in chain:
-            ip = ipaddress.ip_address(hop)
-            if not any(ip in net for net in trusted):
-                return str(ip)
-    except ValueError:
-        return peer
-    return peer
-
-
 class RateLimiter:
     def __init__(
         self, store: Store, limits: LimitsConfig, key: bytes, flow_ttl: float,
@@ -74,7 +57,7 @@ class RateLimiter:
         self.flow_ttl = flow_ttl
         self.metrics = metrics
         self.clock = clock
-        self.trusted = [ipaddress.ip_network(n, strict=False) for n in limits.trusted_proxies]
+        self.trusted = networks(limits.trusted_proxies)
         self._blocked: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def _id(self, request: web.Request) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -35,6 +35,23 @@ def content_security_policy(form_targets: Iterable[str]) -> str:
     )
 
 
+#: The ``Server`` header: aiohttp's default names the Python and aiohttp versions, a map to known bugs.
+SERVER_NAME = "eid-gateway"
+
+
+def set_security_headers(headers: MutableMapping[str, str], csp: str, *, hsts: bool) -> None:
+    """The gateway's response headers; also for responses no application hook sees (malformed requests)."""
+    headers.setdefault("Content-Security-Policy", csp)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    headers["Server"] = SERVER_NAME
+    if hsts:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+
 def security_headers(
     form_targets: Iterable[str], *, hsts: bool
 ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
@@ -42,15 +59,7 @@ def security_headers(
     csp = content_security_policy(form_targets)
 
     async def hook(request: web.Request, response: web.StreamResponse) -> None:
-        h = response.headers
-        h.setdefault("Content-Security-Policy", csp)
-        h["X-Content-Type-Options"] = "nosniff"
-        h["Referrer-Policy"] = "no-referrer"
-        h["X-Frame-Options"] = "DENY"
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if hsts:
-            h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        set_security_headers(response.headers, csp, hsts=hsts)
 
     return hook
 
@@ -66,6 +75,16 @@ def body_limit(max_bytes: int = MAX_BODY_BYTES) -> Middleware:
         return await handler(request)
 
     return middleware
+
+
+#: Status recorded for a request whose client went away before the answer (nginx's convention; never sent).
+CLIENT_CLOSED_REQUEST = 499
+
+
+def client_gone(request: web.Request) -> bool:
+    """True once the request's connection is closed or closing."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def new_error_id() -> str:
@@ -97,8 +116,13 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
             )
         raise
     except Exception as exc:  # noqa: BLE001 - this is the last line of defence
-        error_id = new_error_id()
         route = request.match_info.route.resource.canonical if request.match_info.route.resource else "-"
+        if client_gone(request):
+            # the client closed the connection (or was cut off as too slow) while its request was read or
+            # answered: its business, not a fault of the gateway, and nobody is left to see a page
+            log.info("client went away route=%s method=%s type=%s", route, request.method, type(exc).__name__)
+            return web.Response(status=CLIENT_CLOSED_REQUEST)
+        error_id = new_error_id()
         log.error(
             "internal error id=%s route=%s method=%s type=%s\n%s",
             error_id, route, request.method, type(exc).__name__,
