@@ -246,10 +246,16 @@ def create_app(
 
     if config.kiosks is not None:
         from eid_gateway.kiosks import create_kiosk_app
+        from eid_gateway.kiosks.lockout import StaffLockout
         from eid_gateway.kiosks.state_store import SharedKioskStateStore
+        from eid_gateway.web.clients import client_address
 
-        # last states persist in the shared store; the live registry and dashboard stream are per node
-        app.add_subapp("/kiosks/", create_kiosk_app(config.kiosks, state_store=SharedKioskStateStore(store)))
+        # last states and failed staff sign-ins live in the shared store; the live registry and the
+        # dashboard stream are per node. Client addresses as for the abuse limits (trusted proxies).
+        trusted = limiter.trusted
+        lockout = StaffLockout(store, audit_key, lambda request: client_address(request, trusted))
+        app.add_subapp("/kiosks/", create_kiosk_app(config.kiosks, state_store=SharedKioskStateStore(store),
+                                                    lockout=lockout))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_forever(store))

@@ -23,6 +23,7 @@ from aiohttp import web
 from eid_gateway.kiosks import api, dashboard
 from eid_gateway.kiosks.auth import StaffAuth
 from eid_gateway.kiosks.keys import METRICS, REGISTRY, STAFF, STATE_STORE
+from eid_gateway.kiosks.lockout import StaffLockout
 from eid_gateway.kiosks.metrics import metrics_registry
 from eid_gateway.kiosks.registry import KioskRegistry
 from eid_gateway.kiosks.settings import KioskSettings
@@ -35,13 +36,15 @@ def create_kiosk_app(
     state_store: KioskStateStore | None = None,
     clock: Callable[[], float] = time.time,
     tick_seconds: float = 1.0,
+    lockout: StaffLockout | None = None,
 ) -> web.Application:
-    """Build the kiosk sub-app. *state_store* keeps last states across restarts (memory if None)."""
+    """Build the kiosk sub-app. *state_store* keeps last states across restarts (memory if None);
+    *lockout* counts failed staff sign-ins in the shared store (the gateway passes one)."""
     app = web.Application()
     registry = KioskRegistry(settings, clock=clock)
     app[REGISTRY] = registry
     app[STATE_STORE] = state_store if state_store is not None else MemoryKioskStateStore()
-    app[STAFF] = StaffAuth(settings.staff_user, settings.staff_password_hash)
+    app[STAFF] = StaffAuth(settings.staff_user, settings.staff_password_hash, lockout=lockout)
     app[METRICS] = metrics_registry(registry)
 
     r = app.router

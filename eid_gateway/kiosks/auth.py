@@ -3,7 +3,8 @@ staff by HTTP basic auth against a scrypt hash.
 
 Both checks are constant-time in the secret. A successful staff check is remembered for a minute
 (keyed by a hash of the header) so that the dashboard's page, event stream and a monitoring scraper do
-not each pay a full scrypt run.
+not each pay a full scrypt run. Failed staff checks are counted per address and per account
+(:mod:`eid_gateway.kiosks.lockout`); a locked address or account gets 429 before scrypt runs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from eid_gateway.kiosks.credentials import verify_kiosk_credential, verify_staff_password
+from eid_gateway.kiosks.lockout import StaffLockout, too_many_failures
 from eid_gateway.kiosks.settings import KioskEntry
 
 STAFF_REALM = 'Basic realm="eid-gateway kiosk dashboard", charset="UTF-8"'
@@ -67,17 +69,20 @@ def parse_basic(header: str) -> tuple[str, str] | None:
 
 class StaffAuth:
     def __init__(self, user: str, password_hash: str, *, clock: Callable[[], float] = time.monotonic,
-                 remember_seconds: float = 60.0) -> None:
+                 remember_seconds: float = 60.0, lockout: StaffLockout | None = None) -> None:
         self.user = user
         self.password_hash = password_hash
         self.clock = clock
         self.remember = remember_seconds
+        #: Failure backoff shared over the store (the gateway always sets it; None: no backoff).
+        self.lockout = lockout
         self._ok: dict[bytes, float] = {}
         # scrypt is slow and memory-hard on purpose; a flood of wrong passwords must not take every
         # thread and all memory, so at most two checks run at once (the rest wait their turn)
         self._slots = asyncio.Semaphore(2)
 
     async def check(self, request: web.Request) -> bool:
+        """True for the staff credential; raises HTTP 429 while the address or account is locked."""
         header = request.headers.get("Authorization", "")
         parsed = parse_basic(header)
         if parsed is None:
@@ -88,14 +93,27 @@ class StaffAuth:
         if expiry is not None and expiry > now:
             return True
         user, password = parsed
+        await self._refuse_if_locked(request, user)  # no waiting for a slot while locked
         async with self._slots:
+            # again in the slot: a lock set while this request waited holds for it too; and a failure
+            # is counted before the slot is free, so the next one in line already sees its lock
+            await self._refuse_if_locked(request, user)
             pw_ok = await asyncio.to_thread(verify_staff_password, password, self.password_hash)
-        ok = pw_ok and hmac.compare_digest(user.encode("utf-8"), self.user.encode("utf-8"))
+            ok = pw_ok and hmac.compare_digest(user.encode("utf-8"), self.user.encode("utf-8"))
+            locked = None if ok or self.lockout is None else await self.lockout.failed(request, user)
+        if locked is not None:
+            raise too_many_failures(locked)
         if ok:
             if len(self._ok) > 1000:
                 self._ok = {k: v for k, v in self._ok.items() if v > now}
             self._ok[key] = now + self.remember
         return ok
+
+    async def _refuse_if_locked(self, request: web.Request, user: str) -> None:
+        if self.lockout is not None:
+            locked = await self.lockout.locked(request, user)
+            if locked is not None:
+                raise too_many_failures(locked)
 
     async def require(self, request: web.Request) -> None:
         if not await self.check(request):

@@ -110,7 +110,8 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status >= 400 and exc.content_type == "text/plain" and exc.status not in (401,):
+        # 401 and 429 pass as they are: their header (WWW-Authenticate, Retry-After) is the answer
+        if exc.status >= 400 and exc.content_type == "text/plain" and exc.status not in (401, 429):
             return render_message(
                 request, "http_error_title", "http_error_text", status=exc.status, values={"status": exc.status}
             )
