@@ -118,7 +118,7 @@ def _key_of_dev_certificate(key_path: Path, key_pem: bytes, password: bytes | No
     return any(is_dev_certificate(c) and c.public_key().public_bytes(*spki) == own for c in certs)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write with mode 0600 from the start (no window in which the key is world-readable)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -150,11 +150,11 @@ def generate_dev_keys(directory: Path, *, overwrite: bool = False) -> dict[str, 
         kp = generate_key_pair(spec.kind, f"eid-gateway {spec.stem} ({DEV_MARKER})", DEV_DAYS)
         key_pem, cert_pem = key_pair_to_pem(kp)
         key_path, cert_path = dev_key_paths(directory)[spec.stem]
-        _write_private(key_path, dev_file_header(f"{spec.stem} key") + key_pem)
-        _write_private(cert_path, cert_pem)
+        write_private(key_path, dev_file_header(f"{spec.stem} key") + key_pem)
+        write_private(cert_path, cert_pem)
         made[spec.stem] = kp
     # the whole file is the secret (header included): 32 random bytes as hex after the header line
-    _write_private(directory / PSEUDONYM_SECRET_FILE,
+    write_private(directory / PSEUDONYM_SECRET_FILE,
                    dev_file_header("pseudonym secret") + secrets.token_hex(32).encode("ascii") + b"\n")
     return made
 
@@ -240,6 +240,6 @@ def generate_dev_tls(
     made = {DEV_TLS_CA: ca, DEV_TLS_SERVER: server}
     for stem, kp in made.items():
         key_pem, cert_pem = key_pair_to_pem(kp)
-        _write_private(paths[stem][0], dev_file_header(f"{stem} key") + key_pem)
-        _write_private(paths[stem][1], cert_pem)
+        write_private(paths[stem][0], dev_file_header(f"{stem} key") + key_pem)
+        write_private(paths[stem][1], cert_pem)
     return made

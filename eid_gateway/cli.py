@@ -13,7 +13,7 @@ from string import Template
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
-from certs.devpki import DevPkiExists, generate_dev_keys
+from certs.devpki import DevPkiExists, generate_dev_keys, write_private
 from eid_gateway.config import ConfigError, GatewayConfig, default_config_path, load_config
 
 EXIT_OK = 0
@@ -27,7 +27,7 @@ CONFIG_TEMPLATE = Template('''\
 # This file is set up for local development: embedded eID-Server simulator, SQLite, the demo service.
 
 # "development" or "production". Production refuses the simulator, http origins and the
-# development keys from certs/ (their certificates say DEVELOPMENT ONLY).
+# development keys from certs/ (each file says DEVELOPMENT ONLY; production refuses them).
 mode = "development"
 
 # The origin (scheme://host[:port]) under which browsers and AusweisApp reach the gateway.
@@ -214,10 +214,8 @@ def write_example_config(directory: Path, origin: str, port: int, *, force: bool
         raise FileExistsError(f"{config_path} exists (use --force to overwrite)")
     directory.mkdir(parents=True, exist_ok=True)
     generate_dev_keys(directory / "certs", overwrite=force)
-    config_path.write_text(
-        CONFIG_TEMPLATE.substitute(origin=origin.rstrip("/"), port=port, config_path=config_path),
-        encoding="utf-8",
-    )
+    text = CONFIG_TEMPLATE.substitute(origin=origin.rstrip("/"), port=port, config_path=config_path)
+    write_private(config_path, text.encode("utf-8"))
     return config_path
 
 

@@ -33,7 +33,7 @@ from certs.cvc import (
     build_cvc,
     load_cvc_file,
 )
-from certs.devpki import DEV_MARKER, _write_private
+from certs.devpki import DEV_MARKER, write_private
 from eid_gateway.eidserver import crypto
 from eid_gateway.eidserver.eac import TerminalCredentials
 from saml.keys import generate_key_pair, key_pair_to_pem
@@ -178,7 +178,7 @@ def generate_test_pki(
                        ("terminal_key", _pem(terminal_key)), ("tls_key", _pem(tls_key)),
                        ("tls_cert", tls.public_bytes(serialization.Encoding.PEM)),
                        *zip(("signing_key", "signing_cert"), key_pair_to_pem(signing))):
-        _write_private(directory / FILES[name], data)
+        write_private(directory / FILES[name], data)
     return load_test_pki(directory)
 
 

@@ -25,6 +25,9 @@ def test_init_then_check_config(tmp_path: Path) -> None:
     code, out, err = run("init", "--dir", str(tmp_path / "inst"), "--port", "9123")
     assert code == EXIT_OK, err
     config_path = tmp_path / "inst" / "gateway.toml"
+    # every file init writes is its owner's only (the config names the secrets' paths and the setup)
+    written = [config_path, *(tmp_path / "inst" / "certs").iterdir()]
+    assert {f.name: oct(f.stat().st_mode & 0o777) for f in written} == {f.name: "0o600" for f in written}
     text = config_path.read_text(encoding="utf-8")
     data = tomllib.loads(text)
     assert data["public_origin"] == "http://127.0.0.1:9123" and data["listen"]["port"] == 9123
