@@ -19,8 +19,9 @@ from cardreader.model import (
 )
 from eid_gateway.frontends.oidc.claims import ClaimsParameterError, parse_claims_parameter
 from eid_gateway.kiosks.api import BadMessage, parse_envelope, parse_json_body
+from eid_gateway.kiosks.auth import parse_basic
 
-from .mutate import fuzz, json_mutants
+from .mutate import binary_mutants, fuzz, json_mutants
 
 SNAPSHOT = KioskSnapshot(
     service=ServiceState.OK,
@@ -66,3 +67,13 @@ def test_oidc_claims_parameter() -> None:
     inputs = [b.decode("utf-8", "replace") for b in json_mutants(samples, 1500, seed=53)]
     tally = fuzz("oidc.claims.parse_claims_parameter", parse_claims_parameter, inputs, (ClaimsParameterError,))
     tally.check(min_inputs=1500)
+
+
+def test_staff_basic_auth_header() -> None:
+    """The dashboard's Authorization header (anyone can send one): parse_basic answers None for anything
+    unusable and declares no exception. Headers reach it as str, non-ASCII included."""
+    samples = [b"Basic c3RhZmY6Z2VoZWlt", b"Basic w6TDtsO8OsOf", b"basic YTpi"]
+    inputs = [b.decode("latin-1") for b in binary_mutants(samples, 1500, seed=54)]
+    inputs += [h + "\u00e9" for h in inputs[:100]] + ["Basic \u00e9", "Basic \U0001f600=="]
+    tally = fuzz("kiosks.auth.parse_basic", parse_basic, inputs, ())
+    tally.check(min_inputs=1500, refusals=False)

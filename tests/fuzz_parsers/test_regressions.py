@@ -16,6 +16,7 @@ from eid_gateway.eidserver import datagroups
 from eid_gateway.eidserver.cardsecurity import CardSecurityError, parse_card_security
 from eid_gateway.frontends.oidc.claims import ClaimsParameterError, parse_claims_parameter
 from eid_gateway.kiosks.api import BadMessage, parse_json_body
+from eid_gateway.kiosks.auth import parse_basic
 from saml import messages as m
 from saml.dsig import sign_enveloped, verify_enveloped
 from saml.errors import MessageError, MetadataError, SignatureError
@@ -138,6 +139,11 @@ def test_deeply_nested_kiosk_body() -> None:
     """json.loads raises RecursionError (not ValueError) for "[[[[...": the kiosk API answered 500."""
     with pytest.raises(BadMessage):
         parse_json_body(b"[" * 10_000)
+
+
+def test_non_ascii_basic_auth_header() -> None:
+    """b64decode raises a plain ValueError for non-ASCII text: the staff dashboard answered 500."""
+    assert parse_basic("Basic \u00e9") is None
 
 
 def test_deeply_nested_oidc_claims_parameter() -> None:
