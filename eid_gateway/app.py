@@ -132,9 +132,26 @@ def _base_app(config: GatewayConfig) -> web.Application:
                           client_max_size=max_body)
     app[CONFIG_KEY] = config
     app.on_response_prepare.append(security_headers(_form_targets(config), hsts=config.production))
-    app.router.add_static("/static", STATIC_DIR, append_version=False)
+    app.router.add_get("/static/{name}", _static_files())
     app.router.add_get("/favicon.ico", no_favicon)
     return app
+
+
+def _static_files() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The files of STATIC_DIR by name, and nothing else.
+
+    Not aiohttp's ``add_static``: it looks each requested name up on disk, so a name longer than the
+    file system allows raised OSError (ENAMETOOLONG), i.e. a 500 and an ERROR line for any client.
+    """
+    files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
+
+    async def static_file(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    return static_file
 
 
 async def no_favicon(request: web.Request) -> web.Response:

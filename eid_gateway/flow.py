@@ -48,6 +48,7 @@ from eid_gateway.identity import Attribute, Identity, LevelOfAssurance
 from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
 from eid_gateway.services import Service
 from eid_gateway.store.base import FlowRecord, OnceClaim, Store
+from eid_gateway.web.forms import read_form
 from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, LANGUAGES, negotiate_language
 from eid_gateway.web.navigation import is_browser_navigation
 from eid_gateway.web.render import render_message, render_page
@@ -328,9 +329,9 @@ class FlowManager:
         )
 
     async def _csrf_ok(self, request: web.Request, flow: FlowRecord) -> bool:
-        form = await request.post()
-        token = form.get("csrf_token")
-        return isinstance(token, str) and hmac.compare_digest(token.encode(), str(flow.data["csrf"]).encode())
+        """Whether the form carries the flow's token; a malformed body raises FormError (a 400 page)."""
+        token = (await read_form(request)).get("csrf_token")
+        return token is not None and hmac.compare_digest(token.encode(), str(flow.data["csrf"]).encode())
 
     async def _ended(
         self, flow: FlowRecord, result: str, step: str, *, attributes: frozenset[Attribute] = frozenset(),

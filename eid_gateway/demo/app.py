@@ -20,6 +20,7 @@ from eid_gateway.config import GatewayConfig
 from eid_gateway.demo import pages
 from eid_gateway.frontends.oidc.demo_client import DemoClientSettings, create_oidc_demo_routes
 from eid_gateway.demo.sp import DemoServiceProvider, DemoSpSettings, GatewayMetadata, MetadataUnavailable
+from eid_gateway.web.forms import FormError, read_form
 from eid_gateway.web.i18n import negotiate_language
 from eid_gateway.store.base import Store
 from saml import (
@@ -122,7 +123,12 @@ class DemoHandlers:
         return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
 
     async def acs(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
+        try:
+            form = await read_form(request)
+        except FormError as exc:
+            log.info("demo: unreadable POST to the ACS: %s", exc.reason)
+            lang = _lang(request, None)
+            return self._html(request, lang, pages.error_body(lang, "missing", (), self._again(lang)), 400)
         relay = form.get("RelayState")
         relay_state = relay if isinstance(relay, str) else None
         try:

@@ -45,7 +45,7 @@ from saml.xml import parse_xml, to_bytes
 
 @dataclass(frozen=True)
 class SoapAnswer:
-    """An HTTP answer: status (here 200, or 500 for a SOAP Fault) and body; the content type is the adapter's."""
+    """An HTTP answer: status (200, or 400 for a SOAP Fault) and body; the content type is the adapter's."""
 
     status: int
     body: bytes
@@ -110,12 +110,12 @@ def handle_soap(
         env = split_envelope(root)
         claimed = body_payload(env.body)  # unverified: used only to pick the response type
     except (XmlSecurityError, EidMessageError):
-        return _fault("soapenv:Client", "malformed SOAP request")
+        return _fault("malformed SOAP request")
     operation = etree.QName(claimed).localname
     if operation not in SOAP_ACTIONS:
-        return _fault("soapenv:Client", "unknown operation")
+        return _fault("unknown operation")
     if soap_action is not None and soap_action.strip().strip('"') not in ("", SOAP_ACTIONS[operation]):
-        return _fault("soapenv:Client", "SOAPAction does not match the payload")
+        return _fault("SOAPAction does not match the payload")
     try:
         body = verify_envelope(root, keys.gateway_cert, now=now)
     except (WsSecurityError, TimestampError) as exc:
@@ -139,8 +139,15 @@ def _sign(keys: InterfaceKeys, payload: etree._Element, now: datetime) -> bytes:
     return sign_envelope(soap_envelope(payload), keys.key, now=now, algorithm=keys.signature_algorithm)
 
 
-def _fault(code: str, reason: str) -> SoapAnswer:
-    return SoapAnswer(500, to_bytes(build_fault(code, reason)))
+def _fault(reason: str) -> SoapAnswer:
+    """A Client fault with HTTP 400: every fault here answers a request the sender got wrong.
+
+    SOAP 1.1 (§6.2) sends every fault with 500, but a 5xx says the server failed and is what monitoring
+    counts as an outage; WS-I Basic Profile 1.1 R1125 asks for a 4xx when the request is at fault, as
+    the SOAP 1.2 HTTP binding does for env:Sender. Clients read the envelope, not the status (R1107):
+    the gateway's own client reports a Fault as such whatever the status.
+    """
+    return SoapAnswer(400, to_bytes(build_fault("soapenv:Client", reason)))
 
 
 def _error_answer(keys: InterfaceKeys, operation: str, minor: str, now: datetime) -> SoapAnswer:
@@ -148,4 +155,4 @@ def _error_answer(keys: InterfaceKeys, operation: str, minor: str, now: datetime
         return SoapAnswer(200, _sign(keys, build_use_id_response(UseIDResponse(error_result(minor))), now))
     if operation == "getResultRequest":
         return SoapAnswer(200, _sign(keys, build_get_result_response(GetResultResponse(error_result(minor))), now))
-    return _fault("soapenv:Server", "request refused")  # getServerInfoResponse has no Result
+    return _fault("request refused")  # getServerInfoResponse has no Result; the signature is the sender's

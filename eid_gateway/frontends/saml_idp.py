@@ -34,6 +34,7 @@ from eid_gateway.frontends.saml_attributes import released_attributes
 from eid_gateway.identity import SAML_NAMES, Attribute, Identity, LevelOfAssurance
 from eid_gateway.services import SamlServiceSettings, Service, ServiceRegistry
 from eid_gateway.store.base import Store
+from eid_gateway.web.forms import FormError, read_form
 from eid_gateway.web.i18n import negotiate_language
 from eid_gateway.web.render import render_page
 from saml import algorithms as alg
@@ -554,10 +555,13 @@ class SamlIdpFrontend:
         return await self._sso(request, IncomingRequest(BINDING_HTTP_REDIRECT, raw_query, None))
 
     async def sso_post(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
+        try:
+            form = await read_form(request)
+        except FormError as exc:  # the service cannot be known yet: the citizen gets the page (400)
+            return self._rejected_page(request, RequestRejected("malformed", f"POST body: {exc.reason}"))
         value = form.get("SAMLRequest")
         relay = form.get("RelayState")
-        if not isinstance(value, str) or (relay is not None and not isinstance(relay, str)):
+        if value is None:
             return self._rejected_page(request, RequestRejected("malformed", "POST without SAMLRequest"))
         return await self._sso(request, IncomingRequest(BINDING_HTTP_POST, value, relay))
 

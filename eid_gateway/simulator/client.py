@@ -21,14 +21,22 @@ MAX_TOKEN_BYTES: Final = 16 * 1024
 
 
 class SimulatedClientError(Exception):
-    """The TC Token could not be fetched or is invalid, and it names nowhere to send the browser."""
+    """The TC Token could not be fetched or is invalid, and it names nowhere to send the browser.
+
+    ``refused``: the tcTokenURL answered with a 4xx (an unknown, expired or used address), so the
+    address given was at fault rather than the server behind it.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 async def _fetch_token(http: aiohttp.ClientSession, tc_token_url: str) -> bytes:
     try:
         async with http.get(tc_token_url, max_redirects=5) as resp:
             if resp.status != 200:
-                raise SimulatedClientError(f"tcTokenURL answered HTTP {resp.status}")
+                raise SimulatedClientError(f"tcTokenURL answered HTTP {resp.status}", refused=400 <= resp.status < 500)
             if resp.content_type != "text/xml" or (resp.charset or "").lower() != "utf-8":
                 raise SimulatedClientError("TC Token is not served as text/xml; charset=utf-8")
             chunks: list[bytes] = []

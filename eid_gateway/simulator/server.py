@@ -24,6 +24,7 @@ from aiohttp import web
 
 from eid_gateway.simulator.client import SimulatedClientError, run_simulated_client
 from eid_gateway.simulator.core import CardStepError, SimulatedEidServer, SimulatorConfig
+from eid_gateway.web.forms import FormError, read_form
 
 MAX_SOAP_BYTES: Final = 512 * 1024
 CSRF_COOKIE: Final = "eid_sim_csrf"
@@ -106,7 +107,10 @@ class Simulator:
         return web.Response(status=answer.status, body=answer.body, content_type="text/xml", charset="utf-8")
 
     async def card_step(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        try:
+            form = await read_form(request)
+        except FormError as exc:
+            return web.json_response({"error": exc.reason}, status=400)
         action = form.get("action")
         if action not in ("confirm", "cancel"):
             return web.json_response({"error": "action must be confirm or cancel"}, status=400)
@@ -165,7 +169,11 @@ class Simulator:
         return resp
 
     async def client_submit(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
+        try:
+            form = await read_form(request)
+        except FormError:
+            return _page("Ungültige Anfrage", "Invalid request", "<p>Das Formular ist fehlerhaft. "
+                         '<span lang="en">The form is malformed.</span></p>', 400)
         cookie = request.cookies.get(CSRF_COOKIE, "")
         sent = str(form.get("csrf", ""))
         if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
@@ -185,9 +193,10 @@ class Simulator:
                     pin=str(form.get("pin", "")),
                     cancel=form.get("action") == "cancel",
                 )
-        except SimulatedClientError:
+        except SimulatedClientError as exc:
+            # 400 when the tcTokenURL named nothing (unknown or used): the request's fault; 502 otherwise
             return _page("Fehler", "Error", "<p>Der TC Token konnte nicht verarbeitet werden. "
-                         '<span lang="en">The TC Token could not be processed.</span></p>', 502)
+                         '<span lang="en">The TC Token could not be processed.</span></p>', 400 if exc.refused else 502)
         raise web.HTTPSeeOther(target, headers={"Cache-Control": "no-store"})
 
 

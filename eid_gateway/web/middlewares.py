@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from eid_gateway.web.forms import FormError
 from eid_gateway.web.render import render_message
 
 log = logging.getLogger("eid_gateway.web")
@@ -109,6 +110,11 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     """
     try:
         return await handler(request)
+    except FormError as exc:  # a malformed body that no handler mapped to its protocol: the client's error
+        log.info("malformed form refused method=%s status=%d reason=%s", request.method, exc.status, exc.reason)
+        return render_message(
+            request, "http_error_title", "http_error_text", status=exc.status, values={"status": exc.status}
+        )
     except web.HTTPException as exc:
         # 401 and 429 pass as they are: their header (WWW-Authenticate, Retry-After) is the answer
         if exc.status >= 400 and exc.content_type == "text/plain" and exc.status not in (401, 429):

@@ -162,13 +162,13 @@ def test_psk_from_request_is_used(core: SimulatedEidServer, gateway_key: KeyPair
 )
 def test_malformed_requests_get_faults(core: SimulatedEidServer, data: bytes) -> None:
     ans = core.handle_soap(data, None)
-    assert ans.status == 500
+    assert ans.status == 400
     assert b"faultcode" in ans.body and b"soapenv:Client" in ans.body
 
 
 def test_soap_action_mismatch_fault(core: SimulatedEidServer, gateway_key: KeyPair) -> None:
     ans = core.handle_soap(_req(gateway_key, build_use_id_request(USE_ID)), '"http://bsi.bund.de/eID/getResult"', NOW)
-    assert ans.status == 500
+    assert ans.status == 400
 
 
 def test_server_info(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
@@ -177,7 +177,8 @@ def test_server_info(core: SimulatedEidServer, gateway_key: KeyPair, server_key:
 
 
 def test_server_info_with_bad_signature_is_fault(core: SimulatedEidServer, rogue_key: KeyPair) -> None:
-    assert core.handle_soap(_req(rogue_key, build_get_server_info_request()), None, NOW).status == 500
+    ans = core.handle_soap(_req(rogue_key, build_get_server_info_request()), None, NOW)
+    assert ans.status == 400 and b"soapenv:Client" in ans.body  # the sender's signature: the sender's fault
 
 
 def test_identities_are_stable_and_complete() -> None:

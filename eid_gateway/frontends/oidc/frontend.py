@@ -53,6 +53,7 @@ from eid_gateway.frontends.oidc.tokens import (
 from eid_gateway.identity import Attribute, Identity, LevelOfAssurance
 from eid_gateway.services import Service, ServiceRegistry
 from eid_gateway.store.base import Store
+from eid_gateway.web.forms import FormError, read_form
 from eid_gateway.web.i18n import negotiate_language
 
 log = logging.getLogger(__name__)
@@ -232,12 +233,13 @@ class OidcFrontend:
 
     async def authorize(self, request: web.Request) -> web.StreamResponse:
         if request.method == "POST":
-            if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+            try:
+                pairs = list((await read_form(request, max_bytes=MAX_FORM_BYTES)).items())
+            except FormError as exc:
+                log.info("oidc: authorization request refused with a page (%s)", exc.reason)
                 return error_page("bad_request", negotiate_language(request))
-            params = list((await request.post()).items())
         else:
-            params = list(request.query.items())
-        pairs = [(k, v) for k, v in params if isinstance(v, str)]
+            pairs = list(request.query.items())
         try:
             req = parse_authorization_request(pairs, self._lookup)
         except AuthorizationPageError as e:
@@ -306,15 +308,14 @@ class OidcFrontend:
             )
 
     async def _token(self, request: web.Request) -> web.Response:
-        if request.content_type != "application/x-www-form-urlencoded":
-            raise TokenError("invalid_request", "the body must be application/x-www-form-urlencoded")
         if request.content_length is None or request.content_length > MAX_FORM_BYTES:
             raise TokenError("invalid_request", "body missing or too large")
-        form = await request.post()
+        try:
+            form = await read_form(request, max_bytes=MAX_FORM_BYTES)
+        except FormError as exc:  # RFC 6749 §5.2: a malformed request is invalid_request (400)
+            raise TokenError("invalid_request", exc.reason) from None
         values: dict[str, str] = {}
         for name, value in form.items():
-            if not isinstance(value, str):
-                raise TokenError("invalid_request", "unexpected file upload")
             if name in values:
                 raise TokenError("invalid_request", f"parameter {name} given more than once")
             values[name] = value
@@ -437,9 +438,11 @@ class OidcFrontend:
             if scheme.lower() == "bearer" and value.strip():
                 token = value.strip()
         elif request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
-            form = await request.post()
-            raw = form.get("access_token")
-            token = raw if isinstance(raw, str) else None
+            try:
+                token = (await read_form(request, max_bytes=MAX_FORM_BYTES)).get("access_token")
+            except FormError as exc:  # RFC 6750 §3.1: invalid_request is a 400
+                return web.json_response({"error": "invalid_request", "error_description": exc.reason},
+                                         status=400, headers=_NO_STORE)
         if token is None:
             return web.json_response(
                 {"error": "invalid_request", "error_description": "bearer access token required"},
