@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,26 +78,46 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def socket_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
-    """The process among ``pids`` holding the server side of the connection from ``client_port``."""
-    inode = None
+def _inodes(match: Callable[[int, int, str], bool]) -> set[str]:
+    """Socket inodes from /proc/net/tcp{,6} whose (local port, remote port, state) ``match``."""
+    found = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             parts = line.split()
             local, remote = parts[1], parts[2]
-            if int(local.rsplit(":", 1)[1], 16) == server_port and int(remote.rsplit(":", 1)[1], 16) == client_port:
-                inode = parts[9]
-    if inode is None:
-        return None
+            if match(int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16), parts[3]):
+                found.add(parts[9])
+    return found
+
+
+def _holders(inodes: set[str], pids: list[int]) -> list[int]:
+    """The processes among ``pids`` holding one of the sockets ``inodes``."""
+    holders = []
     for pid in pids:
-        fd_dir = Path(f"/proc/{pid}/fd")
-        for fd in fd_dir.iterdir():
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
             try:
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return pid
+                if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
+                    holders.append(pid)
+                    break
             except OSError:
                 continue
-    return None
+    return holders
+
+
+def socket_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
+    """The process among ``pids`` holding the server side of the connection from ``client_port``."""
+    inodes = _inodes(lambda local, remote, _: local == server_port and remote == client_port)
+    holders = _holders(inodes, pids) if inodes else []
+    return holders[0] if holders else None
+
+
+def listening(server_port: int, pids: list[int]) -> list[int]:
+    """The processes among ``pids`` with a listening socket (state 0A) on ``server_port``."""
+    return _holders(_inodes(lambda local, _, state: local == server_port and state == "0A"), pids)
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -162,13 +182,17 @@ class Gateway:
         raise AssertionError(f"{max_connections} connections did not reach every worker: {sorted(pinned)}")
 
     def wait_ready(self, workers: int, started_lines: int | None = None) -> None:
-        """Until every worker has logged its start and ``workers`` worker processes exist."""
+        """Until every worker has logged its start, ``workers`` worker processes exist and each listens."""
         wanted = workers if started_lines is None else started_lines
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"supervisor exited {self.process.returncode}:\n{self.log_text()[-4000:]}")
-            if self.log_text().count("gateway started") >= wanted and len(self.workers()) == workers:
+            # every worker listens (its log line comes before its socket: a worker can be "started" and not
+            # yet serve, and the test that kills the other one would then find nobody on the port)
+            pids = self.workers()
+            if (self.log_text().count("gateway started") >= wanted and len(pids) == workers
+                    and len(listening(self.port, pids)) == workers):
                 try:
                     if self.get("/healthz")[0] == 200:
                         return
