@@ -36,6 +36,7 @@ from eid_gateway.services import SamlServiceSettings, Service, ServiceRegistry
 from eid_gateway.store.base import Store
 from eid_gateway.web.forms import FormError, read_form
 from eid_gateway.web.i18n import negotiate_language
+from eid_gateway.web.query import raw_query_string
 from eid_gateway.web.render import render_page
 from saml import algorithms as alg
 from saml.bindings import RedirectMessage, decode_redirect, parse_post, post_form, verify_redirect
@@ -551,8 +552,8 @@ class SamlIdpFrontend:
     # --- SSO ---------------------------------------------------------------------------------------------
 
     async def sso_redirect(self, request: web.Request) -> web.StreamResponse:
-        raw_query = request.rel_url.raw_query_string
-        return await self._sso(request, IncomingRequest(BINDING_HTTP_REDIRECT, raw_query, None))
+        # the octets as sent: the query signature covers them, not yarl's re-encoding (saml-bindings 3.4.4.1)
+        return await self._sso(request, IncomingRequest(BINDING_HTTP_REDIRECT, raw_query_string(request), None))
 
     async def sso_post(self, request: web.Request) -> web.StreamResponse:
         try:

@@ -34,6 +34,7 @@ from eid_gateway.eid.results import INVALID_SESSION
 from eid_gateway.eid.tctoken import CONTENT_TYPE as TC_TOKEN_CONTENT_TYPE
 from eid_gateway.eid.tctoken import TcToken, build_tc_token
 from eid_gateway.simulator.server import Simulator
+from eid_gateway.web.query import raw_query_string
 from saml import algorithms as alg
 from saml.bindings import parse_redirect, redirect_url
 from saml.errors import SamlError
@@ -128,7 +129,7 @@ class SimulatorSamlInterface:
     async def sso(self, request: web.Request) -> web.Response:
         now = datetime.now(timezone.utc)
         try:
-            message = parse_redirect(request.rel_url.raw_query_string, trusted=[self.config.sp_cert],
+            message = parse_redirect(raw_query_string(request), trusted=[self.config.sp_cert],
                                      require_signature=True)
             if message.param != "SAMLRequest":
                 raise SamlInterfaceError("expected a SAMLRequest")
