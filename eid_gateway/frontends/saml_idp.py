@@ -46,6 +46,7 @@ from saml.messages import (
     BINDING_HTTP_POST,
     BINDING_HTTP_REDIRECT,
     NAMEID_PERSISTENT,
+    NAMEID_TRANSIENT,
     NAMEID_UNSPECIFIED,
     STATUS_AUTHN_FAILED,
     STATUS_INVALID_NAMEID_POLICY,
@@ -194,9 +195,12 @@ class AcceptedRequest:
     relay_state: str | None
     binding: str
     released: frozenset[Attribute]
+    #: NAMEID_PERSISTENT (the per-service pseudonym, the default) or NAMEID_TRANSIENT (asked for).
+    name_id_format: str = NAMEID_PERSISTENT
 
     def frontend_state(self) -> dict[str, str]:
         return {
+            "name_id_format": self.name_id_format,
             "request_id": self.request.id,
             "acs_url": self.acs_url,
             "relay_state": self.relay_state if self.relay_state is not None else "",
@@ -358,9 +362,15 @@ def check_authn_request(
     if request.is_passive:
         raise refuse(STATUS_RESPONDER, STATUS_NO_PASSIVE, "an eID sign-in always needs the citizen")
     policy = request.name_id_policy
+    # Transient only when asked for (mod_auth_mellon asks for it by default); no policy, unspecified or
+    # persistent: the per-service pseudonym, as every service got before.
+    name_id_format = NAMEID_PERSISTENT
     if policy is not None:
-        if policy.format not in (None, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED):
-            raise refuse(STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY, "only persistent NameIDs are issued")
+        if policy.format == NAMEID_TRANSIENT:
+            name_id_format = NAMEID_TRANSIENT
+        elif policy.format not in (None, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED):
+            raise refuse(STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY,
+                         "only persistent and transient NameIDs are issued")
         if policy.sp_name_qualifier not in (None, settings.entity_id):
             raise refuse(STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY, "SPNameQualifier must be the service")
     if not _loa_satisfies(service.level_of_assurance, request):
@@ -374,6 +384,7 @@ def check_authn_request(
         relay_state=relay_state,
         binding=incoming.binding,
         released=frozenset(released),
+        name_id_format=name_id_format,
     )
 
 
@@ -419,9 +430,21 @@ def build_success_response(
     pseudonym: str,
     released: frozenset[Attribute],
     now: datetime | None = None,
+    name_id_format: str = NAMEID_PERSISTENT,
 ) -> etree._Element:
-    """The signed Response carrying the signed (and, if registered, encrypted) Assertion."""
+    """The signed Response carrying the signed (and, if registered, encrypted) Assertion.
+
+    The NameID is the pseudonym (persistent) or, for ``NAMEID_TRANSIENT``, a fresh random value that
+    means nothing beyond this one Response (SAML core 8.3.8); the pseudonym then reaches the service only
+    as the ``pseudonym`` attribute, if that is released.
+    """
     now = now or utcnow()
+    if name_id_format == NAMEID_PERSISTENT:
+        name_id_value = pseudonym
+    elif name_id_format == NAMEID_TRANSIENT:
+        name_id_value = new_id()  # 160 random bits, never stored
+    else:
+        raise ValueError(f"unsupported NameID format {name_id_format}")
     expires = now + ASSERTION_LIFETIME
     attributes = tuple(
         SamlAttributeElement(name=a.name, values=a.values, friendly_name=a.friendly_name)
@@ -430,7 +453,7 @@ def build_success_response(
     assertion = Assertion(
         issuer=idp_entity_id,
         subject=Subject(
-            name_id=NameID(pseudonym, NAMEID_PERSISTENT, name_qualifier=idp_entity_id,
+            name_id=NameID(name_id_value, name_id_format, name_qualifier=idp_entity_id,
                            sp_name_qualifier=settings.entity_id),
             confirmations=(SubjectConfirmation(recipient=acs_url, not_on_or_after=expires,
                                                in_response_to=request_id),),
@@ -477,7 +500,7 @@ def build_idp_metadata(
         idp=IDPSSODescriptor(
             sso_services=(Endpoint(BINDING_HTTP_REDIRECT, sso_url), Endpoint(BINDING_HTTP_POST, sso_url)),
             keys=tuple(keys),
-            name_id_formats=(NAMEID_PERSISTENT,),
+            name_id_formats=(NAMEID_PERSISTENT, NAMEID_TRANSIENT),
             want_authn_requests_signed=True,
         ),
         valid_until=now + METADATA_VALIDITY,
@@ -625,11 +648,16 @@ class SamlIdpFrontend:
         settings, acs_url, request_id, relay_state = self._target(flow)
         asked = {Attribute(v) for v in flow.frontend_state.get("released", "").split(",") if v}
         released = flow.service.allowed_attributes & frozenset(asked)
+        # flows begun before transient NameIDs existed carry no format: persistent, as they were asked
+        transient = flow.frontend_state.get("name_id_format") == NAMEID_TRANSIENT
+        name_id_format = NAMEID_TRANSIENT if transient else NAMEID_PERSISTENT
         response = build_success_response(
             idp_entity_id=self.entity_id, key=self.signing_key, settings=settings, acs_url=acs_url,
             request_id=request_id, identity=identity, pseudonym=pseudonym, released=released, now=self.clock(),
+            name_id_format=name_id_format,
         )
-        log.info("SAML Response issued service=%s encrypted=%s", flow.service.id, settings.encrypt_assertions)
+        log.info("SAML Response issued service=%s encrypted=%s name_id=%s", flow.service.id,
+                 settings.encrypt_assertions, "transient" if transient else "persistent")
         return self._post_response(acs_url, response, relay_state)
 
     async def fail(self, request: web.Request, flow: FlowContext, failure: FailureKind) -> web.StreamResponse:

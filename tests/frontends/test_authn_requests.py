@@ -270,8 +270,16 @@ async def test_passive_request_gets_no_passive(harness: Harness) -> None:
     assert _error_status(harness, await resp.text())[:2] == (STATUS_RESPONDER, STATUS_NO_PASSIVE)
 
 
-async def test_transient_name_id_policy_is_refused(harness: Harness) -> None:
+async def test_transient_name_id_policy_begins_the_flow(harness: Harness) -> None:
+    """Refused before issue 15; now answered with a one-time NameID (tests/frontends/test_transient_name_id.py)."""
     resp = await _redirect(harness, authn_request(name_id_policy=NameIDPolicy(format=NAMEID_TRANSIENT)))
+    assert resp.status == 303
+    assert harness.flows.begun[0].state["name_id_format"] == NAMEID_TRANSIENT
+
+
+async def test_name_id_policy_for_another_service_is_refused(harness: Harness) -> None:
+    policy = NameIDPolicy(format=NAMEID_TRANSIENT, sp_name_qualifier="https://other.example.de/saml")
+    resp = await _redirect(harness, authn_request(name_id_policy=policy))
     assert _error_status(harness, await resp.text())[:2] == (STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from saml import generate_key_pair, parse_metadata
-from saml.messages import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, NAMEID_PERSISTENT
+from saml.messages import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, NAMEID_PERSISTENT, NAMEID_TRANSIENT
 from saml.metadata import MetadataSignatureInvalid, MetadataSignatureMissing
 
 from eid_gateway.frontends.saml_idp import idp_metadata
@@ -34,7 +34,7 @@ async def test_metadata_lists_current_and_next_signing_key(harness: Harness) -> 
     assert entity.idp.want_authn_requests_signed is True
     assert entity.idp.sso_location(BINDING_HTTP_REDIRECT) == SSO_URL
     assert entity.idp.sso_location(BINDING_HTTP_POST) == SSO_URL
-    assert entity.idp.name_id_formats == (NAMEID_PERSISTENT,)
+    assert entity.idp.name_id_formats == (NAMEID_PERSISTENT, NAMEID_TRANSIENT)
 
 
 async def test_metadata_has_validity_and_cache_duration(harness: Harness) -> None:
