@@ -1,0 +1,207 @@
+"""Real service-provider software in front of a real gateway (issue 15): Debian's Apache with
+mod_auth_openidc as an OpenID Connect relying party.
+
+Each test starts its own ``apache2`` (own config file, ServerRoot, PidFile, logs, port on 127.0.0.1;
+modules loaded from /usr/lib/apache2/modules) in the foreground and stops it at teardown; the system's
+apache2 service is never used. The OIDC settings are the snippet of docs/integrations/, included
+unchanged: the test only ``Define``s its placeholders. The protected location's handler is a CGI
+script that echoes what mod_auth_openidc hands to the application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from e2e.conftest import Gateway, StartGateway, bound_socket, browser, servers, start_gateway  # noqa: F401  (fixtures, used by name)
+from eid_gateway.frontends.oidc.client_secret import hash_client_secret, new_client_secret
+
+APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
+MODULES = Path("/usr/lib/apache2/modules")
+SNIPPET = Path(__file__).resolve().parents[2] / "docs" / "integrations" / "mod_auth_openidc.conf"
+#: Generous bounds: CI machines are up to 4x slower than a developer's.
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+SERVICE_ID = "apache-oidc"
+PROTECTED_PATH = "/secure"
+
+#: Prints what the application behind mod_auth_openidc receives: REMOTE_USER and the OIDC_CLAIM_*
+#: environment variables, one ``NAME=value`` a line.
+ECHO_CGI = """#!/bin/sh
+printf 'Content-Type: text/plain; charset=utf-8\\r\\n\\r\\n'
+env | grep -E '^(OIDC_CLAIM_|REMOTE_USER=)' | sort
+"""
+
+HTTPD_CONF = """\
+# Written by tests/sp/conftest.py: one Apache for one test, nothing shared with the system's apache2.
+ServerRoot "{root}"
+ServerName 127.0.0.1:{port}
+Listen 127.0.0.1:{port}
+PidFile "{root}/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+Mutex file:{root}/run default
+ErrorLog "{root}/error.log"
+LogLevel warn auth_openidc:info
+LogFormat "%h \\"%r\\" %>s" short
+CustomLog "{root}/access.log" short
+# Used only when started as root (children then run as www-data); ignored otherwise.
+User www-data
+Group www-data
+
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authn_core_module {modules}/mod_authn_core.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule authz_user_module {modules}/mod_authz_user.so
+LoadModule alias_module {modules}/mod_alias.so
+LoadModule cgid_module {modules}/mod_cgid.so
+LoadModule auth_openidc_module {modules}/mod_auth_openidc.so
+StartServers 1
+ScriptSock "{root}/run/cgid.sock"
+DocumentRoot "{root}/htdocs"
+
+Define EIDGW_ISSUER {issuer}
+Define EIDGW_CLIENT_ID {client_id}
+Define EIDGW_CLIENT_SECRET {client_secret}
+Define EIDGW_REDIRECT_URI {redirect_uri}
+Define EIDGW_PASSPHRASE {passphrase}
+Define EIDGW_PROTECTED_PATH {protected_path}
+Define EIDGW_DEFAULT_URL {default_url}
+Include "{snippet}"
+
+# The application: a CGI script at {protected_path}/claims.
+ScriptAlias {protected_path}/claims "{root}/cgi-bin/claims"
+"""
+
+
+def registration(service_id: str, redirect_uri: str, secret_hash: str, extra: str = "") -> str:
+    """The gateway's ``[[services]]`` table for the relying party (appended to the init config)."""
+    return f"""
+[[services]]
+id = "{service_id}"
+name_de = "Bürgerportal (Apache)"
+name_en = "Citizen portal (Apache)"
+attributes = ["given_names", "family_names", "date_of_birth", "pseudonym"]
+required = ["given_names", "family_names", "pseudonym"]
+
+[services.oidc]
+client_id = "{service_id}"
+redirect_uris = ["{redirect_uri}"]
+token_endpoint_auth_method = "client_secret_basic"
+client_secret_hash = "{secret_hash}"
+{extra}
+"""
+
+
+@dataclass
+class Apache:
+    """One running apache2 with mod_auth_openidc in front of ``gateway``."""
+
+    origin: str
+    root: Path
+    gateway: Gateway
+    service_id: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def protected_url(self) -> str:
+        return f"{self.origin}{PROTECTED_PATH}/claims"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.origin}{PROTECTED_PATH}/redirect_uri"
+
+    def error_log(self) -> str:
+        """Apache's and mod_auth_openidc's log, for assertion messages."""
+        logs = (self.root / "stderr.log", self.root / "error.log")
+        return "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs if p.exists())
+
+
+StartApache = Callable[..., Awaitable[Apache]]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def write_apache_config(root: Path, httpd_conf: str) -> Path:
+    """ServerRoot layout, the echo script and ``httpd.conf`` (checked with ``apache2 -t``)."""
+    root.chmod(0o755)
+    for sub in ("run", "htdocs", "cgi-bin"):
+        (root / sub).mkdir(mode=0o755)
+    script = root / "cgi-bin" / "claims"
+    script.write_text(ECHO_CGI, encoding="utf-8")
+    script.chmod(0o755)
+    conf = root / "httpd.conf"
+    conf.write_text(httpd_conf, encoding="utf-8")
+    conf.chmod(0o600)  # it holds the client secret
+    check = subprocess.run([APACHE, "-f", str(conf), "-t"], capture_output=True, timeout=START_TIMEOUT)
+    assert check.returncode == 0, check.stderr.decode(errors="replace")
+    return conf
+
+
+@pytest.fixture
+async def start_apache(start_gateway: StartGateway) -> AsyncIterator[StartApache]:
+    """Start a gateway with an OIDC client registered for mod_auth_openidc, then Apache in front of it.
+
+    ``extra_registration`` adds lines to the client's ``[services.oidc]`` table.
+    """
+    if not (os.access(APACHE, os.X_OK) and (MODULES / "mod_auth_openidc.so").exists()):
+        pytest.fail("apache2 / libapache2-mod-auth-openidc are not installed: `./dev test` installs them")
+    processes: list[subprocess.Popen[bytes]] = []
+    roots: list[Path] = []
+
+    async def start(*, extra_registration: str = "") -> Apache:
+        # the port stays bound here (so the gateway's own free-port pick cannot take it) until Apache starts
+        with bound_socket() as holder:
+            port = holder.getsockname()[1]
+            origin = f"http://127.0.0.1:{port}"
+            redirect_uri = f"{origin}{PROTECTED_PATH}/redirect_uri"
+            secret = new_client_secret()
+            block = registration(SERVICE_ID, redirect_uri, hash_client_secret(secret), extra_registration)
+            gateway = await start_gateway(edit_config=lambda text: text + block)
+            # Not under pytest's tmp_path: its parents are 0700, and Apache's children (www-data when
+            # the suite runs as root) must reach the CGI script.
+            root = Path(tempfile.mkdtemp(prefix="eidgw-apache-"))
+            roots.append(root)
+            conf = write_apache_config(root, HTTPD_CONF.format(
+                root=root, port=port, modules=MODULES, snippet=SNIPPET, issuer=gateway.origin,
+                client_id=SERVICE_ID, client_secret=secret, redirect_uri=redirect_uri,
+                passphrase=secrets.token_urlsafe(32), protected_path=PROTECTED_PATH,
+                default_url=f"{origin}{PROTECTED_PATH}/claims",
+            ))
+        with open(root / "stderr.log", "wb") as stderr:  # what apache2 says before its ErrorLog is open
+            process = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
+                                       stdout=stderr, stderr=stderr)
+        processes.append(process)
+        apache = Apache(origin, root, gateway, SERVICE_ID, process)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _listening(port):
+            assert process.poll() is None, f"apache2 exited ({process.returncode}):\n{apache.error_log()}"
+            assert time.monotonic() < deadline, f"apache2 not listening after {START_TIMEOUT} s:\n{apache.error_log()}"
+            await asyncio.sleep(0.1)
+        return apache
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)
