@@ -48,6 +48,8 @@ DEV_KEYS: tuple[DevKeySpec, ...] = (
     DevKeySpec("demo-service", "rsa-3072", "demo city service: assertion decryption (SAML SP, RSA-OAEP)"),
     DevKeySpec("demo-service-signing", "ec-p256", "demo city service: AuthnRequest signing (SAML SP)"),
     DevKeySpec("oidc-signing", "ec-p256", "OpenID Connect ID token signing (ES256)"),
+    # RS256 is what OpenID Connect Discovery §3 requires a provider to offer; ES256 stays the default
+    DevKeySpec("oidc-rsa-signing", "rsa-3072", "OpenID Connect ID token signing (RS256 / PS256)"),
 )
 PSEUDONYM_SECRET_FILE = "pseudonym.secret"
 

@@ -160,8 +160,12 @@ id_token_lifetime = 300
 # EC P-256 key that signs ID tokens (ES256); published with this kid at $origin/oidc/jwks.
 kid = "oidc-dev-1"
 path = "certs/oidc-signing.key"
-# Optional: [oidc.next_signing_key] (kid, path), published ahead of a rollover;
-# [oidc.rsa_signing_key] (RSA >= 3072) only for clients with id_token_signed_response_alg = "PS256"/"RS256".
+[oidc.rsa_signing_key]
+# RSA (>= 3072 bits) key for clients registered with id_token_signed_response_alg = "RS256" or "PS256";
+# with it discovery offers RS256, which OpenID Connect Discovery requires. ES256 stays the default.
+kid = "oidc-rsa-dev-1"
+path = "certs/oidc-rsa-signing.key"
+# Optional: [oidc.next_signing_key] (kid, path), published ahead of a rollover.
 
 # One [[services]] table per city service allowed to use the gateway.
 [[services]]
@@ -196,8 +200,10 @@ encrypt_assertions = true
 
 [services.oidc]
 # The same demo service as an OpenID Connect client: a public client (PKCE S256, no secret).
-# A confidential client sets token_endpoint_auth_method = "client_secret_basic" and client_secret_hash,
-# or "private_key_jwt" with jwks / jwks_path.
+# A confidential client sets token_endpoint_auth_method = "client_secret_basic" (or "client_secret_post")
+# and client_secret_hash (`eid-gateway client-secret` makes a secret and prints its hash), or
+# "private_key_jwt" with jwks / jwks_path. error_response_iss = false leaves RFC 9207's iss out of error
+# redirects, only for mod_auth_openidc before 2.4.13, which loops on it.
 client_id = "demo-oidc"
 redirect_uris = ["$origin/demo/oidc/callback"]
 public_client = true
@@ -402,6 +408,18 @@ def _cmd_metadata(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _cmd_client_secret(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """A new OIDC client secret, printed once with the hash line for ``[services.oidc]``; the gateway
+    keeps only the hash, so nothing is stored here (rotation: run again, replace the hash, reload)."""
+    from eid_gateway.frontends.oidc.client_secret import hash_client_secret, new_client_secret
+
+    secret = new_client_secret()
+    out.write(f"client secret (give it to the service; shown only now, not stored anywhere): {secret}\n")
+    out.write("for its [services.oidc] table (token_endpoint_auth_method client_secret_basic or _post):\n")
+    out.write(f'client_secret_hash = "{hash_client_secret(secret)}"\n')
+    return EXIT_OK
+
+
 EXIT_AUDIT_BROKEN = 1
 
 if TYPE_CHECKING:
@@ -532,6 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-config", help="validate the config; lists every problem")
     with_config(c)
     c.set_defaults(func=_cmd_check)
+
+    cs = sub.add_parser("client-secret", help="make an OIDC client secret: prints it once and its "
+                                               "client_secret_hash line; stores nothing")
+    cs.set_defaults(func=_cmd_client_secret)
 
     m = sub.add_parser("metadata", help="print the SAML IdP metadata")
     with_config(m)

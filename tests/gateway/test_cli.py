@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from certs.loading import load_key_pair_file
 from eid_gateway.cli import EXIT_CONFIG, EXIT_EXISTS, EXIT_OK, main
 from eid_gateway.config import CONFIG_ENV
+
+from .conftest import write_variant
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -38,7 +41,7 @@ def test_init_then_check_config(tmp_path: Path) -> None:
             block = lines[max(0, i - 8):i]
             assert any(prev.startswith("#") for prev in block), line
     for stem in ("saml-signing", "saml-signing-next", "eid-client", "simulator", "demo-service",
-                 "demo-service-signing", "oidc-signing"):
+                 "demo-service-signing", "oidc-signing", "oidc-rsa-signing"):
         assert (tmp_path / "inst" / "certs" / f"{stem}.key").is_file()
         assert (tmp_path / "inst" / "certs" / f"{stem}.crt").is_file()
     # the demo's two keys: RSA for decryption (RSA-OAEP), EC P-256 for signing its AuthnRequests
@@ -50,6 +53,12 @@ def test_init_then_check_config(tmp_path: Path) -> None:
     assert isinstance(signing.private_key, ec.EllipticCurvePrivateKey)
     decryption = load_key_pair_file(tmp_path / "inst/certs/demo-service.key", tmp_path / "inst/certs/demo-service.crt")
     assert isinstance(decryption.private_key, rsa.RSAPrivateKey) and decryption.private_key.key_size == 3072
+    # RS256 offered (OpenID Connect Discovery §3) with an RSA-3072 key of its own; ES256 stays the default
+    oidc_rsa = load_key_pair_file(tmp_path / "inst/certs/oidc-rsa-signing.key",
+                                  tmp_path / "inst/certs/oidc-rsa-signing.crt")
+    assert isinstance(oidc_rsa.private_key, rsa.RSAPrivateKey) and oidc_rsa.private_key.key_size == 3072
+    assert data["oidc"]["rsa_signing_key"] == {"kid": "oidc-rsa-dev-1", "path": "certs/oidc-rsa-signing.key"}
+    assert "id_token_signed_response_alg" not in data["services"][0]["oidc"]
     secret = (tmp_path / "inst" / "certs" / "pseudonym.secret").read_bytes()
     assert secret.startswith(b"eid-gateway pseudonym secret: DEVELOPMENT ONLY") and len(secret.split(b"\n")[1]) == 64
 
@@ -88,6 +97,36 @@ def test_check_config_lists_all_errors(tmp_path: Path, example_toml: str, instan
     assert code == EXIT_CONFIG
     assert "  - listen.port: must be between 1 and 65535" in err
     assert '  - store.kind: must be "sqlite" or "redis"' in err
+
+
+def test_client_secret_prints_a_secret_once_and_its_hash_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eid_gateway.frontends.oidc.client_secret import verify_client_secret
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    code, out, err = run("client-secret")
+    assert code == EXIT_OK and err == ""
+    secret = re.search(r"client secret \(give it to the service; shown only now, not stored anywhere\): (\S+)", out)
+    assert secret and re.fullmatch(r"[A-Za-z0-9_-]{43,}", secret.group(1))  # >= 256 bits, URL-safe
+    hash_line = [line for line in out.splitlines() if line.startswith("client_secret_hash = ")]
+    assert len(hash_line) == 1
+    stored = tomllib.loads(hash_line[0])["client_secret_hash"]  # pastes into [services.oidc] as is
+    assert stored.startswith("scrypt$") and secret.group(1) not in stored
+    assert verify_client_secret(secret.group(1), stored) and not verify_client_secret(secret.group(1)[1:], stored)
+    assert list(tmp_path.iterdir()) == []  # stores nothing
+    assert run("client-secret")[1] != out  # a new secret every time (rotation)
+
+
+def test_check_config_names_the_client_secret_command(instance: Path, example_toml: str) -> None:
+    text = example_toml.replace("public_client = true", 'token_endpoint_auth_method = "client_secret_post"')
+    assert text != example_toml
+    code, _, err = run("check-config", "--config", str(write_variant(instance, text, "no-secret-hash")))
+    assert code == EXIT_CONFIG
+    assert ("services[0].oidc.client_secret_hash: required for client_secret_post (a scrypt$... hash made by "
+            "`eid-gateway client-secret`, never the secret itself)") in err
+    assert "made by `eid-gateway init`" not in err
 
 
 def test_default_config_path_from_environment(

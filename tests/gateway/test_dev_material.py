@@ -79,7 +79,7 @@ def test_every_file_init_writes_is_development_material(instance: Path, producti
     from certs.devpki import is_dev_file  # the rule itself (imported here: the other tests only use the config)
 
     written = sorted((instance / "certs").iterdir())
-    assert {p.suffix for p in written} == {".key", ".crt", ".secret"} and len(written) == 15
+    assert {p.suffix for p in written} == {".key", ".crt", ".secret"} and len(written) == 17
     assert [p.name for p in written if not is_dev_file(p)] == []
     # and the rule refuses nothing else: keys, certificates and secrets made without devpki
     assert [p.name for p in production_files.iterdir() if is_dev_file(p, b"pw")] == []
@@ -93,7 +93,8 @@ def test_production_refuses_every_key_setting_of_the_init_config(instance: Path,
         "keys.saml_signing_key", "keys.saml_signing_cert", "keys.saml_signing_next_key",
         "keys.saml_signing_next_cert", "keys.eid_client_key", "keys.eid_client_cert", "keys.pseudonym_secret",
         "simulator.key", "simulator.cert", "demo.key", "demo.cert", "demo.signing_key", "demo.signing_cert",
-        "oidc.signing_key.path", "services[0].saml.signing_cert", "services[0].saml.encryption_cert",
+        "oidc.signing_key.path", "oidc.rsa_signing_key.path", "services[0].saml.signing_cert",
+        "services[0].saml.encryption_cert",
     }
     # one error per setting, naming its file
     assert len([e for e in errors if REFUSED in e]) == len(named)
@@ -109,7 +110,7 @@ def test_oidc_signing_key_from_init_is_refused(production: Path, instance: Path)
 def test_oidc_next_and_rsa_keys_from_init_are_refused(production: Path, instance: Path) -> None:
     certs = instance / "certs"
     extra = (f'[oidc.next_signing_key]\nkid = "next"\npath = "{certs / "demo-service-signing.key"}"\n'
-             f'[oidc.rsa_signing_key]\nkid = "rsa"\npath = "{certs / "saml-signing.key"}"\n')
+             f'[oidc.rsa_signing_key]\nkid = "rsa"\npath = "{certs / "oidc-rsa-signing.key"}"\n')
     assert refused_settings(variant(production, "", "", extra)) == ["oidc.next_signing_key.path",
                                                                      "oidc.rsa_signing_key.path"]
 

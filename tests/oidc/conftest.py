@@ -42,6 +42,9 @@ PORTAL_CB = "http://localhost:8765/cb"
 PORTAL_CB_QUERY = "https://portal.example/cb?tenant=k%C3%B6ln"
 YOUTH_CB = "http://127.0.0.1:8766/app/cb"
 TAX_CB = "https://tax.example/oidc/cb"
+LIBRARY_SECRET = "library-secret-" + "y" * 20
+LIBRARY_CB = "http://localhost:8767/library/cb"
+LEGACY_CB = "http://localhost:8768/redirect_uri"
 PSEUDONYM_SECRET = b"s" * 32
 
 ERIKA = Identity(
@@ -125,6 +128,14 @@ SERVICES = ServiceRegistry((
         id="tax", name_de="Steueramt", name_en="Tax office",
         allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}),
     ),
+    Service(  # client_secret_post (openid-client's default) and RS256 ID tokens
+        id="library", name_de="Stadtbibliothek", name_en="City library",
+        allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}),
+    ),
+    Service(  # behind mod_auth_openidc < 2.4.13: no iss in error responses
+        id="legacy", name_de="Altanwendung", name_en="Legacy application",
+        allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.PSEUDONYM}),
+    ),
 ))
 
 
@@ -160,7 +171,14 @@ def portal_secret_hash() -> str:
     return hash_client_secret(PORTAL_SECRET)
 
 
-def config_document(key_dir: Path, tax_client_key: ECKey, portal_secret_hash: str) -> dict[str, Any]:
+@pytest.fixture(scope="session")
+def library_secret_hash() -> str:
+    return hash_client_secret(LIBRARY_SECRET)
+
+
+def config_document(
+    key_dir: Path, tax_client_key: ECKey, portal_secret_hash: str, library_secret_hash: str
+) -> dict[str, Any]:
     """The TOML a gateway operator would write (parsed, as tomllib hands it over)."""
     jwk = tax_client_key.as_dict(private=False)
     text = f"""
@@ -200,6 +218,23 @@ redirect_uris = ["{TAX_CB}"]
 token_endpoint_auth_method = "private_key_jwt"
 jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", kid = "tax-1", x = "{jwk['x']}", y = "{jwk['y']}" }} ] }}
 id_token_signed_response_alg = "PS256"
+
+[[services]]
+id = "library"
+[services.oidc]
+client_id = "library-rp"
+redirect_uris = ["{LIBRARY_CB}"]
+token_endpoint_auth_method = "client_secret_post"
+client_secret_hash = "{library_secret_hash}"
+id_token_signed_response_alg = "RS256"
+
+[[services]]
+id = "legacy"
+[services.oidc]
+client_id = "legacy-rp"
+redirect_uris = ["{LEGACY_CB}"]
+client_secret_hash = "{portal_secret_hash}"
+error_response_iss = false
 """
     return tomllib.loads(text)
 
@@ -221,13 +256,15 @@ class Provider:
 
 @pytest.fixture
 async def provider(
-    tmp_path: Path, key_dir: Path, tax_client_key: ECKey, portal_secret_hash: str
+    tmp_path: Path, key_dir: Path, tax_client_key: ECKey, portal_secret_hash: str, library_secret_hash: str
 ) -> AsyncIterator[Provider]:
     clock = Clock()
     store = SqliteStore(tmp_path / "store.sqlite3", clock=clock)
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    settings = parse_oidc_settings(config_document(key_dir, tax_client_key, portal_secret_hash), key_dir)
+    settings = parse_oidc_settings(
+        config_document(key_dir, tax_client_key, portal_secret_hash, library_secret_hash), key_dir
+    )
     assert settings is not None
     flow = ImmediateFlow()
     frontend = create_oidc_frontend(GatewayView(issuer, SERVICES), flow, store, settings, clock=clock)

@@ -85,9 +85,13 @@ class Gateway:
 async def gateway(
     instance: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Gateway]:
-    """The demo service registered as a confidential client, or as a public one (``indirect`` param)."""
-    public = getattr(request, "param", "confidential") == "public"
+    """The demo service registered as a confidential client, as a public one, or as a confidential one
+    behind mod_auth_openidc < 2.4.13 (``indirect`` param: "confidential", "public", "legacy")."""
+    kind = getattr(request, "param", "confidential")
+    public = kind == "public"
     registration = "public_client = true" if public else f'client_secret_hash = "{hash_client_secret(SECRET)}"'
+    if kind == "legacy":
+        registration += "\nerror_response_iss = false"
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     document = tomllib.loads(f"""
@@ -161,6 +165,19 @@ async def test_cancelled_card_step_returns_access_denied(gateway: Gateway) -> No
     q = query_of(location)
     assert location.startswith(RP_CB + "?")
     assert (q["error"], q["state"], q["iss"]) == ("access_denied", "s1", gateway.origin)
+
+
+@pytest.mark.parametrize("gateway", ["legacy"], indirect=True)
+async def test_cancel_without_iss_for_mod_auth_openidc_before_2_4_13(gateway: Gateway) -> None:
+    """``error_response_iss = false``: the cancel redirect has error and state but no ``iss``, which
+    mod_auth_openidc 2.4.12 would take for an issuer-discovery response and start over."""
+    url = (f"{gateway.origin}/oidc/authorize?response_type=code&client_id=demo-oidc&scope=openid"
+           f"&redirect_uri={RP_CB}&state=s2")
+    location = await gateway.browse_to_gateway_redirect(url, cancel=True)
+    q = query_of(location)
+    assert location.startswith(RP_CB + "?")
+    assert (q["error"], q["state"]) == ("access_denied", "s2") and "code" not in q
+    assert "iss" not in q
 
 
 @pytest.mark.parametrize("gateway", ["confidential", "public"], indirect=True)

@@ -71,7 +71,14 @@ def test_no_oidc_section_means_no_frontend(key_dir: Path) -> None:
      "client_secret_hash"),
     (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
                         'token_endpoint_auth_method = "client_secret_post"'),
-     "token_endpoint_auth_method: 'client_secret_post' is not one of"),
+     "services[0].oidc.client_secret_hash: required for client_secret_post (a scrypt$... hash made by "
+     "`eid-gateway client-secret`"),
+    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
+                        'token_endpoint_auth_method = "client_secret_jwt"'),
+     "token_endpoint_auth_method: 'client_secret_jwt' is not one of"),
+    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
+                        'client_secret_hash = "scrypt$1$2$3$4$5"'),
+     "client_secret_hash: only used with client_secret_basic or client_secret_post"),
     (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
                         'token_endpoint_auth_method = "none"'), "a public client uses"),
     (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'

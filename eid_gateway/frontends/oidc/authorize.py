@@ -41,12 +41,13 @@ class AuthorizationPageError(Exception):
 class AuthorizationRedirectError(Exception):
     """An RFC 6749 §4.1.2.1 error sent back to the (established) redirect_uri."""
 
-    def __init__(self, error: str, description: str, redirect_uri: str, state: str | None):
+    def __init__(self, error: str, description: str, redirect_uri: str, state: str | None, client_id: str):
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.redirect_uri = redirect_uri
         self.state = state
+        self.client_id = client_id  # whose registration decides on ``iss`` in the error
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def parse_authorization_request(
         state = None  # too long to echo safely; the request fails below
 
     def fail(error: str, description: str) -> AuthorizationRedirectError:
-        return AuthorizationRedirectError(error, description, redirect_uri, state)
+        return AuthorizationRedirectError(error, description, redirect_uri, state, client.client_id)
 
     # 2. Everything else is answered at the redirect_uri.
     if duplicated:

@@ -11,7 +11,7 @@ _N, _R, _P = 2**14, 8, 1
 
 
 def new_client_secret() -> str:
-    """A fresh secret (256 random bits) for ``eid-gateway init`` to hand to the service operator."""
+    """A fresh secret (256 random bits) for ``eid-gateway client-secret`` to hand to the service operator."""
     return secrets.token_urlsafe(32)
 
 

@@ -176,17 +176,27 @@ class OidcFrontend:
     async def fail(
         self, request: web.Request, flow: FlowContext, failure: FailureKind
     ) -> web.StreamResponse:
-        """RFC 6749 §4.1.2.1 error at the redirect_uri (with ``iss``, RFC 9207)."""
+        """RFC 6749 §4.1.2.1 error at the redirect_uri (with ``iss``, RFC 9207, unless the client's
+        registration turns it off)."""
         st = flow.frontend_state
         if not self._still_registered(st):
             return error_page("unregistered_redirect_uri", flow.language)
         error, description = _FAILURES[failure]
         log.info("oidc: flow %s failed (%s) for client %s", _ref_hash(flow.ref), failure.value, st["client_id"])
+        return self._error_redirect(st["client_id"], st["redirect_uri"], error, description, st.get("state"))
+
+    def _error_redirect(
+        self, client_id: str, redirect_uri: str, error: str, description: str, state: str | None
+    ) -> web.Response:
+        """The one way an authorization error goes back to a client: ``iss`` (RFC 9207) unless its
+        registration says ``error_response_iss = false`` (see :class:`ClientSettings`)."""
         params = [("error", error), ("error_description", description)]
-        if "state" in st:
-            params.append(("state", st["state"]))
-        params.append(("iss", self.issuer))
-        return see_other(add_query(st["redirect_uri"], params))
+        if state is not None:
+            params.append(("state", state))
+        client = self.settings.client(client_id)
+        if client is None or client.error_response_iss:
+            params.append(("iss", self.issuer))
+        return see_other(add_query(redirect_uri, params))
 
     def _still_registered(self, state: Mapping[str, str]) -> bool:
         """The registration may have changed (config reload) while the citizen was at the card step."""
@@ -217,7 +227,9 @@ class OidcFrontend:
             "claim_types_supported": ["normal"],
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
-            "require_request_uri_registration": True,
+            # no request_uri at all, so nothing to pre-register (Discovery §3: a true here beside
+            # request_uri_parameter_supported = false contradicts itself)
+            "require_request_uri_registration": False,
             "authorization_response_iss_parameter_supported": True,
             "acr_values_supported": [loa.value for loa in LevelOfAssurance],
             "ui_locales_supported": ["de", "en"],
@@ -248,11 +260,7 @@ class OidcFrontend:
             return error_page(e.reason, pick_language(locales, negotiate_language(request)))
         except AuthorizationRedirectError as e:
             log.info("oidc: authorization request refused (%s)", e.error)
-            back = [("error", e.error), ("error_description", e.description)]
-            if e.state is not None:
-                back.append(("state", e.state))
-            back.append(("iss", self.issuer))
-            return see_other(add_query(e.redirect_uri, back))
+            return self._error_redirect(e.client_id, e.redirect_uri, e.error, e.description, e.state)
         return await self.flows.begin(
             request, req.service, self.name, self._frontend_state(req), self._eid_request(req)
         )
@@ -379,26 +387,20 @@ class OidcFrontend:
         )
 
     async def _authenticate_client(self, request: web.Request, values: Mapping[str, str]) -> ClientSettings:
-        """Exactly one method, and the one the client is registered for (RFC 6749 §2.3)."""
+        """Exactly one method, and the one the client is registered for (RFC 6749 §2.3: a client
+        registered for Basic that posts its secret is refused, and the other way round)."""
         header = request.headers.get("Authorization")
         assertion = values.get("client_assertion")
-        if header is not None and assertion is not None:
+        posted = values.get("client_secret")
+        if sum(x is not None for x in (header, assertion, posted)) > 1:
             raise TokenError("invalid_request", "more than one client authentication method")
-        if "client_secret" in values:
-            raise TokenError("invalid_client", "client_secret_post is not supported", 401)
         if header is not None:
             client_id, secret = _basic_credentials(header)
-            client = self.settings.client(client_id)
             if values.get("client_id", client_id) != client_id:
                 raise TokenError("invalid_request", "client_id differs from the authenticated client")
-            if (
-                client is None
-                or client.auth_method is not ClientAuthMethod.CLIENT_SECRET_BASIC
-                or client.client_secret_hash is None
-                or not verify_client_secret(secret, client.client_secret_hash)
-            ):
-                raise TokenError("invalid_client", "client authentication failed", 401)
-            return client
+            return self._check_secret(client_id, secret, ClientAuthMethod.CLIENT_SECRET_BASIC)
+        if posted is not None:  # RFC 6749 §2.3.1: client_id and client_secret in the body
+            return self._check_secret(values.get("client_id", ""), posted, ClientAuthMethod.CLIENT_SECRET_POST)
         if assertion is not None:
             return await self._authenticate_assertion(values, assertion)
         public_id = values.get("client_id")
@@ -406,6 +408,18 @@ class OidcFrontend:
         if public is None or public.auth_method is not ClientAuthMethod.NONE:
             raise TokenError("invalid_client", "client authentication failed", 401)
         return public
+
+    def _check_secret(self, client_id: str, secret: str, method: ClientAuthMethod) -> ClientSettings:
+        """The client exists, is registered for ``method`` and the secret matches its hash."""
+        client = self.settings.client(client_id) if client_id else None
+        if (
+            client is None
+            or client.auth_method is not method
+            or client.client_secret_hash is None
+            or not verify_client_secret(secret, client.client_secret_hash)
+        ):
+            raise TokenError("invalid_client", "client authentication failed", 401)
+        return client
 
     async def _authenticate_assertion(self, values: Mapping[str, str], assertion: str) -> ClientSettings:
         if values.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:

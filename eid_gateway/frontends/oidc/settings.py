@@ -30,12 +30,13 @@ TOML layout::
     client_id = "..."
     redirect_uris = ["https://service.example/callback"]   # exact strings; http only for localhost
                                                            # and only outside production
-    token_endpoint_auth_method = "client_secret_basic" | "private_key_jwt" | "none"
-    client_secret_hash = "scrypt$..."    # client_secret_basic; see client_secret.hash_client_secret
+    token_endpoint_auth_method = "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none"
+    client_secret_hash = "scrypt$..."    # client_secret_basic / _post: `eid-gateway client-secret` makes it
     jwks = { keys = [ ... ] }            # private_key_jwt: inline JWKS ...
     jwks_path = "clients/x.jwks.json"    # ... or a file
     public_client = false                # true requires token_endpoint_auth_method = "none" + PKCE
     id_token_signed_response_alg = "ES256"   # or "PS256" / "RS256"
+    error_response_iss = true            # false: no ``iss`` in error redirects (mod_auth_openidc < 2.4.13)
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class ClientAuthMethod(enum.Enum):
     """How a client authenticates at the token endpoint."""
 
     CLIENT_SECRET_BASIC = "client_secret_basic"
+    CLIENT_SECRET_POST = "client_secret_post"
     PRIVATE_KEY_JWT = "private_key_jwt"
     NONE = "none"
 
@@ -117,6 +119,19 @@ class ClientSettings:
     jwks_path: Path | None = None
     public_client: bool = False
     id_token_signed_response_alg: str = "ES256"
+    #: RFC 9207 ``iss`` in authorization *error* responses too. Off only for relying parties that
+    #: break on it: mod_auth_openidc before 2.4.13 takes a request with ``iss`` and no ``code`` for an
+    #: issuer-discovery response and starts a new sign-in (a loop, then 503).
+    error_response_iss: bool = True
+
+    @property
+    def uses_secret(self) -> bool:
+        """Registered for one of the two client-secret methods (RFC 6749 §2.3.1)."""
+        return self.auth_method in SECRET_METHODS
+
+
+#: The methods that authenticate with a client secret, checked against ``client_secret_hash``.
+SECRET_METHODS = frozenset({ClientAuthMethod.CLIENT_SECRET_BASIC, ClientAuthMethod.CLIENT_SECRET_POST})
 
 
 @dataclass(frozen=True)
@@ -236,7 +251,7 @@ def parse_client_settings(
     """One ``[services.oidc]`` table (``where`` is its dotted name in error messages)."""
     _refuse_unknown(raw, where, {
         "client_id", "redirect_uris", "token_endpoint_auth_method", "client_secret_hash", "jwks",
-        "jwks_path", "public_client", "id_token_signed_response_alg",
+        "jwks_path", "public_client", "id_token_signed_response_alg", "error_response_iss",
     })
     client_id = _string(raw, "client_id", where)
     uris = raw.get("redirect_uris")
@@ -261,14 +276,16 @@ def parse_client_settings(
             f"{where}.token_endpoint_auth_method: a public client uses \"none\" and only a public client does"
         )
     secret_hash = raw.get("client_secret_hash")
-    if method is ClientAuthMethod.CLIENT_SECRET_BASIC:
+    if method in SECRET_METHODS:
         if not isinstance(secret_hash, str) or not secret_hash.startswith("scrypt$"):
             raise OidcSettingsError(
-                f"{where}.client_secret_hash: required for client_secret_basic "
-                "(a scrypt$... hash made by `eid-gateway init`, never the secret itself)"
+                f"{where}.client_secret_hash: required for {method.value} "
+                "(a scrypt$... hash made by `eid-gateway client-secret`, never the secret itself)"
             )
     elif secret_hash is not None:
-        raise OidcSettingsError(f"{where}.client_secret_hash: only used with client_secret_basic")
+        raise OidcSettingsError(
+            f"{where}.client_secret_hash: only used with client_secret_basic or client_secret_post"
+        )
     jwks = raw.get("jwks")
     jwks_path = raw.get("jwks_path")
     if method is ClientAuthMethod.PRIVATE_KEY_JWT:
@@ -296,6 +313,9 @@ def parse_client_settings(
         raise OidcSettingsError(
             f"{where}.id_token_signed_response_alg: {alg!r} is not one of {', '.join(ID_TOKEN_ALGS)}"
         )
+    error_iss = raw.get("error_response_iss", True)
+    if not isinstance(error_iss, bool):
+        raise OidcSettingsError(f"{where}.error_response_iss: must be true or false")
     return ClientSettings(
         service_id=service_id,
         client_id=client_id,
@@ -306,6 +326,7 @@ def parse_client_settings(
         jwks_path=(base_dir / jwks_path) if isinstance(jwks_path, str) else None,
         public_client=public,
         id_token_signed_response_alg=alg,
+        error_response_iss=error_iss,
     )
 
 
