@@ -12,8 +12,9 @@ Where an error goes depends on whether a trustworthy answer address is known yet
 * after it (stale or replayed request, unsupported options) the service gets a signed SAML error
   Response at its registered ACS URL (:class:`RequestRefused`).
 
-Answers are always HTTP-POST to the ACS; the Assertion is signed, encrypted for the service when its
-registration says so, and the Response is signed as well.
+Answers are always HTTP-POST to the ACS (a page that submits itself with a static script, or by its
+button without JavaScript); the Assertion is signed, encrypted for the service when its registration says
+so, and the Response is signed as well.
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ FRONTEND_NAME: Final = "saml"
 SSO_PATH: Final = "/saml/sso"
 METADATA_PATH: Final = "/saml/metadata"
 METADATA_CONTENT_TYPE: Final = "application/samlmetadata+xml"
+#: The toolkit's auto-submit script (saml.bindings.AUTOSUBMIT_SCRIPT) as a static file of the gateway:
+#: allowed by ``script-src 'self'``, so the POST page submits itself without inline script; without
+#: JavaScript the citizen presses the page's button.
+AUTOSUBMIT_SCRIPT_PATH: Final = "/static/saml-post.js"
 
 #: How old an AuthnRequest may be (plus clock skew) and how long its ID stays consumed.
 REQUEST_MAX_AGE: Final = timedelta(minutes=5)
@@ -628,7 +633,8 @@ class SamlIdpFrontend:
                            csrf_token="")
 
     def _post_response(self, acs_url: str, response: etree._Element, relay_state: str | None) -> web.Response:
-        return _html(post_form(acs_url, response, param="SAMLResponse", relay_state=relay_state))
+        return _html(post_form(acs_url, response, param="SAMLResponse", relay_state=relay_state,
+                               script_src=AUTOSUBMIT_SCRIPT_PATH))
 
     # --- answers (called by the flow) -------------------------------------------------------------------
 
