@@ -13,5 +13,8 @@ from aiohttp import web
 
 
 def raw_query_string(request: web.Request) -> str:
-    """Everything after the first ``?`` of the request target, octet for octet ("" when there is none)."""
-    return request.raw_path.partition("?")[2]
+    """Everything after the first ``?`` of the request target, octet for octet ("" when there is none).
+
+    A ``#fragment`` (never sent by browsers, not allowed in a request target) is cut off as aiohttp does.
+    """
+    return request.raw_path.partition("#")[0].partition("?")[2]
