@@ -1,0 +1,318 @@
+"""Shibboleth SP 3 (Debian's shibd and mod_shib) in front of a real gateway (issue 15).
+
+Each test gets its own shibd (own config dir, listener socket, pid file and log, in the foreground) and
+its own apache2 (own config, ServerRoot, port, HTTPS with a throwaway certificate) loading mod_shib
+pointed at that shibd by ``ShibConfig``; the system's shibd and apache2 services are never used. The
+SAML settings are docs/integrations/shibboleth/: the ``<ApplicationDefaults>`` excerpt goes into the
+test's shibboleth2.xml with only its ``{{...}}`` placeholders filled, attribute-map.xml is copied as is.
+The protected location's handler is a CGI script that prints its environment: what Shibboleth hands the
+application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from e2e.conftest import Browser, Gateway, StartGateway, bound_socket
+from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
+
+from .conftest import APACHE, MODULES, START_TIMEOUT, STOP_TIMEOUT
+
+SHIBD = shutil.which("shibd") or "/usr/sbin/shibd"
+MOD_SHIB = MODULES / "mod_shib.so"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations" / "shibboleth"
+EXCERPT = DOCS / "shibboleth2.xml"
+ATTRIBUTE_MAP = DOCS / "attribute-map.xml"
+#: shibd loads its metadata, keys and schemas before it opens its socket: slow on a slow machine.
+SHIBD_START_TIMEOUT = 30.0
+
+SERVICE_ID = "apache-shibboleth"
+PROTECTED_PATH = "/secure"
+
+#: The shipped SPConfig around the excerpt, with this test's own listener, loggers and paths.
+SHIBBOLETH2_XML = """\
+<SPConfig xmlns="urn:mace:shibboleth:3.0:native:sp:config"
+    xmlns:conf="urn:mace:shibboleth:3.0:native:sp:config"
+    clockSkew="180">
+    <!-- Written by tests/sp/shibboleth.py: one shibd for one test, nothing shared with the system's. -->
+    <OutOfProcess logger="{root}/shibd.logger"/>
+    <InProcess logger="{root}/native.logger"/>
+    <UnixListener address="{root}/run/shibd.sock"/>
+
+{excerpt}
+
+    <SecurityPolicyProvider type="XML" validate="true" path="security-policy.xml"/>
+    <ProtocolProvider type="XML" validate="true" reloadChanges="false" path="protocols.xml"/>
+</SPConfig>
+"""
+
+#: Both processes log to their standard error (shibd's into shibd.log, mod_shib's into Apache's).
+LOGGER = """\
+log4j.rootCategory={level}, console
+log4j.appender.console=org.apache.log4j.ConsoleAppender
+log4j.appender.console.layout=org.apache.log4j.PatternLayout
+log4j.appender.console.layout.ConversionPattern=%d{{%H:%M:%S}} %p %c %x: %m%n
+"""
+
+#: Prints what the application behind mod_shib receives: its whole environment, ``NAME=value`` a line.
+ECHO_CGI = """#!/bin/sh
+printf 'Content-Type: text/plain; charset=utf-8\\r\\n\\r\\n'
+env | sort
+"""
+
+HTTPD_CONF = """\
+# Written by tests/sp/shibboleth.py: one Apache for one test, nothing shared with the system's apache2.
+ServerRoot "{root}"
+ServerName https://127.0.0.1:{port}
+UseCanonicalName On
+Listen 127.0.0.1:{port}
+PidFile "{root}/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+Mutex file:{root}/run default
+ErrorLog "{root}/error.log"
+LogLevel warn
+LogFormat "%h \\"%r\\" %>s" short
+CustomLog "{root}/access.log" short
+# Used only when started as root (children then run as www-data); ignored otherwise.
+User www-data
+Group www-data
+
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authn_core_module {modules}/mod_authn_core.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule alias_module {modules}/mod_alias.so
+LoadModule cgid_module {modules}/mod_cgid.so
+LoadModule socache_shmcb_module {modules}/mod_socache_shmcb.so
+LoadModule ssl_module {modules}/mod_ssl.so
+LoadModule mod_shib {mod_shib}
+StartServers 1
+ScriptSock "{root}/run/cgid.sock"
+DocumentRoot "{root}/htdocs"
+
+SSLEngine on
+SSLCertificateFile "{root}/tls.crt"
+SSLCertificateKeyFile "{root}/tls.key"
+SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
+
+# mod_shib: this test's shibboleth2.xml (its UnixListener is this test's shibd)
+ShibConfig "{root}/shibboleth2.xml"
+ShibCompatValidUser Off
+<Location /Shibboleth.sso>
+    SetHandler shib
+</Location>
+<Location {protected_path}>
+    AuthType shibboleth
+    ShibRequestSetting requireSession true
+    Require valid-user
+</Location>
+
+# The application: a CGI script at {protected_path}/attributes.
+ScriptAlias {protected_path}/attributes "{root}/cgi-bin/attributes"
+"""
+
+
+def registration(service_id: str, origin: str, root: Path) -> str:
+    """The gateway's ``[[services]]`` table for the SP (appended to the init config): what
+    ``eid-gateway service add`` would write from the SP's metadata (not there yet, so written here)."""
+    return f"""
+[[services]]
+id = "{service_id}"
+name_de = "Bürgerportal (Shibboleth)"
+name_en = "Citizen portal (Shibboleth)"
+attributes = ["given_names", "family_names", "date_of_birth", "place_of_birth", "address", "pseudonym"]
+required = ["given_names", "family_names", "pseudonym"]
+
+[services.saml]
+entity_id = "{origin}/shibboleth"
+acs_urls = ["{origin}/Shibboleth.sso/SAML2/POST"]
+signing_cert = "{root}/sp-signing-cert.pem"
+encryption_cert = "{root}/sp-encrypt-cert.pem"
+encrypt_assertions = true
+"""
+
+
+@dataclass
+class ShibbolethSp:
+    """One running shibd and the apache2 with mod_shib in front of ``gateway``."""
+
+    origin: str
+    root: Path
+    gateway: Gateway
+    service_id: str
+    shibd: subprocess.Popen[bytes]
+    apache: subprocess.Popen[bytes]
+
+    @property
+    def entity_id(self) -> str:
+        return f"{self.origin}/shibboleth"
+
+    @property
+    def acs_url(self) -> str:
+        return f"{self.origin}/Shibboleth.sso/SAML2/POST"
+
+    @property
+    def protected_url(self) -> str:
+        return f"{self.origin}{PROTECTED_PATH}/attributes"
+
+    def logs(self) -> str:
+        """shibd's, Apache's and mod_shib's logs, for assertion messages."""
+        names = ("shibd.log", "stderr.log", "error.log")
+        return "".join(f"--- {n}\n" + (self.root / n).read_text(encoding="utf-8", errors="replace")
+                       for n in names if (self.root / n).exists())
+
+
+StartShibboleth = Callable[..., Awaitable[ShibbolethSp]]
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """The ``{{NAME}}`` placeholders of a docs/integrations file, every one of them filled."""
+    for name, value in values.items():
+        template = template.replace("{{" + name + "}}", value)
+    assert "{{" not in template, f"unfilled placeholder in {template[template.index('{{'):][:40]}"
+    return template
+
+
+def _write_pair(root: Path, stem: str, pair: KeyPair) -> None:
+    key, cert = key_pair_to_pem(pair)
+    (root / f"{stem}-key.pem").write_bytes(key)
+    (root / f"{stem}-key.pem").chmod(0o600)
+    (root / f"{stem}-cert.pem").write_bytes(cert)
+
+
+def write_shibboleth_config(root: Path, sp_entity_id: str, gateway: Gateway, metadata: bytes) -> Path:
+    """shibd's config dir: shibboleth2.xml (the docs excerpt filled in), the docs attribute map, the
+    gateway's metadata, the loggers; checked with ``shibd -t``."""
+    (root / "eid-gateway-metadata.xml").write_bytes(metadata)
+    shutil.copyfile(ATTRIBUTE_MAP, root / "attribute-map.xml")
+    (root / "shibd.logger").write_text(LOGGER.format(level="INFO"), encoding="utf-8")
+    (root / "native.logger").write_text(LOGGER.format(level="WARN"), encoding="utf-8")
+    excerpt = fill(EXCERPT.read_text(encoding="utf-8"), {
+        "SP_ENTITY_ID": sp_entity_id, "GATEWAY_ENTITY_ID": gateway.config.saml_idp.entity_id,
+        "CONFIG_DIR": str(root), "SUPPORT_CONTACT": "it-service@example.de",
+    })
+    conf = root / "shibboleth2.xml"
+    conf.write_text(SHIBBOLETH2_XML.format(root=root, excerpt=excerpt), encoding="utf-8")
+    check = subprocess.run([SHIBD, "-t", "-c", str(conf)], capture_output=True, timeout=SHIBD_START_TIMEOUT)
+    output = (check.stdout + check.stderr).decode(errors="replace")
+    assert check.returncode == 0 and " ERROR " not in output and " CRIT " not in output, output
+    return conf
+
+
+def write_apache_config(root: Path, port: int) -> Path:
+    """ServerRoot layout, a throwaway TLS certificate, the echo script and ``httpd.conf`` (``apache2 -t``)."""
+    for sub in ("htdocs", "cgi-bin"):
+        (root / sub).mkdir(mode=0o755)
+    tls = generate_key_pair("ec-p256", "127.0.0.1", 1)
+    key, cert = key_pair_to_pem(tls)
+    (root / "tls.key").write_bytes(key)
+    (root / "tls.key").chmod(0o600)
+    (root / "tls.crt").write_bytes(cert)
+    script = root / "cgi-bin" / "attributes"
+    script.write_text(ECHO_CGI, encoding="utf-8")
+    script.chmod(0o755)
+    conf = root / "httpd.conf"
+    conf.write_text(HTTPD_CONF.format(root=root, port=port, modules=MODULES, mod_shib=MOD_SHIB,
+                                      protected_path=PROTECTED_PATH), encoding="utf-8")
+    check = subprocess.run([APACHE, "-f", str(conf), "-t"], capture_output=True, timeout=START_TIMEOUT)
+    assert check.returncode == 0, check.stderr.decode(errors="replace")
+    return conf
+
+
+async def _wait_for(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, bound: float,
+                    logs: Callable[[], str]) -> None:
+    deadline = time.monotonic() + bound
+    while not ready():
+        assert process.poll() is None, f"{what} exited ({process.returncode}):\n{logs()}"
+        assert time.monotonic() < deadline, f"{what} not ready after {bound} s:\n{logs()}"
+        await asyncio.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+@pytest.fixture
+async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartShibboleth]:
+    """Start a gateway with the SP registered, then shibd and Apache with mod_shib in front of it.
+
+    ``edit_registration`` rewrites the SP's ``[[services]]`` table before the gateway starts.
+    """
+    missing = [str(p) for p in (Path(SHIBD), Path(APACHE), MOD_SHIB) if not os.access(p, os.R_OK)]
+    if missing:
+        pytest.fail(f"Shibboleth SP is not installed ({', '.join(missing)} missing): `./dev test` installs "
+                    "apache2, libapache2-mod-shib and shibboleth-sp-utils")
+    processes: list[subprocess.Popen[bytes]] = []
+    roots: list[Path] = []
+
+    async def start(*, edit_registration: Callable[[str], str] = lambda block: block) -> ShibbolethSp:
+        # Not under pytest's tmp_path: its parents are 0700, and Apache's children (www-data when the
+        # suite runs as root) read shibboleth2.xml, reach shibd's socket and run the CGI script.
+        root = Path(tempfile.mkdtemp(prefix="eidgw-shibboleth-"))
+        roots.append(root)
+        root.chmod(0o755)
+        (root / "run").mkdir(mode=0o755)
+        _write_pair(root, "sp-signing", generate_key_pair("rsa-3072", "Shibboleth SP signing", 30))
+        _write_pair(root, "sp-encrypt", generate_key_pair("rsa-3072", "Shibboleth SP encryption", 30))
+        # the port stays bound here (so the gateway's own free-port pick cannot take it) until Apache starts
+        with bound_socket() as holder:
+            port = holder.getsockname()[1]
+            origin = f"https://127.0.0.1:{port}"
+            block = edit_registration(registration(SERVICE_ID, origin, root))
+            gateway = await start_gateway(edit_config=lambda text: text + block)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(gateway.url("/saml/metadata")) as resp:
+                    assert resp.status == 200
+                    metadata = await resp.read()
+            conf = write_shibboleth_config(root, f"{origin}/shibboleth", gateway, metadata)
+            httpd_conf = write_apache_config(root, port)
+        with open(root / "shibd.log", "wb") as log:
+            shibd = subprocess.Popen([SHIBD, "-F", "-f", "-c", str(conf), "-p", str(root / "run" / "shibd.pid")],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        processes.append(shibd)
+        socket_path = root / "run" / "shibd.sock"
+        await _wait_for(socket_path.exists, shibd, "shibd", SHIBD_START_TIMEOUT,
+                        lambda: (root / "shibd.log").read_text(errors="replace"))
+        with open(root / "stderr.log", "wb") as stderr:  # what apache2 says before its ErrorLog is open
+            apache = subprocess.Popen([APACHE, "-f", str(httpd_conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
+                                      stdout=stderr, stderr=stderr)
+        processes.append(apache)
+        sp = ShibbolethSp(origin, root, gateway, SERVICE_ID, shibd, apache)
+        await _wait_for(lambda: _listening(port), apache, "apache2", START_TIMEOUT, sp.logs)
+        return sp
+
+    yield start
+    for process in reversed(processes):
+        _stop(process)
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+async def tls_browser() -> AsyncIterator[Browser]:
+    """The e2e scripted browser, accepting the throwaway certificate of the test's Apache (loopback only)."""
+    connector = aiohttp.TCPConnector(ssl=False)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector) as session:
+        yield Browser(session)
