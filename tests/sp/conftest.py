@@ -1,5 +1,6 @@
 """Real service-provider software in front of a real gateway (issue 15): Debian's Apache with
-mod_auth_openidc as an OpenID Connect relying party.
+mod_auth_openidc as an OpenID Connect relying party; the Apache harness (:class:`ApacheRunner`,
+:data:`HTTPD_BASE`, :func:`write_apache_config`) is shared with the SAML SPs (test_mod_auth_mellon.py).
 
 Each test starts its own ``apache2`` (own config file, ServerRoot, PidFile, logs, port on 127.0.0.1;
 modules loaded from /usr/lib/apache2/modules) in the foreground and stops it at teardown; the system's
@@ -18,7 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +38,16 @@ STOP_TIMEOUT = 10.0
 SERVICE_ID = "apache-oidc"
 PROTECTED_PATH = "/secure"
 
-#: Prints what the application behind mod_auth_openidc receives: REMOTE_USER and the OIDC_CLAIM_*
-#: environment variables, one ``NAME=value`` a line.
+#: Prints what the application behind the SP module receives: REMOTE_USER and the OIDC_CLAIM_*
+#: (mod_auth_openidc) or MELLON_* (mod_auth_mellon) environment variables, one ``NAME=value`` a line.
 ECHO_CGI = """#!/bin/sh
 printf 'Content-Type: text/plain; charset=utf-8\\r\\n\\r\\n'
-env | grep -E '^(OIDC_CLAIM_|REMOTE_USER=)' | sort
+env | grep -E '^(OIDC_CLAIM_|MELLON_|REMOTE_USER=)' | sort
 """
 
-HTTPD_CONF = """\
+#: What every test's Apache has; the SP module's ``LoadModule`` line and settings follow it.
+#: ``log_level``: per-module levels, e.g. ``auth_openidc:info``.
+HTTPD_BASE = """\
 # Written by tests/sp/conftest.py: one Apache for one test, nothing shared with the system's apache2.
 ServerRoot "{root}"
 ServerName 127.0.0.1:{port}
@@ -53,7 +56,7 @@ PidFile "{root}/httpd.pid"
 DefaultRuntimeDir "{root}/run"
 Mutex file:{root}/run default
 ErrorLog "{root}/error.log"
-LogLevel warn auth_openidc:info
+LogLevel warn {log_level}
 LogFormat "%h \\"%r\\" %>s" short
 CustomLog "{root}/access.log" short
 # Used only when started as root (children then run as www-data); ignored otherwise.
@@ -66,11 +69,13 @@ LoadModule authz_core_module {modules}/mod_authz_core.so
 LoadModule authz_user_module {modules}/mod_authz_user.so
 LoadModule alias_module {modules}/mod_alias.so
 LoadModule cgid_module {modules}/mod_cgid.so
-LoadModule auth_openidc_module {modules}/mod_auth_openidc.so
 StartServers 1
 ScriptSock "{root}/run/cgid.sock"
 DocumentRoot "{root}/htdocs"
+"""
 
+HTTPD_CONF = HTTPD_BASE + """
+LoadModule auth_openidc_module {modules}/mod_auth_openidc.so
 Define EIDGW_ISSUER {issuer}
 Define EIDGW_CLIENT_ID {client_id}
 Define EIDGW_CLIENT_SECRET {client_secret}
@@ -124,8 +129,7 @@ class Apache:
 
     def error_log(self) -> str:
         """Apache's and mod_auth_openidc's log, for assertion messages."""
-        logs = (self.root / "stderr.log", self.root / "error.log")
-        return "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs if p.exists())
+        return apache_log(self.root)
 
 
 StartApache = Callable[..., Awaitable[Apache]]
@@ -135,6 +139,65 @@ def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(1.0)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def apache_log(root: Path) -> str:
+    """What apache2 wrote before its ErrorLog was open, then its ErrorLog (the SP module's lines)."""
+    logs = (root / "stderr.log", root / "error.log")
+    return "".join(p.read_text(encoding="utf-8", errors="replace") for p in logs if p.exists())
+
+
+def require_module(module: str, package: str) -> None:
+    """Fail (not skip) when Debian's apache2 or the SP module is missing: `./dev test` installs them."""
+    if not (os.access(APACHE, os.X_OK) and (MODULES / module).exists()):
+        pytest.fail(f"apache2 / {package} are not installed: `./dev test` installs them")
+
+
+class ApacheRunner:
+    """Runs each test's apache2 processes in the foreground, each in its own ServerRoot; the
+    ``apache_runner`` fixture stops them and removes the roots at teardown."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.roots: list[Path] = []
+
+    def new_root(self) -> Path:
+        """A fresh ServerRoot. Not under pytest's tmp_path: its parents are 0700, and Apache's children
+        (www-data when the suite runs as root) must reach the CGI script."""
+        root = Path(tempfile.mkdtemp(prefix="eidgw-apache-"))
+        self.roots.append(root)
+        return root
+
+    async def start(self, root: Path, conf: Path, port: int) -> subprocess.Popen[bytes]:
+        """Start apache2 with ``conf`` and wait (bounded) until it listens on ``port``."""
+        with open(root / "stderr.log", "wb") as stderr:  # what apache2 says before its ErrorLog is open
+            process = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
+                                       stdout=stderr, stderr=stderr)
+        self.processes.append(process)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _listening(port):
+            assert process.poll() is None, f"apache2 exited ({process.returncode}):\n{apache_log(root)}"
+            assert time.monotonic() < deadline, f"apache2 not listening after {START_TIMEOUT} s:\n{apache_log(root)}"
+            await asyncio.sleep(0.1)
+        return process
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT)
+        for root in self.roots:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def apache_runner() -> Iterator[ApacheRunner]:
+    runner = ApacheRunner()
+    yield runner
+    runner.stop()
 
 
 def write_apache_config(root: Path, httpd_conf: str) -> Path:
@@ -154,15 +217,12 @@ def write_apache_config(root: Path, httpd_conf: str) -> Path:
 
 
 @pytest.fixture
-async def start_apache(start_gateway: StartGateway) -> AsyncIterator[StartApache]:
+async def start_apache(start_gateway: StartGateway, apache_runner: ApacheRunner) -> AsyncIterator[StartApache]:
     """Start a gateway with an OIDC client registered for mod_auth_openidc, then Apache in front of it.
 
     ``extra_registration`` adds lines to the client's ``[services.oidc]`` table.
     """
-    if not (os.access(APACHE, os.X_OK) and (MODULES / "mod_auth_openidc.so").exists()):
-        pytest.fail("apache2 / libapache2-mod-auth-openidc are not installed: `./dev test` installs them")
-    processes: list[subprocess.Popen[bytes]] = []
-    roots: list[Path] = []
+    require_module("mod_auth_openidc.so", "libapache2-mod-auth-openidc")
 
     async def start(*, extra_registration: str = "") -> Apache:
         # the port stays bound here (so the gateway's own free-port pick cannot take it) until Apache starts
@@ -173,35 +233,15 @@ async def start_apache(start_gateway: StartGateway) -> AsyncIterator[StartApache
             secret = new_client_secret()
             block = registration(SERVICE_ID, redirect_uri, hash_client_secret(secret), extra_registration)
             gateway = await start_gateway(edit_config=lambda text: text + block)
-            # Not under pytest's tmp_path: its parents are 0700, and Apache's children (www-data when
-            # the suite runs as root) must reach the CGI script.
-            root = Path(tempfile.mkdtemp(prefix="eidgw-apache-"))
-            roots.append(root)
+            root = apache_runner.new_root()
             conf = write_apache_config(root, HTTPD_CONF.format(
-                root=root, port=port, modules=MODULES, snippet=SNIPPET, issuer=gateway.origin,
+                root=root, port=port, modules=MODULES, log_level="auth_openidc:info", snippet=SNIPPET,
+                issuer=gateway.origin,
                 client_id=SERVICE_ID, client_secret=secret, redirect_uri=redirect_uri,
                 passphrase=secrets.token_urlsafe(32), protected_path=PROTECTED_PATH,
                 default_url=f"{origin}{PROTECTED_PATH}/claims",
             ))
-        with open(root / "stderr.log", "wb") as stderr:  # what apache2 says before its ErrorLog is open
-            process = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
-                                       stdout=stderr, stderr=stderr)
-        processes.append(process)
-        apache = Apache(origin, root, gateway, SERVICE_ID, process)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _listening(port):
-            assert process.poll() is None, f"apache2 exited ({process.returncode}):\n{apache.error_log()}"
-            assert time.monotonic() < deadline, f"apache2 not listening after {START_TIMEOUT} s:\n{apache.error_log()}"
-            await asyncio.sleep(0.1)
-        return apache
+        process = await apache_runner.start(root, conf, port)
+        return Apache(origin, root, gateway, SERVICE_ID, process)
 
     yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-    for root in roots:
-        shutil.rmtree(root, ignore_errors=True)
