@@ -555,6 +555,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                "client_secret_hash line; stores nothing")
     cs.set_defaults(func=_cmd_client_secret)
 
+    svc = sub.add_parser("service", help="register a city service (SAML SP from its metadata, OIDC client)")
+    svc_sub = svc.add_subparsers(dest="service_command", required=True)
+    sa = svc_sub.add_parser("add", help="a validated [[services]] block from an SP's SAML metadata and/or "
+                                        "for an OIDC client (prints its secret once)")
+    from eid_gateway import service_add
+
+    service_add.add_arguments(sa)
+    sa.set_defaults(func=service_add.run)
+
     m = sub.add_parser("metadata", help="print the SAML IdP metadata")
     with_config(m)
     m.set_defaults(func=_cmd_metadata)

@@ -58,10 +58,15 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class KeyDescriptor:
-    """A certificate and what it is for; ``use=None`` means both signing and encryption."""
+    """A certificate and what it is for; ``use=None`` means both signing and encryption.
+
+    ``encryption_methods`` are the ``md:EncryptionMethod`` algorithm URIs the peer lists for this key (what
+    it can decrypt, strongest first by its own account); empty when it lists none.
+    """
 
     certificate: x509.Certificate
     use: str | None = None
+    encryption_methods: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.use not in (None, USE_SIGNING, USE_ENCRYPTION):
@@ -107,6 +112,14 @@ class SPSSODescriptor:
 
     def encryption_certificates(self) -> list[x509.Certificate]:
         return _certs(self.keys, USE_ENCRYPTION)
+
+    def encryption_methods(self) -> list[str]:
+        """The ``md:EncryptionMethod`` algorithms listed with the encryption keys, in order, no repeats."""
+        seen: dict[str, None] = {}
+        for kd in self.keys:
+            if kd.use in (None, USE_ENCRYPTION):
+                seen.update(dict.fromkeys(kd.encryption_methods))
+        return list(seen)
 
     def acs_locations(self) -> list[str]:
         return [e.location for e in self.acs_services]
@@ -169,6 +182,8 @@ def _build_keys(parent: etree._Element, keys: Sequence[KeyDescriptor]) -> None:
         info = etree.SubElement(el, qname("ds", "KeyInfo"))
         data = etree.SubElement(info, qname("ds", "X509Data"))
         etree.SubElement(data, qname("ds", "X509Certificate")).text = cert_b64(kd.certificate)
+        for algorithm in kd.encryption_methods:
+            _md(el, "EncryptionMethod", Algorithm=algorithm)
 
 
 def _build_endpoints(parent: etree._Element, local: str, endpoints: Sequence[Endpoint]) -> None:
@@ -294,13 +309,14 @@ def _parse_keys(parent: etree._Element) -> tuple[KeyDescriptor, ...]:
                  for c in data.iterchildren(qname("ds", "X509Certificate"))]
         if not certs:
             raise MetadataError("KeyDescriptor carries no X509Certificate")
+        methods = tuple(_req(m, "Algorithm") for m in _children(kd, "EncryptionMethod"))
         for c in certs:
             try:
                 der = base64.b64decode("".join(element_text(c).split()), validate=True)
                 cert = x509.load_der_x509_certificate(der)
             except (binascii.Error, ValueError, SamlError):
                 raise MetadataError("KeyDescriptor holds an unreadable X509Certificate") from None
-            result.append(KeyDescriptor(certificate=cert, use=use))
+            result.append(KeyDescriptor(certificate=cert, use=use, encryption_methods=methods))
     return tuple(result)
 
 

@@ -93,6 +93,27 @@ KEY_TRANSPORTS: Final[dict[str, tuple[str, str]]] = {
     "rsa-oaep-mgf1p": (alg.RSA_OAEP_MGF1P, alg.SHA1),
 }
 
+#: Key transport URI in an SP's ``md:EncryptionMethod`` -> ``key_transport`` name; strongest first.
+_KEY_TRANSPORT_PREFERENCE: Final = ((alg.RSA_OAEP, "rsa-oaep"), (alg.RSA_OAEP_MGF1P, "rsa-oaep-mgf1p"))
+_RSA_KEY_TRANSPORTS: Final = frozenset({alg.RSA_OAEP, alg.RSA_OAEP_MGF1P, alg.RSA_1_5})
+
+
+def choose_key_transport(encryption_methods: Sequence[str]) -> str | None:
+    """The strongest ``key_transport`` that both the gateway and an SP (by its metadata) support.
+
+    ``None`` when the SP's ``md:EncryptionMethod`` list names no RSA key transport at all (then the
+    gateway's default applies); :class:`ValueError` when it names some but none of ours, since the SP
+    could not decrypt what we send.
+    """
+    if not any(uri in _RSA_KEY_TRANSPORTS for uri in encryption_methods):
+        return None
+    for uri, name in _KEY_TRANSPORT_PREFERENCE:
+        if uri in encryption_methods:
+            return name
+    raise ValueError("its md:EncryptionMethod list names no key transport the gateway offers "
+                     f"({', '.join(uri for uri, _ in _KEY_TRANSPORT_PREFERENCE)})")
+
+
 log = logging.getLogger("eid_gateway.frontends.saml")
 
 FRONTEND_NAME: Final = "saml"

@@ -1,0 +1,109 @@
+"""Issue 15, end to end: the demo city service registered by `eid-gateway service add` from its SAML
+metadata (instead of the [[services]] block `init` writes), then a citizen signs in through it; and the
+metadata fetched from a URL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from eid_gateway.cli import main
+from saml import algorithms as A
+from saml import metadata as md
+from saml.keys import load_certificate
+from saml.messages import BINDING_HTTP_POST, NAMEID_PERSISTENT
+from saml.xml import to_bytes
+
+from .conftest import Browser, Servers, StartGateway, ausweisapp, tc_token_url_of
+from .test_signin import deliver, open_start_page
+
+DEMO_ATTRIBUTES = "given_names,family_names,date_of_birth,address,pseudonym"
+
+
+def demo_metadata(directory: Path, origin: str, methods: tuple[str, ...]) -> bytes:
+    """The demo SP's metadata, made with the project's builder from the keys `init` wrote for it."""
+    certs = directory / "certs"
+    signing = load_certificate((certs / "demo-service-signing.crt").read_bytes())
+    encryption = load_certificate((certs / "demo-service.crt").read_bytes())
+    return to_bytes(md.build_metadata(md.EntityDescriptor(f"{origin}/demo/metadata", sp=md.SPSSODescriptor(
+        acs_services=(md.Endpoint(BINDING_HTTP_POST, f"{origin}/demo/acs"),),
+        keys=(md.KeyDescriptor(signing, md.USE_SIGNING),
+              md.KeyDescriptor(encryption, md.USE_ENCRYPTION, methods)),
+        name_id_formats=(NAMEID_PERSISTENT,), authn_requests_signed=True,
+    ))))
+
+
+def service_add(config: Path, metadata: str, *extra: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["service", "add", "--id", "demo", "--name-de", "Meldebescheinigung beantragen",
+                 "--attributes", DEMO_ATTRIBUTES, "--saml-metadata", metadata, "--config", str(config), *extra],
+                stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def without_services(text: str) -> str:
+    """The `init` config minus its [[services]] tables (they are the last part of the file)."""
+    head, _, _ = text.partition("# One [[services]] table per city service")
+    assert re.search(r"^\[\[services\]\]", head, re.M) is None and head != text
+    return head
+
+
+async def test_signin_with_a_service_added_from_its_metadata(
+        start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path) -> None:
+    directory = tmp_path / "instance"
+
+    def register(text: str) -> str:
+        config = directory / "gateway.toml"
+        config.write_text(without_services(text), encoding="utf-8")
+        origin = re.search(r'^public_origin = "([^"]+)"', text, re.M)
+        assert origin is not None
+        metadata = tmp_path / "demo-metadata.xml"
+        # it lists only the XML Enc 1.0 key transport: the gateway must use that one
+        metadata.write_bytes(demo_metadata(directory, origin[1], (A.AES256_GCM, A.RSA_OAEP_MGF1P)))
+        code, _, err = service_add(config, str(metadata))
+        assert code == 0, err
+        return config.read_text(encoding="utf-8")
+
+    gw = await start_gateway(edit_config=register)
+    [service] = gw.config.services.services
+    assert service.saml is not None and service.saml.key_transport == "rsa-oaep-mgf1p"
+    start = await open_start_page(browser, gw)
+    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
+    post_page = await browser.get(step.next_url)
+    result = await deliver(browser, post_page)
+    assert result.status == 200, result.text
+    table = {str(row.findtext("th")): str(row.findtext("td")) for row in result.doc().iter("tr")}
+    assert table["Familienname"] == "MUSTERMANN" and table["Vornamen"] == "ERIKA"
+    assert table["Verschlüsselt übertragen"] == "ja"
+    [form] = post_page.forms()
+    raw = base64.b64decode(next(i.value for i in form.inputs if i.name == "SAMLResponse"))
+    assert b"MUSTERMANN" not in raw
+    assert f'Algorithm="{A.RSA_OAEP_MGF1P}"'.encode() in raw and A.RSA_OAEP.encode() not in raw
+
+
+async def test_metadata_fetched_from_a_url(servers: Servers, start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = await start_gateway()
+    config = gw.directory / "gateway.toml"
+    config.write_text(without_services(config.read_text(encoding="utf-8")), encoding="utf-8")
+    body = demo_metadata(gw.directory, gw.origin, ())
+
+    async def metadata(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/samlmetadata+xml")
+
+    app = web.Application()
+    app.router.add_get("/sp/metadata", metadata)
+    url = await servers.serve(app) + "/sp/metadata"
+    # https only: an http URL needs the development flag
+    code, _, err = await asyncio.to_thread(service_add, config, url)
+    assert code == 2 and "must be https" in err
+    code, _, err = await asyncio.to_thread(service_add, config, url, "--allow-http")
+    assert code == 0, err
+    code, _, err = await asyncio.to_thread(service_add, config, url.replace("/sp/", "/missing/"), "--allow-http")
+    assert code == 2 and "HTTP 404" in err
+    text = config.read_text(encoding="utf-8")
+    assert f'entity_id = "{gw.origin}/demo/metadata"' in text and "key_transport" not in text
