@@ -244,6 +244,6 @@ async def test_cancel_ends_on_the_services_error_page(start_mellon: StartMellon,
     page = await browser.submit(post_page)
     assert browser.history == [mellon.origin + ERROR_PAGE], (browser.history, mellon.error_log())
     assert page.status == 200 and ERROR_PAGE_TEXT in page.text
-    assert "RequestDenied" in mellon.error_log()
+    assert 'StatusCode2="urn:oasis:names:tc:SAML:2.0:status:RequestDenied"' in mellon.error_log()
     # and the citizen is not signed in: the protected URL starts a new sign-in at the gateway
     await open_start_page(browser, mellon)
