@@ -2,11 +2,14 @@
 
 Each test gets its own shibd (own config dir, listener socket, pid file and log, in the foreground) and
 its own apache2 (own config, ServerRoot, port, HTTPS with a throwaway certificate) loading mod_shib
-pointed at that shibd by ``ShibConfig``; the system's shibd and apache2 services are never used. The
-SAML settings are docs/integrations/shibboleth/: the ``<ApplicationDefaults>`` excerpt goes into the
-test's shibboleth2.xml with only its ``{{...}}`` placeholders filled, attribute-map.xml is copied as is.
-The protected location's handler is a CGI script that prints its environment: what Shibboleth hands the
-application.
+pointed at that shibd by ``ShibConfig``; the system's shibd and apache2 services are never used, and
+nothing is written under /etc, /var or /run. Both processes get ``SHIBSP_CFGDIR`` (relative paths of
+shibboleth2.xml resolve in ``$SHIBSP_CFGDIR/shibboleth`` instead of /etc/shibboleth) and
+``SHIBSP_LOGGING`` (the logging setup used before shibboleth2.xml is read). The SAML settings are
+docs/integrations/shibboleth/: the ``<ApplicationDefaults>`` excerpt goes into the test's
+shibboleth2.xml with only its placeholders filled, attribute-map.xml is copied as is; the other files
+of the config dir are Debian's /etc/shibboleth ones. The protected location's handler is a CGI script
+that prints its environment: what Shibboleth hands the application.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 from .conftest import APACHE, MODULES, START_TIMEOUT, STOP_TIMEOUT
 
 SHIBD = shutil.which("shibd") or "/usr/sbin/shibd"
+#: The shipped configuration (templates, security-policy.xml, protocols.xml, attribute-policy.xml).
+SYSTEM_CONFIG = Path("/etc/shibboleth")
 MOD_SHIB = MODULES / "mod_shib.so"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations" / "shibboleth"
 EXCERPT = DOCS / "shibboleth2.xml"
@@ -47,8 +52,8 @@ SHIBBOLETH2_XML = """\
     xmlns:conf="urn:mace:shibboleth:3.0:native:sp:config"
     clockSkew="180">
     <!-- Written by tests/sp/shibboleth.py: one shibd for one test, nothing shared with the system's. -->
-    <OutOfProcess logger="{root}/shibd.logger"/>
-    <InProcess logger="{root}/native.logger"/>
+    <OutOfProcess logger="shibd.logger"/>
+    <InProcess logger="native.logger"/>
     <UnixListener address="{root}/run/shibd.sock"/>
 
 {excerpt}
@@ -107,8 +112,7 @@ SSLCertificateKeyFile "{root}/tls.key"
 SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
 
 # mod_shib: this test's shibboleth2.xml (its UnixListener is this test's shibd)
-ShibConfig "{root}/shibboleth2.xml"
-ShibCompatValidUser Off
+ShibConfig "{config_dir}/shibboleth2.xml"
 <Location /Shibboleth.sso>
     SetHandler shib
 </Location>
@@ -123,7 +127,7 @@ ScriptAlias {protected_path}/attributes "{root}/cgi-bin/attributes"
 """
 
 
-def registration(service_id: str, origin: str, root: Path) -> str:
+def registration(service_id: str, origin: str, config_dir: Path) -> str:
     """The gateway's ``[[services]]`` table for the SP (appended to the init config): what
     ``eid-gateway service add`` would write from the SP's metadata (not there yet, so written here)."""
     return f"""
@@ -137,8 +141,8 @@ required = ["given_names", "family_names", "pseudonym"]
 [services.saml]
 entity_id = "{origin}/shibboleth"
 acs_urls = ["{origin}/Shibboleth.sso/SAML2/POST"]
-signing_cert = "{root}/sp-signing-cert.pem"
-encryption_cert = "{root}/sp-encrypt-cert.pem"
+signing_cert = "{config_dir}/sp-signing-cert.pem"
+encryption_cert = "{config_dir}/sp-encrypt-cert.pem"
 encrypt_assertions = true
 """
 
@@ -153,6 +157,10 @@ class ShibbolethSp:
     service_id: str
     shibd: subprocess.Popen[bytes]
     apache: subprocess.Popen[bytes]
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "shibboleth"
 
     @property
     def entity_id(self) -> str:
@@ -184,27 +192,43 @@ def fill(template: str, values: dict[str, str]) -> str:
     return template
 
 
-def _write_pair(root: Path, stem: str, pair: KeyPair) -> None:
+def _write_pair(config_dir: Path, stem: str, pair: KeyPair) -> None:
     key, cert = key_pair_to_pem(pair)
-    (root / f"{stem}-key.pem").write_bytes(key)
-    (root / f"{stem}-key.pem").chmod(0o600)
-    (root / f"{stem}-cert.pem").write_bytes(cert)
+    (config_dir / f"{stem}-key.pem").write_bytes(key)
+    (config_dir / f"{stem}-key.pem").chmod(0o600)
+    (config_dir / f"{stem}-cert.pem").write_bytes(cert)
+
+
+def shibboleth_environment(root: Path, logger: str) -> dict[str, str]:
+    """What shibd and mod_shib need to stay inside ``root``: the config dir and the early logging."""
+    return {**os.environ, "SHIBSP_CFGDIR": str(root), "SHIBSP_LOGGING": str(root / "shibboleth" / logger)}
+
+
+def make_config_dir(root: Path) -> Path:
+    """``root/shibboleth``: Debian's shipped files, this test's loggers and the SP's two key pairs."""
+    config_dir = root / "shibboleth"
+    shutil.copytree(SYSTEM_CONFIG, config_dir)
+    (config_dir / "shibd.logger").write_text(LOGGER.format(level="INFO"), encoding="utf-8")
+    (config_dir / "native.logger").write_text(LOGGER.format(level="WARN"), encoding="utf-8")
+    _write_pair(config_dir, "sp-signing", generate_key_pair("rsa-3072", "Shibboleth SP signing", 30))
+    _write_pair(config_dir, "sp-encrypt", generate_key_pair("rsa-3072", "Shibboleth SP encryption", 30))
+    return config_dir
 
 
 def write_shibboleth_config(root: Path, sp_entity_id: str, gateway: Gateway, metadata: bytes) -> Path:
-    """shibd's config dir: shibboleth2.xml (the docs excerpt filled in), the docs attribute map, the
-    gateway's metadata, the loggers; checked with ``shibd -t``."""
-    (root / "eid-gateway-metadata.xml").write_bytes(metadata)
-    shutil.copyfile(ATTRIBUTE_MAP, root / "attribute-map.xml")
-    (root / "shibd.logger").write_text(LOGGER.format(level="INFO"), encoding="utf-8")
-    (root / "native.logger").write_text(LOGGER.format(level="WARN"), encoding="utf-8")
+    """shibboleth2.xml (the docs excerpt filled in), the docs attribute map and the gateway's metadata
+    into the config dir; checked with ``shibd -t``."""
+    config_dir = root / "shibboleth"
+    (config_dir / "eid-gateway-metadata.xml").write_bytes(metadata)
+    shutil.copyfile(ATTRIBUTE_MAP, config_dir / "attribute-map.xml")
     excerpt = fill(EXCERPT.read_text(encoding="utf-8"), {
         "SP_ENTITY_ID": sp_entity_id, "GATEWAY_ENTITY_ID": gateway.config.saml_idp.entity_id,
-        "CONFIG_DIR": str(root), "SUPPORT_CONTACT": "it-service@example.de",
+        "SUPPORT_CONTACT": "it-service@example.de",
     })
-    conf = root / "shibboleth2.xml"
+    conf = config_dir / "shibboleth2.xml"
     conf.write_text(SHIBBOLETH2_XML.format(root=root, excerpt=excerpt), encoding="utf-8")
-    check = subprocess.run([SHIBD, "-t", "-c", str(conf)], capture_output=True, timeout=SHIBD_START_TIMEOUT)
+    check = subprocess.run([SHIBD, "-t", "-c", str(conf)], capture_output=True, timeout=SHIBD_START_TIMEOUT,
+                           env=shibboleth_environment(root, "shibd.logger"))
     output = (check.stdout + check.stderr).decode(errors="replace")
     assert check.returncode == 0 and " ERROR " not in output and " CRIT " not in output, output
     return conf
@@ -224,8 +248,10 @@ def write_apache_config(root: Path, port: int) -> Path:
     script.chmod(0o755)
     conf = root / "httpd.conf"
     conf.write_text(HTTPD_CONF.format(root=root, port=port, modules=MODULES, mod_shib=MOD_SHIB,
-                                      protected_path=PROTECTED_PATH), encoding="utf-8")
-    check = subprocess.run([APACHE, "-f", str(conf), "-t"], capture_output=True, timeout=START_TIMEOUT)
+                                      config_dir=root / "shibboleth", protected_path=PROTECTED_PATH),
+                    encoding="utf-8")
+    check = subprocess.run([APACHE, "-f", str(conf), "-t"], capture_output=True, timeout=START_TIMEOUT,
+                           env=shibboleth_environment(root, "native.logger"))
     assert check.returncode == 0, check.stderr.decode(errors="replace")
     return conf
 
@@ -274,13 +300,12 @@ async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartSh
         roots.append(root)
         root.chmod(0o755)
         (root / "run").mkdir(mode=0o755)
-        _write_pair(root, "sp-signing", generate_key_pair("rsa-3072", "Shibboleth SP signing", 30))
-        _write_pair(root, "sp-encrypt", generate_key_pair("rsa-3072", "Shibboleth SP encryption", 30))
+        config_dir = make_config_dir(root)
         # the port stays bound here (so the gateway's own free-port pick cannot take it) until Apache starts
         with bound_socket() as holder:
             port = holder.getsockname()[1]
             origin = f"https://127.0.0.1:{port}"
-            block = edit_registration(registration(SERVICE_ID, origin, root))
+            block = edit_registration(registration(SERVICE_ID, origin, config_dir))
             gateway = await start_gateway(edit_config=lambda text: text + block)
             async with aiohttp.ClientSession() as http:
                 async with http.get(gateway.url("/saml/metadata")) as resp:
@@ -290,14 +315,15 @@ async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartSh
             httpd_conf = write_apache_config(root, port)
         with open(root / "shibd.log", "wb") as log:
             shibd = subprocess.Popen([SHIBD, "-F", "-f", "-c", str(conf), "-p", str(root / "run" / "shibd.pid")],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     env=shibboleth_environment(root, "shibd.logger"))
         processes.append(shibd)
         socket_path = root / "run" / "shibd.sock"
         await _wait_for(socket_path.exists, shibd, "shibd", SHIBD_START_TIMEOUT,
                         lambda: (root / "shibd.log").read_text(errors="replace"))
         with open(root / "stderr.log", "wb") as stderr:  # what apache2 says before its ErrorLog is open
             apache = subprocess.Popen([APACHE, "-f", str(httpd_conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
-                                      stdout=stderr, stderr=stderr)
+                                      stdout=stderr, stderr=stderr, env=shibboleth_environment(root, "native.logger"))
         processes.append(apache)
         sp = ShibbolethSp(origin, root, gateway, SERVICE_ID, shibd, apache)
         await _wait_for(lambda: _listening(port), apache, "apache2", START_TIMEOUT, sp.logs)

@@ -159,8 +159,8 @@ async def test_shibboleths_metadata_matches_the_registration(
         assert b64 is not None
         return x509.load_der_x509_certificate(base64.b64decode(b64))
 
-    assert cert("signing") == x509.load_pem_x509_certificate((sp.root / "sp-signing-cert.pem").read_bytes())
-    assert cert("encryption") == x509.load_pem_x509_certificate((sp.root / "sp-encrypt-cert.pem").read_bytes())
+    assert cert("signing") == x509.load_pem_x509_certificate((sp.config_dir / "sp-signing-cert.pem").read_bytes())
+    assert cert("encryption") == x509.load_pem_x509_certificate((sp.config_dir / "sp-encrypt-cert.pem").read_bytes())
     methods = [m.get("Algorithm") for m in sso.findall("md:KeyDescriptor[@use='encryption']/md:EncryptionMethod", NS)]
     assert alg.RSA_OAEP in methods and alg.RSA_OAEP_MGF1P in methods, methods
     assert alg.AES256_GCM in methods
