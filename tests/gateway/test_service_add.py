@@ -4,10 +4,12 @@ nothing is written. Also the key transport chosen from the metadata's md:Encrypt
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import shutil
 import stat
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -247,12 +249,22 @@ def test_oidc_public_client(gw: Path) -> None:
 # --- a real pysaml2 SP's metadata -------------------------------------------------------------------------
 
 
-def _pysaml2_metadata(directory: Path, keys: KeyPair) -> bytes:
+XMLSEC1 = shutil.which("xmlsec1")
+
+
+def _xmlsec1_version() -> tuple[int, ...]:
+    out = subprocess.run([XMLSEC1 or "xmlsec1", "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in found.groups()) if found else (0,)
+
+
+def _pysaml2_sp(directory: Path, keys: KeyPair, idp_metadata: bytes | None = None) -> Any:
+    """pysaml2's SP (``Saml2Client``): its config, and (with our IdP metadata) the client itself."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from saml2 import BINDING_HTTP_POST as PY_POST
+        from saml2.client import Saml2Client
         from saml2.config import SPConfig
-        from saml2.metadata import entity_descriptor
         from saml2.saml import NAMEID_FORMAT_PERSISTENT
 
     key_pem, cert_pem = key_pair_to_pem(keys)
@@ -263,16 +275,28 @@ def _pysaml2_metadata(directory: Path, keys: KeyPair) -> bytes:
         "key_file": str(directory / "sp.key"),
         "cert_file": str(directory / "sp.crt"),
         "encryption_keypairs": [{"key_file": str(directory / "sp.key"), "cert_file": str(directory / "sp.crt")}],
+        "xmlsec_binary": XMLSEC1,
+        "allow_unknown_attributes": True,
         "service": {"sp": {
             "endpoints": {"assertion_consumer_service": [("https://pysaml2-sp.example/acs", PY_POST)]},
             "authn_requests_signed": True,
             "want_assertions_signed": True,
+            "want_response_signed": True,
             "name_id_format": [NAMEID_FORMAT_PERSISTENT],
         }},
     }
+    if idp_metadata is not None:
+        (directory / "gateway-idp.xml").write_bytes(idp_metadata)
+        config["metadata"] = {"local": [str(directory / "gateway-idp.xml")]}
     cfg = SPConfig()
     cfg.load(config)
-    return str(entity_descriptor(cfg)).encode("utf-8")
+    return Saml2Client(cfg) if idp_metadata is not None else cfg
+
+
+def _pysaml2_metadata(directory: Path, keys: KeyPair) -> bytes:
+    from saml2.metadata import entity_descriptor
+
+    return str(entity_descriptor(_pysaml2_sp(directory, keys))).encode("utf-8")
 
 
 def test_pysaml2_sp_metadata(gw: Path, tmp_path: Path) -> None:
@@ -290,3 +314,48 @@ def test_pysaml2_sp_metadata(gw: Path, tmp_path: Path) -> None:
     assert service.saml.signing_certs == (keys.certificate,)  # its one key, no use= (signing and encryption)
     assert service.saml.encryption_cert == keys.certificate
     assert service.allowed_attributes == {Attribute.PSEUDONYM}  # the default: the least data
+
+
+@pytest.mark.parametrize("encrypt", [
+    False,
+    pytest.param(True, marks=pytest.mark.skipif(
+        XMLSEC1 is None or _xmlsec1_version() < (1, 3),
+        reason="pysaml2 decrypts with the xmlsec1 command; xmlsec1 < 1.3 (Debian 12: 1.2.37) cannot decrypt "
+               "the default key transport rsa-oaep, and pysaml2's metadata names no md:EncryptionMethod")),
+], ids=["signed", "encrypted"])
+def test_pysaml2_sp_added_from_its_metadata_accepts_the_gateways_response(
+        gw: Path, tmp_path: Path, encrypt: bool) -> None:
+    """The registration `service add` wrote, loaded as `serve` loads it, drives the gateway's Response
+    builder; pysaml2, configured with the gateway's own IdP metadata, accepts the Response."""
+    pytest.importorskip("saml2")
+    if XMLSEC1 is None:
+        pytest.skip("pysaml2 needs the xmlsec1 binary (apt install xmlsec1)")
+    from eid_gateway.frontends.saml_idp import build_success_response, idp_metadata
+    from eid_gateway.identity import Identity
+    from saml.messages import new_id
+
+    keys = generate_key_pair("rsa-3072", "pysaml2 sp")
+    meta = tmp_path / "pysaml2.xml"
+    meta.write_bytes(_pysaml2_metadata(tmp_path, keys))
+    extra = () if encrypt else ("--no-encrypt",)
+    assert run("service", "add", "--id", "pysaml2", "--name-de", "pysaml2-Dienst", "--attributes",
+               "given_names,pseudonym", "--saml-metadata", str(meta), "--config", str(gw), *extra)[0] == EXIT_OK
+    config = load_config(gw)
+    service = next(s for s in config.services.services if s.id == "pysaml2")
+    assert service.saml is not None and service.saml.encrypt_assertions == encrypt
+    request_id = new_id()
+    response = build_success_response(
+        idp_entity_id=config.saml_idp.entity_id, key=config.keys.saml_signing, settings=service.saml,
+        acs_url=service.saml.acs_urls[0], request_id=request_id, identity=Identity(given_names="ERIKA"),
+        pseudonym="pseudonym-4711", released=frozenset({Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}))
+    xml = to_bytes(response)
+    assert (b"ERIKA" not in xml) == encrypt
+    client = _pysaml2_sp(tmp_path, keys, idp_metadata(config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from saml2 import BINDING_HTTP_POST as PY_POST
+
+        result = client.parse_authn_request_response(base64.b64encode(xml).decode(), PY_POST,
+                                                     outstanding={request_id: "/"})
+    assert result is not None and result.name_id.text == "pseudonym-4711"
+    assert result.ava["urn:eid-gateway:attribute:given_names"] == ["ERIKA"]
