@@ -10,16 +10,19 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 from aiohttp import web
 
 from eid_gateway.cli import main
+from eid_gateway.service_add import ServiceAddError, read_metadata_source
 from saml import algorithms as A
 from saml import metadata as md
 from saml.keys import load_certificate
 from saml.messages import BINDING_HTTP_POST, NAMEID_PERSISTENT
 from saml.xml import to_bytes
 
-from .conftest import Browser, Servers, StartGateway, ausweisapp, tc_token_url_of
+from .conftest import Browser, Servers, StartGateway, ausweisapp, bound_socket, tc_token_url_of
 from .test_signin import deliver, open_start_page
 
 DEMO_ATTRIBUTES = "given_names,family_names,date_of_birth,address,pseudonym"
@@ -107,3 +110,15 @@ async def test_metadata_fetched_from_a_url(servers: Servers, start_gateway: Star
     assert code == 2 and "HTTP 404" in err
     text = config.read_text(encoding="utf-8")
     assert f'entity_id = "{gw.origin}/demo/metadata"' in text and "key_transport" not in text
+
+
+def test_a_metadata_url_that_never_answers_times_out() -> None:
+    """A server that accepts the connection and then says nothing: the fetch ends at its timeout."""
+    sock = bound_socket()
+    sock.listen(1)  # connections queue up, nobody ever reads or answers
+    try:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/metadata"
+        with pytest.raises(ServiceAddError, match="timed out"):
+            read_metadata_source(url, allow_http=True, timeout=0.5)
+    finally:
+        sock.close()
