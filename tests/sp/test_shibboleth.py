@@ -83,9 +83,14 @@ async def test_sign_in_through_shibboleth(
     [method] = response.findall("saml:EncryptedAssertion//xenc:EncryptedKey/xenc:EncryptionMethod", NS)
     [service] = [s for s in sp.gateway.config.services.services if s.id == sp.service_id]
     assert service.saml is not None
-    assert method.get("Algorithm") == KEY_TRANSPORTS[service.saml.key_transport][0]
+    transport, oaep_digest = KEY_TRANSPORTS[service.saml.key_transport]
+    assert method.get("Algorithm") == transport
+    digest = method.find("ds:DigestMethod", NS)
+    assert digest is not None and digest.get("Algorithm") == oaep_digest
     if key_transport is not None:
         assert method.get("Algorithm") == alg.RSA_OAEP_MGF1P
+    [data_method] = response.findall("saml:EncryptedAssertion/xenc:EncryptedData/xenc:EncryptionMethod", NS)
+    assert data_method.get("Algorithm") in (alg.AES128_GCM, alg.AES256_GCM)
 
     # the ACS (shibd decrypts, checks, makes a session) -> the protected page
     tls_browser.history.clear()
