@@ -59,6 +59,8 @@ class SamlDraft:
     key_transport: str | None
     name_id_formats: tuple[str, ...]
     signed: bool = False
+    #: The metadata's AuthnRequestsSigned (the gateway refuses unsigned AuthnRequests either way).
+    signs_requests: bool = True
 
 
 # --- reading the metadata -----------------------------------------------------------------------------
@@ -148,7 +150,8 @@ def saml_draft(xml: bytes, *, encrypt: bool = True) -> SamlDraft:
             raise ServiceAddError(f"the SP cannot decrypt what the gateway sends: {exc}") from None
     return SamlDraft(entity_id=entity.entity_id, acs_urls=acs, signing_certs=signing,
                      encryption_cert=enc_certs[0] if encrypt else None, key_transport=key_transport,
-                     name_id_formats=sp.name_id_formats, signed=entity.signed)
+                     name_id_formats=sp.name_id_formats, signed=entity.signed,
+                     signs_requests=sp.authn_requests_signed)
 
 
 # --- writing the block --------------------------------------------------------------------------------
@@ -338,6 +341,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(block.text)
     else:
         out.write(f"added service {args.id!r} to {config_path}; certificates in {cert_dir}\n")
+    if draft is not None and not draft.signs_requests:
+        err.write("note: the metadata does not say AuthnRequestsSigned=\"true\"; the gateway refuses unsigned "
+                  "AuthnRequests, so configure the SP to sign them (Shibboleth SP: signing=\"true\")\n")
     if draft is not None and not draft.signed:
         err.write("note: the metadata is not signed: compare the SHA-256 fingerprints in the block with the "
                   "SP operator's before going live\n")
