@@ -10,11 +10,17 @@ docs/integrations/shibboleth/: the ``<ApplicationDefaults>`` excerpt goes into t
 shibboleth2.xml with only its placeholders filled, attribute-map.xml is copied as is; the other files
 of the config dir are Debian's /etc/shibboleth ones. The protected location's handler is a CGI script
 that prints its environment: what Shibboleth hands the application.
+
+The gateway knows the SP only from what ``eid-gateway service add`` writes from Shibboleth's own
+metadata: shibd and Apache first run without the gateway (another port, the service's URLs) to serve
+/Shibboleth.sso/Metadata, then the gateway starts with that registration, then shibd and Apache start
+again with the gateway's metadata.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 import socket
@@ -29,6 +35,7 @@ import aiohttp
 import pytest
 
 from e2e.conftest import Browser, Gateway, StartGateway, bound_socket
+from eid_gateway.cli import main
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
 from .conftest import APACHE, MODULES, START_TIMEOUT, STOP_TIMEOUT
@@ -82,7 +89,7 @@ HTTPD_CONF = """\
 ServerRoot "{root}"
 ServerName https://127.0.0.1:{port}
 UseCanonicalName On
-Listen 127.0.0.1:{port}
+Listen 127.0.0.1:{listen_port}
 PidFile "{root}/httpd.pid"
 DefaultRuntimeDir "{root}/run"
 Mutex file:{root}/run default
@@ -127,24 +134,19 @@ ScriptAlias {protected_path}/attributes "{root}/cgi-bin/attributes"
 """
 
 
-def registration(service_id: str, origin: str, config_dir: Path) -> str:
-    """The gateway's ``[[services]]`` table for the SP (appended to the init config): what
-    ``eid-gateway service add`` would write from the SP's metadata (not there yet, so written here)."""
-    return f"""
-[[services]]
-id = "{service_id}"
-name_de = "Bürgerportal (Shibboleth)"
-name_en = "Citizen portal (Shibboleth)"
-attributes = ["given_names", "family_names", "date_of_birth", "place_of_birth", "address", "pseudonym"]
-required = ["given_names", "family_names", "pseudonym"]
+#: What the test's service may receive: the names, dates and places the application is shown.
+ATTRIBUTES = "given_names,family_names,date_of_birth,place_of_birth,address,pseudonym"
 
-[services.saml]
-entity_id = "{origin}/shibboleth"
-acs_urls = ["{origin}/Shibboleth.sso/SAML2/POST"]
-signing_cert = "{config_dir}/sp-signing-cert.pem"
-encryption_cert = "{config_dir}/sp-encrypt-cert.pem"
-encrypt_assertions = true
-"""
+
+def registration(service_id: str, sp_metadata: Path, cert_dir: Path) -> str:
+    """The gateway's ``[[services]]`` table for the SP, as ``eid-gateway service add`` writes it from
+    Shibboleth's own metadata (certificates into ``cert_dir``)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["service", "add", "--id", service_id, "--name-de", "Bürgerportal (Shibboleth)",
+                 "--name-en", "Citizen portal (Shibboleth)", "--attributes", ATTRIBUTES,
+                 "--saml-metadata", str(sp_metadata), "--cert-dir", str(cert_dir)], stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    return out.getvalue()
 
 
 @dataclass
@@ -215,18 +217,20 @@ def make_config_dir(root: Path) -> Path:
     return config_dir
 
 
-def write_shibboleth_config(root: Path, sp_entity_id: str, gateway: Gateway, metadata: bytes) -> Path:
-    """shibboleth2.xml (the docs excerpt filled in), the docs attribute map and the gateway's metadata
-    into the config dir; checked with ``shibd -t``."""
+def write_shibboleth_config(root: Path, sp_entity_id: str, gateway_entity_id: str, metadata: bytes | None) -> Path:
+    """shibboleth2.xml (the docs excerpt filled in) and the docs attribute map into the config dir, with
+    the gateway's metadata once there is a gateway; then checked with ``shibd -t``."""
     config_dir = root / "shibboleth"
-    (config_dir / "eid-gateway-metadata.xml").write_bytes(metadata)
     shutil.copyfile(ATTRIBUTE_MAP, config_dir / "attribute-map.xml")
     excerpt = fill(EXCERPT.read_text(encoding="utf-8"), {
-        "SP_ENTITY_ID": sp_entity_id, "GATEWAY_ENTITY_ID": gateway.config.saml_idp.entity_id,
+        "SP_ENTITY_ID": sp_entity_id, "GATEWAY_ENTITY_ID": gateway_entity_id,
         "SUPPORT_CONTACT": "it-service@example.de",
     })
     conf = config_dir / "shibboleth2.xml"
     conf.write_text(SHIBBOLETH2_XML.format(root=root, excerpt=excerpt), encoding="utf-8")
+    if metadata is None:
+        return conf  # the SP's self-description only: shibd reports the missing IdP metadata, and runs
+    (config_dir / "eid-gateway-metadata.xml").write_bytes(metadata)
     check = subprocess.run([SHIBD, "-t", "-c", str(conf)], capture_output=True, timeout=SHIBD_START_TIMEOUT,
                            env=shibboleth_environment(root, "shibd.logger"))
     output = (check.stdout + check.stderr).decode(errors="replace")
@@ -234,22 +238,26 @@ def write_shibboleth_config(root: Path, sp_entity_id: str, gateway: Gateway, met
     return conf
 
 
-def write_apache_config(root: Path, port: int) -> Path:
-    """ServerRoot layout, a throwaway TLS certificate, the echo script and ``httpd.conf`` (``apache2 -t``)."""
+def make_apache_root(root: Path) -> None:
+    """ServerRoot layout, a throwaway TLS certificate and the echo script."""
     for sub in ("htdocs", "cgi-bin"):
         (root / sub).mkdir(mode=0o755)
-    tls = generate_key_pair("ec-p256", "127.0.0.1", 1)
-    key, cert = key_pair_to_pem(tls)
+    key, cert = key_pair_to_pem(generate_key_pair("ec-p256", "127.0.0.1", 1))
     (root / "tls.key").write_bytes(key)
     (root / "tls.key").chmod(0o600)
     (root / "tls.crt").write_bytes(cert)
     script = root / "cgi-bin" / "attributes"
     script.write_text(ECHO_CGI, encoding="utf-8")
     script.chmod(0o755)
+
+
+def write_apache_config(root: Path, port: int, listen_port: int) -> Path:
+    """``httpd.conf`` for the service at ``https://127.0.0.1:port``, listening on ``listen_port``
+    (``apache2 -t``)."""
     conf = root / "httpd.conf"
-    conf.write_text(HTTPD_CONF.format(root=root, port=port, modules=MODULES, mod_shib=MOD_SHIB,
-                                      config_dir=root / "shibboleth", protected_path=PROTECTED_PATH),
-                    encoding="utf-8")
+    conf.write_text(HTTPD_CONF.format(root=root, port=port, listen_port=listen_port, modules=MODULES,
+                                      mod_shib=MOD_SHIB, config_dir=root / "shibboleth",
+                                      protected_path=PROTECTED_PATH), encoding="utf-8")
     check = subprocess.run([APACHE, "-f", str(conf), "-t"], capture_output=True, timeout=START_TIMEOUT,
                            env=shibboleth_environment(root, "native.logger"))
     assert check.returncode == 0, check.stderr.decode(errors="replace")
@@ -271,6 +279,34 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _accepting(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        return s.connect_ex(str(path)) == 0
+
+
+async def _launch(root: Path, port: int, processes: list[subprocess.Popen[bytes]]) -> tuple[
+        subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """shibd (in the foreground, until its socket accepts), then apache2 (until ``port`` accepts)."""
+    conf = root / "shibboleth" / "shibboleth2.xml"
+    socket_path = root / "run" / "shibd.sock"
+    socket_path.unlink(missing_ok=True)
+    with open(root / "shibd.log", "ab") as log:
+        shibd = subprocess.Popen([SHIBD, "-F", "-f", "-c", str(conf), "-p", str(root / "run" / "shibd.pid")],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 env=shibboleth_environment(root, "shibd.logger"))
+    processes.append(shibd)
+    await _wait_for(lambda: _accepting(socket_path), shibd, "shibd", SHIBD_START_TIMEOUT,
+                    lambda: (root / "shibd.log").read_text(errors="replace"))
+    with open(root / "stderr.log", "ab") as stderr:  # what apache2 says before its ErrorLog is open
+        apache = subprocess.Popen([APACHE, "-f", str(root / "httpd.conf"), "-DFOREGROUND"],
+                                  stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                  env=shibboleth_environment(root, "native.logger"))
+    processes.append(apache)
+    await _wait_for(lambda: _listening(port), apache, "apache2", START_TIMEOUT,
+                    lambda: (root / "stderr.log").read_text(errors="replace"))
+    return shibd, apache
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -282,9 +318,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartShibboleth]:
-    """Start a gateway with the SP registered, then shibd and Apache with mod_shib in front of it.
+    """Shibboleth first describes itself (its /Shibboleth.sso/Metadata), ``eid-gateway service add``
+    registers it from that at a fresh gateway, then shibd and Apache start with the gateway's metadata.
 
-    ``edit_registration`` rewrites the SP's ``[[services]]`` table before the gateway starts.
+    ``edit_registration`` rewrites the ``[[services]]`` table ``service add`` wrote before the gateway
+    starts (for measurements beyond the defaults).
     """
     missing = [str(p) for p in (Path(SHIBD), Path(APACHE), MOD_SHIB) if not os.access(p, os.R_OK)]
     if missing:
@@ -301,37 +339,40 @@ async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartSh
         root.chmod(0o755)
         (root / "run").mkdir(mode=0o755)
         config_dir = make_config_dir(root)
-        # the port stays bound here (so the gateway's own free-port pick cannot take it) until Apache starts
+        make_apache_root(root)
+        # the service's port stays bound here (so no free-port pick can take it) until its Apache starts
         with bound_socket() as holder:
             port = holder.getsockname()[1]
             origin = f"https://127.0.0.1:{port}"
-            block = edit_registration(registration(SERVICE_ID, origin, config_dir))
+            entity_id = f"{origin}/shibboleth"
+            # 1. the SP's own metadata, from an Apache on another port (its URLs name the service's port)
+            with bound_socket() as other:
+                listen_port = other.getsockname()[1]
+            write_shibboleth_config(root, entity_id, "urn:eid-gateway:not-yet-known", None)
+            write_apache_config(root, port, listen_port)
+            first = await _launch(root, listen_port, processes)
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
+                async with http.get(f"https://127.0.0.1:{listen_port}/Shibboleth.sso/Metadata") as resp:
+                    assert resp.status == 200, await resp.text()
+                    (root / "sp-metadata.xml").write_bytes(await resp.read())
+            for process in reversed(first):
+                _stop(process)
+            # 2. registered from it, at a new gateway; 3. Shibboleth told about the gateway
+            block = edit_registration(registration(SERVICE_ID, root / "sp-metadata.xml", root / "gateway-certs"))
             gateway = await start_gateway(edit_config=lambda text: text + block)
             async with aiohttp.ClientSession() as http:
                 async with http.get(gateway.url("/saml/metadata")) as resp:
                     assert resp.status == 200
                     metadata = await resp.read()
-            conf = write_shibboleth_config(root, f"{origin}/shibboleth", gateway, metadata)
-            httpd_conf = write_apache_config(root, port)
-        with open(root / "shibd.log", "wb") as log:
-            shibd = subprocess.Popen([SHIBD, "-F", "-f", "-c", str(conf), "-p", str(root / "run" / "shibd.pid")],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     env=shibboleth_environment(root, "shibd.logger"))
-        processes.append(shibd)
-        socket_path = root / "run" / "shibd.sock"
-        await _wait_for(socket_path.exists, shibd, "shibd", SHIBD_START_TIMEOUT,
-                        lambda: (root / "shibd.log").read_text(errors="replace"))
-        with open(root / "stderr.log", "wb") as stderr:  # what apache2 says before its ErrorLog is open
-            apache = subprocess.Popen([APACHE, "-f", str(httpd_conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
-                                      stdout=stderr, stderr=stderr, env=shibboleth_environment(root, "native.logger"))
-        processes.append(apache)
-        sp = ShibbolethSp(origin, root, gateway, SERVICE_ID, shibd, apache)
-        await _wait_for(lambda: _listening(port), apache, "apache2", START_TIMEOUT, sp.logs)
-        return sp
+            write_shibboleth_config(root, entity_id, gateway.config.saml_idp.entity_id, metadata)
+            write_apache_config(root, port, port)
+        shibd, apache = await _launch(root, port, processes)
+        return ShibbolethSp(origin, root, gateway, SERVICE_ID, shibd, apache)
 
     yield start
     for process in reversed(processes):
-        _stop(process)
+        if process.poll() is None:
+            _stop(process)
     for root in roots:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -63,14 +64,25 @@ async def open_start_page(browser: Browser, sp: ShibbolethSp) -> Page:
     return start
 
 
-@pytest.mark.parametrize("key_transport", [None, "rsa-oaep-mgf1p"], ids=["default", "rsa-oaep-mgf1p"])
+def with_key_transport(key_transport: str | None) -> Callable[[str], str]:
+    """``None``: the registration as ``service add`` wrote it; else that line changed (a measurement)."""
+
+    def edit(block: str) -> str:
+        chosen = 'key_transport = "rsa-oaep"\n'  # Shibboleth's metadata lists XML Enc 1.1 rsa-oaep
+        assert chosen in block, block
+        return block if key_transport is None else block.replace(chosen, f'key_transport = "{key_transport}"\n')
+
+    return edit
+
+
+@pytest.mark.parametrize("key_transport", [None, "rsa-oaep-mgf1p"], ids=["service-add", "rsa-oaep-mgf1p"])
 async def test_sign_in_through_shibboleth(
     start_shibboleth: StartShibboleth, tls_browser: Browser, servers: Servers, key_transport: str | None
 ) -> None:
     """Encrypted assertion -> shibd decrypts it, maps every attribute with the docs' attribute-map.xml ->
-    the application sees them as environment variables."""
-    extra = f'key_transport = "{key_transport}"\n' if key_transport else ""
-    sp = await start_shibboleth(edit_registration=lambda block: block + extra)
+    the application sees them as environment variables. Registered by ``service add`` (rsa-oaep of XML
+    Enc 1.1, the gateway's default too), and once with rsa-oaep-mgf1p: Shibboleth decrypts both."""
+    sp = await start_shibboleth(edit_registration=with_key_transport(key_transport))
     start = await open_start_page(tls_browser, sp)
     step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
     assert "ResultMajor=ok" in step.next_url
@@ -148,8 +160,9 @@ async def test_cancel_shows_shibboleths_error_page(start_shibboleth: StartShibbo
 async def test_shibboleths_metadata_matches_the_registration(
     start_shibboleth: StartShibboleth, tls_browser: Browser
 ) -> None:
-    """What Shibboleth publishes about itself (/Shibboleth.sso/Metadata) is what the test registered:
-    entity ID, the POST ACS URL, both certificates; and the key transports it says it decrypts."""
+    """What Shibboleth publishes about itself (/Shibboleth.sso/Metadata) names its config dir's keys, and
+    what ``eid-gateway service add`` registered from it: entity ID, the POST ACS URL, both certificates,
+    and the key transport chosen from the ones it says it decrypts."""
     sp = await start_shibboleth()
     page = await tls_browser.get(sp.origin + "/Shibboleth.sso/Metadata")
     assert page.status == 200 and page.headers["Content-Type"].startswith("application/samlmetadata+xml")
@@ -164,11 +177,19 @@ async def test_shibboleths_metadata_matches_the_registration(
         assert b64 is not None
         return x509.load_der_x509_certificate(base64.b64decode(b64))
 
-    assert cert("signing") == x509.load_pem_x509_certificate((sp.config_dir / "sp-signing-cert.pem").read_bytes())
-    assert cert("encryption") == x509.load_pem_x509_certificate((sp.config_dir / "sp-encrypt-cert.pem").read_bytes())
+    signing = x509.load_pem_x509_certificate((sp.config_dir / "sp-signing-cert.pem").read_bytes())
+    encryption = x509.load_pem_x509_certificate((sp.config_dir / "sp-encrypt-cert.pem").read_bytes())
+    assert cert("signing") == signing and cert("encryption") == encryption
     methods = [m.get("Algorithm") for m in sso.findall("md:KeyDescriptor[@use='encryption']/md:EncryptionMethod", NS)]
     assert alg.RSA_OAEP in methods and alg.RSA_OAEP_MGF1P in methods, methods
     assert alg.AES256_GCM in methods
+
+    [service] = [s for s in sp.gateway.config.services.services if s.id == sp.service_id]
+    assert service.saml is not None
+    assert (service.saml.entity_id, service.saml.acs_urls) == (sp.entity_id, (sp.acs_url,))
+    assert service.saml.signing_certs == (signing,) and service.saml.encryption_cert == encryption
+    assert service.saml.encrypt_assertions and service.saml.require_signed_requests
+    assert service.saml.key_transport == "rsa-oaep"
 
 
 def test_attribute_map_covers_every_gateway_attribute() -> None:
