@@ -139,8 +139,11 @@ class GrantStore:
             return None
         if float(data["expires_at"]) <= now:
             return None
+        sealed = data.get("sealed")
+        if not isinstance(sealed, str):  # a grant written before claims were sealed: nothing to hand out
+            return None
         try:
-            personal = json.loads(unseal(token_secret, "grant", str(data["sealed"])))
+            personal = json.loads(unseal(token_secret, "grant", sealed))
         except SealError:
             return None
         # The compare-and-set is the one use: of two concurrent requests with the token, one gets the claims.
