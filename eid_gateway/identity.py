@@ -82,6 +82,29 @@ OIDC_CLAIMS: dict[Attribute, str] = {
     Attribute.PLACE_VERIFICATION: "place_verification",
 }
 
+#: Attribute -> (:class:`Place` field -> member of the OIDC claim object). SAML writes a place with the
+#: field names themselves (see ``frontends.saml_attributes``); OIDC uses the members of Core §5.1.1
+#: (``address``) and of OpenID Connect for Identity Assurance (``place_of_birth``). The card's free-text
+#: place of birth is the name of the town as printed, hence ``locality``; a free-text address is a whole
+#: address, hence ``formatted``. ``no_place_info`` has no OIDC member: the claim is left out.
+#: Documented in docs/integrations/attributes.md (checked by tests/frontends/test_attribute_table.py).
+OIDC_PLACE_MEMBERS: dict[Attribute, dict[str, str]] = {
+    Attribute.ADDRESS: {
+        "street": "street_address",
+        "city": "locality",
+        "state": "region",
+        "country": "country",
+        "zip_code": "postal_code",
+        "freetext": "formatted",
+    },
+    Attribute.PLACE_OF_BIRTH: {
+        "city": "locality",
+        "state": "region",
+        "country": "country",
+        "freetext": "locality",
+    },
+}
+
 
 class LevelOfAssurance(enum.Enum):
     """eIDAS level of assurance; the German ID card is ``high``."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eid_gateway.identity import OIDC_CLAIMS, Attribute, Identity, PartialDate, Place
+from eid_gateway.identity import OIDC_CLAIMS, OIDC_PLACE_MEMBERS, Attribute, Identity, PartialDate, Place
 
 #: claim name -> Attribute (``sub`` is not an attribute claim: it is always the pairwise pseudonym).
 CLAIM_ATTRIBUTES: dict[str, Attribute] = {c: a for a, c in OIDC_CLAIMS.items() if c != "sub"}
@@ -116,25 +116,15 @@ def _json_value(attribute: Attribute, value: object) -> Any:
 
 
 def _place(attribute: Attribute, place: Place) -> dict[str, str] | None:
-    """OIDC ``address`` (Core §5.1.1) or ``place_of_birth`` (OIDC4IDA) members; free text as given."""
+    """The claim object for a place, member names from :data:`OIDC_PLACE_MEMBERS` (one table for both
+    frontends' vocabularies); ``city`` wins over ``freetext`` should a place ever hold both."""
     if place.no_place_info is not None:
         return None
-    if attribute is Attribute.ADDRESS:
-        pairs = {
-            "street_address": place.street,
-            "locality": place.city,
-            "region": place.state,
-            "postal_code": place.zip_code,
-            "country": place.country,
-            "formatted": place.freetext,
-        }
-    else:
-        pairs = {
-            "locality": place.city if place.city is not None else place.freetext,
-            "region": place.state,
-            "country": place.country,
-        }
-    out = {k: v for k, v in pairs.items() if v is not None}
+    out: dict[str, str] = {}
+    for part, member in OIDC_PLACE_MEMBERS[attribute].items():
+        value = getattr(place, part)
+        if value is not None:
+            out.setdefault(member, value)
     return out or None
 
 
