@@ -104,3 +104,25 @@ def test_the_place_of_birth_has_one_mapping_for_both_protocols() -> None:
     assert claim_values(Identity(address=Place(freetext="KEINE HAUPTWOHNUNG IN DEUTSCHLAND")),
                         [Attribute.ADDRESS]) == {"address": {"formatted": "KEINE HAUPTWOHNUNG IN DEUTSCHLAND"}}
     assert claim_values(Identity(place_of_birth=Place(no_place_info="unbekannt")), [Attribute.PLACE_OF_BIRTH]) == {}
+
+
+def test_the_keycloak_mapper_table_uses_the_vocabulary() -> None:
+    """docs/integrations/keycloak.md (not run in CI) must at least name the attributes as the code does;
+    over OIDC only scope claims reach Keycloak (its broker sends no ``claims`` parameter)."""
+    page = PAGE.parent / "keycloak.md"
+    lines = page.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| internal name | SAML Attribute Name |"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip().strip("`") for c in line.strip().strip("|").split(" | ")])
+    assert [r[0] for r in rows] == [a.value for a in Attribute]
+    scoped = frozenset().union(*SCOPE_ATTRIBUTES.values())
+    for name, saml_name, claim, _user in rows:
+        attribute = Attribute(name)
+        assert saml_name == SAML_NAMES[attribute]
+        if attribute is Attribute.PSEUDONYM:
+            assert claim.startswith(OIDC_CLAIMS[attribute] + "`")
+        else:
+            assert claim == (OIDC_CLAIMS[attribute] if attribute in scoped else "—"), name
