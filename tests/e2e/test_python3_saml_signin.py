@@ -159,3 +159,8 @@ async def test_python3_saml_refuses_the_default_key_transport_by_schema(
     assert b"xmlenc11#rsa-oaep" in raw
     assert not acs.is_authenticated()
     assert "saml-schema-protocol-2.0.xsd" in str(acs.get_last_error_reason())
+
+
+def test_the_page_shows_the_settings_file_the_test_loads() -> None:
+    page = (SETTINGS.parent.parent / "python3-saml.md").read_text(encoding="utf-8")
+    assert "```json\n" + SETTINGS.read_text(encoding="utf-8") + "```\n" in page
