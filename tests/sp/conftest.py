@@ -1,6 +1,7 @@
 """Real service-provider software in front of a real gateway (issue 15): Debian's Apache with
 mod_auth_openidc as an OpenID Connect relying party; the Apache harness (:class:`ApacheRunner`,
-:data:`HTTPD_BASE`, :func:`write_apache_config`) is shared with the SAML SPs (test_mod_auth_mellon.py).
+:data:`HTTPD_BASE`, :func:`write_apache_config`) is shared with the SAML SPs (test_mod_auth_mellon.py,
+shibboleth.py).
 
 Each test starts its own ``apache2`` (own config file, ServerRoot, PidFile, logs, port on 127.0.0.1;
 modules loaded from /usr/lib/apache2/modules) in the foreground and stops it at teardown; the system's
@@ -45,13 +46,14 @@ printf 'Content-Type: text/plain; charset=utf-8\\r\\n\\r\\n'
 env | grep -E '^(OIDC_CLAIM_|MELLON_|REMOTE_USER=)' | sort
 """
 
-#: What every test's Apache has; the SP module's ``LoadModule`` line and settings follow it.
-#: ``log_level``: per-module levels, e.g. ``auth_openidc:info``.
+#: What every test's Apache has; the SP module's ``LoadModule`` line and settings follow it. Filled
+#: with :func:`httpd_values` (``server_name``, ``listen_port``, ``log_level``, ``extra_modules``) and the
+#: SP's own values.
 HTTPD_BASE = """\
 # Written by tests/sp/conftest.py: one Apache for one test, nothing shared with the system's apache2.
 ServerRoot "{root}"
-ServerName 127.0.0.1:{port}
-Listen 127.0.0.1:{port}
+ServerName {server_name}
+Listen 127.0.0.1:{listen_port}
 PidFile "{root}/httpd.pid"
 DefaultRuntimeDir "{root}/run"
 Mutex file:{root}/run default
@@ -66,9 +68,9 @@ Group www-data
 LoadModule mpm_event_module {modules}/mod_mpm_event.so
 LoadModule authn_core_module {modules}/mod_authn_core.so
 LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule authz_user_module {modules}/mod_authz_user.so
 LoadModule alias_module {modules}/mod_alias.so
 LoadModule cgid_module {modules}/mod_cgid.so
+{extra_modules}
 StartServers 1
 ScriptSock "{root}/run/cgid.sock"
 DocumentRoot "{root}/htdocs"
@@ -88,6 +90,22 @@ Include "{snippet}"
 # The application: a CGI script at {protected_path}/claims.
 ScriptAlias {protected_path}/claims "{root}/cgi-bin/claims"
 """
+
+
+def httpd_values(root: Path, port: int, *, log_level: str = "", server_name: str | None = None,
+                 listen_port: int | None = None,
+                 extra_modules: tuple[tuple[str, str], ...] = (("authz_user_module", "mod_authz_user.so"),),
+                 ) -> dict[str, object]:
+    """:data:`HTTPD_BASE`'s values: ``log_level`` per-module levels (e.g. ``auth_openidc:info``),
+    ``server_name`` (default ``127.0.0.1:port``; a scheme for HTTPS), ``listen_port`` (default ``port``,
+    another one while the service's own port is held) and ``extra_modules`` (module name, file in
+    :data:`MODULES`; default mod_authz_user for ``Require valid-user``)."""
+    return {
+        "root": root, "port": port, "modules": MODULES, "log_level": log_level,
+        "server_name": server_name or f"127.0.0.1:{port}",
+        "listen_port": port if listen_port is None else listen_port,
+        "extra_modules": "\n".join(f"LoadModule {name} {MODULES / file}" for name, file in extra_modules),
+    }
 
 
 def registration(service_id: str, redirect_uri: str, secret_hash: str, extra: str = "") -> str:
@@ -153,9 +171,36 @@ def require_module(module: str, package: str) -> None:
         pytest.fail(f"apache2 / {package} are not installed: `./dev test` installs them")
 
 
+async def wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, bound: float,
+                     logs: Callable[[], str]) -> None:
+    """Wait (bounded by ``bound`` seconds) until ``ready()``; fail with ``logs()`` if ``process`` exits."""
+    deadline = time.monotonic() + bound
+    while not ready():
+        assert process.poll() is None, f"{what} exited ({process.returncode}):\n{logs()}"
+        assert time.monotonic() < deadline, f"{what} not ready after {bound} s:\n{logs()}"
+        await asyncio.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within :data:`STOP_TIMEOUT`."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+def check_apache_config(conf: Path, env: dict[str, str] | None = None) -> None:
+    """``apache2 -t`` on ``conf``."""
+    check = subprocess.run([APACHE, "-f", str(conf), "-t"], capture_output=True, timeout=START_TIMEOUT, env=env)
+    assert check.returncode == 0, check.stderr.decode(errors="replace")
+
+
 class ApacheRunner:
-    """Runs each test's apache2 processes in the foreground, each in its own ServerRoot; the
-    ``apache_runner`` fixture stops them and removes the roots at teardown."""
+    """Runs each test's apache2 processes (and helpers such as shibd, see :meth:`track`) in the
+    foreground, each Apache in its own ServerRoot; the ``apache_runner`` fixture stops them (last
+    started first) and removes the roots at teardown."""
 
     def __init__(self) -> None:
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -168,27 +213,25 @@ class ApacheRunner:
         self.roots.append(root)
         return root
 
-    async def start(self, root: Path, conf: Path, port: int) -> subprocess.Popen[bytes]:
-        """Start apache2 with ``conf`` and wait (bounded) until it listens on ``port``."""
-        with open(root / "stderr.log", "wb") as stderr:  # what apache2 says before its ErrorLog is open
-            process = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
-                                       stdout=stderr, stderr=stderr)
+    def track(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop ``process`` at teardown too (if it still runs then)."""
         self.processes.append(process)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _listening(port):
-            assert process.poll() is None, f"apache2 exited ({process.returncode}):\n{apache_log(root)}"
-            assert time.monotonic() < deadline, f"apache2 not listening after {START_TIMEOUT} s:\n{apache_log(root)}"
-            await asyncio.sleep(0.1)
+
+    async def start(self, root: Path, conf: Path, port: int,
+                    env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start apache2 with ``conf`` (and ``env``, default: this process's) and wait (bounded) until it
+        listens on ``port``."""
+        with open(root / "stderr.log", "ab") as stderr:  # what apache2 says before its ErrorLog is open
+            process = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
+                                       stdout=stderr, stderr=stderr, env=env)
+        self.track(process)
+        await wait_until(lambda: _listening(port), process, "apache2", START_TIMEOUT, lambda: apache_log(root))
         return process
 
     def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT)
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                stop_process(process)
         for root in self.roots:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -211,8 +254,7 @@ def write_apache_config(root: Path, httpd_conf: str) -> Path:
     conf = root / "httpd.conf"
     conf.write_text(httpd_conf, encoding="utf-8")
     conf.chmod(0o600)  # it holds the client secret
-    check = subprocess.run([APACHE, "-f", str(conf), "-t"], capture_output=True, timeout=START_TIMEOUT)
-    assert check.returncode == 0, check.stderr.decode(errors="replace")
+    check_apache_config(conf)
     return conf
 
 
@@ -235,7 +277,7 @@ async def start_apache(start_gateway: StartGateway, apache_runner: ApacheRunner)
             gateway = await start_gateway(edit_config=lambda text: text + block)
             root = apache_runner.new_root()
             conf = write_apache_config(root, HTTPD_CONF.format(
-                root=root, port=port, modules=MODULES, log_level="auth_openidc:info", snippet=SNIPPET,
+                **httpd_values(root, port, log_level="auth_openidc:info"), snippet=SNIPPET,
                 issuer=gateway.origin,
                 client_id=SERVICE_ID, client_secret=secret, redirect_uri=redirect_uri,
                 passphrase=secrets.token_urlsafe(32), protected_path=PROTECTED_PATH,

@@ -19,14 +19,11 @@ again with the gateway's metadata.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import shutil
 import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +35,8 @@ from e2e.conftest import Browser, Gateway, StartGateway, bound_socket
 from eid_gateway.cli import main
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
-from .conftest import APACHE, MODULES, START_TIMEOUT, STOP_TIMEOUT
+from .conftest import (APACHE, HTTPD_BASE, MODULES, ApacheRunner, check_apache_config, httpd_values, stop_process,
+                       wait_until)
 
 SHIBD = shutil.which("shibd") or "/usr/sbin/shibd"
 #: The shipped configuration (templates, security-policy.xml, protocols.xml, attribute-policy.xml).
@@ -84,35 +82,8 @@ printf 'Content-Type: text/plain; charset=utf-8\\r\\n\\r\\n'
 env | sort
 """
 
-HTTPD_CONF = """\
-# Written by tests/sp/shibboleth.py: one Apache for one test, nothing shared with the system's apache2.
-ServerRoot "{root}"
-ServerName https://127.0.0.1:{port}
+HTTPD_CONF = HTTPD_BASE + """
 UseCanonicalName On
-Listen 127.0.0.1:{listen_port}
-PidFile "{root}/httpd.pid"
-DefaultRuntimeDir "{root}/run"
-Mutex file:{root}/run default
-ErrorLog "{root}/error.log"
-LogLevel warn
-LogFormat "%h \\"%r\\" %>s" short
-CustomLog "{root}/access.log" short
-# Used only when started as root (children then run as www-data); ignored otherwise.
-User www-data
-Group www-data
-
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authn_core_module {modules}/mod_authn_core.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule alias_module {modules}/mod_alias.so
-LoadModule cgid_module {modules}/mod_cgid.so
-LoadModule socache_shmcb_module {modules}/mod_socache_shmcb.so
-LoadModule ssl_module {modules}/mod_ssl.so
-LoadModule mod_shib {mod_shib}
-StartServers 1
-ScriptSock "{root}/run/cgid.sock"
-DocumentRoot "{root}/htdocs"
-
 SSLEngine on
 SSLCertificateFile "{root}/tls.crt"
 SSLCertificateKeyFile "{root}/tls.key"
@@ -255,28 +226,13 @@ def write_apache_config(root: Path, port: int, listen_port: int) -> Path:
     """``httpd.conf`` for the service at ``https://127.0.0.1:port``, listening on ``listen_port``
     (``apache2 -t``)."""
     conf = root / "httpd.conf"
-    conf.write_text(HTTPD_CONF.format(root=root, port=port, listen_port=listen_port, modules=MODULES,
-                                      mod_shib=MOD_SHIB, config_dir=root / "shibboleth",
-                                      protected_path=PROTECTED_PATH), encoding="utf-8")
-    check = subprocess.run([APACHE, "-f", str(conf), "-t"], capture_output=True, timeout=START_TIMEOUT,
-                           env=shibboleth_environment(root, "native.logger"))
-    assert check.returncode == 0, check.stderr.decode(errors="replace")
+    conf.write_text(HTTPD_CONF.format(
+        **httpd_values(root, port, server_name=f"https://127.0.0.1:{port}", listen_port=listen_port,
+                       extra_modules=(("socache_shmcb_module", "mod_socache_shmcb.so"),
+                                      ("ssl_module", "mod_ssl.so"), ("mod_shib", MOD_SHIB.name))),
+        config_dir=root / "shibboleth", protected_path=PROTECTED_PATH), encoding="utf-8")
+    check_apache_config(conf, env=shibboleth_environment(root, "native.logger"))
     return conf
-
-
-async def _wait_for(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, bound: float,
-                    logs: Callable[[], str]) -> None:
-    deadline = time.monotonic() + bound
-    while not ready():
-        assert process.poll() is None, f"{what} exited ({process.returncode}):\n{logs()}"
-        assert time.monotonic() < deadline, f"{what} not ready after {bound} s:\n{logs()}"
-        await asyncio.sleep(0.1)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1.0)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _accepting(path: Path) -> bool:
@@ -284,7 +240,7 @@ def _accepting(path: Path) -> bool:
         return s.connect_ex(str(path)) == 0
 
 
-async def _launch(root: Path, port: int, processes: list[subprocess.Popen[bytes]]) -> tuple[
+async def _launch(root: Path, port: int, runner: ApacheRunner) -> tuple[
         subprocess.Popen[bytes], subprocess.Popen[bytes]]:
     """shibd (in the foreground, until its socket accepts), then apache2 (until ``port`` accepts)."""
     conf = root / "shibboleth" / "shibboleth2.xml"
@@ -294,30 +250,15 @@ async def _launch(root: Path, port: int, processes: list[subprocess.Popen[bytes]
         shibd = subprocess.Popen([SHIBD, "-F", "-f", "-c", str(conf), "-p", str(root / "run" / "shibd.pid")],
                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  env=shibboleth_environment(root, "shibd.logger"))
-    processes.append(shibd)
-    await _wait_for(lambda: _accepting(socket_path), shibd, "shibd", SHIBD_START_TIMEOUT,
-                    lambda: (root / "shibd.log").read_text(errors="replace"))
-    with open(root / "stderr.log", "ab") as stderr:  # what apache2 says before its ErrorLog is open
-        apache = subprocess.Popen([APACHE, "-f", str(root / "httpd.conf"), "-DFOREGROUND"],
-                                  stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                  env=shibboleth_environment(root, "native.logger"))
-    processes.append(apache)
-    await _wait_for(lambda: _listening(port), apache, "apache2", START_TIMEOUT,
-                    lambda: (root / "stderr.log").read_text(errors="replace"))
+    runner.track(shibd)
+    await wait_until(lambda: _accepting(socket_path), shibd, "shibd", SHIBD_START_TIMEOUT,
+                     lambda: (root / "shibd.log").read_text(errors="replace"))
+    apache = await runner.start(root, root / "httpd.conf", port, env=shibboleth_environment(root, "native.logger"))
     return shibd, apache
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-
-
 @pytest.fixture
-async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartShibboleth]:
+def start_shibboleth(start_gateway: StartGateway, apache_runner: ApacheRunner) -> StartShibboleth:
     """Shibboleth first describes itself (its /Shibboleth.sso/Metadata), ``eid-gateway service add``
     registers it from that at a fresh gateway, then shibd and Apache start with the gateway's metadata.
 
@@ -328,14 +269,10 @@ async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartSh
     if missing:
         pytest.fail(f"Shibboleth SP is not installed ({', '.join(missing)} missing): `./dev test` installs "
                     "apache2, libapache2-mod-shib and shibboleth-sp-utils")
-    processes: list[subprocess.Popen[bytes]] = []
-    roots: list[Path] = []
-
     async def start(*, edit_registration: Callable[[str], str] = lambda block: block) -> ShibbolethSp:
         # Not under pytest's tmp_path: its parents are 0700, and Apache's children (www-data when the
         # suite runs as root) read shibboleth2.xml, reach shibd's socket and run the CGI script.
-        root = Path(tempfile.mkdtemp(prefix="eidgw-shibboleth-"))
-        roots.append(root)
+        root = apache_runner.new_root()
         root.chmod(0o755)
         (root / "run").mkdir(mode=0o755)
         config_dir = make_config_dir(root)
@@ -350,13 +287,13 @@ async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartSh
                 listen_port = other.getsockname()[1]
             write_shibboleth_config(root, entity_id, "urn:eid-gateway:not-yet-known", None)
             write_apache_config(root, port, listen_port)
-            first = await _launch(root, listen_port, processes)
+            first = await _launch(root, listen_port, apache_runner)
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
                 async with http.get(f"https://127.0.0.1:{listen_port}/Shibboleth.sso/Metadata") as resp:
                     assert resp.status == 200, await resp.text()
                     (root / "sp-metadata.xml").write_bytes(await resp.read())
             for process in reversed(first):
-                _stop(process)
+                stop_process(process)
             # 2. registered from it, at a new gateway; 3. Shibboleth told about the gateway
             block = edit_registration(registration(SERVICE_ID, root / "sp-metadata.xml", root / "gateway-certs"))
             gateway = await start_gateway(edit_config=lambda text: text + block)
@@ -366,15 +303,10 @@ async def start_shibboleth(start_gateway: StartGateway) -> AsyncIterator[StartSh
                     metadata = await resp.read()
             write_shibboleth_config(root, entity_id, gateway.config.saml_idp.entity_id, metadata)
             write_apache_config(root, port, port)
-        shibd, apache = await _launch(root, port, processes)
+        shibd, apache = await _launch(root, port, apache_runner)
         return ShibbolethSp(origin, root, gateway, SERVICE_ID, shibd, apache)
 
-    yield start
-    for process in reversed(processes):
-        if process.poll() is None:
-            _stop(process)
-    for root in roots:
-        shutil.rmtree(root, ignore_errors=True)
+    return start
 
 
 @pytest.fixture

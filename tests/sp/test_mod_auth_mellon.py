@@ -23,7 +23,8 @@ from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
 from saml.keys import cert_b64, generate_key_pair, key_pair_to_pem
 
-from .conftest import HTTPD_BASE, MODULES, PROTECTED_PATH, ApacheRunner, apache_log, require_module, write_apache_config
+from .conftest import (HTTPD_BASE, PROTECTED_PATH, ApacheRunner, apache_log, httpd_values, require_module,
+                       write_apache_config)
 
 SNIPPET = Path(__file__).resolve().parents[2] / "docs" / "integrations" / "mod_auth_mellon.conf"
 SERVICE_ID = "apache-mellon"
@@ -149,7 +150,7 @@ def start_mellon(start_gateway: StartGateway, apache_runner: ApacheRunner) -> St
                     assert resp.status == 200
                     (root / "idp-metadata.xml").write_bytes(await resp.read())
             conf = write_apache_config(root, MELLON_CONF.format(
-                root=root, port=port, modules=MODULES, log_level="auth_mellon:info", snippet=SNIPPET,
+                **httpd_values(root, port, log_level="auth_mellon:info"), snippet=SNIPPET,
                 protected_path=PROTECTED_PATH, origin=origin, error_page=ERROR_PAGE,
             ))
             (root / "htdocs" / ERROR_PAGE.lstrip("/")).write_text(
