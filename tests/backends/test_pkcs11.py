@@ -403,8 +403,10 @@ async def test_oidc_sign_in_with_the_provider_key_in_the_token(
     for old, new in [
         ("[keys]\n", f'[keys]\npkcs11_pin_env = "{HSM_PIN_ENV}"\n'),
         ('kid = "oidc-dev-1"\npath = "certs/oidc-signing.key"\n',
-         f'kid = "hsm-ec"\npath = "pkcs11:token={LABEL};object=oidc-ec"\n'
-         f'[oidc.rsa_signing_key]\nkid = "hsm-rsa"\npath = "pkcs11:token={LABEL};object=oidc-rsa"\n'),
+         f'kid = "hsm-ec"\npath = "pkcs11:token={LABEL};object=oidc-ec"\n'),
+        # init writes an RSA key file for RS256 too: both provider keys come from the token here
+        ('kid = "oidc-rsa-dev-1"\npath = "certs/oidc-rsa-signing.key"\n',
+         f'kid = "hsm-rsa"\npath = "pkcs11:token={LABEL};object=oidc-rsa"\n'),
         ('redirect_uris = ["http://127.0.0.1:8080/demo/oidc/callback"]\npublic_client = true\n',
          f'redirect_uris = ["{RP_CB}"]\npublic_client = true\nid_token_signed_response_alg = "{jws_alg}"\n'),
     ]:
