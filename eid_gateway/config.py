@@ -579,7 +579,7 @@ def _service(r: _Reader, production: bool) -> Service | None:
         r.error("level_of_assurance", f"must be one of {', '.join(_LOA)}")
     saml = _saml_settings(r, production)
     if "oidc" in r.data:
-        r.known.add("oidc")  # issue 4: parsed there; accepted here so configs can be written ahead
+        r.known.add("oidc")  # [services.oidc] is read by the OIDC provider's settings (frontends/oidc/settings.py)
     r.check_unknown()
     if sid is None or name_de is None or loa is None:
         return None

@@ -1,8 +1,9 @@
 """The one internal identity model: where frontends (SAML, OIDC) and backends (eID-Servers) meet.
 
 Backends produce an :class:`Identity`; frontends release a subset of it chosen by
-:func:`release`. Attribute names are defined once here, together with their names in the
-TR-03130 ``UseOperations`` vocabulary, in SAML (``urn:oid`` style names of this gateway) and in OIDC.
+:meth:`Identity.minimised` (``eid_gateway.flow.release_identity`` adds the per-service pseudonym).
+Attribute names are defined once here, together with their names in the TR-03130 ``UseOperations``
+vocabulary, in SAML (``urn:oid`` style names of this gateway) and in OIDC.
 """
 
 from __future__ import annotations

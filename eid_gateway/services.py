@@ -26,7 +26,7 @@ class SamlServiceSettings:
 
 @dataclass(frozen=True)
 class OidcServiceSettings:
-    """A service that speaks OpenID Connect to the gateway (issue 4; parsed but not yet served)."""
+    """A service that speaks OpenID Connect to the gateway (served by eid_gateway.frontends.oidc)."""
 
     client_id: str
     redirect_uris: tuple[str, ...]
