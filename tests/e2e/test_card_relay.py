@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -22,6 +21,7 @@ from eid_gateway.store.sqlite import SqliteStore
 from saml.messages import STATUS_AUTHN_FAILED
 
 from .conftest import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, card_step, tc_token_url_of
+from .test_browser import ARGS, CHROMIUM
 from .test_signin import deliver, open_start_page
 
 AUSWEISAPP_HEADERS = {"User-Agent": "AusweisApp2/1.26.2 (TR-03124-1/1.3) Debian/12", "Accept": "*/*"}
@@ -177,13 +177,6 @@ async def test_another_browser_before_the_card_step_changes_nothing(
 
 # --- the same attack in two real browsers (headless Chromium: its own Fetch Metadata and cookies) --------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)")
 @pytest.mark.parametrize("button", ["#signin", "#signin-oidc"])
@@ -192,7 +185,7 @@ async def test_card_relay_between_two_real_browsers(start_gateway: StartGateway,
 
     gw = await start_gateway()
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
             attacker = await (await chromium.new_context(locale="de-DE")).new_page()
             victim = await (await chromium.new_context(locale="de-DE")).new_page()
