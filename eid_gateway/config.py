@@ -39,7 +39,7 @@ from eid_gateway.frontends.oidc.settings import (
 from eid_gateway.kiosks.settings import KioskConfigError, KioskSettings, parse_kiosk_settings
 from eid_gateway.eidserver.settings import EmbeddedPaosSettings, EmbeddedPaosSettingsError, parse_embedded_paos
 from eid_gateway.identity import Attribute, LevelOfAssurance
-from eid_gateway.services import SamlServiceSettings, Service, ServiceRegistry
+from eid_gateway.services import DEFAULT_KEY_TRANSPORT, SamlServiceSettings, Service, ServiceRegistry
 from saml.errors import SamlError
 from saml.keys import KeyPair, check_key_strength
 
@@ -634,7 +634,7 @@ def _saml_settings(r: _Reader, production: bool) -> SamlServiceSettings | None:
     encrypt = s.boolean("encrypt_assertions", False)
     if encrypt and enc is None and "encryption_cert" not in s.data:
         s.error("encryption_cert", "is required when encrypt_assertions = true")
-    key_transport = s.string("key_transport", "rsa-oaep") or "rsa-oaep"
+    key_transport = s.string("key_transport", DEFAULT_KEY_TRANSPORT) or DEFAULT_KEY_TRANSPORT
     if key_transport not in ("rsa-oaep", "rsa-oaep-mgf1p"):
         s.error("key_transport", 'must be "rsa-oaep" or "rsa-oaep-mgf1p"')
     s.check_unknown()

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from cryptography import x509
 
 from eid_gateway.identity import Attribute, LevelOfAssurance
+
+
+#: The key transport for a service whose metadata names none: RSA-OAEP of XML Encryption 1.0 (SHA-1 as
+#: OAEP hash and in MGF1). The only one that lasso/mod_auth_mellon and pysaml2 on xmlsec1 1.2 decrypt and
+#: that python3-saml's schemas accept; why that is within TR-02102: docs/saml.md#key-transport.
+DEFAULT_KEY_TRANSPORT: Final = "rsa-oaep-mgf1p"
 
 
 @dataclass(frozen=True)
@@ -19,9 +26,9 @@ class SamlServiceSettings:
     encryption_cert: x509.Certificate | None = None
     require_signed_requests: bool = True
     encrypt_assertions: bool = False
-    #: "rsa-oaep" (XML Enc 1.1, MGF1-SHA256) or "rsa-oaep-mgf1p" (XML Enc 1.0) for stacks built on
-    #: xmlsec1 1.2 (e.g. pysaml2 on Debian 12); the data is AES-256-GCM either way.
-    key_transport: str = "rsa-oaep"
+    #: "rsa-oaep-mgf1p" (XML Enc 1.0, the default: every SP stack measured decrypts it) or "rsa-oaep"
+    #: (XML Enc 1.1, MGF1-SHA256; chosen when the SP's metadata lists it); the data is AES-GCM either way.
+    key_transport: str = DEFAULT_KEY_TRANSPORT
 
 
 @dataclass(frozen=True)
