@@ -6,6 +6,15 @@ file in one pass. Relative paths are resolved against the config file's director
 certificates are loaded here too: a gateway that starts has usable key material.
 """
 
+# How a new section is added (e.g. ``[branding]``): write its model next to what it configures
+# (``eid_gateway/<package>/settings.py``): a :class:`eid_gateway.settings_base.Section` subclass whose
+# fields are the TOML keys (types from settings_base: Range, Text, FilePath, MaterialFile; cross-field
+# checks in an ``@model_validator(mode="after")`` collecting into ``Problems``), plus a
+# ``parse_<name>(document, context) -> <Name>Settings | None`` that calls ``settings_base.validate`` and
+# raises ``ConfigError``. Here: one line in ``parse_config`` (``reader.run(lambda: parse_<name>(...))``),
+# the key in ``_SECTIONS`` and a field in ``GatewayConfig``. Unknown keys and wrong types are then errors
+# with their key path, collected with every other problem of the file.
+
 from __future__ import annotations
 
 import ipaddress
@@ -40,6 +49,7 @@ from eid_gateway.kiosks.settings import KioskConfigError, KioskSettings, parse_k
 from eid_gateway.eidserver.settings import EmbeddedPaosSettings, EmbeddedPaosSettingsError, parse_embedded_paos
 from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.services import DEFAULT_KEY_TRANSPORT, SamlServiceSettings, Service, ServiceRegistry
+from eid_gateway.web.branding import Branding, BrandingConfigError, parse_branding
 from saml.errors import SamlError
 from saml.keys import KeyPair, check_key_strength
 
@@ -265,6 +275,8 @@ class GatewayConfig:
     embedded_paos: EmbeddedPaosSettings | None = None
     #: Bürgerbüro kiosks and the staff dashboard ([kiosk_monitor], [[kiosks]]); None = no kiosks.
     kiosks: KioskSettings | None = None
+    #: The operator's name, logo, colour and legal pages on the citizen pages ([branding]).
+    branding: Branding = Branding()
 
     @property
     def production(self) -> bool:
@@ -989,6 +1001,13 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         kiosks = parse_kiosk_settings(data)
     except KioskConfigError as exc:
         errors.extend(exc.errors)
+    # The operator's look and legal pages ([branding]) have their own parser (eid_gateway/web/branding.py).
+    top.known.add("branding")
+    branding = Branding()
+    try:
+        branding = parse_branding(data, base_dir, production=production)
+    except BrandingConfigError as exc:
+        errors.extend(exc.errors)
     top.check_unknown()
     if production:
         errors.extend(_refuse_development_material(top.material, password))
@@ -1039,4 +1058,5 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         metrics=metrics,
         embedded_paos=embedded_paos,
         kiosks=kiosks,
+        branding=branding,
     )
