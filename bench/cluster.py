@@ -39,7 +39,7 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.eid.results import MAJOR_OK, REFRESH_ERROR, REFRESH_OK
 from eid_gateway.eid.tctoken import TcToken, parse_tc_token, refresh_url

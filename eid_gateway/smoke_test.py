@@ -360,9 +360,9 @@ async def embedded_gateway(directory: Path) -> AsyncIterator[str]:
     from aiohttp import web
 
     from eid_gateway.app import create_app
-    from eid_gateway.cli import write_example_config
     from eid_gateway.config import load_config
     from eid_gateway.eidserver.testpki import generate_test_pki
+    from eid_gateway.instance import write_example_config
 
     port, paos_port = free_port(), free_port()
     origin = f"http://127.0.0.1:{port}"

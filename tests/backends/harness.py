@@ -16,7 +16,7 @@ from certs.loading import load_key_pair_file
 from e2e.conftest import Gateway, Servers, bound_socket
 from eid_gateway.app import create_app
 from certs.devpki import generate_dev_keys
-from eid_gateway.cli import CONFIG_TEMPLATE
+from eid_gateway.instance import CONFIG_TEMPLATE
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.simulator.saml_interface import SamlInterfaceConfig
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem

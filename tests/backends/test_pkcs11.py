@@ -392,7 +392,7 @@ async def test_oidc_sign_in_with_the_provider_key_in_the_token(
     in the token: authlib's relying party (discovery, PKCE, token request) validates the ID token against
     the published JWKS; card step by the embedded simulator, AusweisApp played by its client."""
     from eid_gateway.app import create_app
-    from eid_gateway.cli import write_example_config
+    from eid_gateway.instance import write_example_config
     from eid_gateway.config import StoreConfig, load_config
     from eid_gateway.store.sqlite import SqliteStore
 

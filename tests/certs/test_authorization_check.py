@@ -12,7 +12,8 @@ import pytest
 from certs.cvc import CertificateDescription
 from certs.cvc_chain import CvcChain, make_chain
 from eid_gateway.backends.authorization import Level, check_authorization
-from eid_gateway.cli import EXIT_CONFIG, EXIT_OK, main, write_example_config
+from eid_gateway.cli import EXIT_CONFIG, EXIT_OK, main
+from eid_gateway.instance import write_example_config
 from eid_gateway.identity import Attribute
 from eid_gateway.services import Service
 

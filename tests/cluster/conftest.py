@@ -29,7 +29,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.eid.results import MAJOR_OK, REFRESH_ERROR, REFRESH_OK, refresh_minor
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token, refresh_url

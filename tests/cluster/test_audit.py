@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from eid_gateway.audit import AuditTrail, chain_mac, derive_audit_key, keyed_hash, read_jsonl, verify_chain
-from eid_gateway.cli import main, write_example_config
+from eid_gateway.cli import main
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.store.base import AuditEntry
 from eid_gateway.store.redis_server import RedisServer

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from eid_gateway.app import create_app
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.eid.tctoken import ErrorTcToken, parse_tc_token
 from eid_gateway.store.redis_server import RedisServer

@@ -19,7 +19,7 @@ from yarl import URL
 
 from eid_gateway.app import create_app
 from eid_gateway.backends.base import EidServer
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.flow import DESKTOP_CLIENT
 from eid_gateway.store.base import Store

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from eid_gateway.app import create_app
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.eidserver.emulator import simulator_files
 from eid_gateway.eidserver.testpki import generate_test_pki

@@ -16,7 +16,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from certs.cvc import Role, parse_certificate_description
-from eid_gateway.cli import main, write_example_config
+from eid_gateway.cli import main
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import ConfigError, load_config
 from eid_gateway.eidserver.emulator import ClientEmulator
 from eid_gateway.eidserver.server import create_paos_app, paos_ssl_context

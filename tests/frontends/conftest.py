@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from eid_gateway.backends.base import EidRequest
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.frontends.saml_idp import SamlIdpFrontend
 from eid_gateway.identity import Attribute

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from eid_gateway.app import create_app
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.simulator import run_simulated_client
 

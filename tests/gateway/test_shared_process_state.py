@@ -17,7 +17,7 @@ from aiohttp import web
 from yarl import URL
 
 from eid_gateway.app import create_app
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.simulator import run_simulated_client
 

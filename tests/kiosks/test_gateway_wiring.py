@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from eid_gateway.app import create_app
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import ConfigError, load_config
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
 

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from authlib.integrations.requests_client import OAuth2Session
 
 from eid_gateway.app import FLOWS_KEY, create_app
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, StoreConfig, load_config
 from eid_gateway.frontends.oidc import create_oidc_frontend, parse_oidc_settings
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret

@@ -24,7 +24,7 @@ from joserfc.jws import JWSRegistry
 
 from eid_gateway.app import create_app
 from eid_gateway.backends.base import FailureKind
-from eid_gateway.cli import write_example_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.frontends.oidc.settings import OidcSettingsError, parse_client_settings
 
