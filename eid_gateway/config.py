@@ -45,7 +45,8 @@ from eid_gateway.frontends.oidc.settings import (
     parse_oidc_settings,
     with_oidc_services,
 )
-from eid_gateway.kiosks.settings import KioskConfigError, KioskSettings, parse_kiosk_settings
+from eid_gateway.kiosks.settings import KioskSettings, parse_kiosk_settings
+from eid_gateway.settings_base import ConfigError
 from eid_gateway.eidserver.settings import EmbeddedPaosSettings, EmbeddedPaosSettingsError, parse_embedded_paos
 from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.services import DEFAULT_KEY_TRANSPORT, SamlServiceSettings, Service, ServiceRegistry
@@ -60,14 +61,6 @@ _SERVICE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 #: TR-03130 CommunityID pattern (PlaceVerificationRequest).
 _COMMUNITY_ID = re.compile(r"[0][0-9]{3}([0-9]{2}([0][0-9]([0-9]{2}([0][0-9]{3})?)?)?)?")
 _LOA = {loa.name.lower(): loa for loa in LevelOfAssurance}
-
-
-class ConfigError(Exception):
-    """The config file is unusable; ``errors`` lists every problem found, one line each."""
-
-    def __init__(self, errors: list[str]):
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 #: Upper bound of ``[listen] workers`` / ``--workers`` (far above any core count the gateway meets).
@@ -996,7 +989,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     kiosks: KioskSettings | None = None
     try:
         kiosks = parse_kiosk_settings(data)
-    except KioskConfigError as exc:
+    except ConfigError as exc:
         errors.extend(exc.errors)
     top.check_unknown()
     if production:

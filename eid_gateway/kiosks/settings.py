@@ -1,7 +1,8 @@
 """Kiosk configuration: `[kiosk_monitor]` and `[[kiosks]]` tables of the gateway TOML, validated.
 
-Like the gateway config, every problem is collected and named by its key, so an operator fixes the
-file in one pass. Only hashes of credentials are accepted: a plain token in the config is an error.
+Read the one way every table is read (:mod:`eid_gateway.settings_base`): every problem is collected and
+named by its key, so an operator fixes the file in one pass. Only hashes of credentials are accepted:
+a plain token in the config is an error.
 """
 
 from __future__ import annotations
@@ -9,18 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from eid_gateway.kiosks.credentials import CredentialFormatError, check_kiosk_hash, check_staff_hash
+from eid_gateway.settings_base import Range, ReadContext, Reader, Section, Text, problem
 
 _KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-class KioskConfigError(ValueError):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -48,88 +47,103 @@ class KioskSettings:
         return {k.id: k for k in self.kiosks}
 
 
-def parse_kiosk_settings(doc: Mapping[str, Any]) -> KioskSettings | None:
-    """Read `kiosk_monitor` and `kiosks` from a parsed TOML document; None when neither is present."""
-    monitor = doc.get("kiosk_monitor")
+def _staff_user(value: str) -> str:
+    if not value or ":" in value:
+        raise problem("must be a non-empty string without ':'")
+    return value
+
+
+def _staff_hash(value: str) -> str:
+    try:
+        check_staff_hash(value)
+    except CredentialFormatError as exc:
+        raise problem(str(exc)) from None
+    return value
+
+
+def _kiosk_hash(value: str) -> str:
+    try:
+        check_kiosk_hash(value)
+    except CredentialFormatError as exc:
+        raise problem(str(exc)) from None
+    return value
+
+
+def _kiosk_id(value: str) -> str:
+    if not _KIOSK_ID.fullmatch(value):
+        raise problem("must match [a-z0-9][a-z0-9_-]{0,63}")
+    return value
+
+
+def _pin(value: str) -> str:
+    pin = value.replace(":", "").lower()
+    if not _HEX64.fullmatch(pin):
+        raise problem("must be 64 hex digits")
+    return pin
+
+
+def _name(value: str) -> str:
+    if len(value) > 200:
+        raise problem("must be at most 200 characters")
+    return value
+
+
+def _plain_credential(value: object) -> object:
+    raise problem("unknown key (store only credential_hash)")
+
+
+class KioskMonitorTable(Section):
+    """``[kiosk_monitor]``: the staff dashboard's login and how stale a kiosk may get."""
+
+    staff_user: Annotated[str, AfterValidator(_staff_user)]
+    staff_password_hash: Annotated[str, AfterValidator(_staff_hash)]
+    heartbeat_seconds: Annotated[float, Range(1, 3600)] = 10.0
+    stale_after_missed: Annotated[int, Range(1, 100)] = 3
+
+
+class KioskTable(Section):
+    """One ``[[kiosks]]`` entry."""
+
+    id: Annotated[str, AfterValidator(_kiosk_id)]
+    name: Annotated[Text, AfterValidator(_name)] | None = None
+    credential_hash: Annotated[str, AfterValidator(_kiosk_hash)]
+    client_cert_sha256: Annotated[str, AfterValidator(_pin)] | None = None
+    #: Never stored: a plain credential in the config is refused with a hint.
+    credential: Annotated[object, AfterValidator(_plain_credential)] = None
+
+
+def parse_kiosk_settings(doc: Mapping[str, Any], context: ReadContext | None = None) -> KioskSettings | None:
+    """Read `kiosk_monitor` and `kiosks` from a parsed TOML document; None when neither is present.
+    Raises :class:`~eid_gateway.settings_base.ConfigError` listing every problem."""
+    monitor_raw = doc.get("kiosk_monitor")
     kiosks_raw = doc.get("kiosks")
-    if monitor is None and kiosks_raw is None:
+    if monitor_raw is None and kiosks_raw is None:
         return None
-    errors: list[str] = []
-    if not isinstance(monitor, dict):
-        raise KioskConfigError(["kiosk_monitor: must be a table (staff_user, staff_password_hash, ...)"])
-    allowed = {"staff_user", "staff_password_hash", "heartbeat_seconds", "stale_after_missed"}
-    for k in monitor:
-        if k not in allowed:
-            errors.append(f"kiosk_monitor.{k}: unknown key")
-    staff_user = monitor.get("staff_user")
-    if not isinstance(staff_user, str) or not staff_user or ":" in staff_user:
-        errors.append("kiosk_monitor.staff_user: must be a non-empty string without ':'")
-        staff_user = ""
-    staff_hash = monitor.get("staff_password_hash")
-    if not isinstance(staff_hash, str):
-        errors.append("kiosk_monitor.staff_password_hash: is required (eid-gateway kiosk-credential staff-password)")
-        staff_hash = ""
-    else:
-        try:
-            check_staff_hash(staff_hash)
-        except CredentialFormatError as exc:
-            errors.append(f"kiosk_monitor.staff_password_hash: {exc}")
-    hb = monitor.get("heartbeat_seconds", 10)
-    if isinstance(hb, bool) or not isinstance(hb, (int, float)) or not 1 <= hb <= 3600:
-        errors.append("kiosk_monitor.heartbeat_seconds: must be a number between 1 and 3600")
-        hb = 10
-    missed = monitor.get("stale_after_missed", 3)
-    if isinstance(missed, bool) or not isinstance(missed, int) or not 1 <= missed <= 100:
-        errors.append("kiosk_monitor.stale_after_missed: must be an integer between 1 and 100")
-        missed = 3
-    entries: list[KioskEntry] = []
+    reader = Reader(context or ReadContext(base_dir=Path(".")))
+    monitor = reader.table(KioskMonitorTable, {} if monitor_raw is None else monitor_raw, "kiosk_monitor")
     if kiosks_raw is None:
         kiosks_raw = []
     if not isinstance(kiosks_raw, list):
-        errors.append("kiosks: must be an array of tables ([[kiosks]])")
+        reader.problem("kiosks", "must be an array of tables ([[kiosks]])")
         kiosks_raw = []
+    entries: list[KioskEntry] = []
     seen: set[str] = set()
     for i, item in enumerate(kiosks_raw):
-        key = f"kiosks[{i}]"
-        if not isinstance(item, dict):
-            errors.append(f"{key}: must be a table")
-            continue
-        for k in item:
-            if k not in {"id", "name", "credential_hash", "client_cert_sha256"}:
-                errors.append(f"{key}.{k}: unknown key" + (" (store only credential_hash)" if "credential" in k else ""))
-        kid = item.get("id")
-        if not isinstance(kid, str) or not _KIOSK_ID.fullmatch(kid):
-            errors.append(f"{key}.id: must match [a-z0-9][a-z0-9_-]{{0,63}}")
-            continue
-        if kid in seen:
-            errors.append(f"{key}.id: duplicate kiosk id {kid!r}")
-        seen.add(kid)
-        name = item.get("name", kid)
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            errors.append(f"{key}.name: must be a non-empty string of at most 200 characters")
-            name = kid
-        ch = item.get("credential_hash")
-        if not isinstance(ch, str):
-            errors.append(f"{key}.credential_hash: is required (eid-gateway kiosk-credential new)")
-            continue
-        try:
-            check_kiosk_hash(ch)
-        except CredentialFormatError as exc:
-            errors.append(f"{key}.credential_hash: {exc}")
-        pin = item.get("client_cert_sha256")
-        if pin is not None:
-            if not isinstance(pin, str) or not _HEX64.fullmatch(pin.replace(":", "").lower()):
-                errors.append(f"{key}.client_cert_sha256: must be 64 hex digits")
-                pin = None
-            else:
-                pin = pin.replace(":", "").lower()
-        entries.append(KioskEntry(id=kid, name=name, credential_hash=ch, client_cert_sha256=pin))
-    if errors:
-        raise KioskConfigError(errors)
+        kid = item.get("id") if isinstance(item, Mapping) else None
+        if isinstance(kid, str):  # checked on the raw value: also reported when the entry has other problems
+            if kid in seen:
+                reader.problem(("kiosks", i, "id"), f"duplicate kiosk id {kid!r}")
+            seen.add(kid)
+        table = reader.table(KioskTable, item, ("kiosks", i))
+        if table is not None:
+            entries.append(KioskEntry(id=table.id, name=table.name or table.id, credential_hash=table.credential_hash,
+                                      client_cert_sha256=table.client_cert_sha256))
+    reader.check()
+    assert monitor is not None
     return KioskSettings(
         kiosks=tuple(entries),
-        staff_user=staff_user,
-        staff_password_hash=staff_hash,
-        heartbeat_seconds=float(hb),
-        stale_after_missed=missed,
+        staff_user=monitor.staff_user,
+        staff_password_hash=monitor.staff_password_hash,
+        heartbeat_seconds=monitor.heartbeat_seconds,
+        stale_after_missed=monitor.stale_after_missed,
     )
