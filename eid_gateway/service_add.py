@@ -231,6 +231,9 @@ def render_block(args: argparse.Namespace, draft: SamlDraft | None, cert_dir: Pa
             lines.append(f"jwks_path = {_toml(str(args.oidc_jwks))}")
         elif method == "none":
             lines.append("public_client = true")
+        if args.oidc_no_iss_in_errors:
+            lines.append("# compatibility switch for mod_auth_openidc before 2.4.13 (docs/integrations/mod_auth_openidc.md)")
+            lines.append("error_response_iss = false")
     return ServiceBlock("\n".join(lines) + "\n", files)
 
 
@@ -255,6 +258,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oidc-auth", choices=OIDC_AUTH_METHODS, default="client_secret_basic",
                    help="token endpoint authentication (default client_secret_basic)")
     p.add_argument("--oidc-jwks", type=Path, help="private_key_jwt: the client's JWKS file (jwks_path)")
+    p.add_argument("--oidc-no-iss-in-errors", action="store_true",
+                   help="leave RFC 9207's iss out of error redirects: only for mod_auth_openidc before 2.4.13, "
+                        "which takes such a redirect for a discovery response and loops")
 
 
 def _attributes(text: str) -> list[str]:

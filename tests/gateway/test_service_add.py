@@ -128,7 +128,7 @@ def test_metadata_without_encryption_methods_gets_the_default(
     assert add(gw, meta)[0] == EXIT_OK
     assert "key_transport" not in gw.read_text(encoding="utf-8").split("service add")[-1]
     service = next(s for s in load_config(gw).services.services if s.id == "portal")
-    assert service.saml is not None and service.saml.key_transport == "rsa-oaep"
+    assert service.saml is not None and service.saml.key_transport == "rsa-oaep-mgf1p"  # DEFAULT_KEY_TRANSPORT
 
 
 def test_metadata_listing_only_xml_enc_1_0_oaep_gets_it(
@@ -234,6 +234,20 @@ def test_oidc_client_secret_is_printed_once_and_only_its_hash_stored(gw: Path, m
     client = config.oidc.clients["rathaus"]
     assert client.redirect_uris == ("https://rathaus.example.de/cb",)
     assert client.auth_method.value == method and client.client_secret_hash == stored
+
+
+@pytest.mark.parametrize("switch", [False, True], ids=["default", "no-iss-in-errors"])
+def test_oidc_compatibility_switch_for_iss_in_error_responses(gw: Path, switch: bool) -> None:
+    """``--oidc-no-iss-in-errors`` writes the per-client switch mod_auth_openidc before 2.4.13 needs;
+    without it the client gets RFC 9207's iss in error redirects too."""
+    code, _, err = run("service", "add", "--id", "rathaus", "--name-de", "Rathaus",
+                       "--oidc-redirect-uri", "https://rathaus.example.de/cb", "--config", str(gw),
+                       *(["--oidc-no-iss-in-errors"] if switch else []))
+    assert code == EXIT_OK, err
+    assert ("error_response_iss = false" in gw.read_text(encoding="utf-8").split("service add")[-1]) == switch
+    config = load_config(gw)
+    assert config.oidc is not None
+    assert config.oidc.clients["rathaus"].error_response_iss is not switch
 
 
 def test_oidc_public_client(gw: Path) -> None:
@@ -398,4 +412,4 @@ def test_metadata_made_by_the_sp_software(gw: Path, tmp_path: Path, tool: str, m
     assert service.saml is not None
     assert service.saml.acs_urls == (acs,)
     assert service.saml.encrypt_assertions and service.saml.encryption_cert is not None
-    assert service.saml.key_transport == "rsa-oaep"  # no md:EncryptionMethod: the default
+    assert service.saml.key_transport == "rsa-oaep-mgf1p"  # no md:EncryptionMethod: the default
