@@ -17,7 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
-from eid_gateway.backends.base import EidServer
+from eid_gateway.core.port import EidServer
 from eid_gateway.config import GatewayConfig
 from eid_gateway.flow import FlowManager
 from eid_gateway.metrics import GatewayMetrics

@@ -29,7 +29,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from eid_gateway.backends.base import (
+from eid_gateway.config import GatewayConfig
+from eid_gateway.core.port import (
     EidError,
     EidProtocolError,
     EidRequest,
@@ -39,7 +40,7 @@ from eid_gateway.backends.base import (
     FailureKind,
     ResultNotReady,
 )
-from eid_gateway.config import GatewayConfig
+from eid_gateway.core.refs import ref_hash
 from eid_gateway.eid.results import refresh_failure_kind
 from eid_gateway.eid.tctoken import CONTENT_TYPE as TC_TOKEN_CONTENT_TYPE
 from eid_gateway.eid.tctoken import TcToken, build_error_tc_token, build_tc_token
@@ -77,11 +78,6 @@ class State:
     FAILED: Final = "failed"
     DONE: Final = "done"
     RETURNED: Final = "returned"
-
-
-def ref_hash(ref: str) -> str:
-    """What logs and audit records use instead of the flow reference."""
-    return hashlib.sha256(ref.encode("ascii", "replace")).hexdigest()[:16]
 
 
 def _digest(value: str) -> str:

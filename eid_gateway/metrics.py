@@ -42,7 +42,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from eid_gateway.backends.base import (
+from eid_gateway.core.port import (
     EidError,
     EidRequest,
     EidResultError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 
-from eid_gateway.backends.base import EidServer
+from eid_gateway.core.port import EidServer
 from eid_gateway.backends.resilience import CircuitBreaker, ResilientEidServer
 from eid_gateway.backends.tls import client_context
 from eid_gateway.config import GatewayConfig

@@ -1,4 +1,4 @@
-"""Retries and a circuit breaker around any :class:`~eid_gateway.backends.base.EidServer`.
+"""Retries and a circuit breaker around any :class:`~eid_gateway.core.port.EidServer`.
 
 Why this shape: an eID-Server outage must not make every citizen wait for a timeout, so after a run of
 failures the breaker fails calls at once for a while (the citizen sees "service unavailable" at once)
@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
-from eid_gateway.backends.base import (
+from eid_gateway.core.port import (
     EidProtocolError,
     EidRequest,
     EidServer,

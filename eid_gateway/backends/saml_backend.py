@@ -1,4 +1,4 @@
-"""The :class:`~eid_gateway.backends.base.EidServer` port over the eID-Server's SAML interface.
+"""The :class:`~eid_gateway.core.port.EidServer` port over the eID-Server's SAML interface.
 
 How a SAML-interface session fits the gateway's one flow (TC Token, refresh, citizen pages) without a
 second code path: the signed AuthnRequest URL at the eID-Server *is* a tcTokenURL. The gateway fetches
@@ -27,7 +27,7 @@ import aiohttp
 from cryptography import x509
 from yarl import URL
 
-from eid_gateway.backends.base import (
+from eid_gateway.core.port import (
     EidProtocolError,
     EidRequest,
     EidResultError,

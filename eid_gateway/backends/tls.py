@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from certs.loading import is_pkcs12, load_key_pair_file
-from eid_gateway.backends.base import EidServerUnavailable
+from eid_gateway.core.port import EidServerUnavailable
 from saml.keys import KeyPair, key_pair_to_pem
 
 #: TLS 1.2 cipher suites of TR-03116-4 with forward secrecy and AES-GCM (OpenSSL names).

@@ -1,4 +1,4 @@
-"""The TR-03130 eID-Interface client: the :class:`~eid_gateway.backends.base.EidServer` port over SOAP.
+"""The TR-03130 eID-Interface client: the :class:`~eid_gateway.core.port.EidServer` port over SOAP.
 
 Every request is signed with the gateway's key (WS-Security), every answer verified against the one
 configured eID-Server certificate before anything in it is read. Failures become exactly one of the
@@ -21,7 +21,7 @@ import aiohttp
 from cryptography import x509
 from lxml import etree
 
-from eid_gateway.backends.base import (
+from eid_gateway.core.port import (
     EidProtocolError,
     EidRequest,
     EidResultError,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from eid_gateway.backends.base import EidRequest
+from eid_gateway.core.port import EidRequest
 from eid_gateway.eid.messages import GetResultResponse, Permission, Psk, Selection, UseIDRequest
 from eid_gateway.identity import TR03130_NAMES, Attribute, Identity, LevelOfAssurance
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from eid_gateway.backends.base import FailureKind
+from eid_gateway.core.port import FailureKind
 
 # --- ResultMajor -------------------------------------------------------------------------------------
 _MAJOR: Final = "http://www.bsi.bund.de/ecard/api/1.1/resultmajor"

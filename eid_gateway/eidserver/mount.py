@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from eid_gateway.backends.base import EidServer
+from eid_gateway.core.port import EidServer
 from eid_gateway.config import GatewayConfig
 from eid_gateway.eidserver.server import (
     AttachedModelBackend,

@@ -21,7 +21,7 @@ from typing import Final
 
 from aiohttp import web
 
-from eid_gateway.backends.base import EidRequest, EidServer, EidSession, ServerInfo
+from eid_gateway.core.port import EidRequest, EidServer, EidSession, ServerInfo
 from eid_gateway.eidserver.paos import CONTENT_TYPE, MAX_PAOS_BYTES
 from eid_gateway.eidserver.server_core import EmbeddedEidServer
 from eid_gateway.identity import Identity

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from eid_gateway.backends.base import EidRequest, FailureKind
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.identity import Identity
 from eid_gateway.services import Service
 

@@ -28,7 +28,7 @@ from typing import Final
 from aiohttp import web
 from lxml import etree
 
-from eid_gateway.backends.base import EidRequest, FailureKind
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.config import GatewayConfig
 from eid_gateway.frontends.base import FlowContext, FlowStarter
 from eid_gateway.frontends.saml_attributes import released_attributes

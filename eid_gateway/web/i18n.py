@@ -10,7 +10,7 @@ from typing import Final
 
 from aiohttp import web
 
-from eid_gateway.backends.base import FailureKind
+from eid_gateway.core.port import FailureKind
 from eid_gateway.identity import Attribute
 
 LANGUAGES: Final = ("de", "en")

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from certs.devpki import generate_ca
-from eid_gateway.backends.base import EidRequest
+from eid_gateway.core.port import EidRequest
 from eid_gateway.backends.tls import TLS12_CIPHERS, EidTlsError, TlsFailure, client_context
 from eid_gateway.identity import Attribute
 from saml.keys import generate_key_pair, key_pair_to_pem

@@ -158,7 +158,7 @@ async def test_ws_security_with_a_token_key(ec_pair: KeyPair) -> None:
     """The eID-Interface client signs its SOAP requests in the token; the simulator verifies them."""
     from aiohttp import web
 
-    from eid_gateway.backends.base import EidRequest
+    from eid_gateway.core.port import EidRequest
     from eid_gateway.backends.tr03130 import Tr03130Client
     from eid_gateway.identity import Attribute
     from eid_gateway.simulator import Simulator, SimulatorConfig

@@ -11,12 +11,12 @@ import pytest
 
 from certs.loading import load_key_pair_file
 from e2e.conftest import Browser, Servers, bound_socket, closed_port
-from eid_gateway.backends.base import EidRequest, EidServerUnavailable, EidSession
+from eid_gateway.core.port import EidRequest, EidServerUnavailable, EidSession
 from eid_gateway.backends.resilience import BreakerState, CircuitBreaker, CircuitOpen, ResilientEidServer, breaker_of
 from eid_gateway.backends.tls import EidNotDelivered
 from eid_gateway.backends.tr03130 import Tr03130Client
 from eid_gateway.identity import Attribute, Identity
-from eid_gateway.backends.base import ServerInfo
+from eid_gateway.core.port import ServerInfo
 
 from .faulty import Fault, FaultyServer
 from .harness import _write_config, start_gateway_with

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 
-from eid_gateway.backends.base import EidRequest, EidSession
+from eid_gateway.core.port import EidRequest, EidSession
 from eid_gateway.backends.tr03130 import Tr03130Client
 from eid_gateway.eid.tctoken import CONTENT_TYPE, TcToken, build_tc_token
 from eid_gateway.simulator import Simulator, SimulatorConfig

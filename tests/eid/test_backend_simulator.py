@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from lxml import etree
 
-from eid_gateway.backends.base import (
+from eid_gateway.core.port import (
     EidProtocolError,
     EidRequest,
     EidResultError,

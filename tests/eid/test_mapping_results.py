@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eid_gateway.backends.base import EidRequest, FailureKind
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.eid import results
 from eid_gateway.eid.mapping import MappingError, identity_from_result, use_id_request
 from eid_gateway.eid.messages import (

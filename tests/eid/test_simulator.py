@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from eid_gateway.backends.base import EidRequest
+from eid_gateway.core.port import EidRequest
 from eid_gateway.eid import results
 from eid_gateway.eid.messages import (
     OPERATION_NAMES,

@@ -6,7 +6,7 @@ import shutil
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from eid_gateway.backends.base import EidRequest
+from eid_gateway.core.port import EidRequest
 from eid_gateway.identity import Attribute as A
 
 from .conftest import Harness

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from eid_gateway.backends.base import EidRequest
+from eid_gateway.core.port import EidRequest
 from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.frontends.saml_idp import SamlIdpFrontend

@@ -11,7 +11,7 @@ import lxml.html
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from eid_gateway.backends.base import FailureKind
+from eid_gateway.core.port import FailureKind
 from eid_gateway.frontends.base import FlowContext
 from eid_gateway.frontends.saml_idp import AUTOSUBMIT_SCRIPT_PATH
 from eid_gateway.identity import Identity, LevelOfAssurance

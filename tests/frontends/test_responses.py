@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 from aiohttp.test_utils import make_mocked_request
 
-from eid_gateway.backends.base import FailureKind
+from eid_gateway.core.port import FailureKind
 from eid_gateway.frontends.base import FlowContext
 from eid_gateway.identity import Identity, LevelOfAssurance, PartialDate, Place
 from saml import InMemoryRequestStore, ResponseValidator, parse_response, verify_enveloped

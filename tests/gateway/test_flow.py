@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from eid_gateway.app import FLOWS_KEY, create_app
-from eid_gateway.backends.base import EidRequest, FailureKind
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.backends.tr03130 import Tr03130Client
 from eid_gateway.config import GatewayConfig, StoreConfig
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token

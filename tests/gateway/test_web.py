@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from eid_gateway.backends.base import EidRequest, FailureKind
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.config import GatewayConfig
 from eid_gateway.flow import FlowManager, card_request, release_identity
 from eid_gateway.identity import Attribute, Identity, PartialDate, Place
@@ -134,7 +134,7 @@ def test_release_is_registration_intersect_request(base_config: GatewayConfig) -
 
 
 def test_identity_without_restricted_id_is_refused(base_config: GatewayConfig) -> None:
-    from eid_gateway.backends.base import EidProtocolError
+    from eid_gateway.core.port import EidProtocolError
 
     service = base_config.services.by_id("demo")
     assert service is not None

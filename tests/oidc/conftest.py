@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey
 
-from eid_gateway.backends.base import EidRequest, FailureKind
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.frontends.base import FlowContext
 from eid_gateway.frontends.oidc import OidcFrontend, create_oidc_frontend, parse_oidc_settings
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret

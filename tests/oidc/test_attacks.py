@@ -17,7 +17,7 @@ from joserfc.errors import InvalidClaimError, JoseError
 from joserfc.jwk import ECKey, KeySet
 from joserfc.jws import JWSRegistry
 
-from eid_gateway.backends.base import FailureKind
+from eid_gateway.core.port import FailureKind
 
 from .conftest import (
     PORTAL_CB,

@@ -23,7 +23,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from eid_gateway.app import create_app
-from eid_gateway.backends.base import FailureKind
+from eid_gateway.core.port import FailureKind
 from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.frontends.oidc.settings import OidcSettingsError, parse_client_settings

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import time
@@ -21,7 +20,8 @@ from aiohttp import web
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
-from eid_gateway.backends.base import EidRequest, FailureKind
+from eid_gateway.core.port import EidRequest, FailureKind
+from eid_gateway.core.refs import ref_hash
 from eid_gateway.frontends.base import FlowContext, FlowStarter
 from eid_gateway.frontends.oidc.authorize import (
     AuthorizationPageError,
@@ -166,7 +166,7 @@ class OidcFrontend:
             userinfo_claims=claim_values(released, userinfo_attrs),
         )
         code = await self.grants.put_code(record, self.settings.provider.code_lifetime)
-        log.info("oidc: code issued for client %s (flow %s)", record.client_id, _ref_hash(flow.ref))
+        log.info("oidc: code issued for client %s (flow %s)", record.client_id, ref_hash(flow.ref))
         params = [("code", code)]
         if "state" in st:
             params.append(("state", st["state"]))
@@ -182,7 +182,7 @@ class OidcFrontend:
         if not self._still_registered(st):
             return error_page("unregistered_redirect_uri", flow.language)
         error, description = _FAILURES[failure]
-        log.info("oidc: flow %s failed (%s) for client %s", _ref_hash(flow.ref), failure.value, st["client_id"])
+        log.info("oidc: flow %s failed (%s) for client %s", ref_hash(flow.ref), failure.value, st["client_id"])
         return self._error_redirect(st["client_id"], st["redirect_uri"], error, description, st.get("state"))
 
     def _error_redirect(
@@ -472,12 +472,6 @@ class OidcFrontend:
         body = dict(grant.userinfo_claims)
         body["sub"] = grant.sub
         return web.json_response(body, headers=_NO_STORE)
-
-
-def _ref_hash(ref: str) -> str:
-    """Flow references are secrets; logs name them by a hash prefix, as eid_gateway.flow.ref_hash
-    does (not imported: config.py imports this package's settings, and flow.py imports config.py)."""
-    return hashlib.sha256(ref.encode("ascii", "replace")).hexdigest()[:16]
 
 
 def see_other(location: str) -> web.Response:
