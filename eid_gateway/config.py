@@ -41,13 +41,12 @@ from certs.loading import (
 )
 from eid_gateway.frontends.oidc.settings import (
     OidcSettings,
-    OidcSettingsError,
     parse_oidc_settings,
     with_oidc_services,
 )
 from eid_gateway.kiosks.settings import KioskSettings, parse_kiosk_settings
 from eid_gateway.settings_base import ConfigError
-from eid_gateway.eidserver.settings import EmbeddedPaosSettings, EmbeddedPaosSettingsError, parse_embedded_paos
+from eid_gateway.eidserver.settings import EmbeddedPaosSettings, parse_embedded_paos
 from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.services import DEFAULT_KEY_TRANSPORT, SamlServiceSettings, Service, ServiceRegistry
 from saml.errors import SamlError
@@ -965,7 +964,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     oidc: OidcSettings | None = None
     try:
         oidc = parse_oidc_settings(data, base_dir, production=production)
-    except OidcSettingsError as exc:
+    except ConfigError as exc:
         errors.extend(exc.errors)
     raw_oidc = data.get("oidc")
     if isinstance(raw_oidc, Mapping):  # its key files, also when another [oidc] value is wrong
@@ -980,7 +979,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     if ekind == "embedded-paos":
         try:
             embedded_paos = parse_embedded_paos(data, base_dir, production=production, origin=origin)
-        except EmbeddedPaosSettingsError as exc:
+        except ConfigError as exc:
             errors.extend(exc.errors)
         if embedded_paos is not None:
             top.material.append(("embedded_paos.pki_dir", embedded_paos.pki.tls_cert_path))

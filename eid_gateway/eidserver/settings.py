@@ -10,9 +10,12 @@
     public_url = "https://127.0.0.1:8443/paos"   # optional: the TC Token's ServerAddress
     prefix = "/eid-paos"            # eID-Interface (SOAP) path prefix in the gateway app
 
-Production refuses the test PKI: here because its DV hangs below ``DETESTeID00005``; and in
-:mod:`eid_gateway.config`, by the rule for every key setting, because its TLS certificate is marked as
-development material (:func:`certs.devpki.is_dev_file`).
+Production refuses the test PKI twice: because its DV hangs below ``DETESTeID00005``, and by the rule for
+every key setting, because its TLS certificate is marked as development material
+(:func:`certs.devpki.is_dev_file`).
+
+The test PKI module (and with it the eID-Server's crypto) is imported only when the table is read, so
+that importing the gateway's config does not import the embedded eID-Server.
 """
 
 from __future__ import annotations
@@ -21,21 +24,30 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import urlsplit
 
+from pydantic import AfterValidator
+
+from certs.devpki import is_dev_file
 from certs.loading import CertLoadError, load_key_pair_file
-from eid_gateway.eidserver.testpki import FILES, TestPki, TestPkiError, is_test_pki, load_test_pki
+from eid_gateway.settings_base import (
+    FilePath,
+    Range,
+    ReadContext,
+    Reader,
+    Section,
+    Text,
+    dev_material_message,
+    problem,
+    validate,
+)
 from saml.keys import KeyPair
 
+if TYPE_CHECKING:
+    from eid_gateway.eidserver.testpki import TestPki
+
 SECTION: Final = "embedded_paos"
-_KNOWN: Final = {"pki_dir", "listen_host", "listen_port", "public_url", "prefix"}
-
-
-class EmbeddedPaosSettingsError(ValueError):
-    def __init__(self, *errors: str):
-        super().__init__("\n".join(errors))
-        self.errors = list(errors)
 
 
 @dataclass(frozen=True)
@@ -50,57 +62,66 @@ class EmbeddedPaosSettings:
     prefix: str
 
 
-def parse_embedded_paos(
-    data: Mapping[str, Any], base_dir: Path, *, production: bool, origin: str = ""
-) -> EmbeddedPaosSettings:
-    """Validate ``[embedded_paos]``; raises :class:`EmbeddedPaosSettingsError` naming every bad key."""
-    errors: list[str] = []
-    table = data.get(SECTION, {})
-    if not isinstance(table, dict):
-        raise EmbeddedPaosSettingsError(f"{SECTION}: must be a table")
-    for key in sorted(set(table) - _KNOWN):
-        errors.append(f"{SECTION}.{key}: unknown key")
-    raw_dir = table.get("pki_dir", "eid-test-pki")
-    if not isinstance(raw_dir, str) or not raw_dir:
-        errors.append(f"{SECTION}.pki_dir: must be a path")
-        raw_dir = "eid-test-pki"
-    pki_dir = Path(raw_dir).expanduser()
-    pki_dir = pki_dir if pki_dir.is_absolute() else base_dir / pki_dir
-    host = table.get("listen_host", "127.0.0.1")
-    if not isinstance(host, str) or not host:
-        errors.append(f"{SECTION}.listen_host: must be a host name or address")
-        host = "127.0.0.1"
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.netloc:
+        raise problem("must be an absolute https URL (AusweisApp never relaxes this)")
+    return value
+
+
+def _prefix(value: str) -> str:
+    if not re.fullmatch(r"/[a-z0-9-]+", value):
+        raise problem("must look like /eid-paos")
+    return value
+
+
+class EmbeddedPaosTable(Section):
+    """The ``[embedded_paos]`` table as written."""
+
+    pki_dir: FilePath = Path("eid-test-pki")
+    listen_host: Text = "127.0.0.1"
     # No listen_port: PAOS is served by the gateway's own (https) listener at <public origin>/paos —
     # the attached model proper, where the TC Token's TLS session can be resumed for PAOS.
-    port = table.get("listen_port")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
-        errors.append(f"{SECTION}.listen_port: must be an integer 0..65535")
-        port = None
-    default_url = f"https://{host}:{port}/paos" if port is not None else (
-        origin.rstrip("/") + "/paos" if origin.startswith("https://") else "")
-    public_url = table.get("public_url", default_url)
-    if not isinstance(public_url, str) or urlsplit(public_url).scheme != "https" or not urlsplit(public_url).netloc:
-        errors.append(f"{SECTION}.public_url: must be an absolute https URL (AusweisApp never relaxes this); "
-                      "without listen_port the gateway's public_origin must be https")
-        public_url = "https://invalid/paos"
-    prefix = table.get("prefix", "/eid-paos")
-    if not isinstance(prefix, str) or not re.fullmatch(r"/[a-z0-9-]+", prefix):
-        errors.append(f"{SECTION}.prefix: must look like /eid-paos")
-        prefix = "/eid-paos"
+    listen_port: Annotated[int, Range(0, 65535)] | None = None
+    public_url: Annotated[str, AfterValidator(_https_url)] | None = None
+    prefix: Annotated[str, AfterValidator(_prefix)] = "/eid-paos"
+
+
+def parse_embedded_paos(
+    data: Mapping[str, Any], base_dir: Path, *, production: bool, origin: str = "", password: bytes | None = None
+) -> EmbeddedPaosSettings:
+    """Validate ``[embedded_paos]``; raises :class:`~eid_gateway.settings_base.ConfigError` naming every bad key."""
+    from eid_gateway.eidserver.testpki import FILES, TestPkiError, is_test_pki, load_test_pki
+
+    context = ReadContext(base_dir=base_dir, production=production, password=password, origin=origin)
+    table = validate(EmbeddedPaosTable, data.get(SECTION, {}), context, (SECTION,))
+    pki_dir = table.pki_dir if table.pki_dir.is_absolute() else base_dir / table.pki_dir
+    reader = Reader(context)
+    public_url = table.public_url
+    if public_url is None:
+        if table.listen_port is not None:
+            public_url = f"https://{table.listen_host}:{table.listen_port}/paos"
+        elif origin.startswith("https://"):
+            public_url = origin.rstrip("/") + "/paos"
+        else:
+            reader.problem((SECTION, "public_url"), "must be an absolute https URL (AusweisApp never relaxes this); "
+                           "without listen_port the gateway's public_origin must be https")
     pki: TestPki | None = None
     signing: KeyPair | None = None
     try:
         pki = load_test_pki(pki_dir)
     except TestPkiError as exc:
-        errors.append(f"{SECTION}.pki_dir: {exc}")
+        reader.problem((SECTION, "pki_dir"), str(exc))
     try:
         signing = load_key_pair_file(pki_dir / FILES["signing_key"], pki_dir / FILES["signing_cert"])
     except CertLoadError as exc:
-        errors.append(f"{SECTION}.pki_dir: {exc}")
-    if production and pki is not None and is_test_pki(pki):
-        errors.append(f"{SECTION}.pki_dir: this is the test PKI (CVCA {pki.dv.authority_reference}); "
-                      "production refuses it")
-    if errors:
-        raise EmbeddedPaosSettingsError(*errors)
-    assert pki is not None and signing is not None
-    return EmbeddedPaosSettings(pki, signing, host, port, public_url, prefix)
+        reader.problem((SECTION, "pki_dir"), str(exc))
+    if production and pki is not None:
+        if is_test_pki(pki):
+            reader.problem((SECTION, "pki_dir"), f"this is the test PKI (CVCA {pki.dv.authority_reference}); "
+                           "production refuses it")
+        if is_dev_file(pki.tls_cert_path, password):
+            reader.problem((SECTION, "pki_dir"), dev_material_message(pki.tls_cert_path))
+    reader.check()
+    assert pki is not None and signing is not None and public_url is not None
+    return EmbeddedPaosSettings(pki, signing, table.listen_host, table.listen_port, public_url, table.prefix)

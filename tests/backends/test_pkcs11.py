@@ -43,13 +43,13 @@ from certs.pkcs11 import (
 )
 from eid_gateway.frontends.oidc.keys import load_provider_keys
 from eid_gateway.frontends.oidc.settings import (
-    OidcSettingsError,
     ProviderSettings,
     SigningKeyRef,
     TokenKeyRef,
     parse_oidc_settings,
 )
 from eid_gateway.frontends.oidc.tokens import sign_id_token
+from eid_gateway.settings_base import ConfigError
 from saml import algorithms as alg
 from saml.bindings import parse_redirect, redirect_url
 from saml.dsig import sign_enveloped, verify_enveloped
@@ -376,11 +376,11 @@ def test_oidc_token_key_errors_name_the_setting(oidc_token_keys: dict[str, Token
          f"oidc.signing_key.path: cannot open token 'no-such-token' with {SOFTHSM2_MODULE}: "),
     ]:
         wrong = replace(provider, signing_key=SigningKeyRef("k", None, TokenKeyRef(uri, HSM_PIN_ENV)))
-        with pytest.raises(OidcSettingsError) as caught:
+        with pytest.raises(ConfigError) as caught:
             load_provider_keys(wrong)
         assert str(caught.value).startswith(message) and PIN not in str(caught.value)
     monkeypatch.delenv(HSM_PIN_ENV)
-    with pytest.raises(OidcSettingsError, match=f"keys.pkcs11_pin_env: environment variable {HSM_PIN_ENV} is not"):
+    with pytest.raises(ConfigError, match=f"keys.pkcs11_pin_env: environment variable {HSM_PIN_ENV} is not"):
         load_provider_keys(provider)
 
 

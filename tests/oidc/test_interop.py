@@ -26,7 +26,8 @@ from eid_gateway.app import create_app
 from eid_gateway.core.port import FailureKind
 from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
-from eid_gateway.frontends.oidc.settings import OidcSettingsError, parse_client_settings
+from eid_gateway.frontends.oidc.settings import parse_client_settings
+from eid_gateway.settings_base import ConfigError
 
 from .conftest import (
     LEGACY_CB,
@@ -143,7 +144,7 @@ async def test_posted_secret_given_twice_is_refused(provider: Provider) -> None:
 def test_client_secret_post_needs_a_hash() -> None:
     raw = {"client_id": "c", "redirect_uris": ["https://a.example/cb"],
            "token_endpoint_auth_method": "client_secret_post"}
-    with pytest.raises(OidcSettingsError, match=r"required for client_secret_post .*`eid-gateway client-secret`"):
+    with pytest.raises(ConfigError, match=r"required for client_secret_post .*`eid-gateway client-secret`"):
         parse_client_settings("s", raw, Path("."))
     client = parse_client_settings("s", {**raw, "client_secret_hash": "scrypt$1$2$3$4$5"}, Path("."))
     assert client.uses_secret and client.error_response_iss is True
@@ -281,7 +282,7 @@ async def test_error_response_iss_off_keeps_iss_on_success(provider: Provider) -
 def test_error_response_iss_must_be_a_boolean() -> None:
     raw = tomllib.loads('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
                         'error_response_iss = "no"')
-    with pytest.raises(OidcSettingsError, match=r"services\.oidc\.error_response_iss: must be true or false"):
+    with pytest.raises(ConfigError, match=r"services\.oidc\.error_response_iss: must be true or false"):
         parse_client_settings("s", raw, Path("."))
     off = parse_client_settings("s", {**raw, "error_response_iss": False}, Path("."))
     assert off.error_response_iss is False

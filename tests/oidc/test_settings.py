@@ -14,10 +14,10 @@ from eid_gateway.frontends.oidc.client_secret import hash_client_secret, verify_
 from eid_gateway.frontends.oidc.keys import load_client_keys, load_provider_keys
 from eid_gateway.frontends.oidc.settings import (
     ClientAuthMethod,
-    OidcSettingsError,
     parse_oidc_settings,
     with_oidc_services,
 )
+from eid_gateway.settings_base import ConfigError
 
 from .conftest import SERVICES, GatewayView, ImmediateFlow
 
@@ -52,10 +52,10 @@ def test_no_oidc_section_means_no_frontend(key_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("text,message", [
-    ("[oidc]\n", "oidc.signing_key: missing"),
-    (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetime = 120\n"), "oidc.code_lifetime: must be a whole number of seconds from 1 to 60"),
+    ("[oidc]\n", "oidc.signing_key: is required"),
+    (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetime = 120\n"), "oidc.code_lifetime: must be between 1 and 60"),
     (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetime = true\n"), "oidc.code_lifetime"),
-    (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetme = 30\n"), "oidc.code_lifetme: unknown setting"),
+    (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetme = 30\n"), "oidc.code_lifetme: unknown key"),
     (PROVIDER + '[oidc.next_signing_key]\nkid = "k1"\npath = "next.pem"\n', "kid values must differ"),
     (PROVIDER + service('redirect_uris = ["https://a.example/cb"]'), "services[0].oidc.client_id"),
     (PROVIDER + service('client_id = "c"\nredirect_uris = []'), "services[0].oidc.redirect_uris"),
@@ -100,7 +100,7 @@ def test_no_oidc_section_means_no_frontend(key_dir: Path) -> None:
      "services[0].oidc: needs the provider section [oidc]"),
 ])
 def test_mistakes_are_named(key_dir: Path, text: str, message: str) -> None:
-    with pytest.raises(OidcSettingsError) as e:
+    with pytest.raises(ConfigError) as e:
         parse(text, key_dir)
     assert message in str(e.value)
 
@@ -108,15 +108,21 @@ def test_mistakes_are_named(key_dir: Path, text: str, message: str) -> None:
 def test_all_problems_are_reported_at_once(key_dir: Path) -> None:
     text = ("[oidc]\ncode_lifetime = 0\n" + service('client_id = "c"\nredirect_uris = []', "a")
             + service('redirect_uris = ["https://x.example"]\npublic_client = true', "b"))
-    with pytest.raises(OidcSettingsError) as e:
+    with pytest.raises(ConfigError) as e:
         parse(text, key_dir)
-    assert len(e.value.errors) == 3
+    # [oidc] reports both of its problems (the missing key does not hide the wrong lifetime)
+    assert e.value.errors == [
+        "oidc.signing_key: is required",
+        "oidc.code_lifetime: must be between 1 and 60",
+        "services[0].oidc.redirect_uris: a non-empty list of URLs is required",
+        "services[1].oidc.client_id: is required",
+    ]
 
 
 def test_localhost_http_only_outside_production(key_dir: Path) -> None:
     text = PROVIDER + service('client_id = "c"\nredirect_uris = ["http://localhost:9000/cb"]\npublic_client = true')
     assert parse(text, key_dir).client("c").redirect_uris == ("http://localhost:9000/cb",)
-    with pytest.raises(OidcSettingsError, match="must be an absolute https URL"):
+    with pytest.raises(ConfigError, match="must be an absolute https URL"):
         parse(text, key_dir, production=True)
 
 
@@ -127,10 +133,10 @@ def test_key_files_are_checked(key_dir: Path, tmp_path: Path) -> None:
                           ("garbage.pem", "not an unencrypted PEM private key")):
         s = parse(f'[oidc.signing_key]\nkid = "k"\npath = "{tmp_path / name}"\n'.replace(
             "[oidc.signing_key]", "[oidc]\n[oidc.signing_key]"), tmp_path)
-        with pytest.raises(OidcSettingsError, match=f"oidc.signing_key.path: .*{message}"):
+        with pytest.raises(ConfigError, match=f"oidc.signing_key.path: .*{message}"):
             load_provider_keys(s.provider)
     s = parse(PROVIDER + f'[oidc.rsa_signing_key]\nkid = "r"\npath = "{key_dir / "current.pem"}"\n', key_dir)
-    with pytest.raises(OidcSettingsError, match="oidc.rsa_signing_key.path: .*RSA private key of >= 3072"):
+    with pytest.raises(ConfigError, match="oidc.rsa_signing_key.path: .*RSA private key of >= 3072"):
         load_provider_keys(s.provider)
 
 
@@ -145,7 +151,7 @@ def test_client_jwks_from_file(key_dir: Path, tmp_path: Path, tax_client_key: EC
     keys = load_client_keys(s.client("c"))
     assert keys is not None and [k.kid for k in keys.keys] == ["tax-1"]
     s = parse(PROVIDER + service(base.format("private.jwks")), tmp_path)
-    with pytest.raises(OidcSettingsError, match="must be a public key"):
+    with pytest.raises(ConfigError, match="must be a public key"):
         load_client_keys(s.client("c"))
 
 
@@ -154,7 +160,7 @@ def test_client_of_unknown_service_is_refused(key_dir: Path, tmp_path: Path) -> 
 
     s = parse(PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true',
                                  "nowhere"), key_dir)
-    with pytest.raises(OidcSettingsError, match="unknown service 'nowhere'"):
+    with pytest.raises(ConfigError, match="unknown service 'nowhere'"):
         create_oidc_frontend(GatewayView("https://gw.example", SERVICES), ImmediateFlow(),
                              SqliteStore(tmp_path / "s.db"), s)
 

@@ -11,11 +11,11 @@ import pytest
 
 from eid_gateway.frontends.oidc.keys import load_provider_keys
 from eid_gateway.frontends.oidc.settings import (
-    OidcSettingsError,
     SigningKeyRef,
     TokenKeyRef,
     parse_oidc_settings,
 )
+from eid_gateway.settings_base import ConfigError
 
 URI = "pkcs11:token=gw;object=oidc-ec"
 
@@ -43,7 +43,7 @@ def test_a_token_key_uses_the_hsm_settings_of_keys(tmp_path: Path) -> None:
     ('[keys]\npkcs11_pin_env = "P"\npkcs11_module = 3', r"keys.pkcs11_module: must be a path string"),
 ])
 def test_a_token_key_without_hsm_settings_is_refused(tmp_path: Path, keys: str, message: str) -> None:
-    with pytest.raises(OidcSettingsError, match=message):
+    with pytest.raises(ConfigError, match=message):
         parse_oidc_settings(tomllib.loads(provider(keys)), tmp_path)
 
 
@@ -54,7 +54,7 @@ def test_the_pin_variable_must_be_set_before_the_token_is_opened(
     monkeypatch.delenv("TEST_EIDGW_UNSET_PIN", raising=False)
     s = parse_oidc_settings(tomllib.loads(provider('[keys]\npkcs11_pin_env = "TEST_EIDGW_UNSET_PIN"')), tmp_path)
     assert s is not None
-    with pytest.raises(OidcSettingsError, match="keys.pkcs11_pin_env: environment variable TEST_EIDGW_UNSET_PIN"):
+    with pytest.raises(ConfigError, match="keys.pkcs11_pin_env: environment variable TEST_EIDGW_UNSET_PIN"):
         load_provider_keys(s.provider)
 
 
@@ -64,5 +64,5 @@ def test_a_malformed_uri_names_the_key(tmp_path: Path, monkeypatch: pytest.Monke
     s = parse_oidc_settings(tomllib.loads(provider('[keys]\npkcs11_pin_env = "TEST_EIDGW_PIN"',
                                                    "pkcs11:token=gw")), tmp_path)
     assert s is not None
-    with pytest.raises(OidcSettingsError, match="oidc.signing_key.path: the PKCS#11 URI must name token= and object="):
+    with pytest.raises(ConfigError, match="oidc.signing_key.path: the PKCS#11 URI must name token= and object="):
         load_provider_keys(s.provider)

@@ -39,7 +39,6 @@ from eid_gateway.frontends.oidc.settings import (
     ClientAuthMethod,
     ClientSettings,
     OidcSettings,
-    OidcSettingsError,
 )
 from eid_gateway.frontends.oidc.tokens import (
     CLIENT_ASSERTION_ALGS,
@@ -52,6 +51,7 @@ from eid_gateway.frontends.oidc.tokens import (
 )
 from eid_gateway.identity import Attribute, Identity, LevelOfAssurance
 from eid_gateway.services import Service, ServiceRegistry
+from eid_gateway.settings_base import ConfigError
 from eid_gateway.store.base import Store
 from eid_gateway.web.forms import FormError, read_form
 from eid_gateway.web.i18n import negotiate_language
@@ -520,7 +520,7 @@ def create_oidc_frontend(
     """Load keys (the only file access) and check every OIDC client has a registered service."""
     missing = [c.service_id for c in settings.clients.values() if config.services.by_id(c.service_id) is None]
     if missing:
-        raise OidcSettingsError(*(f"services: OIDC client of unknown service {m!r}" for m in missing))
+        raise ConfigError([f"services: OIDC client of unknown service {m!r}" for m in missing])
     keys = load_provider_keys(settings.provider)
     client_keys: dict[str, KeySet] = {}
     for client in settings.clients.values():

@@ -25,11 +25,11 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from eid_gateway.frontends.oidc.settings import (
     ClientAuthMethod,
     ClientSettings,
-    OidcSettingsError,
     ProviderSettings,
     SigningKeyRef,
     TokenKeyRef,
 )
+from eid_gateway.settings_base import ConfigError
 
 MIN_RSA_BITS = 3072  # BSI TR-02102
 
@@ -48,7 +48,7 @@ class ProviderKeys:
             return self.current
         if alg in ("PS256", "RS256") and self.rsa is not None:
             return self.rsa
-        raise OidcSettingsError(f"no provider key for {alg}")
+        raise ConfigError([f"no provider key for {alg}"])
 
     def algorithms(self) -> list[str]:
         return ["ES256"] + (["PS256", "RS256"] if self.rsa is not None else [])
@@ -84,29 +84,29 @@ def load_client_keys(client: ClientSettings) -> KeySet | None:
         try:
             raw = json.loads(client.jwks_path.read_text(encoding="utf-8"))
         except OSError as e:
-            raise OidcSettingsError(f"{where}.jwks_path: cannot read {client.jwks_path} ({e.strerror})") from None
+            raise ConfigError([f"{where}.jwks_path: cannot read {client.jwks_path} ({e.strerror})"]) from None
         except ValueError:
-            raise OidcSettingsError(f"{where}.jwks_path: {client.jwks_path} is not JSON") from None
+            raise ConfigError([f"{where}.jwks_path: {client.jwks_path} is not JSON"]) from None
     if not isinstance(raw, Mapping) or not isinstance(raw.get("keys"), list) or not raw["keys"]:
-        raise OidcSettingsError(f"{where}.jwks: must be a JWK Set with a non-empty \"keys\" list")
+        raise ConfigError([f"{where}.jwks: must be a JWK Set with a non-empty \"keys\" list"])
     keys: list[ECKey | RSAKey] = []
     for i, entry in enumerate(raw["keys"]):
         if not isinstance(entry, Mapping) or any(p in entry for p in ("d", "p", "q")):
-            raise OidcSettingsError(f"{where}.jwks.keys[{i}]: must be a public key")
+            raise ConfigError([f"{where}.jwks.keys[{i}]: must be a public key"])
         try:
             if entry.get("kty") == "EC":
                 keys.append(ECKey.import_key(dict(entry)))
             elif entry.get("kty") == "RSA":
                 key = RSAKey.import_key(dict(entry))
                 if key.raw_value.key_size < MIN_RSA_BITS:
-                    raise OidcSettingsError(f"{where}.jwks.keys[{i}]: RSA keys need >= {MIN_RSA_BITS} bits")
+                    raise ConfigError([f"{where}.jwks.keys[{i}]: RSA keys need >= {MIN_RSA_BITS} bits"])
                 keys.append(key)
             else:
-                raise OidcSettingsError(f"{where}.jwks.keys[{i}]: only EC and RSA keys are accepted")
-        except OidcSettingsError:
+                raise ConfigError([f"{where}.jwks.keys[{i}]: only EC and RSA keys are accepted"])
+        except ConfigError:
             raise
         except Exception:  # joserfc raises several types for a malformed JWK
-            raise OidcSettingsError(f"{where}.jwks.keys[{i}]: not a valid JWK") from None
+            raise ConfigError([f"{where}.jwks.keys[{i}]: not a valid JWK"]) from None
     return KeySet(list(keys))
 
 
@@ -117,11 +117,11 @@ def _read_private(ref: SigningKeyRef, where: str) -> object:
     try:
         data = ref.path.read_bytes()
     except OSError as e:
-        raise OidcSettingsError(f"{where}.path: cannot read {ref.path} ({e.strerror})") from None
+        raise ConfigError([f"{where}.path: cannot read {ref.path} ({e.strerror})"]) from None
     try:
         return load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
-        raise OidcSettingsError(f"{where}.path: {ref.path} is not an unencrypted PEM private key") from None
+        raise ConfigError([f"{where}.path: {ref.path} is not an unencrypted PEM private key"]) from None
 
 
 def _token_private(ref: TokenKeyRef, where: str) -> object:
@@ -129,14 +129,14 @@ def _token_private(ref: TokenKeyRef, where: str) -> object:
     try:
         from certs.pkcs11 import SOFTHSM2_MODULE, Pkcs11Error, load_pkcs11_private_key
     except ImportError:
-        raise OidcSettingsError(f"{where}.path: a pkcs11: key needs python-pkcs11 (the hsm extra)") from None
+        raise ConfigError([f"{where}.path: a pkcs11: key needs python-pkcs11 (the hsm extra)"]) from None
     pin = os.environ.get(ref.pin_env)
     if pin is None:
-        raise OidcSettingsError(f"keys.pkcs11_pin_env: environment variable {ref.pin_env} is not set")
+        raise ConfigError([f"keys.pkcs11_pin_env: environment variable {ref.pin_env} is not set"])
     try:
         return load_pkcs11_private_key(ref.uri, module=ref.module or SOFTHSM2_MODULE, pin=pin)
     except Pkcs11Error as e:
-        raise OidcSettingsError(f"{where}.path: {e}") from None
+        raise ConfigError([f"{where}.path: {e}"]) from None
 
 
 def _name(ref: SigningKeyRef) -> str:
@@ -146,7 +146,7 @@ def _name(ref: SigningKeyRef) -> str:
 def _load_ec(ref: SigningKeyRef, where: str) -> ECKey:
     key = _read_private(ref, where)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise OidcSettingsError(f"{where}.path: {_name(ref)} must hold an EC P-256 private key")
+        raise ConfigError([f"{where}.path: {_name(ref)} must hold an EC P-256 private key"])
     # the JWK from the public numbers; the private key object only signs (see the module docstring)
     return ECKey(key, ECKey.import_key(key.public_key()).as_dict(), {"kid": ref.kid})
 
@@ -154,7 +154,7 @@ def _load_ec(ref: SigningKeyRef, where: str) -> ECKey:
 def _load_rsa(ref: SigningKeyRef, where: str) -> RSAKey:
     key = _read_private(ref, where)
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_BITS:
-        raise OidcSettingsError(
+        raise ConfigError([
             f"{where}.path: {_name(ref)} must hold an RSA private key of >= {MIN_RSA_BITS} bits"
-        )
+        ])
     return RSAKey(key, RSAKey.import_key(key.public_key()).as_dict(), {"kid": ref.kid})

@@ -1,7 +1,9 @@
 """Parse the OpenID Connect provider settings from the raw TOML tables into frozen dataclasses.
 
-Pure functions over the dicts ``tomllib`` returns: no file is opened here (paths are only resolved
-against the config directory), so every check is testable and every error names the TOML key.
+Pydantic models over the dicts ``tomllib`` returns, read the one way every table is read
+(:mod:`eid_gateway.settings_base`): no key file is loaded here (paths are only resolved against the
+config directory; production only looks whether a file is development material), so every check is
+testable and every error names the TOML key.
 Loading the PEM / JWKS files is :mod:`eid_gateway.frontends.oidc.keys`' job.
 
 TOML layout::
@@ -46,22 +48,31 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
+from pydantic import AfterValidator, ValidationInfo, model_validator
+
+from certs.devpki import is_dev_file
 from eid_gateway.services import OidcServiceSettings, ServiceRegistry
+from eid_gateway.settings_base import (
+    Loc,
+    Problems,
+    Range,
+    ReadContext,
+    Reader,
+    Section,
+    Text,
+    context_of,
+    dev_material_message,
+    problem,
+    resolve_path,
+    validate,
+)
 
 #: The most a code may live (RFC 9700 asks for short-lived codes; the gateway caps at 60 s).
 MAX_CODE_LIFETIME = 60
 ID_TOKEN_ALGS = ("ES256", "PS256", "RS256")
-
-
-class OidcSettingsError(ValueError):
-    """A value in ``[oidc]`` or a ``[services.oidc]`` table is missing or wrong; each line names the key."""
-
-    def __init__(self, *errors: str):
-        super().__init__("\n".join(errors))
-        self.errors = list(errors)
 
 
 class ClientAuthMethod(enum.Enum):
@@ -149,25 +160,166 @@ class OidcSettings:
         return next((c for c in self.clients.values() if c.service_id == service_id), None)
 
 
+# --- the tables as written -------------------------------------------------------------------------------
+
+
+def _key_path(value: str, info: ValidationInfo) -> str:
+    """A PEM file (production refuses development keys) or a ``pkcs11:`` URI of a key in an HSM."""
+    _non_blank(value)
+    ctx = context_of(info)
+    if not value.startswith("pkcs11:") and ctx.production:
+        path = resolve_path(value, ctx.base_dir)
+        if is_dev_file(path, ctx.password):
+            raise problem(dev_material_message(path))
+    return value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise problem("must not be empty")
+    return value
+
+
+def _redirect_uri(uri: str, info: ValidationInfo) -> str:
+    """Absolute https (http only for localhost outside production), no fragment (RFC 6749 §3.1.2)."""
+    production = context_of(info).production
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise problem(f"{uri!r} must not contain a fragment")
+    if parts.scheme == "https" and parts.hostname:
+        return uri
+    if not production and parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return uri
+    raise problem(f"{uri!r} must be an absolute https URL"
+                  + ("" if production else " (http only for localhost, outside production)"))
+
+
+def _non_empty_list(value: list[str]) -> list[str]:
+    if not value:
+        raise problem("a non-empty list of URLs is required")
+    return value
+
+
+def _id_token_alg(value: str) -> str:
+    if value not in ID_TOKEN_ALGS:
+        raise problem(f"{value!r} is not one of {', '.join(ID_TOKEN_ALGS)}")
+    return value
+
+
+class KeyRefTable(Section):
+    """``[oidc.signing_key]`` and its siblings: where a provider key lives, published under ``kid``."""
+
+    kid: Text
+    path: Annotated[str, AfterValidator(_key_path)]
+
+
+class ProviderTable(Section):
+    """The ``[oidc]`` table as written."""
+
+    signing_key: KeyRefTable
+    next_signing_key: KeyRefTable | None = None
+    rsa_signing_key: KeyRefTable | None = None
+    code_lifetime: Annotated[int, Range(1, MAX_CODE_LIFETIME)] = MAX_CODE_LIFETIME
+    access_token_lifetime: Annotated[int, Range(1, 3600)] = 300
+    id_token_lifetime: Annotated[int, Range(1, 3600)] = 300
+    client_assertion_max_lifetime: Annotated[int, Range(1, 3600)] = 3600  # authlib and others default to 1 h
+
+    @model_validator(mode="after")
+    def _distinct_kids(self) -> Self:
+        kids = [k.kid for k in (self.signing_key, self.next_signing_key, self.rsa_signing_key) if k is not None]
+        if len(set(kids)) != len(kids):
+            problems = Problems()
+            problems.add((), "the signing keys' kid values must differ")
+            problems.check()
+        return self
+
+
+class ClientTable(Section):
+    """One ``[services.oidc]`` table as written."""
+
+    client_id: Text
+    redirect_uris: Annotated[list[Annotated[str, AfterValidator(_redirect_uri)]], AfterValidator(_non_empty_list)]
+    token_endpoint_auth_method: str | None = None
+    client_secret_hash: str | None = None
+    jwks: dict[str, Any] | str | None = None
+    jwks_path: Text | None = None
+    public_client: bool = False
+    id_token_signed_response_alg: Annotated[str, AfterValidator(_id_token_alg)] = "ES256"
+    error_response_iss: bool = True
+
+    @property
+    def auth_method(self) -> ClientAuthMethod:
+        """Checked by the validator below: always one of the methods."""
+        return ClientAuthMethod(self.token_endpoint_auth_method or ("none" if self.public_client
+                                                                    else "client_secret_basic"))
+
+    @model_validator(mode="after")
+    def _method_and_credentials(self) -> Self:
+        problems = Problems()
+        name = self.token_endpoint_auth_method or ("none" if self.public_client else "client_secret_basic")
+        try:
+            method = ClientAuthMethod(name)
+        except ValueError:
+            problems.add("token_endpoint_auth_method", f"{name!r} is not one of "
+                         + ", ".join(m.value for m in ClientAuthMethod))
+            problems.check()
+            return self
+        if self.public_client != (method is ClientAuthMethod.NONE):
+            problems.add("token_endpoint_auth_method",
+                         'a public client uses "none" and only a public client does')
+        if method in SECRET_METHODS:
+            if self.client_secret_hash is None or not self.client_secret_hash.startswith("scrypt$"):
+                problems.add("client_secret_hash", f"required for {method.value} "
+                             "(a scrypt$... hash made by `eid-gateway client-secret`, never the secret itself)")
+        elif self.client_secret_hash is not None:
+            problems.add("client_secret_hash", "only used with client_secret_basic or client_secret_post")
+        if method is ClientAuthMethod.PRIVATE_KEY_JWT:
+            if (self.jwks is None) == (self.jwks_path is None):
+                problems.add("jwks", "private_key_jwt needs exactly one of jwks and jwks_path")
+            elif self.jwks is not None:
+                _check_jwks(self.jwks, problems)
+        elif self.jwks is not None or self.jwks_path is not None:
+            problems.add("jwks", "only used with private_key_jwt")
+        problems.check()
+        return self
+
+
+def _check_jwks(jwks: Mapping[str, Any] | str, problems: Problems) -> None:
+    if isinstance(jwks, str):
+        try:
+            jwks = json.loads(jwks)
+        except ValueError:
+            problems.add("jwks", "not valid JSON")
+            return
+    if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        problems.add("jwks", 'must be a JWK Set with a non-empty "keys" list')
+        return
+    for i, key in enumerate(jwks["keys"]):
+        if not isinstance(key, Mapping) or key.get("kty") not in ("EC", "RSA"):
+            problems.add(("jwks", "keys", i), "only EC and RSA public keys are accepted")
+        elif any(private in key for private in ("d", "p", "q")):
+            problems.add(("jwks", "keys", i), "holds private key material")
+
+
+# --- parsers ----------------------------------------------------------------------------------------------
+
+
 def parse_oidc_settings(
-    document: Mapping[str, Any], base_dir: Path, *, production: bool = False
+    document: Mapping[str, Any], base_dir: Path, *, production: bool = False, password: bytes | None = None
 ) -> OidcSettings | None:
     """The whole parsed TOML document -> settings; ``None`` when there is no ``[oidc]`` table.
 
-    Collects every problem before raising (one :class:`OidcSettingsError` listing them all), like
-    :mod:`eid_gateway.config`, so an operator fixes the file in one pass.
+    Collects every problem of ``[oidc]`` and each ``[services.oidc]`` before raising one
+    :class:`~eid_gateway.settings_base.ConfigError` listing them all.
     """
     raw = document.get("oidc")
-    errors: list[str] = []
+    context = ReadContext(base_dir=base_dir, production=production, password=password, document=document)
+    reader = Reader(context)
     provider: ProviderSettings | None = None
     if raw is not None:
         keys = document.get("keys")
-        try:
-            provider = parse_provider_settings(
-                _table(raw, "oidc"), base_dir, hsm=keys if isinstance(keys, Mapping) else None
-            )
-        except OidcSettingsError as e:
-            errors.extend(e.errors)
+        provider = reader.run(lambda: parse_provider_settings(
+            raw, base_dir, hsm=keys if isinstance(keys, Mapping) else None, context=context))
     clients: dict[str, ClientSettings] = {}
     services = document.get("services", [])
     if not isinstance(services, list):
@@ -175,223 +327,106 @@ def parse_oidc_settings(
     for i, service in enumerate(services):
         if not isinstance(service, Mapping) or "oidc" not in service:
             continue
-        where = f"services[{i}].oidc"
+        where: Loc = ("services", i, "oidc")
         if raw is None:
-            errors.append(f"{where}: needs the provider section [oidc] (signing keys)")
+            reader.problem(where, "needs the provider section [oidc] (signing keys)")
             continue
         service_id = service.get("id")
         if not isinstance(service_id, str):
             continue  # the service table's own parser reports the missing id
-        try:
-            client = parse_client_settings(
-                service_id, _table(service["oidc"], where), base_dir, where=where, production=production
-            )
-        except OidcSettingsError as e:
-            errors.extend(e.errors)
+        client = reader.run(lambda: parse_client_settings(service_id, service["oidc"], base_dir, where=where,
+                                                          production=production))
+        if client is None:
             continue
         if client.client_id in clients:
-            errors.append(
-                f"{where}.client_id: {client.client_id!r} is already used by service "
-                f"{clients[client.client_id].service_id!r}"
-            )
+            reader.problem((*where, "client_id"), f"{client.client_id!r} is already used by service "
+                           f"{clients[client.client_id].service_id!r}")
         elif client.id_token_signed_response_alg != "ES256" and provider is not None and (
             provider.rsa_signing_key is None
         ):
-            errors.append(
-                f"{where}.id_token_signed_response_alg: {client.id_token_signed_response_alg} "
-                "needs an [oidc.rsa_signing_key]"
-            )
+            reader.problem((*where, "id_token_signed_response_alg"),
+                           f"{client.id_token_signed_response_alg} needs an [oidc.rsa_signing_key]")
         else:
             clients[client.client_id] = client
-    if errors:
-        raise OidcSettingsError(*errors)
+    reader.check()
     if provider is None:
         return None
     return OidcSettings(provider=provider, clients=clients)
 
 
 def parse_provider_settings(
-    raw: Mapping[str, Any], base_dir: Path, *, hsm: Mapping[str, Any] | None = None
+    raw: object, base_dir: Path, *, hsm: Mapping[str, Any] | None = None, context: ReadContext | None = None
 ) -> ProviderSettings:
     """The ``[oidc]`` table; ``hsm`` is the ``[keys]`` table, whose ``pkcs11_pin_env`` and
     ``pkcs11_module`` serve every key in a token (one HSM configuration for SAML and OIDC)."""
-    _refuse_unknown(raw, "oidc", {
-        "signing_key", "next_signing_key", "rsa_signing_key", "code_lifetime",
-        "access_token_lifetime", "id_token_lifetime", "client_assertion_max_lifetime",
-    })
-    if "signing_key" not in raw:
-        raise OidcSettingsError("oidc.signing_key: missing (an EC P-256 key: kid and path)")
-    signing = _key_ref(raw["signing_key"], "oidc.signing_key", base_dir, hsm)
-    nxt = _key_ref(raw["next_signing_key"], "oidc.next_signing_key", base_dir, hsm) if (
-        "next_signing_key" in raw) else None
-    rsa = _key_ref(raw["rsa_signing_key"], "oidc.rsa_signing_key", base_dir, hsm) if (
-        "rsa_signing_key" in raw) else None
-    kids = [k.kid for k in (signing, nxt, rsa) if k is not None]
-    if len(set(kids)) != len(kids):
-        raise OidcSettingsError("oidc: the signing keys' kid values must differ")
+    ctx = context or ReadContext(base_dir=base_dir)
+    table = validate(ProviderTable, raw, ctx, ("oidc",))
+    reader = Reader(ctx)
+
+    def ref(name: str, key: KeyRefTable | None) -> SigningKeyRef | None:
+        return None if key is None else reader.run(lambda: _key_ref(key, ("oidc", name), base_dir, hsm))
+
+    signing = ref("signing_key", table.signing_key)
+    nxt = ref("next_signing_key", table.next_signing_key)
+    rsa = ref("rsa_signing_key", table.rsa_signing_key)
+    reader.check()
+    assert signing is not None
     return ProviderSettings(
         signing_key=signing,
         next_signing_key=nxt,
         rsa_signing_key=rsa,
-        code_lifetime=_seconds(raw, "code_lifetime", "oidc", MAX_CODE_LIFETIME, MAX_CODE_LIFETIME),
-        access_token_lifetime=_seconds(raw, "access_token_lifetime", "oidc", 300, 3600),
-        id_token_lifetime=_seconds(raw, "id_token_lifetime", "oidc", 300, 3600),
-        client_assertion_max_lifetime=_seconds(raw, "client_assertion_max_lifetime", "oidc", 3600, 3600),
+        code_lifetime=table.code_lifetime,
+        access_token_lifetime=table.access_token_lifetime,
+        id_token_lifetime=table.id_token_lifetime,
+        client_assertion_max_lifetime=table.client_assertion_max_lifetime,
     )
 
 
 def parse_client_settings(
     service_id: str,
-    raw: Mapping[str, Any],
+    raw: object,
     base_dir: Path,
     *,
-    where: str = "services.oidc",
+    where: str | Loc = "services.oidc",
     production: bool = False,
 ) -> ClientSettings:
-    """One ``[services.oidc]`` table (``where`` is its dotted name in error messages)."""
-    _refuse_unknown(raw, where, {
-        "client_id", "redirect_uris", "token_endpoint_auth_method", "client_secret_hash", "jwks",
-        "jwks_path", "public_client", "id_token_signed_response_alg", "error_response_iss",
-    })
-    client_id = _string(raw, "client_id", where)
-    uris = raw.get("redirect_uris")
-    if not isinstance(uris, list) or not uris:
-        raise OidcSettingsError(f"{where}.redirect_uris: a non-empty list of URLs is required")
-    for uri in uris:
-        _check_redirect_uri(uri, f"{where}.redirect_uris", production)
-    public = raw.get("public_client", False)
-    if not isinstance(public, bool):
-        raise OidcSettingsError(f"{where}.public_client: must be true or false")
-    default_method = "none" if public else "client_secret_basic"
-    method_name = raw.get("token_endpoint_auth_method", default_method)
-    try:
-        method = ClientAuthMethod(method_name)
-    except ValueError:
-        raise OidcSettingsError(
-            f"{where}.token_endpoint_auth_method: {method_name!r} is not one of "
-            + ", ".join(m.value for m in ClientAuthMethod)
-        ) from None
-    if public != (method is ClientAuthMethod.NONE):
-        raise OidcSettingsError(
-            f"{where}.token_endpoint_auth_method: a public client uses \"none\" and only a public client does"
-        )
-    secret_hash = raw.get("client_secret_hash")
-    if method in SECRET_METHODS:
-        if not isinstance(secret_hash, str) or not secret_hash.startswith("scrypt$"):
-            raise OidcSettingsError(
-                f"{where}.client_secret_hash: required for {method.value} "
-                "(a scrypt$... hash made by `eid-gateway client-secret`, never the secret itself)"
-            )
-    elif secret_hash is not None:
-        raise OidcSettingsError(
-            f"{where}.client_secret_hash: only used with client_secret_basic or client_secret_post"
-        )
-    jwks = raw.get("jwks")
-    jwks_path = raw.get("jwks_path")
-    if method is ClientAuthMethod.PRIVATE_KEY_JWT:
-        if (jwks is None) == (jwks_path is None):
-            raise OidcSettingsError(f"{where}.jwks / jwks_path: private_key_jwt needs exactly one of them")
-        if jwks is not None:
-            if isinstance(jwks, str):
-                try:
-                    jwks = json.loads(jwks)
-                except ValueError:
-                    raise OidcSettingsError(f"{where}.jwks: not valid JSON") from None
-            if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-                raise OidcSettingsError(f"{where}.jwks: must be a JWK Set with a non-empty \"keys\" list")
-            for i, key in enumerate(jwks["keys"]):
-                if not isinstance(key, Mapping) or key.get("kty") not in ("EC", "RSA"):
-                    raise OidcSettingsError(f"{where}.jwks.keys[{i}]: only EC and RSA public keys are accepted")
-                if any(private in key for private in ("d", "p", "q")):
-                    raise OidcSettingsError(f"{where}.jwks.keys[{i}]: holds private key material")
-        if jwks_path is not None and not isinstance(jwks_path, str):
-            raise OidcSettingsError(f"{where}.jwks_path: must be a path string")
-    elif jwks is not None or jwks_path is not None:
-        raise OidcSettingsError(f"{where}.jwks: only used with private_key_jwt")
-    alg = raw.get("id_token_signed_response_alg", "ES256")
-    if alg not in ID_TOKEN_ALGS:
-        raise OidcSettingsError(
-            f"{where}.id_token_signed_response_alg: {alg!r} is not one of {', '.join(ID_TOKEN_ALGS)}"
-        )
-    error_iss = raw.get("error_response_iss", True)
-    if not isinstance(error_iss, bool):
-        raise OidcSettingsError(f"{where}.error_response_iss: must be true or false")
+    """One ``[services.oidc]`` table (``where`` is its key path in error messages)."""
+    at: Loc = (where,) if isinstance(where, str) else where
+    table = validate(ClientTable, raw, ReadContext(base_dir=base_dir, production=production), at)
+    jwks = table.jwks
+    if isinstance(jwks, str):
+        jwks = json.loads(jwks)  # checked by the model
     return ClientSettings(
         service_id=service_id,
-        client_id=client_id,
-        redirect_uris=tuple(uris),
-        auth_method=method,
-        client_secret_hash=secret_hash,
+        client_id=table.client_id,
+        redirect_uris=tuple(table.redirect_uris),
+        auth_method=table.auth_method,
+        client_secret_hash=table.client_secret_hash,
         jwks=dict(jwks) if isinstance(jwks, Mapping) else None,
-        jwks_path=(base_dir / jwks_path) if isinstance(jwks_path, str) else None,
-        public_client=public,
-        id_token_signed_response_alg=alg,
-        error_response_iss=error_iss,
+        jwks_path=resolve_path(table.jwks_path, base_dir) if table.jwks_path is not None else None,
+        public_client=table.public_client,
+        id_token_signed_response_alg=table.id_token_signed_response_alg,
+        error_response_iss=table.error_response_iss,
     )
 
 
-def _check_redirect_uri(uri: object, where: str, production: bool) -> None:
-    """Absolute https (http only for localhost outside production), no fragment (RFC 6749 §3.1.2)."""
-    if not isinstance(uri, str) or not uri:
-        raise OidcSettingsError(f"{where}: every entry must be a URL string")
-    parts = urlsplit(uri)
-    if parts.fragment or "#" in uri:
-        raise OidcSettingsError(f"{where}: {uri!r} must not contain a fragment")
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if not production and parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
-        return
-    raise OidcSettingsError(
-        f"{where}: {uri!r} must be an absolute https URL"
-        + ("" if production else " (http only for localhost, outside production)")
-    )
-
-
-def _key_ref(raw: object, where: str, base_dir: Path, hsm: Mapping[str, Any] | None) -> SigningKeyRef:
-    table = _table(raw, where)
-    _refuse_unknown(table, where, {"kid", "path"})
-    kid = _string(table, "kid", where)
-    path = _string(table, "path", where)
-    if not path.startswith("pkcs11:"):
-        return SigningKeyRef(kid=kid, path=base_dir / path)
+def _key_ref(table: KeyRefTable, where: Loc, base_dir: Path, hsm: Mapping[str, Any] | None) -> SigningKeyRef:
+    """A PEM file, or a key in a PKCS#11 token with the HSM settings of ``[keys]``."""
+    reader = Reader(ReadContext(base_dir=base_dir))
+    if not table.path.startswith("pkcs11:"):
+        return SigningKeyRef(kid=table.kid, path=resolve_path(table.path, base_dir))
     pin_env = (hsm or {}).get("pkcs11_pin_env")
     if not isinstance(pin_env, str) or not pin_env:
-        raise OidcSettingsError(
-            f"{where}.path: a pkcs11: key needs keys.pkcs11_pin_env (the environment variable with the PIN)"
-        )
+        reader.problem((*where, "path"), "a pkcs11: key needs keys.pkcs11_pin_env "
+                       "(the environment variable with the PIN)")
     module = (hsm or {}).get("pkcs11_module")
     if module is not None and (not isinstance(module, str) or not module):
-        raise OidcSettingsError("keys.pkcs11_module: must be a path string")
-    return SigningKeyRef(kid=kid, path=None, token=TokenKeyRef(
-        uri=path, pin_env=pin_env, module=base_dir / Path(module).expanduser() if module else None,
+        reader.problem(("keys", "pkcs11_module"), "must be a path string")
+    reader.check()
+    assert isinstance(pin_env, str)
+    return SigningKeyRef(kid=table.kid, path=None, token=TokenKeyRef(
+        uri=table.path, pin_env=pin_env, module=resolve_path(module, base_dir) if isinstance(module, str) else None,
     ))
-
-
-def _seconds(raw: Mapping[str, Any], key: str, where: str, default: int, maximum: int) -> int:
-    value = raw.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
-        raise OidcSettingsError(f"{where}.{key}: must be a whole number of seconds from 1 to {maximum}")
-    return value
-
-
-def _string(raw: Mapping[str, Any], key: str, where: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise OidcSettingsError(f"{where}.{key}: a non-empty string is required")
-    return value
-
-
-def _table(raw: object, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise OidcSettingsError(f"{where}: must be a table")
-    return raw
-
-
-def _refuse_unknown(raw: Mapping[str, Any], where: str, known: set[str]) -> None:
-    """Typos in security settings must not silently fall back to defaults."""
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise OidcSettingsError(f"{where}.{unknown[0]}: unknown setting")
 
 
 def with_oidc_services(services: ServiceRegistry, settings: OidcSettings) -> ServiceRegistry:
