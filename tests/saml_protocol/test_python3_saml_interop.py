@@ -4,8 +4,9 @@ The gateway's own Response builder (``saml_idp.build_success_response``) makes a
 a service registered as python3-saml's metadata would be, and python3-saml's ``OneLogin_Saml2_Response``
 validates it as its ACS would (signature, schema, destination, audience, times, decryption):
 
-* with ``key_transport = "rsa-oaep-mgf1p"`` (XML Enc 1.0) it is accepted and the attributes read;
-* with the default ``rsa-oaep`` (XML Enc 1.1) it is refused by its XSD check: the ``xenc11:MGF`` child
+* with ``key_transport = "rsa-oaep-mgf1p"`` (XML Enc 1.0, the gateway's default) it is accepted and the
+  attributes read;
+* with ``rsa-oaep`` (XML Enc 1.1) it is refused by its XSD check: the ``xenc11:MGF`` child
   of ``EncryptionMethod`` is undeclared under the 2002 xenc schema's strict wildcard. That is the
   measurement behind docs/saml.md "Key transport"; the test fails when python3-saml changes that.
 """
