@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from eid_gateway.flow import FlowManager
 from eid_gateway.metrics import GatewayMetrics
 from eid_gateway.store.base import Store, StoreError
 from eid_gateway.store.sqlite import SqliteStore
+from eid_gateway.web.branding import BRANDING_KEY
 from eid_gateway.web.clients import OperatorRule
 from eid_gateway.web.connections import read_deadlines
 from eid_gateway.web.middlewares import body_limit, error_pages, security_headers
@@ -131,14 +132,18 @@ def _base_app(config: GatewayConfig) -> web.Application:
     app = web.Application(middlewares=[read_deadlines, error_pages, store_unavailable, body_limit(max_body)],
                           client_max_size=max_body)
     app[CONFIG_KEY] = config
+    app[BRANDING_KEY] = config.branding
     app.on_response_prepare.append(security_headers(_form_targets(config), hsts=config.production))
-    app.router.add_get("/static/{name}", _static_files())
+    app.router.add_get("/static/{name}", _static_files(config.branding.static_files()))
     app.router.add_get("/favicon.ico", no_favicon)
     return app
 
 
-def _static_files() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The files of STATIC_DIR by name, and nothing else.
+def _static_files(
+    generated: Mapping[str, tuple[bytes, str]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The files of STATIC_DIR by name, the ``generated`` ones (name: content, type; the operator's
+    brand.css and logo) from memory, and nothing else.
 
     Not aiohttp's ``add_static``: it looks each requested name up on disk, so a name longer than the
     file system allows raised OSError (ENAMETOOLONG), i.e. a 500 and an ERROR line for any client.
@@ -146,7 +151,11 @@ def _static_files() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
 
     async def static_file(request: web.Request) -> web.StreamResponse:
-        path = files.get(request.match_info["name"])
+        name = request.match_info["name"]
+        if name in generated:
+            content, content_type = generated[name]
+            return web.Response(body=content, content_type=content_type)
+        path = files.get(name)
         if path is None:
             raise web.HTTPNotFound()
         return web.FileResponse(path)

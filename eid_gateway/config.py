@@ -49,6 +49,7 @@ from eid_gateway.settings_base import ConfigError
 from eid_gateway.eidserver.settings import EmbeddedPaosSettings, parse_embedded_paos
 from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.services import DEFAULT_KEY_TRANSPORT, SamlServiceSettings, Service, ServiceRegistry
+from eid_gateway.web.branding import Branding, BrandingConfigError, parse_branding
 from saml.errors import SamlError
 from saml.keys import KeyPair, check_key_strength
 
@@ -266,6 +267,8 @@ class GatewayConfig:
     embedded_paos: EmbeddedPaosSettings | None = None
     #: Bürgerbüro kiosks and the staff dashboard ([kiosk_monitor], [[kiosks]]); None = no kiosks.
     kiosks: KioskSettings | None = None
+    #: The operator's name, logo, colour and legal pages on the citizen pages ([branding]).
+    branding: Branding = Branding()
 
     @property
     def production(self) -> bool:
@@ -990,6 +993,13 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         kiosks = parse_kiosk_settings(data)
     except ConfigError as exc:
         errors.extend(exc.errors)
+    # The operator's look and legal pages ([branding]) have their own parser (eid_gateway/web/branding.py).
+    top.known.add("branding")
+    branding = Branding()
+    try:
+        branding = parse_branding(data, base_dir, production=production)
+    except BrandingConfigError as exc:
+        errors.extend(exc.errors)
     top.check_unknown()
     if production:
         errors.extend(_refuse_development_material(top.material, password))
@@ -1040,4 +1050,5 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         metrics=metrics,
         embedded_paos=embedded_paos,
         kiosks=kiosks,
+        branding=branding,
     )

@@ -87,27 +87,31 @@ class DemoHandlers:
         self.prefix = prefix
         self.oidc_enabled = oidc_enabled
 
-    def _html(self, request: web.Request, lang: str, body: str, status: int = 200) -> web.Response:
-        other = "en" if lang == "de" else "de"
-        response = web.Response(
-            body=pages.page(lang, self.prefix, f"{self.prefix}/?{urlencode({'lang': other})}", body),
-            status=status, content_type="text/html", charset="utf-8",
-        )
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
     def _again(self, lang: str) -> str:
         return f"{self.prefix}/?{urlencode({'lang': lang})}"
+
+    def _error(self, request: web.Request, lang: str, key: str, details: list[tuple[str, str]],
+               status: int) -> web.Response:
+        return pages.render(request, "demo_error.html", lang, status=status, message_key=key, details=details,
+                            again_url=self._again(lang))
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         lang = _lang(request)
         login = f"{self.prefix}/login?{urlencode({'lang': lang})}"
-        oidc_login = f"{self.prefix}/oidc/login" if self.oidc_enabled else None
-        return self._html(request, lang, pages.start_body(lang, login, oidc_login))
+        oidc_login = f"{self.prefix}/oidc/login?{urlencode({'lang': lang})}" if self.oidc_enabled else None
+        other = "en" if lang == "de" else "de"
+        return pages.render(request, "demo_start.html", lang, switch_url=self._again(other), login_url=login,
+                            oidc_login_url=oidc_login)
 
-    async def stylesheet(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(text=pages.STYLESHEET, content_type="text/css", charset="utf-8",
-                            headers={"Cache-Control": "public, max-age=3600"})
+    async def legal(self, request: web.Request) -> web.StreamResponse:
+        """The placeholders behind the demo configuration's [branding] links (Impressum, ...)."""
+        page = request.match_info["page"]
+        if page not in pages.LEGAL_PAGES:
+            raise web.HTTPNotFound()
+        lang = _lang(request)
+        other = "en" if lang == "de" else "de"
+        return pages.render(request, "demo_legal.html", lang, switch_url=f"{request.path}?lang={other}",
+                            page=page, start_url=self._again(lang))
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         lang = _lang(request)
@@ -117,7 +121,7 @@ class DemoHandlers:
             url = await sp.sign_in_url(relay_state=lang)
         except MetadataUnavailable as exc:
             log.warning("demo: gateway metadata unavailable: %s", exc)
-            return self._html(request, lang, pages.error_body(lang, "unavailable", (), self._again(lang)), 502)
+            return self._error(request, lang, "unavailable", [], 502)
         # Set Location verbatim: HTTPFound would re-quote the URL (yarl normalises percent-escapes in the
         # query), and the gateway verifies the signature over the query octets exactly as sent.
         return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
@@ -128,7 +132,7 @@ class DemoHandlers:
         except FormError as exc:
             log.info("demo: unreadable POST to the ACS: %s", exc.reason)
             lang = _lang(request, None)
-            return self._html(request, lang, pages.error_body(lang, "missing", (), self._again(lang)), 400)
+            return self._error(request, lang, "missing", [], 400)
         relay = form.get("RelayState")
         relay_state = relay if isinstance(relay, str) else None
         try:
@@ -138,7 +142,7 @@ class DemoHandlers:
         lang = _lang(request, relay_state)
         value = form.get("SAMLResponse")
         if not isinstance(value, str) or not value or len(value) > MAX_RESPONSE_CHARS:
-            return self._html(request, lang, pages.error_body(lang, "missing", (), self._again(lang)), 400)
+            return self._error(request, lang, "missing", [], 400)
         sp = request.app[SP_KEY]
         try:
             try:
@@ -148,25 +152,20 @@ class DemoHandlers:
             result = await sp.validate(xml)
         except MetadataUnavailable as exc:
             log.warning("demo: gateway metadata unavailable: %s", exc)
-            return self._html(request, lang, pages.error_body(lang, "unavailable", (), self._again(lang)), 502)
+            return self._error(request, lang, "unavailable", [], 502)
         except StatusError as exc:
             status = exc.status
             key = {STATUS_REQUEST_DENIED: "status_denied", STATUS_AUTHN_FAILED: "status_authn_failed"}.get(
                 status.sub_code or "", "status_other")
-            codes = status.code + (f" / {status.sub_code}" if status.sub_code else "")
-            log.info("demo: sign-in failed status=%s", codes)
-            return self._html(request, lang, pages.error_body(lang, key, [("status_codes", codes)],
-                                                              self._again(lang)))
+            log.info("demo: sign-in failed status=%s", status.code + (f" / {status.sub_code}" if status.sub_code else ""))
+            return self._error(request, lang, key, [("status_label", pages.status_words(status, lang))], 200)
         except SamlError as exc:
             log.warning("demo: Response refused code=%s", exc.code)
-            return self._html(request, lang, pages.error_body(lang, "rejected", [("reason", exc.code)],
-                                                              self._again(lang)), 400)
+            return self._error(request, lang, "rejected", [("reason", exc.code)], 400)
         log.info("demo: sign-in verified encrypted=%s", result.encrypted)
-        body = pages.result_body(
-            lang, attributes=result.attributes, subject=result.name_id.value, loa=result.authn_context,
-            encrypted=result.encrypted, again_url=self._again(lang),
-        )
-        return self._html(request, lang, body)
+        rows = pages.saml_rows(result.attributes, subject=result.name_id.value, loa=result.authn_context,
+                               encrypted=result.encrypted, lang=lang)
+        return pages.render(request, "demo_result.html", lang, rows=rows, again_url=self._again(lang))
 
 
 def demo_oidc_client(config: GatewayConfig, prefix: str = DEFAULT_PREFIX) -> DemoClientSettings | None:
@@ -187,7 +186,8 @@ def demo_oidc_routes(config: GatewayConfig, store: Store, prefix: str = DEFAULT_
     settings = demo_oidc_client(config, prefix)
     if settings is None:
         return []
-    return create_oidc_demo_routes(settings, store, prefix=f"{prefix}/oidc", secure_cookie=config.secure_origin)
+    return create_oidc_demo_routes(settings, store, pages.OidcDemoPages(prefix), prefix=f"{prefix}/oidc",
+                                   secure_cookie=config.secure_origin)
 
 
 def demo_saml_state(config: GatewayConfig) -> tuple[RequestStore, ReplayCache]:
@@ -221,7 +221,7 @@ def create_demo_app(config: GatewayConfig, *, prefix: str = DEFAULT_PREFIX) -> w
     app.cleanup_ctx.append(lifecycle)
     app.add_routes([
         web.get("/", handlers.index),
-        web.get("/static/demo.css", handlers.stylesheet),
+        web.get("/legal/{page}", handlers.legal),
         web.get("/login", handlers.login, allow_head=False),
         web.post("/acs", handlers.acs),
     ])

@@ -1,14 +1,30 @@
-"""HTML of the demo city service (German and English, no JavaScript), built with escaping throughout."""
+"""What the demo city service shows, in German and English: its texts, and attribute values, SAML
+statuses and OIDC claims in words (never a raw URN or a Python dict). The pages themselves are the
+gateway's templates (``demo_*.html`` extending ``base.html``): one design for every page a citizen sees.
+"""
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
-from eid_gateway.identity import SAML_NAMES, Attribute
-from eid_gateway.web.i18n import ATTRIBUTE_LABELS
+from aiohttp import web
+
+from eid_gateway.identity import OIDC_CLAIMS, SAML_NAMES, Attribute, LevelOfAssurance
+from eid_gateway.web.i18n import ATTRIBUTE_LABELS, negotiate_language
+from eid_gateway.web.render import render_page
+from saml.messages import (
+    STATUS_AUTHN_FAILED,
+    STATUS_NO_AUTHN_CONTEXT,
+    STATUS_NO_PASSIVE,
+    STATUS_REQUEST_DENIED,
+    STATUS_REQUEST_UNSUPPORTED,
+    STATUS_REQUESTER,
+    STATUS_RESPONDER,
+    STATUS_VERSION_MISMATCH,
+    Status,
+)
 
 LANGS: Final = ("de", "en")
 
@@ -64,7 +80,6 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "de": "Der Anmeldedienst hat einen Fehler gemeldet.",
         "en": "The sign-in gateway reported an error.",
     },
-    "status_codes": {"de": "Statuscode", "en": "Status code"},
     "rejected": {
         "de": "Die Antwort des Anmeldedienstes wurde bei der Prüfung abgelehnt.",
         "en": "The gateway's answer failed verification and was refused.",
@@ -78,6 +93,77 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "de": "Es wurde keine Anmeldeantwort übermittelt.",
         "en": "No sign-in answer was received.",
     },
+    "status_label": {"de": "Status", "en": "Status"},
+    "word_requester": {"de": "Anfrage des Dienstes abgelehnt", "en": "The service's request was refused"},
+    "word_responder": {"de": "Fehler beim Anmeldedienst", "en": "Error at the sign-in gateway"},
+    "word_version": {"de": "SAML-Version nicht unterstützt", "en": "SAML version not supported"},
+    "word_denied": {"de": "abgebrochen", "en": "cancelled"},
+    "word_failed": {"de": "Authentifizierung fehlgeschlagen", "en": "authentication failed"},
+    "word_passive": {"de": "Anmeldung ohne Mitwirkung nicht möglich",
+                            "en": "sign-in without the citizen's action not possible"},
+    "word_context": {"de": "Vertrauensniveau nicht erreichbar", "en": "level of assurance not available"},
+    "word_unsupported": {"de": "Anfrage nicht unterstützt", "en": "request not supported"},
+    "word_unknown": {"de": "unbekannter Status", "en": "unknown status"},
+    "loa_high": {"de": "hoch (eIDAS)", "en": "high (eIDAS)"},
+    "loa_substantial": {"de": "substanziell (eIDAS)", "en": "substantial (eIDAS)"},
+    "loa_low": {"de": "niedrig (eIDAS)", "en": "low (eIDAS)"},
+    "loa_none": {"de": "nicht angegeben", "en": "not stated"},
+    "via": {"de": "Angemeldet über", "en": "Signed in via"},
+    "via_saml": {"de": "SAML 2.0", "en": "SAML 2.0"},
+    "via_oidc": {"de": "OpenID Connect", "en": "OpenID Connect"},
+    "signed_with": {"de": "Signiert (ID-Token)", "en": "Signed (ID token)"},
+    "oidc_failed": {
+        "de": "Die Anmeldung über OpenID Connect konnte nicht abgeschlossen werden.",
+        "en": "The sign-in over OpenID Connect could not be completed.",
+    },
+    "oidc_denied": {
+        "de": "Die Anmeldung wurde abgebrochen. Es wurden keine Daten übermittelt.",
+        "en": "The sign-in was cancelled. No data was passed on.",
+    },
+    "oidc_expired": {
+        "de": "Diese Anmeldung ist unbekannt, abgelaufen oder gehört zu einem anderen Browser.",
+        "en": "This sign-in is unknown, has expired or belongs to another browser.",
+    },
+    "oidc_unavailable": {
+        "de": "Der Anmeldedienst ist zurzeit nicht erreichbar. Bitte versuchen Sie es später noch einmal.",
+        "en": "The sign-in gateway cannot be reached at the moment. Please try again later.",
+    },
+    "oidc_rejected": {
+        "de": "Die Antwort des Anmeldedienstes wurde bei der Prüfung abgelehnt.",
+        "en": "The gateway's answer failed verification and was refused.",
+    },
+    "legal_note": {
+        "de": "Platzhalter der Demo: Hier verlinkt eine Stadt ihre eigene Seite ([branding] in der "
+        "Konfiguration des Gateways).",
+        "en": "Demo placeholder: here a city links its own page ([branding] in the gateway's configuration).",
+    },
+    "legal_impressum": {"de": "Impressum", "en": "Legal notice"},
+    "legal_impressum_text": {
+        "de": "Angaben nach § 5 DDG: Name und Anschrift der Behörde, vertretungsberechtigte Person, Kontakt.",
+        "en": "Information under § 5 DDG: the authority's name and address, who represents it, contact.",
+    },
+    "legal_datenschutz": {"de": "Datenschutzerklärung", "en": "Privacy policy"},
+    "legal_datenschutz_text": {
+        "de": "Informationen nach Art. 13 DSGVO: welche Ausweisdaten wofür verarbeitet werden, wie lange, "
+        "und an wen Sie sich wenden können.",
+        "en": "Information under Art. 13 GDPR: which ID card data are processed for what, for how long, and "
+        "whom you can contact.",
+    },
+    "legal_barrierefreiheit": {"de": "Erklärung zur Barrierefreiheit", "en": "Accessibility statement"},
+    "legal_barrierefreiheit_text": {
+        "de": "Erklärung nach § 12b BGG / BITV 2.0: Stand der Vereinbarkeit, bekannte Einschränkungen, "
+        "Feedback-Kontakt und Schlichtungsverfahren.",
+        "en": "Statement under § 12b BGG / BITV 2.0: state of compliance, known limitations, feedback "
+        "contact and the conciliation procedure.",
+    },
+    "legal_hilfe": {"de": "Hilfe", "en": "Help"},
+    "legal_hilfe_text": {
+        "de": "Hilfe zur Online-Ausweisfunktion: die AusweisApp unter www.ausweisapp.bund.de, PIN und PUK, "
+        "das Bürgerbüro.",
+        "en": "Help with the online ID function: the AusweisApp at www.ausweisapp.bund.de, PIN and PUK, the "
+        "citizens' office.",
+    },
+    "back_to_start": {"de": "Zur Startseite des Bürgerportals", "en": "To the citizens' portal's start page"},
 }
 
 _SHOWN: Final = (
@@ -91,10 +177,6 @@ _SHOWN: Final = (
 
 def t(key: str, lang: str) -> str:
     return TEXTS[key][lang]
-
-
-def _e(value: str) -> str:
-    return html.escape(value, quote=True)
 
 
 def _place(text: str) -> str:
@@ -130,53 +212,34 @@ def display_value(attribute: Attribute, value: str, lang: str) -> str:
     return value
 
 
-def page(lang: str, prefix: str, switch_url: str, body: str) -> bytes:
-    other = "en" if lang == "de" else "de"
-    return f"""<!DOCTYPE html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>{_e(t("title", lang))} – {_e(t("portal", lang))}</title>
-<link rel="stylesheet" href="{_e(prefix)}/static/demo.css">
-</head>
-<body>
-<header><p class="portal">{_e(t("portal", lang))}</p>
-<nav><a href="{_e(switch_url)}" lang="{other}" hreflang="{other}">{_e(t("other_language", lang))}</a></nav>
-</header>
-<main id="main">
-<p class="demo-note" role="note">{_e(t("demo_note", lang))}</p>
-{body}
-</main>
-</body>
-</html>
-""".encode("utf-8")
+
+#: The legal placeholder pages of the demo configuration's [branding] links (/demo/legal/<name>).
+LEGAL_PAGES: Final = ("impressum", "datenschutz", "barrierefreiheit", "hilfe")
+_STATUS_WORDS: Final = {
+    STATUS_REQUESTER: "word_requester", STATUS_RESPONDER: "word_responder",
+    STATUS_VERSION_MISMATCH: "word_version", STATUS_REQUEST_DENIED: "word_denied",
+    STATUS_AUTHN_FAILED: "word_failed", STATUS_NO_PASSIVE: "word_passive",
+    STATUS_NO_AUTHN_CONTEXT: "word_context", STATUS_REQUEST_UNSUPPORTED: "word_unsupported",
+}
+_LOA_WORDS: Final = {LevelOfAssurance.HIGH.value: "loa_high", LevelOfAssurance.SUBSTANTIAL.value: "loa_substantial",
+                     LevelOfAssurance.LOW.value: "loa_low"}
 
 
-def start_body(lang: str, login_url: str, oidc_login_url: str | None = None) -> str:
-    """The start page: the SAML sign-in button and, where the demo is an OIDC client too, a second."""
-    body = (
-        f"<h1>{_e(t('title', lang))}</h1>\n<p>{_e(t('intro', lang))}</p>\n"
-        f'<p><a class="button" id="signin" href="{_e(login_url)}">{_e(t("signin", lang))}</a></p>'
-    )
-    if oidc_login_url is not None:
-        body += (
-            f'\n<p><a class="button" id="signin-oidc" href="{_e(oidc_login_url)}">'
-            f'{_e(t("signin_oidc", lang))}</a></p>'
-        )
-    return body
+def status_words(status: Status, lang: str) -> str:
+    """A SAML status as words ("Anfrage des Dienstes abgelehnt: abgebrochen"), not as URNs."""
+    words = [t(_STATUS_WORDS.get(status.code, "word_unknown"), lang)]
+    if status.sub_code:
+        words.append(t(_STATUS_WORDS.get(status.sub_code, "word_unknown"), lang))
+    return ": ".join(words)
 
 
-def result_body(
-    lang: str,
-    *,
-    attributes: Mapping[str, Sequence[str]],
-    subject: str,
-    loa: str | None,
-    encrypted: bool,
-    again_url: str,
-) -> str:
+def loa_words(acr: str | None, lang: str) -> str:
+    return t(_LOA_WORDS.get(acr or "", "loa_none"), lang)
+
+
+def saml_rows(attributes: Mapping[str, Sequence[str]], *, subject: str, loa: str | None, encrypted: bool,
+              lang: str) -> list[tuple[str, str]]:
+    """(label, value) lines of a verified SAML sign-in, in the order a citizen reads them."""
     rows: list[tuple[str, str]] = []
     for attribute in _SHOWN:
         values = attributes.get(SAML_NAMES[attribute])
@@ -184,40 +247,85 @@ def result_body(
             shown = "; ".join(display_value(attribute, v, lang) for v in values)
             rows.append((ATTRIBUTE_LABELS[attribute][lang], shown))
     rows.append((t("subject", lang), subject))
-    rows.append((t("loa", lang), loa or "-"))
+    rows.append((t("loa", lang), loa_words(loa, lang)))
     rows.append((t("encrypted", lang), t("yes" if encrypted else "no", lang)))
-    table = "\n".join(
-        f'<tr><th scope="row">{_e(label)}</th><td>{_e(value)}</td></tr>' for label, value in rows
-    )
-    return (
-        f'<h1>{_e(t("ok_heading", lang))}</h1>\n<p>{_e(t("ok_text", lang))}</p>\n'
-        f'<table class="identity" id="identity">\n{table}\n</table>\n'
-        f'<p>{_e(t("next_step", lang))}</p>\n<p><a href="{_e(again_url)}">{_e(t("again", lang))}</a></p>'
-    )
+    rows.append((t("via", lang), t("via_saml", lang)))
+    return rows
 
 
-def error_body(lang: str, message_key: str, details: Sequence[tuple[str, str]], again_url: str) -> str:
-    items = "\n".join(f"<li>{_e(t(k, lang))}: <code>{_e(v)}</code></li>" for k, v in details)
-    return (
-        f'<h1>{_e(t("error_heading", lang))}</h1>\n<p class="error" id="error">{_e(t(message_key, lang))}</p>\n'
-        + (f"<ul>\n{items}\n</ul>\n" if items else "")
-        + f'<p><a href="{_e(again_url)}">{_e(t("again", lang))}</a></p>'
-    )
+def _claim_value(attribute: Attribute, value: Any, lang: str) -> str:
+    if isinstance(value, dict):  # address, place_of_birth: the OIDC members as one line
+        parts = [str(value[k]) for k in ("formatted", "street_address") if k in value]
+        town = " ".join(str(value[k]) for k in ("postal_code", "locality") if k in value)
+        parts += [town] if town else []
+        parts += [str(value[k]) for k in ("region", "country") if k in value]
+        return ", ".join(parts)
+    if isinstance(value, bool):
+        return t("yes" if value else "no", lang)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if attribute in (Attribute.DATE_OF_BIRTH, Attribute.DATE_OF_EXPIRY):
+        return _date(str(value), lang)
+    return str(value)
 
 
-STYLESHEET: Final = """\
-body { font-family: system-ui, sans-serif; margin: 0; color: #1a1a1a; background: #f6f7f9; }
-header { display: flex; justify-content: space-between; align-items: center; padding: .8rem 1.5rem;
-         background: #004b87; color: #fff; }
-header a { color: #fff; }
-.portal { font-weight: 600; margin: 0; }
-main { max-width: 44rem; margin: 2rem auto; padding: 1.5rem 2rem; background: #fff; border-radius: 6px; }
-.demo-note { background: #fff4ce; padding: .5rem .8rem; border-left: 4px solid #c9a400; }
-.button { display: inline-block; padding: .7rem 1.2rem; background: #004b87; color: #fff;
-          text-decoration: none; border-radius: 4px; font-weight: 600; }
-.button:focus, .button:hover { background: #00335c; outline: 3px solid #ffbf47; }
-table.identity { border-collapse: collapse; width: 100%; }
-table.identity th, table.identity td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #ddd; }
-.error { color: #a00; font-weight: 600; }
-code { word-break: break-all; }
-"""
+def oidc_rows(userinfo: Mapping[str, Any], *, acr: str | None, lang: str) -> list[tuple[str, str]]:
+    """(label, value) lines of a verified OpenID Connect sign-in (userinfo claims), like :func:`saml_rows`."""
+    rows: list[tuple[str, str]] = []
+    for attribute in _SHOWN:
+        claim = OIDC_CLAIMS[attribute]
+        if claim in userinfo and userinfo[claim] not in (None, "", [], {}):
+            rows.append((ATTRIBUTE_LABELS[attribute][lang], _claim_value(attribute, userinfo[claim], lang)))
+    if "sub" in userinfo:
+        rows.append((t("subject", lang), str(userinfo["sub"])))
+    rows.append((t("loa", lang), loa_words(acr, lang)))
+    rows.append((t("signed_with", lang), t("yes", lang)))
+    rows.append((t("via", lang), t("via_oidc", lang)))
+    return rows
+
+
+def render(request: web.Request, template: str, lang: str, *, status: int = 200, switch_url: str | None = None,
+           **context: Any) -> web.Response:
+    """A demo page: the gateway's layout with the demo's texts (``d(key)``) and the portal's name.
+
+    ``switch_url`` None leaves the language switch out (pages answering a POST or a callback: the link
+    would repeat that request as a GET)."""
+
+    def d(key: str) -> str:
+        return t(key, lang)
+
+    return render_page(request, template, status=status, lang=lang, d=d, language_switch=switch_url is not None,
+                       other_lang_url=switch_url, **context)
+
+
+def _request_lang(request: web.Request) -> str:
+    asked = request.query.get("lang", "")
+    return asked if asked in LANGS else negotiate_language(request)
+
+
+class OidcDemoPages:
+    """The pages of the demo's OpenID Connect relying party (frontends.oidc.demo_client.DemoPages)."""
+
+    def __init__(self, portal_prefix: str) -> None:
+        self.portal_prefix = portal_prefix
+
+    def _again(self, lang: str) -> str:
+        return f"{self.portal_prefix}/?lang={lang}"
+
+    def start(self, request: web.Request, login_url: str) -> web.Response:
+        lang = _request_lang(request)
+        other = "en" if lang == "de" else "de"
+        return render(request, "demo_start.html", lang, switch_url=f"{request.path}?lang={other}",
+                      login_url=login_url, oidc_login_url=None)
+
+    def signed_in(self, request: web.Request, claims: dict[str, Any], userinfo: dict[str, Any]) -> web.Response:
+        lang = _request_lang(request)
+        acr = claims.get("acr")
+        rows = oidc_rows(userinfo, acr=acr if isinstance(acr, str) else None, lang=lang)
+        return render(request, "demo_result.html", lang, rows=rows, again_url=self._again(lang))
+
+    def failed(self, request: web.Request, reason: str) -> web.Response:
+        lang = _request_lang(request)
+        key = f"oidc_{reason}" if f"oidc_{reason}" in TEXTS else "oidc_failed"
+        return render(request, "demo_error.html", lang, status=200 if reason == "denied" else 400,
+                      message_key=key, details=[], again_url=self._again(lang))

@@ -44,6 +44,11 @@ class TestCard:
     data: PersonalData
     pin: str = DEFAULT_PIN
     forced_minor: str | None = None
+    #: The label on a German page, where it differs (the error cards); names read the same in both.
+    label_de: str | None = None
+
+    def label_in(self, lang: str) -> str:
+        return self.label_de if lang == "de" and self.label_de else self.label
 
 
 def _card(key: str, label: str, data: PersonalData, **kw: str | None) -> TestCard:
@@ -111,6 +116,7 @@ def default_identities(today: date | None = None) -> dict[str, TestCard]:
                 place_of_residence=Place(street="WEG NR. 12 8E", city="BREMEN", country="D", zip_code="22043"),
                 community_id="02760400110000",
             ),
+            label_de="Hans-Günther von Drebenbusch-Dalgoßen (unvollständiges Geburtsdatum)",
         ),
         _card(
             "minor",
@@ -127,6 +133,7 @@ def default_identities(today: date | None = None) -> dict[str, TestCard]:
                 place_of_residence=Place(street="HEIDESTRASSE 17", city="KÖLN", country="D", zip_code="51147"),
                 community_id="02760503150000",
             ),
+            label_de="LUKAS MUSTERMANN (16 Jahre alt)",
         ),
         _card(
             "abroad",
@@ -142,6 +149,7 @@ def default_identities(today: date | None = None) -> dict[str, TestCard]:
                 nationality="D",
                 place_of_residence=Place(no_place_info="keine Hauptwohnung in Deutschland"),
             ),
+            label_de="KARL HILLEBRANDT (wohnt im Ausland)",
         ),
         _card(
             "doctor",
@@ -163,6 +171,7 @@ def default_identities(today: date | None = None) -> dict[str, TestCard]:
                 ),
                 community_id="02760901620000",
             ),
+            label_de="DR. ANNA SCHMIDT (Künstlername, Doktorgrad)",
         ),
         _card(
             "permit",
@@ -180,10 +189,14 @@ def default_identities(today: date | None = None) -> dict[str, TestCard]:
                 community_id="02761100000000",
                 residence_permit_i="Erwerbstätigkeit gestattet.",
             ),
+            label_de="AYŞE YILMAZ (Aufenthaltstitel)",
         ),
-        _card("cancelled", "Error card: citizen cancels", _ERIKA, forced_minor=results.CANCELLATION_BY_USER),
-        _card("wrong-pin", "Error card: wrong PIN", _ERIKA, pin="000000"),
-        _card("blocked", "Error card: PIN blocked", _ERIKA, forced_minor=results.NO_PERMISSION),
-        _card("expired", "Error card: expired document", replace(_ERIKA, date_of_expiry="2021-10-31")),
+        _card("cancelled", "Error card: citizen cancels", _ERIKA, forced_minor=results.CANCELLATION_BY_USER,
+              label_de="Fehlerkarte: Abbruch durch die Bürgerin"),
+        _card("wrong-pin", "Error card: wrong PIN", _ERIKA, pin="000000", label_de="Fehlerkarte: falsche PIN"),
+        _card("blocked", "Error card: PIN blocked", _ERIKA, forced_minor=results.NO_PERMISSION,
+              label_de="Fehlerkarte: PIN gesperrt"),
+        _card("expired", "Error card: expired document", replace(_ERIKA, date_of_expiry="2021-10-31"),
+              label_de="Fehlerkarte: abgelaufener Ausweis"),
     ]
     return {card.key: card for card in cards}

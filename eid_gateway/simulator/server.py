@@ -14,7 +14,6 @@ Building either refuses when ``config.production`` is set.
 from __future__ import annotations
 
 import hmac
-import html
 import secrets
 from typing import Final
 from urllib.parse import urlencode, urlsplit
@@ -25,11 +24,15 @@ from aiohttp import web
 from eid_gateway.simulator.client import SimulatedClientError, run_simulated_client
 from eid_gateway.simulator.core import CardStepError, SimulatedEidServer, SimulatorConfig
 from eid_gateway.web.forms import FormError, read_form
+from eid_gateway.web.i18n import negotiate_language
+from eid_gateway.web.render import render_message, render_page
 
 MAX_SOAP_BYTES: Final = 512 * 1024
 CSRF_COOKIE: Final = "eid_sim_csrf"
 _HEADERS: Final = {
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    # the gateway's stylesheets, brand.css and logo (same origin); nothing else, no script
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -47,15 +50,11 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
 
 
-def _page(title_de: str, title_en: str, body: str, status: int = 200) -> web.Response:
-    text = (
-        '<!doctype html>\n<html lang="de"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title_de)} / {html.escape(title_en)}</title></head><body><main>"
-        f'<h1>{html.escape(title_de)}<br><span lang="en">{html.escape(title_en)}</span></h1>'
-        f"{body}</main></body></html>\n"
-    )
-    return web.Response(status=status, text=text, content_type="text/html", charset="utf-8", headers=_HEADERS)
+def _page(request: web.Request, title_key: str, text_key: str, status: int) -> web.Response:
+    """An error page of the stand-in, in the gateway's layout and the request's language."""
+    response = render_message(request, title_key, text_key, status=status)
+    response.headers.update(_HEADERS)
+    return response
 
 
 class Simulator:
@@ -135,33 +134,15 @@ class Simulator:
     async def client_page(self, request: web.Request) -> web.Response:
         tc_token_url = request.query.get("tcTokenURL", "")
         if not self._allowed(tc_token_url):
-            return _page("Ungültige Anfrage", "Invalid request", "<p>tcTokenURL fehlt oder ist nicht erlaubt. "
-                         '<span lang="en">tcTokenURL is missing or not allowed.</span></p>', 400)
+            return _page(request, "sim_invalid_title", "sim_invalid_text", 400)
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-        choices = []
-        for i, card in enumerate(self.config.identities.values()):
-            checked = " checked" if i == 0 else ""
-            choices.append(
-                f'<div><input type="radio" id="id-{i}" name="identity" value="{html.escape(card.key)}"{checked}>'
-                f' <label for="id-{i}">{html.escape(card.label)}</label></div>'
-            )
-        body = (
-            "<p><strong>Testumgebung: kein echter Ausweis, keine echten Daten.</strong> "
-            '<span lang="en"><strong>Test facility: no real ID card, no real data.</strong></span></p>'
-            f'<form method="post" action="{html.escape(self.prefix)}/client">'
-            f'<input type="hidden" name="tcTokenURL" value="{html.escape(tc_token_url)}">'
-            f'<input type="hidden" name="csrf" value="{html.escape(csrf)}">'
-            '<fieldset><legend>Testidentität <span lang="en">/ Test identity</span></legend>'
-            + "".join(choices)
-            + "</fieldset>"
-            '<p><label for="pin">PIN (Test-PIN 123456) <span lang="en">/ PIN (test PIN 123456)</span></label> '
-            '<input id="pin" name="pin" type="password" inputmode="numeric" autocomplete="off" '
-            'pattern="[0-9]{6}" maxlength="6" required></p>'
-            '<p><button type="submit" name="action" value="confirm">Bestätigen <span lang="en">/ Confirm</span></button> '
-            '<button type="submit" name="action" value="cancel" formnovalidate>Abbrechen '
-            '<span lang="en">/ Cancel</span></button></p></form>'
+        lang = negotiate_language(request)
+        resp = render_page(
+            request, "simulator_client.html", lang=lang,
+            action=f"{self.prefix}/client?{urlencode({'lang': lang})}", tc_token_url=tc_token_url, csrf=csrf,
+            identities=[(card.key, card.label_in(lang)) for card in self.config.identities.values()],
         )
-        resp = _page("Testumgebung — simulierter Ausweis", "Test facility — simulated ID card", body)
+        resp.headers.update(_HEADERS)
         resp.set_cookie(
             CSRF_COOKIE, csrf, path=self.prefix + "/client", httponly=True, samesite="Strict",
             secure=self._secure_cookie,
@@ -172,16 +153,14 @@ class Simulator:
         try:
             form = await read_form(request)
         except FormError:
-            return _page("Ungültige Anfrage", "Invalid request", "<p>Das Formular ist fehlerhaft. "
-                         '<span lang="en">The form is malformed.</span></p>', 400)
+            return _page(request, "sim_invalid_title", "sim_form_text", 400)
         cookie = request.cookies.get(CSRF_COOKIE, "")
         sent = str(form.get("csrf", ""))
         if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
-            return _page("Abgelehnt", "Refused", "<p>Formular abgelaufen. <span lang=\"en\">Form expired.</span></p>", 403)
+            return _page(request, "sim_expired_title", "sim_expired_text", 403)
         tc_token_url = str(form.get("tcTokenURL", ""))
         if not self._allowed(tc_token_url):
-            return _page("Ungültige Anfrage", "Invalid request", "<p>tcTokenURL ist nicht erlaubt. "
-                         '<span lang="en">tcTokenURL is not allowed.</span></p>', 400)
+            return _page(request, "sim_invalid_title", "sim_invalid_text", 400)
         timeout = aiohttp.ClientTimeout(total=30)
         connector = aiohttp.TCPConnector(ssl=self.config.client_ssl if self.config.client_ssl else True)
         try:
@@ -195,8 +174,7 @@ class Simulator:
                 )
         except SimulatedClientError as exc:
             # 400 when the tcTokenURL named nothing (unknown or used): the request's fault; 502 otherwise
-            return _page("Fehler", "Error", "<p>Der TC Token konnte nicht verarbeitet werden. "
-                         '<span lang="en">The TC Token could not be processed.</span></p>', 400 if exc.refused else 502)
+            return _page(request, "sim_error_title", "sim_error_text", 400 if exc.refused else 502)
         raise web.HTTPSeeOther(target, headers={"Cache-Control": "no-store"})
 
 

@@ -40,6 +40,7 @@ from aiohttp.http import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from eid_gateway.config import ListenConfig
+from eid_gateway.web.branding import BRANDING_KEY, NEUTRAL, REQUEST_BRANDING
 from eid_gateway.web.clients import Address, networks
 from eid_gateway.web.middlewares import content_security_policy, set_security_headers
 from eid_gateway.web.render import render_message
@@ -77,6 +78,8 @@ class ConnectionGuard:
         self.exempt = networks(trusted_proxies)
         self.hsts = hsts
         self.csp = content_security_policy(())
+        #: The served application's [branding] for error pages (set by GuardedSite.start).
+        self.branding = NEUTRAL
         self.open = 0
         self.per_address: dict[str, int] = {}
         #: refusals and cut-offs since the last summary line, by kind
@@ -126,6 +129,7 @@ class ConnectionGuard:
     def error_page(self, request: web.BaseRequest, status: int) -> web.StreamResponse:
         """The gateway's error page for a request aiohttp refused before any application saw it."""
         if isinstance(request, web.Request):
+            request[REQUEST_BRANDING] = self.branding  # not routed: no application to ask
             response: web.StreamResponse = render_message(request, "http_error_title", "http_error_text",
                                                           status=status, values={"status": status})
         else:  # pragma: no cover - aiohttp builds web.Request objects for applications
@@ -248,6 +252,8 @@ class GuardedSite(web.TCPSite):
         await web.BaseSite.start(self)  # registers the site with its runner
         server = self._runner.server
         assert server is not None
+        if isinstance(self._runner, web.AppRunner):
+            self._guard.branding = self._runner.app.get(BRANDING_KEY, NEUTRAL)
         self._server = await asyncio.get_running_loop().create_server(
             self._guard.protocol_factory(server), self._host, self._port, backlog=self._backlog,
             reuse_address=self._reuse_address, reuse_port=self._reuse_port,

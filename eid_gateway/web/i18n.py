@@ -152,6 +152,46 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Sign-in service following BSI TR-03130 / TR-03124. Your ID card data is passed only to the "
         "service named.",
     },
+    # [branding] (eid_gateway/web/branding.py): the operator's legal pages in the footer
+    "language_nav_label": {"de": "Sprache", "en": "Language"},
+    "footer_nav_label": {"de": "Rechtliches und Hilfe", "en": "Legal information and help"},
+    "link_impressum": {"de": "Impressum", "en": "Legal notice"},
+    "link_privacy": {"de": "Datenschutzerklärung", "en": "Privacy policy"},
+    "link_accessibility": {"de": "Erklärung zur Barrierefreiheit", "en": "Accessibility statement"},
+    "link_help": {"de": "Hilfe", "en": "Help"},
+    "footer_operator": {"de": "Betrieben von: {operator}", "en": "Operated by: {operator}"},
+    # the simulator's stand-in for AusweisApp (TEST FACILITY, eid_gateway/simulator/server.py)
+    "sim_title": {"de": "Simulierte AusweisApp", "en": "Simulated AusweisApp"},
+    "sim_notice": {
+        "de": "Testumgebung: kein echter Ausweis, keine echten Daten.",
+        "en": "Test environment: no real ID card, no real data.",
+    },
+    "sim_identity": {"de": "Testidentität", "en": "Test identity"},
+    "sim_pin": {"de": "PIN", "en": "PIN"},
+    "sim_pin_hint": {
+        "de": "Sechs Ziffern. Die Test-PIN ist 123456 (die Karte „falsche PIN“ erwartet 000000).",
+        "en": "Six digits. The test PIN is 123456 (the “wrong PIN” card expects 000000).",
+    },
+    "sim_confirm": {"de": "Bestätigen", "en": "Confirm"},
+    "sim_cancel": {"de": "Abbrechen", "en": "Cancel"},
+    "sim_invalid_title": {"de": "Ungültige Anfrage", "en": "Invalid request"},
+    "sim_invalid_text": {
+        "de": "Die Adresse des TC Tokens (tcTokenURL) fehlt oder ist nicht erlaubt.",
+        "en": "The TC Token address (tcTokenURL) is missing or not allowed.",
+    },
+    "sim_form_text": {"de": "Das Formular ist fehlerhaft.", "en": "The form is malformed."},
+    "sim_expired_title": {"de": "Formular abgelaufen", "en": "Form expired"},
+    "sim_expired_text": {
+        "de": "Das Formular ist abgelaufen oder stammt nicht von dieser Seite. Bitte öffnen Sie die simulierte "
+        "AusweisApp erneut von der Anmeldeseite aus.",
+        "en": "The form has expired or did not come from this page. Please open the simulated AusweisApp again "
+        "from the sign-in page.",
+    },
+    "sim_error_title": {"de": "Fehler in der simulierten AusweisApp", "en": "Error in the simulated AusweisApp"},
+    "sim_error_text": {
+        "de": "Der TC Token konnte nicht verarbeitet werden.",
+        "en": "The TC Token could not be processed.",
+    },
 }
 
 FAILURE_TEXTS: Final[dict[FailureKind, dict[str, tuple[str, str]]]] = {

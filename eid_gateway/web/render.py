@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import jinja2
 from aiohttp import web
 
+from eid_gateway.web.branding import branding_of
 from eid_gateway.web.i18n import LANGUAGES, negotiate_language, text
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
@@ -40,6 +41,8 @@ def render_html(request: web.Request, template: str, **context: Any) -> str:
     """Render ``template`` with ``t`` (texts in the request's language), ``lang`` and the switch link."""
     lang = str(context.pop("lang", None) or negotiate_language(request))
     other = [code for code in LANGUAGES if code != lang][0]
+    # a page may name its own switch target (the demo's result page: its POSTed address has no GET)
+    switch_url = str(context.pop("other_lang_url", None) or language_switch_url(request, other))
 
     def t(key: str, **values: object) -> str:
         return text(key, lang, **values)
@@ -48,7 +51,8 @@ def render_html(request: web.Request, template: str, **context: Any) -> str:
         t=t,
         lang=lang,
         other_lang=other,
-        other_lang_url=language_switch_url(request, other),
+        other_lang_url=switch_url,
+        branding=branding_of(request),
         **context,
     )
 

@@ -63,8 +63,9 @@ async def test_demo_start_page_in_english(start_gateway: StartGateway, browser: 
     assert page.status == 200
     assert "Sign in with the online ID" in page.text and 'lang="en"' in page.text
     assert "<script" not in page.text
-    css = await browser.get(gw.url("/demo/static/demo.css"))
-    assert css.status == 200 and "body" in css.text
+    # the gateway's one design: its stylesheets, the operator's brand; no stylesheet of the demo's own
+    assert '<link rel="stylesheet" href="/static/style.css">' in page.text and "/static/brand.css" in page.text
+    assert "Stadt Düren (Demo)" in page.text and "Anmeldeantwort" not in page.text
 
 
 async def test_demo_without_a_reachable_gateway(start_gateway: StartGateway, browser: Browser) -> None:

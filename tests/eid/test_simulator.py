@@ -201,7 +201,9 @@ async def test_client_page(harness: Harness) -> None:
     async with harness.http.get(page_url) as resp:
         assert resp.status == 200
         text = await resp.text()
-        assert "Test facility — simulated ID card" in text and "Testumgebung" in text
+        # one language per page (German by default): no English line on it
+        assert "Simulierte AusweisApp" in text and "Testumgebung" in text and 'lang="de"' in text
+        assert "Test environment" not in text and "Error card" not in text and "Fehlerkarte: falsche PIN" in text
         assert "<script" not in text
         assert resp.headers["Content-Security-Policy"].startswith("default-src 'none'")
         assert resp.cookies["eid_sim_csrf"]["samesite"] == "Strict"
@@ -210,6 +212,10 @@ async def test_client_page(harness: Harness) -> None:
         assert f'<label for="{ident}">' in text
     assert '<label for="pin">' in text and 'id="pin"' in text
     assert 'value="confirm"' in text and 'value="cancel"' in text
+    async with harness.http.get(page_url, headers={"Accept-Language": "en"}) as resp:
+        english = await resp.text()
+    assert 'lang="en"' in english and "Simulated AusweisApp" in english and "Error card: wrong PIN" in english
+    assert "Testumgebung" not in english and "Fehlerkarte" not in english
 
 
 async def _submit(h: Harness, tc_token_url: str, **fields: str) -> aiohttp.ClientResponse:

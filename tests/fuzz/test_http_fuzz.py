@@ -194,7 +194,7 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
         form("POST /demo/acs", "/demo/acs", acs_fields),
         query("GET /demo/login", "/demo/login", "lang=en", count=PLAIN_COUNT),
         plain("GET /demo/", "/demo/"),
-        plain("GET /demo/static/demo.css", "/demo/static/demo.css"),
+        in_path("GET /demo/legal/{page}", "/demo/legal/impressum"),
         plain("GET /demo/oidc/", "/demo/oidc/"),
         query("GET /demo/oidc/login", "/demo/oidc/login", "lang=en", count=PLAIN_COUNT),
         query("GET /demo/oidc/callback", "/demo/oidc/callback", callback_query),

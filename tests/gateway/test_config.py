@@ -255,6 +255,9 @@ path = "/var/lib/eid-gateway/gateway.sqlite3"
 kind = "tr03130"
 url = "https://eid-server.example.de/eID"
 server_cert = "server.crt"
+[branding]
+impressum_url = "https://www.example.de/impressum"
+privacy_url = "https://www.example.de/datenschutz"
 [[services]]
 id = "wohngeld"
 name_de = "Wohngeld beantragen"

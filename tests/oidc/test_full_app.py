@@ -23,6 +23,7 @@ from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, StoreConfig, load_config
 from eid_gateway.frontends.oidc import create_oidc_frontend, parse_oidc_settings
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret
+from eid_gateway.demo.pages import OidcDemoPages
 from eid_gateway.frontends.oidc.demo_client import DemoClientSettings, create_oidc_demo_routes
 from eid_gateway.frontends.oidc.settings import with_oidc_services
 from eid_gateway.simulator import run_simulated_client
@@ -122,7 +123,8 @@ redirect_uris = ["{origin}/demo/oidc/callback", "{RP_CB}"]
     flows.add_frontend(oidc)
     app.add_routes(oidc.routes())
     app.add_routes(create_oidc_demo_routes(
-        DemoClientSettings(origin, "demo-oidc", f"{origin}/demo/oidc/callback", None if public else SECRET), store
+        DemoClientSettings(origin, "demo-oidc", f"{origin}/demo/oidc/callback", None if public else SECRET), store,
+        OidcDemoPages("/demo"),
     ))
     browser = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await browser.start_server()
@@ -193,7 +195,9 @@ async def test_demo_relying_party(gateway: Gateway) -> None:
     done = await gateway.browser.get(gateway.path(back))
     html = await done.text()
     assert done.status == 200, html
-    assert "ERIKA" in html and "MUSTERMANN" in html and "http://eidas.europa.eu/LoA/high" in html
+    assert "ERIKA" in html and "MUSTERMANN" in html and "hoch (eIDAS)" in html
+    # formatted for a person: the level in words, the address as one line, no URN and no Python dict
+    assert "http://eidas.europa.eu/LoA/high" not in html and "{" not in html and "KÖLN" in html
     # the same authorization response again: the demo RP refuses it (state used up)
     again = await gateway.browser.get(gateway.path(back))
     assert again.status == 400

@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
 import json
+import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -28,6 +28,8 @@ from joserfc.jwk import KeySet
 
 from eid_gateway.store.base import Store
 
+log = logging.getLogger("eid_gateway.demo")
+
 COOKIE = "demo-oidc-state"
 PENDING_TTL = 600.0
 PENDING_NAMESPACE: Final = "demo-oidc-pending"
@@ -35,7 +37,23 @@ _ASYMMETRIC = {"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "R
 
 
 class DemoClientError(Exception):
-    """A step of the sign-in failed; the message is shown on the demo page (no personal data)."""
+    """A step of the sign-in failed. ``reason`` picks the citizen's text: "denied" (cancelled at the
+    gateway), "expired" (unknown state, or another browser's), "unavailable" (the gateway did not answer
+    as it should), "rejected" (an answer failed verification); the message is for the log (no personal data)."""
+
+    def __init__(self, message: str, reason: str = "rejected") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DemoPages(Protocol):
+    """What the demo's pages look like (eid_gateway.demo.pages): this module only runs the protocol."""
+
+    def start(self, request: web.Request, login_url: str) -> web.Response: ...
+
+    def signed_in(self, request: web.Request, claims: dict[str, Any], userinfo: dict[str, Any]) -> web.Response: ...
+
+    def failed(self, request: web.Request, reason: str) -> web.Response: ...
 
 
 @dataclass(frozen=True)
@@ -71,10 +89,10 @@ class DemoRelyingParty:
         url = self._backchannel(self.settings.issuer + "/.well-known/openid-configuration")
         async with http.get(url) as resp:
             if resp.status != 200:
-                raise DemoClientError(f"discovery answered HTTP {resp.status}")
+                raise DemoClientError(f"discovery answered HTTP {resp.status}", "unavailable")
             meta: dict[str, Any] = await resp.json()
         if meta.get("issuer") != self.settings.issuer:
-            raise DemoClientError("discovery document names another issuer")
+            raise DemoClientError("discovery document names another issuer", "unavailable")
         return meta
 
     async def start(self, authorization_endpoint: str) -> tuple[str, str]:
@@ -103,15 +121,16 @@ class DemoRelyingParty:
         """(ID token claims, userinfo) for the authorization response ``params``."""
         state = params.get("state", "")
         if not cookie_state or not hmac.compare_digest(state.encode(), cookie_state.encode()):
-            raise DemoClientError("state does not belong to this browser")
+            raise DemoClientError("state does not belong to this browser", "expired")
         raw = await self.store.take_value(PENDING_NAMESPACE, _pending_key(state))
         if raw is None:
-            raise DemoClientError("unknown or expired sign-in")
+            raise DemoClientError("unknown or expired sign-in", "expired")
         pending: dict[str, str] = json.loads(raw)
         if params.get("iss") != self.settings.issuer:
             raise DemoClientError("authorization response from an unexpected issuer")
         if "error" in params:
-            raise DemoClientError(f"the gateway answered {params['error']}")
+            raise DemoClientError(f"the gateway answered {params['error']}",
+                                  "denied" if params["error"] == "access_denied" else "rejected")
         meta = await self.metadata(http)
         form = {"grant_type": "authorization_code", "code": params.get("code", ""),
                 "redirect_uri": self.settings.redirect_uri, "code_verifier": pending["verifier"]}
@@ -144,33 +163,22 @@ class DemoRelyingParty:
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
         async with http.get(self._backchannel(meta["userinfo_endpoint"]), headers=bearer) as resp:
             if resp.status != 200:
-                raise DemoClientError(f"userinfo answered HTTP {resp.status}")
+                raise DemoClientError(f"userinfo answered HTTP {resp.status}", "unavailable")
             userinfo: dict[str, Any] = await resp.json()
         if userinfo.get("sub") != token.claims["sub"]:
             raise DemoClientError("userinfo is about another subject")
         return dict(token.claims), userinfo
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status, content_type="text/html", headers={"Cache-Control": "no-store"},
-        text=(f'<!DOCTYPE html><html lang="de"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-              f'<link rel="stylesheet" href="/static/style.css"></head><body><main>'
-              f'<p class="test-banner">Demo-Dienst (nur Entwicklung) / demo service (development only)</p>'
-              f"<h1>{html.escape(title)}</h1>{body}</main></body></html>"),
-    )
-
-
 def create_oidc_demo_routes(
-    settings: DemoClientSettings, store: Store, *, prefix: str = "/demo/oidc", secure_cookie: bool = False
+    settings: DemoClientSettings, store: Store, pages: DemoPages, *, prefix: str = "/demo/oidc",
+    secure_cookie: bool = False,
 ) -> list[web.RouteDef]:
     """``GET {prefix}/`` (button), ``{prefix}/login``, ``{prefix}/callback`` (= the redirect_uri)."""
     rp = DemoRelyingParty(settings, store)
 
     async def index(request: web.Request) -> web.Response:
-        return _page("Demo: Anmeldung mit OpenID Connect",
-                     f'<p><a class="button" href="{html.escape(prefix)}/login">'
-                     "Mit dem Personalausweis anmelden (OpenID Connect)</a></p>")
+        return pages.start(request, f"{prefix}/login")
 
     async def login(request: web.Request) -> web.StreamResponse:
         async with aiohttp.ClientSession() as http:
@@ -187,15 +195,9 @@ def create_oidc_demo_routes(
             async with aiohttp.ClientSession() as http:
                 claims, userinfo = await rp.complete(http, params, request.cookies.get(COOKIE))
         except DemoClientError as e:
-            return _page("Anmeldung fehlgeschlagen / sign-in failed", f"<p>{html.escape(str(e))}</p>", 400)
-        rows = "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in sorted(userinfo.items())
-        )
-        response = _page(
-            "Angemeldet / signed in",
-            f"<p>Vertrauensniveau / level of assurance: {html.escape(str(claims.get('acr')))}</p>"
-            f"<table>{rows}</table>",
-        )
+            log.info("demo OIDC sign-in failed reason=%s: %s", e.reason, e)
+            return pages.failed(request, e.reason)
+        response = pages.signed_in(request, claims, userinfo)
         response.del_cookie(COOKIE, path=prefix)
         return response
 

@@ -1,0 +1,283 @@
+"""``[branding]``: the operator's name, logo, colour and legal pages on every citizen page.
+
+A German authority must link an Impressum (DDG § 5), a Datenschutzerklärung (GDPR Art. 13) and a
+Barrierefreiheitserklärung (BITV 2.0 § 7) from every page; production refuses a config without the
+first two, so a gateway cannot go live unpublishable. The colour is checked here, at config time,
+against WCAG 2.1 AA (1.4.3, 4.5:1): it colours links on the white page and is the background of
+buttons with white labels, so one ratio against white covers both. Without ``[branding]`` the pages
+stay neutral (no operator, the gateway's own blue).
+
+The parser is self-contained (it collects every problem, each naming its key, like the rest of the
+config) so that config.py only calls :func:`parse_branding`. The logo is read once here and served
+from memory beside the static files (:meth:`Branding.static_files`); an SVG with script, event
+handlers or external references is refused (it is served from the gateway's own origin).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from lxml import etree
+
+#: Page background and the label colour on primary buttons (style.css ``--bg`` / ``--accent-text``).
+WHITE: Final = "#ffffff"
+#: The neutral default accent (style.css ``--accent``): 8.4:1 against white.
+DEFAULT_PRIMARY: Final = "#0b4f8a"
+#: WCAG 2.1 SC 1.4.3 (AA) for normal text.
+MIN_CONTRAST: Final = 4.5
+MAX_LOGO_BYTES: Final = 256 * 1024
+MAX_NAME_CHARS: Final = 120
+#: Names the stylesheet and the logo are served under (``/static/<name>``, beside STATIC_DIR's files).
+BRAND_CSS: Final = "brand.css"
+LOGO_NAMES: Final = {".svg": ("operator-logo.svg", "image/svg+xml"), ".png": ("operator-logo.png", "image/png")}
+PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_SVG_NS: Final = "http://www.w3.org/2000/svg"
+_COLOR: Final = re.compile(r"#[0-9a-fA-F]{6}")
+#: The footer's links in their order: (config key, text key in web.i18n.TEXTS).
+LINKS: Final = (
+    ("impressum_url", "link_impressum"),
+    ("privacy_url", "link_privacy"),
+    ("accessibility_url", "link_accessibility"),
+    ("help_url", "link_help"),
+)
+_KEYS: Final = {"operator_name", "logo", "primary_color", *(key for key, _ in LINKS)}
+_REQUIRED_IN_PRODUCTION: Final = ("impressum_url", "privacy_url")
+
+
+class BrandingConfigError(ValueError):
+    """``[branding]`` is unusable; ``errors`` lists every problem, each naming its key."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Logo:
+    """The operator's logo file, read and checked at config time."""
+
+    name: str
+    content_type: str
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Branding:
+    """What the citizen pages show of the operator; the default is the neutral look."""
+
+    operator_name: str | None = None
+    logo: Logo | None = None
+    primary_color: str = DEFAULT_PRIMARY
+    impressum_url: str | None = None
+    privacy_url: str | None = None
+    accessibility_url: str | None = None
+    help_url: str | None = None
+
+    def links(self) -> list[tuple[str, str]]:
+        """(text key, URL) of the configured footer links, in the order of :data:`LINKS`."""
+        out: list[tuple[str, str]] = []
+        for key, text_key in LINKS:
+            url = getattr(self, key)
+            if url:
+                out.append((text_key, url))
+        return out
+
+    @property
+    def logo_url(self) -> str | None:
+        return f"/static/{self.logo.name}" if self.logo is not None else None
+
+    def stylesheet(self) -> bytes:
+        """``brand.css``: the operator's colour as the pages' accent (a file: the CSP allows no inline style)."""
+        return f":root {{ --accent: {self.primary_color}; }}\n".encode("ascii")
+
+    def static_files(self) -> dict[str, tuple[bytes, str]]:
+        """Files served under ``/static/`` from memory: ``brand.css`` and the logo, if any."""
+        files = {BRAND_CSS: (self.stylesheet(), "text/css")}
+        if self.logo is not None:
+            files[self.logo.name] = (self.logo.content, self.logo.content_type)
+        return files
+
+
+#: Where the composing app keeps the config's branding; pages read it through :func:`branding_of`.
+BRANDING_KEY: Final = web.AppKey("branding", Branding)
+NEUTRAL: Final = Branding()
+
+
+#: A request aiohttp refused before routing it belongs to no application yet: the connection guard
+#: (web.connections) puts the served application's branding on it under this key for the error page.
+REQUEST_BRANDING: Final = web.RequestKey("branding", Branding)
+
+
+def branding_of(request: web.BaseRequest) -> Branding:
+    """The branding of the application serving ``request``; for a request not routed (aiohttp refused it
+    before), the one the connection guard put on it; else the neutral look."""
+    if isinstance(request, web.Request):
+        try:
+            return request.config_dict.get(BRANDING_KEY, NEUTRAL)
+        except (AttributeError, AssertionError):  # not routed: aiohttp asserts there is a match
+            pass
+    found = request.get(REQUEST_BRANDING)
+    return found if isinstance(found, Branding) else NEUTRAL
+
+
+# --- colour contrast (WCAG 2.1, "relative luminance" and "contrast ratio") -------------------------------
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG 2.1 relative luminance of ``#rrggbb``."""
+    channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2.1 contrast ratio of two ``#rrggbb`` colours (1 to 21)."""
+    light, dark = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+# --- the parser ------------------------------------------------------------------------------------------
+
+
+def _url(errors: list[str], key: str, value: object, production: bool) -> str | None:
+    allowed = ("https",) if production else ("https", "http")
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"branding.{key}: must be a URL string")
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in allowed or not parts.netloc or any(ch in value for ch in ' "<>\n\r\t'):
+        errors.append(f"branding.{key}: must be an absolute https URL"
+                      + ("" if production else " (http is allowed in development)"))
+        return None
+    return value
+
+
+def _check_svg(content: bytes) -> str | None:
+    """Why this SVG must not be served from the gateway's origin, or None."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(content, parser)
+    except etree.XMLSyntaxError as exc:
+        return f"is not a well-formed SVG file ({exc.msg})"
+    if root.tag != f"{{{_SVG_NS}}}svg":
+        return "is not an SVG file (the root element must be <svg> in the SVG namespace)"
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue  # comments, processing instructions
+        local = etree.QName(element).localname.lower()
+        if local in ("script", "foreignobject", "iframe", "embed", "object"):
+            return f"must not contain <{local}> (it is served from the gateway's own origin)"
+        for name, raw in element.attrib.items():
+            attr = etree.QName(name).localname.lower()
+            value = str(raw)
+            if attr.startswith("on"):
+                return f"must not contain event handler attributes ({attr})"
+            if attr == "href" and not (value.startswith("#") or value.startswith("data:image/")):
+                return "must not refer to other files or URLs (href); embed everything"
+    return None
+
+
+def _logo(errors: list[str], value: object, base_dir: Path) -> Logo | None:
+    if not isinstance(value, str) or not value.strip():
+        errors.append("branding.logo: must be the path of an SVG or PNG file")
+        return None
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    kind = LOGO_NAMES.get(path.suffix.lower())
+    if kind is None:
+        errors.append(f"branding.logo: {path} must be an .svg or .png file")
+        return None
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        errors.append(f"branding.logo: cannot read {path} ({exc.strerror})")
+        return None
+    if len(content) > MAX_LOGO_BYTES:
+        errors.append(f"branding.logo: {path} is larger than {MAX_LOGO_BYTES // 1024} KB")
+        return None
+    if kind[1] == "image/png":
+        problem = None if content.startswith(PNG_SIGNATURE) else "is not a PNG file"
+    else:
+        problem = _check_svg(content)
+    if problem is not None:
+        errors.append(f"branding.logo: {path} {problem}")
+        return None
+    return Logo(kind[0], kind[1], content)
+
+
+def parse_branding(data: Mapping[str, Any], base_dir: Path, *, production: bool) -> Branding:
+    """``[branding]`` of the parsed TOML document ``data``; raises :class:`BrandingConfigError` with every
+    problem. Relative logo paths are resolved against ``base_dir`` (the config file's directory)."""
+    table = data.get("branding")
+    errors: list[str] = []
+    if table is None:
+        table = {}
+    elif not isinstance(table, Mapping):
+        raise BrandingConfigError(["branding: must be a table"])
+    for key in sorted(set(table) - _KEYS):
+        errors.append(f"branding.{key}: unknown key")
+
+    name = table.get("operator_name")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            errors.append("branding.operator_name: must be a non-empty string")
+            name = None
+        elif len(name) > MAX_NAME_CHARS or any(ord(ch) < 32 for ch in name):
+            errors.append(f"branding.operator_name: must be one line of at most {MAX_NAME_CHARS} characters")
+            name = None
+        else:
+            name = name.strip()
+
+    logo = _logo(errors, table["logo"], base_dir) if "logo" in table else None
+
+    color = table.get("primary_color", DEFAULT_PRIMARY)
+    if not isinstance(color, str) or not _COLOR.fullmatch(color):
+        errors.append('branding.primary_color: must be a colour as "#rrggbb"')
+        color = DEFAULT_PRIMARY
+    else:
+        color = color.lower()
+        ratio = contrast_ratio(color, WHITE)
+        if ratio < MIN_CONTRAST:
+            errors.append(
+                f"branding.primary_color: {color} has a contrast of {ratio:.2f}:1 against white (links on the "
+                f"page, white button labels); WCAG 2.1 AA needs at least {MIN_CONTRAST}:1: choose a darker colour"
+            )
+            color = DEFAULT_PRIMARY
+
+    urls: dict[str, str | None] = {}
+    for key, _ in LINKS:
+        urls[key] = _url(errors, key, table[key], production) if key in table else None
+    if production:
+        for key in _REQUIRED_IN_PRODUCTION:
+            if key not in table:
+                errors.append(f"branding.{key}: is required in production (German public websites must link "
+                              "an Impressum and a Datenschutzerklärung from every page)")
+    if errors:
+        raise BrandingConfigError(errors)
+    return Branding(
+        operator_name=name,
+        logo=logo,
+        primary_color=color,
+        impressum_url=urls["impressum_url"],
+        privacy_url=urls["privacy_url"],
+        accessibility_url=urls["accessibility_url"],
+        help_url=urls["help_url"],
+    )
+
+
+#: The placeholder logo of the demo configuration (no real coat of arms), written by ``init``.
+DEMO_LOGO: Final = Path(__file__).parent / "assets" / "demo-logo.svg"
+
+
+def write_demo_logo(directory: Path) -> Path:
+    """Copy the demo's placeholder logo to ``directory/branding/logo.svg`` (what ``init`` configures)."""
+    target = directory / "branding" / "logo.svg"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(DEMO_LOGO.read_bytes())
+    return target
