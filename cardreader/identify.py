@@ -10,7 +10,7 @@ from cardreader import pcsc
 from cardreader.atr import AtrError, looks_like_german_id, parse_atr
 from cardreader.features import FEATURE_EXECUTE_PACE, PaceCapabilities
 from cardreader.model import CardInfo, PaceOption, ReaderState
-from cardreader.security_infos import SecurityInfos
+from tr03110.security_infos import SecurityInfos
 
 
 def state_from_flags(flags: int) -> ReaderState | None:

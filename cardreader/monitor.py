@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cardreader import pcsc
-from cardreader.apdu import ApduError, CardStatusError, read_card_access
 from cardreader.features import (
     FEATURE_EXECUTE_PACE,
     FeatureError,
@@ -25,7 +24,8 @@ from cardreader.features import (
 )
 from cardreader.identify import card_info, reader_pace_from, state_from_error, state_from_flags
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState
-from cardreader.security_infos import SecurityInfosError, parse_security_infos
+from tr03110.apdu import ApduError, CardStatusError, read_card_access
+from tr03110.security_infos import SecurityInfosError, parse_security_infos
 
 log = logging.getLogger(__name__)
 

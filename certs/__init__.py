@@ -1,1 +1,2 @@
-"""Keys and certificates of the gateway: loading, the development PKI, CV certificates."""
+"""Keys and certificates of the gateway: loading, PKCS#11, the development PKI and a development CV
+certificate chain (CV certificates themselves are :mod:`tr03110.cvc`)."""

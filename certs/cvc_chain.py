@@ -8,12 +8,19 @@ real certificates without any PKI at hand. The holder references say TEST, never
 from __future__ import annotations
 
 import datetime
+from collections.abc import Set
 from dataclasses import dataclass, field
+from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs.cvc import AccessRight, CertificateDescription, Chat, Role, build_cvc
-from eid_gateway.identity import Attribute
+from tr03110.cvc import AccessRight, CertificateDescription, Chat, Role, build_cvc
+
+#: Given names (DG4), family names (DG5), date of birth (DG8), address (DG17), pseudonym, age check.
+DEFAULT_RIGHTS: Final = frozenset(
+    {AccessRight.READ_DG4, AccessRight.READ_DG5, AccessRight.READ_DG8, AccessRight.READ_DG17,
+     AccessRight.RESTRICTED_IDENTIFICATION, AccessRight.AGE_VERIFICATION}
+)
 
 
 @dataclass(frozen=True)
@@ -27,14 +34,11 @@ class CvcChain:
     cvca_key: ec.EllipticCurvePrivateKey = field(repr=False)
     dv_key: ec.EllipticCurvePrivateKey = field(repr=False)
     terminal_key: ec.EllipticCurvePrivateKey = field(repr=False)
-    attributes: frozenset[Attribute] = frozenset()
+    rights: frozenset[AccessRight] = frozenset()
 
 
 def make_chain(
-    attributes: frozenset[Attribute] | set[Attribute] = frozenset(
-        {Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.ADDRESS,
-         Attribute.PSEUDONYM, Attribute.AGE_VERIFICATION}
-    ),
+    rights: Set[AccessRight] = DEFAULT_RIGHTS,
     *,
     today: datetime.date | None = None,
     terminal_days: int = 60,
@@ -42,7 +46,8 @@ def make_chain(
     subject_url: str = "https://eid.musterstadt.example",
     country: str = "DE",
 ) -> CvcChain:
-    """A chain whose terminal (authorization) certificate grants exactly ``attributes``.
+    """A chain whose terminal (authorization) certificate grants exactly ``rights`` (for gateway
+    attributes: :func:`eid_gateway.eid.chat.rights_for`).
 
     References: ``<country>TESTCVCA00001`` -> ``<country>TESTDV00001`` -> ``<country>MUSTERST00001``.
     """
@@ -71,8 +76,8 @@ def make_chain(
     )
     terminal = build_cvc(
         authority_reference=dv_ref, holder_reference=term_ref, public_key=term_key.public_key(),
-        chat=Chat.for_attributes(frozenset(attributes)), effective_date=day,
+        chat=Chat.authentication_terminal(frozenset(rights)), effective_date=day,
         expiration_date=day + datetime.timedelta(days=terminal_days), signing_key=dv_key,
         description=desc_bytes,
     )
-    return CvcChain(cvca, dv, terminal, desc_bytes, cvca_key, dv_key, term_key, frozenset(attributes))
+    return CvcChain(cvca, dv, terminal, desc_bytes, cvca_key, dv_key, term_key, frozenset(rights))

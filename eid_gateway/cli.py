@@ -420,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_cvc_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import datetime
 
-    from certs.cvc import CvcError
+    from tr03110.cvc import CvcError
     from eid_gateway.backends.authorization import describe_file
 
     try:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from certs.cvc import CvcError, CvCertificate, load_cvc_file
+from tr03110.cvc import CvcError, CvCertificate, load_cvc_file
 from certs.devpki import DEV_MARKER, is_dev_file
 from certs.loading import (
     CertLoadError,

@@ -19,7 +19,8 @@ import threading
 from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.type import char, namedtype, univ
 
-from cardreader.security_infos import ID_CA, ID_CI, ID_PACE, ID_TA, STANDARDIZED_DOMAIN_PARAMETERS
+from tr03110 import tlv
+from tr03110.oids import ID_CA, ID_CI, ID_PACE, ID_TA, STANDARDIZED_DOMAIN_PARAMETERS
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,7 @@ CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
 
 def _seq(*items: univ.Asn1Item) -> bytes:
     """DER SEQUENCE of already-typed pyasn1 values (a SecurityInfo has no fixed component types)."""
-    body = b"".join(bytes(der_encoder.encode(i)) for i in items)
-    return b"\x30" + _der_len(len(body)) + body
+    return tlv.encode(0x30, b"".join(bytes(der_encoder.encode(i)) for i in items))
 
 
 def npa_card_access(parameter_id: int = 13) -> bytes:
@@ -59,15 +59,7 @@ def npa_card_access(parameter_id: int = 13) -> bytes:
         # CardInfoLocator (kept as an unknown entry by the parser)
         _seq(univ.ObjectIdentifier(ID_CI), char.IA5String("http://bsi.bund.de/cif/npa.xml")),
     ]
-    body = b"".join(sorted(entries))  # DER SET OF: sorted encodings
-    return bytes([0x31]) + _der_len(len(body)) + body
-
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(b)]) + b
+    return tlv.encode(0x31, b"".join(sorted(entries)))  # DER SET OF: sorted encodings
 
 
 SW_OK = b"\x90\x00"

@@ -15,17 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from certs.cvc import (
-    ATTRIBUTE_RIGHTS,
-    AccessRight,
-    CvCertificate,
-    CvcError,
-    Role,
-    TerminalType,
-    load_cvc_file,
-)
+from eid_gateway.eid.chat import ATTRIBUTE_RIGHTS, grants, missing
 from eid_gateway.identity import Attribute
 from eid_gateway.services import Service
+from tr03110.cvc import AccessRight, CvCertificate, CvcError, Role, TerminalType, load_cvc_file
 
 EXPIRY_WARNING_DAYS: Final = 30
 CONFIG_KEY: Final = "eid_server.authorization_certificate"
@@ -70,8 +63,7 @@ def check_authorization(
                              f"{chr_} does not grant RESTRICTED_IDENTIFICATION, which every sign-in needs "
                              "(the per-service pseudonym is derived from it)"))
     for i, service in enumerate(services):
-        missing = chat.missing(service.allowed_attributes)
-        for attribute in missing:
+        for attribute in missing(chat, service.allowed_attributes):
             found.append(Finding(
                 Level.ERROR, f"services[{i}].attributes",
                 f"service {service.id!r} is registered for {attribute.value!r}, which needs "
@@ -94,13 +86,13 @@ def check_authorization(
 
 def granted_attributes(cert: CvCertificate) -> tuple[Attribute, ...]:
     """The gateway attributes this certificate lets the eID-Server read, in the enum's order."""
-    return tuple(a for a in Attribute if cert.chat.grants_attribute(a))
+    return tuple(a for a in Attribute if grants(cert.chat, a))
 
 
 def describe_file(cvc_path: Path, description_path: Path | None, today: datetime.date) -> list[str]:
     """``eid-gateway cvc show``: the certificate, what it grants, and its description (hash checked).
 
-    Raises :class:`~certs.cvc.CvcError` for an unreadable or unbound file.
+    Raises :class:`~tr03110.cvc.CvcError` for an unreadable or unbound file.
     """
     cert = load_cvc_file(cvc_path)
     lines = cert.describe()

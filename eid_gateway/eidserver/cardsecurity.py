@@ -6,7 +6,7 @@ to a genuine document. Here the structure is parsed, the signed-attribute messag
 against the SecurityInfos, and the signer's signature is verified with the embedded document-signer
 certificate whenever `cryptography` can load it. Trusting that certificate (a CSCA chain) is a
 deployment question: :attr:`CardSecurity.signer` is returned for that check. The SecurityInfos set itself
-is parsed by :mod:`cardreader.security_infos` (the one parser of that structure, shared with EF.CardAccess).
+is parsed by :mod:`tr03110.security_infos` (the one parser of that structure, shared with EF.CardAccess).
 """
 
 from __future__ import annotations
@@ -25,15 +25,13 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import namedtype, univ
 from pyasn1_modules import rfc5280, rfc5652
 
-from cardreader.security_infos import ChipAuthenticationInfo as ChipAuthenticationInfo  # public: ca_infos
-from cardreader.security_infos import SecurityInfosError, UnknownInfo
-from cardreader.security_infos import parse_security_infos as _parse_security_infos
-from eid_gateway.eidserver.crypto import ID_CA_ECDH, ID_PK_ECDH, ID_SECURITY_OBJECT
+from tr03110 import security_infos
+from tr03110.oids import ID_CA_ECDH, ID_PK_ECDH, ID_SECURITY_OBJECT, STANDARDIZED_DOMAIN_PARAMETERS
+from tr03110.security_infos import ChipAuthenticationInfo, SecurityInfosError, UnknownInfo
 
 _ID_SIGNED_DATA: Final = "1.2.840.113549.1.7.2"
 _ID_MESSAGE_DIGEST: Final = "1.2.840.113549.1.9.4"
 _ID_CONTENT_TYPE: Final = "1.2.840.113549.1.9.3"
-_STANDARDIZED_DOMAIN_PARAMETERS: Final = "0.4.0.127.0.7.1.2"
 _BRAINPOOL_P256R1_ID: Final = 13
 _BRAINPOOL_P256R1_OID: Final = "1.3.36.3.3.2.8.1.1.7"
 _MAX_SECURITY_INFOS: Final = 65536  # a sanity bound only: the signed content of a file the card bounds
@@ -109,7 +107,9 @@ def parse_security_infos(data: bytes) -> tuple[tuple[ChipAuthenticationKey, ...]
     :class:`UnknownInfo`; its public key is decoded here.
     """
     try:
-        infos = _parse_security_infos(data, source="EF.CardSecurity content", max_size=_MAX_SECURITY_INFOS)
+        infos = security_infos.parse_security_infos(
+            data, source="EF.CardSecurity content", max_size=_MAX_SECURITY_INFOS
+        )
     except SecurityInfosError as exc:
         raise CardSecurityError(str(exc)) from None
     keys: list[ChipAuthenticationKey] = []
@@ -130,7 +130,7 @@ def _is_brainpool_p256(algorithm: str, params: Any) -> bool:
     """Domain parameters: TR-03110's standardized ID 13, or id-ecPublicKey with the named curve."""
     if not params.isValue:
         return False
-    if algorithm == _STANDARDIZED_DOMAIN_PARAMETERS:
+    if algorithm == STANDARDIZED_DOMAIN_PARAMETERS:
         return int(_decode(bytes(params), univ.Integer(), "domain parameter ID")) == _BRAINPOOL_P256R1_ID
     if algorithm == "1.2.840.10045.2.1":
         try:

@@ -18,9 +18,9 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import char, namedtype, tag, univ
 
 from eid_gateway.eid.errors import EidMessageError
-from eid_gateway.eidserver import tlv
 from eid_gateway.eid.messages import PersonalData, date_string, parse_lenient_date
 from eid_gateway.identity import PartialDate, Place
+from tr03110 import tlv
 
 
 class DataGroupError(ValueError):

@@ -16,8 +16,8 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs.cvc import ATTRIBUTE_RIGHTS, AccessRight, Chat, CvcError
 from eid_gateway.eid import results
+from eid_gateway.eid.chat import ATTRIBUTE_RIGHTS
 from eid_gateway.eid.messages import (
     OPERATION_NAMES,
     GetResultResponse,
@@ -28,8 +28,7 @@ from eid_gateway.eid.messages import (
     Selection,
     UseIDRequest,
 )
-from eid_gateway.eidserver import crypto, datagroups, tlv
-from eid_gateway.eidserver.apdu import ApduError, CommandApdu, ResponseApdu
+from eid_gateway.eidserver import datagroups
 from eid_gateway.eidserver.cardsecurity import CardSecurityError, parse_card_security
 from eid_gateway.eidserver.paos import (
     ClientMessage,
@@ -46,6 +45,9 @@ from eid_gateway.eidserver.paos import (
 )
 from eid_gateway.eidserver.sm import SecureMessaging, SecureMessagingError
 from eid_gateway.identity import TR03130_NAMES, Attribute
+from tr03110 import crypto, oids, tlv
+from tr03110.apdu import ApduError, CommandApdu, ResponseApdu
+from tr03110.cvc import AccessRight, Chat, CvcError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ _FIELDS: Final = {
     "CommunityID": "community_id", "ResidencePermitI": "residence_permit_i",
 }
 RI_KEY_ID: Final = 1
-_CHECKS: Final = {"AgeVerification": crypto.ID_DATE_OF_BIRTH, "PlaceVerification": crypto.ID_COMMUNITY_ID}
+_CHECKS: Final = {"AgeVerification": oids.ID_DATE_OF_BIRTH, "PlaceVerification": oids.ID_COMMUNITY_ID}
 
 
 class EacProtocolError(Exception):
@@ -108,13 +110,13 @@ def _years_before(today: date, years: int) -> date:
 
 def auxiliary_data(request: UseIDRequest, today: date) -> bytes:
     """The 67 template: document validity always; age and community ID when the service asks."""
-    items = [tlv.encode(0x73, crypto.oid_der(crypto.ID_DATE_OF_EXPIRY) + tlv.encode(0x53, today.strftime("%Y%m%d").encode()))]
+    items = [tlv.encode(0x73, oids.oid_der(oids.ID_DATE_OF_EXPIRY) + tlv.encode(0x53, today.strftime("%Y%m%d").encode()))]
     if request.age is not None and request.selection("AgeVerification") is not Selection.PROHIBITED:
         born_by = _years_before(today, request.age)
-        items.insert(0, tlv.encode(0x73, crypto.oid_der(crypto.ID_DATE_OF_BIRTH)
+        items.insert(0, tlv.encode(0x73, oids.oid_der(oids.ID_DATE_OF_BIRTH)
                                    + tlv.encode(0x53, born_by.strftime("%Y%m%d").encode())))
     if request.community_id is not None and request.selection("PlaceVerification") is not Selection.PROHIBITED:
-        items.append(tlv.encode(0x73, crypto.oid_der(crypto.ID_COMMUNITY_ID)
+        items.append(tlv.encode(0x73, oids.oid_der(oids.ID_COMMUNITY_ID)
                                 + tlv.encode(0x53, bytes.fromhex(request.community_id))))
     return tlv.encode(0x67, b"".join(items))
 
@@ -232,7 +234,7 @@ class EacSession:
         assert self._ephemeral is not None
         security = parse_card_security(msg.ef_card_security)
         ca_info = security.ca_infos[0] if security.ca_infos else None
-        protocol = ca_info.protocol if ca_info is not None else crypto.ID_CA_ECDH_AES_CBC_CMAC_128
+        protocol = ca_info.protocol if ca_info is not None else oids.ID_CA_ECDH_AES_CBC_CMAC_128
         if protocol not in crypto.CA_KEY_LENGTH:
             raise EacProtocolError("unsupported Chip Authentication protocol")
         chip_key = security.key(ca_info.key_id if ca_info is not None and len(security.keys) > 1 else None)
@@ -268,18 +270,18 @@ class EacSession:
             if self._wanted(name):
                 n = datagroups.FIELD_DG[fld]
                 apdus.append(self._protect(CommandApdu(0x00, 0xB0, 0x80 | n, 0x00, b"", 256), f"dg:{n}"))
-        checks = [("AgeVerification", crypto.ID_DATE_OF_BIRTH), ("PlaceVerification", crypto.ID_COMMUNITY_ID)]
+        checks = [("AgeVerification", oids.ID_DATE_OF_BIRTH), ("PlaceVerification", oids.ID_COMMUNITY_ID)]
         for name, oid in checks:
             if self._wanted(name):
-                apdus.append(self._protect(CommandApdu(0x80, 0x20, 0x80, 0x00, crypto.oid_der(oid)), f"verify:{oid}"))
-        apdus.append(self._protect(CommandApdu(0x80, 0x20, 0x80, 0x00, crypto.oid_der(crypto.ID_DATE_OF_EXPIRY)),
-                                   f"verify:{crypto.ID_DATE_OF_EXPIRY}"))
+                apdus.append(self._protect(CommandApdu(0x80, 0x20, 0x80, 0x00, oids.oid_der(oid)), f"verify:{oid}"))
+        apdus.append(self._protect(CommandApdu(0x80, 0x20, 0x80, 0x00, oids.oid_der(oids.ID_DATE_OF_EXPIRY)),
+                                   f"verify:{oids.ID_DATE_OF_EXPIRY}"))
         if self._wanted("RestrictedID"):
-            mse = tlv.encode(0x80, crypto.oid_value(crypto.ID_RI_ECDH_SHA_256)) + tlv.encode(0x84, bytes([RI_KEY_ID]))
+            mse = tlv.encode(0x80, oids.oid_value(oids.ID_RI_ECDH_SHA_256)) + tlv.encode(0x84, bytes([RI_KEY_ID]))
             apdus.append(self._protect(CommandApdu(0x00, 0x22, 0x41, 0xA4, mse), "ri-mse"))
             sector = crypto.point(self.terminal.sector_key.public_key())
             # A0: the sector public key as a public-key data object (protocol OID, 86 point).
-            ga = tlv.encode(0x7C, tlv.encode(0xA0, crypto.oid_der(crypto.ID_RI_ECDH_SHA_256) + tlv.encode(0x86, sector)))
+            ga = tlv.encode(0x7C, tlv.encode(0xA0, oids.oid_der(oids.ID_RI_ECDH_SHA_256) + tlv.encode(0x86, sector)))
             apdus.append(self._protect(CommandApdu(0x00, 0x86, 0x00, 0x00, ga, 256), "ri"))
         return TransmitInput(tuple(apdus))
 
@@ -321,7 +323,7 @@ class EacSession:
                 raise EacProtocolError(f"reading DG{n} failed ({response.sw:04X})")
             data = self._files.get(n, b"") + response.data
             self._files[n] = data
-            total = _tlv_total(data)
+            total = tlv.total_length(data)
             if total is not None and len(data) < total:
                 if len(data) > 0x7FFF:
                     raise EacProtocolError(f"DG{n} is too large")
@@ -348,7 +350,7 @@ class EacSession:
     def _finish(self) -> StartPaosResponse:
         self.state = "done"
         self._sm = None
-        if not self._checks.get(crypto.ID_DATE_OF_EXPIRY, False):
+        if not self._checks.get(oids.ID_DATE_OF_EXPIRY, False):
             self.outcome = GetResultResponse(Result(results.MAJOR_ERROR, results.DOCUMENT_VALIDITY_FAILED))
             return StartPaosResponse(ClientResult(results.MAJOR_OK))
         groups = {n: d for n, d in self._files.items() if n not in self._absent}
@@ -365,8 +367,8 @@ class EacSession:
                 ops[name] = Permission.ALLOWED
         if self._restricted_id is not None:
             data = replace(data, restricted_id=RestrictedID(self._restricted_id.hex().upper()))
-        age = self._checks.get(crypto.ID_DATE_OF_BIRTH) if self._wanted("AgeVerification") else None
-        place = self._checks.get(crypto.ID_COMMUNITY_ID) if self._wanted("PlaceVerification") else None
+        age = self._checks.get(oids.ID_DATE_OF_BIRTH) if self._wanted("AgeVerification") else None
+        place = self._checks.get(oids.ID_COMMUNITY_ID) if self._wanted("PlaceVerification") else None
         self.outcome = GetResultResponse(
             Result(results.MAJOR_OK),
             personal_data=data,
@@ -376,23 +378,6 @@ class EacSession:
             level_of_assurance=LOA_HIGH,
         )
         return StartPaosResponse(ClientResult(results.MAJOR_OK))
-
-
-def _tlv_total(data: bytes) -> int | None:
-    """The full length of the data object that ``data`` begins with (None if the header is incomplete)."""
-    try:
-        pos = 1
-        if data[0] & 0x1F == 0x1F:
-            while data[pos] & 0x80:
-                pos += 1
-            pos += 1
-        first = data[pos]
-        if first < 0x80:
-            return pos + 1 + first
-        count = first & 0x7F
-        return pos + 1 + count + int.from_bytes(data[pos + 1:pos + 1 + count], "big")
-    except IndexError:
-        return None
 
 
 __all__ = ["Attribute", "EacProtocolError", "EacSession", "TerminalCredentials", "auxiliary_data",

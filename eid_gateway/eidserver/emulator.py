@@ -26,13 +26,14 @@ from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.type import univ
 from pyasn1_modules import rfc5280, rfc5652
 
-from certs.cvc import Chat, parse_cvc
 from eid_gateway.eid import results
 from eid_gateway.eid.messages import PersonalData
-from eid_gateway.eidserver import crypto, datagroups, paos, tlv
-from eid_gateway.eidserver.apdu import CommandApdu, ResponseApdu
+from eid_gateway.eidserver import datagroups, paos
 from eid_gateway.eidserver.sm import SecureMessaging, SecureMessagingError
 from saml.xml import parse_xml
+from tr03110 import crypto, oids, tlv
+from tr03110.apdu import CommandApdu, ResponseApdu
+from tr03110.cvc import AccessRight, Chat, parse_cvc
 
 #: AusweisApp 1.26 simulator card: static CA private key (keyId 41), RI keys 1 and 2, ID_PICC, nonce.
 CA_PRIVATE: Final = bytes.fromhex("A07EB62E891DAA84643E0AFCC1AF006891B669B8F51E379477DBEAB8C987A610")
@@ -43,9 +44,6 @@ RI_PRIVATE: Final = {
 }
 ID_PICC: Final = bytes.fromhex("0102030405060708900A0B0C0D0E0F1011121314")
 CA_NONCE: Final = bytes.fromhex("0001020304050607")
-ID_PACE_ECDH_GM_AES_128: Final = "0.4.0.127.0.7.2.2.4.2.2"
-ID_TA: Final = "0.4.0.127.0.7.2.2.2"
-_STANDARDIZED: Final = "0.4.0.127.0.7.1.2"
 SW_OK: Final = 0x9000
 
 
@@ -61,21 +59,21 @@ def _int(n: int) -> bytes:
 
 
 def _alg_bp256() -> bytes:
-    return _seq(crypto.oid_der(_STANDARDIZED), _int(13))
+    return _seq(oids.oid_der(oids.STANDARDIZED_DOMAIN_PARAMETERS), _int(13))
 
 
 def security_infos(*, with_public_key: bool) -> bytes:
     """SecurityInfos of EF.CardAccess (and, with the CA public key, of EF.CardSecurity)."""
     ca_point = crypto.point(crypto.private_key_from_scalar(CA_PRIVATE).public_key())
     infos = [
-        _seq(crypto.oid_der(ID_PACE_ECDH_GM_AES_128), _int(2), _int(13)),
-        _seq(crypto.oid_der(ID_TA), _int(2)),
-        _seq(crypto.oid_der(crypto.ID_CA_ECDH_AES_CBC_CMAC_128), _int(2), _int(CA_KEY_ID)),
-        _seq(crypto.oid_der(crypto.ID_CA_ECDH), _alg_bp256(), _int(CA_KEY_ID)),
+        _seq(oids.oid_der(oids.ID_PACE_ECDH_GM_AES_CBC_CMAC_128), _int(2), _int(13)),
+        _seq(oids.oid_der(oids.ID_TA), _int(2)),
+        _seq(oids.oid_der(oids.ID_CA_ECDH_AES_CBC_CMAC_128), _int(2), _int(CA_KEY_ID)),
+        _seq(oids.oid_der(oids.ID_CA_ECDH), _alg_bp256(), _int(CA_KEY_ID)),
     ]
     if with_public_key:
         spki = _seq(_alg_bp256(), tlv.encode(0x03, b"\x00" + ca_point))
-        infos.append(_seq(crypto.oid_der(crypto.ID_PK_ECDH), spki, _int(CA_KEY_ID)))
+        infos.append(_seq(oids.oid_der(oids.ID_PK_ECDH), spki, _int(CA_KEY_ID)))
     # DER SET OF: elements sorted by their encoding
     return tlv.encode(0x31, b"".join(sorted(infos)))
 
@@ -106,7 +104,7 @@ def card_security(signer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | 
     si["digestAlgorithm"] = sha256
     signed = si["signedAttrs"]
     for i, (oid, value) in enumerate((
-        ("1.2.840.113549.1.9.3", univ.ObjectIdentifier(crypto.ID_SECURITY_OBJECT)),
+        ("1.2.840.113549.1.9.3", univ.ObjectIdentifier(oids.ID_SECURITY_OBJECT)),
         ("1.2.840.113549.1.9.4", univ.OctetString(hashlib.sha256(content).digest())),
     )):
         attr = rfc5652.Attribute()
@@ -121,7 +119,7 @@ def card_security(signer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | 
     sd = rfc5652.SignedData()
     sd["version"] = 3
     sd["digestAlgorithms"][0] = sha256
-    sd["encapContentInfo"]["eContentType"] = univ.ObjectIdentifier(crypto.ID_SECURITY_OBJECT)
+    sd["encapContentInfo"]["eContentType"] = univ.ObjectIdentifier(oids.ID_SECURITY_OBJECT)
     sd["encapContentInfo"]["eContent"] = content
     der_cert, _ = der_decoder.decode(cert.public_bytes(serialization.Encoding.DER), asn1Spec=rfc5280.Certificate())
     sd["certificates"][0]["certificate"] = der_cert
@@ -251,7 +249,7 @@ class EmulatedCard:
                 self._aux = next((i.encode() for i in items if i.tag == 0x67), b"")
             elif apdu.p1 == 0x41:
                 ref = tlv.find(items, 0x80)
-                if ref == crypto.oid_value(crypto.ID_RI_ECDH_SHA_256):
+                if ref == oids.oid_value(oids.ID_RI_ECDH_SHA_256):
                     key = tlv.find(items, 0x84)
                     self._ri_key = key[-1] if key else 0
             return ResponseApdu(b"", SW_OK)
@@ -271,7 +269,7 @@ class EmulatedCard:
                     raise CardError(0x6982)
                 secret = crypto.ecdh_x(crypto.private_key_from_scalar(CA_PRIVATE), ca_point)
                 k_enc, k_mac = crypto.kdf_enc(secret, CA_NONCE), crypto.kdf_mac(secret, CA_NONCE)
-                token = crypto.authentication_token(k_mac, crypto.ID_CA_ECDH_AES_CBC_CMAC_128, ca_point)
+                token = crypto.authentication_token(k_mac, oids.ID_CA_ECDH_AES_CBC_CMAC_128, ca_point)
                 self._pending_sm = SecureMessaging(k_enc, k_mac)
                 return ResponseApdu(tlv.encode(0x7C, tlv.encode(0x81, CA_NONCE) + tlv.encode(0x82, token)), SW_OK)
             sector = tlv.find(items, 0xA0)
@@ -296,8 +294,6 @@ class EmulatedCard:
         if f.file_id[:1] == b"\x01" and 1 <= f.short_id <= 21:
             if self._sm is None or self._terminal_chat is None:
                 raise CardError(0x6982)
-            from certs.cvc import AccessRight
-
             if not self._terminal_chat.grants(AccessRight.read(f.short_id)):
                 raise CardError(0x6982)
 
@@ -308,13 +304,13 @@ class EmulatedCard:
         wanted = templates.get(oid)
         if wanted is None:
             return 0x6300
-        if oid == crypto.oid_value(crypto.ID_DATE_OF_BIRTH):
+        if oid == oids.oid_value(oids.ID_DATE_OF_BIRTH):
             born = self._file(short_id=8).content[-8:]
             return SW_OK if born <= wanted else 0x6300
-        if oid == crypto.oid_value(crypto.ID_DATE_OF_EXPIRY):
+        if oid == oids.oid_value(oids.ID_DATE_OF_EXPIRY):
             expiry = self._file(short_id=3).content[-8:]
             return SW_OK if expiry >= wanted else 0x6300
-        if oid == crypto.oid_value(crypto.ID_COMMUNITY_ID):
+        if oid == oids.oid_value(oids.ID_COMMUNITY_ID):
             community = tlv.parse_single(self._file(short_id=18).content).value
             inner = tlv.parse_single(community, 0x04).value
             return SW_OK if inner.hex().startswith(wanted.hex()) else 0x6300
@@ -423,12 +419,12 @@ class ClientEmulator:
         eph = bytes.fromhex(apd.findtext(_q("EphemeralPublicKey")) or "")
         signature = bytes.fromhex(apd.findtext(_q("Signature")) or "")
         terminal = parse_cvc(self._certs[1])
-        mse = (tlv.encode(0x80, crypto.oid_value(crypto.ID_TA_ECDSA_SHA_256))
+        mse = (tlv.encode(0x80, oids.oid_value(oids.ID_TA_ECDSA_SHA_256))
                + tlv.encode(0x83, str(terminal.holder_reference).encode()) + self._aux
                + tlv.encode(0x91, crypto.compressed(eph)))
         steps = [CommandApdu(0x00, 0x22, 0x81, 0xA4, mse), CommandApdu(0x00, 0x82, 0x00, 0x00, signature),
-                 CommandApdu(0x00, 0x22, 0x41, 0xA4, tlv.encode(0x80, crypto.oid_value(
-                     crypto.ID_CA_ECDH_AES_CBC_CMAC_128)) + tlv.encode(0x84, bytes([CA_KEY_ID]))),
+                 CommandApdu(0x00, 0x22, 0x41, 0xA4, tlv.encode(0x80, oids.oid_value(
+                     oids.ID_CA_ECDH_AES_CBC_CMAC_128)) + tlv.encode(0x84, bytes([CA_KEY_ID]))),
                  CommandApdu(0x00, 0x86, 0x00, 0x00, tlv.encode(0x7C, tlv.encode(0x80, eph)), 256)]
         response = b""
         for step in steps:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from eid_gateway.eidserver import tlv
-from eid_gateway.eidserver.apdu import CommandApdu, ResponseApdu
-from eid_gateway.eidserver.crypto import aes_cmac
+from tr03110 import tlv
+from tr03110.apdu import CommandApdu, ResponseApdu
+from tr03110.crypto import aes_cmac
 
 BLOCK = 16
 

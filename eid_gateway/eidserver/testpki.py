@@ -6,7 +6,7 @@ root) this module makes a stand-in: our own CVCA certificate named ``DETESTeID00
 terminal certificate (CHAT with every right the gateway can ask for, the hash of the certificate
 description), the certificate description (subject URL = the gateway's public origin, CommCertificates
 = the hashes of the TLS certificates) and an RSA TLS certificate for the PAOS endpoint. Every file is
-written with :mod:`certs.cvc` — the same code that parses real authorization certificates — and the
+written with :mod:`tr03110.cvc` — the same code that parses real authorization certificates — and the
 TLS certificate carries :data:`certs.devpki.DEV_MARKER`, so production mode refuses this PKI.
 """
 
@@ -24,7 +24,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from certs.cvc import (
+from certs.devpki import DEV_MARKER, write_private
+from eid_gateway.eidserver.eac import TerminalCredentials
+from saml.keys import generate_key_pair, key_pair_to_pem
+from tr03110 import crypto
+from tr03110.cvc import (
     AccessRight,
     CertificateDescription,
     Chat,
@@ -33,10 +37,6 @@ from certs.cvc import (
     build_cvc,
     load_cvc_file,
 )
-from certs.devpki import DEV_MARKER, write_private
-from eid_gateway.eidserver import crypto
-from eid_gateway.eidserver.eac import TerminalCredentials
-from saml.keys import generate_key_pair, key_pair_to_pem
 
 #: AusweisApp's simulator card reports this CVCA (and links DVs naming it to the BSI test roots).
 TEST_CVCA: Final = "DETESTeID00005"

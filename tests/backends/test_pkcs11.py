@@ -29,7 +29,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from lxml import etree
 
-from certs.cvc import Chat, Role, build_cvc, parse_cvc
+from tr03110.cvc import Chat, Role, build_cvc, parse_cvc
 from certs.pkcs11 import (
     SOFTHSM2_MODULE,
     Pkcs11EcPrivateKey,

@@ -1,16 +1,15 @@
 import pytest
 
-from cardreader.apdu import (
+from cardreader.testing.vcard import CardFiles, npa_card_access
+from tr03110.apdu import (
     ApduError,
     CardStatusError,
-    der_total_length,
-    parse_response,
+    ResponseApdu,
     read_binary,
     read_card_access,
     select_ef,
     select_mf,
 )
-from cardreader.testing.vcard import CardFiles, npa_card_access
 
 
 def test_command_encodings():
@@ -26,17 +25,10 @@ def test_command_encodings():
 
 
 def test_parse_response():
-    r = parse_response(b"\x01\x02\x90\x00")
+    r = ResponseApdu.decode(b"\x01\x02\x90\x00")
     assert r.data == b"\x01\x02" and r.sw == 0x9000
     with pytest.raises(ApduError, match="shorter"):
-        parse_response(b"\x90")
-
-
-def test_der_total_length():
-    assert der_total_length(b"\x31\x05") == 7
-    assert der_total_length(b"\x31\x81\x81") == 3 + 0x81
-    assert der_total_length(b"\x31\x82\x01") is None
-    assert der_total_length(b"\x31") is None
+        ResponseApdu.decode(b"\x90")
 
 
 @pytest.mark.parametrize("chunk", [0xDF, 7, 1])

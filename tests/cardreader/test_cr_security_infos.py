@@ -2,7 +2,7 @@ import pytest
 from pyasn1.codec.der import encoder
 from pyasn1.type import univ
 
-from cardreader.security_infos import (
+from tr03110.security_infos import (
     ChipAuthenticationDomainParameterInfo,
     ChipAuthenticationInfo,
     PaceDomainParameterInfo,

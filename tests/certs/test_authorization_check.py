@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from certs.cvc import CertificateDescription
+from tr03110.cvc import CertificateDescription
 from certs.cvc_chain import CvcChain, make_chain
 from eid_gateway.backends.authorization import Level, check_authorization
 from eid_gateway.cli import EXIT_CONFIG, EXIT_OK, main
 from eid_gateway.instance import write_example_config
+from eid_gateway.eid.chat import rights_for
 from eid_gateway.identity import Attribute
 from eid_gateway.services import Service
 
@@ -50,14 +51,14 @@ def _config_with(instance: Path, chain: CvcChain, name: str) -> Path:
 
 
 def test_granting_certificate_passes(instance: Path) -> None:
-    config = _config_with(instance, make_chain(DEMO_ATTRIBUTES, terminal_days=90), "ok")
+    config = _config_with(instance, make_chain(rights_for(DEMO_ATTRIBUTES), terminal_days=90), "ok")
     code, out, err = _run("check-config", "--config", str(config))
     assert code == EXIT_OK, err
     assert "configuration OK" in out and "warning" not in err
 
 
 def test_attribute_not_in_chat_is_refused(instance: Path) -> None:
-    config = _config_with(instance, make_chain(DEMO_ATTRIBUTES - {Attribute.ADDRESS}), "no-address")
+    config = _config_with(instance, make_chain(rights_for(DEMO_ATTRIBUTES - {Attribute.ADDRESS})), "no-address")
     code, out, err = _run("check-config", "--config", str(config))
     assert code == EXIT_CONFIG
     assert "services[0].attributes: service 'demo' is registered for 'address', which needs READ_DG17" in err
@@ -66,7 +67,7 @@ def test_attribute_not_in_chat_is_refused(instance: Path) -> None:
 
 
 def test_expiry_warning_within_30_days(instance: Path) -> None:
-    config = _config_with(instance, make_chain(DEMO_ATTRIBUTES, terminal_days=30), "soon")
+    config = _config_with(instance, make_chain(rights_for(DEMO_ATTRIBUTES), terminal_days=30), "soon")
     code, out, err = _run("check-config", "--config", str(config))
     assert code == EXIT_OK
     assert "warning: eid_server.authorization_certificate: DEMUSTERST00001 expires on" in err
@@ -74,7 +75,7 @@ def test_expiry_warning_within_30_days(instance: Path) -> None:
 
 
 def test_expired_certificate_is_an_error(instance: Path, today: datetime.date) -> None:
-    chain = make_chain(DEMO_ATTRIBUTES, today=today - datetime.timedelta(days=100), terminal_days=60)
+    chain = make_chain(rights_for(DEMO_ATTRIBUTES), today=today - datetime.timedelta(days=100), terminal_days=60)
     code, _, err = _run("check-config", "--config", str(_config_with(instance, chain, "expired")))
     assert code == EXIT_CONFIG and "expired on" in err
 
@@ -91,9 +92,9 @@ def test_unreadable_certificate_is_a_config_error(instance: Path) -> None:
 
 def test_rule_needs_restricted_identification_and_a_terminal_certificate(today: datetime.date) -> None:
     service = Service("s", "S", "S", frozenset({Attribute.GIVEN_NAMES}))
-    from certs.cvc import parse_cvc
+    from tr03110.cvc import parse_cvc
 
-    chain = make_chain({Attribute.GIVEN_NAMES})
+    chain = make_chain(rights_for({Attribute.GIVEN_NAMES}))
     findings = check_authorization(parse_cvc(chain.terminal), [service], today)
     assert [f.level for f in findings] == [Level.ERROR]
     assert "RESTRICTED_IDENTIFICATION" in findings[0].message
@@ -102,7 +103,7 @@ def test_rule_needs_restricted_identification_and_a_terminal_certificate(today: 
 
 
 def test_cvc_show(tmp_path: Path) -> None:
-    chain = make_chain(DEMO_ATTRIBUTES, description=CertificateDescription(
+    chain = make_chain(rights_for(DEMO_ATTRIBUTES), description=CertificateDescription(
         "Test DV", "Stadt Musterstadt", "Zweck: Bürgerportal", subject_url="https://eid.musterstadt.example"))
     (tmp_path / "t.cvcert").write_bytes(chain.terminal)
     (tmp_path / "t.hex").write_text(chain.terminal.hex().upper() + "\n")
@@ -116,7 +117,7 @@ def test_cvc_show(tmp_path: Path) -> None:
     assert "Zweck: Bürgerportal" in out
     code, hex_out, _ = _run("cvc", "show", str(tmp_path / "t.hex"))
     assert code == EXIT_OK and hex_out.splitlines()[:8] == out.splitlines()[:8]
-    other = make_chain(DEMO_ATTRIBUTES)
+    other = make_chain(rights_for(DEMO_ATTRIBUTES))
     (tmp_path / "other.desc").write_bytes(other.description.replace(b"TEST", b"TEXT"))
     code, _, err = _run("cvc", "show", str(tmp_path / "t.cvcert"), "--description", str(tmp_path / "other.desc"))
     assert code == EXIT_CONFIG and "does not match" in err
@@ -125,10 +126,10 @@ def test_cvc_show(tmp_path: Path) -> None:
 
 
 def test_warning_starts_30_days_before_expiry() -> None:
-    from certs.cvc import parse_cvc
+    from tr03110.cvc import parse_cvc
 
     service = Service("s", "S", "S", frozenset({Attribute.GIVEN_NAMES}))
-    cert = parse_cvc(make_chain({Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}, terminal_days=45).terminal)
+    cert = parse_cvc(make_chain(rights_for({Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}), terminal_days=45).terminal)
     expiry = cert.expiration_date
     assert check_authorization(cert, [service], expiry - datetime.timedelta(days=31)) == []
     [warning] = check_authorization(cert, [service], expiry - datetime.timedelta(days=30))

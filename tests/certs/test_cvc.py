@@ -9,9 +9,8 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from certs.cvc import (
-    ATTRIBUTE_RIGHTS,
-    ID_DESCRIPTION,
+from certs.cvc_chain import CvcChain, make_chain
+from tr03110.cvc import (
     AccessRight,
     CertificateDescription,
     Chat,
@@ -28,9 +27,7 @@ from certs.cvc import (
     parse_certificate_description,
     parse_cvc,
 )
-from eid_gateway.identity import Attribute
-
-from certs.cvc_chain import CvcChain, make_chain
+from tr03110.oids import ID_DESCRIPTION
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +69,8 @@ GOVERNIKUS_DESCRIPTION = bytes.fromhex(
 @pytest.fixture(scope="module")
 def chain(today: datetime.date) -> CvcChain:
     return make_chain(
-        {Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.PSEUDONYM, Attribute.AGE_VERIFICATION},
+        {AccessRight.READ_DG4, AccessRight.READ_DG5, AccessRight.RESTRICTED_IDENTIFICATION,
+         AccessRight.AGE_VERIFICATION},
         today=today,
         description=CertificateDescription("Test DV", "Stadt Musterstadt", "Bürgerportal", "https://dv.example",
                                            "https://eid.musterstadt.example"),
@@ -131,7 +129,7 @@ def test_chain_round_trip(chain: CvcChain, today: datetime.date) -> None:
     term = parse_cvc(chain.terminal)
     assert str(term.authority_reference) == "DETESTDV00001"
     assert str(term.holder_reference) == "DEMUSTERST00001"
-    assert term.chat == Chat.for_attributes(chain.attributes)
+    assert term.chat == Chat.authentication_terminal(chain.rights)
     assert term.effective_date == today
     assert term.expiration_date == today + datetime.timedelta(days=60)
     assert term.description_hash == hashlib.sha256(chain.description).digest()
@@ -210,17 +208,11 @@ def test_domain_parameter_table_matches_the_curves(curve: ec.EllipticCurve, toda
 
 def test_chat_bits_per_data_group() -> None:
     assert AccessRight.read(1) == 8 and AccessRight.read(17) == 24 and AccessRight.read(21) == 28
-    assert ATTRIBUTE_RIGHTS[Attribute.ADDRESS] is AccessRight.READ_DG17
-    assert ATTRIBUTE_RIGHTS[Attribute.BIRTH_NAME] is AccessRight.READ_DG13
-    assert ATTRIBUTE_RIGHTS[Attribute.PSEUDONYM] is AccessRight.RESTRICTED_IDENTIFICATION
-    assert ATTRIBUTE_RIGHTS[Attribute.PLACE_VERIFICATION] is AccessRight.COMMUNITY_ID_VERIFICATION
-    assert set(ATTRIBUTE_RIGHTS) == set(Attribute)
-    chat = Chat.for_attributes({Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.AGE_VERIFICATION})
+    chat = Chat.authentication_terminal({AccessRight.READ_DG4, AccessRight.READ_DG5, AccessRight.AGE_VERIFICATION})
     assert chat.mask_bytes() == bytes.fromhex("0000001801")
     assert chat.encode() == bytes.fromhex("7f4c12060904007f00070301020253050000001801")
     assert Chat.decode(chat.encode()) == chat
-    assert chat.missing({Attribute.GIVEN_NAMES, Attribute.ADDRESS, Attribute.PSEUDONYM}) == (
-        Attribute.ADDRESS, Attribute.PSEUDONYM)
+    assert chat.rights == {AccessRight.READ_DG4, AccessRight.READ_DG5, AccessRight.AGE_VERIFICATION}
     cvca = Chat.authentication_terminal(role=Role.CVCA)
     assert cvca.mask_bytes() == bytes.fromhex("c000000000") and cvca.role is Role.CVCA
 
@@ -233,6 +225,10 @@ def test_chat_refuses_wrong_length_and_unknown_type() -> None:
     signature_terminal = Chat.decode(bytes.fromhex("7f4c0e060904007f0007030102035301c3"))
     assert signature_terminal.terminal_type is TerminalType.SIGNATURE_TERMINAL
     assert signature_terminal.role is Role.CVCA and signature_terminal.rights == frozenset()
+    # id-IS (…3.1.2.1), one-octet mask 82: an inspection system of a domestic DV
+    inspection = Chat.decode(bytes.fromhex("7f4c0e060904007f000703010201530182"))
+    assert inspection.terminal_type is TerminalType.INSPECTION_SYSTEM and inspection.role is Role.DV_OFFICIAL
+    assert inspection.describe() == ["inspection system, role DV_OFFICIAL", "mask 82"]
 
 
 # --- certificate description ----------------------------------------------------------------------------------

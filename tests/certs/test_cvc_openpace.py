@@ -12,8 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs.cvc import AccessRight, CertificateDescription, Role, TaAlgorithm, parse_cvc
+from tr03110.cvc import AccessRight, CertificateDescription, Role, TaAlgorithm, parse_cvc
 from certs.cvc_chain import make_chain
+from eid_gateway.eid.chat import rights_for
 from eid_gateway.identity import Attribute
 
 pytestmark = pytest.mark.skipif(shutil.which("cvc-print") is None, reason="Debian package openpace not installed")
@@ -27,7 +28,7 @@ def _run(*args: str, cwd: Path) -> str:
 
 def test_openpace_verifies_our_chain_and_description(tmp_path: Path) -> None:
     chain = make_chain(
-        {Attribute.GIVEN_NAMES, Attribute.ADDRESS, Attribute.PSEUDONYM, Attribute.PLACE_VERIFICATION},
+        rights_for({Attribute.GIVEN_NAMES, Attribute.ADDRESS, Attribute.PSEUDONYM, Attribute.PLACE_VERIFICATION}),
         description=CertificateDescription("Test DV", "Stadt Musterstadt", "Bürgerportal\nZweck: Anmeldung",
                                            "https://dv.example", "https://eid.musterstadt.example",
                                            comm_certificates=(b"\x07" * 32,)),

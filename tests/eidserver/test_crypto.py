@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from eid_gateway.eidserver import crypto, tlv
-from eid_gateway.eidserver.apdu import CommandApdu, ResponseApdu
+from tr03110 import crypto, oids, tlv
+from tr03110.apdu import CommandApdu, ResponseApdu
 from eid_gateway.eidserver.emulator import CA_NONCE, CA_PRIVATE, RI_PRIVATE
 from eid_gateway.eidserver.sm import SecureMessaging, SecureMessagingError, pad, unpad
 
@@ -113,11 +113,11 @@ def test_chip_authentication_token_matches_ausweisapp_simulator_card() -> None:
         "FFA3C53A7B9A652958FDB114757F65B7B")
     secret = crypto.ecdh_x(crypto.private_key_from_scalar(CA_PRIVATE), terminal_point)
     k_mac = crypto.kdf_mac(secret, CA_NONCE)
-    token = crypto.authentication_token(k_mac, crypto.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point)
+    token = crypto.authentication_token(k_mac, oids.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point)
     assert token.hex().upper() == "82F3A9399B577955"
-    crypto.verify_authentication_token(k_mac, crypto.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point, token)
+    crypto.verify_authentication_token(k_mac, oids.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point, token)
     with pytest.raises(crypto.AuthenticationTokenMismatch):
-        crypto.verify_authentication_token(k_mac, crypto.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point,
+        crypto.verify_authentication_token(k_mac, oids.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point,
                                            bytes(8))
 
 
@@ -172,7 +172,7 @@ def test_apdu_codec() -> None:
     for raw in ("00A4040C09E80704007F00070302", "00B0810000", "0084000008", "00222030000004D0D1D2D30000",
                 "00222030000000", "00222030"):
         assert CommandApdu.decode(bytes.fromhex(raw)).encode().hex().upper() == raw
-    from eid_gateway.eidserver.apdu import ApduError
+    from tr03110.apdu import ApduError
 
     with pytest.raises(ApduError):
         CommandApdu.decode(bytes.fromhex("00A4040C09E807"))

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from certs.cvc import AccessRight
+from tr03110 import crypto
+from tr03110.cvc import AccessRight
 from eid_gateway.eid import results
 from eid_gateway.eid.messages import (
     OPERATION_NAMES,
@@ -17,7 +18,7 @@ from eid_gateway.eid.messages import (
     Selection,
     UseIDRequest,
 )
-from eid_gateway.eidserver import crypto, paos
+from eid_gateway.eidserver import paos
 from eid_gateway.eidserver.eac import auxiliary_data, requested_chats
 from eid_gateway.eidserver.emulator import ClientEmulator, EmulatedCard, card_files
 from eid_gateway.eidserver.server_core import EmbeddedEidServer, EmbeddedServerConfig
@@ -183,7 +184,7 @@ def test_use_id_checks(server: EmbeddedEidServer, pki: TestPki, gateway_key: Key
     ops = {n: Selection.PROHIBITED for n in OPERATION_NAMES}
     ops["AgeVerification"] = Selection.REQUIRED
     assert server.use_id(UseIDRequest(ops)).result.minor == results.MISSING_ARGUMENT
-    from certs.cvc import Chat
+    from tr03110.cvc import Chat
 
     narrow = replace(server.config.terminal, chat=Chat.authentication_terminal({AccessRight.read(4)}))
     srv = EmbeddedEidServer(replace(server.config, terminal=narrow))

@@ -19,7 +19,7 @@ from eid_gateway.eidserver.emulator import (
     security_infos,
     simulator_files,
 )
-from eid_gateway.eidserver import crypto
+from tr03110 import crypto, oids
 from eid_gateway.identity import PartialDate, Place
 from eid_gateway.simulator.identities import default_identities
 
@@ -30,7 +30,7 @@ def test_card_security_parses_and_verifies() -> None:
     key = cs.key(None)
     assert key.key_id == CA_KEY_ID
     assert key.point == crypto.point(crypto.private_key_from_scalar(CA_PRIVATE).public_key())
-    assert cs.ca_infos[0].protocol == crypto.ID_CA_ECDH_AES_CBC_CMAC_128 and cs.ca_infos[0].key_id == CA_KEY_ID
+    assert cs.ca_infos[0].protocol == oids.ID_CA_ECDH_AES_CBC_CMAC_128 and cs.ca_infos[0].key_id == CA_KEY_ID
     with pytest.raises(CardSecurityError, match="keyId 7"):
         cs.key(7)
 

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from certs.cvc import Role, parse_certificate_description
+from tr03110.cvc import Role, parse_certificate_description
 from eid_gateway.cli import main
 from eid_gateway.instance import write_example_config
 from eid_gateway.config import ConfigError, load_config

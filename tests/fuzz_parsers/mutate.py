@@ -6,7 +6,7 @@ reproduced by re-running the test:
 * :func:`binary_mutants` for DER / BER-TLV / APDU bytes: bit flips, interesting bytes, insertion,
   deletion, truncation, duplication, splicing of two samples, and TLV length and tag rewrites at the
   places where the samples really carry a length (walked with the project's own
-  :func:`eid_gateway.eidserver.tlv.read_one`).
+  :func:`tr03110.tlv.read_one`).
 * :func:`xml_mutants` for XML: edits of the parsed tree (delete, duplicate, move or rename an element,
   foreign text and attribute values, elements where text belongs) so that the mutants get past the XML
   parser into the message parsers; a share is also mutated as raw bytes.
@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from lxml import etree
 
-from eid_gateway.eidserver.tlv import TlvError, read_one
+from tr03110.tlv import TlvError, read_one
 
 T = TypeVar("T")
 

@@ -9,16 +9,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from cardreader.apdu import ApduError, der_total_length, parse_response, read_card_access
 from cardreader.atr import GERMAN_ID_ATRS, AtrError, parse_atr
 from cardreader.features import FeatureError, parse_feature_tlvs, parse_pace_capabilities
-from cardreader.security_infos import SecurityInfosError, parse_security_infos
+from tr03110.security_infos import SecurityInfosError, parse_security_infos
 from cardreader.testing.vcard import npa_card_access
-from certs.cvc import CertificateDescription, Chat, CvcFormatError, parse_certificate_description, parse_cvc
+from tr03110.cvc import CertificateDescription, Chat, CvcFormatError, parse_certificate_description, parse_cvc
 from certs.cvc_chain import CvcChain, make_chain
-from eid_gateway.eidserver import apdu, datagroups, emulator, tlv
+from eid_gateway.eidserver import datagroups, emulator
 from eid_gateway.eidserver.cardsecurity import CardSecurityError, parse_card_security
 from eid_gateway.simulator.identities import default_identities
+from tr03110 import apdu, tlv
+from tr03110.apdu import ApduError, read_card_access
 
 from .mutate import binary_mutants, fuzz
 
@@ -31,7 +32,7 @@ def chain() -> CvcChain:
 
 
 def test_cv_certificates(chain: CvcChain) -> None:
-    tally = fuzz("certs.cvc.parse_cvc", parse_cvc,
+    tally = fuzz("tr03110.cvc.parse_cvc", parse_cvc,
                  binary_mutants([chain.cvca, chain.dv, chain.terminal], 1500, seed=21), (CvcFormatError,))
     tally.check(min_inputs=1500)
 
@@ -42,7 +43,7 @@ def test_certificate_descriptions(chain: CvcChain) -> None:
         subject_url="https://stadt.example", redirect_url="https://stadt.example/r",
         comm_certificates=(b"\x11" * 32, b"\x22" * 32),
     ).encode()
-    tally = fuzz("certs.cvc.parse_certificate_description", parse_certificate_description,
+    tally = fuzz("tr03110.cvc.parse_certificate_description", parse_certificate_description,
                  binary_mutants([chain.description, with_hashes], 1000, seed=22), (CvcFormatError,))
     tally.check(min_inputs=1000)
 
@@ -50,14 +51,14 @@ def test_certificate_descriptions(chain: CvcChain) -> None:
 def test_chat() -> None:
     samples = [bytes.fromhex("7f4c12060904007f00070301020253050000001801"),
                bytes.fromhex("7f4c0e060904007f0007030102035301c3")]
-    tally = fuzz("certs.cvc.Chat.decode", Chat.decode, binary_mutants(samples, 1000, seed=23), (CvcFormatError,))
+    tally = fuzz("tr03110.cvc.Chat.decode", Chat.decode, binary_mutants(samples, 1000, seed=23), (CvcFormatError,))
     tally.check(min_inputs=1000)
 
 
 def test_ef_card_access() -> None:
     samples = [npa_card_access(), npa_card_access(8), emulator.security_infos(with_public_key=False),
                emulator.security_infos(with_public_key=True)]
-    tally = fuzz("cardreader.security_infos.parse_security_infos", parse_security_infos,
+    tally = fuzz("tr03110.security_infos.parse_security_infos", parse_security_infos,
                  binary_mutants(samples, 1500, seed=24), (SecurityInfosError,))
     tally.check(min_inputs=1500)
 
@@ -114,12 +115,12 @@ def test_read_card_access_over_a_fuzzed_card() -> None:
             return chunk + (b"\x90\x00" if offset + len(chunk) < len(card_file) else b"\x62\x82")
         return read_card_access(transmit, chunk=16)
 
-    tally = fuzz("cardreader.apdu.read_card_access", read, binary_mutants([good], 1500, seed=30), (ApduError,))
+    tally = fuzz("tr03110.apdu.read_card_access", read, binary_mutants([good], 1500, seed=30), (ApduError,))
     tally.check(min_inputs=1500)
     heads = binary_mutants([good[:4], b"\x31\x82\x01\x00", b"\x31\x84\xff\xff\xff\xff"], 500, seed=31)
-    tally = fuzz("cardreader.apdu.der_total_length", der_total_length, heads, (ApduError,))
+    tally = fuzz("tr03110.tlv.total_length", tlv.total_length, heads, (tlv.TlvError,))
     tally.check(min_inputs=500)
-    tally = fuzz("cardreader.apdu.parse_response", parse_response,
+    tally = fuzz("tr03110.apdu.ResponseApdu.decode", apdu.ResponseApdu.decode,
                  binary_mutants([b"\x90\x00", good + b"\x90\x00"], 500, seed=32), (ApduError,))
     tally.check(min_inputs=500)
 
@@ -127,9 +128,9 @@ def test_read_card_access_over_a_fuzzed_card() -> None:
 def test_ber_tlv(chain: CvcChain) -> None:
     samples = [chain.terminal, emulator.card_security(), tlv.encode(0x87, b"\x01" + b"\x00" * 16)
                + tlv.encode(0x99, b"\x90\x00") + tlv.encode(0x8E, b"\x00" * 8)]
-    tally = fuzz("eidserver.tlv.parse_all", tlv.parse_all, binary_mutants(samples, 2000, seed=33), (tlv.TlvError,))
+    tally = fuzz("tr03110.tlv.parse_all", tlv.parse_all, binary_mutants(samples, 2000, seed=33), (tlv.TlvError,))
     tally.check(min_inputs=2000)
-    tally = fuzz("eidserver.tlv.parse_single", tlv.parse_single, binary_mutants(samples, 1000, seed=34),
+    tally = fuzz("tr03110.tlv.parse_single", tlv.parse_single, binary_mutants(samples, 1000, seed=34),
                  (tlv.TlvError,))
     tally.check(min_inputs=1000)
 
@@ -139,9 +140,9 @@ def test_apdus() -> None:
                 apdu.CommandApdu(0x0C, 0xB0, 0x81, 0x00, b"", 256).encode(),
                 apdu.CommandApdu(0x00, 0x2A, 0x00, 0xBE, b"\x7f" * 300, 65536).encode(),
                 apdu.CommandApdu(0x00, 0x22, 0x81, 0xA4, b"", 1000).encode()]
-    tally = fuzz("eidserver.apdu.CommandApdu.decode", apdu.CommandApdu.decode,
+    tally = fuzz("tr03110.apdu.CommandApdu.decode", apdu.CommandApdu.decode,
                  binary_mutants(commands, 1500, seed=35), (apdu.ApduError,))
     tally.check(min_inputs=1500)
-    tally = fuzz("eidserver.apdu.ResponseApdu.decode", apdu.ResponseApdu.decode,
+    tally = fuzz("tr03110.apdu.ResponseApdu.decode", apdu.ResponseApdu.decode,
                  binary_mutants([b"\x90\x00", b"\x01\x02\x63\x00"], 500, seed=36), (apdu.ApduError,))
     tally.check(min_inputs=500)

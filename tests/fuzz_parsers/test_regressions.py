@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import pytest
 from lxml import etree
 
-from cardreader.security_infos import SecurityInfosError, parse_security_infos
-from certs.cvc import Chat, CvcFormatError, parse_certificate_description, parse_cvc
+from tr03110.security_infos import SecurityInfosError, parse_security_infos
+from tr03110.cvc import Chat, CvcFormatError, parse_certificate_description, parse_cvc
 from eid_gateway.backends.saml_interface import SamlInterfaceError, parse_request_extension, result_from_attributes
 from eid_gateway.eidserver import datagroups
 from eid_gateway.eidserver.cardsecurity import CardSecurityError, parse_card_security

@@ -9,7 +9,7 @@ from aiohttp import web
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
 from cardreader.testing.vcard import NPA_ATR, npa_card_access
 from cardreader.identify import card_info
-from cardreader.security_infos import parse_security_infos
+from tr03110.security_infos import parse_security_infos
 from eid_gateway.kiosks import create_kiosk_app
 from eid_gateway.kiosks.keys import REGISTRY
 from eid_gateway.web.middlewares import security_headers

@@ -17,18 +17,9 @@ from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import namedtype, univ
 
-MAX_CARD_ACCESS_SIZE = 4096  # real EF.CardAccess files are a few hundred bytes
+from tr03110.oids import ID_CA, ID_PACE, ID_TA, STANDARDIZED_DOMAIN_PARAMETERS
 
-BSI_DE = "0.4.0.127.0.7"
-ID_PK = BSI_DE + ".2.2.1"
-ID_TA = BSI_DE + ".2.2.2"
-ID_CA = BSI_DE + ".2.2.3"
-ID_PACE = BSI_DE + ".2.2.4"
-ID_RI = BSI_DE + ".2.2.5"
-ID_CI = BSI_DE + ".2.2.6"
-ID_EID_SECURITY = BSI_DE + ".2.2.7"
-ID_PT = BSI_DE + ".2.2.8"
-STANDARDIZED_DOMAIN_PARAMETERS = BSI_DE + ".1.2"
+MAX_CARD_ACCESS_SIZE = 4096  # real EF.CardAccess files are a few hundred bytes
 
 _PACE_KINDS = {"1": "DH-GM", "2": "ECDH-GM", "3": "DH-IM", "4": "ECDH-IM", "6": "ECDH-CAM"}
 _CA_KINDS = {"1": "DH", "2": "ECDH"}

@@ -8,7 +8,9 @@ application-class tags; it is described once with pyasn1 types below and decoded
 decoder, and a certificate whose DER re-encoding differs from the input is refused, so the bytes that
 were signed are exactly the bytes that were read.
 
-Sans-I/O: every function works on bytes and objects; reading files is :func:`load_cvc_file` only.
+Sans-I/O: every function works on bytes and objects; reading files is :func:`load_cvc_file` only. The
+CHAT speaks of access rights and data groups; which gateway attribute needs which right is the gateway's
+table (:mod:`eid_gateway.eid.chat`).
 """
 
 from __future__ import annotations
@@ -29,17 +31,10 @@ from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import char, namedtype, tag, univ
 
-from eid_gateway.identity import Attribute
+from tr03110.oids import ID_DESCRIPTION, ID_ROLES, ID_SECTOR, ID_TA
 
 MAX_CVC_SIZE: Final = 4096  # real CV certificates are 200-600 bytes; a CVCA with RSA-4096 < 1.5 KB
 MAX_DESCRIPTION_SIZE: Final = 64 * 1024  # terms of usage may be a small PDF
-
-BSI_DE: Final = "0.4.0.127.0.7"
-ID_TA: Final = BSI_DE + ".2.2.2"
-ID_ROLES: Final = BSI_DE + ".3.1.2"
-ID_EXTENSIONS: Final = BSI_DE + ".3.1.3"
-ID_DESCRIPTION: Final = ID_EXTENSIONS + ".1"
-ID_SECTOR: Final = ID_EXTENSIONS + ".2"
 
 PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey]
 PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
@@ -210,7 +205,7 @@ def _curve_from_parameters(params: CurveParameters) -> ec.EllipticCurve:
 class TerminalType(enum.Enum):
     """The CHAT's object identifier: which kind of terminal the certificate is for."""
 
-    IN_BodyAsn1TION_SYSTEM = ID_ROLES + ".1"
+    INSPECTION_SYSTEM = ID_ROLES + ".1"
     AUTHENTICATION_TERMINAL = ID_ROLES + ".2"
     SIGNATURE_TERMINAL = ID_ROLES + ".3"
 
@@ -278,33 +273,6 @@ class AccessRight(enum.IntEnum):
         return cls(7 + data_group)
 
 
-#: Data group of each attribute stored on the card (TR-03110 part 4 / TR-03127).
-DATA_GROUPS: Final[dict[Attribute, int]] = {
-    Attribute.DOCUMENT_TYPE: 1,
-    Attribute.ISSUING_STATE: 2,
-    Attribute.DATE_OF_EXPIRY: 3,
-    Attribute.GIVEN_NAMES: 4,
-    Attribute.FAMILY_NAMES: 5,
-    Attribute.ARTISTIC_NAME: 6,
-    Attribute.DOCTORAL_DEGREE: 7,
-    Attribute.DATE_OF_BIRTH: 8,
-    Attribute.PLACE_OF_BIRTH: 9,
-    Attribute.NATIONALITY: 10,
-    Attribute.BIRTH_NAME: 13,
-    Attribute.ADDRESS: 17,
-    Attribute.COMMUNITY_ID: 18,
-    Attribute.RESIDENCE_PERMIT: 19,
-}
-
-#: The CHAT right each gateway attribute needs.
-ATTRIBUTE_RIGHTS: Final[dict[Attribute, AccessRight]] = {
-    **{a: AccessRight.read(dg) for a, dg in DATA_GROUPS.items()},
-    Attribute.PSEUDONYM: AccessRight.RESTRICTED_IDENTIFICATION,
-    Attribute.AGE_VERIFICATION: AccessRight.AGE_VERIFICATION,
-    Attribute.PLACE_VERIFICATION: AccessRight.COMMUNITY_ID_VERIFICATION,
-}
-
-
 @dataclass(frozen=True)
 class Chat:
     """Certificate Holder Authorization Template: terminal type, role and the access-rights bit mask.
@@ -328,11 +296,6 @@ class Chat:
             mask |= 1 << right
         return cls(TerminalType.AUTHENTICATION_TERMINAL, mask)
 
-    @classmethod
-    def for_attributes(cls, attributes: frozenset[Attribute] | set[Attribute], role: Role = Role.TERMINAL) -> Chat:
-        """The least CHAT that grants these attributes (authentication terminal)."""
-        return cls.authentication_terminal(frozenset(ATTRIBUTE_RIGHTS[a] for a in attributes), role)
-
     @property
     def role(self) -> Role:
         return Role(self.mask >> (8 * self.terminal_type.mask_length - 2))
@@ -347,15 +310,8 @@ class Chat:
     def grants(self, right: AccessRight) -> bool:
         return right in self.rights
 
-    def grants_attribute(self, attribute: Attribute) -> bool:
-        return self.grants(ATTRIBUTE_RIGHTS[attribute])
-
     def readable_data_groups(self) -> tuple[int, ...]:
         return tuple(dg for dg in range(1, 22) if self.grants(AccessRight.read(dg)))
-
-    def missing(self, attributes: frozenset[Attribute] | set[Attribute]) -> tuple[Attribute, ...]:
-        """The attributes this CHAT does not grant, in the enum's order."""
-        return tuple(a for a in Attribute if a in attributes and not self.grants_attribute(a))
 
     def mask_bytes(self) -> bytes:
         return self.mask.to_bytes(self.terminal_type.mask_length, "big")

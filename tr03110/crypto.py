@@ -17,28 +17,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import cmac, hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-from pyasn1.codec.der import encoder as der_encoder
-from pyasn1.type import univ
+from cryptography.hazmat.primitives.ciphers import algorithms
 
-from eid_gateway.eidserver import tlv
+from tr03110 import tlv
+from tr03110.oids import (
+    ID_CA_ECDH_AES_CBC_CMAC_128,
+    ID_CA_ECDH_AES_CBC_CMAC_192,
+    ID_CA_ECDH_AES_CBC_CMAC_256,
+    oid_der,
+)
 
 CURVE: Final = ec.BrainpoolP256R1()
 FIELD_BYTES: Final = 32
-
-# Object identifiers (TR-03110 part 3, appendix A).
-ID_PK_ECDH: Final = "0.4.0.127.0.7.2.2.1.2"
-ID_TA_ECDSA_SHA_256: Final = "0.4.0.127.0.7.2.2.2.2.3"
-ID_CA_ECDH: Final = "0.4.0.127.0.7.2.2.3.2"
-ID_CA_ECDH_AES_CBC_CMAC_128: Final = "0.4.0.127.0.7.2.2.3.2.2"
-ID_CA_ECDH_AES_CBC_CMAC_192: Final = "0.4.0.127.0.7.2.2.3.2.3"
-ID_CA_ECDH_AES_CBC_CMAC_256: Final = "0.4.0.127.0.7.2.2.3.2.4"
-ID_RI_ECDH_SHA_256: Final = "0.4.0.127.0.7.2.2.5.2.3"
-ID_AUXILIARY_DATA: Final = "0.4.0.127.0.7.3.1.4"
-ID_DATE_OF_BIRTH: Final = ID_AUXILIARY_DATA + ".1"
-ID_DATE_OF_EXPIRY: Final = ID_AUXILIARY_DATA + ".2"
-ID_COMMUNITY_ID: Final = ID_AUXILIARY_DATA + ".3"
-ID_SECURITY_OBJECT: Final = "0.4.0.127.0.7.3.2.1"
 
 #: CA protocol -> AES key length in octets.
 CA_KEY_LENGTH: Final = {
@@ -54,16 +44,6 @@ class EacCryptoError(ValueError):
 
 class AuthenticationTokenMismatch(EacCryptoError):
     """The chip's Chip Authentication token does not verify: not the chip whose key we trust."""
-
-
-def oid_der(dotted: str) -> bytes:
-    """The DER encoding (06 ‖ len ‖ value) of an object identifier."""
-    return bytes(der_encoder.encode(univ.ObjectIdentifier(dotted)))
-
-
-def oid_value(dotted: str) -> bytes:
-    """The value octets of an object identifier (as in CV certificates' tag 06 without the header)."""
-    return tlv.parse_single(oid_der(dotted), 0x06).value
 
 
 def generate_key() -> ec.EllipticCurvePrivateKey:

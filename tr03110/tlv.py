@@ -1,7 +1,10 @@
 """BER-TLV as smart cards use it (ISO/IEC 7816-4): APDU data objects, CV certificates' inner fields.
 
-Only the small subset EAC needs: tags of one to three octets, definite lengths up to four octets. Parsing
-is strict (no trailing garbage, no indefinite lengths) because every input here comes from the network.
+Only the small subset EAC needs: tags of one to four octets, definite lengths up to four octets. Parsing
+is strict (no trailing garbage, no indefinite lengths) because every input here comes from a card or the
+network. The one reader of a TLV header is :func:`_header`; :func:`total_length` is the same reader for a
+file that arrives in chunks (EF.CardAccess, data groups), so the kiosk and the eID-Server agree on where
+a data object ends.
 """
 
 from __future__ import annotations
@@ -38,34 +41,59 @@ def encode(tag: int, value: bytes) -> bytes:
     return _tag_bytes(tag) + encode_length(len(value)) + value
 
 
-def read_one(data: bytes, pos: int = 0) -> tuple[Tlv, int]:
-    """The data object at ``pos`` and the position after it."""
-    if pos >= len(data):
-        raise TlvError("truncated: no tag")
+def _header(data: bytes, pos: int) -> tuple[int, int, int] | None:
+    """(tag, length, position of the value) of the data object at ``pos``; ``None`` if ``data`` ends
+    inside the header. Raises :class:`TlvError` for a header no card sends (overlong tag or length
+    field, indefinite length)."""
     start = pos
+    if pos >= len(data):
+        return None
     first = data[pos]
     pos += 1
     if first & 0x1F == 0x1F:
         while True:
-            if pos >= len(data) or pos - start > 3:
-                raise TlvError("truncated or overlong tag")
+            if pos - start > 3:
+                raise TlvError("overlong tag")
+            if pos >= len(data):
+                return None
             b = data[pos]
             pos += 1
             if not b & 0x80:
                 break
     tag = int.from_bytes(data[start:pos], "big")
     if pos >= len(data):
-        raise TlvError("truncated: no length")
+        return None
     length = data[pos]
     pos += 1
     if length == 0x80:
         raise TlvError("indefinite length is not allowed")
     if length > 0x80:
         count = length & 0x7F
-        if count > 4 or pos + count > len(data):
+        if count > 4:
             raise TlvError("bad length field")
+        if pos + count > len(data):
+            return None
         length = int.from_bytes(data[pos:pos + count], "big")
         pos += count
+    return tag, length, pos
+
+
+def total_length(head: bytes) -> int | None:
+    """Header plus value length of the data object that ``head`` begins with; ``None`` while ``head``
+    is too short to hold its header (read more). Raises :class:`TlvError` for a malformed header."""
+    header = _header(head, 0)
+    if header is None:
+        return None
+    _, length, value_pos = header
+    return value_pos + length
+
+
+def read_one(data: bytes, pos: int = 0) -> tuple[Tlv, int]:
+    """The data object at ``pos`` and the position after it."""
+    header = _header(data, pos)
+    if header is None:
+        raise TlvError("truncated: the data ends inside a tag or length")
+    tag, length, pos = header
     if pos + length > len(data):
         raise TlvError("value runs past the end of the data")
     return Tlv(tag, data[pos:pos + length]), pos + length
