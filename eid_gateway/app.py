@@ -26,6 +26,7 @@ from eid_gateway.store.sqlite import SqliteStore
 from eid_gateway.web.branding import BRANDING_KEY
 from eid_gateway.web.clients import OperatorRule
 from eid_gateway.web.connections import read_deadlines
+from eid_gateway.web.i18n import remember_language
 from eid_gateway.web.middlewares import body_limit, error_pages, security_headers
 from eid_gateway.web.render import STATIC_DIR, render_message
 
@@ -134,6 +135,7 @@ def _base_app(config: GatewayConfig) -> web.Application:
     app[CONFIG_KEY] = config
     app[BRANDING_KEY] = config.branding
     app.on_response_prepare.append(security_headers(_form_targets(config), hsts=config.production))
+    app.on_response_prepare.append(remember_language(secure=config.secure_origin))
     app.router.add_get("/static/{name}", _static_files(config.branding.static_files()))
     app.router.add_get("/favicon.ico", no_favicon)
     return app

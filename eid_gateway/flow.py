@@ -50,7 +50,7 @@ from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
 from eid_gateway.services import Service
 from eid_gateway.store.base import FlowRecord, OnceClaim, Store
 from eid_gateway.web.forms import read_form
-from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, LANGUAGES, negotiate_language
+from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, LANGUAGES, chosen_language, negotiate_language
 from eid_gateway.web.navigation import is_browser_navigation
 from eid_gateway.web.render import render_message, render_page
 
@@ -268,9 +268,10 @@ class FlowManager:
     # --- helpers -------------------------------------------------------------------------------------------------
 
     def _lang(self, request: web.Request, flow: FlowRecord | None) -> str:
-        asked = request.query.get("lang", "")
-        if asked in LANGUAGES:
-            return asked
+        """A language chosen since (switch, cookie) before the one the flow began in."""
+        chosen = chosen_language(request)
+        if chosen is not None:
+            return chosen
         if flow is not None and flow.data.get("language") in LANGUAGES:
             return str(flow.data["language"])
         return negotiate_language(request)

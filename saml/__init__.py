@@ -19,6 +19,7 @@ from saml.bindings import (
     decode_redirect,
     parse_redirect,
     verify_redirect,
+    post_fields,
     post_form,
     redirect_url,
 )
@@ -94,7 +95,7 @@ from saml.xmlenc import decrypt_assertion, encrypt_assertion
 
 __all__ = [
     "DEFAULT_POLICY", "LEGACY_POLICY", "AlgorithmPolicy",
-    "AUTOSUBMIT_SCRIPT", "RedirectMessage", "check_relay_state", "parse_post", "parse_redirect", "decode_redirect", "verify_redirect", "post_form", "redirect_url",
+    "AUTOSUBMIT_SCRIPT", "RedirectMessage", "check_relay_state", "parse_post", "parse_redirect", "decode_redirect", "verify_redirect", "post_fields", "post_form", "redirect_url",
     "has_signature", "sign_enveloped", "verify_enveloped",
     "BindingError", "EncryptionError", "MessageError", "MetadataError", "SamlError", "SignatureError",
     "ValidationError", "XmlSecurityError",

@@ -326,6 +326,22 @@ Your browser is being redirected. If nothing happens, press “Continue”.</p>
 """
 
 
+def post_fields(
+    destination: str, message: etree._Element, *, param: str = "SAMLResponse", relay_state: str | None = None
+) -> list[tuple[str, str]]:
+    """The (name, value) pairs of the POST binding's form, checked: for an adapter that renders its own page
+    around them (escaping the values); :func:`post_form` is the toolkit's plain page."""
+    _check_param(param)
+    check_relay_state(relay_state)
+    scheme = urlsplit(destination).scheme.lower()
+    if scheme not in ("https", "http"):
+        raise ValueError("POST destination must be an http(s) URL")
+    fields = [(param, base64.b64encode(to_bytes(message)).decode("ascii"))]
+    if relay_state is not None:
+        fields.append(("RelayState", relay_state))
+    return fields
+
+
 def post_form(
     destination: str,
     message: etree._Element,
@@ -339,15 +355,10 @@ def post_form(
     ``script_src`` optionally names an external (same-origin) script that submits ``#saml-post-form``;
     without it the user presses the button. Every value is HTML-escaped.
     """
-    _check_param(param)
-    check_relay_state(relay_state)
-    scheme = urlsplit(destination).scheme.lower()
-    if scheme not in ("https", "http"):
-        raise ValueError("POST destination must be an http(s) URL")
-    encoded = base64.b64encode(to_bytes(message)).decode("ascii")
-    fields = f'<input type="hidden" name="{param}" value="{html.escape(encoded, quote=True)}">\n'
-    if relay_state is not None:
-        fields += f'<input type="hidden" name="RelayState" value="{html.escape(relay_state, quote=True)}">\n'
+    fields = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(value, quote=True)}">\n'
+        for name, value in post_fields(destination, message, param=param, relay_state=relay_state)
+    )
     script = "" if script_src is None else f'<script src="{html.escape(script_src, quote=True)}" defer></script>\n'
     return _PAGE.format(action=html.escape(destination, quote=True), fields=fields, script=script, form_id=FORM_ID).encode("utf-8")
 

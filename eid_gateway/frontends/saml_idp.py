@@ -40,7 +40,7 @@ from eid_gateway.web.i18n import negotiate_language
 from eid_gateway.web.query import raw_query_string
 from eid_gateway.web.render import render_page
 from saml import algorithms as alg
-from saml.bindings import RedirectMessage, decode_redirect, parse_post, post_form, verify_redirect
+from saml.bindings import FORM_ID, RedirectMessage, decode_redirect, parse_post, post_fields, verify_redirect
 from saml.errors import SamlError, SignatureError, ValidationError
 from saml.keys import KeyPair
 from saml.messages import (
@@ -171,10 +171,8 @@ class RequestRefused(Exception):
 #: (title, text) per language for each :class:`RequestRejected` reason.
 REJECTION_TEXTS: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "malformed": {
-        "de": ("Ungültige Anmeldeanfrage", "Die Anfrage des Dienstes konnte nicht gelesen werden. Bitte "
-               "beginnen Sie die Anmeldung beim Dienst erneut."),
-        "en": ("Invalid sign-in request", "The service's request could not be read. Please start the "
-               "sign-in at the service again."),
+        "de": ("Ungültige Anmeldeanfrage", "Die Anfrage des Dienstes konnte nicht gelesen werden."),
+        "en": ("Invalid sign-in request", "The service's request could not be read."),
     },
     "unknown_service": {
         "de": ("Unbekannter Dienst", "Der Dienst, der diese Anmeldung angefragt hat, ist bei diesem "
@@ -544,12 +542,6 @@ def idp_metadata(config: GatewayConfig, now: datetime | None = None) -> bytes:
 # -------------------------------------------------------------------------------------- aiohttp adapter ---
 
 
-def _html(body: bytes) -> web.Response:
-    response = web.Response(body=body, content_type="text/html", charset="utf-8")
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 class SamlIdpFrontend:
     """The :class:`~eid_gateway.frontends.base.Frontend` for SAML 2.0 (Web Browser SSO profile)."""
 
@@ -632,7 +624,7 @@ class SamlIdpFrontend:
         except RequestRefused as exc:
             log.warning("AuthnRequest refused service=%s status=%s reason=%s", exc.service.id,
                         exc.status.sub_code or exc.status.code, exc.status.message)
-            return self._post_response(exc.acs_url, build_error_response(
+            return self._post_response(request, negotiate_language(request), exc.acs_url, build_error_response(
                 idp_entity_id=self.entity_id, key=self.signing_key, acs_url=exc.acs_url,
                 request_id=exc.request_id, status=exc.status,
             ), exc.relay_state)
@@ -645,17 +637,21 @@ class SamlIdpFrontend:
     def _rejected_page(self, request: web.Request, exc: RequestRejected) -> web.Response:
         log.warning("AuthnRequest rejected reason=%s detail=%s", exc.reason, exc.detail)
         lang = negotiate_language(request)
-        other = "en" if lang == "de" else "de"
         title, text = REJECTION_TEXTS[exc.reason][lang]
-        other_title, other_text = REJECTION_TEXTS[exc.reason][other]
-        # Both languages on the page: the language switch link cannot repeat a POSTed request.
+        # One language (the SSO URL's ``lang``, the cookie or the browser's); no switch after a POST:
+        # its link would repeat the request as a GET without the SAMLRequest
         return render_page(request, "failure.html", status=400, lang=lang, failure_title=title,
-                           failure_text=f"{text} — {other_title}: {other_text}", return_url=None,
-                           csrf_token="")
+                           failure_text=text, return_url=None, csrf_token="",
+                           language_switch=request.method == "GET")
 
-    def _post_response(self, acs_url: str, response: etree._Element, relay_state: str | None) -> web.Response:
-        return _html(post_form(acs_url, response, param="SAMLResponse", relay_state=relay_state,
-                               script_src=AUTOSUBMIT_SCRIPT_PATH))
+    def _post_response(self, request: web.Request, lang: str, acs_url: str, response: etree._Element,
+                       relay_state: str | None) -> web.Response:
+        """The POST binding page in the gateway's layout and the citizen's language; it submits itself
+        (static script) and has a button for browsers without JavaScript. No language switch: its link
+        would repeat this request."""
+        fields = post_fields(acs_url, response, param="SAMLResponse", relay_state=relay_state)
+        return render_page(request, "saml_post.html", lang=lang, language_switch=False, action=acs_url,
+                           fields=fields, form_id=FORM_ID, script_src=AUTOSUBMIT_SCRIPT_PATH)
 
     # --- answers (called by the flow) -------------------------------------------------------------------
 
@@ -685,13 +681,13 @@ class SamlIdpFrontend:
         )
         log.info("SAML Response issued service=%s encrypted=%s name_id=%s", flow.service.id,
                  settings.encrypt_assertions, "transient" if transient else "persistent")
-        return self._post_response(acs_url, response, relay_state)
+        return self._post_response(request, flow.language, acs_url, response, relay_state)
 
     async def fail(self, request: web.Request, flow: FlowContext, failure: FailureKind) -> web.StreamResponse:
         _, acs_url, request_id, relay_state = self._target(flow)
         status = failure_status(failure)
         log.info("SAML error Response service=%s failure=%s", flow.service.id, failure.value)
-        return self._post_response(acs_url, build_error_response(
+        return self._post_response(request, flow.language, acs_url, build_error_response(
             idp_entity_id=self.entity_id, key=self.signing_key, acs_url=acs_url, request_id=request_id,
             status=status,
         ), relay_state)

@@ -43,7 +43,7 @@ from eid_gateway.config import ListenConfig
 from eid_gateway.web.branding import BRANDING_KEY, NEUTRAL, REQUEST_BRANDING
 from eid_gateway.web.clients import Address, networks
 from eid_gateway.web.middlewares import content_security_policy, set_security_headers
-from eid_gateway.web.render import render_message
+from eid_gateway.web.render import render_http_error
 
 log = logging.getLogger("eid_gateway.connections")
 
@@ -130,8 +130,7 @@ class ConnectionGuard:
         """The gateway's error page for a request aiohttp refused before any application saw it."""
         if isinstance(request, web.Request):
             request[REQUEST_BRANDING] = self.branding  # not routed: no application to ask
-            response: web.StreamResponse = render_message(request, "http_error_title", "http_error_text",
-                                                          status=status, values={"status": status})
+            response: web.StreamResponse = render_http_error(request, status)
         else:  # pragma: no cover - aiohttp builds web.Request objects for applications
             response = web.Response(status=status, text=f"HTTP {status}")
         set_security_headers(response.headers, self.csp, hsts=self.hsts)

@@ -1,11 +1,17 @@
 """Citizen-facing texts in German (default) and English, and the choice between them.
 
 Every text exists in both languages (a test checks it); templates look texts up with ``t(key)``.
-The language comes from ``?lang=`` first, then ``Accept-Language``, then German.
+The language is chosen once and then kept: ``?lang=`` (the citizen's language switch, or a SAML service's
+``lang`` parameter on the SSO URL), then the service's wish for this request (OIDC ``ui_locales``, passed
+on by :func:`hint_language`), then the cookie an earlier choice left, then ``Accept-Language``, then
+German. A choice is remembered in the cookie (:func:`remember_language`), so that the card page and
+every error page follow it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from http.cookies import SimpleCookie
 from typing import Final
 
 from aiohttp import web
@@ -23,8 +29,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "other_language_label": {"de": "Switch to English", "en": "Auf Deutsch wechseln"},
     "signin_title": {"de": "Anmelden bei: {service}", "en": "Sign in to: {service}"},
     "signin_intro": {
-        "de": "{service} möchte Sie mit Ihrem Personalausweis (Online-Ausweis) identifizieren.",
-        "en": "{service} would like to identify you with your German ID card (online ID function).",
+        "de": "Für „{service}“ weisen Sie sich bitte mit Ihrem Personalausweis (Online-Ausweisfunktion) aus.",
+        "en": "For “{service}”, please identify yourself with your German ID card (online ID function).",
     },
     "signin_data_heading": {
         "de": "Diese Daten werden aus Ihrem Ausweis gelesen und übermittelt:",
@@ -60,9 +66,9 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "signin_cancel": {"de": "Abbrechen und zurück zum Dienst", "en": "Cancel and return to the service"},
     "simulator_heading": {"de": "Testumgebung", "en": "Test environment"},
     "simulator_notice": {
-        "de": "TESTBETRIEB: Dieses Gateway verwendet einen simulierten eID-Server. Es werden keine echten "
-        "Ausweisdaten gelesen.",
-        "en": "TEST MODE: this gateway uses a simulated eID-Server. No real ID card data is read.",
+        "de": "Dieses Gateway verwendet einen simulierten eID-Server. Es werden keine echten Ausweisdaten "
+        "gelesen.",
+        "en": "This gateway uses a simulated eID-Server. No real ID card data is read.",
     },
     "simulator_link": {
         "de": "Ohne Ausweis weiter: simulierte AusweisApp öffnen (nur Test)",
@@ -120,10 +126,35 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "Fehlerkennung.",
         "en": "Please try again later. If the error persists, give the service the error reference.",
     },
-    "http_error_title": {"de": "Seite nicht verfügbar", "en": "Page not available"},
+    "http_error_title": {"de": "Anfrage nicht möglich", "en": "Request not possible"},
     "http_error_text": {
         "de": "Diese Anfrage kann nicht bearbeitet werden (HTTP {status}).",
         "en": "This request cannot be processed (HTTP {status}).",
+    },
+    "http_400_title": {"de": "Ungültige Anfrage", "en": "Invalid request"},
+    "http_400_text": {
+        "de": "Die Anfrage konnte nicht gelesen werden (HTTP {status}).",
+        "en": "The request could not be read (HTTP {status}).",
+    },
+    "http_404_title": {"de": "Seite nicht gefunden", "en": "Page not found"},
+    "http_404_text": {
+        "de": "Unter dieser Adresse gibt es keine Seite (HTTP {status}).",
+        "en": "There is no page at this address (HTTP {status}).",
+    },
+    "http_405_title": {"de": "Aufruf nicht möglich", "en": "Not possible here"},
+    "http_405_text": {
+        "de": "Diese Adresse kann so nicht aufgerufen werden (HTTP {status}).",
+        "en": "This address cannot be used this way (HTTP {status}).",
+    },
+    "http_413_title": {"de": "Anfrage zu groß", "en": "Request too large"},
+    "http_413_text": {
+        "de": "Die gesendeten Daten sind zu umfangreich und wurden nicht angenommen (HTTP {status}).",
+        "en": "The data sent is too large and was not accepted (HTTP {status}).",
+    },
+    "http_431_title": {"de": "Anfrage zu lang", "en": "Request too long"},
+    "http_431_text": {
+        "de": "Die Adresse oder die mitgesendeten Angaben sind zu lang (HTTP {status}).",
+        "en": "The address or the information sent with it is too long (HTTP {status}).",
     },
     "csrf_title": {"de": "Sitzung ungültig", "en": "Session invalid"},
     "csrf_text": {
@@ -146,6 +177,12 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "The sign-in service is temporarily unavailable. No data was transmitted. Please try again "
         "in a few minutes.",
     },
+    "post_title": {"de": "Weiter zum Dienst", "en": "On to the service"},
+    "post_text": {
+        "de": "Sie werden jetzt zum Dienst weitergeleitet. Falls nichts geschieht, bitte auf „Weiter“ klicken.",
+        "en": "You are now being taken to the service. If nothing happens, press “Continue”.",
+    },
+    "post_button": {"de": "Weiter", "en": "Continue"},
     "footer": {
         "de": "Anmeldedienst nach BSI TR-03130 / TR-03124. Ihre Ausweisdaten werden nur an den genannten "
         "Dienst übermittelt.",
@@ -270,11 +307,50 @@ ATTRIBUTE_LABELS: Final[dict[Attribute, dict[str, str]]] = {
 }
 
 
+#: Remembers a language chosen explicitly (switch, ``ui_locales``, SAML ``lang``); not personal data.
+LANGUAGE_COOKIE: Final = "eidgw-lang"
+LANGUAGE_COOKIE_MAX_AGE: Final = 365 * 24 * 3600
+_HINT: Final = web.RequestKey("language_hint", str)
+
+
+def hint_language(request: web.Request, lang: str | None) -> None:
+    """A frontend passes on the language the service asked for (OIDC ``ui_locales``); ignored unless de/en."""
+    if lang is not None and lang in LANGUAGES:
+        request[_HINT] = lang
+
+
+def chosen_language(request: web.Request) -> str | None:
+    """The language somebody chose (``?lang=``, the service's hint, the cookie), None when nobody did."""
+    for candidate in (request.query.get("lang"), request.get(_HINT), request.cookies.get(LANGUAGE_COOKIE)):
+        if candidate in LANGUAGES:
+            return str(candidate)
+    return None
+
+
+def remember_language(*, secure: bool) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An ``on_response_prepare`` hook: a language chosen by ``?lang=`` or a service's hint goes into the
+    cookie, so that pages outside the flow (the card page, error pages) keep it."""
+
+    async def hook(request: web.Request, response: web.StreamResponse) -> None:
+        asked = request.query.get("lang")
+        lang = asked if asked in LANGUAGES else request.get(_HINT)
+        if lang in LANGUAGES and request.cookies.get(LANGUAGE_COOKIE) != lang:
+            # a header, not response.set_cookie(): aiohttp turns cookies into headers before this hook runs
+            cookie: SimpleCookie = SimpleCookie()
+            cookie[LANGUAGE_COOKIE] = str(lang)
+            morsel = cookie[LANGUAGE_COOKIE]
+            morsel.update({"max-age": str(LANGUAGE_COOKIE_MAX_AGE), "path": "/", "samesite": "Lax"})
+            flags = "; HttpOnly" + ("; Secure" if secure else "")
+            response.headers.add("Set-Cookie", morsel.OutputString() + flags)
+
+    return hook
+
+
 def negotiate_language(request: web.Request) -> str:
-    """``?lang=de|en`` wins; else the best ``Accept-Language`` match; else German."""
-    asked = request.query.get("lang", "")
-    if asked in LANGUAGES:
-        return asked
+    """A chosen language (:func:`chosen_language`) wins; else the best ``Accept-Language`` match; else German."""
+    chosen = chosen_language(request)
+    if chosen is not None:
+        return chosen
     best, best_q = DEFAULT_LANGUAGE, -1.0
     for position, part in enumerate(request.headers.get("Accept-Language", "").split(",")[:20]):
         tag, _, params = part.strip().partition(";")
@@ -292,6 +368,18 @@ def negotiate_language(request: web.Request) -> str:
         if q > best_q and q > 0:
             best, best_q = lang, q
     return best
+
+
+#: Statuses with a title of their own; the rest share ``http_error_*`` (414 and 431 read alike for a citizen).
+_HTTP_STATUS_KEYS: Final = {400: "http_400", 404: "http_404", 405: "http_405", 413: "http_413", 414: "http_431",
+                            431: "http_431"}
+
+
+def http_error_keys(status: int) -> tuple[str, str]:
+    """The (title, text) keys of the page for an HTTP error ``status``: a 413 says "too large", not
+    "page not available"."""
+    prefix = _HTTP_STATUS_KEYS.get(status, "http_error")
+    return f"{prefix}_title", f"{prefix}_text"
 
 
 def text(key: str, lang: str, **values: object) -> str:

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from eid_gateway.web.forms import FormError
-from eid_gateway.web.render import render_message
+from eid_gateway.web.render import render_http_error, render_message
 
 log = logging.getLogger("eid_gateway.web")
 
@@ -72,7 +72,7 @@ def body_limit(max_bytes: int = MAX_BODY_BYTES) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         length = request.content_length
         if length is not None and length > max_bytes:
-            return render_message(request, "http_error_title", "http_error_text", status=413, values={"status": 413})
+            return render_http_error(request, 413)
         return await handler(request)
 
     return middleware
@@ -112,15 +112,11 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except FormError as exc:  # a malformed body that no handler mapped to its protocol: the client's error
         log.info("malformed form refused method=%s status=%d reason=%s", request.method, exc.status, exc.reason)
-        return render_message(
-            request, "http_error_title", "http_error_text", status=exc.status, values={"status": exc.status}
-        )
+        return render_http_error(request, exc.status)
     except web.HTTPException as exc:
         # 401 and 429 pass as they are: their header (WWW-Authenticate, Retry-After) is the answer
         if exc.status >= 400 and exc.content_type == "text/plain" and exc.status not in (401, 429):
-            return render_message(
-                request, "http_error_title", "http_error_text", status=exc.status, values={"status": exc.status}
-            )
+            return render_http_error(request, exc.status)
         raise
     except Exception as exc:  # noqa: BLE001 - this is the last line of defence
         route = request.match_info.route.resource.canonical if request.match_info.route.resource else "-"

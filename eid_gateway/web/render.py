@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 
 from eid_gateway.web.branding import branding_of
-from eid_gateway.web.i18n import LANGUAGES, negotiate_language, text
+from eid_gateway.web.i18n import LANGUAGES, http_error_keys, negotiate_language, text
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 STATIC_DIR: Final = Path(__file__).parent / "static"
@@ -38,9 +38,14 @@ def language_switch_url(request: web.Request, lang: str) -> str:
 
 
 def render_html(request: web.Request, template: str, **context: Any) -> str:
-    """Render ``template`` with ``t`` (texts in the request's language), ``lang`` and the switch link."""
+    """Render ``template`` with ``t`` (texts in the request's language), ``lang`` and the switch link.
+
+    ``language_switch=False`` leaves the switch out: on a page answering a POST (or one that posts itself
+    on) the link would repeat the request as a GET and land somewhere else.
+    """
     lang = str(context.pop("lang", None) or negotiate_language(request))
     other = [code for code in LANGUAGES if code != lang][0]
+    switch = bool(context.pop("language_switch", True))
     # a page may name its own switch target (the demo's result page: its POSTed address has no GET)
     switch_url = str(context.pop("other_lang_url", None) or language_switch_url(request, other))
 
@@ -51,7 +56,7 @@ def render_html(request: web.Request, template: str, **context: Any) -> str:
         t=t,
         lang=lang,
         other_lang=other,
-        other_lang_url=switch_url,
+        other_lang_url=switch_url if switch else "",
         branding=branding_of(request),
         **context,
     )
@@ -80,3 +85,9 @@ def render_message(
         request, "message.html", status=status, title_key=title_key, text_key=text_key,
         values=dict(values or {}), error_id=error_id,
     )
+
+
+def render_http_error(request: web.Request, status: int) -> web.Response:
+    """The page for an HTTP error ``status`` (4xx): titled by what happened (413: too large)."""
+    title_key, text_key = http_error_keys(status)
+    return render_message(request, title_key, text_key, status=status, values={"status": status})

@@ -114,10 +114,10 @@ async def test_without_javascript_the_continue_button_gets_erika_to_the_service(
             await _to_the_card_step(page, gw)
             await page.click("button[name=action][value=confirm]")
 
-            # no script runs: the page waits with its text in both languages until "Weiter" is pressed
+            # no script runs: the page waits with its text in the citizen's language until "Weiter" is pressed
             await page.wait_for_selector("#saml-post-form")
             text = await page.inner_text("body")
-            assert "bitte auf „Weiter“ klicken" in text and "press “Continue”" in text
+            assert "bitte auf „Weiter“ klicken" in text and "press “Continue”" not in text
             assert page.url.startswith(gw.origin + "/eid/")
             await page.click("#saml-post-form button[type=submit]")
             await page.wait_for_url(f"{gw.origin}/demo/acs")

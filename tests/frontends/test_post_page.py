@@ -1,6 +1,6 @@
 """The HTTP-POST binding page the gateway answers with: it submits itself by the gateway's static script
 (allowed by ``script-src 'self'``, no inline script, no event-handler attributes), and without
-JavaScript the citizen still has the button and the text in German and English. The browser behaviour
+JavaScript the citizen still has the button and the text (in the citizen's language). The browser behaviour
 itself is shown in tests/e2e/test_browser.py."""
 
 from __future__ import annotations
@@ -61,13 +61,24 @@ async def test_every_post_page_submits_itself_with_the_static_script_only(harnes
         assert handlers == [], name
 
 
-async def test_without_javascript_the_button_and_both_texts_stay(harness: Harness) -> None:
+async def test_without_javascript_the_button_and_the_text_stay(harness: Harness) -> None:
+    """The page is the gateway's own (layout, stylesheet) in the citizen's language only, without a
+    language switch (its link would repeat the request)."""
     for name, page in (await _pages(harness)).items():
         doc: Any = lxml.html.fromstring(page)
         [form] = doc.forms
         assert form.get("id") == FORM_ID and form.method.upper() == "POST", name
         assert doc.xpath(f'//form[@id="{FORM_ID}"]//button[@type="submit"]'), name
-        assert "bitte auf „Weiter“ klicken" in page and "press “Continue”" in page, name
+        assert "bitte auf „Weiter“ klicken" in page and "press “Continue”" not in page, name
+        assert doc.xpath('//link[@href="/static/style.css"]') and doc.get("lang") == "de", name
+        assert not doc.xpath('//a[@hreflang]'), name
+
+
+async def test_the_post_page_speaks_the_flows_language(harness: Harness) -> None:
+    request = make_mocked_request("GET", "/eid/refresh/ref", headers={"Accept-Language": "de"})
+    english = FlowContext("ref", _flow(harness).service, _flow(harness).frontend_state, "en")
+    page = _text(await harness.frontend.finish(request, english, ERIKA, "pseudonym"))
+    assert 'lang="en"' in page and "press “Continue”" in page and "Weiter" not in page
 
 
 def test_the_static_file_is_the_toolkits_script() -> None:

@@ -167,7 +167,7 @@ async def test_sign_in_with_the_simulator(gw: Gateway) -> None:
     assert desktop and unquote(desktop[0].split("tcTokenURL=")[1]) == tc_url
     assert mobile and unquote(mobile[0].split("tcTokenURL=")[1]) == tc_url
     assert any(u.startswith("/eid-sim/client?tcTokenURL=") for u in links)  # simulator stand-in, marked
-    assert "TESTBETRIEB" in html
+    assert "simulierten eID-Server" in html and "TESTBETRIEB" not in html
     # NATIONALITY was asked for but the demo service may not receive it: not shown, not released
     assert "Staatsangehörigkeit" not in html and "Anschrift" in html
 

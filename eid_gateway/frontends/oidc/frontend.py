@@ -34,7 +34,7 @@ from eid_gateway.frontends.oidc.claims import SUPPORTED_SCOPES, claim_values, su
 from eid_gateway.frontends.oidc.client_secret import verify_client_secret
 from eid_gateway.frontends.oidc.grants import CodeRecord, Grant, GrantStore
 from eid_gateway.frontends.oidc.keys import ProviderKeys, load_client_keys, load_provider_keys
-from eid_gateway.frontends.oidc.pages import error_page, pick_language
+from eid_gateway.frontends.oidc.pages import ERROR_PATH, error_page, error_reason_page, pick_language
 from eid_gateway.frontends.oidc.settings import (
     ClientAuthMethod,
     ClientSettings,
@@ -54,7 +54,7 @@ from eid_gateway.services import Service, ServiceRegistry
 from eid_gateway.settings_base import ConfigError
 from eid_gateway.store.base import Store
 from eid_gateway.web.forms import FormError, read_form
-from eid_gateway.web.i18n import negotiate_language
+from eid_gateway.web.i18n import hint_language, negotiate_language
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ class OidcFrontend:
             web.post(TOKEN_PATH, self.token),
             web.get(USERINFO_PATH, self.userinfo),
             web.post(USERINFO_PATH, self.userinfo),
+            web.get(ERROR_PATH + "/{reason}", error_reason_page, allow_head=False),
         ]
 
     async def finish(
@@ -145,7 +146,7 @@ class OidcFrontend:
         """Issue a code bound to client, redirect_uri and PKCE challenge; send the browser back."""
         st = flow.frontend_state
         if not self._still_registered(st):
-            return error_page("unregistered_redirect_uri", flow.language)
+            return error_page(request, "unregistered_redirect_uri", flow.language)
         now = self.clock()
         id_token_attrs = _attributes(st.get("id_token_claims", ""))
         userinfo_attrs = _attributes(st.get("userinfo_claims", ""))
@@ -180,7 +181,7 @@ class OidcFrontend:
         registration turns it off)."""
         st = flow.frontend_state
         if not self._still_registered(st):
-            return error_page("unregistered_redirect_uri", flow.language)
+            return error_page(request, "unregistered_redirect_uri", flow.language)
         error, description = _FAILURES[failure]
         log.info("oidc: flow %s failed (%s) for client %s", ref_hash(flow.ref), failure.value, st["client_id"])
         return self._error_redirect(st["client_id"], st["redirect_uri"], error, description, st.get("state"))
@@ -249,15 +250,17 @@ class OidcFrontend:
                 pairs = list((await read_form(request, max_bytes=MAX_FORM_BYTES)).items())
             except FormError as exc:
                 log.info("oidc: authorization request refused with a page (%s)", exc.reason)
-                return error_page("bad_request", negotiate_language(request))
+                return error_page(request, "bad_request", negotiate_language(request))
         else:
             pairs = list(request.query.items())
+        # the service's ui_locales: for every page of this sign-in (after the citizen's own ?lang=)
+        locales = tuple(next((v for k, v in pairs if k == "ui_locales"), "").split())
+        hint_language(request, pick_language(locales, ""))
         try:
             req = parse_authorization_request(pairs, self._lookup)
         except AuthorizationPageError as e:
-            locales = tuple(next((v for k, v in pairs if k == "ui_locales"), "").split())
             log.info("oidc: authorization request refused with a page (%s)", e.reason)
-            return error_page(e.reason, pick_language(locales, negotiate_language(request)))
+            return error_page(request, e.reason, negotiate_language(request))
         except AuthorizationRedirectError as e:
             log.info("oidc: authorization request refused (%s)", e.error)
             return self._error_redirect(e.client_id, e.redirect_uri, e.error, e.description, e.state)

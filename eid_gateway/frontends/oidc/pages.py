@@ -1,14 +1,17 @@
 """The citizen-facing error page for requests that must not be redirected (unknown client / URI).
 
 Nothing from the request is echoed (no reflected content); the text is fixed per reason, in German
-and English.
+and English, in the layout of every citizen page (header, language switch).
 """
 
 from __future__ import annotations
 
-import html
+from urllib.parse import urlencode
 
 from aiohttp import web
+
+from eid_gateway.web.i18n import negotiate_language
+from eid_gateway.web.render import render_page
 
 PAGE_REASONS: dict[str, tuple[str, str]] = {
     "missing_client": (
@@ -35,18 +38,16 @@ PAGE_REASONS: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: Where the page's language switch leads: the same page for a fixed reason (GET, nothing echoed).
+ERROR_PATH = "/oidc/error"
+
 _TITLE = {"de": "Anmeldung nicht möglich", "en": "Sign-in not possible"}
 _HINT = {
     "de": "Bitte kehren Sie zur Seite des Dienstes zurück und wenden Sie sich an dessen Betreiber, "
     "falls der Fehler bleibt.",
     "en": "Please return to the service's page and contact its operator if the problem persists.",
 }
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+_CODE = {"de": "Fehlercode", "en": "Error code"}
 
 
 def pick_language(ui_locales: tuple[str, ...], negotiated: str) -> str:
@@ -58,16 +59,25 @@ def pick_language(ui_locales: tuple[str, ...], negotiated: str) -> str:
     return negotiated
 
 
-def error_page(reason: str, language: str) -> web.Response:
-    """HTTP 400 with a readable explanation; never a redirect."""
+def error_page(request: web.Request, reason: str, language: str) -> web.Response:
+    """HTTP 400 with a readable explanation in the gateway's layout; never a redirect.
+
+    The language switch links to :data:`ERROR_PATH` with the reason: the request's own query (its
+    redirect_uri) is never echoed, not even in a link.
+    """
     de, en = PAGE_REASONS.get(reason, PAGE_REASONS["bad_request"])
     text = de if language == "de" else en
-    body = (
-        f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8">'
-        f"<title>{html.escape(_TITLE[language])}</title>"
-        '<link rel="stylesheet" href="/static/style.css"></head><body><main>'
-        f"<h1>{html.escape(_TITLE[language])}</h1><p>{html.escape(text)}</p>"
-        f"<p>{html.escape(_HINT[language])}</p>"
-        f"<p><small>Fehlercode / error code: {html.escape(reason)}</small></p></main></body></html>"
+    code = reason if reason in PAGE_REASONS else "bad_request"
+    return render_page(
+        request, "failure.html", status=400, lang=language, failure_title=_TITLE[language],
+        failure_text=f"{text} {_HINT[language]} ({_CODE[language]}: {code})", return_url=None, csrf_token="",
+        other_lang_url=f"{ERROR_PATH}/{code}?" + urlencode({"lang": "en" if language == "de" else "de"}),
     )
-    return web.Response(status=400, text=body, content_type="text/html", headers=SECURITY_HEADERS)
+
+
+async def error_reason_page(request: web.Request) -> web.Response:
+    """GET /oidc/error/{reason}: the page of one fixed reason (the target of its language switch)."""
+    reason = request.match_info["reason"]
+    if reason not in PAGE_REASONS:
+        raise web.HTTPNotFound()
+    return error_page(request, reason, negotiate_language(request))
