@@ -3,6 +3,10 @@
 A time read at import (``LATER = now + 5 min`` at module level) is minutes old by the time a slow
 machine reaches the test that uses it: one-time values then expire and the test fails for the wrong
 reason, hiding what it was meant to show. Times are read inside the tests (or in function fixtures).
+
+Free ports and fake clocks come from the one toolkit, tests/helpers (``helpers.ports``,
+``helpers.clocks``): a module that defines its own again is a copy that drifts (there were seven
+``free_port`` and five fake clocks before).
 """
 
 from __future__ import annotations
@@ -75,6 +79,40 @@ def test_the_rule_sees_a_time_fixed_at_import() -> None:
     assert clock_reads_at_import("import time\nclass C:\n    T0 = time.time()\n") == [3]
     assert clock_reads_at_import("import time\ndef f():\n    return time.time()\n") == []
     assert clock_reads_at_import("import time\nf = lambda: time.time()\n") == []
+
+
+#: Where the shared helpers live (the only place allowed to define them).
+HELPERS = TESTS / "helpers"
+
+
+def own_helpers(source: str) -> list[str]:
+    """``line: name`` of every ``free_port``-like function or fake clock class the module defines."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.lstrip("_") in {
+            "free_port", "unused_port", "get_free_port"
+        }:
+            found.append(f"{node.lineno}: {node.name}")
+        elif isinstance(node, ast.ClassDef) and node.name.endswith("Clock"):
+            found.append(f"{node.lineno}: class {node.name}")
+    return found
+
+
+def test_the_rule_sees_an_own_free_port_or_clock() -> None:
+    assert own_helpers("def free_port() -> int:\n    return 1\n") == ["1: free_port"]
+    assert own_helpers("class Harness:\n    def _free_port(self):\n        pass\n") == ["2: _free_port"]
+    assert own_helpers("class ShiftableClock:\n    pass\n") == ["1: class ShiftableClock"]
+    assert own_helpers("from helpers.ports import free_port\nclock = FakeClock()\n") == []
+
+
+def test_no_test_module_defines_its_own_free_port_or_clock() -> None:
+    offenders = [
+        f"{path.relative_to(TESTS)}:{where}"
+        for path in sorted(TESTS.rglob("*.py"))
+        if HELPERS not in path.parents and "node_modules" not in path.parts
+        for where in own_helpers(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [], "use helpers.ports / helpers.clocks instead of: " + ", ".join(offenders)
 
 
 def test_no_test_module_reads_the_clock_at_import() -> None:

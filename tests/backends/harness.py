@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from certs.loading import load_key_pair_file
-from e2e.conftest import Gateway, Servers, bound_socket
+from helpers.gateway import Gateway, Servers
+from helpers.ports import bound_socket
 from eid_gateway.app import create_app
 from certs.devpki import generate_dev_keys
 from eid_gateway.instance import CONFIG_TEMPLATE

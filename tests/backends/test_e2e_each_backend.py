@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import Browser, Servers, ausweisapp, tc_token_url_of
-from e2e.test_signin import deliver, open_start_page, return_to_service
+from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, return_to_service, tc_token_url_of
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
 from .harness import Setup, start_gateway_with

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from e2e.conftest import Browser, Servers, ausweisapp, tc_token_url_of
-from e2e.test_signin import deliver, open_start_page
+from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, tc_token_url_of
 from eid_gateway.eid.tctoken import TcToken, parse_tc_token
 
 from .harness import start_gateway_with

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import Browser, Servers, ausweisapp, bound_socket, tc_token_url_of
-from e2e.test_signin import open_start_page, return_to_service
+from helpers.gateway import Browser, Servers, ausweisapp, open_start_page, return_to_service, tc_token_url_of
+from helpers.ports import bound_socket
 from eid_gateway.eid import results
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 

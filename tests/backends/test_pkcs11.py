@@ -57,9 +57,10 @@ from saml.keys import KeyLoadError, KeyPair
 from saml.messages import AuthnRequest, build_authn_request
 from saml.xml import parse_xml, to_bytes
 
-from e2e.conftest import Browser, Servers, ausweisapp, bound_socket, tc_token_url_of
-from e2e.test_signin import deliver, open_start_page
-from oidc.conftest import free_port, in_thread
+from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, tc_token_url_of
+from helpers.ports import bound_socket
+from oidc.conftest import in_thread
+from helpers.ports import free_port
 from oidc.test_end_to_end import RelyingParty
 from oidc.test_full_app import RP_CB, Gateway
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from certs.loading import load_key_pair_file
-from e2e.conftest import Browser, Servers, bound_socket, closed_port
+from helpers.gateway import Browser, Servers
+from helpers.clocks import FakeClock
+from helpers.ports import bound_socket, closed_port
 from eid_gateway.core.port import EidRequest, EidServerUnavailable, EidSession
 from eid_gateway.backends.resilience import BreakerState, CircuitBreaker, CircuitOpen, ResilientEidServer, breaker_of
 from eid_gateway.backends.tls import EidNotDelivered
@@ -24,16 +26,8 @@ from .harness import _write_config, start_gateway_with
 REQUEST = EidRequest(required=frozenset({Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_breaker_opens_half_opens_and_closes() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     breaker = CircuitBreaker(failures=3, reset_seconds=30, clock=clock)
     for _ in range(2):
         breaker.before_call()
@@ -136,7 +130,7 @@ class Counting:
 async def test_get_result_not_delivered_is_retried_then_the_breaker_opens(env: Env) -> None:
     down = Tr03130Client(f"http://127.0.0.1:{closed_port()}/eID", env.client._key, env.client._server_cert, 1.0)
     counting = Counting(down)
-    clock = Clock()
+    clock = FakeClock(100.0)
     backend = ResilientEidServer(counting, retries=2, backoff=0.001,
                                  breaker=CircuitBreaker(failures=4, reset_seconds=10, clock=clock))
     session = EidSession("ab" * 32, "https://x.example/paos", "p" * 32, None)

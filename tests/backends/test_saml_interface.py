@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from e2e.conftest import Servers, bound_socket
+from helpers.gateway import Servers
+from helpers.ports import bound_socket
 from eid_gateway.core.port import EidProtocolError, EidRequest, EidResultError, EidSession, FailureKind
 from eid_gateway.backends.saml_backend import SamlEidServer
 from eid_gateway.backends.saml_interface import (

@@ -41,14 +41,6 @@ EID_GATEWAY = str(Path(sys.executable).parent / "eid-gateway")
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("cluster-redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
 @dataclass
 class Node:
     name: str

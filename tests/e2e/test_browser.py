@@ -16,18 +16,10 @@ import pytest
 
 from eid_gateway.frontends.saml_idp import AUTOSUBMIT_SCRIPT_PATH
 
-from .conftest import Gateway, StartGateway
+from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
+from helpers.gateway import Gateway, StartGateway
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 async def _launch(pw: Any, tmp_path: Path, *, javascript: bool = True) -> Any:

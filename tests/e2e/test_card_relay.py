@@ -20,9 +20,9 @@ import pytest
 from eid_gateway.store.sqlite import SqliteStore
 from saml.messages import STATUS_AUTHN_FAILED
 
-from .conftest import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, card_step, tc_token_url_of
-from .test_browser import ARGS, CHROMIUM
-from .test_signin import deliver, open_start_page
+from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, card_step, tc_token_url_of
+from helpers.chromium import ARGS, CHROMIUM, requires_chromium
+from helpers.gateway import deliver, open_oidc_start_page, open_start_page
 
 AUSWEISAPP_HEADERS = {"User-Agent": "AusweisApp2/1.26.2 (TR-03124-1/1.3) Debian/12", "Accept": "*/*"}
 RELAY_TEXT = "Diese Anmeldung wurde nicht in diesem Browser begonnen"
@@ -34,16 +34,6 @@ async def victim() -> AsyncIterator[Browser]:
     """The victim's browser: a separate cookie jar, a browser's navigation headers."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield Browser(session)
-
-
-async def open_oidc_start_page(browser: Browser, gw: Gateway) -> Page:
-    """Demo page -> "Mit Online-Ausweis anmelden (OpenID Connect)" -> authorize -> the start page."""
-    demo = await browser.get(gw.url("/demo/"))
-    [signin] = [a for a in demo.doc().iter("a") if a.get("id") == "signin-oidc"]
-    start = await browser.get(gw.url(str(signin.get("href"))))
-    assert start.status == 200 and urlsplit(start.url).path.startswith("/signin/"), start.text
-    assert any(urlsplit(u).path == "/oidc/authorize" for u in browser.history)
-    return start
 
 
 def assert_no_identity(*pages: Page) -> None:
@@ -178,7 +168,7 @@ async def test_another_browser_before_the_card_step_changes_nothing(
 # --- the same attack in two real browsers (headless Chromium: its own Fetch Metadata and cookies) --------
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)")
+@requires_chromium
 @pytest.mark.parametrize("button", ["#signin", "#signin-oidc"])
 async def test_card_relay_between_two_real_browsers(start_gateway: StartGateway, button: str) -> None:
     from playwright.async_api import async_playwright

@@ -18,9 +18,8 @@ from eid_gateway.store.redis import create_redis_store
 from eid_gateway.store.base import Store
 from eid_gateway.store.redis_server import RedisServer
 
-from .conftest import Browser, Gateway, Servers, StartGateway, ausweisapp, tc_token_url_of
-from .test_card_relay import open_oidc_start_page
-from .test_signin import deliver, open_start_page
+from helpers.gateway import (Browser, Gateway, Servers, StartGateway, ausweisapp, deliver, open_oidc_start_page,
+                             open_start_page, tc_token_url_of)
 
 #: ERIKA MUSTERMANN of the simulator, as any layer might write her: names, birth date (both forms),
 #: place of birth, birth name, address.
@@ -47,8 +46,9 @@ async def oidc_sign_in(browser: Browser, servers: Servers, gw: Gateway) -> None:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A Redis of its own with the append-only file on, as production runs it."""
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of its own with the append-only file on, as production runs it (not the run's shared
+    ``redis_server``: the test reads every key and the whole AOF, other tests' writes included)."""
     server = RedisServer(tmp_path / "redis", appendfsync="always")
     server.start()
     yield server
@@ -71,16 +71,16 @@ async def test_sqlite_store_on_disk_holds_no_personal_data(
 
 
 async def test_redis_store_holds_no_personal_data_in_keys_or_aof(
-    start_gateway: StartGateway, browser: Browser, servers: Servers, redis_server: RedisServer
+    start_gateway: StartGateway, browser: Browser, servers: Servers, own_redis: RedisServer
 ) -> None:
     def redis_store(config: GatewayConfig) -> Store:
-        return create_redis_store(RedisSettings(url=redis_server.url, key_prefix="eidgw:"))
+        return create_redis_store(RedisSettings(url=own_redis.url, key_prefix="eidgw:"))
 
     gw = await start_gateway(store=redis_store)
     for _ in range(2):
         await saml_sign_in(browser, servers, gw)
         await oidc_sign_in(browser, servers, gw)
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis.Redis.from_url(own_redis.url)
     try:
         keys = list(client.scan_iter("*"))
         assert any(k.startswith(b"eidgw:") for k in keys)
@@ -89,7 +89,7 @@ async def test_redis_store_holds_no_personal_data_in_keys_or_aof(
             assert dumped is not None and personal_data_in(dumped) == [], key
     finally:
         client.close()
-    aof = [f for f in redis_server.directory.rglob("*") if f.is_file() and ".aof" in f.name]
+    aof = [f for f in own_redis.directory.rglob("*") if f.is_file() and ".aof" in f.name]
     assert aof and sum(f.stat().st_size for f in aof) > 0
     for file in aof:  # the history of every write, deleted keys included
         assert personal_data_in(file.read_bytes()) == [], file

@@ -10,7 +10,7 @@ from eid_gateway.frontends.saml_idp import build_success_response
 from eid_gateway.identity import Attribute, Identity
 from saml import generate_key_pair, to_bytes
 
-from .conftest import Browser, Gateway, StartGateway
+from helpers.gateway import Browser, Gateway, StartGateway
 
 
 async def _post_to_acs(browser: Browser, gw: Gateway, xml: bytes, relay_state: str = "de") -> tuple[int, str]:

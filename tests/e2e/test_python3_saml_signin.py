@@ -28,7 +28,7 @@ import pytest
 from eid_gateway.cli import main
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
-from .conftest import Browser, Servers, StartGateway, ausweisapp, tc_token_url_of
+from helpers.gateway import Browser, Servers, StartGateway, ausweisapp, tc_token_url_of
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

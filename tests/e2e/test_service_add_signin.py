@@ -22,8 +22,8 @@ from saml.keys import load_certificate
 from saml.messages import BINDING_HTTP_POST, NAMEID_PERSISTENT
 from saml.xml import to_bytes
 
-from .conftest import Browser, Servers, StartGateway, ausweisapp, bound_socket, tc_token_url_of
-from .test_signin import deliver, open_start_page
+from helpers.gateway import Browser, Servers, StartGateway, ausweisapp, deliver, open_start_page, tc_token_url_of
+from helpers.ports import bound_socket
 
 DEMO_ATTRIBUTES = "given_names,family_names,date_of_birth,address,pseudonym"
 

@@ -34,49 +34,9 @@ from saml import (
 from saml.algorithms import ECDSA_SHA256, RSA_SHA256
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
-from .conftest import (
-    Browser,
-    Gateway,
-    Page,
-    Servers,
-    StartGateway,
-    ausweisapp,
-    closed_port,
-    tc_token_url_of,
-)
-
-
-async def open_start_page(browser: Browser, gw: Gateway) -> Page:
-    """Demo page -> "Mit Online-Ausweis anmelden" -> signed AuthnRequest -> the gateway's start page."""
-    browser.history.clear()
-    demo = await browser.get(gw.url("/demo/"))
-    assert demo.status == 200
-    assert "Bürgerportal Düren (Demo)" in demo.text and "Meldebescheinigung beantragen" in demo.text
-    [signin] = [a for a in demo.doc().iter("a") if a.get("id") == "signin"]
-    assert signin.text == "Mit Online-Ausweis anmelden"
-    start = await browser.get(gw.url(str(signin.get("href"))))
-    assert start.status == 200, start.text
-    assert urlsplit(start.url).path.startswith("/signin/")
-    # the redirect went through the gateway's SSO endpoint with a signed query
-    sso = [u for u in browser.history if urlsplit(u).path == "/saml/sso"]
-    assert len(sso) == 1 and "&Signature=" in sso[0] and "SAMLRequest=" in sso[0]
-    return start
-
-
-async def return_to_service(browser: Browser, page: Page) -> Page:
-    """From the gateway's failure page, press "return to the service"; then submit the SAML POST form."""
-    assert page.status == 200
-    assert len(page.forms()) == 1
-    posted = await browser.submit(page)
-    return await deliver(browser, posted)
-
-
-async def deliver(browser: Browser, post_page: Page) -> Page:
-    """Submit the gateway's HTTP-POST binding form to the service's ACS."""
-    [form] = post_page.forms()
-    assert str(form.action).endswith("/demo/acs")
-    assert "SAMLResponse" in {i.name for i in form.inputs}
-    return await browser.submit(post_page)
+from helpers.gateway import (Browser, Gateway, Page, Servers, StartGateway, ausweisapp, deliver, open_start_page,
+                             return_to_service, tc_token_url_of)
+from helpers.ports import closed_port
 
 
 # --- the happy path ---------------------------------------------------------------------------------------

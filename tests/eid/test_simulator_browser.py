@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from eid_gateway.core.port import EidRequest
 from eid_gateway.identity import Attribute as A
+from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 
 from .conftest import Harness
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 
 async def test_page_sign_in_without_javascript(harness: Harness) -> None:
@@ -23,7 +19,7 @@ async def test_page_sign_in_without_javascript(harness: Harness) -> None:
 
     url = harness.begin(EidRequest(required=frozenset({A.FAMILY_NAMES, A.GIVEN_NAMES})))
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page(java_script_enabled=False)
             await page.goto(harness.sim.client_page_url(url))
@@ -46,7 +42,7 @@ async def test_page_cancel(harness: Harness) -> None:
 
     url = harness.begin(EidRequest(required=frozenset({A.FAMILY_NAMES})))
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page(java_script_enabled=False)
             await page.goto(harness.sim.client_page_url(url))

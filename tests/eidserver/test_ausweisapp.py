@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -41,18 +40,12 @@ from eid_gateway.smoke_test import (
     sign_in,
     start_ausweisapp,
 )
+from helpers.ports import free_port
 
 pytestmark = [
     pytest.mark.ausweisapp,
     pytest.mark.skipif(ausweisapp_binary() is None, reason="AusweisApp2 (Debian ausweisapp2) is not installed"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -66,7 +59,7 @@ class Deployment:
     first_origin: str | None = None
 
     async def start(self, *, service_id: str = "demo", description_origin: str | None = None) -> str:
-        port, paos_port = _free_port(), _free_port()
+        port, paos_port = free_port(), free_port()
         origin = f"http://127.0.0.1:{port}"
         path = self.directory / "gateway.toml"
         if self.template is None:
@@ -219,7 +212,7 @@ class TokenRelay:
         app.router.add_get("/tctoken", relay)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        port = _free_port()
+        port = free_port()
         await web.TCPSite(self.runner, "127.0.0.1", port).start()
         return f"http://127.0.0.1:{port}/tctoken"
 
@@ -294,7 +287,7 @@ async def test_outside_developer_mode(tmp_path: Path, monkeypatch: pytest.Monkey
     ca_file = str(tmp_path / "certs" / "ca.pem")
     trusted = ssl.create_default_context(cafile=ca_file)
     monkeypatch.setattr(aiohttp.connector, "_SSL_CONTEXT_VERIFIED", trusted)  # gateway -> itself, demo -> gateway
-    port = _free_port()
+    port = free_port()
     origin = f"https://localhost:{port}"
     instance = tmp_path / "instance"
     path = write_example_config(instance, origin, port)

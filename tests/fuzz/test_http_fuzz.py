@@ -27,7 +27,7 @@ from aiohttp import web
 from lxml import etree
 from yarl import URL
 
-from e2e.conftest import Browser, Gateway, StartGateway, tc_token_url_of
+from helpers.gateway import Browser, Gateway, StartGateway, tc_token_url_of
 from eid_gateway.app import create_app
 from eid_gateway.config import GatewayConfig
 from eid_gateway.eid.messages import Selection, UseIDRequest, build_use_id_request, soap_envelope

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from yarl import URL
 
-from e2e.conftest import Browser, Gateway, StartGateway
+from helpers.gateway import Browser, Gateway, StartGateway
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART_CUT = ("multipart/form-data; boundary=x", b"--x\r\n")

@@ -3,8 +3,6 @@ that the CSP (form-action) lets the SAML POST through to the service while block
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,20 +11,10 @@ from aiohttp.test_utils import TestServer
 from eid_gateway.app import create_app
 from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
+from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
+from helpers.ports import free_port
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+pytestmark = BROWSER_MARKS
 
 
 @pytest.mark.parametrize(("locale", "pin", "expect"), [
@@ -36,14 +24,14 @@ def _free_port() -> int:
 async def test_browser_sign_in(tmp_path: Path, locale: str, pin: str, expect: str) -> None:
     from playwright.async_api import async_playwright
 
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     config = load_config(write_example_config(tmp_path, origin, port))
     server = TestServer(create_app(config), host="127.0.0.1", port=port)
     await server.start_server()
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             context = await browser.new_context(java_script_enabled=False, locale=locale)
             page = await context.new_page()
             blocked: list[str] = []

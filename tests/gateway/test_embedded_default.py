@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-import socket
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -17,13 +16,7 @@ from eid_gateway.app import create_app
 from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.simulator import run_simulated_client
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from helpers.ports import free_port
 
 
 def _form(page: str) -> tuple[str, dict[str, str]]:
@@ -37,7 +30,7 @@ def _form(page: str) -> tuple[str, dict[str, str]]:
 
 
 async def test_demo_sign_in_through_the_whole_gateway(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     config = load_config(write_example_config(tmp_path, origin, port))
     app = create_app(config)

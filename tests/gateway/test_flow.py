@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,8 @@ from eid_gateway.identity import Attribute, Identity
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator import run_simulated_client
 from eid_gateway.store.sqlite import SqliteStore
+from helpers.clocks import FakeClock
+from helpers.ports import free_port
 
 
 @dataclass
@@ -51,14 +52,6 @@ class RecordingFrontend:
         return web.json_response({"result": failure.value})
 
 
-class ShiftableClock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
 @dataclass
 class Gateway:
     client: TestClient[web.Request, web.Application]
@@ -66,7 +59,7 @@ class Gateway:
     config: GatewayConfig
     frontend: RecordingFrontend
     store: SqliteStore
-    clock: ShiftableClock
+    clock: FakeClock
 
     async def begin(self, lang: str | None = None) -> str:
         """Start a flow as the browser would after a frontend accepted a request; returns the ref."""
@@ -85,13 +78,6 @@ class Gateway:
             )
         assert target.startswith(self.origin)
         return target[len(self.origin):]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 REQUEST = EidRequest(
@@ -114,7 +100,7 @@ async def make_gateway(
         base, public_origin=origin, store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
         demo=replace(base.demo, enabled=False), flow=replace(base.flow, result_wait_seconds=result_wait),
     )
-    clock = ShiftableClock()
+    clock = FakeClock()
     store = SqliteStore(config.store.path, clock=clock)
     backend = None
     if backend_url is not None:

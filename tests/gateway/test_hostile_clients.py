@@ -29,7 +29,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from eid_gateway.app import create_app
 from eid_gateway.config import ConfigError, GatewayConfig, StoreConfig, load_config
 from .conftest import write_variant
-from .test_workers import EID_GATEWAY, START_TIMEOUT, _one_sign_in, free_port, init_instance
+from helpers.ports import free_port
+
+from .test_workers import EID_GATEWAY, START_TIMEOUT, _one_sign_in, init_instance
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.5

@@ -21,7 +21,9 @@ from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.simulator import run_simulated_client
 
-from .test_embedded_default import _form, _free_port
+from helpers.ports import free_port
+
+from .test_embedded_default import _form
 
 SIGN_INS = 4
 
@@ -49,7 +51,7 @@ class TwoWorkers:
 
 @pytest.fixture
 async def workers(tmp_path: Path) -> AsyncIterator[TwoWorkers]:
-    port = _free_port()
+    port = free_port()
     config = load_config(write_example_config(tmp_path, f"http://127.0.0.1:{port}", port))
     assert config.simulator is not None and config.simulator.sessions is not None and config.demo.state is not None
     w = TwoWorkers(config)

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,16 +28,10 @@ from eid_gateway.config import ConfigError, load_config
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
 from eid_gateway.simulator import run_simulated_client
 from eid_gateway.workers import EXIT_WORKERS_FAILED, RestartPolicy, Supervisor
+from helpers.ports import free_port
 
 EID_GATEWAY = str(Path(sys.executable).with_name("eid-gateway"))
 START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def init_instance(directory: Path, extra: str = "") -> tuple[Path, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from eid_gateway.kiosks.keys import REGISTRY
 from eid_gateway.kiosks.registry import KioskRegistry
 from eid_gateway.kiosks.settings import KioskEntry, KioskSettings
 from eid_gateway.kiosks.state_store import MemoryKioskStateStore
+from helpers.ports import free_port
 
 STAFF_USER = "buergerbuero"
 STAFF_PASSWORD = "correct horse battery staple"
@@ -44,12 +44,6 @@ def make_settings(heartbeat: float = 10.0, missed: int = 3, pin: str | None = No
         heartbeat_seconds=heartbeat,
         stale_after_missed=missed,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def eventually(predicate, timeout: float = 5.0, interval: float = 0.02):

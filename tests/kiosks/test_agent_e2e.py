@@ -12,7 +12,9 @@ import pytest
 from cardreader.agent import AgentConfig, KioskAgent, tls_context
 from cardreader.model import ReaderState
 
-from .conftest import TOKENS, RunningGateway, eventually, free_port, make_settings
+from helpers.ports import free_port
+
+from .conftest import TOKENS, RunningGateway, eventually, make_settings
 
 SLOT0 = "Virtual PCD 00 00"
 

@@ -1,8 +1,6 @@
 """The staff dashboard in a real headless Chromium: live updates through server-sent events with the
 gateway's CSP in force, and a plain self-refreshing table without JavaScript."""
 
-import os
-
 import aiohttp
 import pytest
 from aiohttp import web
@@ -11,15 +9,12 @@ from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceSt
 from eid_gateway.kiosks import create_kiosk_app
 from eid_gateway.web.middlewares import security_headers
 
-from .conftest import STAFF_PASSWORD, STAFF_USER, TOKENS, free_port, make_settings
+from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
+from helpers.ports import free_port
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed"),
-]
+from .conftest import STAFF_PASSWORD, STAFF_USER, TOKENS, make_settings
+
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ import asyncio
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
 from eid_gateway.kiosks.registry import KioskRegistry
 from eid_gateway.kiosks.state_store import StoredKiosk
+from helpers.clocks import FakeClock
 
 from .conftest import make_settings
 
@@ -10,16 +11,8 @@ CARD = KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.ID_CARD),)
 EMPTY = KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.EMPTY),))
 
 
-class Clock:
-    def __init__(self):
-        self.t = 1_700_000_000.0
-
-    def __call__(self):
-        return self.t
-
-
 def registry():
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     return KioskRegistry(make_settings(heartbeat=10, missed=3), clock=clock), clock
 
 
@@ -40,9 +33,9 @@ def test_staleness_after_missed_heartbeats():
     assert reg.row("mitte-1")["status"] == "unknown"
     reg.record_state("mitte-1", "inst-aaaa", 1, CARD)
     assert reg.row("mitte-1")["status"] == "id_card"
-    clock.t += 29
+    clock.now += 29
     assert reg.refresh_staleness() == []
-    clock.t += 2
+    clock.now += 2
     assert reg.refresh_staleness() == ["mitte-1"]
     assert reg.row("mitte-1")["status"] == "stale"
     assert reg.record_heartbeat("mitte-1", "inst-aaaa", 2).applied
@@ -58,9 +51,9 @@ def test_heartbeat_asks_for_state_when_gateway_does_not_have_it():
 
 def test_restored_state_is_stale_and_asks_agent_to_resend():
     reg, clock = registry()
-    reg.restore([StoredKiosk("mitte-1", snapshot_to_json(CARD), clock.t - 100, clock.t - 200),
-                 StoredKiosk("not-configured", snapshot_to_json(CARD), clock.t, clock.t),
-                 StoredKiosk("nord-2", {"service": "broken"}, clock.t, clock.t)])
+    reg.restore([StoredKiosk("mitte-1", snapshot_to_json(CARD), clock.now - 100, clock.now - 200),
+                 StoredKiosk("not-configured", snapshot_to_json(CARD), clock.now, clock.now),
+                 StoredKiosk("nord-2", {"service": "broken"}, clock.now, clock.now)])
     row = reg.row("mitte-1")
     assert row["summary"] == "id_card" and row["stale"] and row["status"] == "stale"
     assert reg.row("nord-2")["status"] == "unknown"

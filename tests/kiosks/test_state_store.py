@@ -7,7 +7,9 @@ from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceSt
 from eid_gateway.kiosks.state_store import SharedKioskStateStore, StoredKiosk
 from eid_gateway.store.sqlite import SqliteStore
 
-from .conftest import TOKENS, RunningGateway, free_port, make_settings
+from helpers.ports import free_port
+
+from .conftest import TOKENS, RunningGateway, make_settings
 
 CARD = KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.ID_CARD),))
 

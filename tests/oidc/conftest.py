@@ -11,8 +11,6 @@ import asyncio
 import base64
 import hashlib
 import secrets
-import socket
-import time
 import tomllib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +34,8 @@ from eid_gateway.identity import Attribute, Identity, LevelOfAssurance, PartialD
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.services import Service, ServiceRegistry
 from eid_gateway.store.sqlite import SqliteStore
+from helpers.clocks import FakeClock
+from helpers.ports import free_port
 
 PORTAL_SECRET = "portal-secret-" + "x" * 20
 PORTAL_CB = "http://localhost:8765/cb"
@@ -63,19 +63,6 @@ ERIKA = Identity(
     level_of_assurance=LevelOfAssurance.HIGH,
     authenticated_at=datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc),
 )
-
-
-class Clock:
-    """One clock for the store's TTLs and the provider's timestamps, moved by the tests."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -137,13 +124,6 @@ SERVICES = ServiceRegistry((
         allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.PSEUDONYM}),
     ),
 ))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -247,7 +227,7 @@ class Provider:
     frontend: OidcFrontend
     flow: ImmediateFlow
     client: TestClient[web.Request, web.Application]
-    clock: Clock
+    clock: FakeClock  # one clock for the store's TTLs and the provider's timestamps, moved by the tests
     store: SqliteStore
 
     def url(self, path: str) -> str:
@@ -258,7 +238,7 @@ class Provider:
 async def provider(
     tmp_path: Path, key_dir: Path, tax_client_key: ECKey, portal_secret_hash: str, library_secret_hash: str
 ) -> AsyncIterator[Provider]:
-    clock = Clock()
+    clock = FakeClock()
     store = SqliteStore(tmp_path / "store.sqlite3", clock=clock)
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"

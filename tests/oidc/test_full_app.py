@@ -30,7 +30,9 @@ from eid_gateway.simulator import run_simulated_client
 from eid_gateway.store.sqlite import SqliteStore
 from saml.keys import generate_key_pair, key_pair_to_pem
 
-from .conftest import free_port, in_thread, query_of
+from helpers.ports import free_port
+
+from .conftest import in_thread, query_of
 from .test_end_to_end import RelyingParty
 
 RP_CB = "http://localhost:8765/cb"

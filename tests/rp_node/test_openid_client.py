@@ -25,17 +25,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from e2e.conftest import (  # noqa: F401  (browser, servers, start_gateway: fixtures, used by name)
-    Browser,
-    Gateway,
-    Servers,
-    StartGateway,
-    ausweisapp,
-    browser,
-    servers,
-    start_gateway,
-    tc_token_url_of,
-)
+from helpers.gateway import Browser, Gateway, Servers, StartGateway, ausweisapp, tc_token_url_of
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret, new_client_secret
 from eid_gateway.identity import LevelOfAssurance
 from eid_gateway.pseudonym import derive_pseudonym

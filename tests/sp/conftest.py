@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import Gateway, StartGateway, bound_socket, browser, servers, start_gateway  # noqa: F401  (fixtures, used by name)
+from helpers.gateway import Gateway, StartGateway
+from helpers.ports import bound_socket
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret, new_client_secret
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"

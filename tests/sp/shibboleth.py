@@ -31,7 +31,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from e2e.conftest import Browser, Gateway, StartGateway, bound_socket
+from helpers.gateway import Browser, Gateway, StartGateway
+from helpers.ports import bound_socket
 from eid_gateway.cli import main
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 

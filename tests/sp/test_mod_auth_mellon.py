@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from e2e.conftest import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, bound_socket, tc_token_url_of
+from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, tc_token_url_of
+from helpers.ports import bound_socket
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
 from saml.keys import cert_b64, generate_key_pair, key_pair_to_pem

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from e2e.conftest import Browser, Page, Servers, ausweisapp, tc_token_url_of
+from helpers.gateway import Browser, Page, Servers, ausweisapp, tc_token_url_of
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
 

@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
-from e2e.conftest import Browser, Page, Servers, ausweisapp, tc_token_url_of
+from helpers.gateway import Browser, Page, Servers, ausweisapp, tc_token_url_of
 from eid_gateway.frontends.saml_idp import KEY_TRANSPORTS
 from eid_gateway.identity import SAML_NAMES, Attribute
 from eid_gateway.pseudonym import derive_pseudonym

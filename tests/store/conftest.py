@@ -1,14 +1,14 @@
 """Fixtures for the Store contract: every test runs on SQLite and on a real redis-server.
 
-One redis-server process (Debian's package, started here on a free port in a temp dir) serves the whole
-session; each test gets its own key prefix, so tests never see each other's keys.
+The run's one redis-server process (``redis_server`` in tests/conftest.py) serves every test; each test
+gets its own key prefix, so tests never see each other's keys.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -18,29 +18,13 @@ from eid_gateway.store.base import Store
 from eid_gateway.store.redis import create_redis_store
 from eid_gateway.store.redis_server import RedisServer
 from eid_gateway.store.sqlite import SqliteStore
-
-
-class FakeClock:
-    """Wall clock shifted by ``offset`` (the store reads time only through it)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
+from helpers.clocks import FakeClock
 
 
 @pytest.fixture
 def clock() -> FakeClock:
+    """The store reads time only through it; the tests move it."""
     return FakeClock()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
 
 
 StoreMaker = Callable[..., Store]
@@ -78,4 +62,3 @@ async def make_store(
 @pytest.fixture
 async def store(make_store: StoreMaker, clock: FakeClock) -> Store:
     return make_store(clock)
-

@@ -11,7 +11,9 @@ import pytest
 from eid_gateway.store.base import EMPTY_TAIL, AuditEntry, Counter, FlowExists, OnceClaim, Store, StoreError
 from eid_gateway.store.sqlite import SqliteStore
 
-from .conftest import FakeClock, StoreMaker
+from helpers.clocks import FakeClock
+
+from .conftest import StoreMaker
 
 
 async def test_flow_roundtrip_and_ttl(store: Store, clock: FakeClock) -> None:

@@ -1,11 +1,12 @@
-"""End-to-end fixtures: the whole gateway (config written by the real `init` code) on a real loopback
-port, a scripted browser (cookie jar, redirects followed by hand, query octets never re-encoded), and
-AusweisApp played by the simulator client."""
+"""An in-process gateway on a real loopback port (config written by the real `init` code), a scripted
+browser (cookie jar, redirects followed by hand, query octets never re-encoded), AusweisApp played by the
+simulator client, and the demo service's sign-in steps. The fixtures ``servers``, ``start_gateway`` and
+``browser`` (tests/conftest.py) are built on them."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,34 +14,20 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
 import lxml.html
-import pytest
 from aiohttp import web
 from yarl import URL
 
 from eid_gateway.app import create_app
-from eid_gateway.backends.base import EidServer
-from eid_gateway.instance import write_example_config
+from eid_gateway.core.port import EidServer
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.flow import DESKTOP_CLIENT
-from eid_gateway.store.base import Store
+from eid_gateway.instance import write_example_config
 from eid_gateway.simulator import run_simulated_client
+from eid_gateway.store.base import Store
+
+from .ports import bound_socket
 
 
-def bound_socket() -> socket.socket:
-    """A listening-ready socket on a free loopback port (bound now, so no one can take the port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (connections are refused)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 @dataclass
@@ -73,22 +60,14 @@ class Servers:
             await runner.cleanup()
 
 
-@pytest.fixture
-async def servers() -> AsyncIterator[Servers]:
-    s = Servers()
-    yield s
-    await s.close()
-
-
 BackendFactory = Callable[[GatewayConfig], EidServer]
 StoreFactory = Callable[[GatewayConfig], Store]
 StartGateway = Callable[..., Awaitable[Gateway]]
 
 
-@pytest.fixture
-def start_gateway(servers: Servers, tmp_path: Path) -> StartGateway:
-    """Start a gateway: `init` into a temp dir with this port's origin (``edit_config`` rewrites the
-    written config text first), load, build the app, serve."""
+def gateway_starter(servers: Servers, directory: Path) -> StartGateway:
+    """Start a gateway: `init` into ``directory`` with this port's origin (``edit_config`` rewrites the
+    written config text first), load, build the app, serve (the ``start_gateway`` fixture)."""
 
     async def start(
         *,
@@ -100,7 +79,6 @@ def start_gateway(servers: Servers, tmp_path: Path) -> StartGateway:
         sock = bound_socket()
         port = sock.getsockname()[1]
         origin = f"http://127.0.0.1:{port}"
-        directory = tmp_path / "instance"
         path = write_example_config(directory, origin, port)
         if edit_config is not None:
             edited = edit_config(path.read_text(encoding="utf-8"))
@@ -192,12 +170,6 @@ class Browser:
         return await self._follow(resp, action)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield Browser(session)
-
-
 # --- AusweisApp ---------------------------------------------------------------------------------------------
 
 
@@ -242,3 +214,49 @@ async def card_step(servers: Servers, token: bytes, **options: Any) -> str:
     relay_url = await servers.serve(app) + "/tctoken"
     async with aiohttp.ClientSession() as http:
         return await run_simulated_client(http, relay_url, **options)
+
+
+# --- the demo service's sign-in steps ---------------------------------------------------------------------
+
+
+async def open_start_page(browser: Browser, gw: Gateway) -> Page:
+    """Demo page -> "Mit Online-Ausweis anmelden" -> signed AuthnRequest -> the gateway's start page."""
+    browser.history.clear()
+    demo = await browser.get(gw.url("/demo/"))
+    assert demo.status == 200
+    assert "Bürgerportal Düren (Demo)" in demo.text and "Meldebescheinigung beantragen" in demo.text
+    [signin] = [a for a in demo.doc().iter("a") if a.get("id") == "signin"]
+    assert signin.text == "Mit Online-Ausweis anmelden"
+    start = await browser.get(gw.url(str(signin.get("href"))))
+    assert start.status == 200, start.text
+    assert urlsplit(start.url).path.startswith("/signin/")
+    # the redirect went through the gateway's SSO endpoint with a signed query
+    sso = [u for u in browser.history if urlsplit(u).path == "/saml/sso"]
+    assert len(sso) == 1 and "&Signature=" in sso[0] and "SAMLRequest=" in sso[0]
+    return start
+
+
+async def open_oidc_start_page(browser: Browser, gw: Gateway) -> Page:
+    """Demo page -> "Mit Online-Ausweis anmelden (OpenID Connect)" -> authorize -> the start page."""
+    demo = await browser.get(gw.url("/demo/"))
+    [signin] = [a for a in demo.doc().iter("a") if a.get("id") == "signin-oidc"]
+    start = await browser.get(gw.url(str(signin.get("href"))))
+    assert start.status == 200 and urlsplit(start.url).path.startswith("/signin/"), start.text
+    assert any(urlsplit(u).path == "/oidc/authorize" for u in browser.history)
+    return start
+
+
+async def return_to_service(browser: Browser, page: Page) -> Page:
+    """From the gateway's failure page, press "return to the service"; then submit the SAML POST form."""
+    assert page.status == 200
+    assert len(page.forms()) == 1
+    posted = await browser.submit(page)
+    return await deliver(browser, posted)
+
+
+async def deliver(browser: Browser, post_page: Page) -> Page:
+    """Submit the gateway's HTTP-POST binding form to the service's ACS."""
+    [form] = post_page.forms()
+    assert str(form.action).endswith("/demo/acs")
+    assert "SAMLResponse" in {i.name for i in form.inputs}
+    return await browser.submit(post_page)

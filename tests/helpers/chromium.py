@@ -1,0 +1,25 @@
+"""Debian's Chromium, driven by Playwright in the browser tests (one place that finds it and starts it)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+#: Debian's package (apt-get install chromium); Playwright's own downloaded browsers are not used.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+#: Headless, no sandbox (tests run as root in CI containers), nothing that talks to the network by itself.
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+#: Skips a test with a reason where Chromium is not installed.
+requires_chromium = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+)
+
+#: ``pytestmark`` of a module that drives Chromium: marked ``browser`` (and so ``slow``, see
+#: tests/conftest.py), skipped where Chromium is not installed.
+BROWSER_MARKS = [pytest.mark.browser, requires_chromium]
