@@ -51,7 +51,7 @@ from eid_gateway.services import Service
 from eid_gateway.store.base import FlowRecord, OnceClaim, Store
 from eid_gateway.web.forms import read_form
 from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, LANGUAGES, chosen_language, negotiate_language
-from eid_gateway.web.navigation import is_browser_navigation
+from eid_gateway.web.navigation import AUSWEISAPP_DOWNLOAD_URL, is_browser_navigation, is_phone
 from eid_gateway.web.render import render_message, render_page
 
 if TYPE_CHECKING:
@@ -421,6 +421,9 @@ class FlowManager:
             minimum_age=req.minimum_age,
             desktop_url=f"{DESKTOP_CLIENT}?tcTokenURL={token_param}",
             mobile_url=f"{MOBILE_CLIENT}?tcTokenURL={token_param}",
+            phone=is_phone(request.headers),
+            status_url=f"{DESKTOP_CLIENT}?Status",  # TR-03124-1 status query: does AusweisApp answer?
+            download_url=AUSWEISAPP_DOWNLOAD_URL,
             simulator_url=simulator_url,
             simulator=self.simulator_client_path is not None,
             ttl_minutes=remaining,

@@ -53,6 +53,30 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "de": "AusweisApp auf dem Smartphone öffnen",
         "en": "Open the AusweisApp on your smartphone",
     },
+    "signin_get_app": {
+        "de": "Noch keine AusweisApp? Sie ist kostenlos:",
+        "en": "No AusweisApp yet? It is free:",
+    },
+    "signin_get_app_link": {
+        "de": "AusweisApp herunterladen (offizielle Seite)",
+        "en": "Download the AusweisApp (official page)",
+    },
+    "signin_app_missing_heading": {
+        "de": "Die AusweisApp antwortet auf diesem Computer nicht",
+        "en": "The AusweisApp does not answer on this computer",
+    },
+    "signin_app_missing_text": {
+        "de": "Bitte starten Sie die AusweisApp und klicken Sie dann noch einmal auf „Mit der AusweisApp "
+        "anmelden“. Wenn sie noch nicht installiert ist, laden Sie sie kostenlos von der offiziellen Seite "
+        "herunter. Sie können stattdessen auch die AusweisApp auf Ihrem Smartphone verwenden.",
+        "en": "Please start the AusweisApp, then click “Sign in with the AusweisApp” again. If it is not "
+        "installed yet, download it free of charge from the official page. You can also use the "
+        "AusweisApp on your smartphone instead.",
+    },
+    "signin_app_missing_anyway": {
+        "de": "Trotzdem mit der AusweisApp auf diesem Computer fortfahren",
+        "en": "Continue with the AusweisApp on this computer anyway",
+    },
     "signin_progress": {
         "de": "Nach dem Klick öffnet sich die AusweisApp. Folgen Sie den Schritten dort; danach geht es "
         "in diesem Browserfenster automatisch weiter. Bitte schließen Sie dieses Fenster nicht.",

@@ -6,6 +6,7 @@ import logging
 import secrets
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Final
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -26,11 +27,17 @@ def _csp_source(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}".replace(";", "%3B").replace(",", "%2C").replace(" ", "%20")
 
 
+#: Where the start page asks whether AusweisApp runs on this computer (TR-03124-1 status query).
+AUSWEISAPP_ORIGIN: Final = "http://127.0.0.1:24727"
+
+
 def content_security_policy(form_targets: Iterable[str]) -> str:
-    """CSP without inline script; forms may only post to the gateway and the services' registered URLs."""
+    """CSP without inline script; forms may only post to the gateway and the services' registered URLs;
+    scripts may reach only the gateway and the local AusweisApp (its status query)."""
     targets = " ".join(sorted({_csp_source(u) for u in form_targets}))
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self' {AUSWEISAPP_ORIGIN}; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
         f"form-action 'self'{' ' + targets if targets else ''}"
     )

@@ -18,6 +18,7 @@ Pure functions over the request headers, no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -38,3 +39,18 @@ def is_browser_navigation(headers: Mapping[str, str]) -> bool:
     if mode is not None:
         return mode.strip().lower() == "navigate"
     return "text/html" in headers.get("Accept", "").lower()
+
+
+#: The official download page of AusweisApp (Governikus for the BSI), shown where AusweisApp is missing.
+AUSWEISAPP_DOWNLOAD_URL: Final = "https://www.ausweisapp.bund.de/download"
+
+#: User-Agent marks of phones and tablets, where AusweisApp is an app opened by the ``eid://`` scheme.
+_PHONE: Final = re.compile(r"Mobi|Android|iPhone|iPad|iPod", re.IGNORECASE)
+
+
+def is_phone(headers: Mapping[str, str]) -> bool:
+    """A phone or tablet: the smartphone button is the primary one there (the desktop activation URL on
+    127.0.0.1 reaches nothing on a phone). Chromium says so in ``Sec-CH-UA-Mobile``; others in the UA."""
+    if headers.get("Sec-CH-UA-Mobile", "").strip() == "?1":
+        return True
+    return bool(_PHONE.search(headers.get("User-Agent", "")))
