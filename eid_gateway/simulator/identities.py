@@ -198,5 +198,12 @@ def default_identities(today: date | None = None) -> dict[str, TestCard]:
               label_de="Fehlerkarte: PIN gesperrt"),
         _card("expired", "Error card: expired document", replace(_ERIKA, date_of_expiry="2021-10-31"),
               label_de="Fehlerkarte: abgelaufener Ausweis"),
+        # the remaining failure kinds a citizen's page can show (eid_gateway.eid.results.failure_kind)
+        _card("timeout", "Error card: time ran out", _ERIKA, forced_minor=results.DP_TIMEOUT,
+              label_de="Fehlerkarte: Zeit abgelaufen"),
+        _card("connection", "Error card: connection broken", _ERIKA, forced_minor=results.TRUSTED_CHANNEL_FAILED,
+              label_de="Fehlerkarte: Verbindung abgebrochen"),
+        _card("server-error", "Error card: eID-Server error", _ERIKA, forced_minor=results.INTERNAL_ERROR,
+              label_de="Fehlerkarte: Fehler des eID-Servers"),
     ]
     return {card.key: card for card in cards}
