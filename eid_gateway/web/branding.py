@@ -7,10 +7,10 @@ against WCAG 2.1 AA (1.4.3, 4.5:1): it colours links on the white page and is th
 buttons with white labels, so one ratio against white covers both. Without ``[branding]`` the pages
 stay neutral (no operator, the gateway's own blue).
 
-The parser is self-contained (it collects every problem, each naming its key, like the rest of the
-config) so that config.py only calls :func:`parse_branding`. The logo is read once here and served
-from memory beside the static files (:meth:`Branding.static_files`); an SVG with script, event
-handlers or external references is refused (it is served from the gateway's own origin).
+The table is read the one way every table is (:mod:`eid_gateway.settings_base`, a :class:`Section`
+model): every problem at once, each naming its key. The logo is read once here and served from memory
+beside the static files (:meth:`Branding.static_files`); an SVG with script, event handlers or
+external references is refused (it is served from the gateway's own origin).
 """
 
 from __future__ import annotations
@@ -19,11 +19,24 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from lxml import etree
+from pydantic import AfterValidator, ValidationInfo
+
+from eid_gateway.settings_base import (
+    ConfigError,
+    FilePath,
+    Problems,
+    ReadContext,
+    Section,
+    Text,
+    context_of,
+    problem,
+    validate,
+)
 
 #: Page background and the label colour on primary buttons (style.css ``--bg`` / ``--accent-text``).
 WHITE: Final = "#ffffff"
@@ -46,16 +59,11 @@ LINKS: Final = (
     ("accessibility_url", "link_accessibility"),
     ("help_url", "link_help"),
 )
-_KEYS: Final = {"operator_name", "logo", "primary_color", *(key for key, _ in LINKS)}
 _REQUIRED_IN_PRODUCTION: Final = ("impressum_url", "privacy_url")
 
 
-class BrandingConfigError(ValueError):
+class BrandingConfigError(ConfigError):
     """``[branding]`` is unusable; ``errors`` lists every problem, each naming its key."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -145,16 +153,29 @@ def contrast_ratio(a: str, b: str) -> float:
 # --- the parser ------------------------------------------------------------------------------------------
 
 
-def _url(errors: list[str], key: str, value: object, production: bool) -> str | None:
-    allowed = ("https",) if production else ("https", "http")
-    if not isinstance(value, str) or not value.strip():
-        errors.append(f"branding.{key}: must be a URL string")
-        return None
+def _one_line(value: str) -> str:
+    if len(value) > MAX_NAME_CHARS or any(ord(ch) < 32 for ch in value):
+        raise problem(f"must be one line of at most {MAX_NAME_CHARS} characters")
+    return value.strip()
+
+
+def _color(value: str) -> str:
+    if not _COLOR.fullmatch(value):
+        raise problem('must be a colour as "#rrggbb"')
+    color = value.lower()
+    ratio = contrast_ratio(color, WHITE)
+    if ratio < MIN_CONTRAST:
+        raise problem(f"{color} has a contrast of {ratio:.2f}:1 against white (links on the page, white button "
+                      f"labels); WCAG 2.1 AA needs at least {MIN_CONTRAST}:1: choose a darker colour")
+    return color
+
+
+def _url(value: str, info: ValidationInfo) -> str:
+    production = context_of(info).production
     parts = urlsplit(value)
-    if parts.scheme not in allowed or not parts.netloc or any(ch in value for ch in ' "<>\n\r\t'):
-        errors.append(f"branding.{key}: must be an absolute https URL"
-                      + ("" if production else " (http is allowed in development)"))
-        return None
+    if parts.scheme not in (("https",) if production else ("https", "http")) or not parts.netloc \
+            or any(ch in value for ch in ' "<>\n\r\t'):
+        raise problem("must be an absolute https URL" + ("" if production else " (http is allowed in development)"))
     return value
 
 
@@ -183,91 +204,64 @@ def _check_svg(content: bytes) -> str | None:
     return None
 
 
-def _logo(errors: list[str], value: object, base_dir: Path) -> Logo | None:
-    if not isinstance(value, str) or not value.strip():
-        errors.append("branding.logo: must be the path of an SVG or PNG file")
-        return None
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else base_dir / path
+def _load_logo(path: Path) -> Logo:
     kind = LOGO_NAMES.get(path.suffix.lower())
     if kind is None:
-        errors.append(f"branding.logo: {path} must be an .svg or .png file")
-        return None
+        raise problem(f"{path} must be an .svg or .png file")
     try:
         content = path.read_bytes()
     except OSError as exc:
-        errors.append(f"branding.logo: cannot read {path} ({exc.strerror})")
-        return None
+        raise problem(f"cannot read {path} ({exc.strerror})") from None
     if len(content) > MAX_LOGO_BYTES:
-        errors.append(f"branding.logo: {path} is larger than {MAX_LOGO_BYTES // 1024} KB")
-        return None
+        raise problem(f"{path} is larger than {MAX_LOGO_BYTES // 1024} KB")
     if kind[1] == "image/png":
-        problem = None if content.startswith(PNG_SIGNATURE) else "is not a PNG file"
+        trouble = None if content.startswith(PNG_SIGNATURE) else "is not a PNG file"
     else:
-        problem = _check_svg(content)
-    if problem is not None:
-        errors.append(f"branding.logo: {path} {problem}")
-        return None
+        trouble = _check_svg(content)
+    if trouble is not None:
+        raise problem(f"{path} {trouble}")
     return Logo(kind[0], kind[1], content)
+
+
+Url = Annotated[str, AfterValidator(_url)]
+
+
+class BrandingTable(Section):
+    """``[branding]`` as written."""
+
+    operator_name: Annotated[Text, AfterValidator(_one_line)] | None = None
+    logo: Annotated[FilePath, AfterValidator(_load_logo)] | None = None
+    primary_color: Annotated[str, AfterValidator(_color)] = DEFAULT_PRIMARY
+    impressum_url: Url | None = None
+    privacy_url: Url | None = None
+    accessibility_url: Url | None = None
+    help_url: Url | None = None
+
+    @classmethod
+    def check_raw(cls, raw: Mapping[str, Any], problems: Problems, context: ReadContext) -> None:
+        if context.production:
+            for key in _REQUIRED_IN_PRODUCTION:
+                if key not in raw:
+                    problems.add(key, "is required in production (German public websites must link an Impressum "
+                                      "and a Datenschutzerklärung from every page)")
 
 
 def parse_branding(data: Mapping[str, Any], base_dir: Path, *, production: bool) -> Branding:
     """``[branding]`` of the parsed TOML document ``data``; raises :class:`BrandingConfigError` with every
     problem. Relative logo paths are resolved against ``base_dir`` (the config file's directory)."""
-    table = data.get("branding")
-    errors: list[str] = []
-    if table is None:
-        table = {}
-    elif not isinstance(table, Mapping):
-        raise BrandingConfigError(["branding: must be a table"])
-    for key in sorted(set(table) - _KEYS):
-        errors.append(f"branding.{key}: unknown key")
-
-    name = table.get("operator_name")
-    if name is not None:
-        if not isinstance(name, str) or not name.strip():
-            errors.append("branding.operator_name: must be a non-empty string")
-            name = None
-        elif len(name) > MAX_NAME_CHARS or any(ord(ch) < 32 for ch in name):
-            errors.append(f"branding.operator_name: must be one line of at most {MAX_NAME_CHARS} characters")
-            name = None
-        else:
-            name = name.strip()
-
-    logo = _logo(errors, table["logo"], base_dir) if "logo" in table else None
-
-    color = table.get("primary_color", DEFAULT_PRIMARY)
-    if not isinstance(color, str) or not _COLOR.fullmatch(color):
-        errors.append('branding.primary_color: must be a colour as "#rrggbb"')
-        color = DEFAULT_PRIMARY
-    else:
-        color = color.lower()
-        ratio = contrast_ratio(color, WHITE)
-        if ratio < MIN_CONTRAST:
-            errors.append(
-                f"branding.primary_color: {color} has a contrast of {ratio:.2f}:1 against white (links on the "
-                f"page, white button labels); WCAG 2.1 AA needs at least {MIN_CONTRAST}:1: choose a darker colour"
-            )
-            color = DEFAULT_PRIMARY
-
-    urls: dict[str, str | None] = {}
-    for key, _ in LINKS:
-        urls[key] = _url(errors, key, table[key], production) if key in table else None
-    if production:
-        for key in _REQUIRED_IN_PRODUCTION:
-            if key not in table:
-                errors.append(f"branding.{key}: is required in production (German public websites must link "
-                              "an Impressum and a Datenschutzerklärung from every page)")
-    if errors:
-        raise BrandingConfigError(errors)
+    try:
+        table = validate(BrandingTable, data.get("branding", {}), ReadContext(base_dir, production), ("branding",))
+    except ConfigError as exc:
+        raise BrandingConfigError(exc.errors) from None
+    logo = table.logo
     return Branding(
-        operator_name=name,
-        logo=logo,
-        primary_color=color,
-        impressum_url=urls["impressum_url"],
-        privacy_url=urls["privacy_url"],
-        accessibility_url=urls["accessibility_url"],
-        help_url=urls["help_url"],
+        operator_name=table.operator_name,
+        logo=logo if isinstance(logo, Logo) else None,
+        primary_color=table.primary_color,
+        impressum_url=table.impressum_url,
+        privacy_url=table.privacy_url,
+        accessibility_url=table.accessibility_url,
+        help_url=table.help_url,
     )
 
 
