@@ -66,15 +66,15 @@ async def test_signin_with_a_service_added_from_its_metadata(
         origin = re.search(r'^public_origin = "([^"]+)"', text, re.M)
         assert origin is not None
         metadata = tmp_path / "demo-metadata.xml"
-        # it lists only the XML Enc 1.0 key transport: the gateway must use that one
-        metadata.write_bytes(demo_metadata(directory, origin[1], (A.AES256_GCM, A.RSA_OAEP_MGF1P)))
+        # it lists only the XML Enc 1.1 key transport (not the default): the gateway must use that one
+        metadata.write_bytes(demo_metadata(directory, origin[1], (A.AES256_GCM, A.RSA_OAEP)))
         code, _, err = service_add(config, str(metadata))
         assert code == 0, err
         return config.read_text(encoding="utf-8")
 
     gw = await start_gateway(edit_config=register)
     [service] = gw.config.services.services
-    assert service.saml is not None and service.saml.key_transport == "rsa-oaep-mgf1p"
+    assert service.saml is not None and service.saml.key_transport == "rsa-oaep"
     start = await open_start_page(browser, gw)
     step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
     post_page = await browser.get(step.next_url)
@@ -86,7 +86,7 @@ async def test_signin_with_a_service_added_from_its_metadata(
     [form] = post_page.forms()
     raw = base64.b64decode(next(i.value for i in form.inputs if i.name == "SAMLResponse"))
     assert b"MUSTERMANN" not in raw
-    assert f'Algorithm="{A.RSA_OAEP_MGF1P}"'.encode() in raw and A.RSA_OAEP.encode() not in raw
+    assert f'Algorithm="{A.RSA_OAEP}"'.encode() in raw and A.RSA_OAEP_MGF1P.encode() not in raw
 
 
 async def test_metadata_fetched_from_a_url(servers: Servers, start_gateway: StartGateway, tmp_path: Path) -> None:

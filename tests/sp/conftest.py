@@ -13,7 +13,9 @@ script that echoes what mod_auth_openidc hands to the application.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -28,7 +30,7 @@ import pytest
 
 from helpers.gateway import Gateway, StartGateway
 from helpers.ports import bound_socket
-from eid_gateway.frontends.oidc.client_secret import hash_client_secret, new_client_secret
+from eid_gateway.cli import main
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")
@@ -109,23 +111,17 @@ def httpd_values(root: Path, port: int, *, log_level: str = "", server_name: str
     }
 
 
-def registration(service_id: str, redirect_uri: str, secret_hash: str, extra: str = "") -> str:
-    """The gateway's ``[[services]]`` table for the relying party (appended to the init config)."""
-    return f"""
-[[services]]
-id = "{service_id}"
-name_de = "Bürgerportal (Apache)"
-name_en = "Citizen portal (Apache)"
-attributes = ["given_names", "family_names", "date_of_birth", "pseudonym"]
-required = ["given_names", "family_names", "pseudonym"]
-
-[services.oidc]
-client_id = "{service_id}"
-redirect_uris = ["{redirect_uri}"]
-token_endpoint_auth_method = "client_secret_basic"
-client_secret_hash = "{secret_hash}"
-{extra}
-"""
+def registration(service_id: str, redirect_uri: str, *, no_iss_in_errors: bool) -> tuple[str, str]:
+    """The gateway's ``[[services]]`` table for the relying party as ``eid-gateway service add`` writes it
+    (appended to the init config), and the client secret it printed once."""
+    args = ["service", "add", "--id", service_id, "--name-de", "Bürgerportal (Apache)",
+            "--name-en", "Citizen portal (Apache)", "--attributes", "given_names,family_names,date_of_birth,pseudonym",
+            "--oidc-redirect-uri", redirect_uri, "--oidc-auth", "client_secret_basic"]
+    out, err = io.StringIO(), io.StringIO()
+    code = main(args + (["--oidc-no-iss-in-errors"] if no_iss_in_errors else []), stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    [secret] = re.findall(r"client secret \(give it to the service[^)]*\): (\S+)", err.getvalue() + out.getvalue())
+    return out.getvalue(), secret
 
 
 @dataclass
@@ -263,18 +259,18 @@ def write_apache_config(root: Path, httpd_conf: str) -> Path:
 async def start_apache(start_gateway: StartGateway, apache_runner: ApacheRunner) -> AsyncIterator[StartApache]:
     """Start a gateway with an OIDC client registered for mod_auth_openidc, then Apache in front of it.
 
-    ``extra_registration`` adds lines to the client's ``[services.oidc]`` table.
+    ``no_iss_in_errors``: registered with ``service add --oidc-no-iss-in-errors`` (the documented
+    compatibility switch for mod_auth_openidc before 2.4.13).
     """
     require_module("mod_auth_openidc.so", "libapache2-mod-auth-openidc")
 
-    async def start(*, extra_registration: str = "") -> Apache:
+    async def start(*, no_iss_in_errors: bool) -> Apache:
         # the port stays bound here (so the gateway's own free-port pick cannot take it) until Apache starts
         with bound_socket() as holder:
             port = holder.getsockname()[1]
             origin = f"http://127.0.0.1:{port}"
             redirect_uri = f"{origin}{PROTECTED_PATH}/redirect_uri"
-            secret = new_client_secret()
-            block = registration(SERVICE_ID, redirect_uri, hash_client_secret(secret), extra_registration)
+            block, secret = registration(SERVICE_ID, redirect_uri, no_iss_in_errors=no_iss_in_errors)
             gateway = await start_gateway(edit_config=lambda text: text + block)
             root = apache_runner.new_root()
             conf = write_apache_config(root, HTTPD_CONF.format(

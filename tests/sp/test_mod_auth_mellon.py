@@ -4,11 +4,12 @@ eID-Server simulator (assertions encrypted to mellon's key) and through the canc
 
 mellon's key and certificate come from the project's key helper; its SP metadata has the shape
 ``mellon_create_metadata`` writes (no NameIDFormat, so mellon asks for a transient NameID). The
-registration is written here by hand: ``eid-gateway service add`` did not exist yet.
+gateway knows it only from what ``eid-gateway service add`` writes from that metadata.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pytest
 
 from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, tc_token_url_of
 from helpers.ports import bound_socket
+from eid_gateway.cli import main
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
 from saml.keys import cert_b64, generate_key_pair, key_pair_to_pem
@@ -32,6 +34,8 @@ SERVICE_ID = "apache-mellon"
 #: The page of the application mellon sends a citizen to when the sign-in did not succeed.
 ERROR_PAGE = "/anmeldung-fehlgeschlagen.html"
 ERROR_PAGE_TEXT = "Die Anmeldung wurde nicht abgeschlossen."
+#: What the service may receive (``service add --attributes``).
+ATTRIBUTES = "given_names,family_names,date_of_birth,address,pseudonym"
 #: A transient NameID as the gateway makes them (docs/saml.md).
 TRANSIENT = re.compile(r"_[0-9a-f]{40}")
 
@@ -76,25 +80,18 @@ ScriptAlias {protected_path}/claims "{root}/cgi-bin/claims"
 """
 
 
-def registration(entity_id: str, acs_url: str, cert: str, key_transport: str | None) -> str:
-    """The gateway's ``[[services]]`` table for mellon (appended to the init config); one certificate
-    signs and decrypts, since mellon 0.18 has one SP key."""
-    transport = f'key_transport = "{key_transport}"\n' if key_transport else ""
-    return f"""
-[[services]]
-id = "{SERVICE_ID}"
-name_de = "Bürgerportal (Apache, SAML)"
-name_en = "Citizen portal (Apache, SAML)"
-attributes = ["given_names", "family_names", "date_of_birth", "address", "pseudonym"]
-required = ["given_names", "family_names", "pseudonym"]
-
-[services.saml]
-entity_id = "{entity_id}"
-acs_urls = ["{acs_url}"]
-signing_cert = "{cert}"
-encryption_cert = "{cert}"
-encrypt_assertions = true
-{transport}"""
+def registration(sp_metadata: Path, cert_dir: Path) -> str:
+    """The gateway's ``[[services]]`` table for mellon, as ``eid-gateway service add`` writes it from
+    mellon's own metadata (its certificates into ``cert_dir``): encrypted, with the gateway's default key
+    transport, since mellon's metadata names no md:EncryptionMethod."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["service", "add", "--id", SERVICE_ID, "--name-de", "Bürgerportal (Apache, SAML)",
+                 "--name-en", "Citizen portal (Apache, SAML)", "--attributes", ATTRIBUTES,
+                 "--saml-metadata", str(sp_metadata), "--cert-dir", str(cert_dir)], stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    block = out.getvalue()
+    assert "encrypt_assertions = true" in block and "key_transport" not in block, block
+    return block
 
 
 @dataclass
@@ -124,7 +121,8 @@ StartMellon = Callable[..., Awaitable[Mellon]]
 def start_mellon(start_gateway: StartGateway, apache_runner: ApacheRunner) -> StartMellon:
     """Start a gateway with mellon's SP registered, then Apache with mod_auth_mellon in front of it.
 
-    ``key_transport``: the registration's ``key_transport`` (None: the gateway's default).
+    ``key_transport``: a ``key_transport`` line added to the registration (a measurement; None: the
+    registration exactly as ``service add`` wrote it).
     """
     require_module("mod_auth_mellon.so", "libapache2-mod-auth-mellon")
 
@@ -144,7 +142,9 @@ def start_mellon(start_gateway: StartGateway, apache_runner: ApacheRunner) -> St
             (root / "sp-metadata.xml").write_text(
                 SP_METADATA.format(entity_id=entity_id, endpoint=endpoint, cert=cert_b64(sp.certificate)),
                 encoding="utf-8")
-            block = registration(entity_id, f"{endpoint}/postResponse", str(root / "sp.cert"), key_transport)
+            block = registration(root / "sp-metadata.xml", root)
+            if key_transport is not None:
+                block += f'key_transport = "{key_transport}"\n'
             gateway = await start_gateway(edit_config=lambda text: text + block)
             async with aiohttp.ClientSession() as http:
                 async with http.get(gateway.url("/saml/metadata")) as resp:
@@ -192,9 +192,10 @@ async def sign_in(browser: Browser, servers: Servers, mellon: Mellon) -> Page:
 
 
 async def test_sign_in_through_mod_auth_mellon(start_mellon: StartMellon, browser: Browser, servers: Servers) -> None:
-    """Encrypted assertion with the registration's key transport rsa-oaep-mgf1p (the one mellon 0.18.1
-    decrypts, see the next test), transient NameID, attributes at the application."""
-    mellon = await start_mellon(key_transport="rsa-oaep-mgf1p")
+    """Registered by ``service add`` from mellon's metadata, nothing added: encrypted assertion with the
+    gateway's default key transport (rsa-oaep-mgf1p, the one mellon 0.18.1 decrypts, see the next test),
+    transient NameID, attributes at the application."""
+    mellon = await start_mellon()
     page = await sign_in(browser, servers, mellon)
     assert browser.history[-1] == mellon.protected_url, (browser.history, mellon.error_log())
     env = mellon_env(page)
@@ -218,14 +219,14 @@ async def test_sign_in_through_mod_auth_mellon(start_mellon: StartMellon, browse
     assert mellon_env(again)["MELLON_pseudonym"] == pseudonym and browser.history == [mellon.protected_url]
 
 
-async def test_default_key_transport_is_not_decrypted_by_this_version(
+async def test_xml_enc_1_1_key_transport_is_not_decrypted_by_this_version(
     start_mellon: StartMellon, browser: Browser, servers: Servers
 ) -> None:
-    """Why the registration above names ``key_transport = "rsa-oaep-mgf1p"``: with the gateway's default
-    (XML Encryption 1.1 rsa-oaep, MGF1-SHA256) lasso on xmlsec1 1.2 cannot decrypt the assertion, and
-    the citizen gets no session. When Debian ships a version that decrypts it, this test fails: then
-    the knob is no longer needed for it (docs/integrations/mod_auth_mellon.md)."""
-    mellon = await start_mellon()
+    """Why the gateway's default is rsa-oaep-mgf1p (docs/saml.md#key-transport): with XML Encryption 1.1
+    rsa-oaep (MGF1-SHA256) lasso on xmlsec1 1.2 cannot decrypt the assertion, and the citizen gets no
+    session. When Debian ships a version that decrypts it, this test fails: then the default can be
+    reconsidered."""
+    mellon = await start_mellon(key_transport="rsa-oaep")
     page = await sign_in(browser, servers, mellon)
     log = mellon.error_log()
     # lasso's warning, then mellon's error (as 0.18.1 writes them), and Apache's 400 page for the citizen
@@ -238,7 +239,7 @@ async def test_default_key_transport_is_not_decrypted_by_this_version(
 async def test_cancel_ends_on_the_services_error_page(start_mellon: StartMellon, browser: Browser) -> None:
     """Cancelling on the start page: the gateway's Responder/RequestDenied reaches mellon, which sends the
     citizen to the page named by MellonNoSuccessErrorPage: no identity, no loop into a new sign-in."""
-    mellon = await start_mellon(key_transport="rsa-oaep-mgf1p")
+    mellon = await start_mellon()
     start = await open_start_page(browser, mellon)
     post_page = await browser.submit(start)  # the start page's only form: "Abbrechen und zurück zum Dienst"
     assert post_page.forms()[0].action == mellon.acs_url, post_page.text

@@ -13,8 +13,6 @@ from eid_gateway.simulator.identities import stable_restricted_id
 
 from .conftest import Apache, StartApache
 
-#: The compatibility switch docs/integrations/mod_auth_openidc.md names for mod_auth_openidc < 2.4.13.
-NO_ISS_IN_ERRORS = "error_response_iss = false"
 
 
 def claims_of(page: Page) -> dict[str, str]:
@@ -45,7 +43,7 @@ async def open_start_page(browser: Browser, apache: Apache) -> Page:
 
 
 async def test_sign_in_through_mod_auth_openidc(start_apache: StartApache, browser: Browser, servers: Servers) -> None:
-    apache = await start_apache(extra_registration=NO_ISS_IN_ERRORS)
+    apache = await start_apache(no_iss_in_errors=True)
     start = await open_start_page(browser, apache)
     step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
     assert "ResultMajor=ok" in step.next_url
@@ -78,7 +76,7 @@ async def test_sign_in_through_mod_auth_openidc(start_apache: StartApache, brows
 async def test_cancel_shows_mod_auth_openidcs_error_page(start_apache: StartApache, browser: Browser) -> None:
     """With the documented registration, cancelling on the start page ends at mod_auth_openidc's error
     page naming access_denied: no loop into a fresh sign-in, no identity."""
-    apache = await start_apache(extra_registration=NO_ISS_IN_ERRORS)
+    apache = await start_apache(no_iss_in_errors=True)
     start = await open_start_page(browser, apache)
     browser.history.clear()
     page = await browser.submit(start)  # the start page's only form: "Abbrechen und zurück zum Dienst"
@@ -101,7 +99,7 @@ async def test_without_the_switch_this_version_loops_into_a_fresh_sign_in(
     citizen is back on the gateway's start page each time, until the 7th cancel gets a 503 (its limit of
     7 state cookies). When Debian ships a fixed version this test fails: then the switch is no longer
     needed for it (docs/integrations/mod_auth_openidc.md)."""
-    apache = await start_apache()  # the gateway's default: RFC 9207 iss in error responses too
+    apache = await start_apache(no_iss_in_errors=False)  # the gateway's default: RFC 9207 iss in error responses too
     page = await open_start_page(browser, apache)
     for cancels in range(1, 11):
         browser.history.clear()

@@ -81,7 +81,8 @@ async def test_sign_in_through_shibboleth(
 ) -> None:
     """Encrypted assertion -> shibd decrypts it, maps every attribute with the docs' attribute-map.xml ->
     the application sees them as environment variables. Registered by ``service add`` (rsa-oaep of XML
-    Enc 1.1, the gateway's default too), and once with rsa-oaep-mgf1p: Shibboleth decrypts both."""
+    Enc 1.1, chosen from its md:EncryptionMethod list), and once with rsa-oaep-mgf1p (the gateway's default
+    for metadata naming none): Shibboleth decrypts both."""
     sp = await start_shibboleth(edit_registration=with_key_transport(key_transport))
     start = await open_start_page(tls_browser, sp)
     step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
