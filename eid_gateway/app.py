@@ -26,6 +26,7 @@ from eid_gateway.store.sqlite import SqliteStore
 from eid_gateway.web.branding import BRANDING_KEY
 from eid_gateway.web.clients import OperatorRule
 from eid_gateway.web.connections import read_deadlines
+from eid_gateway.web.home import home_page
 from eid_gateway.web.i18n import remember_language
 from eid_gateway.web.middlewares import body_limit, error_pages, security_headers
 from eid_gateway.web.render import STATIC_DIR, render_message
@@ -262,6 +263,7 @@ def create_app(
     app.add_routes(flows.routes())
     operators = OperatorRule(config.metrics.allow, config.limits.trusted_proxies)
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", _readyz(store, backend, operators))])
+    app.router.add_get("/", home_page(demo_path="/demo/" if config.demo.enabled else None))
     if config.metrics.enabled:
         app.add_routes([web.get("/metrics", metrics.handler(operators))])
 
@@ -289,6 +291,8 @@ def create_app(
         sweeper = asyncio.create_task(_sweep_forever(store))
         log.info("gateway started mode=%s origin=%s eid_server=%s services=%d", config.mode,
                  config.public_origin, config.eid_server.kind, len(config.services.services))
+        if config.demo.enabled:
+            log.info("open %s/demo/ to try a sign-in with the demo service", config.public_origin)
         yield
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):

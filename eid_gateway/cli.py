@@ -128,6 +128,13 @@ def _serve(app_factory: str, args: argparse.Namespace, err: TextIO, *, workers_a
     workers: int = (args.workers or config.listen.workers) if workers_allowed else 1
     if worker is None and workers > 1:
         return _supervise(args, config, host, port, workers, err)
+    if worker is None:  # a worker of --workers binds with SO_REUSEPORT next to its siblings
+        from eid_gateway.workers import EXIT_WORKERS_FAILED, port_in_use
+
+        problem = port_in_use(host, port)  # one clean line (exit 1, as with --workers), not a traceback
+        if problem is not None:
+            err.write(f"error: cannot listen on {problem} (listen.host / listen.port, --host / --port)\n")
+            return EXIT_WORKERS_FAILED
     from eid_gateway import app as app_module
 
     factory = getattr(app_module, app_factory)
@@ -318,7 +325,8 @@ def _worker_count(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eid-gateway", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("EID_GATEWAY_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=os.environ.get("EID_GATEWAY_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (default: $EID_GATEWAY_LOG_LEVEL or INFO)")
     parser.add_argument("--log-format", choices=("text", "json"),
                         default=os.environ.get("EID_GATEWAY_LOG_FORMAT", "text"),
                         help="json: one object per line for log collectors")
@@ -330,17 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the gateway")
     with_config(s)
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
+    s.add_argument("--host", help="address to listen on (default: listen.host of the config)")
+    s.add_argument("--port", type=int, help="port to listen on (default: listen.port of the config)")
     s.add_argument("--workers", type=_worker_count,
                    help="processes sharing the port, e.g. one per core (default: listen.workers, 1)")
     s.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # the supervisor starts workers so
     s.set_defaults(func=_cmd_serve)
 
     i = sub.add_parser("init", help="write an example config and development keys")
-    i.add_argument("--dir", default="instance")
+    i.add_argument("--dir", default="instance",
+                   help="directory for gateway.toml and certs/ (default: instance)")
     i.add_argument("--origin", help="public origin (default http://127.0.0.1:PORT)")
-    i.add_argument("--port", type=int, default=8080)
+    i.add_argument("--port", type=int, default=8080, help="port written to listen.port (default: 8080)")
     i.add_argument("--force", action="store_true", help="overwrite an existing config and keys")
     i.set_defaults(func=_cmd_init)
 
@@ -367,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="verify a SAML Response (see `eid-gateway verify --help`)",
                        add_help=False)
-    v.add_argument("rest", nargs=argparse.REMAINDER)
+    v.add_argument("rest", nargs=argparse.REMAINDER, help="the arguments of `python -m saml verify`")
     v.set_defaults(func=None)
 
     for name, text in (
@@ -378,19 +387,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("smoke-test", "one sign-in with the real AusweisApp, headless (--ausweisapp [--url URL])"),
     ):  # dispatched in main() before argparse; listed here for --help
         passthrough = sub.add_parser(name, help=text, add_help=False)
-        passthrough.add_argument("rest", nargs=argparse.REMAINDER)
+        passthrough.add_argument("rest", nargs=argparse.REMAINDER, help=f"see `eid-gateway {name} --help`")
         passthrough.set_defaults(func=None)
 
     sim = sub.add_parser("simulator", help="serve only the eID-Server simulator (test facility)")
     with_config(sim)
-    sim.add_argument("--host")
-    sim.add_argument("--port", type=int)
+    sim.add_argument("--host", help="address to listen on (default: listen.host of the config)")
+    sim.add_argument("--port", type=int, help="port to listen on (default: listen.port of the config)")
     sim.set_defaults(func=_cmd_simulator)
 
     d = sub.add_parser("demo-service", help="serve only the demo city service")
     with_config(d)
-    d.add_argument("--host")
-    d.add_argument("--port", type=int)
+    d.add_argument("--host", help="address to listen on (default: listen.host of the config)")
+    d.add_argument("--port", type=int, help="port to listen on (default: listen.port of the config)")
     d.set_defaults(func=_cmd_demo)
 
     au = sub.add_parser("audit", help="verify or export the audit trail (data-protection requests)")

@@ -201,6 +201,19 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "The sign-in service is temporarily unavailable. No data was transmitted. Please try again "
         "in a few minutes.",
     },
+    "home_title": {"de": "Anmeldedienst mit dem Personalausweis", "en": "Sign-in service for the German ID card"},
+    "home_text": {
+        "de": "Über diesen Dienst melden Sie sich mit Ihrem Personalausweis (Online-Ausweisfunktion) bei "
+        "Online-Diensten der Verwaltung an. Hier selbst gibt es nichts zu tun.",
+        "en": "Through this sign-in service you identify yourself with your German ID card (online ID "
+        "function) to online services of the administration. There is nothing to do on this page itself.",
+    },
+    "home_how": {
+        "de": "Beginnen Sie die Anmeldung auf der Seite des Dienstes, den Sie nutzen möchten; er leitet Sie "
+        "hierher weiter.",
+        "en": "Start the sign-in on the page of the service you want to use; it sends you here.",
+    },
+    "home_demo": {"de": "Anmeldung am Demo-Dienst ausprobieren", "en": "Try a sign-in with the demo service"},
     "post_title": {"de": "Weiter zum Dienst", "en": "On to the service"},
     "post_text": {
         "de": "Sie werden jetzt zum Dienst weitergeleitet. Falls nichts geschieht, bitte auf „Weiter“ klicken.",
