@@ -425,7 +425,9 @@ async def test_security_headers(gw: Gateway) -> None:
         assert h["X-Content-Type-Options"] == "nosniff" and h["Referrer-Policy"] == "no-referrer"
         assert "Strict-Transport-Security" not in h  # development, plain http
     resp = await gw.client.get(f"/signin/{ref}")
-    assert "<script" not in await resp.text()
+    # one external, same-origin script (the AusweisApp check), nothing inline
+    assert re.findall(r"<script[^>]*>[^<]*</script>", await resp.text()) == [
+        '<script src="/static/ausweisapp-check.js" defer></script>']
 
 
 async def test_flow_cookie_attributes(gw: Gateway) -> None:
