@@ -475,6 +475,9 @@ def _load_pair(
         if cert_path is not None:
             r.error(key_name, f"is required when {r.key(cert_name)} is set")
         return None
+    if cert_path is not None and not cert_path.is_file():  # under its own key, not the key file's
+        r.error(cert_name, f"file {cert_path} does not exist")
+        return None
     return r.load(key_name, lambda: load_key_pair_file(key_path, cert_path, password))
 
 
