@@ -24,20 +24,24 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, NoReturn, Self, TypeVar
 
+from cryptography import x509
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     GetCoreSchemaHandler,
+    ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from certs.devpki import DEV_MARKER, is_dev_file
+from certs.loading import CertLoadError, load_certificate_file, load_secret_file
 
 #: A key path below the table being validated: names of keys and indexes of array entries.
 Loc = tuple[str | int, ...]
@@ -70,12 +74,6 @@ class ReadContext:
     document: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Section(BaseModel):
-    """Base of every config table model: unknown keys refused, TOML types taken strictly."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
-
-
 def context_of(info: ValidationInfo) -> ReadContext:
     """The :class:`ReadContext` a validator runs under (a neutral one when validated without)."""
     ctx = info.context
@@ -106,6 +104,47 @@ class Problems:
         if self._items:
             raise ValidationError.from_exception_data(title, self._items)
 
+    def raise_with(self, exc: ValidationError) -> NoReturn:
+        """Raise the problems of ``exc`` (the fields' own) followed by the ones collected here."""
+        items: list[InitErrorDetails] = []
+        for error in exc.errors(include_url=False):
+            kind = problem(str(error["ctx"]["message"])) if error["type"] == _CUSTOM else error["type"]
+            detail = InitErrorDetails(type=kind, loc=error["loc"], input=error.get("input"))
+            if error["type"] != _CUSTOM and "ctx" in error:
+                detail["ctx"] = error["ctx"]
+            items.append(detail)
+        raise ValidationError.from_exception_data(exc.title, items + self._items)
+
+
+class Section(BaseModel):
+    """Base of every config table model: unknown keys refused, TOML types taken strictly.
+
+    Cross-field checks that must be reported even when another field of the table is wrong (a
+    consequence of one mistake named beside it, e.g. a required attribute that is no longer listed)
+    go into :meth:`check_raw`, which sees the table as written; the others into an
+    ``@model_validator(mode="after")``, which pydantic runs only when every field is valid.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
+
+    @classmethod
+    def check_raw(cls, raw: Mapping[str, Any], problems: Problems, context: ReadContext) -> None:
+        """Checks over the table as written (values not yet validated: test their types)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _run_check_raw(cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo) -> Self:
+        if not isinstance(data, Mapping) or cls.check_raw.__func__ is Section.check_raw.__func__:  # type: ignore[attr-defined]
+            return handler(data)
+        problems = Problems()
+        cls.check_raw(data, problems, context_of(info))
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            problems.raise_with(exc)
+        problems.check(cls.__name__)
+        return model
+
 
 @dataclass(frozen=True)
 class Range:
@@ -117,10 +156,14 @@ class Range:
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         def check(value: float) -> float:
             if not self.lo <= value <= self.hi:
-                raise problem(f"must be between {self.lo:g} and {self.hi:g}")
+                raise problem(f"must be between {_number(self.lo)} and {_number(self.hi)}")
             return value
 
         return core_schema.no_info_after_validator_function(check, handler(source))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _non_empty(value: str) -> str:
@@ -159,18 +202,64 @@ def dev_material_message(path: Path) -> str:
             "production refuses it")
 
 
+def _key_file_or_uri(value: str, info: ValidationInfo) -> str:
+    if not value.startswith("pkcs11:"):
+        _not_dev_material(resolve_path(_non_empty(value), context_of(info).base_dir), info)
+    return value
+
+
+def _material(value: object, info: ValidationInfo) -> Path:
+    """A material file's path, checked like :data:`MaterialFile`."""
+    if not isinstance(value, str):
+        raise problem("must be a path string")
+    path = resolve_path(_non_empty(value), context_of(info).base_dir)
+    return _not_dev_material(path, info)
+
+
+def _load_secret(value: object, info: ValidationInfo) -> object:
+    path = _material(value, info)
+    try:
+        return Secret(path, load_secret_file(path))
+    except CertLoadError as exc:
+        raise problem(str(exc)) from None
+
+
+def _load_certificate(value: object, info: ValidationInfo) -> object:
+    path = _material(value, info)
+    try:
+        return load_certificate_file(path)
+    except CertLoadError as exc:
+        raise problem(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret read from a file (the path kept for messages; the bytes never printed)."""
+
+    path: Path
+    value: bytes = field(repr=False)
+
+
 #: A file path (resolved against the config directory).
 FilePath = Annotated[Path, BeforeValidator(_to_path)]
+#: A secret file, read (at least 32 bytes; production refuses development material).
+SecretFile = Annotated[Secret, BeforeValidator(_load_secret)]
+#: A certificate file (PEM or DER), loaded (production refuses development material).
+CertificateFile = Annotated[x509.Certificate, BeforeValidator(_load_certificate)]
 #: A key, certificate or secret file: in production it must not be development material.
 MaterialFile = Annotated[Path, BeforeValidator(_to_path), AfterValidator(_not_dev_material)]
+#: A private key file (as :data:`MaterialFile`, kept as written) or the ``pkcs11:`` URI of a key in an HSM.
+KeyFileOrUri = Annotated[str, AfterValidator(_key_file_or_uri)]
 
 
-def env_value(name: str) -> str:
-    """The value of the environment variable a setting names (``password_env`` and the like)."""
-    value = os.environ.get(name)
-    if value is None:
+def _env_is_set(name: str) -> str:
+    if os.environ.get(name) is None:
         raise problem(f"environment variable {name} is not set")
-    return value
+    return name
+
+
+#: The name of an environment variable that must be set (secrets come from the environment, never the file).
+EnvVar = Annotated[str, AfterValidator(_non_empty), AfterValidator(_env_is_set)]
 
 
 # --- messages --------------------------------------------------------------------------------------------
@@ -259,6 +348,6 @@ class Reader:
         self.errors.append(f"{key_path(path)}: {message}")
 
     def check(self) -> None:
-        """Raise :class:`ConfigError` with every problem recorded."""
+        """Raise :class:`ConfigError` with every problem recorded (each once)."""
         if self.errors:
-            raise ConfigError(self.errors)
+            raise ConfigError(list(dict.fromkeys(self.errors)))
