@@ -33,6 +33,8 @@ from helpers.ports import free_port
 AXE = Path(__file__).resolve().parents[1] / "rp_node" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+#: The narrowest screen the pages are laid out for (WCAG 1.4.10 Reflow: 320 CSS px without scrolling sideways).
+NARROWEST = {"width": 320, "height": 640}
 LOCALES = {"de": "de-DE", "en": "en-GB"}
 #: The simulator's error cards, one per failure kind the card step can end in (the relayed sign-in's
 #: OTHER_BROWSER is reached with a second browser).
@@ -62,16 +64,42 @@ class Served:
     config: GatewayConfig
 
 
+#: Words that mark a sentence of the other language (whole words, case-sensitive where it matters).
+OTHER_LANGUAGE_WORDS = {
+    "de": re.compile(r"\b(the|and|you|your|please|Please|was|not|sign-in|Sign in)\b"),
+    "en": re.compile(r"\b(und|der|die|das|Sie|Ihre|nicht|werden|bitte|Bitte|Anmeldung)\b"),
+}
+#: The page's text without the language switch (the one link that names the other language, in it).
+_TEXT_IN_PAGE_LANGUAGE = """() => {
+  const clone = document.body.cloneNode(true);
+  clone.querySelectorAll("a[hreflang]").forEach(e => e.remove());
+  return [document.documentElement.lang, clone.innerText];
+}"""
+
+
 @dataclass
 class Report:
-    """Which pages were checked and what axe found on each."""
+    """Which pages were checked, and what axe, the layout and the language check found on each."""
 
     pages: list[str] = field(default_factory=list)
     violations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     rules: int = 0
+    #: pages wider than the screen (horizontal scrolling), in CSS pixels
+    overflow: dict[str, int] = field(default_factory=dict)
+    #: pages with a word of the other language in their text
+    mixed: dict[str, list[str]] = field(default_factory=dict)
 
     async def check(self, page: Any, name: str) -> None:
         await page.wait_for_load_state("load")
+        wider = int(await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+        if wider > 0:
+            self.overflow[name] = wider
+        lang, text = await page.evaluate(_TEXT_IN_PAGE_LANGUAGE)
+        if lang in OTHER_LANGUAGE_WORDS:
+            found = sorted(set(OTHER_LANGUAGE_WORDS[lang].findall(text)))
+            if found:
+                self.mixed[name] = found
         if not await page.evaluate("typeof axe !== 'undefined'"):
             await page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
         result = await page.evaluate(_RUN_AXE, WCAG_TAGS)
@@ -228,6 +256,8 @@ async def test_every_citizen_page_has_no_wcag_21_aa_violation(served: Served, la
         print(f"  {name}: {len(report.violations.get(name, []))}")
     assert len(report.pages) >= 25
     assert report.violations == {}, json.dumps(report.violations, indent=1, ensure_ascii=False)
+    assert report.overflow == {}, f"pages wider than {VIEWPORTS[viewport]['width']} px: {report.overflow}"
+    assert report.mixed == {}, f"words of the other language on {lang} pages: {report.mixed}"
 
 
 # --- keyboard --------------------------------------------------------------------------------------------
@@ -305,3 +335,41 @@ async def test_keyboard_reaches_every_control_in_order_with_visible_focus(served
             assert stop["outline"] and stop["shadow"], (name, "focus not visible", stop)
             assert stop["onScreen"], (name, "focused control off screen", stop)
         print(f"\nkeyboard {viewport} {name}: {count} controls, all reached in order, focus visible")
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+async def test_the_pages_reflow_at_320_px_and_keep_to_one_language(served: Served, lang: str) -> None:
+    """WCAG 1.4.10: at 320 CSS px nothing scrolls sideways (long values such as the pseudonym wrap), axe
+    finds nothing there either; every page speaks the language it declares."""
+    from playwright.async_api import async_playwright
+
+    report = Report()
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await chromium.new_context(locale=LOCALES[lang], viewport=NARROWEST)
+            context.set_default_timeout(NAVIGATION_TIMEOUT_MS)
+            page = await context.new_page()
+            await page.goto(served.origin + "/demo/")
+            await report.check(page, "demo: start")
+            start = await _to_card_page(page, served)
+            await report.check(page, "simulator: card step")
+            await _confirm(page, "erika", "123456")
+            await page.wait_for_url(served.origin + "/demo/acs")
+            await report.check(page, "demo: result (SAML)")
+            await page.goto(start)
+            await report.check(page, "gateway: message")
+            await _to_card_page(page, served)
+            await page.go_back()
+            await report.check(page, "gateway: start page")
+            await page.go_forward()
+            await _confirm(page, "blocked", "123456")
+            await page.wait_for_selector(".notice.error")
+            await report.check(page, "gateway: failure")
+            await page.goto(served.origin + "/nowhere")
+            await report.check(page, "gateway: HTTP 404")
+        finally:
+            await chromium.close()
+    assert len(report.pages) == 7 and report.violations == {}, report.violations
+    assert report.overflow == {}, f"pages wider than 320 px: {report.overflow}"
+    assert report.mixed == {}, f"words of the other language on {lang} pages: {report.mixed}"
