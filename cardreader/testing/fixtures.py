@@ -1,27 +1,35 @@
 """pytest fixtures for a real pcscd + vpcd and the virtual ID card (TEST FACILITY).
 
 Import them into a conftest.py (`from cardreader.testing.fixtures import pcscd, vcard, wait_until`).
-Only one pcscd may run per machine, so the daemon is a process-wide singleton shared by every conftest
-that imports these fixtures. Tests skip - with the reason - only when pcscd or vpcd is not installed.
+The run's pcscd is a process-wide singleton shared by every conftest that imports these fixtures, and
+it is this run's own (cardreader.testing.pcscd): its own socket, its own vpcd port, so two test runs
+on one machine do not meet and the run may stop and restart it. Importing this module points the
+process (and every child it starts) at that socket through PCSCLITE_CSOCK_NAME, before any PC/SC
+call: libpcsclite reads the variable once per process. Tests skip - with the reason - only when pcscd
+or vpcd is not installed.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
+import shutil
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from cardreader.testing.pcscd import (
     PACE_READER_NAME,
+    SOCKET_ENV,
+    VPCD_PORT_ENV,
     Pcscd,
     build_reader_config,
+    free_vpcd_port,
     missing_parts,
-    pcscd_running,
 )
 from cardreader.testing.vcard import VirtualIdCard
 
@@ -29,41 +37,45 @@ T = TypeVar("T")
 
 
 class SharedPcscd:
-    """The session's pcscd. `owned` is False when a system pcscd was already running (no restarts)."""
+    """The session's own pcscd (always ours to stop and restart: `owned` stays True)."""
+
+    owned = True
 
     def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="eid-pcscd-"))
+        atexit.register(shutil.rmtree, self.workdir, True)
+        self.socket_path = self.workdir / "pcscd.comm"
         self.daemon: Pcscd | None = None
-        self.owned = False
+        self.vpcd_port: int | None = None
         #: the test PACE reader's name when our pcscd has it (built with gcc), else None
         self.pace_reader: str | None = None
 
     def ensure(self) -> None:
         if self.daemon is not None and self.daemon.proc is not None and self.daemon.proc.poll() is None:
             return
-        if self.daemon is None and pcscd_running():
-            self.owned = False
-            return
         if self.daemon is None:
-            work = Path(tempfile.mkdtemp(prefix="eid-pcscd-"))
-            conf = build_reader_config(work)
-            self.pace_reader = PACE_READER_NAME + " 00 00" if conf is not None else None
-            self.daemon = Pcscd(config_dir=conf)
+            self.vpcd_port = free_vpcd_port()
+            os.environ[VPCD_PORT_ENV] = str(self.vpcd_port)
+            conf, pace = build_reader_config(self.workdir, self.vpcd_port)
+            self.pace_reader = PACE_READER_NAME + " 00 00" if pace else None
+            self.daemon = Pcscd(conf, self.socket_path)
             atexit.register(self.daemon.stop)
-        self.owned = True
         self.daemon.start()
 
     def stop(self) -> None:
-        if not self.owned or self.daemon is None:
-            raise RuntimeError("this test session does not own pcscd")
+        if self.daemon is None:
+            raise RuntimeError("pcscd was not started in this session")
         self.daemon.stop()
 
     def start(self) -> None:
-        if not self.owned or self.daemon is None:
-            raise RuntimeError("this test session does not own pcscd")
+        if self.daemon is None:
+            raise RuntimeError("pcscd was not started in this session")
         self.daemon.start()
 
 
 _SHARED = SharedPcscd()
+# before any PC/SC call of this process: the client library reads it once and keeps it
+os.environ[SOCKET_ENV] = str(_SHARED.socket_path)
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +85,7 @@ def pcscd_session() -> Iterator[SharedPcscd]:
         pytest.skip("PC/SC test parts not installed: " + ", ".join(missing) + " (./dev test installs them)")
     _SHARED.ensure()
     yield _SHARED
-    if _SHARED.owned and _SHARED.daemon is not None:
+    if _SHARED.daemon is not None:
         _SHARED.daemon.stop()
 
 
@@ -86,8 +98,8 @@ def pcscd(pcscd_session: SharedPcscd) -> SharedPcscd:
 
 @pytest.fixture
 def vcard(pcscd: SharedPcscd) -> Iterator[VirtualIdCard]:
-    """A virtual nPA, not yet inserted; removed after the test."""
-    card = VirtualIdCard()
+    """A virtual nPA on this run's vpcd, not yet inserted; removed after the test."""
+    card = VirtualIdCard(port=pcscd.vpcd_port)
     yield card
     if card.inserted:
         card.remove()

@@ -12,6 +12,7 @@ command APDU answered with a response APDU.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import struct
 import threading
@@ -24,7 +25,13 @@ from tr03110.oids import ID_CA, ID_CI, ID_PACE, ID_TA, STANDARDIZED_DOMAIN_PARAM
 
 log = logging.getLogger(__name__)
 
-VPCD_PORT = 35963  # slot 0; /etc/reader.conf.d/vpcd has CHANNELID 0x8C7B
+VPCD_PORT = 35963  # slot 0 of the system's vpcd; /etc/reader.conf.d/vpcd has CHANNELID 0x8C7B
+
+
+def vpcd_port() -> int:
+    """Slot 0 of this run's vpcd: the port the test pcscd was given (EID_TEST_VPCD_PORT), else the
+    system vpcd's."""
+    return int(os.environ.get("EID_TEST_VPCD_PORT", VPCD_PORT))
 NPA_ATR = bytes.fromhex("3B8A80018031F873F741E082900075")
 
 CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
@@ -123,7 +130,7 @@ class VirtualIdCard:
     def __init__(
         self,
         host: str = "127.0.0.1",
-        port: int = VPCD_PORT,
+        port: int | None = None,
         atr: bytes = NPA_ATR,
         card_access: bytes | None = None,
         behaviour: str = "ok",
@@ -133,7 +140,7 @@ class VirtualIdCard:
         if behaviour not in ("ok", "vanish_on_read", "garbage"):
             raise ValueError(f"unknown behaviour {behaviour!r}")
         self.behaviour = behaviour
-        self.host, self.port, self.atr = host, port, atr
+        self.host, self.port, self.atr = host, vpcd_port() if port is None else port, atr
         self.card = CardFiles(card_access if card_access is not None else npa_card_access())
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
