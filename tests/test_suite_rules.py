@@ -122,3 +122,16 @@ def test_no_test_module_reads_the_clock_at_import() -> None:
         for line in clock_reads_at_import(path.read_text(encoding="utf-8"))
     ]
     assert offenders == [], "times fixed at import (read them inside the test): " + ", ".join(offenders)
+
+
+def test_the_project_packages_are_imported_from_the_project_not_from_test_directories() -> None:
+    """tests/certs and tests/cardreader have no __init__.py; with tests/ on sys.path (pyproject's
+    pythonpath) they would be imported as namespace packages named ``certs`` and ``cardreader``, and only
+    the editable finder's submodule mapping would hide it. Every top-level package of the project must be
+    the project's own."""
+    import importlib
+
+    root = TESTS.parent
+    for name in ("certs", "cardreader", "saml", "tr03110", "eid_gateway"):
+        module = importlib.import_module(name)
+        assert module.__file__ == str(root / name / "__init__.py"), (name, module.__file__)
