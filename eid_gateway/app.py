@@ -1,8 +1,9 @@
 """Composition: one aiohttp application from one validated :class:`~eid_gateway.config.GatewayConfig`.
 
-Nothing here decides anything; it wires the store, the eID backend (in simulator mode the embedded
-simulator is mounted in the same app and reached over real HTTP through the TR-03130 client, so the
-production code path is the one exercised), the frontends, the flow, the demo service and the
+Nothing here decides anything; it wires the store, the eID backend as its line in
+:mod:`eid_gateway.backends.registry` builds and mounts it (the simulator is mounted in the same app and
+reached over real HTTP through the TR-03130 client, so the production code path is the one exercised),
+the frontends, the flow, the demo service and the
 cross-cutting middlewares, and closes what it opened on shutdown.
 """
 
@@ -11,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final
 
 from aiohttp import web
 
+from eid_gateway.backends.registry import backend_kind, mount_simulator
 from eid_gateway.core.port import EidServer
 from eid_gateway.config import GatewayConfig
 from eid_gateway.flow import FlowManager
@@ -41,52 +42,6 @@ METRICS_KEY: Final = web.AppKey("metrics", GatewayMetrics)
 UNAVAILABLE_RETRY_AFTER: Final = 30
 SWEEP_INTERVAL: Final = 60.0
 READY_TIMEOUT: Final = 5.0
-
-
-def eid_client_ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
-    """Mutual TLS towards a real eID-Server (TR-03116-4: TLS 1.2+); ``None`` for http URLs."""
-    from eid_gateway.backends.factory import eid_client_ssl_context as make
-
-    return make(config)
-
-
-def create_backend(config: GatewayConfig) -> EidServer:
-    """The eID-Server client: TR-03130 SOAP, to the real server or to the embedded simulator."""
-    from eid_gateway.backends.tr03130 import Tr03130Client
-
-    if config.eid_server.kind == "embedded-paos":
-        from eid_gateway.eidserver.mount import embedded_paos_backend
-
-        return embedded_paos_backend(config)
-    if config.eid_server.kind == "simulator":
-        assert config.simulator is not None
-        return Tr03130Client(
-            config.url(config.simulator.prefix + "/eID"),
-            config.keys.eid_client,
-            config.simulator.key.certificate,
-            config.eid_server.timeout_seconds,
-            None,
-        )
-    from eid_gateway.backends.factory import create_remote_backend
-
-    return create_remote_backend(config)  # tr03130 / saml: mutual TLS, retries, circuit breaker
-
-
-def _mount_simulator(app: web.Application, config: GatewayConfig) -> None:
-    from eid_gateway.simulator import Simulator, SimulatorConfig
-
-    assert config.simulator is not None
-    sim = Simulator(
-        SimulatorConfig(
-            public_origin=config.public_origin,
-            key=config.simulator.key,
-            gateway_cert=config.keys.eid_client.certificate,
-            production=config.production,
-            sessions=config.simulator.sessions,
-        ),
-        config.simulator.prefix,
-    )
-    sim.mount(app)
 
 
 def _form_targets(config: GatewayConfig) -> list[str]:
@@ -226,7 +181,8 @@ def create_app(
     app = _base_app(config)
     store = store if store is not None else create_store(config)
     metrics = GatewayMetrics(config.eid_server.kind)
-    backend = MeteredEidServer(backend if backend is not None else create_backend(config), metrics)
+    kind = backend_kind(config.eid_server.kind)
+    backend = MeteredEidServer(backend if backend is not None else kind.create(config), metrics)
     app[STORE_KEY] = store
     app[BACKEND_KEY] = backend
     app[METRICS_KEY] = metrics
@@ -237,18 +193,12 @@ def create_app(
                        jsonl_path=config.audit.jsonl_path) if config.audit.enabled else None
     limiter = RateLimiter(store, config.limits, audit_key, float(config.flow.ttl_seconds), metrics)
 
-    simulator_client: str | None = None
-    if config.eid_server.kind == "simulator":
-        assert config.simulator is not None
-        log.warning("eID-Server SIMULATOR active: test facility, no real ID cards are read")
-        _mount_simulator(app, config)
-        simulator_client = config.simulator.prefix + "/client"
-    if config.eid_server.kind == "embedded-paos":
-        from eid_gateway.eidserver.mount import mount_embedded_paos
+    if kind.test_facility:
+        log.warning("eID-Server %s active: test facility, no real ID cards are read", kind.name.upper())
+    if kind.mount is not None:
+        kind.mount(app, config)
 
-        mount_embedded_paos(app, config)
-
-    flows = FlowManager(config, store, backend, simulator_client_path=simulator_client, metrics=metrics,
+    flows = FlowManager(config, store, backend, simulator_client_path=kind.test_client_path(config), metrics=metrics,
                         audit=audit, limiter=limiter)
     app[FLOWS_KEY] = flows
     saml = create_saml_frontend(config, flows, store)
@@ -320,7 +270,7 @@ def create_simulator_app(config: GatewayConfig) -> web.Application:
     if config.simulator is None:
         raise SystemExit("no [simulator] section in the config")
     app = _base_app(config)
-    _mount_simulator(app, config)
+    mount_simulator(app, config)
     app.add_routes([web.get("/healthz", healthz)])
     return app
 

@@ -194,6 +194,8 @@ class FlowManager:
         self.store = store
         self.backend = backend
         self.frontends: dict[str, Frontend] = dict(frontends or {})
+        #: A test card client the citizen pages link to (with the test banner): the backend's capability
+        #: (eid_gateway.backends.registry), not a backend name the flow would test.
         self.simulator_client_path = simulator_client_path
         self.ttl = float(config.flow.ttl_seconds)
         self.cookie_name = "__Host-eidgw-browser" if config.secure_origin else "eidgw-browser"
@@ -322,7 +324,7 @@ class FlowManager:
         return render_page(
             request, "failure.html", lang=lang, failure_title=title, failure_text=body,
             return_url=f"/eid/return/{flow.ref}?lang={lang}", csrf_token=flow.data["csrf"],
-            simulator=self.config.eid_server.kind == "simulator",
+            simulator=self.simulator_client_path is not None,
         )
 
     async def _csrf_ok(self, request: web.Request, flow: FlowRecord) -> bool:

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import ssl
 from datetime import datetime, timedelta, timezone
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -44,7 +44,6 @@ from eid_gateway.backends.saml_interface import (
     wrap_encrypted,
 )
 from eid_gateway.backends.tls import EidNotDelivered, EidTlsError, classify_connection_error, diagnose_reset
-from eid_gateway.config import GatewayConfig
 from eid_gateway.eid.errors import TcTokenError
 from eid_gateway.eid.mapping import identity_from_result, use_id_request
 from eid_gateway.eid.results import REFRESH_OK, failure_kind
@@ -59,6 +58,9 @@ from saml.stores import InMemoryReplayCache, InMemoryRequestStore
 from saml.validate import ResponseValidator, StatusError
 from saml.xml import to_bytes
 from saml.xmlenc import encrypt_element
+
+if TYPE_CHECKING:  # annotations only: the config looks backend kinds up in backends/registry.py
+    from eid_gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
-"""Wiring of the embedded PAOS eID-Server into the gateway app (called from :mod:`eid_gateway.app`)."""
+"""Wiring of the embedded PAOS eID-Server into the gateway app (a line of :mod:`eid_gateway.backends.registry`)."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from eid_gateway.core.port import EidServer
-from eid_gateway.config import GatewayConfig
 from eid_gateway.eidserver.server import (
     AttachedModelBackend,
     interface_routes,
@@ -16,6 +16,9 @@ from eid_gateway.eidserver.server import (
     paos_ssl_context,
 )
 from eid_gateway.eidserver.server_core import EmbeddedEidServer, EmbeddedServerConfig
+
+if TYPE_CHECKING:  # annotations only: the config looks backend kinds up in backends/registry.py
+    from eid_gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 

@@ -272,7 +272,8 @@ signing_cert = "service.crt"
 
 
 def test_a_production_config_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from eid_gateway.app import create_app, eid_client_ssl_context
+    from eid_gateway.app import create_app
+    from eid_gateway.backends.registry import eid_client_ssl_context
 
     _write_pair(tmp_path, "signing", "rsa-3072", b"pw")
     _write_pair(tmp_path, "client", "ec-p256", b"pw")
