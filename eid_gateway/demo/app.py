@@ -119,6 +119,9 @@ class DemoHandlers:
         try:
             # RelayState carries only the page language: it is echoed back, never trusted for more.
             url = await sp.sign_in_url(relay_state=lang)
+            # the documented language hint (docs/saml.md): outside the signed parameters, so the
+            # gateway's pages speak the language the citizen chose here
+            url += "&" + urlencode({"lang": lang})
         except MetadataUnavailable as exc:
             log.warning("demo: gateway metadata unavailable: %s", exc)
             return self._error(request, lang, "unavailable", [], 502)

@@ -66,7 +66,8 @@ async def test_saml_lang_parameter_on_the_sso_url(
     gw = await start_gateway()
     sso = await _service_redirect(german, gw, "/demo/login")
     assert urlsplit(sso).path == "/saml/sso" and "&Signature=" in sso
-    start = await german.get(sso + "&lang=en")
+    assert sso.endswith("&lang=de")  # the demo passes its own page language (German here) on
+    start = await german.get(sso.removesuffix("&lang=de") + "&lang=en")
     assert start.status == 200 and _lang(start) == "en", start.text[:300]
     step = await ausweisapp(servers, tc_token_url_of(start), pin="111111")
     failure = await german.get(step.next_url)
@@ -127,3 +128,11 @@ async def test_oidc_unknown_client_page_has_the_layout_and_speaks_the_asked_lang
     assert german_page.status == 400 and _lang(german_page) == "de"
     assert "nicht registriert" in german_page.text and "Fehlercode: unknown_client" in german_page.text
     assert (await german.get(gw.url("/oidc/error/whatever"))).status == 404
+
+
+async def test_the_demo_service_passes_its_language_on(start_gateway: StartGateway, german: Browser) -> None:
+    gw = await start_gateway()
+    sso = await _service_redirect(german, gw, "/demo/login?lang=en")
+    assert sso.endswith("&lang=en") and "&Signature=" in sso
+    start = await german.get(sso)
+    assert start.status == 200 and _lang(start) == "en"
