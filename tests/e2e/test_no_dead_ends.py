@@ -167,3 +167,37 @@ async def test_ui_locales_en_in_a_german_browser_through_the_card_page_and_an_er
     assert await page.get_attribute("html", "lang") == "en"
     assert "Page not found" in await page.inner_text("main")
     assert violations == []
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+async def test_the_new_page_states_have_no_wcag_21_aa_violation(
+    start_gateway: StartGateway, chromium: Any, lang: str
+) -> None:
+    """axe-core (as tests/e2e/test_accessibility.py runs it) over what this module adds: the page at
+    ``/``, the start page with the "AusweisApp does not answer" notice shown, the phone start page, and
+    the SAML POST page (its auto-submit script held back, so that it stays on screen)."""
+    from .test_accessibility import AXE, Report
+
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed: ./dev test runs npm ci in tests/rp_node")
+    gw = await start_gateway()
+    pw, _ = chromium
+    locale = {"de": "de-DE", "en": "en-GB"}[lang]
+    report = Report()
+    page, _ = await _page(chromium, locale=locale, viewport={"width": 1280, "height": 800})
+    await page.goto(gw.url("/"))
+    await report.check(page, "/")
+    await page.route(f"{AUSWEISAPP_ORIGIN}/**", lambda route: route.abort("connectionrefused"))
+    await _start_page(page, gw)
+    await page.click("#signin-desktop")
+    await page.wait_for_selector("#ausweisapp-missing", state="visible")
+    await report.check(page, "start page: AusweisApp does not answer")
+    await page.route("**/static/saml-post.js", lambda route: route.abort())
+    await page.click("form.cancel button")
+    await page.wait_for_selector("#saml-post-form")
+    await report.check(page, "SAML POST page")
+    phone, _ = await _page(chromium, **{**pw.devices["iPhone 13"], "locale": locale})
+    await _start_page(phone, gw)
+    await report.check(phone, "start page on a phone")
+    assert len(report.pages) == 4
+    assert report.violations == {} and report.overflow == {} and report.mixed == {}, report
