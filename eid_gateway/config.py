@@ -46,7 +46,8 @@ from eid_gateway.frontends.oidc.settings import (
 )
 from eid_gateway.kiosks.settings import KioskSettings, parse_kiosk_settings
 from eid_gateway.settings_base import ConfigError
-from eid_gateway.eidserver.settings import EmbeddedPaosSettings, parse_embedded_paos
+from eid_gateway.eidserver.settings import EmbeddedPaosSettings
+from eid_gateway.backends.registry import BACKENDS, BackendSections, kinds_text
 from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.services import DEFAULT_KEY_TRANSPORT, SamlServiceSettings, Service, ServiceRegistry
 from eid_gateway.web.branding import Branding, BrandingConfigError, parse_branding
@@ -194,7 +195,8 @@ class EidSamlConfig:
 
 @dataclass(frozen=True)
 class EidServerConfig:
-    kind: Literal["simulator", "tr03130", "saml", "embedded-paos"]
+    #: A line of :data:`eid_gateway.backends.registry.BACKENDS`.
+    kind: str
     url: str | None
     server_cert: x509.Certificate | None
     timeout_seconds: float
@@ -292,11 +294,9 @@ def single_process_reasons(eid_server_kind: str, *, kiosks: bool, simulator: Sim
     if kiosks:
         reasons.append("kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the "
                        "staff dashboard's stream are kept in one process")
-    if eid_server_kind == "embedded-paos":
-        reasons.append('eid_server.kind = "embedded-paos": its PAOS sessions are kept in one process')
-    if eid_server_kind == "simulator" and simulator is not None and simulator.sessions is None:
-        reasons.append("simulator.sessions is not set: the simulator's open sessions would be kept in one "
-                       'process (set it to a SQLite file, e.g. "data/simulator-sessions.sqlite3")')
+    backend_reason = BACKENDS[eid_server_kind].single_process_reason(BackendSections(simulator=simulator))
+    if backend_reason is not None:
+        reasons.append(backend_reason)
     if demo.enabled and demo.state is None:
         reasons.append("demo.state is not set: the demo service's sent requests and seen assertions would be "
                        'kept in one process (set it to a SQLite file, e.g. "data/demo-service.sqlite3")')
@@ -859,12 +859,14 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     # --- eID-Server ----------------------------------------------------------------------------------
     et = top.table("eid_server") or _Reader(errors, {}, "eid_server", base_dir)
     ekind = et.string("kind", "simulator") or "simulator"
-    if ekind not in ("simulator", "tr03130", "saml", "embedded-paos"):
-        et.error("kind", "must be \"simulator\", \"tr03130\", \"saml\" or \"embedded-paos\"")
+    if ekind not in BACKENDS:
+        et.error("kind", f"must be {kinds_text()}")
         ekind = "simulator"
-    if production and ekind == "simulator":
-        et.error("kind", "the simulator is a test facility; production needs kind = \"tr03130\" or \"saml\"")
-    remote = ekind in ("tr03130", "saml")
+    backend = BACKENDS[ekind]
+    if production and backend.test_facility:
+        real = {name: kind for name, kind in BACKENDS.items() if kind.remote}
+        et.error("kind", f"the {ekind} is a test facility; production needs kind = {kinds_text(real)}")
+    remote = backend.remote
     eurl = et.string("url", required=remote)
     if eurl is not None and not _check_url(et, et.key("url"), eurl, production):
         eurl = None
@@ -908,7 +910,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     simulator: SimulatorSection | None = None
     smt = top.table("simulator")
     if smt is not None:
-        sim_key = _load_pair(smt, "key", "cert", required=ekind == "simulator")
+        sim_key = _load_pair(smt, "key", "cert", required="simulator" in backend.needs)
         prefix = smt.string("prefix", "/eid-sim") or "/eid-sim"
         if not re.fullmatch(r"/[a-z0-9-]+", prefix):
             smt.error("prefix", "must look like /eid-sim")
@@ -916,8 +918,8 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         smt.check_unknown()
         if sim_key is not None:
             simulator = SimulatorSection(sim_key, prefix, sim_sessions)
-    elif ekind == "simulator":
-        top.error("simulator", "is required when eid_server.kind = \"simulator\" (key and cert)")
+    elif "simulator" in backend.needs:
+        top.error("simulator", f"is required when eid_server.kind = \"{ekind}\" (key and cert)")
     if simulator is not None and production:
         top.error("simulator", "the simulator must not be configured in production")
 
@@ -982,9 +984,9 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     # The embedded PAOS eID-Server ([embedded_paos]) has its own parser too (eid_gateway/eidserver).
     top.known.add("embedded_paos")
     embedded_paos: EmbeddedPaosSettings | None = None
-    if ekind == "embedded-paos":
+    if backend.parse_settings is not None:
         try:
-            embedded_paos = parse_embedded_paos(data, base_dir, production=production, origin=origin)
+            embedded_paos = backend.parse_settings(data, base_dir, production=production, origin=origin)
         except ConfigError as exc:
             errors.extend(exc.errors)
         if embedded_paos is not None:
@@ -1017,8 +1019,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     assert eid_key_path is not None and eid_cert_path is not None
     keys = KeysConfig(signing, signing_next, eid_client, eid_key_path, eid_cert_path, secret, password)
     eid_server = EidServerConfig(
-        kind="tr03130" if ekind == "tr03130" else ("saml" if ekind == "saml" else (
-            "embedded-paos" if ekind == "embedded-paos" else "simulator")),
+        kind=ekind,
         url=eurl,
         server_cert=server_cert if remote else (
             embedded_paos.signing.certificate if embedded_paos else (simulator.key.certificate if simulator else None)),
