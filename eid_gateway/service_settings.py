@@ -108,7 +108,7 @@ class ServiceTable(Section):
         required = raw.get("required")
         if isinstance(required, list):
             for i, name in enumerate(required):
-                if name in _ATTRIBUTES and name not in attributes:
+                if isinstance(name, str) and name in _ATTRIBUTES and name not in attributes:
                     problems.add(("required", i), f"{name!r} must also be listed in attributes")
         age = raw.get("minimum_age")
         if isinstance(age, int) and not isinstance(age, bool) and Attribute.AGE_VERIFICATION.value not in attributes:

@@ -77,7 +77,7 @@ def test_all_errors_are_collected_and_name_their_key(instance: Path, example_tom
     assert "services[0].saml.acs_urls[1]: must be an absolute https URL" in joined
     assert "services[0].attributes[3]: unknown attribute 'shoe_size'" in joined
     # 'address' is still required but no longer registered
-    assert "services[0].required[3]: 'address' must also be listed in services[0].attributes" in joined
+    assert "services[0].required[3]: 'address' must also be listed in attributes" in joined
     assert "flow.ttl_seconds: must be between 60 and 3600" in joined
     assert "flow.colour: unknown key" in joined
     assert len(errors) == 9, joined
