@@ -13,6 +13,7 @@ comes from the caller (the config reads it from an environment variable, never f
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,23 @@ def open_token(module: Path, token_label: str, pin: str) -> Pkcs11Token:
             token = Pkcs11Token(module, token_label, pin)
             _tokens[(str(module), token_label)] = token
         return token
+
+
+def close_tokens() -> None:
+    """Close every token session of this process and finalize the PKCS#11 modules behind them.
+
+    For a process that forks after it loaded keys (``serve --workers N``: the arbiter validated the config):
+    sessions and logins do not survive a fork, and a module initialized before it refuses a worker's own
+    login (SoftHSM2: UserAlreadyLoggedIn). After this each worker opens its token afresh."""
+    with _tokens_lock:
+        modules = {module for module, _ in _tokens}
+        for token in _tokens.values():
+            with contextlib.suppress(pkcs11.PKCS11Error):
+                token.close()
+        _tokens.clear()
+        for module in modules:
+            with contextlib.suppress(pkcs11.PKCS11Error):
+                pkcs11.lib(module).finalize()
 
 
 def load_pkcs11_private_key(uri: str, *, module: Path = SOFTHSM2_MODULE,

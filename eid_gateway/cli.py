@@ -117,47 +117,47 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _serve(app_factory: str, args: argparse.Namespace, err: TextIO, *, workers_allowed: bool = False) -> int:
     """Run one app; ``workers_allowed`` (``serve`` only): several processes when --workers / listen.workers
     ask for them."""
-    worker: int | None = getattr(args, "worker_index", None)  # set in a worker of `serve --workers N`
     os.umask(0o077)  # every file the server writes (store, WAL, audit copy, metrics files) is the owner's only
-    configure_logging(str(args.log_level), str(args.log_format), worker)
+    configure_logging(str(args.log_level), str(args.log_format))
     config = _load(args, err)
     if config is None:
         return EXIT_CONFIG
     host = args.host or config.listen.host
     port = args.port or config.listen.port
     workers: int = (args.workers or config.listen.workers) if workers_allowed else 1
-    if worker is None and workers > 1:
-        return _supervise(args, config, host, port, workers, err)
-    if worker is None:  # a worker of --workers binds with SO_REUSEPORT next to its siblings
-        from eid_gateway.workers import EXIT_WORKERS_FAILED, port_in_use
+    if workers > 1:
+        return _serve_workers(args, config, host, port, workers, err)
+    from eid_gateway.web.connections import run_app
+    from eid_gateway.workers import EXIT_WORKERS_FAILED, port_in_use
 
-        problem = port_in_use(host, port)  # one clean line (exit 1, as with --workers), not a traceback
-        if problem is not None:
-            err.write(f"error: cannot listen on {problem} (listen.host / listen.port, --host / --port)\n")
-            return EXIT_WORKERS_FAILED
-    from eid_gateway import app as app_module
+    problem = port_in_use(host, port)  # one clean line (exit 1, as with --workers), not a traceback
+    if problem is not None:
+        err.write(f"error: cannot listen on {problem} (listen.host / listen.port, --host / --port)\n")
+        return EXIT_WORKERS_FAILED
 
-    factory = getattr(app_module, app_factory)
-    app = factory(config)
-    app.on_startup.append(_freeze_startup_heap)  # after the app's own startup hooks
-    if worker is not None:
-        from eid_gateway.workers import run_as_worker
-
-        run_as_worker(app, os.getppid())
-    from eid_gateway.web.connections import ConnectionGuard, run_app
-
-    # slow and surplus connections are cut off where they are accepted and read ([listen])
-    guard = ConnectionGuard(config.listen, config.limits.trusted_proxies, hsts=config.production)
-    run_app(app, host, port, guard, reuse_port=True if worker is not None else None)
+    app, guard = _build_app(app_factory, config)
+    run_app(app, host, port, guard)
     return EXIT_OK
 
 
-def _supervise(args: argparse.Namespace, config: GatewayConfig, host: str, port: int, workers: int,
-               err: TextIO) -> int:
-    """``serve --workers N``: the config was read and found valid once here; each worker reads it again
-    (and loads its own keys), because key handles and store connections do not survive a fork."""
+def _build_app(app_factory: str, config: GatewayConfig) -> tuple[web.Application, ConnectionGuard]:
+    """The app and the guard of its connections: slow and surplus connections are cut off where they are
+    accepted and read ([listen])."""
+    from eid_gateway import app as app_module
+    from eid_gateway.web.connections import ConnectionGuard
+
+    app: web.Application = getattr(app_module, app_factory)(config)
+    app.on_startup.append(_freeze_startup_heap)  # after the app's own startup hooks
+    return app, ConnectionGuard(config.listen, config.limits.trusted_proxies, hsts=config.production)
+
+
+def _serve_workers(args: argparse.Namespace, config: GatewayConfig, host: str, port: int, workers: int,
+                   err: TextIO) -> int:
+    """``serve --workers N`` under gunicorn: the config was read and found valid once here; each worker
+    reads it again after the fork (and loads its own keys), because key handles and store connections do
+    not survive a fork."""
     from eid_gateway.config import single_process_reasons
-    from eid_gateway.workers import EXIT_WORKERS_FAILED, port_in_use, supervise
+    from eid_gateway.workers import EXIT_WORKERS_FAILED, Served, port_in_use, serve
 
     reasons = single_process_reasons(config.eid_server.kind, kiosks=config.kiosks is not None,
                                      simulator=config.simulator, demo=config.demo)
@@ -169,10 +169,15 @@ def _supervise(args: argparse.Namespace, config: GatewayConfig, host: str, port:
     if problem is not None:
         err.write(f"error: cannot listen on {problem} (listen.host / listen.port, --host / --port)\n")
         return EXIT_WORKERS_FAILED
-    base = [sys.executable, "-m", "eid_gateway.cli", "--log-level", str(args.log_level),
-            "--log-format", str(args.log_format), "serve", "--config", str(_config_path(args).resolve()),
-            "--host", host, "--port", str(port)]
-    return supervise(lambda index: [*base, "--worker-index", str(index)], workers)
+
+    def start_worker(index: int) -> Served | None:
+        configure_logging(str(args.log_level), str(args.log_format), index)
+        own = _load(args, err)  # the file may have changed since; None: the errors are written
+        if own is None:
+            return None
+        return Served(*_build_app("create_app", own))
+
+    return serve(start_worker, host, port, workers, log_level=str(args.log_level))
 
 
 async def _freeze_startup_heap(app: object) -> None:
@@ -227,7 +232,10 @@ def _cmd_client_secret(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
 EXIT_AUDIT_BROKEN = 1
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from eid_gateway.store.base import AuditEntry
+    from eid_gateway.web.connections import ConnectionGuard
 
 
 async def _audit_entries(
@@ -342,7 +350,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="port to listen on (default: listen.port of the config)")
     s.add_argument("--workers", type=_worker_count,
                    help="processes sharing the port, e.g. one per core (default: listen.workers, 1)")
-    s.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # the supervisor starts workers so
     s.set_defaults(func=_cmd_serve)
 
     i = sub.add_parser("init", help="write an example config and development keys")

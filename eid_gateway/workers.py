@@ -1,22 +1,27 @@
-"""``eid-gateway serve --workers N``: N gateway processes on one port, kept running by a supervisor.
+"""``eid-gateway serve --workers N``: N gateway processes on one port, run by gunicorn.
 
-One Python process runs on one core; the workers let a node use all of its cores. Each worker is a fresh
-interpreter started with the same command line (not a fork): HSM sessions, the store's thread and
-connection, event loops and key handles do not survive a fork, so every worker loads the config and its
-keys itself. All workers bind the same host and port with SO_REUSEPORT, and the kernel spreads new
-connections over them. Everything a sign-in needs between requests lives in the store (or in the other
-shared SQLite files), so it does not matter which worker answers which request.
+One Python process runs on one core; the workers let a node use all of its cores. gunicorn's arbiter (the
+process the operator started) serves nothing: it starts the workers, replaces one that dies, stops them
+gracefully on SIGTERM, and exits non-zero when a worker cannot start (a broken config file, a missing key,
+a failing startup hook) instead of starting it again and again. Each worker is aiohttp's
+``GunicornWebWorker`` serving through the gateway's connection guard (:mod:`eid_gateway.web.connections`),
+so the per-process connection caps and the header and body deadlines apply in every worker as they do
+in a single process.
 
-The supervisor (the process the operator started) serves nothing. It forwards SIGTERM / SIGINT to the
-workers and waits for them to finish their open requests; a worker that dies on its own is logged and
-replaced after a short pause, and when workers keep dying right after their start (a broken config file,
-a missing key) it stops them all and exits non-zero instead of looping. Metrics of all workers add up in
-one directory (prometheus-client's multi-process mode, see :mod:`eid_gateway.metrics`).
+The arbiter does not load the application (gunicorn's ``preload_app`` stays off): each worker reads the
+config and loads its keys itself after the fork, because HSM sessions, the store's thread and connection,
+event loops and key handles do not survive a fork. Each worker binds the port itself with SO_REUSEPORT
+(gunicorn's ``reuse_port``) and the kernel spreads new connections over them. Everything a sign-in needs
+between requests lives in the store (or in the other shared SQLite files), so it does not matter which
+worker answers which request.
+
+Metrics of all workers add up in one directory (prometheus-client's multi-process mode, see
+:mod:`eid_gateway.metrics`): made here for the run, cleared of each dead worker's live gauges
+(gunicorn's ``child_exit`` hook), removed when the arbiter ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
@@ -24,39 +29,48 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, NoReturn
 
 from aiohttp import web
+from aiohttp.worker import GunicornWebWorker
+from gunicorn import glogging
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
+from gunicorn.workers.base import Worker
+from prometheus_client import values as prometheus_values
 from prometheus_client.multiprocess import mark_process_dead
 
 from eid_gateway.metrics import MULTIPROC_DIR_ENV
+from eid_gateway.web.connections import ConnectionGuard, GuardedSockSite
 
 log = logging.getLogger("eid_gateway.workers")
 
 EXIT_WORKERS_FAILED: Final = 1
-
-WorkerCommand = Callable[[int], Sequence[str]]
+#: Open requests get this long to finish after SIGTERM (each worker's aiohttp runner) ...
+SHUTDOWN_SECONDS: Final = 60.0
+#: ... and the arbiter kills workers still running this long after it sent SIGTERM.
+GRACEFUL_SECONDS: Final = 75
+#: A worker whose event loop has not come round for this long (a blocked loop) is killed and replaced.
+HEARTBEAT_SECONDS: Final = 30
 
 
 @dataclass(frozen=True)
-class RestartPolicy:
-    """When a dead worker is replaced, and when the supervisor gives up."""
+class Served:
+    """What one worker serves: the application and the guard of its connections."""
 
-    #: A worker that ran at least this long had started fine; its death starts the count anew.
-    stable_seconds: float = 10.0
-    #: Deaths in a row, each within ``stable_seconds`` of its start, after which the supervisor gives up.
-    max_quick_deaths: int = 5
-    #: Pause before a replacement, doubled for each quick death in a row, at most ``backoff_max``.
-    backoff_first: float = 0.5
-    backoff_max: float = 10.0
-    #: How long workers get to finish their open requests after SIGTERM before they are killed.
-    shutdown_seconds: float = 75.0
+    app: web.Application
+    guard: ConnectionGuard
 
-    def backoff(self, quick_deaths: int) -> float:
-        return float(min(self.backoff_max, self.backoff_first * 2 ** max(0, quick_deaths - 1)))
+
+#: Runs in each worker after the fork, with the worker's slot (0..N-1): configure logging, read the config,
+#: build the app. ``None`` (the reason written) or an exception is a failed start: the arbiter then stops
+#: every worker and exits.
+StartWorker = Callable[[int], "Served | None"]
 
 
 def port_in_use(host: str, port: int) -> str | None:
@@ -64,7 +78,7 @@ def port_in_use(host: str, port: int) -> str | None:
 
     Binding with SO_REUSEPORT succeeds even where another server with that option (say, a second gateway
     started by mistake) already listens, and the kernel would then split the traffic between the two.
-    So before the workers bind, the supervisor binds once without it, as a lone server would.
+    So before the workers bind, the arbiter's process binds once without it, as a lone server would.
     """
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -84,167 +98,138 @@ def port_in_use(host: str, port: int) -> str | None:
     return None
 
 
-class Supervisor:
-    """Starts ``count`` workers (``command(index)``), replaces those that die, stops them on a signal."""
+def bind_addresses(host: str, port: int) -> list[str]:
+    """gunicorn ``bind`` entries for every address ``host`` resolves to (as aiohttp's own site binds)."""
+    found: list[str] = []
+    for family, _, _, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                       flags=socket.AI_PASSIVE):
+        entry = f"[{address[0]!s}]:{port}" if family == socket.AF_INET6 else f"{address[0]!s}:{port}"
+        if entry not in found:
+            found.append(entry)
+    return found
 
-    def __init__(self, command: WorkerCommand, count: int, *, env: Mapping[str, str] | None = None,
-                 policy: RestartPolicy = RestartPolicy()) -> None:
-        self.command = command
-        self.count = count
-        self.env = dict(os.environ if env is None else env)
-        self.policy = policy
-        self.metrics_dir: str | None = None
-        self.failed = False
-        self._stop = asyncio.Event()
-        self._running: dict[int, asyncio.subprocess.Process] = {}
-        self._exit_codes: dict[int, int] = {}
 
-    async def run(self) -> int:
-        """Until SIGTERM / SIGINT (exit 0 once every worker ended cleanly) or until workers keep dying
-        right after their start (exit :data:`EXIT_WORKERS_FAILED`)."""
-        loop = asyncio.get_running_loop()
-        self.metrics_dir = tempfile.mkdtemp(prefix="eid-gateway-metrics-")
-        self.env[MULTIPROC_DIR_ENV] = self.metrics_dir
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+class GatewayWorker(GunicornWebWorker):
+    """aiohttp's gunicorn worker, serving :class:`Served` through :class:`GuardedSockSite`."""
+
+    #: The worker's slot, 0..N-1, set by the arbiter before the fork; it names the worker in the log.
+    index = 0
+    served: Served  # set by load_wsgi, in the worker
+
+    def load_wsgi(self) -> None:
+        # prometheus-client chose its value class when the arbiter imported it, before the metrics
+        # directory was named in the environment: choose again here, or every worker reports only itself
+        prometheus_values.ValueClass = prometheus_values.get_value_class()  # type: ignore[no-untyped-call]
+        assert isinstance(self.app, _Gunicorn)
+        served = self.app.start_worker(self.index)
+        if served is None:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)  # the arbiter halts: replacing it would fail the same way
+        self.served = served
+
+    async def _run(self) -> None:
+        """aiohttp's loop of ``GunicornWebWorker._run`` with the guarded site and the gateway's runner."""
+        served = self.served
+        runner = web.AppRunner(served.app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+        await runner.setup()
+        for sock in self.sockets:
+            await GuardedSockSite(runner, sock, served.guard).start()
+        # Listening now. A failure before this point leaves ``booted`` false (aiohttp's ``run`` reset it):
+        # the worker exits as failed to boot, and the arbiter stops instead of replacing it in a loop.
+        self.booted = True
         try:
-            log.info("supervisor started pid=%d workers=%d metrics_dir=%s", os.getpid(), self.count,
-                     self.metrics_dir)
-            slots = [asyncio.create_task(self._keep(i)) for i in range(self.count)]
-            stopping = asyncio.create_task(self._stop.wait())
-            await asyncio.wait([stopping, *slots], return_when=asyncio.FIRST_COMPLETED)
-            self._begin_stop()
-            _, pending = await asyncio.wait(slots, timeout=self.policy.shutdown_seconds)
-            if pending:
-                log.error("workers did not stop within %.0f s; killing them", self.policy.shutdown_seconds)
-                self._signal_all(signal.SIGKILL)
-                await asyncio.wait(pending)
-            await stopping
+            while self.alive:
+                self.notify()  # gunicorn's heartbeat
+                if self.ppid != os.getppid():
+                    # the arbiter was killed (SIGKILL): nobody would replace or stop this worker, which
+                    # would hold the port and share it with a restarted gateway
+                    log.error("arbiter pid=%d is gone; stopping", self.ppid)
+                    self.alive = False
+                else:
+                    await self._wait_next_notify()  # a second, or until a signal ends the loop
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-            shutil.rmtree(self.metrics_dir, ignore_errors=True)
-        # -SIGTERM: stopped before it had set up its handlers (it was still starting, serving nothing)
-        unclean = {i: code for i, code in self._exit_codes.items() if code not in (0, -signal.SIGTERM)}
-        if self.failed:
-            return EXIT_WORKERS_FAILED
-        if unclean:
-            log.error("supervisor stopped; workers ended uncleanly: %s",
-                      " ".join(f"worker={i} {_ended(code)}" for i, code in sorted(unclean.items())))
-            return EXIT_WORKERS_FAILED
-        log.info("supervisor stopped; all workers ended cleanly")
-        return 0
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        if not self._stop.is_set():
-            log.info("supervisor received %s; stopping the workers", sig.name)
-        self._begin_stop()
-
-    def _begin_stop(self) -> None:
-        """SIGTERM to every worker, once: aiohttp takes a second SIGTERM during its graceful shutdown as
-        a reason to abandon it (the worker then exits 1 with its requests cut off)."""
-        if not self._stop.is_set():
-            self._stop.set()
-            self._signal_all(signal.SIGTERM)
-
-    def _signal_all(self, sig: signal.Signals) -> None:
-        for proc in self._running.values():
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
-
-    async def _keep(self, index: int) -> None:
-        """Keep worker ``index`` running until the supervisor stops (or gives up on it)."""
-        loop = asyncio.get_running_loop()
-        quick_deaths = 0
-        while not self._stop.is_set():
-            started = loop.time()
-            # process_group=0: a terminal's Ctrl-C reaches the supervisor only, which stops the workers once
-            try:
-                proc = await asyncio.create_subprocess_exec(*self.command(index), env=self.env, process_group=0)
-            except OSError as exc:
-                log.error("worker=%d cannot be started: %s", index, exc.strerror or type(exc).__name__)
-                self.failed = True
-                return
-            self._running[index] = proc
-            if self._stop.is_set():  # the signal came while it was starting
-                proc.send_signal(signal.SIGTERM)
-            log.info("worker=%d pid=%d started", index, proc.pid)
-            code = await proc.wait()
-            del self._running[index]
-            assert self.metrics_dir is not None
-            mark_process_dead(proc.pid, self.metrics_dir)  # type: ignore[no-untyped-call]
-            if self._stop.is_set():
-                self._exit_codes[index] = code
-                log.info("worker=%d pid=%d stopped %s", index, proc.pid, _ended(code))
-                return
-            uptime = loop.time() - started
-            quick_deaths = quick_deaths + 1 if uptime < self.policy.stable_seconds else 1
-            if quick_deaths >= self.policy.max_quick_deaths:
-                log.error("worker=%d pid=%d ended %s after %.1f s; %d quick deaths in a row, giving up "
-                          "(is the port taken, or the config or a key unreadable?)",
-                          index, proc.pid, _ended(code), uptime, quick_deaths)
-                self.failed = True
-                return
-            delay = self.policy.backoff(quick_deaths)
-            log.warning("worker=%d pid=%d ended unexpectedly %s after %.1f s; replacing it in %.1f s",
-                        index, proc.pid, _ended(code), uptime, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+            await runner.cleanup()  # graceful: open requests get SHUTDOWN_SECONDS
 
 
-def _ended(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"signal={signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"signal={-returncode}"
-    return f"code={returncode}"
+class _Logger(glogging.Logger):
+    """gunicorn's own lines through the gateway's log handler (text or JSON, one stream), not its own."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        self.error_log.propagate = True
 
 
-def supervise(command: WorkerCommand, count: int, *, policy: RestartPolicy = RestartPolicy()) -> int:
-    return asyncio.run(Supervisor(command, count, policy=policy).run())
+class _Gunicorn(BaseApplication):
+    """gunicorn's application: the settings come from here (no gunicorn.conf.py, no GUNICORN_CMD_ARGS)."""
+
+    def __init__(self, start_worker: StartWorker, settings: dict[str, object]) -> None:
+        self.start_worker = start_worker
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> NoReturn:  # pragma: no cover - GatewayWorker.load_wsgi calls start_worker instead
+        raise NotImplementedError
 
 
-# --- inside a worker ----------------------------------------------------------------------------------------
+def serve(start_worker: StartWorker, host: str, port: int, count: int, *, log_level: str = "info") -> int:
+    """Run ``count`` workers on ``host:port`` until SIGTERM / SIGINT (then 0), or until a worker fails to
+    start (then :data:`EXIT_WORKERS_FAILED`). Check the port with :func:`port_in_use` first."""
+    metrics_dir = tempfile.mkdtemp(prefix="eid-gateway-metrics-")
+    os.environ[MULTIPROC_DIR_ENV] = metrics_dir  # the workers inherit it
 
-PARENT_CHECK_SECONDS: Final = 1.0
+    def pre_fork(arbiter: Arbiter, worker: Worker) -> None:
+        assert isinstance(worker, GatewayWorker)
+        held = {w.index for w in arbiter.WORKERS.values() if isinstance(w, GatewayWorker)}
+        worker.index = min(set(range(len(held) + 1)) - held)
 
+    def post_fork(arbiter: Arbiter, worker: Worker) -> None:
+        assert isinstance(worker, GatewayWorker)
+        log.info("worker=%d pid=%d started", worker.index, os.getpid())
 
-def run_as_worker(app: web.Application, parent_pid: int) -> None:
-    """Make ``app`` behave as one worker of the supervisor ``parent_pid``.
+    def child_exit(arbiter: Arbiter, worker: Worker) -> None:
+        mark_process_dead(worker.pid, metrics_dir)  # type: ignore[no-untyped-call]
 
-    * The first SIGTERM / SIGINT starts the graceful shutdown; later ones are ignored. aiohttp would take a
-      second one as a reason to abandon the shutdown (cutting off open requests, exit 1), and workers do
-      get two when a service manager signals every process of the service (systemd's default
-      ``KillMode=control-group``) and the supervisor forwards its own.
-    * The worker stops (gracefully) once its supervisor is gone: a supervisor killed with SIGKILL cannot
-      stop its workers, which would hold the port and serve on with nobody to replace them, sharing the
-      port with a restarted gateway.
-    """
+    settings: dict[str, object] = {
+        "bind": bind_addresses(host, port), "workers": count, "worker_class": GatewayWorker,
+        "reuse_port": True, "graceful_timeout": GRACEFUL_SECONDS, "timeout": HEARTBEAT_SECONDS,
+        "logger_class": _Logger, "loglevel": log_level.lower(), "proc_name": "eid-gateway",
+        "control_socket_disable": True, "umask": "0o077",
+        "pre_fork": pre_fork, "post_fork": post_fork, "child_exit": child_exit,
+    }
+    if "certs.pkcs11" in sys.modules:  # keys in an HSM were loaded here (the config was validated)
+        from certs.pkcs11 import close_tokens
 
-    async def worker(app: web.Application) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        stopping = False
-
-        def stop_once() -> None:
-            nonlocal stopping
-            if not stopping:
-                stopping = True
-                raise web.GracefulExit()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):  # replaces aiohttp's handlers, installed just before
-            loop.add_signal_handler(sig, stop_once)
-
-        async def watch() -> None:
-            while os.getppid() == parent_pid:
-                await asyncio.sleep(PARENT_CHECK_SECONDS)
-            log.error("supervisor pid=%d is gone; stopping", parent_pid)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-        task = asyncio.create_task(watch())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(worker)
+        close_tokens()  # before the fork: each worker opens its token afresh, as sessions do not survive it
+    log.info("starting workers=%d metrics_dir=%s", count, metrics_dir)
+    arbiter_pid = os.getpid()
+    code: object = 0
+    arbiter = Arbiter(_Gunicorn(start_worker, settings))
+    try:
+        arbiter.run()
+    except SystemExit as exc:
+        if os.getpid() != arbiter_pid:
+            raise  # a worker (a fork of this process) ending with gunicorn's code for it
+        code = exc.code
+    except HaltServer as exc:
+        # gunicorn raises it out of its halt() when a second worker fails to start while the arbiter stops
+        # the others after the first: stop whatever is left here
+        log.error("%s", exc.reason)
+        code = exc.exit_status
+        arbiter.kill_workers(signal.SIGKILL)
+        for pid in list(arbiter.WORKERS):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    finally:
+        if os.getpid() == arbiter_pid:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            os.environ.pop(MULTIPROC_DIR_ENV, None)
+    if code not in (0, None):
+        log.error("stopped: a worker could not start (exit %s)", code)
+        return EXIT_WORKERS_FAILED
+    log.info("stopped; all workers ended")
+    return 0

@@ -21,7 +21,8 @@ Refusals, cut-offs and malformed requests are counted and summed up in one INFO 
 minute, without addresses.
 
 :func:`run_app` replaces ``aiohttp.web.run_app`` (same signals and graceful shutdown) because aiohttp
-offers no setting for its protocol class; :func:`read_deadlines` is the application middleware that
+offers no setting for its protocol class (for the same reason each worker of ``serve --workers N`` serves
+through :class:`GuardedSockSite`, see :mod:`eid_gateway.workers`); :func:`read_deadlines` is the application middleware that
 tells a connection when the head of a request is complete and when the request is done.
 """
 
@@ -32,6 +33,7 @@ import contextlib
 import ipaddress
 import logging
 import resource
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Final
 
@@ -86,8 +88,13 @@ class ConnectionGuard:
         self.events: dict[str, int] = {}
         self._last_report = 0.0
 
-    def protocol_factory(self, server: web.Server) -> Callable[[], GuardedRequestHandler]:
-        """For ``loop.create_server``: one :class:`GuardedRequestHandler` per accepted connection."""
+    def protocol_factory(self, runner: web.BaseRunner) -> Callable[[], GuardedRequestHandler]:
+        """For ``loop.create_server`` of a site of ``runner``: one :class:`GuardedRequestHandler` per
+        accepted connection. The error pages take the [branding] of the runner's application."""
+        server = runner.server
+        assert server is not None
+        if isinstance(runner, web.AppRunner):
+            self.branding = runner.app.get(BRANDING_KEY, NEUTRAL)
         loop = asyncio.get_running_loop()
         return lambda: GuardedRequestHandler(server, self, loop)
 
@@ -249,27 +256,38 @@ class GuardedSite(web.TCPSite):
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner
-        server = self._runner.server
-        assert server is not None
-        if isinstance(self._runner, web.AppRunner):
-            self._guard.branding = self._runner.app.get(BRANDING_KEY, NEUTRAL)
         self._server = await asyncio.get_running_loop().create_server(
-            self._guard.protocol_factory(server), self._host, self._port, backlog=self._backlog,
+            self._guard.protocol_factory(self._runner), self._host, self._port, backlog=self._backlog,
             reuse_address=self._reuse_address, reuse_port=self._reuse_port,
         )
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
 
+class GuardedSockSite(web.SockSite):
+    """A site on a socket bound elsewhere (by gunicorn, in each worker) with guarded connections."""
+
+    __slots__ = ("_guard",)
+
+    def __init__(self, runner: web.BaseRunner, sock: socket.socket, guard: ConnectionGuard) -> None:
+        super().__init__(runner, sock)
+        self._guard = guard
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with its runner
+        self._server = await asyncio.get_running_loop().create_server(
+            self._guard.protocol_factory(self._runner), sock=self._sock, backlog=self._backlog)
+
+
 def run_app(app: web.Application, host: str, port: int, guard: ConnectionGuard, *,
-            reuse_port: bool | None = None, shutdown_timeout: float = 60.0) -> None:
-    """``web.run_app`` with a :class:`GuardedSite`: SIGTERM / SIGINT (aiohttp's handlers, or those a worker
-    installs) raise ``GracefulExit``; open requests then get ``shutdown_timeout`` seconds to finish."""
+            shutdown_timeout: float = 60.0) -> None:
+    """``web.run_app`` with a :class:`GuardedSite`: SIGTERM / SIGINT (aiohttp's handlers) raise
+    ``GracefulExit``; open requests then get ``shutdown_timeout`` seconds to finish."""
 
     async def serve() -> None:
         runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=shutdown_timeout)
         await runner.setup()
         try:
-            await GuardedSite(runner, host, port, guard, reuse_port=reuse_port).start()
+            await GuardedSite(runner, host, port, guard).start()
             await asyncio.Event().wait()  # until GracefulExit or cancellation
         finally:
             await runner.cleanup()

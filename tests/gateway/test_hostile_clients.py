@@ -77,14 +77,24 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One `eid-gateway serve` process (no supervisor) with small [listen] limits."""
-    config, port = init_instance(tmp_path_factory.mktemp("hostile"), LIMITS)
+    """One `eid-gateway serve` process (no workers) with small [listen] limits."""
+    yield from _serve(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture(scope="module")
+def served_by_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`eid-gateway serve --workers 2` (gunicorn) with the same limits."""
+    yield from _serve(tmp_path_factory.mktemp("hostile-workers"), "--workers", "2")
+
+
+def _serve(directory: Path, *options: str) -> Iterator[Served]:
+    config, port = init_instance(directory, LIMITS)
     text = config.read_text(encoding="utf-8")
     assert text.count("[listen]\n") == 1
     config.write_text(text.replace("[listen]\n", "[listen]\n" + LISTEN), encoding="utf-8")
     log = config.parent / "serve.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([EID_GATEWAY, "serve", "--config", str(config)], stdout=out,
+        process = subprocess.Popen([EID_GATEWAY, "serve", "--config", str(config), *options], stdout=out,
                                    stderr=subprocess.STDOUT)
     server = Served(process, port, log)
     try:
@@ -276,6 +286,38 @@ async def test_a_client_leaving_mid_request_is_no_error(served: Served) -> None:
         assert time.monotonic() < deadline, served.log_text()[-4000:]
         await asyncio.sleep(0.1)
     served.assert_no_errors()
+
+
+async def test_each_worker_guards_its_connections(served_by_workers: Served) -> None:
+    """Under gunicorn every worker serves through the connection guard: a slow head is cut off, connections
+    over the per-address cap are closed when accepted (each worker counts its own, so one address holds at
+    most twice the cap on two workers), and a malformed request gets the gateway's page."""
+    port = served_by_workers.port
+    slow_head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    elapsed = await dribble(port, "127.0.0.2", slow_head, body=False)
+    assert HEADER_TIMEOUT - 0.05 <= elapsed <= HEADER_TIMEOUT + SLACK, elapsed
+    held: list[asyncio.StreamWriter] = []
+    try:
+        answered = []
+        for _ in range(2 * PER_ADDRESS + 4):  # one worker at least gets more than its cap
+            writer, ok = await _round_trip(port, "127.0.0.3")
+            held.append(writer)
+            answered.append(ok)
+        assert PER_ADDRESS <= answered.count(True) <= 2 * PER_ADDRESS, answered
+    finally:
+        for writer in held:
+            writer.close()
+    reader, writer = await _connect(port, "127.0.0.7")
+    try:
+        writer.write(b"GET /signin/" + b"A" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(_closed_by_server(reader), 10)
+    finally:
+        writer.close()
+    head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+    assert 400 <= int(head.split(" ", 2)[1]) < 500, head
+    assert "server: eid-gateway" in head and "content-security-policy" in head, head
+    served_by_workers.assert_no_errors()
 
 
 def test_listen_limits_are_checked(instance: Path, example_toml: str) -> None:

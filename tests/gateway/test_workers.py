@@ -1,4 +1,4 @@
-"""`eid-gateway serve --workers N` as real processes: a supervisor and N workers sharing one port.
+"""`eid-gateway serve --workers N` as real processes: gunicorn's arbiter and N workers sharing one port.
 
 Which worker served a request is read from the kernel, not from the gateway: the test finds the
 server-side socket of its own connection in /proc/net/tcp and the worker process holding that socket, so
@@ -27,7 +27,7 @@ from yarl import URL
 from eid_gateway.config import ConfigError, load_config
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
 from eid_gateway.simulator import run_simulated_client
-from eid_gateway.workers import EXIT_WORKERS_FAILED, RestartPolicy, Supervisor
+from eid_gateway.workers import EXIT_WORKERS_FAILED
 from helpers.ports import free_port
 
 EID_GATEWAY = str(Path(sys.executable).with_name("eid-gateway"))
@@ -180,7 +180,7 @@ class Gateway:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"supervisor exited {self.process.returncode}:\n{self.log_text()[-4000:]}")
+                raise AssertionError(f"arbiter exited {self.process.returncode}:\n{self.log_text()[-4000:]}")
             # every worker listens (its log line comes before its socket: a worker can be "started" and not
             # yet serve, and the test that kills the other one would then find nobody on the port)
             pids = self.workers()
@@ -357,8 +357,8 @@ def test_a_killed_worker_is_replaced_and_service_continues(fresh_gateway: Gatewa
     assert survivor in after and victim not in after, (before, after, gw.log_text()[-3000:])
     (replacement,) = set(after) - {survivor}
     log = gw.log_text()
-    assert re.search(rf"worker=\d pid={victim} ended unexpectedly signal=SIGKILL after [\d.]+ s; replacing it",
-                     log), log[-3000:]
+    assert f"Worker (pid:{victim}) was sent SIGKILL!" in log, log[-3000:]
+    assert re.search(rf"worker=\d pid={replacement} started", log), log[-3000:]
     pinned = gw.pinned()  # the replacement takes connections and answers them
     assert gw.get("/readyz", pinned[replacement])[0] == 200
     for conn in pinned.values():
@@ -366,15 +366,21 @@ def test_a_killed_worker_is_replaced_and_service_continues(fresh_gateway: Gatewa
     assert gw.process.poll() is None
 
 
-@pytest.mark.parametrize("everyone", [False, True], ids=["supervisor", "every-process"])
+@pytest.mark.parametrize("everyone", [False, True], ids=["arbiter", "every-process"])
 def test_sigterm_stops_every_worker_and_exits_0(fresh_gateway: Gateway, everyone: bool) -> None:
-    """SIGTERM to the supervisor; or to every process at once, as systemd's default KillMode does (each
-    worker then gets a second SIGTERM from the supervisor while it shuts down)."""
+    """SIGTERM to the arbiter; or to every process at once, as systemd's default KillMode does (each
+    worker then gets a second SIGTERM from the arbiter while it shuts down)."""
     gw = fresh_gateway
     workers = gw.workers()
-    metrics_dir = re.search(r"supervisor started pid=\d+ workers=2 metrics_dir=(\S+)", gw.log_text())
+    metrics_dir = re.search(r"starting workers=2 metrics_dir=(\S+)", gw.log_text())
     assert metrics_dir and Path(metrics_dir.group(1)).is_dir()
-    assert any(Path(metrics_dir.group(1)).glob("*.db"))  # the workers' values live there
+    assert gw.get("/readyz")[0] == 200  # uses the store: its files exist from here on
+    written = list(Path(metrics_dir.group(1)).glob("*.db"))  # the workers' values live there
+    written += list((gw.log.parent / "data").iterdir())  # store, simulator sessions, demo state
+    assert any(f.parent.name.startswith("eid-gateway-metrics-") for f in written)
+    assert len(written) > 2, written
+    for file in written:  # umask 077 in every worker: nothing it writes is readable by others
+        assert file.stat().st_mode & 0o077 == 0, (file, oct(file.stat().st_mode))
     if everyone:
         for pid in workers:
             os.kill(pid, signal.SIGTERM)
@@ -383,14 +389,14 @@ def test_sigterm_stops_every_worker_and_exits_0(fresh_gateway: Gateway, everyone
     assert not any(alive(pid) for pid in workers)
     assert not Path(metrics_dir.group(1)).exists()
     log = gw.log_text()
-    assert "supervisor received SIGTERM; stopping the workers" in log
-    assert "supervisor stopped; all workers ended cleanly" in log
-    assert "unexpectedly" not in log
+    assert "Handling signal: term" in log
+    assert "stopped; all workers ended" in log
+    assert " ERROR " not in log and "Traceback" not in log, log[-3000:]
     with pytest.raises(OSError):
         gw.get("/healthz")
 
 
-def test_workers_stop_when_the_supervisor_is_killed(fresh_gateway: Gateway) -> None:
+def test_workers_stop_when_the_arbiter_is_killed(fresh_gateway: Gateway) -> None:
     gw = fresh_gateway
     workers = gw.workers()
     gw.process.kill()
@@ -400,25 +406,62 @@ def test_workers_stop_when_the_supervisor_is_killed(fresh_gateway: Gateway) -> N
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers), gw.log_text()[-3000:]
     assert "is gone; stopping" in gw.log_text()
-    # a killed supervisor cannot remove its metrics directory
+    # a killed arbiter cannot remove its metrics directory
     left = re.search(r"metrics_dir=(\S+)", gw.log_text())
     assert left is not None
     shutil.rmtree(left.group(1), ignore_errors=True)
 
 
-async def test_workers_dying_right_after_start_make_the_supervisor_give_up(tmp_path: Path) -> None:
-    starts = tmp_path / "starts"
-    command = [sys.executable, "-c", f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(3)"]
-    supervisor = Supervisor(lambda index: command, 1,
-                            policy=RestartPolicy(max_quick_deaths=3, backoff_first=0.01, backoff_max=0.05))
-    t0 = time.monotonic()
-    assert await supervisor.run() == EXIT_WORKERS_FAILED
-    assert time.monotonic() - t0 < 20
-    assert starts.read_text() == "xxx"  # started, replaced twice, then given up
-    assert supervisor.metrics_dir is not None and not Path(supervisor.metrics_dir).exists()
+# Runs serve() of eid_gateway.workers with a worker start that fails in the way named by argv[2]; every
+# attempt appends a line to the file argv[3].
+_FAILING_WORKER = """
+import logging
+import sys
+from aiohttp import web
+from eid_gateway.config import ListenConfig
+from eid_gateway.web.connections import ConnectionGuard
+from eid_gateway.workers import Served, serve
 
-    missing = Supervisor(lambda index: [str(tmp_path / "no-such-program")], 2)
-    assert await missing.run() == EXIT_WORKERS_FAILED
+port, how, attempts = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+logging.basicConfig(level=logging.INFO)
+
+def start(index):
+    with open(attempts, "a") as out:
+        out.write(f"{index}\\n")
+    if how == "config":  # as the CLI's start when the config no longer loads: the reason is written
+        sys.stderr.write("gateway.toml: configuration is not valid\\n")
+        return None
+    if how == "raises":
+        raise RuntimeError("key file unreadable")
+    app = web.Application()
+
+    async def startup(app):  # a startup hook (store, eID-Server client) that fails
+        raise RuntimeError("store unreachable")
+
+    app.on_startup.append(startup)
+    return Served(app, ConnectionGuard(ListenConfig(), (), hsts=False))
+
+sys.exit(serve(start, "127.0.0.1", port, 2))
+"""
+
+
+@pytest.mark.parametrize("how", ["config", "raises", "startup"])
+def test_a_worker_that_cannot_start_stops_the_gateway_instead_of_a_restart_loop(how: str, tmp_path: Path) -> None:
+    """A broken config, an unreadable key or a failing startup hook would fail every replacement the same
+    way: gunicorn's arbiter stops (exit 1) at the first worker that fails to start, cleans up, and says why."""
+    attempts = tmp_path / "attempts"
+    t0 = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", _FAILING_WORKER, str(free_port()), how, str(attempts)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_WORKERS_FAILED, result.stderr[-3000:]
+    assert time.monotonic() - t0 < 100
+    assert 1 <= len(attempts.read_text().split()) <= 2, result.stderr[-3000:]  # no replacement started
+    assert "Worker failed to boot." in result.stderr
+    assert "stopped: a worker could not start" in result.stderr
+    if how == "config":
+        assert "configuration is not valid" in result.stderr
+    metrics_dir = re.search(r"starting workers=2 metrics_dir=(\S+)", result.stderr)
+    assert metrics_dir is not None and not Path(metrics_dir.group(1)).exists()
 
 
 def test_a_taken_port_is_refused_before_any_worker_starts(gateway: Gateway) -> None:
@@ -506,3 +549,50 @@ def test_workers_key_and_option_are_checked(tmp_path: Path) -> None:
 
     result = subprocess.run([EID_GATEWAY, "serve", "--workers", "0"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--workers: must be between 1 and 64" in result.stderr
+
+
+# Loads a token key as the arbiter's config check does, lets go of it as serve() does before forking, and
+# forks; the child opens the token afresh and signs, as a worker's own config load does.
+_FORKED_TOKEN = """
+import os, sys
+from certs.pkcs11 import SOFTHSM2_MODULE, Pkcs11Token, close_tokens, open_token
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from certs.pkcs11 import token_private_key
+
+token = open_token(SOFTHSM2_MODULE, "workers", "1234")
+token.generate("k")
+token_private_key(token, "k").sign(b"arbiter", ec.ECDSA(hashes.SHA256()))
+close_tokens()
+pid = os.fork()
+if pid == 0:
+    try:
+        own = Pkcs11Token(SOFTHSM2_MODULE, "workers", "1234")
+        sys.stdout.write(f"signed {len(token_private_key(own, 'k').sign(b'worker', ec.ECDSA(hashes.SHA256())))}\\n")
+        sys.stdout.flush()
+        os._exit(0)
+    except Exception as exc:
+        sys.stdout.write(f"failed {type(exc).__name__}: {exc}\\n")
+        sys.stdout.flush()
+        os._exit(1)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+@pytest.mark.skipif(shutil.which("softhsm2-util") is None or not Path("/usr/lib/softhsm/libsofthsm2.so").exists(),
+                    reason="Debian package softhsm2 not installed")
+def test_hsm_sessions_are_let_go_before_the_fork(tmp_path: Path) -> None:
+    """The arbiter loads the config (HSM keys included) before it forks the workers; a PKCS#11 module
+    initialized before a fork refuses the child's own login (SoftHSM2: UserAlreadyLoggedIn), and a network
+    HSM's connection would be shared by both. certs.pkcs11.close_tokens (called by workers.serve) finalizes
+    the modules first, so each worker opens its token afresh."""
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                    encoding="utf-8")
+    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "workers", "--pin", "1234",
+                    "--so-pin", "5678"], check=True, capture_output=True, env=env)
+    result = subprocess.run([sys.executable, "-c", _FORKED_TOKEN], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("signed "), (result.stdout, result.stderr[-2000:])
