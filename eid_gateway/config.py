@@ -96,7 +96,7 @@ MAX_WORKERS = 64
 class ListenConfig:
     host: str = "127.0.0.1"
     port: int = 8080
-    #: Processes sharing the port (SO_REUSEPORT) under one supervisor; 1 = one process, no supervisor.
+    #: Processes sharing the port (SO_REUSEPORT) under gunicorn's arbiter; 1 = one process, no arbiter.
     workers: int = 1
     #: Slow and surplus connections (eid_gateway.web.connections): a request's head must arrive within
     #: ``header_timeout_seconds`` of its first byte, its body within ``body_timeout_seconds`` of the head;

@@ -10,8 +10,8 @@ after the card step), completed. Where citizens drop out is the difference betwe
 steps (PromQL in docs/deployment.md). Each app gets its own registry, so several gateway apps in one
 process (tests) do not clash; other parts (kiosks) may register collectors on :attr:`registry`.
 
-Several worker processes (``eid-gateway serve --workers N``) are one node to Prometheus: the supervisor
-gives them prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``, a fresh directory per
+Several worker processes (``eid-gateway serve --workers N``) are one node to Prometheus: gunicorn's arbiter
+(:mod:`eid_gateway.workers`) gives them prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``, a fresh directory per
 run), every value lives in a per-process file there, and whichever worker answers ``/metrics`` reads and
 adds up all of them. Collectors registered on :attr:`registry` would report one process only and are not
 exported in that mode; the store's request count is copied into an ordinary counter instead. The
@@ -71,7 +71,8 @@ STEP_ROUTES: Final = {
 _LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _SEEN_MAX: Final = 50_000
 
-#: prometheus-client reads it when it is imported; the supervisor sets it for its workers only.
+#: prometheus-client reads it when it is imported (a worker reads it again after the fork, see
+#: eid_gateway.workers); the arbiter of ``serve --workers N`` sets it for its workers only.
 MULTIPROC_DIR_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 _ROUND_TRIPS: Final = ("eidgw_store_round_trips", "requests this node sent to the store")
 
