@@ -3,7 +3,10 @@
 State changes go out at once, a heartbeat every N seconds when nothing else was sent. The gateway
 may be down: messages wait in a bounded outbox, in order, and are retried with backoff until it
 acknowledges them. HTTPS with a per-kiosk bearer token; a client certificate adds mutual TLS.
-SIGTERM / SIGINT stop the agent cleanly (PC/SC watch cancelled, a short last attempt to deliver).
+SIGTERM / SIGINT stop the agent cleanly: a short last attempt to deliver what waits, then an
+"offline" message, so the dashboard shows the kiosk offline at once (a killed agent shows offline
+after one missed heartbeat instead). A refused credential is retried at least once per heartbeat
+interval, so the dashboard keeps showing it as such.
 """
 
 from __future__ import annotations
@@ -162,10 +165,13 @@ class KioskAgent:
                     continue
                 msg = self.outbox.heartbeat()
             outcome = await self._post(session, msg)
-            if outcome == "retry":
+            if outcome in ("retry", "refused"):
                 if msg.kind == "heartbeat":
                     next_heartbeat = loop.time() + self.config.heartbeat_seconds
-                await self._sleep(self.backoff.next(), wake_on_new=False)
+                pause = self.backoff.next()
+                if outcome == "refused":  # keep the refusal visible on the dashboard
+                    pause = min(pause, self.config.heartbeat_seconds)
+                await self._sleep(pause, wake_on_new=False)
                 continue
             self.backoff.reset()
             next_heartbeat = loop.time() + self.config.heartbeat_seconds
@@ -179,14 +185,17 @@ class KioskAgent:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_grace
         while (msg := self.outbox.peek()) is not None and loop.time() < deadline:
-            if await self._post(session, msg, timeout=max(0.1, deadline - loop.time())) == "retry":
+            if await self._post(session, msg, timeout=max(0.1, deadline - loop.time())) in ("retry", "refused"):
                 break
             self.outbox.done(msg)
         if len(self.outbox):
             log.warning("stopping with %d undelivered state message(s)", len(self.outbox))
+        if await self._post(session, self.outbox.offline(), timeout=max(0.5, deadline - loop.time())) != "ok":
+            log.warning("could not announce the stop; the dashboard shows this kiosk offline after a missed heartbeat")
 
     async def _post(self, session: aiohttp.ClientSession, msg: Outgoing, timeout: float | None = None) -> str:
-        """'ok', 'resend' (gateway wants the whole state), 'drop' (never deliverable) or 'retry'."""
+        """'ok', 'resend' (gateway wants the whole state), 'drop' (never deliverable), 'refused'
+        (credential refused) or 'retry'."""
         body = self.outbox.body(msg)
         try:
             kw: dict[str, Any] = {"json": body}
@@ -203,7 +212,7 @@ class KioskAgent:
                 self._reachable(True)
                 if resp.status in (401, 403):
                     log.error("gateway refused this kiosk's credential (HTTP %d); will retry", resp.status)
-                    return "retry"
+                    return "refused"
                 if resp.status in (400, 404, 413, 422):
                     log.error("gateway rejected a %s message (HTTP %d); dropping it", msg.kind, resp.status)
                     return "drop"

@@ -20,7 +20,7 @@ from cardreader.model import KioskSnapshot, snapshot_to_json
 
 @dataclass(frozen=True)
 class Outgoing:
-    kind: Literal["state", "heartbeat"]
+    kind: Literal["state", "heartbeat", "offline"]
     seq: int
     status: dict[str, Any] | None = None
 
@@ -57,6 +57,10 @@ class Outbox:
         if self._queue:
             raise RuntimeError("heartbeats are only made when no state is waiting")
         return Outgoing("heartbeat", self._next())
+
+    def offline(self) -> Outgoing:
+        """The last message of a clean stop; numbered after everything else this instance sent."""
+        return Outgoing("offline", self._next())
 
     def peek(self) -> Outgoing | None:
         return self._queue[0] if self._queue else None

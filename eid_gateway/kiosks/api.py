@@ -73,6 +73,7 @@ def _authorize(request: web.Request) -> str:
     rec = registry.records.get(kiosk_id)
     if not kiosk_authorized(request, rec.entry if rec is not None else None):
         registry.counters["auth_failure"] += 1
+        registry.record_refused(kiosk_id)
         log.warning("kiosk API: refused credential for kiosk path %r from %s", kiosk_id[:64], request.remote)
         raise web.HTTPUnauthorized(
             text='{"error": "kiosk credential refused"}',
@@ -113,6 +114,19 @@ async def post_heartbeat(request: web.Request) -> web.Response:
         registry.counters["bad_request"] += 1
         return _error(400, str(exc))
     ack = registry.record_heartbeat(kiosk_id, instance, seq, queue, dropped)
+    return _ack(ack.applied, ack.want_state)
+
+
+async def post_offline(request: web.Request) -> web.Response:
+    """The agent's last word on a clean stop (SIGTERM / SIGINT)."""
+    kiosk_id = _authorize(request)
+    registry = request.app[REGISTRY]
+    try:
+        instance, seq, _, _ = parse_envelope(await _read_json(request))
+    except BadMessage as exc:
+        registry.counters["bad_request"] += 1
+        return _error(400, str(exc))
+    ack = registry.record_offline(kiosk_id, instance, seq)
     return _ack(ack.applied, ack.want_state)
 
 

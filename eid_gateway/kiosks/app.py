@@ -3,6 +3,7 @@
 Routes (relative to the mount point):
   POST api/v1/kiosks/{kiosk_id}/state       kiosk bearer token
   POST api/v1/kiosks/{kiosk_id}/heartbeat   kiosk bearer token
+  POST api/v1/kiosks/{kiosk_id}/offline     kiosk bearer token (the agent stops cleanly)
   GET  api/v1/openapi.json                  public (describes the API, no data)
   GET  dashboard                            staff (HTTP basic)
   GET  dashboard/events                     staff, server-sent events
@@ -50,6 +51,7 @@ def create_kiosk_app(
     r = app.router
     r.add_post("/api/v1/kiosks/{kiosk_id}/state", api.post_state, name="kiosk-state")
     r.add_post("/api/v1/kiosks/{kiosk_id}/heartbeat", api.post_heartbeat, name="kiosk-heartbeat")
+    r.add_post("/api/v1/kiosks/{kiosk_id}/offline", api.post_offline, name="kiosk-offline")
     r.add_get("/api/v1/openapi.json", api.get_openapi, name="kiosk-openapi")
     r.add_get("/dashboard", dashboard.dashboard_page, name="kiosk-dashboard")
     r.add_get("/dashboard/events", dashboard.dashboard_events, name="kiosk-events")

@@ -1,8 +1,11 @@
 """Staff-facing views: the dashboard page, its server-sent event stream, status JSON and metrics.
 
-The page is complete without JavaScript (a table that reloads itself through a <noscript> refresh);
-the external dashboard.js follows the event stream instead. No inline script, so the gateway's CSP
-(script-src 'self') holds. Everything here is behind the staff credential except the static files.
+The page is complete without JavaScript (a table that reloads itself through a <noscript> refresh,
+times in the configured zone); the external dashboard.js follows the event stream instead, shows times
+in the staff browser's zone with "vor N s" and keeps "Stand" live. A row is rendered by one template
+(kiosk_parts.html) for the page and for the stream, which sends it as HTML. No inline script, so the
+gateway's CSP (script-src 'self') holds. Everything here is behind the staff credential except the
+static files. German or English: ``?lang=``, the language cookie, then Accept-Language.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
+from eid_gateway.kiosks import texts
 from eid_gateway.kiosks.api import status_document
 from eid_gateway.kiosks.keys import METRICS, REGISTRY, STAFF
 from eid_gateway.kiosks.metrics import render_metrics
-from eid_gateway.kiosks.registry import KioskRegistry
+from eid_gateway.kiosks.registry import DOWN_WORDS, OFFLINE, REFUSED, UNKNOWN, KioskRegistry
+from eid_gateway.kiosks.texts import ADVICE, LABELS, UI, detail_text, t
+from eid_gateway.web.i18n import LANGUAGES, negotiate_language
 
 _HERE: Final = Path(__file__).parent
 _ENV: Final = jinja2.Environment(
@@ -35,34 +42,91 @@ STATIC: Final = {
     "dashboard.css": ("text/css", (_HERE / "static" / "dashboard.css").read_bytes()),
 }
 KEEPALIVE_SECONDS = 15.0
-
-LABELS: Final = {
-    "unknown": "unbekannt",
-    "stale": "keine Meldung",
-    "pcsc_unavailable": "PC/SC nicht verfügbar",
-    "no_readers": "kein Lesegerät",
-    "id_card": "Ausweis erkannt",
-    "other_card": "andere Karte",
-    "card_unreadable": "Karte nicht lesbar",
-    "card_mute": "Karte antwortet nicht",
-    "in_use": "in Benutzung",
-    "empty": "bereit (leer)",
-    "unavailable": "Lesegerät nicht verfügbar",
-}
-_ORDER: Final = list(LABELS)
+#: the order of the summary badges: alarms first
+_ORDER: Final = [OFFLINE, REFUSED, UNKNOWN, *(k for k in LABELS if k not in (OFFLINE, REFUSED, UNKNOWN))]
+_TIME_FORMAT: Final = {"de": "%d.%m.%Y, %H:%M:%S", "en": "%d %b %Y, %H:%M:%S"}
 
 
-def decorate(row: dict[str, Any]) -> dict[str, Any]:
-    """Add the German labels staff read (kept out of the registry, which is language-free)."""
-    out = dict(row)
-    out["status_label"] = LABELS.get(row["status"], row["status"])
-    out["readers"] = [dict(r, state_label=LABELS.get(r["state"], r["state"])) for r in row["readers"]]
-    return out
+class View:
+    """Turns the registry's language-free rows into what staff read, in one language and time zone."""
+
+    def __init__(self, lang: str, zone: str) -> None:
+        self.lang = lang if lang in LANGUAGES else "de"
+        self.zone = ZoneInfo(zone)
+        self.ui = {key: t(UI, key, self.lang) for key in UI}
+
+    def time(self, iso: str | None) -> dict[str, str] | None:
+        """A <time>: ISO 8601 with the zone's offset (dashboard.js shows it in the browser's zone and
+        adds "vor N s"), and a readable local time of the configured zone for pages without JavaScript."""
+        if iso is None:
+            return None
+        local = datetime.fromisoformat(iso).astimezone(self.zone)
+        return {"iso": local.isoformat(timespec="seconds"), "text": local.strftime(_TIME_FORMAT[self.lang])}
+
+    def label(self, word: str) -> str:
+        return t(LABELS, word, self.lang) if word in LABELS else word
+
+    def row(self, row: dict[str, Any]) -> dict[str, Any]:
+        status = row["status"]
+        out: dict[str, Any] = {
+            "id": row["id"], "name": row["name"], "status": status, "label": self.label(status),
+            "advice": None, "technical": None, "since": None, "since_label": None,
+            "seen": self.time(row["last_seen"]), "changed": self.time(row["changed_at"]),
+            "agent": None, "readers": [],
+        }
+        if status == OFFLINE:
+            out["advice"] = t(ADVICE, f"offline_{row['offline_reason']}", self.lang)
+            out["since"], out["since_label"] = self.time(row["offline_since"]), self.ui["offline_since"]
+        elif status == REFUSED:
+            out["advice"] = t(ADVICE, REFUSED, self.lang)
+            out["since"], out["since_label"] = self.time(row["refused_at"]), self.ui["refused_since"]
+        elif status == UNKNOWN:
+            out["advice"] = t(ADVICE, UNKNOWN, self.lang)
+        elif row["detail"]:
+            out["advice"], out["technical"] = detail_text(row["detail"], self.lang), row["detail"]
+        elif status in ADVICE and row["service"] != "ok":
+            out["advice"] = t(ADVICE, status, self.lang)
+        if status not in DOWN_WORDS:
+            out["readers"] = [self.reader(r) for r in row["readers"]]
+            if row["agent_queue"] or row["agent_dropped"]:
+                out["agent"] = t(UI, "agent_queue", self.lang, queue=row["agent_queue"], dropped=row["agent_dropped"])
+        return out
+
+    def reader(self, r: dict[str, Any]) -> dict[str, Any]:
+        caps = r["reader_pace"]
+        if caps is None:
+            reader_pace = None
+        elif caps:
+            names = [t(texts.PACE_CAPABILITIES, c, self.lang) if c in texts.PACE_CAPABILITIES else c for c in caps]
+            reader_pace = t(UI, "reader_pace", self.lang, caps=", ".join(names))
+        else:
+            reader_pace = self.ui["reader_pace_none"]
+        advice = detail_text(r["detail"], self.lang) if r["detail"] else (
+            t(ADVICE, r["state"], self.lang) if r["state"] in ADVICE else None)
+        return {
+            "name": r["name"], "state": r["state"], "label": self.label(r["state"]), "advice": advice,
+            "technical": r["detail"],
+            "card_pace": t(UI, "card_pace", self.lang, pace=r["card_pace"]) if r["card_pace"] else None,
+            "reader_pace": reader_pace,
+        }
+
+    def counts(self, registry: KioskRegistry) -> list[dict[str, Any]]:
+        c = registry.counts()
+        words = sorted(c, key=lambda w: _ORDER.index(w) if w in _ORDER else len(_ORDER))
+        return [{"status": w, "label": self.label(w), "n": c[w]} for w in words]
+
+    def row_html(self, row: dict[str, Any]) -> str:
+        return str(_PARTS.module.row(self.row(row), self.ui))  # type: ignore[attr-defined]
+
+    def counts_html(self, registry: KioskRegistry) -> str:
+        return str(_PARTS.module.counts(self.counts(registry), self.ui))  # type: ignore[attr-defined]
 
 
-def ordered_counts(registry: KioskRegistry) -> list[tuple[str, int]]:
-    c = registry.counts()
-    return sorted(c.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else len(_ORDER))
+_PARTS: Final = _ENV.get_template("kiosk_parts.html")
+
+
+def _view(request: web.Request, registry: KioskRegistry) -> View:
+    return View(negotiate_language(request), registry.settings.time_zone)
 
 
 def _now() -> str:
@@ -77,14 +141,22 @@ async def dashboard_page(request: web.Request) -> web.Response:
     await request.app[STAFF].require(request)
     registry = request.app[REGISTRY]
     registry.refresh_staleness()
+    view = _view(request, registry)
+    other = "en" if view.lang == "de" else "de"
+    ago = {k: view.ui[k] for k in ("ago_s", "ago_min", "ago_h", "ago_d")}
     html = _ENV.get_template("dashboard.html").render(
-        rows=[decorate(r) for r in registry.rows()],
-        counts=ordered_counts(registry),
-        labels=LABELS,
-        generated=_now(),
-        stale_after=int(registry.settings.stale_after_seconds),
+        lang=view.lang,
+        other=other,
+        ui=view.ui,
+        rows=[view.row(r) for r in registry.rows()],
+        counts=view.counts(registry),
+        generated=view.time(_now()),
+        offline_after=t(UI, "offline_after", view.lang, seconds=f"{registry.settings.stale_after_seconds:g}"),
+        reload=t(UI, "reload", view.lang, seconds=max(5, int(registry.settings.heartbeat_seconds))),
         refresh_seconds=max(5, int(registry.settings.heartbeat_seconds)),
-        events_url=_url(request, "kiosk-events"),
+        time_zone=registry.settings.time_zone,
+        ago_json=json.dumps(ago, ensure_ascii=False),
+        events_url=_url(request, "kiosk-events") + f"?lang={view.lang}",
         js_url=_url(request, "kiosk-static", name="dashboard.js"),
         css_url=_url(request, "kiosk-static", name="dashboard.css"),
     )
@@ -96,17 +168,21 @@ def sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {payload}\n\n".encode("utf-8")
 
 
-def _event_bytes(registry: KioskRegistry, ev: dict[str, Any]) -> bytes:
-    """Encode an event once; every dashboard stream gets the same bytes (the registry hands all
-    subscribers the same event object, and the event loop is single-threaded)."""
-    cached = ev.get("_bytes")
+def _event_bytes(registry: KioskRegistry, ev: dict[str, Any], view: View) -> bytes:
+    """Encode an event once per language; every dashboard stream of that language gets the same bytes
+    (the registry hands all subscribers the same event object, and the event loop is single-threaded)."""
+    key = f"_bytes_{view.lang}"
+    cached = ev.get(key)
     if isinstance(cached, bytes):
         return cached
     if ev["type"] == "kiosk":
-        out = sse("kiosk", {"row": decorate(ev["row"]), "counts": ordered_counts(registry)})
+        out = sse("kiosk", {"id": ev["row"]["id"], "row": view.row_html(ev["row"]),
+                            "counts": view.counts_html(registry)})
     else:
-        out = sse("seen", {"id": ev["id"], "last_seen": ev["last_seen"]})
-    ev["_bytes"] = out
+        seen = view.time(ev["last_seen"])
+        out = sse("seen", {"id": ev["id"], "last_seen": seen["iso"] if seen else None,
+                           "text": seen["text"] if seen else None})
+    ev[key] = out
     return out
 
 
@@ -114,6 +190,7 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: a full snapshot first, then one event per kiosk change."""
     await request.app[STAFF].require(request)
     registry = request.app[REGISTRY]
+    view = _view(request, registry)
     sub = registry.subscribe()
     resp = web.StreamResponse(
         headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
@@ -123,9 +200,8 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
         await resp.prepare(request)
         registry.refresh_staleness()
         snapshot = {
-            "rows": [decorate(r) for r in registry.rows()],
-            "counts": ordered_counts(registry),
-            "labels": LABELS,
+            "rows": [view.row_html(r) for r in registry.rows()],
+            "counts": view.counts_html(registry),
             "generated": _now(),
         }
         await resp.write(b"retry: 3000\n\n" + sse("snapshot", snapshot))
@@ -141,9 +217,9 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
                     if not done:
                         await resp.write(b": keepalive\n\n")
                     continue
-                chunks = [_event_bytes(registry, getter.result())]
+                chunks = [_event_bytes(registry, getter.result(), view)]
                 while not sub.queue.empty() and len(chunks) < 500:
-                    chunks.append(_event_bytes(registry, sub.queue.get_nowait()))
+                    chunks.append(_event_bytes(registry, sub.queue.get_nowait(), view))
                 await resp.write(b"".join(chunks))
         finally:
             closed.cancel()

@@ -14,10 +14,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from cardreader.model import ReaderState, ServiceState
-from eid_gateway.kiosks.registry import STALE, UNKNOWN, KioskRegistry
+from eid_gateway.kiosks.registry import DOWN_WORDS, KioskRegistry
 
 STATUS_WORDS = (
-    [UNKNOWN, STALE]
+    list(DOWN_WORDS)
     + [s.value for s in ServiceState if s is not ServiceState.OK]
     + [s.value for s in ReaderState]
 )
@@ -38,7 +38,7 @@ class KioskCollector(Collector):
         counts = GaugeMetricFamily("eid_kiosks", "number of kiosks per status word", labels=["status"])
         for kid, rec in sorted(reg.records.items()):
             word = reg.status_word(rec)
-            up.add_metric([kid], 0.0 if word in (UNKNOWN, STALE) else 1.0)
+            up.add_metric([kid], 0.0 if word in DOWN_WORDS else 1.0)
             for w in STATUS_WORDS:
                 status.add_metric([kid, w], 1.0 if w == word else 0.0)
             if rec.last_seen is not None:

@@ -136,5 +136,20 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     "responses": {"200": ack, **errors},
                 }
             },
+            "/api/v1/kiosks/{kiosk_id}/offline": {
+                "post": {
+                    "summary": "The agent stops cleanly: show the kiosk offline now, not after missed heartbeats",
+                    "parameters": [kiosk_param],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "required": ["instance", "seq"], "properties": _ENVELOPE}
+                            }
+                        },
+                    },
+                    "responses": {"200": ack, **errors},
+                }
+            },
         },
     }

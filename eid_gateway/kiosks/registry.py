@@ -4,6 +4,11 @@ The agent numbers its messages (instance id + sequence number) and retries until
 the registry drops what it has already applied: a retried or reordered message never rolls a kiosk
 back. After a gateway restart the registry asks each agent, in the heartbeat answer, to resend its
 whole state (`want_state`), so a card inserted before the restart is still shown.
+
+Liveness: a kiosk is ``offline`` when its agent announced a clean stop, or when a heartbeat is missed
+(silent for longer than :attr:`KioskSettings.stale_after_seconds`); ``credential_refused`` when the
+gateway refused its credential lately and nothing valid came since. Both override the last reader
+lines, which are not true any more.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from eid_gateway.kiosks.settings import KioskEntry, KioskSettings
 from eid_gateway.kiosks.state_store import StoredKiosk
 
 UNKNOWN = "unknown"
-STALE = "stale"
+OFFLINE = "offline"
+REFUSED = "credential_refused"
+#: the status words that mean "this kiosk's readers are not known now" (eid_kiosk_up 0)
+DOWN_WORDS = (UNKNOWN, OFFLINE, REFUSED)
 
 
 @dataclass
@@ -35,6 +43,10 @@ class KioskRecord:
     stale: bool = True
     agent_queue: int = 0
     agent_dropped: int = 0
+    #: when the agent announced a clean stop (None while it runs)
+    stopped_at: float | None = None
+    #: the last time the kiosk API refused a credential for this kiosk
+    refused_at: float | None = None
 
     @property
     def summary(self) -> str:
@@ -81,7 +93,7 @@ class KioskRegistry:
         self.records: dict[str, KioskRecord] = {k.id: KioskRecord(entry=k) for k in settings.kiosks}
         self._subs: set[Subscription] = set()
         self.counters: dict[str, int] = {
-            "state": 0, "heartbeat": 0, "duplicate": 0, "auth_failure": 0, "bad_request": 0
+            "state": 0, "heartbeat": 0, "offline": 0, "duplicate": 0, "auth_failure": 0, "bad_request": 0
         }
         self.sub_queue_size = 2000
 
@@ -124,7 +136,7 @@ class KioskRegistry:
         if snapshot != rec.snapshot:
             rec.changed_at = now
         rec.snapshot, rec.state_instance = snapshot, instance
-        rec.last_seen, rec.stale = now, False
+        rec.last_seen, rec.stale, rec.stopped_at = now, False, None
         rec.agent_queue, rec.agent_dropped = queue, dropped
         self.publish(kiosk_id)
         return Ack(applied=True, want_state=False)
@@ -135,8 +147,8 @@ class KioskRegistry:
         if not self._sequence(rec, instance, seq):
             return Ack(applied=False, want_state=want)
         self.counters["heartbeat"] += 1
-        was_stale = rec.stale
-        rec.last_seen, rec.stale = self.clock(), False
+        was_stale = rec.stale or rec.stopped_at is not None
+        rec.last_seen, rec.stale, rec.stopped_at = self.clock(), False, None
         rec.agent_queue, rec.agent_dropped = queue, dropped
         if was_stale or want:
             self.publish(kiosk_id)
@@ -144,34 +156,76 @@ class KioskRegistry:
             self.publish(kiosk_id, heartbeat_only=True)
         return Ack(applied=True, want_state=want)
 
+    def record_offline(self, kiosk_id: str, instance: str, seq: int) -> Ack:
+        """The agent stops cleanly: the kiosk is offline now, not after missed heartbeats."""
+        rec = self.records[kiosk_id]
+        if not self._sequence(rec, instance, seq):
+            return Ack(applied=False, want_state=False)
+        self.counters["offline"] += 1
+        rec.stopped_at = self.clock()
+        self.publish(kiosk_id)
+        return Ack(applied=True, want_state=False)
+
+    def record_refused(self, kiosk_id: str) -> None:
+        """The kiosk API refused a credential for this (configured) kiosk."""
+        rec = self.records.get(kiosk_id)
+        if rec is None:
+            return
+        before = self.status_word(rec)
+        rec.refused_at = self.clock()
+        if self.status_word(rec) != before:
+            self.publish(kiosk_id)
+
     def refresh_staleness(self) -> list[str]:
-        """Mark kiosks stale whose last report is older than the allowed missed heartbeats."""
+        """Mark kiosks offline whose heartbeat is overdue (and refusals that aged out); publish changes."""
         now = self.clock()
         limit = self.settings.stale_after_seconds
         changed = []
         for kid, rec in self.records.items():
-            stale = rec.last_seen is None or now - rec.last_seen > limit
-            if stale != rec.stale:
-                rec.stale = stale
+            before = self.status_word(rec)
+            rec.stale = rec.last_seen is None or now - rec.last_seen > limit
+            if self.status_word(rec) != before:
                 changed.append(kid)
                 self.publish(kid)
         return changed
 
     # -- views --------------------------------------------------------------------------------
+    def _refused_lately(self, rec: KioskRecord) -> bool:
+        if rec.refused_at is None or (rec.last_seen is not None and rec.last_seen >= rec.refused_at):
+            return False
+        return self.clock() - rec.refused_at <= self.settings.stale_after_seconds
+
     def status_word(self, rec: KioskRecord) -> str:
+        """A kiosk that reports validly shows its readers; a refused credential only shows while the
+        kiosk is not reporting (someone guessing at a working kiosk's token does not hide it)."""
+        down = rec.last_seen is None or rec.stale or rec.stopped_at is not None
+        if down and self._refused_lately(rec):
+            return REFUSED
         if rec.last_seen is None:
             return UNKNOWN
-        return STALE if rec.stale else rec.summary
+        return OFFLINE if down else rec.summary
+
+    def offline_since(self, rec: KioskRecord) -> tuple[float | None, str | None]:
+        """Since when and why (``stopped``: announced; ``silent``: heartbeat missed) a kiosk is offline."""
+        if rec.stopped_at is not None:
+            return rec.stopped_at, "stopped"
+        if rec.last_seen is not None and rec.stale:
+            return rec.last_seen, "silent"
+        return None, None
 
     def row(self, kiosk_id: str) -> dict[str, Any]:
         rec = self.records[kiosk_id]
         snap = rec.snapshot
+        since, why = self.offline_since(rec)
         return {
             "id": rec.entry.id,
             "name": rec.entry.name,
             "status": self.status_word(rec),
             "summary": rec.summary,
             "stale": rec.stale,
+            "offline_since": _iso(since),
+            "offline_reason": why,
+            "refused_at": _iso(rec.refused_at),
             "last_seen": _iso(rec.last_seen),
             "changed_at": _iso(rec.changed_at),
             "service": snap.service.value if snap is not None else None,

@@ -8,6 +8,7 @@ a plain token in the config is an error.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +38,15 @@ class KioskSettings:
     staff_user: str
     staff_password_hash: str
     heartbeat_seconds: float = 10.0
-    stale_after_missed: int = 3
+    stale_after_missed: int = 1
+    #: shown on the dashboard without JavaScript (with it, the staff browser's own zone)
+    time_zone: str = "Europe/Berlin"
 
     @property
     def stale_after_seconds(self) -> float:
-        return self.heartbeat_seconds * self.stale_after_missed
+        """Silence after which a kiosk shows offline: a heartbeat counts as missed half an interval
+        after it was due, so one missed heartbeat is shown within two intervals."""
+        return self.heartbeat_seconds * (self.stale_after_missed + 0.5)
 
     def by_id(self) -> dict[str, KioskEntry]:
         return {k.id: k for k in self.kiosks}
@@ -88,6 +93,14 @@ def _name(value: str) -> str:
     return value
 
 
+def _time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise problem("must be an IANA time zone such as Europe/Berlin") from None
+    return value
+
+
 def _plain_credential(value: object) -> object:
     raise problem("unknown key (store only credential_hash)")
 
@@ -98,7 +111,8 @@ class KioskMonitorTable(Section):
     staff_user: Annotated[str, AfterValidator(_staff_user)]
     staff_password_hash: Annotated[str, AfterValidator(_staff_hash)]
     heartbeat_seconds: Annotated[float, Range(1, 3600)] = 10.0
-    stale_after_missed: Annotated[int, Range(1, 100)] = 3
+    stale_after_missed: Annotated[int, Range(1, 100)] = 1
+    time_zone: Annotated[str, AfterValidator(_time_zone)] = "Europe/Berlin"
 
 
 class KioskTable(Section):
@@ -146,4 +160,5 @@ def parse_kiosk_settings(doc: Mapping[str, Any], context: ReadContext | None = N
         staff_password_hash=monitor.staff_password_hash,
         heartbeat_seconds=monitor.heartbeat_seconds,
         stale_after_missed=monitor.stale_after_missed,
+        time_zone=monitor.time_zone,
     )

@@ -176,3 +176,57 @@ def pki(tmp_path_factory) -> Pki:
         client_key=d / "client.key",
         client_cert_sha256=cli.fingerprint(hashes.SHA256()).hex(),
     )
+
+
+# --- a dashboard with a kiosk in every kind of state (tests/kiosks/test_dashboard_*.py) ------------------
+
+SCENE_TOKENS = {**TOKENS, "sued-3": "tok-sued-3-" + "c" * 32, "ost-4": "tok-ost-4-" + "d" * 32,
+                "west-5": "tok-west-5-" + "e" * 32}
+
+
+def scene_settings(heartbeat: float = 10.0, time_zone: str = "Europe/Berlin") -> KioskSettings:
+    """Five kiosks with long names (the 360 px layout must hold them)."""
+    extra = (
+        KioskEntry("sued-3", "Bürgerbüro Süd, Eingangshalle links, Information, Platz 3 (barrierefrei)", hash_kiosk_credential(SCENE_TOKENS["sued-3"])),
+        KioskEntry("ost-4", "Bürgerbüro Ost, Platz 4", hash_kiosk_credential(SCENE_TOKENS["ost-4"])),
+        KioskEntry("west-5", "Bürgerbüro West, Platz 5", hash_kiosk_credential(SCENE_TOKENS["west-5"])),
+    )
+    base = make_settings(heartbeat=heartbeat, missed=1)
+    return KioskSettings(kiosks=base.kiosks + extra, staff_user=base.staff_user,
+                         staff_password_hash=base.staff_password_hash, heartbeat_seconds=heartbeat,
+                         stale_after_missed=1, time_zone=time_zone)
+
+
+async def post_scene(base: str) -> None:
+    """Through the kiosk API: mitte-1 two readers (a comfort reader with an ID card, a card answering
+    garbled), nord-2 refused credential, sued-3 stopped cleanly, ost-4 never reported, west-5 pcscd down."""
+    import aiohttp
+
+    from cardreader.identify import card_info
+    from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
+    from cardreader.testing.vcard import NPA_ATR, npa_card_access
+    from tr03110.security_infos import parse_security_infos
+
+    _, card = card_info(NPA_ATR, parse_security_infos(npa_card_access()))
+    snaps = {
+        "mitte-1": KioskSnapshot(ServiceState.OK, (
+            ReaderStatus("REINER SCT cyberJack RFID komfort (4711081500) 00 00", ReaderState.ID_CARD, card,
+                         ("eSign", "eID", "generic", "DestroyPACEChannel")),
+            ReaderStatus("Virtual PCD 00 01", ReaderState.CARD_UNREADABLE, None, None, "malformed response"),
+        )),
+        "sued-3": KioskSnapshot(ServiceState.OK, (ReaderStatus("Virtual PCD 00 00", ReaderState.EMPTY),)),
+        "west-5": KioskSnapshot(ServiceState.PCSC_UNAVAILABLE, (), "SCARD_E_NO_SERVICE"),
+    }
+    api = f"{base}/kiosks/api/v1/kiosks"
+    async with aiohttp.ClientSession() as s:
+        for kid, snap in snaps.items():
+            auth = {"Authorization": f"Bearer {SCENE_TOKENS[kid]}"}
+            r = await s.post(f"{api}/{kid}/state", headers=auth,
+                             json={"instance": "scene-agent", "seq": 1, "status": snapshot_to_json(snap)})
+            assert r.status == 200
+        r = await s.post(f"{api}/sued-3/offline", json={"instance": "scene-agent", "seq": 2},
+                         headers={"Authorization": f"Bearer {SCENE_TOKENS['sued-3']}"})
+        assert r.status == 200
+        r = await s.post(f"{api}/nord-2/heartbeat", json={"instance": "scene-agent", "seq": 1},
+                         headers={"Authorization": "Bearer replaced-" + "z" * 40})
+        assert r.status == 401

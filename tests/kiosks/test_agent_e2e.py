@@ -11,6 +11,7 @@ import pytest
 
 from cardreader.agent import AgentConfig, KioskAgent, tls_context
 from cardreader.model import ReaderState
+from eid_gateway.kiosks.registry import DOWN_WORDS
 
 from helpers.ports import free_port
 
@@ -141,7 +142,7 @@ async def test_forged_kiosk_credential_is_refused_and_nothing_recorded(gateway, 
     try:
         await eventually(lambda: gateway.registry.counters["auth_failure"] >= 2)
         assert gateway.received == []
-        assert gateway.registry.row("mitte-1")["status"] == "unknown"
+        assert gateway.registry.row("mitte-1")["status"] == "credential_refused"
         assert len(a.agent.outbox) >= 1  # kept for when the credential is fixed, not dropped
         assert "refused this kiosk's credential" in caplog.text
         assert "forged-" not in caplog.text  # the token never reaches a log
@@ -155,11 +156,11 @@ async def test_mutual_tls_pin_requires_the_kiosk_certificate(pki):
     without = AgentTask(agent_config(gw, pki))
     try:
         await eventually(lambda: gw.registry.counters["auth_failure"] >= 1)
-        assert gw.registry.row("mitte-1")["status"] == "unknown"
+        assert gw.registry.row("mitte-1")["status"] == "credential_refused"
         await without.stop()
         with_cert = AgentTask(agent_config(gw, pki, client_cert=True))
         try:
-            await eventually(lambda: gw.registry.row("mitte-1")["status"] not in ("unknown", "stale"))
+            await eventually(lambda: gw.registry.row("mitte-1")["status"] not in DOWN_WORDS)
         finally:
             await with_cert.stop()
     finally:

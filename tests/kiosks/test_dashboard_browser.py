@@ -1,5 +1,11 @@
 """The staff dashboard in a real headless Chromium: live updates through server-sent events with the
-gateway's CSP in force, and a plain self-refreshing table without JavaScript."""
+gateway's CSP in force, a plain self-refreshing table without JavaScript, times in the staff browser's
+zone with "vor N s" and a live "Stand", no sideways scrolling at 360 px, and axe-core without
+violations in German and English."""
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -12,22 +18,41 @@ from eid_gateway.web.middlewares import security_headers
 from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 from helpers.ports import free_port
 
-from .conftest import STAFF_PASSWORD, STAFF_USER, TOKENS, make_settings
+from e2e.test_accessibility import AXE, Report
+from .conftest import STAFF_PASSWORD, STAFF_USER, TOKENS, make_settings, post_scene, scene_settings
 
 pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture
-async def server():
+async def serve(settings):
     app = web.Application()
-    app.add_subapp("/kiosks/", create_kiosk_app(make_settings(heartbeat=5)))
+    app.add_subapp("/kiosks/", create_kiosk_app(settings))
     app.on_response_prepare.append(security_headers([], hsts=False))
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def server():
+    runner, base = await serve(make_settings(heartbeat=5))
+    yield base
     await runner.cleanup()
+
+
+@pytest.fixture
+async def scene_server():
+    """Five kiosks: two readers with a comfort reader and a garbled card, a refused credential, a clean
+    stop, one never seen, pcscd down."""
+    runner, base = await serve(scene_settings())
+    await post_scene(base)
+    yield base
+    await runner.cleanup()
+
+
+STAFF_LOGIN = {"http_credentials": {"username": STAFF_USER, "password": STAFF_PASSWORD}}
 
 
 async def post_state(base, kiosk, state, seq):
@@ -51,7 +76,7 @@ async def browser():
 
 async def test_dashboard_updates_live_under_csp(server, browser):
     await post_state(server, "mitte-1", ReaderState.EMPTY, 1)
-    ctx = await browser.new_context(http_credentials={"username": STAFF_USER, "password": STAFF_PASSWORD})
+    ctx = await browser.new_context(locale="de-DE", **STAFF_LOGIN)
     page = await ctx.new_page()
     violations = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
@@ -64,18 +89,17 @@ async def test_dashboard_updates_live_under_csp(server, browser):
     assert "Ausweis erkannt" in await row.locator("td.status").inner_text()
     assert "Lesegerät Platz 1: Ausweis erkannt" in await row.locator("td.readers").inner_text()
     # the other kiosk never reported
-    assert "unbekannt" in await page.locator("#kiosk-nord-2 td.status").inner_text()
+    assert "noch keine Meldung" in await page.locator("#kiosk-nord-2 td.status").inner_text()
     assert "Bürgerbüro Nord <Platz 2>" in await page.locator("#kiosk-nord-2 th").inner_text()
     assert violations == []
     await ctx.close()
 
 
 async def test_dashboard_without_javascript_is_a_refreshing_table(server, browser):
-    ctx = await browser.new_context(java_script_enabled=False,
-                                    http_credentials={"username": STAFF_USER, "password": STAFF_PASSWORD})
+    ctx = await browser.new_context(java_script_enabled=False, locale="de-DE", **STAFF_LOGIN)
     page = await ctx.new_page()
     await page.goto(f"{server}/kiosks/dashboard")
-    assert "unbekannt" in await page.locator("#kiosk-mitte-1 td.status").inner_text()
+    assert "noch keine Meldung" in await page.locator("#kiosk-mitte-1 td.status").inner_text()
     await post_state(server, "mitte-1", ReaderState.ID_CARD, 1)
     # the <noscript> refresh reloads the page (5 s with this heartbeat): wait for the new table
     await page.locator("#kiosk-mitte-1 .badge.status-id_card").wait_for(timeout=15000)
@@ -90,3 +114,63 @@ async def test_dashboard_refuses_without_staff_credential(server, browser):
     with pytest.raises(Exception, match="ERR_INVALID_AUTH_CREDENTIALS"):  # no dialog in headless mode
         await page.goto(f"{server}/kiosks/dashboard")
     await ctx.close()
+
+
+async def test_times_in_the_staff_browsers_zone_with_age_and_a_live_stand(server, browser):
+    await post_state(server, "mitte-1", ReaderState.EMPTY, 1)
+    ctx = await browser.new_context(locale="de-DE", timezone_id="Asia/Tokyo", **STAFF_LOGIN)
+    page = await ctx.new_page()
+    await page.goto(f"{server}/kiosks/dashboard")
+    await page.locator("#live").wait_for(state="visible")
+    seen = page.locator("#kiosk-mitte-1 td.seen time")
+    iso = await seen.get_attribute("datetime")
+    tokyo = datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert tokyo.strftime("%H:%M:%S") in await seen.inner_text()  # not the server's zone, not UTC
+    ago = page.locator("#kiosk-mitte-1 td.seen .ago")
+    assert re.fullmatch(r" \(vor \d+ s\)", await ago.inner_text())
+    # "Stand" follows the open stream: it moves on by itself, and so does "vor N s"
+    first = await page.locator("#generated").get_attribute("datetime")
+    await page.wait_for_function(
+        "first => Date.parse(document.getElementById('generated').dateTime) >= Date.parse(first) + 2000",
+        arg=first, timeout=10_000)
+    await page.wait_for_function(
+        "() => /vor [2-9]\\d* s|vor \\d{2,} s/.test(document.querySelector('#kiosk-mitte-1 td.seen .ago').textContent)",
+        timeout=10_000)
+    # a live change brings a new row with its times localized too
+    await post_state(server, "mitte-1", ReaderState.ID_CARD, 2)
+    await page.locator("#kiosk-mitte-1 .badge.status-id_card").wait_for(timeout=5000)
+    assert re.fullmatch(r" \(vor \d+ s\)", await page.locator("#kiosk-mitte-1 td.changed .ago").inner_text())
+    await ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+async def test_no_sideways_scrolling_at_360_px(scene_server, browser, lang):
+    ctx = await browser.new_context(locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740},
+                                    **STAFF_LOGIN)
+    page = await ctx.new_page()
+    await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
+    await page.locator("#live").wait_for(state="visible")
+    # every <details> opened: the technical codes must fit too
+    await page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+    width, inner = await page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"{width} px wide at {inner} px"
+    assert await page.locator("#kiosk-sued-3 .badge.status-offline").is_visible()
+    await ctx.close()
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed: ./dev test runs npm ci in tests/rp_node")
+async def test_axe_finds_no_violations_on_the_dashboard(scene_server, browser):
+    report = Report()
+    for lang, locale in (("de", "de-DE"), ("en", "en-GB")):
+        for width in (1280, 360):
+            ctx = await browser.new_context(locale=locale, viewport={"width": width, "height": 800}, **STAFF_LOGIN)
+            page = await ctx.new_page()
+            await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
+            await page.locator("#live").wait_for(state="visible")
+            await page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+            await report.check(page, f"dashboard {lang} {width}px")
+            await ctx.close()
+    assert len(report.pages) == 4 and report.rules > 20
+    assert report.violations == {}
+    assert report.overflow == {}
+    assert report.mixed == {}

@@ -33,11 +33,13 @@ def test_staleness_after_missed_heartbeats():
     assert reg.row("mitte-1")["status"] == "unknown"
     reg.record_state("mitte-1", "inst-aaaa", 1, CARD)
     assert reg.row("mitte-1")["status"] == "id_card"
-    clock.now += 29
+    clock.now += 34  # heartbeat 10 s, three may be missed: offline when the third is half an interval late
     assert reg.refresh_staleness() == []
     clock.now += 2
     assert reg.refresh_staleness() == ["mitte-1"]
-    assert reg.row("mitte-1")["status"] == "stale"
+    row = reg.row("mitte-1")
+    assert row["status"] == "offline" and row["offline_reason"] == "silent"
+    assert row["offline_since"] == "2023-11-14T22:13:20+00:00"  # the last report
     assert reg.record_heartbeat("mitte-1", "inst-aaaa", 2).applied
     assert reg.row("mitte-1")["status"] == "id_card"
 
@@ -55,7 +57,7 @@ def test_restored_state_is_stale_and_asks_agent_to_resend():
                  StoredKiosk("not-configured", snapshot_to_json(CARD), clock.now, clock.now),
                  StoredKiosk("nord-2", {"service": "broken"}, clock.now, clock.now)])
     row = reg.row("mitte-1")
-    assert row["summary"] == "id_card" and row["stale"] and row["status"] == "stale"
+    assert row["summary"] == "id_card" and row["stale"] and row["status"] == "offline"
     assert reg.row("nord-2")["status"] == "unknown"
     assert reg.record_heartbeat("mitte-1", "inst-new1", 1).want_state
 

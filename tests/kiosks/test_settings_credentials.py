@@ -82,7 +82,7 @@ def test_parse_settings():
     assert s is not None
     assert [k.id for k in s.kiosks] == ["mitte-1", "nord-2"]
     assert s.kiosks[1].name == "nord-2" and s.kiosks[1].client_cert_sha256 == "ab" * 32
-    assert s.stale_after_seconds == 10
+    assert s.stale_after_seconds == 12.5  # two missed heartbeats, the second half an interval overdue
 
 
 def test_no_kiosk_tables_means_no_kiosk_feature():

@@ -46,7 +46,7 @@ async def test_gateway_restart_keeps_last_state_and_asks_for_a_fresh_one(tmp_pat
         await gw2.start()
         try:
             row = gw2.registry.row("mitte-1")
-            assert row["summary"] == "id_card" and row["status"] == "stale"
+            assert row["summary"] == "id_card" and row["status"] == "offline"
             r = await http.post(f"{gw2.base}api/v1/kiosks/mitte-1/heartbeat", headers=auth,
                                 json={"instance": "agent-run-1", "seq": 2})
             assert (await r.json())["want_state"] is True

@@ -1,88 +1,109 @@
-// Live updates for the kiosk dashboard: follows the server-sent event stream and rewrites table rows.
-// Only textContent and element creation are used (never innerHTML), so kiosk-supplied strings stay text.
+// Live kiosk dashboard: follows the server-sent event stream, shows every time in the staff browser's
+// time zone with "vor N s", and keeps "Stand" live while the stream is open. Rows and the summary come
+// from the server as HTML rendered by the same template as the page (kiosk-supplied strings escaped
+// there); they are parsed with DOMParser, which runs no scripts: never innerHTML.
 "use strict";
 (function () {
   const table = document.getElementById("kiosks");
-  if (!table || typeof EventSource === "undefined") { return; }
+  if (!table) { return; }
   const body = table.tBodies[0];
   const live = document.getElementById("live");
+  const generated = document.getElementById("generated");
+  const lang = document.documentElement.lang === "en" ? "en-GB" : "de-DE";
+  const texts = JSON.parse(table.dataset.texts || "{}");
+  const format = new Intl.DateTimeFormat(lang, {dateStyle: "medium", timeStyle: "medium"});
 
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) { e.className = cls; }
-    if (text !== undefined && text !== null) { e.textContent = text; }
-    return e;
+  function ago(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    let key = "ago_s";
+    let n = s;
+    if (s >= 86400) { key = "ago_d"; n = Math.floor(s / 86400); }
+    else if (s >= 3600) { key = "ago_h"; n = Math.floor(s / 3600); }
+    else if (s >= 60) { key = "ago_min"; n = Math.floor(s / 60); }
+    return (texts[key] || "{n}").replace("{n}", String(n));
   }
 
-  function badge(status, label) { return el("span", "badge status-" + status, label); }
-
-  function renderRow(row) {
-    const tr = el("tr");
-    tr.id = "kiosk-" + row.id;
-    tr.dataset.kiosk = row.id;
-    tr.dataset.status = row.status;
-    const th = el("th");
-    th.scope = "row";
-    th.append(row.name, el("br"), el("span", "kid", row.id));
-    const st = el("td", "status");
-    st.append(badge(row.status, row.status_label));
-    if (row.detail) { st.append(" ", el("span", "detail", row.detail)); }
-    const rd = el("td", "readers");
-    for (const r of row.readers) {
-      const d = el("div", "reader");
-      d.dataset.state = r.state;
-      let t = r.name + ": " + r.state_label;
-      if (r.card_pace) { t += " (" + r.card_pace + ")"; }
-      if (r.reader_pace !== null) { t += " [PACE im Leser]"; }
-      d.append(t);
-      if (r.detail) { d.append(" ", el("span", "detail", r.detail)); }
-      rd.append(d);
+  function localize(root) {
+    for (const t of root.querySelectorAll("time.ts")) {
+      const d = new Date(t.dateTime);
+      if (Number.isNaN(d.getTime())) { continue; }
+      t.textContent = format.format(d);
+      let rel = t.nextElementSibling;
+      if (!rel || !rel.classList.contains("ago")) {
+        rel = document.createElement("span");
+        rel.className = "ago";
+        t.after(rel);
+      }
     }
-    tr.append(th, st, rd, el("td", "seen", row.last_seen || "–"), el("td", "changed", row.changed_at || "–"));
-    return tr;
+    tick();
   }
 
-  function upsert(row) {
-    const tr = renderRow(row);
-    const old = document.getElementById("kiosk-" + row.id);
+  function tick() {
+    const now = Date.now();
+    if (generated && source && source.readyState === 1) {
+      generated.dateTime = new Date(now).toISOString();
+      generated.textContent = format.format(new Date(now));
+    }
+    for (const t of document.querySelectorAll("time.ts")) {
+      const rel = t.nextElementSibling;
+      const d = new Date(t.dateTime);
+      if (rel && rel.classList.contains("ago") && !Number.isNaN(d.getTime())) {
+        rel.textContent = " (" + ago((now - d.getTime()) / 1000) + ")";
+      }
+    }
+  }
+
+  function parse(html, wrap) {
+    const doc = new DOMParser().parseFromString(wrap[0] + html + wrap[1], "text/html");
+    return doc;
+  }
+  function parseRow(html) { return parse(html, ["<table><tbody>", "</tbody></table>"]).querySelector("tr"); }
+  function parseCounts(html) { return parse(html, ["", ""]).getElementById("counts"); }
+
+  function upsert(html) {
+    const tr = parseRow(html);
+    if (!tr) { return; }
+    const old = document.getElementById(tr.id);
     if (old) { old.replaceWith(tr); } else { body.append(tr); }
+    localize(tr);
   }
 
-  let labels = {};
-
-  function setCounts(counts) {
-    const ul = document.getElementById("counts");
-    if (!ul) { return; }
-    ul.replaceChildren();
-    for (const [word, n] of counts) {
-      const li = el("li");
-      li.dataset.status = word;
-      li.append(badge(word, labels[word] || word), " " + n);
-      ul.append(li);
-    }
+  function setCounts(html) {
+    const ul = parseCounts(html);
+    const old = document.getElementById("counts");
+    if (ul && old) { old.replaceWith(ul); }
   }
 
-  const source = new EventSource(table.dataset.eventsUrl);
-  source.addEventListener("open", function () { if (live) { live.hidden = false; } });
+  let source = null;
+  localize(document);
+  setInterval(tick, 1000);
+  if (typeof EventSource === "undefined") { return; }
+  source = new EventSource(table.dataset.eventsUrl);
+  source.addEventListener("open", function () { if (live) { live.hidden = false; } tick(); });
   source.addEventListener("error", function () { if (live) { live.hidden = true; } });
   source.addEventListener("snapshot", function (ev) {
     const data = JSON.parse(ev.data);
     body.replaceChildren();
-    for (const row of data.rows) { body.append(renderRow(row)); }
-    labels = data.labels;
+    for (const html of data.rows) { const tr = parseRow(html); if (tr) { body.append(tr); } }
     setCounts(data.counts);
-    const gen = document.getElementById("generated");
-    if (gen) { gen.textContent = data.generated; gen.dateTime = data.generated; }
+    localize(document);
   });
   source.addEventListener("kiosk", function (ev) {
     const data = JSON.parse(ev.data);
     upsert(data.row);
     setCounts(data.counts);
+    tick();
   });
   source.addEventListener("seen", function (ev) {
     const data = JSON.parse(ev.data);
     const tr = document.getElementById("kiosk-" + data.id);
     const cell = tr ? tr.querySelector("td.seen") : null;
-    if (cell) { cell.textContent = data.last_seen || "–"; }
+    if (!cell || !data.last_seen) { return; }
+    const t = document.createElement("time");
+    t.className = "ts";
+    t.dateTime = data.last_seen;
+    t.textContent = data.text;
+    cell.replaceChildren(t);
+    localize(cell);
   });
 }());
