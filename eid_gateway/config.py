@@ -26,24 +26,22 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import AfterValidator, BaseModel, ValidationInfo
+from pydantic import AfterValidator, BaseModel
 from pydantic_core import PydanticCustomError
 
 from certs.loading import (
     CertLoadError,
-    is_pkcs12,
     load_certificate_file,
-    load_key_pair_file,
 )
-from eid_gateway.backends.registry import BACKENDS, BackendSections, kinds_text
+from eid_gateway.backends.registry import BACKENDS, BackendSections
+from eid_gateway.backends.settings import EidServerConfig, parse_eid_server
 from eid_gateway.eidserver.settings import EmbeddedPaosSettings
 from eid_gateway.frontends.oidc.settings import (
     OidcSettings,
@@ -51,14 +49,15 @@ from eid_gateway.frontends.oidc.settings import (
     with_oidc_services,
 )
 from eid_gateway.kiosks.settings import KioskSettings, parse_kiosk_settings
-from eid_gateway.service_settings import check_url, parse_services
+from eid_gateway.service_settings import parse_services
 from eid_gateway.services import ServiceRegistry
 from eid_gateway.settings_base import (
-    CertificateFile,
     ConfigError,
     EnvVar,
+    ExistingMaterial,
     FilePath,
     KeyFileOrUri,
+    KeyMaterial,
     Loc,
     MaterialFile,
     Problems,
@@ -68,14 +67,12 @@ from eid_gateway.settings_base import (
     SecretFile,
     Section,
     Text,
-    context_of,
     problem,
     resolve_path,
 )
 from eid_gateway.web.branding import Branding, parse_branding
 from saml.errors import SamlError
-from saml.keys import KeyPair, check_key_strength
-from tr03110.cvc import CvcError, CvCertificate, load_cvc_file
+from saml.keys import KeyPair
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config"]
 
@@ -200,41 +197,6 @@ class FlowConfig:
     #: A result that came only after waiting is held this long before it is released: time for a
     #: relayed sign-in's other browser to arrive and end the flow (see eid_gateway.web.navigation).
     late_result_grace_seconds: float = 2.0
-
-
-@dataclass(frozen=True)
-class EidSamlConfig:
-    """``[eid_server] kind = "saml"``: the gateway as SAML SP of the eID-Server's SAML interface."""
-
-    sp_entity_id: str
-    #: Signs the AuthnRequests and decrypts the eID-Server's assertions (RSA >= 3072 for RSA-OAEP).
-    sp_key: KeyPair
-    #: The eID-Server's encryption certificate (the request extension is encrypted to it).
-    encryption_cert: x509.Certificate
-    #: Accept AES-CBC / RSA PKCS#1 v1.5 from this server (BSI samples still show them); off by default.
-    legacy_algorithms: bool = False
-    #: The eID-Server's SAML entity ID (the Issuer of its Responses).
-    server_entity_id: str = ""
-
-
-@dataclass(frozen=True)
-class EidServerConfig:
-    #: A line of :data:`eid_gateway.backends.registry.BACKENDS`.
-    kind: str
-    url: str | None
-    server_cert: x509.Certificate | None
-    timeout_seconds: float
-    tls_ca_file: Path | None
-    #: The authorization certificate (TR-03110 CV certificate) the eID-Server uses for this gateway.
-    authorization_certificate: CvCertificate | None = None
-    #: getResult / getServerInfo are repeated this often when the server is unavailable (useID never).
-    retries: int = 2
-    #: Consecutive failures that open the circuit breaker, and how long it stays open.
-    breaker_failures: int = 5
-    breaker_reset_seconds: float = 30.0
-    #: The name the eID-Server's TLS certificate must carry, when it differs from the URL's host.
-    tls_server_name: str | None = None
-    saml: EidSamlConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -367,26 +329,10 @@ def _network(value: str) -> str:
         raise problem(f"not an IP address or network ({value!r})") from None
 
 
-def _existing_file(value: Path) -> Path:
-    if not value.is_file():
-        raise problem(f"file {value} does not exist")
-    return value
-
-
 def _in_existing_directory(value: Path) -> Path:
     if not value.parent.is_dir():
         raise problem(f"directory {value.parent} does not exist")
     return value
-
-
-def _eid_kind(value: str) -> str:
-    if value not in BACKENDS:
-        raise problem(f"must be {kinds_text()}")
-    return value
-
-
-def _url(value: str, info: ValidationInfo) -> str:
-    return check_url(value, context_of(info).production)
 
 
 def _prefix(value: str) -> str:
@@ -396,7 +342,6 @@ def _prefix(value: str) -> str:
 
 
 Network = Annotated[str, AfterValidator(_network)]
-ExistingMaterial = Annotated[MaterialFile, AfterValidator(_existing_file)]
 
 
 class DocumentTable(Section):
@@ -572,54 +517,6 @@ class FlowTable(Section):
     late_result_grace_seconds: Annotated[float, Range(0, 30)] = 2.0
 
 
-_EID_SAML_KEYS: Final = ("sp_key", "sp_cert", "encryption_cert", "sp_entity_id", "legacy_algorithms",
-                         "server_entity_id")
-
-
-class EidServerTable(Section):
-    """``[eid_server]``: which backend (:data:`eid_gateway.backends.registry.BACKENDS`) and how to reach it."""
-
-    kind: Annotated[str, AfterValidator(_eid_kind)] = "simulator"
-    url: Annotated[str, AfterValidator(_url)] | None = None
-    server_cert: CertificateFile | None = None
-    timeout_seconds: Annotated[float, Range(0.5, 120)] = 10.0
-    tls_ca_file: ExistingMaterial | None = None
-    tls_server_name: Text | None = None
-    retries: Annotated[int, Range(0, 5)] = 2
-    circuit_breaker_failures: Annotated[int, Range(1, 1000)] = 5
-    circuit_breaker_reset_seconds: Annotated[float, Range(1, 3600)] = 30.0
-    authorization_certificate: FilePath | None = None
-    # kind = "saml" only
-    sp_key: MaterialFile | None = None
-    sp_cert: MaterialFile | None = None
-    encryption_cert: CertificateFile | None = None
-    sp_entity_id: Text | None = None
-    legacy_algorithms: bool = False
-    server_entity_id: Text | None = None
-
-    @classmethod
-    def check_raw(cls, raw: Mapping[str, Any], problems: Problems, context: ReadContext) -> None:
-        kind = raw.get("kind", "simulator")
-        backend = BACKENDS.get(kind) if isinstance(kind, str) else None
-        if backend is None:
-            return
-        if context.production and backend.test_facility:
-            real = {name: k for name, k in BACKENDS.items() if k.remote}
-            problems.add("kind", f"the {kind} is a test facility; production needs kind = {kinds_text(real)}")
-        if backend.remote:
-            for name in ("url", "server_cert"):
-                if name not in raw:
-                    problems.add(name, "is required")
-        if kind == "saml":
-            for name in ("sp_key", "server_entity_id"):
-                if name not in raw:
-                    problems.add(name, "is required")
-        else:
-            for name in _EID_SAML_KEYS:
-                if name in raw:
-                    problems.add(name, 'only applies to kind = "saml"')
-
-
 class SimulatorTable(Section):
     """``[simulator]``: see :class:`SimulatorSection`."""
 
@@ -662,68 +559,33 @@ class DemoTable(Section):
 # --- loading key material ------------------------------------------------------------------------------------
 
 
-class _Material:
-    """Loads key files, recording each failure under its setting's key path."""
+def _signing_pair(material: KeyMaterial, table: KeysTable, name: str, value: str | None,
+                  cert: Path | None) -> KeyPair | None:
+    """A PEM / PKCS#12 key pair, or a key held in an HSM: ``pkcs11:token=..;object=..`` (RFC 7512) with
+    the certificate as a file, ``pkcs11_module`` (default: SoftHSM2) and the PIN from ``pkcs11_pin_env``."""
+    at: Loc = ("keys", name)
+    if value is None:
+        return None
+    if cert is not None and not cert.is_file():  # under its own key, not the key file's
+        material.reader.problem(("keys", name.removesuffix("_key") + "_cert"), f"file {cert} does not exist")
+        return None
+    if not value.startswith("pkcs11:"):
+        return material.pair(at, resolve_path(value, material.reader.context.base_dir), cert)
+    from certs.pkcs11 import SOFTHSM2_MODULE, Pkcs11Error, load_pkcs11_key_pair
 
-    def __init__(self, reader: Reader, password: bytes | None) -> None:
-        self.reader = reader
-        self.password = password
-
-    def load(self, at: Loc, loader: Callable[[], T]) -> T | None:
-        try:
-            return loader()
-        except CertLoadError as exc:
-            self.reader.problem(at, str(exc))
-            return None
-
-    def pair(self, at: Loc, key: Path | None, cert: Path | None, *, password: bool = True,
-             strength: bool = True) -> KeyPair | None:
-        if key is None:
-            return None
-        if cert is not None:  # a certificate that cannot be read is named under its own setting
-            cert_at = (*at[:-1], str(at[-1]).removesuffix("key") + "cert")
-            if self.load(cert_at, lambda: load_certificate_file(cert)) is None:
-                return None
-        secret = self.password if password else None
-        kp = self.load(at, lambda: load_key_pair_file(key, cert, secret))
-        if strength:
-            self.strength(at, kp)
-        return kp
-
-    def strength(self, at: Loc, kp: KeyPair | None) -> None:
-        if kp is None:
-            return
-        try:
-            check_key_strength(kp.private_key.public_key())
-        except SamlError as exc:
-            self.reader.problem(at, str(exc))
-
-    def signing_pair(self, table: KeysTable, name: str, value: str | None, cert: Path | None) -> KeyPair | None:
-        """A PEM / PKCS#12 key pair, or a key held in an HSM: ``pkcs11:token=..;object=..`` (RFC 7512) with
-        the certificate as a file, ``pkcs11_module`` (default: SoftHSM2) and the PIN from ``pkcs11_pin_env``."""
-        at: Loc = ("keys", name)
-        if value is None:
-            return None
-        if cert is not None and not cert.is_file():  # under its own key, not the key file's
-            self.reader.problem(("keys", name.removesuffix("_key") + "_cert"), f"file {cert} does not exist")
-            return None
-        if not value.startswith("pkcs11:"):
-            return self.pair(at, resolve_path(value, self.reader.context.base_dir), cert)
-        from certs.pkcs11 import SOFTHSM2_MODULE, Pkcs11Error, load_pkcs11_key_pair
-
-        pin = os.environ.get(table.pkcs11_pin_env) if table.pkcs11_pin_env else None
-        if table.pkcs11_pin_env is not None and pin is None:
-            self.reader.problem(("keys", "pkcs11_pin_env"), f"environment variable {table.pkcs11_pin_env} is not set")
-        if cert is None or pin is None:
-            return None
-        try:
-            kp = load_pkcs11_key_pair(value, load_certificate_file(cert), module=table.pkcs11_module or SOFTHSM2_MODULE,
-                                      pin=pin)
-        except (CertLoadError, Pkcs11Error, SamlError) as exc:
-            self.reader.problem(at, str(exc))
-            return None
-        self.strength(at, kp)
-        return kp
+    pin = os.environ.get(table.pkcs11_pin_env) if table.pkcs11_pin_env else None
+    if table.pkcs11_pin_env is not None and pin is None:
+        material.reader.problem(("keys", "pkcs11_pin_env"), f"environment variable {table.pkcs11_pin_env} is not set")
+    if cert is None or pin is None:
+        return None
+    try:
+        kp = load_pkcs11_key_pair(value, load_certificate_file(cert), module=table.pkcs11_module or SOFTHSM2_MODULE,
+                                  pin=pin)
+    except (CertLoadError, Pkcs11Error, SamlError) as exc:
+        material.reader.problem(at, str(exc))
+        return None
+    material.strength(at, kp)
+    return kp
 
 
 def _table(reader: Reader, model: type[M], data: Mapping[str, Any], name: str) -> M | None:
@@ -752,7 +614,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
             pass
     context = ReadContext(base_dir=base_dir, production=production, password=password, origin=origin, document=data)
     reader = Reader(context)
-    material = _Material(reader, password)
+    material = KeyMaterial(reader, password)
     document = reader.table(DocumentTable, data, ())
 
     listen_table = _table(reader, ListenTable, data, "listen")
@@ -762,8 +624,8 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     signing = signing_next = eid_client = None
     secret: bytes | None = None
     if kt is not None:
-        signing = material.signing_pair(kt, "saml_signing_key", kt.saml_signing_key, kt.saml_signing_cert)
-        signing_next = material.signing_pair(kt, "saml_signing_next_key", kt.saml_signing_next_key,
+        signing = _signing_pair(material, kt, "saml_signing_key", kt.saml_signing_key, kt.saml_signing_cert)
+        signing_next = _signing_pair(material, kt, "saml_signing_next_key", kt.saml_signing_next_key,
                                              kt.saml_signing_next_cert)
         eid_client = material.pair(("keys", "eid_client_key"), kt.eid_client_key, kt.eid_client_cert)
         secret = kt.pseudonym_secret.value
@@ -784,34 +646,12 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     flow = FlowConfig(**flow_table.model_dump()) if flow_table else FlowConfig()
 
     # --- the eID-Server: its kind is a line of the backend registry ----------------------------------------
-    et = _table(reader, EidServerTable, data, "eid_server")
-    raw_kind = (data.get("eid_server") or {}).get("kind", "simulator") if isinstance(data.get("eid_server"), Mapping) \
-        else "simulator"
+    eid_raw = data.get("eid_server")
+    raw_kind = eid_raw.get("kind", "simulator") if isinstance(eid_raw, Mapping) else "simulator"
     ekind = raw_kind if isinstance(raw_kind, str) and raw_kind in BACKENDS else "simulator"
     backend = BACKENDS[ekind]
-    server_cert: x509.Certificate | None = None
-    authz_cert: CvCertificate | None = None
-    eid_saml: EidSamlConfig | None = None
-    if et is not None:
-        server_cert = et.server_cert
-        if ekind == "tr03130" and et.url is not None and et.url.startswith("https://") and kt is not None \
-                and is_pkcs12(kt.eid_client_key):
-            reader.problem(("keys", "eid_client_key"),
-                           "mutual TLS to the eID-Server needs a PEM key and certificate, not PKCS#12")
-        if et.authorization_certificate is not None:
-            try:
-                authz_cert = load_cvc_file(et.authorization_certificate)
-            except CvcError as exc:
-                reader.problem(("eid_server", "authorization_certificate"), str(exc))
-        if ekind == "saml":
-            sp_key = material.pair(("eid_server", "sp_key"), et.sp_key, et.sp_cert)
-            if sp_key is not None and sp_key.is_ec:
-                reader.problem(("eid_server", "sp_key"),
-                               "must be an RSA key (the eID-Server encrypts assertions with RSA-OAEP)")
-            enc_cert = et.encryption_cert or server_cert
-            if sp_key is not None and enc_cert is not None and et.server_entity_id is not None:
-                eid_saml = EidSamlConfig(et.sp_entity_id or f"{origin}/eid/saml/metadata", sp_key, enc_cert,
-                                         et.legacy_algorithms, et.server_entity_id)
+    eid_server = reader.run(lambda: parse_eid_server(eid_raw if isinstance(eid_raw, Mapping) else None, material,
+                                                     eid_client_key=kt.eid_client_key if kt else None))
 
     simulator: SimulatorSection | None = None
     if "simulator" in data:
@@ -865,23 +705,12 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
             reader.problem(("listen", "workers"), f"must be 1 because {reason}")
 
     reader.check()
-    assert document is not None and et is not None and store is not None
+    assert document is not None and eid_server is not None and store is not None
     assert signing is not None and eid_client is not None and secret is not None and kt is not None
     keys = KeysConfig(signing, signing_next, eid_client, kt.eid_client_key, kt.eid_client_cert, secret, password)
-    eid_server = EidServerConfig(
-        kind=ekind,
-        url=et.url,
-        server_cert=server_cert if backend.remote else (
-            embedded_paos.signing.certificate if embedded_paos else (simulator.key.certificate if simulator else None)),
-        timeout_seconds=et.timeout_seconds,
-        tls_ca_file=et.tls_ca_file,
-        authorization_certificate=authz_cert,
-        retries=et.retries,
-        breaker_failures=et.circuit_breaker_failures,
-        breaker_reset_seconds=et.circuit_breaker_reset_seconds,
-        tls_server_name=et.tls_server_name,
-        saml=eid_saml,
-    )
+    if not backend.remote:  # the gateway pins the certificate of the eID-Server it mounts itself
+        eid_server = replace(eid_server, server_cert=embedded_paos.signing.certificate if embedded_paos else (
+            simulator.key.certificate if simulator else None))
     registry = ServiceRegistry(services)
     if oidc is not None:
         registry = with_oidc_services(registry, oidc)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator
 
 from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.services import DEFAULT_KEY_TRANSPORT, SamlServiceSettings, Service
@@ -25,7 +24,7 @@ from eid_gateway.settings_base import (
     Reader,
     Section,
     Text,
-    context_of,
+    Url,
     problem,
     validate,
 )
@@ -35,23 +34,6 @@ _SERVICE_ID: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _COMMUNITY_ID: Final = re.compile(r"[0][0-9]{3}([0-9]{2}([0][0-9]([0-9]{2}([0][0-9]{3})?)?)?)?")
 _LOA: Final = {loa.name.lower(): loa for loa in LevelOfAssurance}
 _ATTRIBUTES: Final = {a.value for a in Attribute}
-
-
-def check_url(value: str, production: bool) -> str:
-    """Absolute URL: https always in production; http also allowed in development."""
-    parts = urlsplit(value)
-    allowed = ("https",) if production else ("https", "http")
-    if parts.scheme not in allowed or not parts.netloc or parts.fragment:
-        raise problem("must be an absolute https URL" + ("" if production else " (http is allowed in development)"))
-    return value
-
-
-def _url(value: str, info: ValidationInfo) -> str:
-    return check_url(value, context_of(info).production)
-
-
-#: An absolute URL (https in production).
-Url = Annotated[str, AfterValidator(_url)]
 
 
 def _service_id(value: str) -> str:

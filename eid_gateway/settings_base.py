@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final, NoReturn, Self, TypeVar
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from pydantic import (
@@ -41,7 +42,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from certs.devpki import DEV_MARKER, is_dev_file
-from certs.loading import CertLoadError, load_certificate_file, load_secret_file
+from certs.loading import CertLoadError, load_certificate_file, load_key_pair_file, load_secret_file
+from saml.errors import SamlError
+from saml.keys import KeyPair, check_key_strength
 
 #: A key path below the table being validated: names of keys and indexes of array entries.
 Loc = tuple[str | int, ...]
@@ -202,6 +205,12 @@ def dev_material_message(path: Path) -> str:
             "production refuses it")
 
 
+def _existing_file(value: Path) -> Path:
+    if not value.is_file():
+        raise problem(f"file {value} does not exist")
+    return value
+
+
 def _key_file_or_uri(value: str, info: ValidationInfo) -> str:
     if not value.startswith("pkcs11:"):
         _not_dev_material(resolve_path(_non_empty(value), context_of(info).base_dir), info)
@@ -240,6 +249,23 @@ class Secret:
     value: bytes = field(repr=False)
 
 
+def check_url(value: str, production: bool) -> str:
+    """Absolute URL: https always in production; http also allowed in development."""
+    parts = urlsplit(value)
+    allowed = ("https",) if production else ("https", "http")
+    if parts.scheme not in allowed or not parts.netloc or parts.fragment:
+        raise problem("must be an absolute https URL" + ("" if production else " (http is allowed in development)"))
+    return value
+
+
+def _url(value: str, info: ValidationInfo) -> str:
+    return check_url(value, context_of(info).production)
+
+
+#: An absolute URL (https in production; http also in development).
+Url = Annotated[str, AfterValidator(_url)]
+
+
 #: A file path (resolved against the config directory).
 FilePath = Annotated[Path, BeforeValidator(_to_path)]
 #: A secret file, read (at least 32 bytes; production refuses development material).
@@ -248,6 +274,9 @@ SecretFile = Annotated[Secret, BeforeValidator(_load_secret)]
 CertificateFile = Annotated[x509.Certificate, BeforeValidator(_load_certificate)]
 #: A key, certificate or secret file: in production it must not be development material.
 MaterialFile = Annotated[Path, BeforeValidator(_to_path), AfterValidator(_not_dev_material)]
+#: A material file that must exist (a CA file handed to TLS as it is).
+ExistingMaterial = Annotated[Path, BeforeValidator(_to_path), AfterValidator(_not_dev_material),
+                             AfterValidator(_existing_file)]
 #: A private key file (as :data:`MaterialFile`, kept as written) or the ``pkcs11:`` URI of a key in an HSM.
 KeyFileOrUri = Annotated[str, AfterValidator(_key_file_or_uri)]
 
@@ -260,6 +289,44 @@ def _env_is_set(name: str) -> str:
 
 #: The name of an environment variable that must be set (secrets come from the environment, never the file).
 EnvVar = Annotated[str, AfterValidator(_non_empty), AfterValidator(_env_is_set)]
+
+
+class KeyMaterial:
+    """Loads key pairs (a key and its certificate: two settings), recording each failure under its
+    setting's key path; single files are field types (:data:`SecretFile`, :data:`CertificateFile`)."""
+
+    def __init__(self, reader: Reader, password: bytes | None) -> None:
+        self.reader = reader
+        self.password = password
+
+    def load(self, at: Loc, loader: Callable[[], T]) -> T | None:
+        try:
+            return loader()
+        except CertLoadError as exc:
+            self.reader.problem(at, str(exc))
+            return None
+
+    def pair(self, at: Loc, key: Path | None, cert: Path | None, *, password: bool = True,
+             strength: bool = True) -> KeyPair | None:
+        if key is None:
+            return None
+        if cert is not None:  # a certificate that cannot be read is named under its own setting
+            cert_at = (*at[:-1], str(at[-1]).removesuffix("key") + "cert")
+            if self.load(cert_at, lambda: load_certificate_file(cert)) is None:
+                return None
+        secret = self.password if password else None
+        kp = self.load(at, lambda: load_key_pair_file(key, cert, secret))
+        if strength:
+            self.strength(at, kp)
+        return kp
+
+    def strength(self, at: Loc, kp: KeyPair | None) -> None:
+        if kp is None:
+            return
+        try:
+            check_key_strength(kp.private_key.public_key())
+        except SamlError as exc:
+            self.reader.problem(at, str(exc))
 
 
 # --- messages --------------------------------------------------------------------------------------------
