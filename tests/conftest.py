@@ -41,6 +41,9 @@ SLOW: dict[str, str] = {
     "store/test_sentinel.py": "Redis Sentinel failover (three redis processes)",
     "kiosks/test_agent_e2e.py": "real pcscd + vpcd + virtual card + kiosk agent",
     "cardreader/test_cr_pcsc_live.py": "real pcscd with the vpcd virtual reader",
+    "cardreader/test_cr_pcsc_isolation.py": "two pcscd daemons side by side",
+    "kiosks/test_agent_liveness.py": "the kiosk agent process killed and stopped against real pcscd",
+    "kiosks/test_agent_install.py": "the agent installed alone in a fresh venv (pip, pyscard build)",
 }
 
 
