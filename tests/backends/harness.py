@@ -20,6 +20,7 @@ from certs.devpki import generate_dev_keys
 from eid_gateway.instance import CONFIG_TEMPLATE
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.simulator.saml_interface import SamlInterfaceConfig
+from eid_gateway.web.branding import write_demo_logo
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
 from .tlsenv import Pki, TlsSimulator, start_tls_simulator
@@ -40,6 +41,7 @@ def _write_config(directory: Path, origin: str, port: int) -> Path:
     shutil.copytree(_KEY_CACHE[0], directory / "certs")
     path = directory / "gateway.toml"
     path.write_text(CONFIG_TEMPLATE.substitute(origin=origin, port=port, config_path=path), encoding="utf-8")
+    write_demo_logo(directory)  # the template's [branding] logo
     return path
 
 
