@@ -626,7 +626,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     if kt is not None:
         signing = _signing_pair(material, kt, "saml_signing_key", kt.saml_signing_key, kt.saml_signing_cert)
         signing_next = _signing_pair(material, kt, "saml_signing_next_key", kt.saml_signing_next_key,
-                                             kt.saml_signing_next_cert)
+                                     kt.saml_signing_next_cert)
         eid_client = material.pair(("keys", "eid_client_key"), kt.eid_client_key, kt.eid_client_cert)
         secret = kt.pseudonym_secret.value
 
