@@ -23,10 +23,10 @@ from eid_gateway.settings_base import ConfigError
 
 PACKAGE = Path(registry.__file__).resolve().parent.parent
 
-#: Modules allowed to compare a value with a backend kind's name: the registry itself, and the config
-#: while it still reads the kind-specific [eid_server] keys of "tr03130" / "saml" itself (until each
-#: kind's settings parser is a field of its registry line).
-KIND_NAMES_ALLOWED = {"backends/registry.py", "config.py"}
+#: Modules allowed to compare a value with a backend kind's name: the registry itself, and the
+#: [eid_server] parser (backends/settings.py, formerly in config.py) while it reads the kind-specific keys
+#: of "tr03130" / "saml" itself (until each kind's settings parser is a field of its registry line).
+KIND_NAMES_ALLOWED = {"backends/registry.py", "config.py", "backends/settings.py"}
 
 
 def _kind_tests(path: Path) -> list[str]:
