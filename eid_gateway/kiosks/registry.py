@@ -47,6 +47,8 @@ class KioskRecord:
     stopped_at: float | None = None
     #: the last time the kiosk API refused a credential for this kiosk
     refused_at: float | None = None
+    #: the status word dashboards were last told (the word itself moves with the clock)
+    shown: str = UNKNOWN
 
     @property
     def summary(self) -> str:
@@ -110,6 +112,7 @@ class KioskRegistry:
                 continue
             rec.last_seen, rec.changed_at = row.last_seen, row.changed_at
             rec.stale = True
+            rec.shown = self.status_word(rec)
 
     def stored(self, kiosk_id: str) -> StoredKiosk | None:
         rec = self.records[kiosk_id]
@@ -171,9 +174,8 @@ class KioskRegistry:
         rec = self.records.get(kiosk_id)
         if rec is None:
             return
-        before = self.status_word(rec)
         rec.refused_at = self.clock()
-        if self.status_word(rec) != before:
+        if self.status_word(rec) != rec.shown:
             self.publish(kiosk_id)
 
     def refresh_staleness(self) -> list[str]:
@@ -182,9 +184,8 @@ class KioskRegistry:
         limit = self.settings.stale_after_seconds
         changed = []
         for kid, rec in self.records.items():
-            before = self.status_word(rec)
             rec.stale = rec.last_seen is None or now - rec.last_seen > limit
-            if self.status_word(rec) != before:
+            if self.status_word(rec) != rec.shown:
                 changed.append(kid)
                 self.publish(kid)
         return changed
@@ -259,9 +260,10 @@ class KioskRegistry:
         return len(self._subs)
 
     def publish(self, kiosk_id: str, heartbeat_only: bool = False) -> None:
+        rec = self.records[kiosk_id]
+        rec.shown = self.status_word(rec)
         if not self._subs:
             return
-        rec = self.records[kiosk_id]
         event = (
             {"type": "seen", "id": kiosk_id, "last_seen": _iso(rec.last_seen)}
             if heartbeat_only

@@ -77,3 +77,46 @@ async def test_changes_fan_out_and_slow_dashboards_are_cut_off():
     assert slow.overflowed and slow.closed.is_set()
     assert reg.subscriber_count == 1
     await asyncio.sleep(0)
+
+
+def test_announced_stop_is_offline_at_once_until_the_agent_reports_again():
+    reg, clock = registry()
+    reg.record_state("mitte-1", "inst-aaaa", 1, EMPTY)
+    clock.now += 1
+    assert not reg.record_offline("mitte-1", "inst-aaaa", 1).applied  # an old number changes nothing
+    assert reg.row("mitte-1")["status"] == "empty"
+    assert reg.record_offline("mitte-1", "inst-aaaa", 2).applied
+    row = reg.row("mitte-1")
+    assert row["status"] == "offline" and row["offline_reason"] == "stopped"
+    assert row["offline_since"] == "2023-11-14T22:13:21+00:00"
+    assert reg.counts() == {"offline": 1, "unknown": 1}
+    clock.now += 100
+    reg.refresh_staleness()
+    assert reg.row("mitte-1")["offline_reason"] == "stopped"  # still the announced stop, not "silent"
+    reg.record_state("mitte-1", "inst-bbbb", 1, CARD)  # the agent restarted
+    assert reg.row("mitte-1")["status"] == "id_card" and reg.row("mitte-1")["offline_since"] is None
+
+
+def test_refused_credential_shows_only_while_the_kiosk_does_not_report():
+    reg, clock = registry()  # heartbeat 10 s, 3 missed: the offline window is 35 s
+    reg.record_refused("mitte-1")
+    assert reg.row("mitte-1")["status"] == "credential_refused"
+    reg.record_refused("sued-9")  # not configured: nothing to show, no error
+    # a kiosk that reports validly is not hidden by someone guessing at its token
+    reg.record_state("mitte-1", "inst-aaaa", 1, EMPTY)
+    clock.now += 1
+    reg.record_refused("mitte-1")
+    assert reg.row("mitte-1")["status"] == "empty"
+    # once it falls silent, the refusal is what staff see, while refusals keep coming
+    clock.now += 40
+    reg.refresh_staleness()
+    assert reg.row("mitte-1")["status"] == "offline"
+    reg.record_refused("mitte-1")
+    assert reg.row("mitte-1")["status"] == "credential_refused"
+    # refusals that stopped age out with the offline window
+    clock.now += 36
+    assert reg.refresh_staleness() == ["mitte-1"]
+    assert reg.row("mitte-1")["status"] == "offline"
+    # a valid report ends it
+    reg.record_heartbeat("mitte-1", "inst-aaaa", 2)
+    assert reg.row("mitte-1")["status"] == "empty"
