@@ -198,6 +198,8 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
         plain("GET /demo/oidc/", "/demo/oidc/"),
         query("GET /demo/oidc/login", "/demo/oidc/login", "lang=en", count=PLAIN_COUNT),
         query("GET /demo/oidc/callback", "/demo/oidc/callback", callback_query),
+        plain("GET /", "/"),
+        in_path("GET /oidc/error/{reason}", "/oidc/error/unregistered_redirect_uri", "lang=en"),
         plain("GET /healthz", "/healthz"),
         plain("GET /readyz", "/readyz"),
         plain("GET /metrics", "/metrics"),
