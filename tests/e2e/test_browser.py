@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 
+from aiohttp import web
+
+from eid_gateway.demo.pages import OidcDemoPages
 from eid_gateway.frontends.saml_idp import AUTOSUBMIT_SCRIPT_PATH
+from eid_gateway.identity import LevelOfAssurance
 
 from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 from helpers.gateway import Gateway, StartGateway
@@ -146,11 +150,22 @@ async def test_a_cancelled_sign_in_returns_to_the_service_without_a_click_on_wei
             await context.close()
 
 
-async def test_erika_signs_in_through_the_demo_oidc_button(start_gateway: StartGateway, tmp_path: Path) -> None:
+async def test_erika_signs_in_through_the_demo_oidc_button(
+    start_gateway: StartGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Bürgerportal's second button: the same card step, answered over OpenID Connect (a redirect,
     no POST page and no script)."""
     from playwright.async_api import async_playwright
 
+    verified: list[dict[str, Any]] = []  # the ID token claims the demo's relying party verified
+    shown = OidcDemoPages.signed_in
+
+    def signed_in(self: OidcDemoPages, request: web.Request, claims: dict[str, Any],
+                  userinfo: dict[str, Any]) -> web.Response:
+        verified.append(claims)
+        return shown(self, request, claims, userinfo)
+
+    monkeypatch.setattr(OidcDemoPages, "signed_in", signed_in)
     gw = await start_gateway()
     async with async_playwright() as pw:
         context = await _launch(pw, tmp_path)
@@ -163,7 +178,13 @@ async def test_erika_signs_in_through_the_demo_oidc_button(start_gateway: StartG
             await page.wait_for_url(f"{gw.origin}/demo/oidc/callback*")
             text = await page.inner_text("table")
             assert "MUSTERMANN" in text and "ERIKA" in text
-            assert "http://eidas.europa.eu/LoA/high" in await page.content()
+            rows = await page.eval_on_selector_all(
+                "#identity tr", "rows => rows.map(r => [r.cells[0].innerText, r.cells[1].innerText])")
+            table = dict(rows)
+            assert table["Vertrauensniveau"] == "hoch (eIDAS)"  # the ID token's acr, in words
+            assert table["Angemeldet über"] == "OpenID Connect"
+            [claims] = verified
+            assert claims["acr"] == LevelOfAssurance.HIGH.value == "http://eidas.europa.eu/LoA/high"
             assert watch.script_statuses == [] and watch.violations == []
         finally:
             await context.close()

@@ -18,15 +18,20 @@ import aiohttp
 import pytest
 
 from eid_gateway.store.sqlite import SqliteStore
-from saml.messages import STATUS_AUTHN_FAILED
+from saml import parse_response
+from saml.messages import STATUS_AUTHN_FAILED, STATUS_RESPONDER
 
 from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, card_step, tc_token_url_of
 from helpers.chromium import ARGS, CHROMIUM, requires_chromium
 from helpers.gateway import deliver, open_oidc_start_page, open_start_page
+from helpers.saml_post import demo_status_line, read_saml_response, saml_response_on
 
 AUSWEISAPP_HEADERS = {"User-Agent": "AusweisApp2/1.26.2 (TR-03124-1/1.3) Debian/12", "Accept": "*/*"}
 RELAY_TEXT = "Diese Anmeldung wurde nicht in diesem Browser begonnen"
 ENDED_TITLE = "Anmeldung zu Ihrem Schutz beendet"
+#: What the demo service shows for the error Response Responder / AuthnFailed (its status in words).
+AUTHN_FAILED_TEXT = "Die Authentifizierung mit dem Ausweis ist fehlgeschlagen"
+AUTHN_FAILED_LINE = "Status: Fehler beim Anmeldedienst: Authentifizierung fehlgeschlagen"
 
 
 @pytest.fixture
@@ -41,13 +46,20 @@ def assert_no_identity(*pages: Page) -> None:
         assert "MUSTERMANN" not in page.text and "ERIKA" not in page.text and "1964" not in page.text
 
 
-async def attacker_gets_nothing_saml(attacker: Browser, refresh_url: str) -> None:
-    """The attacker's browser at the refresh address: the failure page, then the service's error."""
+async def attacker_gets_nothing_saml(gw: Gateway, attacker: Browser, refresh_url: str) -> None:
+    """The attacker's browser at the refresh address: the failure page, then the service's error (the
+    signed error Response Responder / AuthnFailed, shown by the service in words)."""
     failed = await attacker.get(refresh_url)
     assert failed.status == 200 and ENDED_TITLE in failed.text, failed.text
-    result = await deliver(attacker, await attacker.submit(failed))
-    assert result.status == 200 and STATUS_AUTHN_FAILED in result.text
-    assert_no_identity(failed, result)
+    post_page = await attacker.submit(failed)
+    response = saml_response_on(post_page, [gw.config.keys.saml_signing.certificate])
+    status = parse_response(response).status
+    assert (status.code, status.sub_code) == (STATUS_RESPONDER, STATUS_AUTHN_FAILED)
+    assert [child.tag for child in response if "Assertion" in child.tag] == []  # no assertion, not even encrypted
+    result = await deliver(attacker, post_page)
+    assert result.status == 200 and AUTHN_FAILED_TEXT in result.text
+    assert demo_status_line(result) == AUTHN_FAILED_LINE
+    assert_no_identity(failed, post_page, result)
 
 
 async def test_card_relay_over_saml_gives_the_attacker_nothing(
@@ -61,7 +73,7 @@ async def test_card_relay_over_saml_gives_the_attacker_nothing(
     landed = await victim.get(step.next_url)
     assert landed.status == 403 and RELAY_TEXT in landed.text
     assert_no_identity(landed)
-    await attacker_gets_nothing_saml(attacker, step.next_url)
+    await attacker_gets_nothing_saml(gw, attacker, step.next_url)
     # and the victim's browser cannot complete it either
     again = await victim.get(step.next_url)
     assert again.status in (403, 410)
@@ -197,11 +209,17 @@ async def test_card_relay_between_two_real_browsers(start_gateway: StartGateway,
             # the attacker opens the refresh address in the browser that began the flow
             await attacker.goto(refresh_url)
             assert ENDED_TITLE in await attacker.content()
-            await attacker.click("form button[type=submit]")
             if button == "#signin":  # the SAML POST page submits itself (static script)
-                await attacker.wait_for_url(f"{gw.origin}/demo/acs")
-                assert STATUS_AUTHN_FAILED in await attacker.content()
+                async with attacker.expect_request(gw.url("/demo/acs")) as posted:
+                    await attacker.click("form button[type=submit]")
+                    await attacker.wait_for_url(f"{gw.origin}/demo/acs")
+                [value] = parse_qs((await posted.value).post_data or "")["SAMLResponse"]
+                response = read_saml_response(value, [gw.config.keys.saml_signing.certificate])
+                status = parse_response(response).status
+                assert (status.code, status.sub_code) == (STATUS_RESPONDER, STATUS_AUTHN_FAILED)
+                assert AUTHN_FAILED_LINE in " ".join((await attacker.inner_text("main")).split())
             else:
+                await attacker.click("form button[type=submit]")
                 await attacker.wait_for_url(f"{gw.origin}/demo/oidc/callback*")
                 assert parse_qs(urlsplit(attacker.url).query)["error"] == ["access_denied"]
             for page in (attacker, victim):

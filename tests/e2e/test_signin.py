@@ -34,9 +34,11 @@ from saml import (
 from saml.algorithms import ECDSA_SHA256, RSA_SHA256
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
+from eid_gateway.identity import LevelOfAssurance
 from helpers.gateway import (Browser, Gateway, Page, Servers, StartGateway, ausweisapp, deliver, open_start_page,
-                             return_to_service, tc_token_url_of)
+                             tc_token_url_of)
 from helpers.ports import closed_port
+from helpers.saml_post import authn_context_on, demo_status_line, status_on
 
 
 # --- the happy path ---------------------------------------------------------------------------------------
@@ -67,10 +69,16 @@ async def test_erika_signs_in_to_the_demo_service(start_gateway: StartGateway, b
     assert table["Vornamen"] == "ERIKA"
     assert table["Geburtsdatum"] == "12.08.1964"
     assert table["Anschrift"] == "HEIDESTRASSE 17, 51147 KÖLN, D"
-    assert table["Vertrauensniveau"] == "http://eidas.europa.eu/LoA/high"
+    assert table["Vertrauensniveau"] == "hoch (eIDAS)"
     assert table["Verschlüsselt übertragen"] == "ja"
+    assert table["Angemeldet über"] == "SAML 2.0"
     pseudonym = table["Pseudonym bei diesem Dienst"]
     assert len(pseudonym) == 52
+    # the level of assurance on the wire: the assertion's AuthnContextClassRef, decrypted with the demo's key
+    assert gw.config.demo.key is not None
+    trusted = [gw.config.keys.saml_signing.certificate]
+    assert authn_context_on(post_page, trusted, gw.config.demo.key) == LevelOfAssurance.HIGH.value
+    assert LevelOfAssurance.HIGH.value == "http://eidas.europa.eu/LoA/high"
     # the raw SAML Response on the wire carries no readable personal data (encrypted assertion)
     [form] = post_page.forms()
     raw = base64.b64decode(next(i.value for i in form.inputs if i.name == "SAMLResponse"))
@@ -93,16 +101,20 @@ async def test_pseudonym_is_stable_for_the_same_card(start_gateway: StartGateway
 
 
 @pytest.mark.parametrize(
-    ("options", "title", "sub_code"),
+    ("options", "title", "sub_code", "message", "words"),
     [
-        ({"cancel": True}, "Anmeldung abgebrochen", STATUS_REQUEST_DENIED),
-        ({"pin": "000000"}, "PIN falsch", STATUS_AUTHN_FAILED),
-        ({"identity": "blocked"}, "gesperrt", STATUS_AUTHN_FAILED),
+        ({"cancel": True}, "Anmeldung abgebrochen", STATUS_REQUEST_DENIED, "Die Anmeldung wurde abgebrochen.",
+         "abgebrochen"),
+        ({"pin": "000000"}, "PIN falsch", STATUS_AUTHN_FAILED, "Die Authentifizierung mit dem Ausweis ist "
+         "fehlgeschlagen", "Authentifizierung fehlgeschlagen"),
+        ({"identity": "blocked"}, "gesperrt", STATUS_AUTHN_FAILED, "Die Authentifizierung mit dem Ausweis ist "
+         "fehlgeschlagen", "Authentifizierung fehlgeschlagen"),
     ],
     ids=["cancel", "wrong-pin", "card-blocked"],
 )
 async def test_card_step_failure_reaches_the_service(
-    start_gateway: StartGateway, browser: Browser, servers: Servers, options: dict[str, object], title: str, sub_code: str
+    start_gateway: StartGateway, browser: Browser, servers: Servers, options: dict[str, object], title: str,
+    sub_code: str, message: str, words: str,
 ) -> None:
     gw = await start_gateway()
     start = await open_start_page(browser, gw)
@@ -110,20 +122,28 @@ async def test_card_step_failure_reaches_the_service(
     assert "ResultMajor=error" in step.next_url
     failure = await browser.get(step.next_url)
     assert title in failure.text
-    result = await return_to_service(browser, failure)
+    post_page = await browser.submit(failure)  # "return to the service"
+    # on the wire: the signed error Response's status codes
+    status = status_on(post_page, [gw.config.keys.saml_signing.certificate])
+    assert (status.code, status.sub_code) == (STATUS_RESPONDER, sub_code)
+    # at the service: the same status in words, no URN
+    result = await deliver(browser, post_page)
     assert result.status == 200
-    assert f"urn:oasis:names:tc:SAML:2.0:status:Responder / {sub_code}" in result.text
+    assert message in result.text
+    assert demo_status_line(result) == f"Status: Fehler beim Anmeldedienst: {words}"
+    assert "urn:oasis" not in result.text
     assert "MUSTERMANN" not in result.text
-    assert (STATUS_RESPONDER in result.text)
 
 
 async def test_cancel_on_the_start_page(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
     gw = await start_gateway()
     start = await open_start_page(browser, gw)
     posted = await browser.submit(start)  # the start page's only form: "cancel and return"
+    status = status_on(posted, [gw.config.keys.saml_signing.certificate])
+    assert (status.code, status.sub_code) == (STATUS_RESPONDER, STATUS_REQUEST_DENIED)
     result = await deliver(browser, posted)
     assert "Die Anmeldung wurde abgebrochen" in result.text
-    assert STATUS_REQUEST_DENIED in result.text
+    assert demo_status_line(result) == "Status: Fehler beim Anmeldedienst: abgebrochen"
 
 
 # --- one-time values ----------------------------------------------------------------------------------------
@@ -182,10 +202,12 @@ async def _server_error_reaches_the_service(gw: Gateway, browser: Browser, serve
     failure = await browser.get(step.next_url)
     assert failure.status == 200
     assert "Technischer Fehler" in failure.text
-    result = await return_to_service(browser, failure)
+    post_page = await browser.submit(failure)  # "return to the service"
+    status = status_on(post_page, [gw.config.keys.saml_signing.certificate])
+    assert (status.code, status.sub_code) == (STATUS_RESPONDER, None)  # no second-level code: not the card
+    result = await deliver(browser, post_page)
     assert "Der Anmeldedienst hat einen Fehler gemeldet" in result.text
-    assert "urn:oasis:names:tc:SAML:2.0:status:Responder" in result.text
-    assert STATUS_AUTHN_FAILED not in result.text
+    assert demo_status_line(result) == "Status: Fehler beim Anmeldedienst"
 
 
 async def test_eid_server_down(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:

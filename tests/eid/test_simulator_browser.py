@@ -21,13 +21,15 @@ async def test_page_sign_in_without_javascript(harness: Harness) -> None:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = await browser.new_page(java_script_enabled=False)
+            page = await browser.new_page(java_script_enabled=False, locale="de-DE")
             await page.goto(harness.sim.client_page_url(url))
-            assert "Test facility — simulated ID card" in await page.title()
+            assert (await page.title()).startswith("Simulierte AusweisApp")  # one language: the browser's
+            assert "Testumgebung: kein echter Ausweis" in await page.inner_text("main")
             await page.get_by_label("ANDRÉ MUSTERMANN").check()
-            await page.get_by_label("PIN (Test-PIN 123456)").fill("123456")
+            await page.get_by_label("PIN", exact=True).fill("123456")
+            assert "Die Test-PIN ist 123456" in await page.inner_text("#pin-hint")
             async with page.expect_navigation():
-                await page.get_by_role("button", name="Bestätigen / Confirm").click()
+                await page.get_by_role("button", name="Bestätigen", exact=True).click()
             final = urlsplit(page.url)
         finally:
             await browser.close()
@@ -44,10 +46,11 @@ async def test_page_cancel(harness: Harness) -> None:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = await browser.new_page(java_script_enabled=False)
+            page = await browser.new_page(java_script_enabled=False, locale="en-US")
             await page.goto(harness.sim.client_page_url(url))
+            assert (await page.title()).startswith("Simulated AusweisApp")
             async with page.expect_navigation():
-                await page.get_by_role("button", name="Abbrechen / Cancel").click()
+                await page.get_by_role("button", name="Cancel", exact=True).click()
             final = urlsplit(page.url)
         finally:
             await browser.close()

@@ -25,11 +25,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from eid_gateway import smoke_test
 from eid_gateway.app import create_app
 from eid_gateway.instance import write_example_config
-from eid_gateway.config import load_config
+from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.eidserver.emulator import simulator_files
 from eid_gateway.eidserver.testpki import generate_test_pki
+from eid_gateway.identity import LevelOfAssurance
 from eid_gateway.simulator.identities import default_identities
 from eid_gateway.smoke_test import (
     AusweisApp,
@@ -40,7 +42,10 @@ from eid_gateway.smoke_test import (
     sign_in,
     start_ausweisapp,
 )
+from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
+
 from helpers.ports import free_port
+from helpers.saml_post import authn_context_on, demo_status_line, status_on
 
 pytestmark = [
     pytest.mark.ausweisapp,
@@ -80,6 +85,10 @@ class Deployment:
         self.runners.append(runner)
         return origin
 
+    def config(self) -> GatewayConfig:
+        """The configuration of the gateway started last (every one shares the instance's keys)."""
+        return load_config(self.directory / "gateway.toml")
+
     def http(self) -> aiohttp.ClientSession:
         session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         self.sessions.append(session)
@@ -116,15 +125,37 @@ def _ok_table(done: SignIn) -> dict[str, str]:
 # --- sign-in succeeds ---------------------------------------------------------------------------------------
 
 
-async def test_simulator_card_signs_in_through_paos(deployment: Deployment, app: AusweisApp) -> None:
+@pytest.fixture
+def submitted(monkeypatch: pytest.MonkeyPatch) -> list[Page]:
+    """The pages whose form the smoke test's browser submitted (the SAML POST page among them)."""
+    pages: list[Page] = []
+    submit = smoke_test.Browser.submit
+
+    async def recording(self: smoke_test.Browser, page: Page) -> Page:
+        pages.append(page)
+        return await submit(self, page)
+
+    monkeypatch.setattr(smoke_test.Browser, "submit", recording)
+    return pages
+
+
+async def test_simulator_card_signs_in_through_paos(
+    deployment: Deployment, app: AusweisApp, submitted: list[Page]
+) -> None:
     origin = await deployment.start()
     done = await sign_in(app, origin, deployment.http)
     table = _ok_table(done)
+    # the level of assurance on the wire (the assertion decrypted with the demo's key), and in words
+    config = deployment.config()
+    assert config.demo.key is not None
+    [post_page] = [page for page in submitted if "SAMLResponse" in page.text]
+    assert authn_context_on(post_page, [config.keys.saml_signing.certificate], config.demo.key) \
+        == LevelOfAssurance.HIGH.value == "http://eidas.europa.eu/LoA/high"
+    assert table["Vertrauensniveau"] == "hoch (eIDAS)"
     # the values of AusweisApp 1.26.2's built-in simulator card, read over Secure Messaging
     assert table["Familienname"] == "MUSTERMANN" and table["Vornamen"] == "ERIKA"
     assert table["Geburtsdatum"] == "12.08.1964"
     assert table["Anschrift"] == "HEIDESTRAẞE 17, 51147 KÖLN, D"
-    assert table["Vertrauensniveau"] == "http://eidas.europa.eu/LoA/high"
     assert re.fullmatch(r"[a-z2-7]{52}", table["Pseudonym bei diesem Dienst"])
     access = done.outcome.message("ACCESS_RIGHTS")
     assert access is not None
@@ -170,12 +201,13 @@ async def test_restricted_identification_gives_services_different_pseudonyms(
 # --- failures end on the right pages ------------------------------------------------------------------------
 
 
-async def _return_to_service(deployment: Deployment, done: SignIn) -> Page:
+async def _return_to_service(deployment: Deployment, done: SignIn) -> tuple[Page, Page]:
+    """(the gateway's SAML POST page, the demo service's page) after "return to the service"."""
     page = done.page
     assert page is not None and page.status == 200
     posted = await done.browser.submit(page)
     assert posted.status == 200
-    return await done.browser.submit(posted)
+    return posted, await done.browser.submit(posted)
 
 
 async def test_cancel_at_access_rights(deployment: Deployment, app: AusweisApp) -> None:
@@ -187,9 +219,11 @@ async def test_cancel_at_access_rights(deployment: Deployment, app: AusweisApp) 
     # reported it to our eID-Server in its DIDAuthenticateResponse)
     assert done.outcome.url is not None and "/eid/refresh/" in done.outcome.url
     assert done.page is not None and "Anmeldung abgebrochen" in done.page.text
-    result = await _return_to_service(deployment, done)
-    assert "urn:oasis:names:tc:SAML:2.0:status:Responder / urn:oasis:names:tc:SAML:2.0:status:RequestDenied" \
-        in result.text
+    posted, result = await _return_to_service(deployment, done)
+    status = status_on(posted, [deployment.config().keys.saml_signing.certificate])
+    assert (status.code, status.sub_code) == (STATUS_RESPONDER, STATUS_REQUEST_DENIED)
+    assert "Die Anmeldung wurde abgebrochen" in result.text
+    assert demo_status_line(result) == "Status: Fehler beim Anmeldedienst: abgebrochen"
     assert "MUSTERMANN" not in result.text
 
 
@@ -240,8 +274,10 @@ async def test_wrong_tc_token_is_refused_by_the_client(
     assert done.outcome.url is not None and "/eid/refresh/" in done.outcome.url
     assert done.page is not None and done.page.status == 200
     assert "<title>Verbindungsfehler" in done.page.text  # FailureKind.COMMUNICATION: TLS-2 could not be set up
-    result = await _return_to_service(deployment, done)
-    assert "urn:oasis:names:tc:SAML:2.0:status:Responder" in result.text
+    posted, result = await _return_to_service(deployment, done)
+    status = status_on(posted, [deployment.config().keys.saml_signing.certificate])
+    assert (status.code, status.sub_code) == (STATUS_RESPONDER, STATUS_AUTHN_FAILED)
+    assert demo_status_line(result) == "Status: Fehler beim Anmeldedienst: Authentifizierung fehlgeschlagen"
 
 
 # --- outside developer mode: https, trusted TLS, the attached model proper -----------------------------------
@@ -317,7 +353,7 @@ async def test_outside_developer_mode(tmp_path: Path, monkeypatch: pytest.Monkey
         async with start_ausweisapp(extra_env=env) as app:
             done = await sign_in(app, origin, http, developer_mode=False)
             log = app.log_path.read_text("utf-8", "replace")
-            result = None if done.outcome.ok or done.page is None else await _return_to_service_via(done)
+            returned = None if done.outcome.ok or done.page is None else await _return_to_service_via(done)
     finally:
         for s in sessions:
             await s.close()
@@ -332,14 +368,18 @@ async def test_outside_developer_mode(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "same origin policy" in str(done.outcome.result.get("message", ""))
     assert "StateCertificateDescriptionCheck" in log
     assert done.page is not None and "<title>Verbindungsfehler" in done.page.text
-    assert result is not None
-    assert "urn:oasis:names:tc:SAML:2.0:status:Responder" in result.text and "ERIKA" not in result.text
+    assert returned is not None
+    posted, result = returned
+    status = status_on(posted, [config.keys.saml_signing.certificate])
+    assert (status.code, status.sub_code) == (STATUS_RESPONDER, STATUS_AUTHN_FAILED)
+    assert demo_status_line(result) == "Status: Fehler beim Anmeldedienst: Authentifizierung fehlgeschlagen"
+    assert "ERIKA" not in result.text
 
 
-async def _return_to_service_via(done: SignIn) -> Page:
+async def _return_to_service_via(done: SignIn) -> tuple[Page, Page]:
     assert done.page is not None
     posted = await done.browser.submit(done.page)
-    return await done.browser.submit(posted)
+    return posted, await done.browser.submit(posted)
 
 
 async def test_smoke_test_command_with_the_embedded_gateway() -> None:

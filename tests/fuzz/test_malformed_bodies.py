@@ -76,8 +76,12 @@ async def test_malformed_simulator_client_form_gets_a_page(
     gw: Gateway, browser: Browser, caplog: pytest.LogCaptureFixture, content_type: str, body: bytes
 ) -> None:
     status, ctype, text = await _post(browser, gw.url("/eid-sim/client"), content_type, body)
+    assert (status, ctype) == (400, "text/html")  # no language asked for: German, the default
+    assert "Ungültige Anfrage" in text and "Das Formular ist fehlerhaft." in text
+    status, ctype, text = await _post(browser, gw.url("/eid-sim/client?lang=en"), content_type, body)
     assert (status, ctype) == (400, "text/html")
-    assert "Invalid request" in text
+    assert "Invalid request" in text and "The form is malformed." in text
+    assert "Ungültige Anfrage" not in text  # one language per page
     assert _no_error_lines(caplog) == []
 
 
@@ -137,6 +141,6 @@ async def test_simulator_client_with_an_unknown_tc_token_url_is_a_client_error(
         assert page.status == 200
     csrf = browser.session.cookie_jar.filter_cookies(URL(gw.url("/eid-sim/client")))["eid_sim_csrf"].value
     form = f"tcTokenURL={gw.url('/eid/no-such-address')}&csrf={csrf}&identity=erika&pin=123456&action=confirm"
-    status, _, text = await _post(browser, gw.url("/eid-sim/client"), FORM, form.encode())
+    status, _, text = await _post(browser, gw.url("/eid-sim/client?lang=en"), FORM, form.encode())
     assert status == 400 and "The TC Token could not be processed." in text
     assert _no_error_lines(caplog) == []
