@@ -39,10 +39,10 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.eid.results import MAJOR_OK, REFRESH_ERROR, REFRESH_OK
 from eid_gateway.eid.tctoken import TcToken, parse_tc_token, refresh_url
+from eid_gateway.instance import write_example_config
 from eid_gateway.store.redis_server import RedisServer, free_port
 from saml import AuthnRequest, build_authn_request, redirect_url
 
@@ -57,8 +57,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([EXE, "--log-level", "WARNING", *args], stdin=subprocess.DEVNULL,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [EXE, "--log-level", "WARNING", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def wait_up(origin: str, process: subprocess.Popen[bytes]) -> None:
@@ -82,8 +86,11 @@ def configs(directory: Path, redis_url: str, sim_port: int) -> tuple[str, Path, 
     example = (directory / "gateway.toml").read_text(encoding="utf-8")
     sim = directory / "simulator.toml"
     sim.write_text(example.replace(public_origin, f"http://127.0.0.1:{sim_port}"), encoding="utf-8")
-    base, n = re.subn(r'(?m)^kind = "simulator"$', f'kind = "tr03130"\nurl = "http://127.0.0.1:{sim_port}/eid-sim/eID"'
-                      '\nserver_cert = "certs/simulator.crt"', example)
+    base, n = re.subn(
+        r'(?m)^kind = "simulator"$',
+        f'kind = "tr03130"\nurl = "http://127.0.0.1:{sim_port}/eid-sim/eID"\nserver_cert = "certs/simulator.crt"',
+        example,
+    )
     assert n == 1
     sqlite = directory / "sqlite.toml"
     sqlite.write_text(base, encoding="utf-8")
@@ -109,7 +116,9 @@ def authn_requests(config_path: Path, count: int) -> list[str]:
     sso = config.public_origin + "/saml/sso"
     out = []
     for _ in range(count):
-        request = AuthnRequest(issuer=config.demo.entity_id, destination=sso, acs_url=config.public_origin + "/demo/acs")
+        request = AuthnRequest(
+            issuer=config.demo.entity_id, destination=sso, acs_url=config.public_origin + "/demo/acs"
+        )
         url = redirect_url(sso, build_authn_request(request), relay_state="rs", key=config.demo.request_signing_key)
         out.append(url.split("?", 1)[1])
     return out
@@ -134,8 +143,12 @@ async def one_login(origins: list[str], query: str, app: aiohttp.ClientSession) 
             token = parse_tc_token(await r.read())
         if not isinstance(token, TcToken):
             raise RuntimeError("error TC Token")
-        form = {"SessionIdentifier": token.session_identifier, "identity": "erika", "pin": "123456",
-                "action": "confirm"}
+        form = {
+            "SessionIdentifier": token.session_identifier,
+            "identity": "erika",
+            "pin": "123456",
+            "action": "confirm",
+        }
         async with app.post(token.server_address, data=form) as r:
             answer = await r.json()
         ok = answer.get("result_major") == MAJOR_OK
@@ -154,6 +167,7 @@ async def run_logins(origins: list[str], queries: list[str], concurrency: int) -
     errors = 0
     work = iter(queries)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as app:
+
         async def worker() -> None:
             nonlocal errors
             for query in work:
@@ -163,6 +177,7 @@ async def run_logins(origins: list[str], queries: list[str], concurrency: int) -
                     errors += 1
                     if errors <= 3:
                         print(f"    error: {exc}", file=sys.stderr)
+
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies, errors
 
@@ -197,8 +212,12 @@ def redis_benchmark(port: int) -> float:
     exe = shutil.which("redis-benchmark")
     if exe is None:
         return float("nan")
-    out = subprocess.run([exe, "-p", str(port), "-n", "200000", "-c", "50", "-q", "-t", "set,get"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [exe, "-p", str(port), "-n", "200000", "-c", "50", "-q", "-t", "set,get"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rates = [float(x) for x in re.findall(r"([\d.]+) requests per second", out)]
     return min(rates) if rates else float("nan")
 
@@ -216,42 +235,64 @@ async def main() -> int:
         redis.start()
         sim_port = free_port()
         _, sim_config, sqlite_config, redis_config = configs(directory / "inst", redis.url, sim_port)
-        sim = spawn(["simulator", "--config", str(sim_config), "--host", "127.0.0.1", "--port", str(sim_port)],
-                    directory / "sim.log")
+        sim = spawn(
+            ["simulator", "--config", str(sim_config), "--host", "127.0.0.1", "--port", str(sim_port)],
+            directory / "sim.log",
+        )
         results: dict[str, tuple[float, float, float, float, int]] = {}
         redis_rows: dict[str, tuple[float, float, float]] = {}
         try:
             await wait_up(f"http://127.0.0.1:{sim_port}", sim)
-            print(f"{args.logins} sign-ins per setup at concurrency {args.concurrency}; {os.cpu_count()} cores "
-                  "shared by redis-server, the simulator, the node(s) and this load generator")
-            setups = [Setup("1 node, SQLite", sqlite_config, 1, False), Setup("1 node, Redis", redis_config, 1, True),
-                      Setup("2 nodes, Redis", redis_config, 2, True)]
+            print(
+                f"{args.logins} sign-ins per setup at concurrency {args.concurrency}; {os.cpu_count()} cores "
+                "shared by redis-server, the simulator, the node(s) and this load generator"
+            )
+            setups = [
+                Setup("1 node, SQLite", sqlite_config, 1, False),
+                Setup("1 node, Redis", redis_config, 1, True),
+                Setup("2 nodes, Redis", redis_config, 2, True),
+            ]
             for setup in setups:
                 queries = authn_requests(setup.config, args.logins + args.warmup)
                 ports = [free_port() for _ in range(setup.nodes)]
-                nodes = [spawn(["serve", "--config", str(setup.config), "--host", "127.0.0.1", "--port", str(p)],
-                               directory / f"node-{p}.log") for p in ports]
+                nodes = [
+                    spawn(
+                        ["serve", "--config", str(setup.config), "--host", "127.0.0.1", "--port", str(p)],
+                        directory / f"node-{p}.log",
+                    )
+                    for p in ports
+                ]
                 origins = [f"http://127.0.0.1:{p}" for p in ports]
                 try:
-                    for origin, node in zip(origins, nodes):
+                    for origin, node in zip(origins, nodes, strict=True):
                         await wait_up(origin, node)
-                    await run_logins(origins, queries[:args.warmup], min(args.concurrency, args.warmup))
+                    await run_logins(origins, queries[: args.warmup], min(args.concurrency, args.warmup))
                     rt0, (calls0, rcpu0) = await store_round_trips(origins), redis_counts(redis)
                     cpu0 = sum(cpu_seconds(n.pid) for n in nodes)
                     t0 = time.perf_counter()
-                    latencies, errors = await run_logins(origins, queries[args.warmup:], args.concurrency)
+                    latencies, errors = await run_logins(origins, queries[args.warmup :], args.concurrency)
                     wall = time.perf_counter() - t0
                     cpu = sum(cpu_seconds(n.pid) for n in nodes) - cpu0
                     rt1, (calls1, rcpu1) = await store_round_trips(origins), redis_counts(redis)
                     done = len(latencies)
-                    results[setup.name] = (done / wall, statistics.median(latencies), pct(latencies, 0.99),
-                                           cpu / max(done, 1), errors)
+                    results[setup.name] = (
+                        done / wall,
+                        statistics.median(latencies),
+                        pct(latencies, 0.99),
+                        cpu / max(done, 1),
+                        errors,
+                    )
                     if setup.redis:
-                        redis_rows[setup.name] = ((rt1 - rt0) / max(done, 1), (calls1 - calls0) / max(done, 1),
-                                                  (rcpu1 - rcpu0) / max(done, 1))
+                        redis_rows[setup.name] = (
+                            (rt1 - rt0) / max(done, 1),
+                            (calls1 - calls0) / max(done, 1),
+                            (rcpu1 - rcpu0) / max(done, 1),
+                        )
                     rate, p50, p99, cpu_per, errs = results[setup.name]
-                    print(f"  {setup.name:16s} {rate:7.1f} logins/s   p50 {p50 * 1000:6.1f} ms   p99 {p99 * 1000:6.1f} ms"
-                          f"   gateway CPU {cpu_per * 1000:5.1f} ms/login   errors {errs}")
+                    print(
+                        f"  {setup.name:16s} {rate:7.1f} logins/s   p50 {p50 * 1000:6.1f} ms   p99 {p99 * 1000:6.1f} ms"
+                        f"   gateway CPU {cpu_per * 1000:5.1f} ms/login   errors {errs}"
+                    )
                 finally:
                     for n in nodes:
                         n.terminate()
@@ -265,16 +306,20 @@ async def main() -> int:
 
     print("Redis per sign-in (measured window, warm-up excluded):")
     for name, (trips, calls, rcpu) in redis_rows.items():
-        print(f"  {name:16s} {trips:5.2f} requests (target <= 10)   {calls:5.1f} commands executed "
-              f"(incl. inside scripts)   {rcpu * 1000:5.2f} ms Redis CPU")
+        print(
+            f"  {name:16s} {trips:5.2f} requests (target <= 10)   {calls:5.1f} commands executed "
+            f"(incl. inside scripts)   {rcpu * 1000:5.2f} ms Redis CPU"
+        )
     sqlite_rate = results["1 node, SQLite"][0]
     redis_rate = results["1 node, Redis"][0]
     print(f"Redis-backed node / SQLite node: {redis_rate / sqlite_rate * 100:5.1f} %   (target >= 80 %)")
     trips, _, rcpu = redis_rows["2 nodes, Redis"]
     print(f"redis-benchmark SET/GET (50 clients, no pipelining): {throughput:,.0f} requests/s")
-    print(f"cluster ceiling on one Redis: {throughput / trips:,.0f} sign-ins/s by requests "
-          f"({throughput:,.0f} / {trips:.2f});  {1 / rcpu if rcpu > 0 else float('nan'):,.0f} sign-ins/s by "
-          f"Redis CPU (1 core / {rcpu * 1000:.2f} ms)")
+    print(
+        f"cluster ceiling on one Redis: {throughput / trips:,.0f} sign-ins/s by requests "
+        f"({throughput:,.0f} / {trips:.2f});  {1 / rcpu if rcpu > 0 else float('nan'):,.0f} sign-ins/s by "
+        f"Redis CPU (1 core / {rcpu * 1000:.2f} ms)"
+    )
     return 0
 
 

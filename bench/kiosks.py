@@ -100,8 +100,10 @@ class Bench:
             seq += 1
             if first or random.random() < self.change_rate:
                 state = ReaderState.ID_CARD if state is ReaderState.EMPTY and not first else ReaderState.EMPTY
-                url, body = f"{self.base}api/v1/kiosks/{kid}/state", {
-                    "instance": "bench-instance", "seq": seq, "status": snapshot(state)}
+                url, body = (
+                    f"{self.base}api/v1/kiosks/{kid}/state",
+                    {"instance": "bench-instance", "seq": seq, "status": snapshot(state)},
+                )
                 first = False
             else:
                 url, body = f"{self.base}api/v1/kiosks/{kid}/heartbeat", {"instance": "bench-instance", "seq": seq}
@@ -193,8 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         if not ready.wait(60):
             print("gateway did not start", file=sys.stderr)
             return 2
-        bench = Bench(f"http://127.0.0.1:{port}/kiosks/", args.kiosks, args.period, args.duration,
-                      args.dashboards, args.change_rate)
+        bench = Bench(
+            f"http://127.0.0.1:{port}/kiosks/",
+            args.kiosks,
+            args.period,
+            args.duration,
+            args.dashboards,
+            args.change_rate,
+        )
         cpu0, t0 = cpu_seconds(server.pid or 0), time.monotonic()
         asyncio.run(bench.run())
         cpu1, t1 = cpu_seconds(server.pid or 0), time.monotonic()
@@ -205,18 +213,26 @@ def main(argv: list[str] | None = None) -> int:
     lat = [x * 1000 for x in bench.latencies]
     fan = [x * 1000 for x in bench.fanout]
     expected_events = len(lat) * args.dashboards
-    print(f"kiosks {args.kiosks}, heartbeat every {args.period:g} s, {args.duration:g} s of load, "
-          f"{args.dashboards} dashboard streams, {args.change_rate:.0%} state changes")
+    print(
+        f"kiosks {args.kiosks}, heartbeat every {args.period:g} s, {args.duration:g} s of load, "
+        f"{args.dashboards} dashboard streams, {args.change_rate:.0%} state changes"
+    )
     print(f"updates: {len(lat)} ({len(lat) / args.duration:.0f}/s), errors {bench.errors}")
-    print(f"update latency ms: p50 {pct(lat, 50):.2f}  p90 {pct(lat, 90):.2f}  p99 {pct(lat, 99):.2f}  "
-          f"max {max(lat):.2f}  mean {statistics.fmean(lat):.2f}")
-    print(f"dashboard fan-out: {bench.events} events received of {expected_events} expected; latency ms "
-          f"p50 {pct(fan, 50):.2f}  p99 {pct(fan, 99):.2f}  max {max(fan) if fan else float('nan'):.2f}")
-    print(f"gateway process CPU: {cpu1 - cpu0:.2f} s over {t1 - t0:.1f} s ({(cpu1 - cpu0) / (t1 - t0):.0%} of one core)")
+    print(
+        f"update latency ms: p50 {pct(lat, 50):.2f}  p90 {pct(lat, 90):.2f}  p99 {pct(lat, 99):.2f}  "
+        f"max {max(lat):.2f}  mean {statistics.fmean(lat):.2f}"
+    )
+    print(
+        f"dashboard fan-out: {bench.events} events received of {expected_events} expected; latency ms "
+        f"p50 {pct(fan, 50):.2f}  p99 {pct(fan, 99):.2f}  max {max(fan) if fan else float('nan'):.2f}"
+    )
+    print(
+        f"gateway process CPU: {cpu1 - cpu0:.2f} s over {t1 - t0:.1f} s ({(cpu1 - cpu0) / (t1 - t0):.0%} of one core)"
+    )
     if os.environ.get("BENCH_DEBUG"):
         t0w = min(bench.when)
         for sec in range(int(args.duration) + 1):
-            bucket = [l for l, w in zip(lat, bench.when) if sec <= w - t0w < sec + 1]
+            bucket = [x for x, w in zip(lat, bench.when, strict=True) if sec <= w - t0w < sec + 1]
             if bucket:
                 print(f"  second {sec:3d}: n {len(bucket)} p99 {pct(bucket, 99):.1f} max {max(bucket):.1f}")
         print(f"bench client CPU: {time.process_time():.2f} s")

@@ -97,8 +97,11 @@ async def start_gateway(directory: Path, workers: int) -> Gateway:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     exe = Path(sys.executable).with_name("eid-gateway")
-    subprocess.run([str(exe), "init", "--dir", str(directory), "--origin", origin, "--port", str(port)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(exe), "init", "--dir", str(directory), "--origin", origin, "--port", str(port)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     # every simulated citizen comes from 127.0.0.1: the per-address abuse limits would refuse them
     with (directory / "gateway.toml").open("a", encoding="utf-8") as config:
         config.write("\n[limits]\nenabled = false\n")
@@ -107,8 +110,7 @@ async def start_gateway(directory: Path, workers: int) -> Gateway:
         command += ["--workers", str(workers)]
     if os.environ.get("BENCH_PROFILE"):  # cProfile the server: BENCH_PROFILE=/tmp/gw.prof
         command = [sys.executable, "-m", "cProfile", "-o", os.environ["BENCH_PROFILE"], *command]
-    process = subprocess.Popen(command,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + START_SECONDS  # a loaded machine takes its time to import and load keys
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -131,8 +133,9 @@ def _form_value(value: str) -> str:
     walks a 15 KB SAMLResponse character by character in Python and would make the load generator,
     which shares the cores with the server, the bottleneck. Base64 needs only these five escapes."""
     if _B64_TEXT.fullmatch(value):
-        return (value.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
-                .replace("\n", "%0A").replace("\r", "%0D"))
+        return (
+            value.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D").replace("\n", "%0A").replace("\r", "%0D")
+        )
     return quote(value, safe="")
 
 
@@ -164,8 +167,11 @@ async def one_login(origin: str, ausweisapp: aiohttp.ClientSession) -> float:
         body = "SAMLResponse=" + _form_value(_field(form, "SAMLResponse"))
         if 'name="RelayState"' in form:
             body += "&RelayState=" + _form_value(_field(form, "RelayState"))
-        async with browser.post(origin + "/demo/acs", data=body.encode("ascii"),
-                                headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
+        async with browser.post(
+            origin + "/demo/acs",
+            data=body.encode("ascii"),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as r:
             page = await r.text()
             if r.status != 200 or "MUSTERMANN" not in page:
                 raise RuntimeError(f"login did not verify at the demo service: HTTP {r.status}")
@@ -176,9 +182,11 @@ async def run_logins(origin: str, total: int, concurrency: int) -> list[float]:
     latencies: list[float] = []
     queue = iter(range(total))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as ausweisapp:
+
         async def worker() -> None:
             for _ in queue:
                 latencies.append(await one_login(origin, ausweisapp))
+
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies
 
@@ -190,6 +198,7 @@ async def run_open_loop(origin: str, total: int, rate: float, cap: int) -> tuple
     gate = asyncio.Semaphore(cap)
     in_flight = peak = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as ausweisapp:
+
         async def citizen(arrival: float) -> None:
             nonlocal in_flight, peak
             async with gate:
@@ -216,10 +225,12 @@ async def run_open_loop(origin: str, total: int, rate: float, cap: int) -> tuple
 async def run_floor(origin: str, total: int, concurrency: int) -> float:
     queue = iter(range(total))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
         async def worker() -> None:
             for _ in queue:
                 async with http.get(origin + "/healthz") as r:
                     await r.read()
+
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return time.perf_counter() - t0
@@ -227,11 +238,14 @@ async def run_floor(origin: str, total: int, concurrency: int) -> float:
 
 async def run_pending(origin: str, count: int, concurrency: int) -> None:
     queue = iter(range(count))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                     cookie_jar=aiohttp.DummyCookieJar()) as http:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar()
+    ) as http:
+
         async def worker() -> None:
             for _ in queue:
                 await start_flow(http, origin)
+
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
@@ -242,12 +256,17 @@ def pct(values: list[float], q: float) -> float:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="gateway worker processes (default: one per core)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="gateway worker processes (default: one per core)"
+    )
     parser.add_argument("--logins", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--rate", type=float, action="append",
-                        help="open-loop arrivals per second; repeat for several runs (default: 100 and 120)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        help="open-loop arrivals per second; repeat for several runs (default: 100 and 120)",
+    )
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--pending", type=int, default=10_000)
     args = parser.parse_args()
@@ -260,8 +279,10 @@ async def main() -> int:
         try:
             pid = gw.process.pid
             await run_logins(gw.origin, args.warmup, min(args.concurrency, args.warmup))
-            print(f"full logins against the embedded default ({os.cpu_count()} cores; gateway: "
-                  f"{args.workers} worker process(es); load generator: this process, same cores)")
+            print(
+                f"full logins against the embedded default ({os.cpu_count()} cores; gateway: "
+                f"{args.workers} worker process(es); load generator: this process, same cores)"
+            )
 
             cpu0, own0, t0 = server_cpu(pid), time.process_time(), time.perf_counter()
             latencies = await run_logins(gw.origin, args.logins, args.concurrency)
@@ -269,8 +290,10 @@ async def main() -> int:
             own = time.process_time() - own0
             print(f"capacity, closed loop: {args.logins} logins, {args.concurrency} citizens without pause")
             print(f"  logins/s            {args.logins / wall:8.1f}   (target >= 100)")
-            print(f"  latency p50         {statistics.median(latencies) * 1000:8.1f} ms   "
-                  f"(= queueing: {args.concurrency} / throughput)")
+            print(
+                f"  latency p50         {statistics.median(latencies) * 1000:8.1f} ms   "
+                f"(= queueing: {args.concurrency} / throughput)"
+            )
             print(f"  latency p99         {pct(latencies, 0.99) * 1000:8.1f} ms")
             print(f"  server CPU / login  {cpu / args.logins * 1000:8.2f} ms   (all server processes)")
             print(f"  server RSS          {server_rss(pid) / 2**20:8.1f} MiB   (all server processes)")
@@ -281,8 +304,10 @@ async def main() -> int:
                 open_lat, open_wall, peak = await run_open_loop(gw.origin, args.logins, rate, args.concurrency)
                 cpu, own = server_cpu(pid) - cpu0, time.process_time() - own0
                 print(f"open loop: {args.logins} logins arriving at {rate:g}/s, at most {args.concurrency} in flight")
-                print(f"  served logins/s     {args.logins / open_wall:8.1f}   (all {len(open_lat)} completed; "
-                      f"last arrival at {(args.logins - 1) / rate:.2f} s, last answer at {open_wall:.2f} s)")
+                print(
+                    f"  served logins/s     {args.logins / open_wall:8.1f}   (all {len(open_lat)} completed; "
+                    f"last arrival at {(args.logins - 1) / rate:.2f} s, last answer at {open_wall:.2f} s)"
+                )
                 print(f"  latency p50         {statistics.median(open_lat) * 1000:8.1f} ms")
                 print(f"  latency p99         {pct(open_lat, 0.99) * 1000:8.1f} ms   (target < 250 at >= 100/s)")
                 print(f"  most in flight      {peak:8d}")
@@ -290,18 +315,24 @@ async def main() -> int:
                 print(f"  load generator CPU  {own / args.logins * 1000:8.2f} ms / login")
 
             floor_wall = await run_floor(gw.origin, args.logins * HOPS_PER_LOGIN, args.concurrency)
-            print(f"peer, same run: {args.logins * HOPS_PER_LOGIN} trivial requests (/healthz), "
-                  f"{HOPS_PER_LOGIN} per login, {args.concurrency} concurrent")
-            print(f"  equivalent logins/s {args.logins / floor_wall:8.1f}   "
-                  f"(a full login costs {wall / floor_wall:.1f}x its bare HTTP round trips)")
+            print(
+                f"peer, same run: {args.logins * HOPS_PER_LOGIN} trivial requests (/healthz), "
+                f"{HOPS_PER_LOGIN} per login, {args.concurrency} concurrent"
+            )
+            print(
+                f"  equivalent logins/s {args.logins / floor_wall:8.1f}   "
+                f"(a full login costs {wall / floor_wall:.1f}x its bare HTTP round trips)"
+            )
 
             if args.pending:
                 rss0 = server_rss(pid)
                 await run_pending(gw.origin, args.pending, args.concurrency)
                 growth = server_rss(pid) - rss0
                 print(f"pending flows: {args.pending} started, not finished")
-                print(f"  RSS growth          {growth / 2**20:8.2f} MiB = {growth / args.pending / 1024:.2f} KiB "
-                      f"per pending flow   (target < 5 KB)")
+                print(
+                    f"  RSS growth          {growth / 2**20:8.2f} MiB = {growth / args.pending / 1024:.2f} KiB "
+                    f"per pending flow   (target < 5 KB)"
+                )
         finally:
             gw.process.send_signal(2 if os.environ.get("BENCH_PROFILE") else 15)
             gw.process.wait(30)

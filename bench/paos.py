@@ -38,10 +38,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pki = generate_test_pki(Path(tmp) / "pki", "https://eid.example.de")
     key = generate_key_pair("ec-p256")
-    server = EmbeddedEidServer(EmbeddedServerConfig("https://eid.example.de/paos", key, key.certificate,
-                                                    pki.credentials(b"bench" * 8)))
+    server = EmbeddedEidServer(
+        EmbeddedServerConfig("https://eid.example.de/paos", key, key.certificate, pki.credentials(b"bench" * 8))
+    )
     request = UseIDRequest({n: Selection.REQUIRED for n in OPERATION_NAMES}, age=18, community_id="0276")
     files = card_files(default_identities()["erika"].data)
+
     def session(profiler: cProfile.Profile | None = None) -> float:
         """One whole session; returns the server's CPU seconds (``profiler`` runs around server calls)."""
         spent = 0.0
@@ -65,7 +67,7 @@ def main() -> None:
         body: bytes | None = client.start()
         while body is not None:
             sent = body
-            answer = server_call(lambda: server.handle_paos(sent, psk_id))
+            answer = server_call(lambda: server.handle_paos(sent, psk_id))  # noqa: B023 - called at once
             body = client.answer(answer.body)
         result = server_call(lambda: server.get_result(GetResultRequest(session_id, 1)))
         assert result.result.ok
@@ -87,11 +89,15 @@ def main() -> None:
     total = sum(e[2] for e in entries.values())
     elliptic = sum(e[2] for (_, _, name), e in entries.items() if _is_elliptic(name))
     print(f"sessions:                        {args.sessions}")
-    print(f"whole loop (server + emulators): {args.sessions / wall:.1f} sessions/s, "
-          f"{cpu * 1000 / args.sessions:.2f} CPU ms/session")
-    print(f"server only:                     {statistics.mean(server_cpu):.2f} CPU ms/session "
-          f"(median {statistics.median(server_cpu):.2f}, p95 {sorted(server_cpu)[int(0.95 * len(server_cpu))]:.2f})"
-          f" -> {1000 / statistics.mean(server_cpu):.0f} sessions/s per core")
+    print(
+        f"whole loop (server + emulators): {args.sessions / wall:.1f} sessions/s, "
+        f"{cpu * 1000 / args.sessions:.2f} CPU ms/session"
+    )
+    print(
+        f"server only:                     {statistics.mean(server_cpu):.2f} CPU ms/session "
+        f"(median {statistics.median(server_cpu):.2f}, p95 {sorted(server_cpu)[int(0.95 * len(server_cpu))]:.2f})"
+        f" -> {1000 / statistics.mean(server_cpu):.0f} sessions/s per core"
+    )
     print(f"share in elliptic-curve operations (profiled pass, server calls only): {elliptic / total:.0%}")
 
 

@@ -218,7 +218,7 @@ class KioskAgent:
                     return "drop"
                 log.warning("gateway answered HTTP %d; will retry", resp.status)
                 return "retry"
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             self._reachable(False, type(exc).__name__)
             return "retry"
 
@@ -250,8 +250,9 @@ def read_credential(path: Path | None) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="eid-gateway kiosk-agent",
-                                 description="Report this kiosk's card-reader state to the gateway.")
+    ap = argparse.ArgumentParser(
+        prog="eid-gateway kiosk-agent", description="Report this kiosk's card-reader state to the gateway."
+    )
     ap.add_argument("--gateway", required=True, help="base URL of the gateway's kiosk API, e.g. https://gw/kiosks/")
     ap.add_argument("--kiosk-id", required=True)
     ap.add_argument("--credential-file", type=Path, help=f"file holding the kiosk token (else ${CREDENTIAL_ENV})")

@@ -80,8 +80,14 @@ class KioskSnapshot:
         if self.service is not ServiceState.OK:
             return self.service.value
         states = {r.state for r in self.readers}
-        for s in (ReaderState.ID_CARD, ReaderState.IN_USE, ReaderState.CARD_MUTE,
-                  ReaderState.CARD_UNREADABLE, ReaderState.OTHER_CARD, ReaderState.EMPTY):
+        for s in (
+            ReaderState.ID_CARD,
+            ReaderState.IN_USE,
+            ReaderState.CARD_MUTE,
+            ReaderState.CARD_UNREADABLE,
+            ReaderState.OTHER_CARD,
+            ReaderState.EMPTY,
+        ):
             if s in states:
                 return s.value
         return ReaderState.UNAVAILABLE.value
@@ -217,9 +223,7 @@ def snapshot_from_json(raw: object) -> KioskSnapshot:
         rd = _obj(r, f"readers[{i}]")
         rp = rd.get("reader_pace")
         reader_pace = (
-            None
-            if rp is None
-            else tuple(_req_str(x, "reader_pace[]", 40) for x in _list(rp, "reader_pace", 8))
+            None if rp is None else tuple(_req_str(x, "reader_pace[]", 40) for x in _list(rp, "reader_pace", 8))
         )
         card_raw = rd.get("card")
         readers.append(

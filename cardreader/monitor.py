@@ -229,9 +229,7 @@ class PcscMonitor:
             return ReaderStatus(name=ev.reader, state=simple, card=card, reader_pace=reader_pace)
         key = (ev.counter, ev.atr)
         known = self._cards.get(ev.reader)
-        if known is not None and known.key == key and (
-            known.definitive or known.flags == ev.flags & _USE_FLAGS
-        ):
+        if known is not None and known.key == key and (known.definitive or known.flags == ev.flags & _USE_FLAGS):
             return known.status
         status, definitive = self._identify(ctx, ev, reader_pace)
         if definitive:
@@ -273,7 +271,9 @@ class PcscMonitor:
             except ApduError as exc:
                 # answers that break ISO 7816-4 framing: a faulty or half-inserted card, try again
                 log.info("reader %r: card answers malformed responses (%s)", ev.reader, exc)
-                return ReaderStatus(ev.reader, ReaderState.CARD_UNREADABLE, None, reader_pace, "malformed response"), False
+                return ReaderStatus(
+                    ev.reader, ReaderState.CARD_UNREADABLE, None, reader_pace, "malformed response"
+                ), False
             state, info = card_info(ev.atr, infos)
             return ReaderStatus(ev.reader, state, info, reader_pace, detail), True
         except pcsc.PcscError as exc:
@@ -312,7 +312,9 @@ class PcscMonitor:
         caps = None
         if FEATURE_EXECUTE_PACE in features:
             try:
-                caps = parse_pace_capabilities(conn.control(features[FEATURE_EXECUTE_PACE], get_pace_capabilities_command()))
+                caps = parse_pace_capabilities(
+                    conn.control(features[FEATURE_EXECUTE_PACE], get_pace_capabilities_command())
+                )
             except (pcsc.PcscError, FeatureError) as exc:
                 log.info("reader PACE capabilities not readable: %s", exc)
         return reader_pace_from(features, caps)

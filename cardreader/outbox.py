@@ -80,8 +80,13 @@ class Outbox:
 class Backoff:
     """Exponential backoff with full jitter, capped; reset after a success."""
 
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0, factor: float = 2.0,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        initial: float = 0.5,
+        maximum: float = 30.0,
+        factor: float = 2.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.initial, self.maximum, self.factor, self.rand = initial, maximum, factor, rand
         self.attempt = 0
 

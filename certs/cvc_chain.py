@@ -18,8 +18,14 @@ from tr03110.cvc import AccessRight, CertificateDescription, Chat, Role, build_c
 
 #: Given names (DG4), family names (DG5), date of birth (DG8), address (DG17), pseudonym, age check.
 DEFAULT_RIGHTS: Final = frozenset(
-    {AccessRight.READ_DG4, AccessRight.READ_DG5, AccessRight.READ_DG8, AccessRight.READ_DG17,
-     AccessRight.RESTRICTED_IDENTIFICATION, AccessRight.AGE_VERIFICATION}
+    {
+        AccessRight.READ_DG4,
+        AccessRight.READ_DG5,
+        AccessRight.READ_DG8,
+        AccessRight.READ_DG17,
+        AccessRight.RESTRICTED_IDENTIFICATION,
+        AccessRight.AGE_VERIFICATION,
+    }
 )
 
 
@@ -65,19 +71,31 @@ def make_chain(
     desc_bytes = desc.encode()
     everything = frozenset(AccessRight) - {AccessRight.PIN_MANAGEMENT}
     cvca = build_cvc(
-        authority_reference=cvca_ref, holder_reference=cvca_ref, public_key=cvca_key.public_key(),
-        chat=Chat.authentication_terminal(everything, Role.CVCA), effective_date=day,
-        expiration_date=day + datetime.timedelta(days=3 * 365), signing_key=cvca_key,
+        authority_reference=cvca_ref,
+        holder_reference=cvca_ref,
+        public_key=cvca_key.public_key(),
+        chat=Chat.authentication_terminal(everything, Role.CVCA),
+        effective_date=day,
+        expiration_date=day + datetime.timedelta(days=3 * 365),
+        signing_key=cvca_key,
     )
     dv = build_cvc(
-        authority_reference=cvca_ref, holder_reference=dv_ref, public_key=dv_key.public_key(),
-        chat=Chat.authentication_terminal(everything, Role.DV_NON_OFFICIAL), effective_date=day,
-        expiration_date=day + datetime.timedelta(days=90 + terminal_days), signing_key=cvca_key,
+        authority_reference=cvca_ref,
+        holder_reference=dv_ref,
+        public_key=dv_key.public_key(),
+        chat=Chat.authentication_terminal(everything, Role.DV_NON_OFFICIAL),
+        effective_date=day,
+        expiration_date=day + datetime.timedelta(days=90 + terminal_days),
+        signing_key=cvca_key,
     )
     terminal = build_cvc(
-        authority_reference=dv_ref, holder_reference=term_ref, public_key=term_key.public_key(),
-        chat=Chat.authentication_terminal(frozenset(rights)), effective_date=day,
-        expiration_date=day + datetime.timedelta(days=terminal_days), signing_key=dv_key,
+        authority_reference=dv_ref,
+        holder_reference=term_ref,
+        public_key=term_key.public_key(),
+        chat=Chat.authentication_terminal(frozenset(rights)),
+        effective_date=day,
+        expiration_date=day + datetime.timedelta(days=terminal_days),
+        signing_key=dv_key,
         description=desc_bytes,
     )
     return CvcChain(cvca, dv, terminal, desc_bytes, cvca_key, dv_key, term_key, frozenset(rights))

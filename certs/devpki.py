@@ -69,8 +69,9 @@ def is_dev_certificate(cert: x509.Certificate) -> bool:
 
 def dev_file_header(what: str) -> bytes:
     """The first line of a development key or secret file (``what``: which key)."""
-    return (f"eid-gateway {what}: {DEV_MARKER} (written by `eid-gateway init`, certs/devpki.py); "
-            "production refuses it\n").encode("ascii")
+    return (
+        f"eid-gateway {what}: {DEV_MARKER} (written by `eid-gateway init`, certs/devpki.py); production refuses it\n"
+    ).encode("ascii")
 
 
 def is_dev_file(path: Path, password: bytes | None = None) -> bool:
@@ -156,8 +157,10 @@ def generate_dev_keys(directory: Path, *, overwrite: bool = False) -> dict[str, 
         write_private(cert_path, cert_pem)
         made[spec.stem] = kp
     # the whole file is the secret (header included): 32 random bytes as hex after the header line
-    write_private(directory / PSEUDONYM_SECRET_FILE,
-                   dev_file_header("pseudonym secret") + secrets.token_hex(32).encode("ascii") + b"\n")
+    write_private(
+        directory / PSEUDONYM_SECRET_FILE,
+        dev_file_header("pseudonym secret") + secrets.token_hex(32).encode("ascii") + b"\n",
+    )
     return made
 
 
@@ -171,16 +174,30 @@ def generate_ca(common_name: str, kind: str = "ec-p256", days: int = DEV_DAYS) -
     """A self-signed CA certificate (keyCertSign) for issuing TLS certificates in tests and development."""
     key = generate_key_pair(kind, common_name, days).private_key
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -201,7 +218,7 @@ def issue_certificate(
     """A TLS certificate signed by ``ca``: subjectAltName from ``hosts`` (DNS names or IP addresses),
     extendedKeyUsage serverAuth and/or clientAuth. The returned pair's chain holds the CA certificate."""
     key = generate_key_pair(kind, common_name, 1).private_key
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start = not_before or now - datetime.timedelta(minutes=5)
     end = not_after or now + datetime.timedelta(days=DEV_DAYS)
     names: list[x509.GeneralName] = []
@@ -210,16 +227,23 @@ def issue_certificate(
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             names.append(x509.DNSName(host))
-    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
+        [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca.certificate.subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.certificate.public_key()),  # type: ignore[arg-type]
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.certificate.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
     )
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)

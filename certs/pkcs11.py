@@ -32,14 +32,22 @@ from saml.keys import ExternalKey, KeyPair
 #: Where Debian installs the SoftHSM2 module.
 SOFTHSM2_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
-_RSA_PKCS1 = {"sha256": Mechanism.SHA256_RSA_PKCS, "sha384": Mechanism.SHA384_RSA_PKCS,
-              "sha512": Mechanism.SHA512_RSA_PKCS}
-_RSA_PSS = {"sha256": (Mechanism.SHA256_RSA_PKCS_PSS, Mechanism.SHA256, pkcs11.MGF.SHA256),
-            "sha384": (Mechanism.SHA384_RSA_PKCS_PSS, Mechanism.SHA384, pkcs11.MGF.SHA384),
-            "sha512": (Mechanism.SHA512_RSA_PKCS_PSS, Mechanism.SHA512, pkcs11.MGF.SHA512)}
-_CURVES: dict[str, ec.EllipticCurve] = {"secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(),
-                                        "brainpoolP256r1": ec.BrainpoolP256R1(),
-                                        "brainpoolP384r1": ec.BrainpoolP384R1()}
+_RSA_PKCS1 = {
+    "sha256": Mechanism.SHA256_RSA_PKCS,
+    "sha384": Mechanism.SHA384_RSA_PKCS,
+    "sha512": Mechanism.SHA512_RSA_PKCS,
+}
+_RSA_PSS = {
+    "sha256": (Mechanism.SHA256_RSA_PKCS_PSS, Mechanism.SHA256, pkcs11.MGF.SHA256),
+    "sha384": (Mechanism.SHA384_RSA_PKCS_PSS, Mechanism.SHA384, pkcs11.MGF.SHA384),
+    "sha512": (Mechanism.SHA512_RSA_PKCS_PSS, Mechanism.SHA512, pkcs11.MGF.SHA512),
+}
+_CURVES: dict[str, ec.EllipticCurve] = {
+    "secp256r1": ec.SECP256R1(),
+    "secp384r1": ec.SECP384R1(),
+    "brainpoolP256r1": ec.BrainpoolP256R1(),
+    "brainpoolP384r1": ec.BrainpoolP384R1(),
+}
 
 
 class Pkcs11Error(Exception):
@@ -58,7 +66,7 @@ class Pkcs11Uri:
         if not uri.startswith("pkcs11:"):
             raise Pkcs11Error("a PKCS#11 URI starts with pkcs11:")
         attrs: dict[str, str] = {}
-        for part in uri[len("pkcs11:"):].split("?", 1)[0].split(";"):
+        for part in uri[len("pkcs11:") :].split("?", 1)[0].split(";"):
             name, sep, value = part.partition("=")
             if not sep or not value:
                 raise Pkcs11Error(f"PKCS#11 URI attribute {part[:40]!r} is not name=value")
@@ -98,7 +106,8 @@ class Pkcs11Token:
         with self.lock:
             if kind == "ec-p256":
                 params = self._session.create_domain_parameters(
-                    KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True)
+                    KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
+                )
                 params.generate_keypair(store=True, label=label)
             elif kind in ("rsa-3072", "rsa-4096"):
                 self._session.generate_keypair(KeyType.RSA, int(kind[4:]), store=True, label=label)
@@ -145,8 +154,9 @@ class Pkcs11EcPrivateKey(ExternalKey, ec.EllipticCurvePrivateKey):
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public
 
-    def sign(self, data: bytes | bytearray | memoryview,
-             signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(
+        self, data: bytes | bytearray | memoryview, signature_algorithm: ec.EllipticCurveSignatureAlgorithm
+    ) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise Pkcs11Error("only ECDSA is supported")
         chosen = signature_algorithm.algorithm
@@ -166,8 +176,12 @@ class Pkcs11EcPrivateKey(ExternalKey, ec.EllipticCurvePrivateKey):
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
         _refuse_export()
 
-    def private_bytes(self, encoding: serialization.Encoding, format: serialization.PrivateFormat,
-                      encryption_algorithm: serialization.KeySerializationEncryption) -> bytes:
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
         _refuse_export()
 
     def __copy__(self) -> Pkcs11EcPrivateKey:
@@ -195,8 +209,12 @@ class Pkcs11RsaPrivateKey(ExternalKey, rsa.RSAPrivateKey):
     def public_key(self) -> rsa.RSAPublicKey:
         return self._public
 
-    def sign(self, data: bytes | bytearray | memoryview, padding_: padding.AsymmetricPadding,
-             algorithm: utils.Prehashed | hashes.HashAlgorithm | utils.NoDigestInfo) -> bytes:
+    def sign(
+        self,
+        data: bytes | bytearray | memoryview,
+        padding_: padding.AsymmetricPadding,
+        algorithm: utils.Prehashed | hashes.HashAlgorithm | utils.NoDigestInfo,
+    ) -> bytes:
         data = bytes(data)
         if not isinstance(algorithm, hashes.HashAlgorithm) or algorithm.name not in _RSA_PKCS1:
             raise Pkcs11Error("RSA signing in the token needs SHA-256/384/512 over the data")
@@ -206,8 +224,9 @@ class Pkcs11RsaPrivateKey(ExternalKey, rsa.RSAPrivateKey):
         if isinstance(padding_, padding.PSS):
             mech, hash_mech, mgf = _RSA_PSS[algorithm.name]
             salt = algorithm.digest_size
-            return _pkcs11_call(self._token, lambda: self._key.sign(
-                data, mechanism=mech, mechanism_param=(hash_mech, mgf, salt)))
+            return _pkcs11_call(
+                self._token, lambda: self._key.sign(data, mechanism=mech, mechanism_param=(hash_mech, mgf, salt))
+            )
         raise Pkcs11Error("unsupported RSA padding")
 
     def decrypt(self, ciphertext: bytes, padding_: padding.AsymmetricPadding) -> bytes:
@@ -216,8 +235,12 @@ class Pkcs11RsaPrivateKey(ExternalKey, rsa.RSAPrivateKey):
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _refuse_export()
 
-    def private_bytes(self, encoding: serialization.Encoding, format: serialization.PrivateFormat,
-                      encryption_algorithm: serialization.KeySerializationEncryption) -> bytes:
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
         _refuse_export()
 
     def __copy__(self) -> Pkcs11RsaPrivateKey:
@@ -268,16 +291,18 @@ def close_tokens() -> None:
                 pkcs11.lib(module).finalize()
 
 
-def load_pkcs11_private_key(uri: str, *, module: Path = SOFTHSM2_MODULE,
-                            pin: str) -> Pkcs11EcPrivateKey | Pkcs11RsaPrivateKey:
+def load_pkcs11_private_key(
+    uri: str, *, module: Path = SOFTHSM2_MODULE, pin: str
+) -> Pkcs11EcPrivateKey | Pkcs11RsaPrivateKey:
     """The token key named by ``uri`` as a ``cryptography`` private key (for users that need no
     certificate, e.g. the OIDC provider, which publishes a JWK built from the public key)."""
     parsed = Pkcs11Uri.parse(uri)
     return token_private_key(open_token(module, parsed.token, pin), parsed.object)
 
 
-def load_pkcs11_key_pair(uri: str, certificate: x509.Certificate, *, module: Path = SOFTHSM2_MODULE,
-                         pin: str) -> KeyPair:
+def load_pkcs11_key_pair(
+    uri: str, certificate: x509.Certificate, *, module: Path = SOFTHSM2_MODULE, pin: str
+) -> KeyPair:
     """A :class:`KeyPair` for the token key named by ``uri`` and its certificate (kept outside the
     token, like a PEM certificate); the certificate must belong to the key."""
     return KeyPair(load_pkcs11_private_key(uri, module=module, pin=pin), certificate)

@@ -18,8 +18,8 @@ from typing import Final
 from aiohttp import web
 
 from eid_gateway.backends.registry import backend_kind, mount_simulator
-from eid_gateway.core.port import EidServer
 from eid_gateway.config import GatewayConfig
+from eid_gateway.core.port import EidServer
 from eid_gateway.flow import FlowManager
 from eid_gateway.metrics import GatewayMetrics
 from eid_gateway.store.base import Store, StoreError
@@ -74,8 +74,11 @@ async def store_unavailable(
     try:
         return await handler(request)
     except StoreError as exc:
-        log.error("store unavailable route=%s error=%s", request.match_info.route.resource.canonical
-                  if request.match_info.route.resource else "-", type(exc).__name__)
+        log.error(
+            "store unavailable route=%s error=%s",
+            request.match_info.route.resource.canonical if request.match_info.route.resource else "-",
+            type(exc).__name__,
+        )
         metrics = request.config_dict.get(METRICS_KEY)
         if metrics is not None:
             metrics.unavailable.inc()
@@ -86,8 +89,9 @@ async def store_unavailable(
 
 def _base_app(config: GatewayConfig) -> web.Application:
     max_body = config.limits.max_body_bytes
-    app = web.Application(middlewares=[read_deadlines, error_pages, store_unavailable, body_limit(max_body)],
-                          client_max_size=max_body)
+    app = web.Application(
+        middlewares=[read_deadlines, error_pages, store_unavailable, body_limit(max_body)], client_max_size=max_body
+    )
     app[CONFIG_KEY] = config
     app[BRANDING_KEY] = config.branding
     app.on_response_prepare.append(security_headers(_form_targets(config), hsts=config.production))
@@ -131,8 +135,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
-def _readyz(store: Store, backend: EidServer,
-            operators: OperatorRule) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _readyz(
+    store: Store, backend: EidServer, operators: OperatorRule
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def readyz(request: web.Request) -> web.Response:
         """Readiness: the store answers, the eID-Server answers getServerInfo, the keys are loaded. The
         eID-Server's version only for ``operators`` (those who may read /metrics): to anyone else it
@@ -161,7 +166,8 @@ def _readyz(store: Store, backend: EidServer,
             checks["eid_server_breaker"] = breaker.state.value
         ok = checks["store"] == "ok" and checks["eid_server"] == "ok" and checks["keys"] == "ok"
         return web.json_response(
-            {"status": "ok" if ok else "unavailable", **checks}, status=200 if ok else 503,
+            {"status": "ok" if ok else "unavailable", **checks},
+            status=200 if ok else 503,
             headers={"Cache-Control": "no-store"},
         )
 
@@ -172,9 +178,8 @@ def create_app(
     config: GatewayConfig, *, store: Store | None = None, backend: EidServer | None = None
 ) -> web.Application:
     """The whole gateway. ``store`` / ``backend`` replace the configured ones (tests: clocks, outages)."""
-    from eid_gateway.frontends.saml_idp import create_saml_frontend
-
     from eid_gateway.audit import AuditTrail, derive_audit_key
+    from eid_gateway.frontends.saml_idp import create_saml_frontend
     from eid_gateway.metrics import MeteredEidServer
     from eid_gateway.ratelimit import RateLimiter
 
@@ -189,8 +194,11 @@ def create_app(
     metrics.watch_store(store)
     app.middlewares.append(metrics.middleware())
     audit_key = config.audit.secret or derive_audit_key(config.keys.pseudonym_secret)
-    audit = AuditTrail(store, audit_key, backend=config.eid_server.kind,
-                       jsonl_path=config.audit.jsonl_path) if config.audit.enabled else None
+    audit = (
+        AuditTrail(store, audit_key, backend=config.eid_server.kind, jsonl_path=config.audit.jsonl_path)
+        if config.audit.enabled
+        else None
+    )
     limiter = RateLimiter(store, config.limits, audit_key, float(config.flow.ttl_seconds), metrics)
 
     if kind.test_facility:
@@ -198,8 +206,15 @@ def create_app(
     if kind.mount is not None:
         kind.mount(app, config)
 
-    flows = FlowManager(config, store, backend, simulator_client_path=kind.test_client_path(config), metrics=metrics,
-                        audit=audit, limiter=limiter)
+    flows = FlowManager(
+        config,
+        store,
+        backend,
+        simulator_client_path=kind.test_client_path(config),
+        metrics=metrics,
+        audit=audit,
+        limiter=limiter,
+    )
     app[FLOWS_KEY] = flows
     saml = create_saml_frontend(config, flows, store)
     flows.add_frontend(saml)
@@ -234,13 +249,19 @@ def create_app(
         # dashboard stream are per node. Client addresses as for the abuse limits (trusted proxies).
         trusted = limiter.trusted
         lockout = StaffLockout(store, audit_key, lambda request: client_address(request, trusted))
-        app.add_subapp("/kiosks/", create_kiosk_app(config.kiosks, state_store=SharedKioskStateStore(store),
-                                                    lockout=lockout))
+        app.add_subapp(
+            "/kiosks/", create_kiosk_app(config.kiosks, state_store=SharedKioskStateStore(store), lockout=lockout)
+        )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_forever(store))
-        log.info("gateway started mode=%s origin=%s eid_server=%s services=%d", config.mode,
-                 config.public_origin, config.eid_server.kind, len(config.services.services))
+        log.info(
+            "gateway started mode=%s origin=%s eid_server=%s services=%d",
+            config.mode,
+            config.public_origin,
+            config.eid_server.kind,
+            len(config.services.services),
+        )
         if config.demo.enabled:
             log.info("open %s/demo/ to try a sign-in with the demo service", config.public_origin)
         yield

@@ -29,7 +29,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,11 +50,11 @@ def derive_audit_key(pseudonym_secret: bytes) -> bytes:
 
 def keyed_hash(key: bytes, kind: str, value: str) -> str:
     """What records hold instead of a flow reference or a pseudonym."""
-    return hmac.new(key, f"{kind}\0{value}".encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(key, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def chain_mac(key: bytes, seq: int, prev: str, body: str) -> str:
-    return hmac.new(key, f"{seq}\n{prev}\n{body}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{seq}\n{prev}\n{body}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class AuditRecord:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class AuditTrail:
@@ -95,12 +95,23 @@ class AuditTrail:
         self._flusher: asyncio.Task[None] | None = None
 
     def make(
-        self, *, service: str, frontend: str, result: str, flow_ref: str,
-        attributes: Iterable[str] = (), pseudonym: str | None = None,
+        self,
+        *,
+        service: str,
+        frontend: str,
+        result: str,
+        flow_ref: str,
+        attributes: Iterable[str] = (),
+        pseudonym: str | None = None,
     ) -> AuditRecord:
         return AuditRecord(
-            time=utc_now(), service=service, frontend=frontend, backend=self.backend, result=result,
-            attributes=tuple(sorted(attributes)), flow=keyed_hash(self.key, "flow", flow_ref),
+            time=utc_now(),
+            service=service,
+            frontend=frontend,
+            backend=self.backend,
+            result=result,
+            attributes=tuple(sorted(attributes)),
+            flow=keyed_hash(self.key, "flow", flow_ref),
             subject=keyed_hash(self.key, "pseudonym", pseudonym) if pseudonym else None,
         )
 
@@ -123,7 +134,7 @@ class AuditTrail:
                     if not fut.done():
                         fut.set_exception(exc if isinstance(exc, StoreError) else StoreError("audit append failed"))
                 continue
-            for (_, fut), entry in zip(batch, entries):
+            for (_, fut), entry in zip(batch, entries, strict=True):
                 if not fut.done():
                     fut.set_result(entry)
 
@@ -225,11 +236,14 @@ def verify_chain(entries: Iterable[AuditEntry], key: bytes, *, first_seq: int = 
 def parse_since(value: str) -> datetime:
     """``YYYY-MM-DD`` or an ISO 8601 time (UTC when no offset is given)."""
     dt = datetime.fromisoformat(value)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def select(
-    entries: Iterable[AuditEntry], *, service: str | None, since: datetime | None,
+    entries: Iterable[AuditEntry],
+    *,
+    service: str | None,
+    since: datetime | None,
     subject: str | None = None,
 ) -> Iterable[dict[str, Any]]:
     """The records of ``service`` from ``since`` on (optionally of one hashed subject), with their seq."""

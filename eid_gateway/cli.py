@@ -98,8 +98,9 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         from eid_gateway.backends.authorization import Level, check_authorization
 
-        findings = check_authorization(config.eid_server.authorization_certificate, config.services.services,
-                                       datetime.date.today())
+        findings = check_authorization(
+            config.eid_server.authorization_certificate, config.services.services, datetime.date.today()
+        )
         for finding in findings:
             if finding.level is Level.WARNING:
                 err.write(f"warning: {finding}\n")
@@ -151,16 +152,18 @@ def _build_app(app_factory: str, config: GatewayConfig) -> tuple[web.Application
     return app, ConnectionGuard(config.listen, config.limits.trusted_proxies, hsts=config.production)
 
 
-def _serve_workers(args: argparse.Namespace, config: GatewayConfig, host: str, port: int, workers: int,
-                   err: TextIO) -> int:
+def _serve_workers(
+    args: argparse.Namespace, config: GatewayConfig, host: str, port: int, workers: int, err: TextIO
+) -> int:
     """``serve --workers N`` under gunicorn: the config was read and found valid once here; each worker
     reads it again after the fork (and loads its own keys), because key handles and store connections do
     not survive a fork."""
     from eid_gateway.config import single_process_reasons
     from eid_gateway.workers import EXIT_WORKERS_FAILED, Served, port_in_use, serve
 
-    reasons = single_process_reasons(config.eid_server.kind, kiosks=config.kiosks is not None,
-                                     simulator=config.simulator, demo=config.demo)
+    reasons = single_process_reasons(
+        config.eid_server.kind, kiosks=config.kiosks is not None, simulator=config.simulator, demo=config.demo
+    )
     if reasons:
         err.write(f"error: --workers / listen.workers = {workers}: must be 1 because\n")
         err.write("".join(f"  - {reason}\n" for reason in reasons))
@@ -238,9 +241,7 @@ if TYPE_CHECKING:
     from eid_gateway.web.connections import ConnectionGuard
 
 
-async def _audit_entries(
-    config: GatewayConfig, files: Sequence[Path]
-) -> tuple[list[AuditEntry], int | None]:
+async def _audit_entries(config: GatewayConfig, files: Sequence[Path]) -> tuple[list[AuditEntry], int | None]:
     """The records (from the store or the given JSON-lines files) and the store's high-water mark."""
     from eid_gateway.app import create_store
     from eid_gateway.audit import read_all, read_jsonl
@@ -286,8 +287,9 @@ def _cmd_audit_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         for p in problems:
             err.write(f"  - {p}\n")
         return EXIT_AUDIT_BROKEN
-    out.write(f"audit trail OK in {source}: {report.records} records; last seq={report.last_seq} "
-              f"mac={report.last_mac}\n")
+    out.write(
+        f"audit trail OK in {source}: {report.records} records; last seq={report.last_seq} mac={report.last_mac}\n"
+    )
     return EXIT_OK
 
 
@@ -333,28 +335,37 @@ def _worker_count(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eid-gateway", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("EID_GATEWAY_LOG_LEVEL", "INFO"),
-                        help="DEBUG, INFO, WARNING or ERROR (default: $EID_GATEWAY_LOG_LEVEL or INFO)")
-    parser.add_argument("--log-format", choices=("text", "json"),
-                        default=os.environ.get("EID_GATEWAY_LOG_FORMAT", "text"),
-                        help="json: one object per line for log collectors")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("EID_GATEWAY_LOG_LEVEL", "INFO"),
+        help="DEBUG, INFO, WARNING or ERROR (default: $EID_GATEWAY_LOG_LEVEL or INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("EID_GATEWAY_LOG_FORMAT", "text"),
+        help="json: one object per line for log collectors",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", help=f"config file (default: ${'{'}EID_GATEWAY_CONFIG{'}'} or "
-                                        f"{default_config_path()})")
+        p.add_argument(
+            "--config", help=f"config file (default: ${'{'}EID_GATEWAY_CONFIG{'}'} or {default_config_path()})"
+        )
 
     s = sub.add_parser("serve", help="run the gateway")
     with_config(s)
     s.add_argument("--host", help="address to listen on (default: listen.host of the config)")
     s.add_argument("--port", type=int, help="port to listen on (default: listen.port of the config)")
-    s.add_argument("--workers", type=_worker_count,
-                   help="processes sharing the port, e.g. one per core (default: listen.workers, 1)")
+    s.add_argument(
+        "--workers",
+        type=_worker_count,
+        help="processes sharing the port, e.g. one per core (default: listen.workers, 1)",
+    )
     s.set_defaults(func=_cmd_serve)
 
     i = sub.add_parser("init", help="write an example config and development keys")
-    i.add_argument("--dir", default="instance",
-                   help="directory for gateway.toml and certs/ (default: instance)")
+    i.add_argument("--dir", default="instance", help="directory for gateway.toml and certs/ (default: instance)")
     i.add_argument("--origin", help="public origin (default http://127.0.0.1:PORT)")
     i.add_argument("--port", type=int, default=8080, help="port written to listen.port (default: 8080)")
     i.add_argument("--force", action="store_true", help="overwrite an existing config and keys")
@@ -364,14 +375,19 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(c)
     c.set_defaults(func=_cmd_check)
 
-    cs = sub.add_parser("client-secret", help="make an OIDC client secret: prints it once and its "
-                                               "client_secret_hash line; stores nothing")
+    cs = sub.add_parser(
+        "client-secret",
+        help="make an OIDC client secret: prints it once and its client_secret_hash line; stores nothing",
+    )
     cs.set_defaults(func=_cmd_client_secret)
 
     svc = sub.add_parser("service", help="register a city service (SAML SP from its metadata, OIDC client)")
     svc_sub = svc.add_subparsers(dest="service_command", required=True)
-    sa = svc_sub.add_parser("add", help="a validated [[services]] block from an SP's SAML metadata and/or "
-                                        "for an OIDC client (prints its secret once)")
+    sa = svc_sub.add_parser(
+        "add",
+        help="a validated [[services]] block from an SP's SAML metadata and/or "
+        "for an OIDC client (prints its secret once)",
+    )
     from eid_gateway import service_add
 
     service_add.add_arguments(sa)
@@ -381,8 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(m)
     m.set_defaults(func=_cmd_metadata)
 
-    v = sub.add_parser("verify", help="verify a SAML Response (see `eid-gateway verify --help`)",
-                       add_help=False)
+    v = sub.add_parser("verify", help="verify a SAML Response (see `eid-gateway verify --help`)", add_help=False)
     v.add_argument("rest", nargs=argparse.REMAINDER, help="the arguments of `python -m saml verify`")
     v.set_defaults(func=None)
 
@@ -413,8 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     au_sub = au.add_subparsers(dest="audit_command", required=True)
     av = au_sub.add_parser("verify", help="check the hash chain: deleted, altered or reordered records")
     with_config(av)
-    av.add_argument("--file", action="append", type=Path, default=[],
-                    help="verify JSON-lines copies instead of the store (repeat for several nodes)")
+    av.add_argument(
+        "--file",
+        action="append",
+        type=Path,
+        default=[],
+        help="verify JSON-lines copies instead of the store (repeat for several nodes)",
+    )
     av.set_defaults(func=_cmd_audit_verify)
     ae = au_sub.add_parser("export", help="print one service's records as JSON lines")
     with_config(ae)
@@ -436,12 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_cvc_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import datetime
 
-    from tr03110.cvc import CvcError
     from eid_gateway.backends.authorization import describe_file
+    from tr03110.cvc import CvcError
 
     try:
-        lines = describe_file(Path(args.file), Path(args.description) if args.description else None,
-                              datetime.date.today())
+        lines = describe_file(
+            Path(args.file), Path(args.description) if args.description else None, datetime.date.today()
+        )
     except CvcError as exc:
         err.write(f"error: {exc}\n")
         return EXIT_CONFIG

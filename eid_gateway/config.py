@@ -84,7 +84,6 @@ DEFAULT_CONFIG_PATH = Path("instance/gateway.toml")
 CONFIG_ENV = "EID_GATEWAY_CONFIG"
 
 
-
 #: Upper bound of ``[listen] workers`` / ``--workers`` (far above any core count the gateway meets).
 MAX_WORKERS = 64
 
@@ -272,20 +271,25 @@ class GatewayConfig:
         return self.public_origin + path
 
 
-def single_process_reasons(eid_server_kind: str, *, kiosks: bool, simulator: SimulatorSection | None,
-                           demo: DemoConfig) -> list[str]:
+def single_process_reasons(
+    eid_server_kind: str, *, kiosks: bool, simulator: SimulatorSection | None, demo: DemoConfig
+) -> list[str]:
     """What of this configuration lives in one process's memory only, so that several workers would
     each hold a part of it and requests landing on another worker would silently miss it."""
     reasons: list[str] = []
     if kiosks:
-        reasons.append("kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the "
-                       "staff dashboard's stream are kept in one process")
+        reasons.append(
+            "kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the "
+            "staff dashboard's stream are kept in one process"
+        )
     backend_reason = BACKENDS[eid_server_kind].single_process_reason(BackendSections(simulator=simulator))
     if backend_reason is not None:
         reasons.append(backend_reason)
     if demo.enabled and demo.state is None:
-        reasons.append("demo.state is not set: the demo service's sent requests and seen assertions would be "
-                       'kept in one process (set it to a SQLite file, e.g. "data/demo-service.sqlite3")')
+        reasons.append(
+            "demo.state is not set: the demo service's sent requests and seen assertions would be "
+            'kept in one process (set it to a SQLite file, e.g. "data/demo-service.sqlite3")'
+        )
     return reasons
 
 
@@ -315,8 +319,12 @@ def load_config(path: Path) -> GatewayConfig:
 
 def _origin(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment or (
-        parts.path not in ("", "/")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or (parts.path not in ("", "/"))
     ):
         raise problem("must be an origin like https://eid.example.de (scheme, host, optional port)")
     return f"{parts.scheme}://{parts.netloc}"
@@ -405,8 +413,11 @@ class KeysTable(Section):
 
     @classmethod
     def check_raw(cls, raw: Mapping[str, Any], problems: Problems, context: ReadContext) -> None:
-        tokens = [name for name in ("saml_signing_key", "saml_signing_next_key")
-                  if str(raw.get(name, "")).startswith("pkcs11:")]
+        tokens = [
+            name
+            for name in ("saml_signing_key", "saml_signing_next_key")
+            if str(raw.get(name, "")).startswith("pkcs11:")
+        ]
         for name in tokens:
             cert = name.removesuffix("_key") + "_cert"
             if cert not in raw:
@@ -467,16 +478,26 @@ class StoreTable(Section):
         if self.kind == "sqlite":
             return StoreConfig("sqlite", self.path or base_dir / "data" / "gateway.sqlite3")
         sentinels = tuple((v.rpartition(":")[0].strip("[]"), int(v.rpartition(":")[2])) for v in self.sentinels)
-        return StoreConfig("redis", self.path or base_dir / "data" / "gateway.sqlite3", RedisSettings(
-            url=self.url, key_prefix=self.key_prefix, username=self.username,
-            password=os.environ[self.password_env] if self.password_env else None,
-            sentinels=sentinels, sentinel_master=self.sentinel_master,
-            sentinel_password=os.environ[self.sentinel_password_env] if self.sentinel_password_env else None,
-            db=self.db, tls=self.url.startswith("rediss://") if self.tls is None else self.tls,
-            tls_ca_file=self.tls_ca_file, timeout_seconds=self.timeout_seconds,
-            connect_timeout_seconds=self.connect_timeout_seconds, retries=self.retries,
-            max_connections=self.max_connections,
-        ))
+        return StoreConfig(
+            "redis",
+            self.path or base_dir / "data" / "gateway.sqlite3",
+            RedisSettings(
+                url=self.url,
+                key_prefix=self.key_prefix,
+                username=self.username,
+                password=os.environ[self.password_env] if self.password_env else None,
+                sentinels=sentinels,
+                sentinel_master=self.sentinel_master,
+                sentinel_password=os.environ[self.sentinel_password_env] if self.sentinel_password_env else None,
+                db=self.db,
+                tls=self.url.startswith("rediss://") if self.tls is None else self.tls,
+                tls_ca_file=self.tls_ca_file,
+                timeout_seconds=self.timeout_seconds,
+                connect_timeout_seconds=self.connect_timeout_seconds,
+                retries=self.retries,
+                max_connections=self.max_connections,
+            ),
+        )
 
 
 class LimitsTable(Section):
@@ -559,8 +580,9 @@ class DemoTable(Section):
 # --- loading key material ------------------------------------------------------------------------------------
 
 
-def _signing_pair(material: KeyMaterial, table: KeysTable, name: str, value: str | None,
-                  cert: Path | None) -> KeyPair | None:
+def _signing_pair(
+    material: KeyMaterial, table: KeysTable, name: str, value: str | None, cert: Path | None
+) -> KeyPair | None:
     """A PEM / PKCS#12 key pair, or a key held in an HSM: ``pkcs11:token=..;object=..`` (RFC 7512) with
     the certificate as a file, ``pkcs11_module`` (default: SoftHSM2) and the PIN from ``pkcs11_pin_env``."""
     at: Loc = ("keys", name)
@@ -579,8 +601,9 @@ def _signing_pair(material: KeyMaterial, table: KeysTable, name: str, value: str
     if cert is None or pin is None:
         return None
     try:
-        kp = load_pkcs11_key_pair(value, load_certificate_file(cert), module=table.pkcs11_module or SOFTHSM2_MODULE,
-                                  pin=pin)
+        kp = load_pkcs11_key_pair(
+            value, load_certificate_file(cert), module=table.pkcs11_module or SOFTHSM2_MODULE, pin=pin
+        )
     except (CertLoadError, Pkcs11Error, SamlError) as exc:
         material.reader.problem(at, str(exc))
         return None
@@ -625,21 +648,26 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     secret: bytes | None = None
     if kt is not None:
         signing = _signing_pair(material, kt, "saml_signing_key", kt.saml_signing_key, kt.saml_signing_cert)
-        signing_next = _signing_pair(material, kt, "saml_signing_next_key", kt.saml_signing_next_key,
-                                     kt.saml_signing_next_cert)
+        signing_next = _signing_pair(
+            material, kt, "saml_signing_next_key", kt.saml_signing_next_key, kt.saml_signing_next_cert
+        )
         eid_client = material.pair(("keys", "eid_client_key"), kt.eid_client_key, kt.eid_client_cert)
         secret = kt.pseudonym_secret.value
 
     store_table = _table(reader, StoreTable, data, "store")
     store = store_table.settings(base_dir) if store_table else None
     limits_table = _table(reader, LimitsTable, data, "limits")
-    limits = LimitsConfig(**{**limits_table.model_dump(), "trusted_proxies": tuple(limits_table.trusted_proxies)}) \
-        if limits_table else LimitsConfig()
+    limits = (
+        LimitsConfig(**{**limits_table.model_dump(), "trusted_proxies": tuple(limits_table.trusted_proxies)})
+        if limits_table
+        else LimitsConfig()
+    )
     audit = AuditConfig()
     audit_table = _table(reader, AuditTable, data, "audit")
     if audit_table is not None:
-        audit = AuditConfig(audit_table.enabled, audit_table.jsonl_path,
-                            audit_table.secret.value if audit_table.secret else None)
+        audit = AuditConfig(
+            audit_table.enabled, audit_table.jsonl_path, audit_table.secret.value if audit_table.secret else None
+        )
     metrics_table = _table(reader, MetricsTable, data, "metrics")
     metrics = MetricsConfig(metrics_table.enabled, tuple(metrics_table.allow)) if metrics_table else MetricsConfig()
     flow_table = _table(reader, FlowTable, data, "flow")
@@ -650,8 +678,13 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     raw_kind = eid_raw.get("kind", "simulator") if isinstance(eid_raw, Mapping) else "simulator"
     ekind = raw_kind if isinstance(raw_kind, str) and raw_kind in BACKENDS else "simulator"
     backend = BACKENDS[ekind]
-    eid_server = reader.run(lambda: parse_eid_server(eid_raw if isinstance(eid_raw, Mapping) else None, material,
-                                                     eid_client_key=kt.eid_client_key if kt else None))
+    eid_server = reader.run(
+        lambda: parse_eid_server(
+            eid_raw if isinstance(eid_raw, Mapping) else None,
+            material,
+            eid_client_key=kt.eid_client_key if kt else None,
+        )
+    )
 
     simulator: SimulatorSection | None = None
     if "simulator" in data:
@@ -675,12 +708,24 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     if dt is not None:
         demo_key = material.pair(("demo", "key"), dt.key, dt.cert, password=False, strength=False)
         demo_signing = material.pair(("demo", "signing_key"), dt.signing_key, dt.signing_cert, password=False)
-        if demo_signing is not None and demo_key is not None and not isinstance(demo_key.private_key,
-                                                                                rsa.RSAPrivateKey):
-            reader.problem(("demo", "key"), "must be an RSA key: with signing_key set it only decrypts assertions, "
-                           "and the gateway encrypts them with RSA-OAEP")
-        demo = DemoConfig(dt.enabled, demo_key, dt.entity_id or f"{origin}/demo/metadata",
-                          dt.service_id if dt.enabled else None, dt.state, demo_signing)
+        if (
+            demo_signing is not None
+            and demo_key is not None
+            and not isinstance(demo_key.private_key, rsa.RSAPrivateKey)
+        ):
+            reader.problem(
+                ("demo", "key"),
+                "must be an RSA key: with signing_key set it only decrypts assertions, "
+                "and the gateway encrypts them with RSA-OAEP",
+            )
+        demo = DemoConfig(
+            dt.enabled,
+            demo_key,
+            dt.entity_id or f"{origin}/demo/metadata",
+            dt.service_id if dt.enabled else None,
+            dt.state,
+            demo_signing,
+        )
 
     services = reader.run(lambda: parse_services(data.get("services"), context)) or ()
     if demo.enabled and demo.service_id is not None:
@@ -700,8 +745,9 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     branding = reader.run(lambda: parse_branding(data, base_dir, production=production)) or Branding()
 
     if listen.workers > 1:
-        for reason in single_process_reasons(ekind, kiosks="kiosk_monitor" in data or "kiosks" in data,
-                                             simulator=simulator, demo=demo):
+        for reason in single_process_reasons(
+            ekind, kiosks="kiosk_monitor" in data or "kiosks" in data, simulator=simulator, demo=demo
+        ):
             reader.problem(("listen", "workers"), f"must be 1 because {reason}")
 
     reader.check()
@@ -709,8 +755,12 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
     assert signing is not None and eid_client is not None and secret is not None and kt is not None
     keys = KeysConfig(signing, signing_next, eid_client, kt.eid_client_key, kt.eid_client_cert, secret, password)
     if not backend.remote:  # the gateway pins the certificate of the eID-Server it mounts itself
-        eid_server = replace(eid_server, server_cert=embedded_paos.signing.certificate if embedded_paos else (
-            simulator.key.certificate if simulator else None))
+        eid_server = replace(
+            eid_server,
+            server_cert=embedded_paos.signing.certificate
+            if embedded_paos
+            else (simulator.key.certificate if simulator else None),
+        )
     registry = ServiceRegistry(services)
     if oidc is not None:
         registry = with_oidc_services(registry, oidc)

@@ -130,9 +130,7 @@ def released_attributes(service: Service, req: EidRequest) -> frozenset[Attribut
     return service.allowed_attributes & (req.required | req.optional)
 
 
-def release_identity(
-    identity: Identity, service: Service, req: EidRequest, secret: bytes
-) -> tuple[Identity, str]:
+def release_identity(identity: Identity, service: Service, req: EidRequest, secret: bytes) -> tuple[Identity, str]:
     """The minimised identity and the per-service pseudonym.
 
     The raw RestrictedID never leaves: in the released identity ``restricted_id`` holds the
@@ -157,7 +155,9 @@ def session_to_json(s: EidSession) -> dict[str, Any]:
 
 def session_from_json(data: Mapping[str, Any]) -> EidSession:
     return EidSession(
-        session_id=data["session_id"], server_address=data["server_address"], psk_id=data.get("psk_id"),
+        session_id=data["session_id"],
+        server_address=data["server_address"],
+        psk_id=data.get("psk_id"),
         psk_key=None,
     )
 
@@ -206,8 +206,7 @@ class FlowManager:
 
     def urls(self, ref: str) -> FlowUrls:
         o = self.config.public_origin
-        return FlowUrls(f"{o}/signin/{ref}", f"{o}/eid/tctoken/{ref}", f"{o}/eid/refresh/{ref}",
-                        f"{o}/eid/error/{ref}")
+        return FlowUrls(f"{o}/signin/{ref}", f"{o}/eid/tctoken/{ref}", f"{o}/eid/refresh/{ref}", f"{o}/eid/error/{ref}")
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -262,7 +261,11 @@ class FlowManager:
         response = web.Response(status=303, headers={"Location": f"/signin/{ref}", "Cache-Control": "no-store"})
         if new_cookie:
             response.set_cookie(
-                self.cookie_name, browser, path="/", httponly=True, samesite="Lax",
+                self.cookie_name,
+                browser,
+                path="/",
+                httponly=True,
+                samesite="Lax",
                 secure=self.config.secure_origin,
             )
         return response
@@ -310,20 +313,40 @@ class FlowManager:
         return render_message(request, "not_found_title", "not_found_text", status=404)
 
     def _used(self, request: web.Request, flow: FlowRecord | None) -> web.Response:
-        return render_page(request, "message.html", status=410, title_key="used_title", text_key="used_text",
-                           values={}, error_id=None, lang=self._lang(request, flow))
+        return render_page(
+            request,
+            "message.html",
+            status=410,
+            title_key="used_title",
+            text_key="used_text",
+            values={},
+            error_id=None,
+            lang=self._lang(request, flow),
+        )
 
     def _wrong_browser(self, request: web.Request, flow: FlowRecord) -> web.Response:
-        return render_page(request, "message.html", status=403, title_key="wrong_browser_title",
-                           text_key="wrong_browser_text", values={}, error_id=None,
-                           lang=self._lang(request, flow))
+        return render_page(
+            request,
+            "message.html",
+            status=403,
+            title_key="wrong_browser_title",
+            text_key="wrong_browser_text",
+            values={},
+            error_id=None,
+            lang=self._lang(request, flow),
+        )
 
     def _failure_page(self, request: web.Request, flow: FlowRecord, kind: FailureKind) -> web.Response:
         lang = self._lang(request, flow)
         title, body = FAILURE_TEXTS[kind][lang]
         return render_page(
-            request, "failure.html", lang=lang, failure_title=title, failure_text=body,
-            return_url=f"/eid/return/{flow.ref}?lang={lang}", csrf_token=flow.data["csrf"],
+            request,
+            "failure.html",
+            lang=lang,
+            failure_title=title,
+            failure_text=body,
+            return_url=f"/eid/return/{flow.ref}?lang={lang}",
+            csrf_token=flow.data["csrf"],
             simulator=self.simulator_client_path is not None,
         )
 
@@ -333,16 +356,27 @@ class FlowManager:
         return token is not None and hmac.compare_digest(token.encode(), str(flow.data["csrf"]).encode())
 
     async def _ended(
-        self, flow: FlowRecord, result: str, step: str, *, attributes: frozenset[Attribute] = frozenset(),
+        self,
+        flow: FlowRecord,
+        result: str,
+        step: str,
+        *,
+        attributes: frozenset[Attribute] = frozenset(),
         pseudonym: str | None = None,
     ) -> None:
         """Metrics and the audit record of a sign-in that reached its end (success or failure)."""
         service, frontend = str(flow.data["service"]), str(flow.data["frontend"])
         if self.audit is not None:
-            await self.audit.record(self.audit.make(
-                service=service, frontend=frontend, result=result, flow_ref=flow.ref,
-                attributes=(a.value for a in attributes), pseudonym=pseudonym,
-            ))
+            await self.audit.record(
+                self.audit.make(
+                    service=service,
+                    frontend=frontend,
+                    result=result,
+                    flow_ref=flow.ref,
+                    attributes=(a.value for a in attributes),
+                    pseudonym=pseudonym,
+                )
+            )
             if self.metrics is not None:
                 self.metrics.audit_records.inc()
         if self.metrics is None:
@@ -355,8 +389,7 @@ class FlowManager:
 
     def _step(self, flow: FlowRecord, step: str, once: bool = False) -> None:
         if self.metrics is not None:
-            self.metrics.step(str(flow.data["service"]), str(flow.data["frontend"]), step,
-                              flow.ref if once else None)
+            self.metrics.step(str(flow.data["service"]), str(flow.data["frontend"]), step, flow.ref if once else None)
 
     async def _miss(self, request: web.Request, kind: str) -> web.Response | None:
         """Count a TC Token / refresh request that moved no flow; a 429 once over the limit."""
@@ -380,8 +413,7 @@ class FlowManager:
     async def _mark_failed(self, flow: FlowRecord, from_state: str, kind: FailureKind) -> FlowRecord | None:
         moved = await self.store.transition(flow.ref, from_state, State.FAILED, {"failure": kind.value})
         if moved is not None:
-            log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), flow.data["service"],
-                     kind.value)
+            log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), flow.data["service"], kind.value)
             await self._ended(moved, kind.value, _FAILED_AT.get(from_state, from_state))
         return moved
 
@@ -490,12 +522,16 @@ class FlowManager:
             kind = FailureKind.SERVER_ERROR
             if isinstance(exc, EidResultError):
                 kind = exc.kind
-            log.warning("useID failed flow=%s service=%s error=%s", ref_hash(ref), flow.data["service"],
-                        type(exc).__name__)
+            log.warning(
+                "useID failed flow=%s service=%s error=%s", ref_hash(ref), flow.data["service"], type(exc).__name__
+            )
             await self._mark_failed(flow, State.STARTING, kind)
             return error_token()
         moved = await self.store.transition(
-            ref, State.STARTING, State.CARD, {"session": session_to_json(session), "counter": 0},
+            ref,
+            State.STARTING,
+            State.CARD,
+            {"session": session_to_json(session), "counter": 0},
             once=OnceClaim("eid_session", session.session_id, self.ttl),
         )
         if moved is None:
@@ -560,14 +596,28 @@ class FlowManager:
         """
         for from_state in (State.CARD, State.FETCHING):
             if await self._mark_failed(flow, from_state, FailureKind.OTHER_BROWSER) is not None:
-                log.warning("refresh opened in another browser after the card step; flow ended flow=%s service=%s",
-                            ref_hash(flow.ref), flow.data["service"])
-                return render_page(request, "message.html", status=403, title_key="relay_title",
-                                   text_key="relay_text", values={}, error_id=None, lang=self._lang(request, flow))
+                log.warning(
+                    "refresh opened in another browser after the card step; flow ended flow=%s service=%s",
+                    ref_hash(flow.ref),
+                    flow.data["service"],
+                )
+                return render_page(
+                    request,
+                    "message.html",
+                    status=403,
+                    title_key="relay_title",
+                    text_key="relay_text",
+                    values={},
+                    error_id=None,
+                    lang=self._lang(request, flow),
+                )
         current = await self.store.get_flow(flow.ref)
         if current is not None and current.state in (State.DONE, State.RETURNED):
-            log.warning("refresh opened in another browser after the result was handed over flow=%s service=%s",
-                        ref_hash(flow.ref), flow.data["service"])
+            log.warning(
+                "refresh opened in another browser after the result was handed over flow=%s service=%s",
+                ref_hash(flow.ref),
+                flow.data["service"],
+            )
             return self._used(request, current)
         return self._wrong_browser(request, current or flow)
 
@@ -614,17 +664,24 @@ class FlowManager:
         except _FetchFailed as exc:
             counter = exc.counter
             kind = exc.cause.kind if isinstance(exc.cause, EidResultError) else FailureKind.SERVER_ERROR
-            log.warning("getResult failed flow=%s service=%s error=%s result=%s", ref_hash(flow.ref),
-                        service.id, type(exc.cause).__name__, kind.value)
+            log.warning(
+                "getResult failed flow=%s service=%s error=%s result=%s",
+                ref_hash(flow.ref),
+                service.id,
+                type(exc.cause).__name__,
+                kind.value,
+            )
         else:
             try:
-                released, pseudonym = release_identity(
-                    identity, service, req, self.config.keys.pseudonym_secret
-                )
+                released, pseudonym = release_identity(identity, service, req, self.config.keys.pseudonym_secret)
             except EidProtocolError as exc:
                 kind = FailureKind.SERVER_ERROR
-                log.error("unusable eID result flow=%s service=%s error=%s", ref_hash(flow.ref), service.id,
-                          type(exc).__name__)
+                log.error(
+                    "unusable eID result flow=%s service=%s error=%s",
+                    ref_hash(flow.ref),
+                    service.id,
+                    type(exc).__name__,
+                )
             else:
                 if counter > int(flow.data.get("counter", 0)) + 1:
                     # The result came only while this request waited, so this browser arrived before the
@@ -639,14 +696,17 @@ class FlowManager:
                         return self._failure_page(request, current, FailureKind(current.data["failure"]))
                     return self._used(request, flow)
                 # Recorded before anything is released (the audit trail fails closed).
-                await self._ended(done, "success", "refresh", attributes=released_attributes(service, req),
-                                  pseudonym=pseudonym)
-                log.info("flow succeeded flow=%s service=%s attributes=%d", ref_hash(flow.ref), service.id,
-                         len(released_attributes(service, req)))
-                lang = self._lang(request, flow)
-                return await self._frontend(flow).finish(
-                    request, self._context(flow, lang), released, pseudonym
+                await self._ended(
+                    done, "success", "refresh", attributes=released_attributes(service, req), pseudonym=pseudonym
                 )
+                log.info(
+                    "flow succeeded flow=%s service=%s attributes=%d",
+                    ref_hash(flow.ref),
+                    service.id,
+                    len(released_attributes(service, req)),
+                )
+                lang = self._lang(request, flow)
+                return await self._frontend(flow).finish(request, self._context(flow, lang), released, pseudonym)
         failed = await self.store.transition(
             flow.ref, State.FETCHING, State.FAILED, {"failure": kind.value, "counter": counter}
         )
@@ -662,9 +722,16 @@ class FlowManager:
         if flow is None:
             return render_message(request, "comm_error_title", "comm_error_text", status=200)
         if not self._same_browser(request, flow):
-            return render_page(request, "message.html", status=200, title_key="comm_error_title",
-                               text_key="comm_error_text", values={}, error_id=None,
-                               lang=self._lang(request, flow))
+            return render_page(
+                request,
+                "message.html",
+                status=200,
+                title_key="comm_error_title",
+                text_key="comm_error_text",
+                values={},
+                error_id=None,
+                lang=self._lang(request, flow),
+            )
         if flow.state == State.FAILED:
             return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
         kind = FailureKind.COMMUNICATION

@@ -58,9 +58,7 @@ TR03130_NAMES: dict[Attribute, str] = {
 }
 
 #: Attribute -> SAML attribute Name the gateway's IdP frontend emits (NameFormat uri).
-SAML_NAMES: dict[Attribute, str] = {
-    a: f"urn:eid-gateway:attribute:{a.value}" for a in Attribute
-}
+SAML_NAMES: dict[Attribute, str] = {a: f"urn:eid-gateway:attribute:{a.value}" for a in Attribute}
 
 #: Attribute -> OIDC claim name.
 OIDC_CLAIMS: dict[Attribute, str] = {

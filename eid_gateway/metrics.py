@@ -11,11 +11,11 @@ steps (PromQL in docs/deployment.md). Each app gets its own registry, so several
 process (tests) do not clash; other parts (kiosks) may register collectors on :attr:`registry`.
 
 Several worker processes (``eid-gateway serve --workers N``) are one node to Prometheus: gunicorn's arbiter
-(:mod:`eid_gateway.workers`) gives them prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``, a fresh directory per
-run), every value lives in a per-process file there, and whichever worker answers ``/metrics`` reads and
-adds up all of them. Collectors registered on :attr:`registry` would report one process only and are not
-exported in that mode; the store's request count is copied into an ordinary counter instead. The
-once-per-flow ``start_page`` step is counted once per flow and worker.
+(:mod:`eid_gateway.workers`) gives them prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``,
+a fresh directory per run), every value lives in a per-process file there, and whichever worker answers
+``/metrics`` reads and adds up all of them. Collectors registered on :attr:`registry` would report one process
+only and are not exported in that mode; the store's request count is copied into an ordinary counter instead.
+The once-per-flow ``start_page`` step is counted once per flow and worker.
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import values as prometheus_values
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import Collector
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -41,6 +37,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client import values as prometheus_values
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from eid_gateway.core.port import (
     EidError,
@@ -99,27 +99,57 @@ class GatewayMetrics:
         self.multiprocess_dir = multiprocess_dir()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.started = Counter("eidgw_signins_started", "sign-ins begun", ["service", "frontend", "backend"],
-                               registry=r)
-        self.completed = Counter("eidgw_signins_completed", "sign-ins that released an identity",
-                                 ["service", "frontend", "backend"], registry=r)
-        self.failed = Counter("eidgw_signins_failed", "sign-ins that ended in a failure",
-                              ["service", "frontend", "backend", "reason", "step"], registry=r)
-        self.steps = Counter("eidgw_signin_steps", "sign-ins that reached a step (the funnel)",
-                             ["service", "frontend", "step"], registry=r)
-        self.signin_duration = Histogram("eidgw_signin_duration_seconds", "begin to released identity",
-                                         ["service"], buckets=(5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
-                                         registry=r)
-        self.step_duration = Histogram("eidgw_step_duration_seconds", "time the gateway spends per step",
-                                       ["step"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.eid_calls = Histogram("eidgw_eid_server_call_seconds", "calls to the eID-Server",
-                                   ["operation", "outcome"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.started = Counter(
+            "eidgw_signins_started", "sign-ins begun", ["service", "frontend", "backend"], registry=r
+        )
+        self.completed = Counter(
+            "eidgw_signins_completed",
+            "sign-ins that released an identity",
+            ["service", "frontend", "backend"],
+            registry=r,
+        )
+        self.failed = Counter(
+            "eidgw_signins_failed",
+            "sign-ins that ended in a failure",
+            ["service", "frontend", "backend", "reason", "step"],
+            registry=r,
+        )
+        self.steps = Counter(
+            "eidgw_signin_steps",
+            "sign-ins that reached a step (the funnel)",
+            ["service", "frontend", "step"],
+            registry=r,
+        )
+        self.signin_duration = Histogram(
+            "eidgw_signin_duration_seconds",
+            "begin to released identity",
+            ["service"],
+            buckets=(5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+            registry=r,
+        )
+        self.step_duration = Histogram(
+            "eidgw_step_duration_seconds",
+            "time the gateway spends per step",
+            ["step"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.eid_calls = Histogram(
+            "eidgw_eid_server_call_seconds",
+            "calls to the eID-Server",
+            ["operation", "outcome"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         # several workers: the value of whichever live worker called last
-        self.eid_up = Gauge("eidgw_eid_server_up", "1 when the last call reached the eID-Server", registry=r,
-                            multiprocess_mode="livemostrecent")
+        self.eid_up = Gauge(
+            "eidgw_eid_server_up",
+            "1 when the last call reached the eID-Server",
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
         self.limited = Counter("eidgw_rate_limited", "requests refused with 429", ["kind"], registry=r)
-        self.unavailable = Counter("eidgw_store_unavailable", "requests answered 503: store unreachable",
-                                   registry=r)
+        self.unavailable = Counter("eidgw_store_unavailable", "requests answered 503: store unreachable", registry=r)
         self.audit_records = Counter("eidgw_audit_records", "audit records appended by this node", registry=r)
         self._seen_start: OrderedDict[str, None] = OrderedDict()
         self._store: object = None  # multi-process: the watched store, its count copied into _round_trips
@@ -185,8 +215,9 @@ class GatewayMetrics:
         async def metrics(request: web.Request) -> web.StreamResponse:
             if not access.permits(request):
                 raise web.HTTPForbidden()
-            return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST,
-                                                             "Cache-Control": "no-store"})
+            return web.Response(
+                body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"}
+            )
 
         return metrics
 

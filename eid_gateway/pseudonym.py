@@ -31,8 +31,6 @@ def derive_pseudonym(secret: bytes, service_id: str, restricted_id: str) -> str:
         raise PseudonymError("pseudonym secret must be at least 32 bytes")
     if not _HEX.fullmatch(restricted_id) or len(restricted_id) % 2:
         raise PseudonymError("RestrictedID must be an even-length hex string")
-    message = b"eid-gateway pseudonym v1" + _field(service_id.encode("utf-8")) + _field(
-        bytes.fromhex(restricted_id)
-    )
+    message = b"eid-gateway pseudonym v1" + _field(service_id.encode("utf-8")) + _field(bytes.fromhex(restricted_id))
     digest = hmac.new(secret, message, hashlib.sha256).digest()
     return base64.b32encode(digest).decode("ascii").rstrip("=").lower()

@@ -3,12 +3,13 @@ may have pending, and limits on failed TC Token and refresh requests; all counte
 so they hold across every gateway node.
 
 Why only misses on the TC Token and refresh endpoints: a valid reference moves its flow exactly once
-(compare-and-set in the store), so valid requests are already bounded by the start limits, and each
-one would cost a store round trip to count. What needs limiting there is guessing: references that
-name no flow (and, for the TC Token, references already used). A refresh of a known flow from the wrong
-browser or a second time is not counted: it needs a valid reference, and counting it would let
-AusweisApp's own redirects, or reloads behind a shared address, lock honest citizens out. Once an address is over a limit, this node refuses it
-without asking the store until the window ends (another node learns it on that address's next miss).
+(compare-and-set in the store), so valid requests are already bounded by the start limits, and each one
+would cost a store round trip to count. What needs limiting there is guessing: references that name no
+flow (and, for the TC Token, references already used). A refresh of a known flow from the wrong browser
+or a second time is not counted: it needs a valid reference, and counting it would let AusweisApp's own
+redirects, or reloads behind a shared address, lock honest citizens out. Once an address is over a
+limit, this node refuses it without asking the store until the window ends (another node learns it on
+that address's next miss).
 
 Client addresses never reach the store or the logs in clear: counter keys hold a keyed hash.
 X-Forwarded-For is believed only from the configured reverse proxies.
@@ -48,8 +49,14 @@ class Limited:
 
 class RateLimiter:
     def __init__(
-        self, store: Store, limits: LimitsConfig, key: bytes, flow_ttl: float,
-        metrics: GatewayMetrics | None = None, *, clock: Callable[[], float] = time.time,
+        self,
+        store: Store,
+        limits: LimitsConfig,
+        key: bytes,
+        flow_ttl: float,
+        metrics: GatewayMetrics | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.limits = limits
@@ -125,8 +132,14 @@ def too_many_requests(request: web.Request, limited: Limited, lang: str | None =
     """HTTP 429 with Retry-After and a page that says what happened and when to try again."""
     minutes = max(1, math.ceil(limited.retry_after / 60))
     response = render_page(
-        request, "message.html", status=429, title_key="rate_limited_title", text_key="rate_limited_text",
-        values={"minutes": minutes}, error_id=None, **({"lang": lang} if lang else {}),
+        request,
+        "message.html",
+        status=429,
+        title_key="rate_limited_title",
+        text_key="rate_limited_text",
+        values={"minutes": minutes},
+        error_id=None,
+        **({"lang": lang} if lang else {}),
     )
     response.headers["Retry-After"] = str(limited.retry_after)
     return response

@@ -73,8 +73,9 @@ class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.allow_http = allow_http
 
-    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
-                         headers: object, newurl: str) -> urllib.request.Request | None:
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: object, newurl: str
+    ) -> urllib.request.Request | None:
         if not _scheme_allowed(newurl, self.allow_http):
             raise ServiceAddError(f"the metadata URL redirects to {newurl}, which is not https")
         return super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]
@@ -85,8 +86,7 @@ def _scheme_allowed(url: str, allow_http: bool) -> bool:
     return scheme == "https" or (allow_http and scheme == "http")
 
 
-def read_metadata_source(source: str, *, allow_http: bool = False,
-                         timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
+def read_metadata_source(source: str, *, allow_http: bool = False, timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
     """The metadata bytes from a file path or an https URL (http only with ``allow_http``, for development)."""
     if "://" not in source:
         try:
@@ -107,8 +107,10 @@ def read_metadata_source(source: str, *, allow_http: bool = False,
             reason = getattr(exc, "reason", exc)
             raise ServiceAddError(f"fetching {source} failed: {reason}") from None
     if len(data) > MAX_METADATA_BYTES:
-        raise ServiceAddError(f"the metadata is larger than {MAX_METADATA_BYTES} bytes (one SP's metadata, "
-                              "not a federation aggregate, please)")
+        raise ServiceAddError(
+            f"the metadata is larger than {MAX_METADATA_BYTES} bytes (one SP's metadata, "
+            "not a federation aggregate, please)"
+        )
     return data
 
 
@@ -132,26 +134,35 @@ def saml_draft(xml: bytes, *, encrypt: bool = True) -> SamlDraft:
         raise ServiceAddError("the metadata describes no SAML 2.0 SP (no SPSSODescriptor)")
     acs = _post_acs(sp.acs_services)
     if not acs:
-        raise ServiceAddError("the metadata has no AssertionConsumerService with the HTTP-POST binding, "
-                              "the only one the gateway answers with")
+        raise ServiceAddError(
+            "the metadata has no AssertionConsumerService with the HTTP-POST binding, "
+            "the only one the gateway answers with"
+        )
     signing = tuple(sp.signing_certificates())
     if not signing:
-        raise ServiceAddError("the metadata has no signing certificate; the gateway accepts only signed "
-                              "AuthnRequests")
+        raise ServiceAddError("the metadata has no signing certificate; the gateway accepts only signed AuthnRequests")
     enc_certs = [kd.certificate for kd in sp.keys if kd.use == "encryption"] or sp.encryption_certificates()
     key_transport: str | None = None
     if encrypt:
         if not enc_certs:
-            raise ServiceAddError("the metadata has no encryption certificate, but assertions are to be "
-                                  "encrypted (--no-encrypt to send them signed only)")
+            raise ServiceAddError(
+                "the metadata has no encryption certificate, but assertions are to be "
+                "encrypted (--no-encrypt to send them signed only)"
+            )
         try:
             key_transport = choose_key_transport(sp.encryption_methods())
         except ValueError as exc:
             raise ServiceAddError(f"the SP cannot decrypt what the gateway sends: {exc}") from None
-    return SamlDraft(entity_id=entity.entity_id, acs_urls=acs, signing_certs=signing,
-                     encryption_cert=enc_certs[0] if encrypt else None, key_transport=key_transport,
-                     name_id_formats=sp.name_id_formats, signed=entity.signed,
-                     signs_requests=sp.authn_requests_signed)
+    return SamlDraft(
+        entity_id=entity.entity_id,
+        acs_urls=acs,
+        signing_certs=signing,
+        encryption_cert=enc_certs[0] if encrypt else None,
+        key_transport=key_transport,
+        name_id_formats=sp.name_id_formats,
+        signed=entity.signed,
+        signs_requests=sp.authn_requests_signed,
+    )
 
 
 # --- writing the block --------------------------------------------------------------------------------
@@ -188,8 +199,9 @@ class ServiceBlock:
     files: dict[Path, bytes]
 
 
-def render_block(args: argparse.Namespace, draft: SamlDraft | None, cert_dir: Path, cert_ref: str,
-                 secret_hash: str | None) -> ServiceBlock:
+def render_block(
+    args: argparse.Namespace, draft: SamlDraft | None, cert_dir: Path, cert_ref: str, secret_hash: str | None
+) -> ServiceBlock:
     """The ``[[services]]`` text; ``cert_ref`` is how the block names ``cert_dir`` (relative to the config)."""
     files: dict[Path, bytes] = {}
 
@@ -197,22 +209,34 @@ def render_block(args: argparse.Namespace, draft: SamlDraft | None, cert_dir: Pa
         files[cert_dir / name] = cert.public_bytes(serialization.Encoding.PEM)
         return f"{cert_ref}/{name}" if cert_ref else name
 
-    lines = [f"# Added by `eid-gateway service add`{' from SAML metadata' if draft else ''}.",
-             "[[services]]", f"id = {_toml(args.id)}", f"name_de = {_toml(args.name_de)}",
-             f"name_en = {_toml(args.name_en or args.name_de)}", f"attributes = {_toml_list(args.attributes)}"]
+    lines = [
+        f"# Added by `eid-gateway service add`{' from SAML metadata' if draft else ''}.",
+        "[[services]]",
+        f"id = {_toml(args.id)}",
+        f"name_de = {_toml(args.name_de)}",
+        f"name_en = {_toml(args.name_en or args.name_de)}",
+        f"attributes = {_toml_list(args.attributes)}",
+    ]
     if draft is not None:
-        lines += ["", "[services.saml]", f"entity_id = {_toml(draft.entity_id)}",
-                  f"acs_urls = {_toml_list(draft.acs_urls)}"]
-        names = [cert_file(f"{args.id}-saml-signing{'' if i == 0 else f'-{i + 1}'}.crt", c)
-                 for i, c in enumerate(draft.signing_certs)]
-        for name, cert in zip(names, draft.signing_certs):
+        lines += [
+            "",
+            "[services.saml]",
+            f"entity_id = {_toml(draft.entity_id)}",
+            f"acs_urls = {_toml_list(draft.acs_urls)}",
+        ]
+        names = [
+            cert_file(f"{args.id}-saml-signing{'' if i == 0 else f'-{i + 1}'}.crt", c)
+            for i, c in enumerate(draft.signing_certs)
+        ]
+        for cert in draft.signing_certs:
             lines.append(f"# signing certificate SHA-256 {fingerprint(cert)}")
-        lines.append(f"signing_cert = {_toml(names[0])}" if len(names) == 1
-                     else f"signing_certs = {_toml_list(names)}")
+        lines.append(f"signing_cert = {_toml(names[0])}" if len(names) == 1 else f"signing_certs = {_toml_list(names)}")
         lines.append("require_signed_requests = true")
         if draft.encryption_cert is not None:
             lines.append(f"# encryption certificate SHA-256 {fingerprint(draft.encryption_cert)}")
-            lines.append(f"encryption_cert = {_toml(cert_file(f'{args.id}-saml-encryption.crt', draft.encryption_cert))}")
+            lines.append(
+                f"encryption_cert = {_toml(cert_file(f'{args.id}-saml-encryption.crt', draft.encryption_cert))}"
+            )
             lines.append("encrypt_assertions = true")
             if draft.key_transport is not None:
                 lines.append("# chosen from the md:EncryptionMethod list in the SP's metadata")
@@ -222,9 +246,13 @@ def render_block(args: argparse.Namespace, draft: SamlDraft | None, cert_dir: Pa
         lines.append(_name_id_comment(draft.name_id_formats))
     if args.oidc_redirect_uri:
         method = args.oidc_auth
-        lines += ["", "[services.oidc]", f"client_id = {_toml(args.oidc_client_id or args.id)}",
-                  f"redirect_uris = {_toml_list(args.oidc_redirect_uri)}",
-                  f"token_endpoint_auth_method = {_toml(method)}"]
+        lines += [
+            "",
+            "[services.oidc]",
+            f"client_id = {_toml(args.oidc_client_id or args.id)}",
+            f"redirect_uris = {_toml_list(args.oidc_redirect_uri)}",
+            f"token_endpoint_auth_method = {_toml(method)}",
+        ]
         if method in _SECRET_METHODS and secret_hash is not None:
             lines.append(f"client_secret_hash = {_toml(secret_hash)}")
         elif method == "private_key_jwt":
@@ -232,7 +260,9 @@ def render_block(args: argparse.Namespace, draft: SamlDraft | None, cert_dir: Pa
         elif method == "none":
             lines.append("public_client = true")
         if args.oidc_no_iss_in_errors:
-            lines.append("# compatibility switch for mod_auth_openidc before 2.4.13 (docs/integrations/mod_auth_openidc.md)")
+            lines.append(
+                "# compatibility switch for mod_auth_openidc before 2.4.13 (docs/integrations/mod_auth_openidc.md)"
+            )
             lines.append("error_response_iss = false")
     return ServiceBlock("\n".join(lines) + "\n", files)
 
@@ -244,23 +274,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", required=True, help="service id (a-z, 0-9, -, _); also keys its pseudonyms")
     p.add_argument("--name-de", required=True, help="name shown to citizens (German)")
     p.add_argument("--name-en", help="name shown to citizens (English; default: the German one)")
-    p.add_argument("--attributes", default="pseudonym",
-                   help="comma-separated attributes the service may receive (default: pseudonym)")
-    p.add_argument("--config", help="append the block to this config after validating the whole result; "
-                                    "certificates go to certs/ next to it (without: print the block)")
+    p.add_argument(
+        "--attributes",
+        default="pseudonym",
+        help="comma-separated attributes the service may receive (default: pseudonym)",
+    )
+    p.add_argument(
+        "--config",
+        help="append the block to this config after validating the whole result; "
+        "certificates go to certs/ next to it (without: print the block)",
+    )
     p.add_argument("--cert-dir", default=".", help="without --config: where the certificate files go")
     p.add_argument("--saml-metadata", metavar="FILE|URL", help="the SP's SAML metadata (https URL or file)")
     p.add_argument("--no-encrypt", action="store_true", help="send assertions signed only, not encrypted")
     p.add_argument("--allow-http", action="store_true", help="allow an http metadata URL (development only)")
-    p.add_argument("--oidc-redirect-uri", action="append", default=[], metavar="URI",
-                   help="an OIDC redirect URI (repeat for several); makes a [services.oidc] table")
+    p.add_argument(
+        "--oidc-redirect-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="an OIDC redirect URI (repeat for several); makes a [services.oidc] table",
+    )
     p.add_argument("--oidc-client-id", help="OIDC client_id (default: the service id)")
-    p.add_argument("--oidc-auth", choices=OIDC_AUTH_METHODS, default="client_secret_basic",
-                   help="token endpoint authentication (default client_secret_basic)")
+    p.add_argument(
+        "--oidc-auth",
+        choices=OIDC_AUTH_METHODS,
+        default="client_secret_basic",
+        help="token endpoint authentication (default client_secret_basic)",
+    )
     p.add_argument("--oidc-jwks", type=Path, help="private_key_jwt: the client's JWKS file (jwks_path)")
-    p.add_argument("--oidc-no-iss-in-errors", action="store_true",
-                   help="leave RFC 9207's iss out of error redirects: only for mod_auth_openidc before 2.4.13, "
-                        "which takes such a redirect for a discovery response and loops")
+    p.add_argument(
+        "--oidc-no-iss-in-errors",
+        action="store_true",
+        help="leave RFC 9207's iss out of error redirects: only for mod_auth_openidc before 2.4.13, "
+        "which takes such a redirect for a discovery response and loops",
+    )
 
 
 def _attributes(text: str) -> list[str]:
@@ -268,8 +316,9 @@ def _attributes(text: str) -> list[str]:
     known = {a.value for a in Attribute}
     unknown = [n for n in names if n not in known]
     if not names or unknown:
-        raise ServiceAddError(f"--attributes: unknown {', '.join(unknown) or '(none given)'}; known: "
-                              f"{', '.join(sorted(known))}")
+        raise ServiceAddError(
+            f"--attributes: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(sorted(known))}"
+        )
     return names
 
 
@@ -319,8 +368,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     block = render_block(args, draft, cert_dir, cert_ref, secret_hash)
     existing = [p for p in block.files if p.exists()]
     if existing:
-        err.write(f"error: {', '.join(map(str, existing))} exists (another service with this id?)\n"
-                  "nothing was written\n")
+        err.write(
+            f"error: {', '.join(map(str, existing))} exists (another service with this id?)\nnothing was written\n"
+        )
         return EXIT_EXISTS
     written: list[Path] = []
     try:
@@ -348,14 +398,19 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(f"added service {args.id!r} to {config_path}; certificates in {cert_dir}\n")
     if draft is not None and not draft.signs_requests:
-        err.write("note: the metadata does not say AuthnRequestsSigned=\"true\"; the gateway refuses unsigned "
-                  "AuthnRequests, so configure the SP to sign them (Shibboleth SP: signing=\"true\")\n")
+        err.write(
+            'note: the metadata does not say AuthnRequestsSigned="true"; the gateway refuses unsigned '
+            'AuthnRequests, so configure the SP to sign them (Shibboleth SP: signing="true")\n'
+        )
     if draft is not None and not draft.signed:
-        err.write("note: the metadata is not signed: compare the SHA-256 fingerprints in the block with the "
-                  "SP operator's before going live\n")
+        err.write(
+            "note: the metadata is not signed: compare the SHA-256 fingerprints in the block with the "
+            "SP operator's before going live\n"
+        )
     if secret is not None:  # never into the printed block, which is often redirected into a file
         (out if config_path is not None else err).write(
-            f"client secret (give it to the service; shown only now, stored only as its hash): {secret}\n")
+            f"client secret (give it to the service; shown only now, stored only as its hash): {secret}\n"
+        )
     return EXIT_OK
 
 

@@ -155,8 +155,11 @@ def parse_services(raw: object, context: ReadContext) -> tuple[Service, ...]:
         at: Loc = ("services", i)
         table = reader.table(ServiceTable, item, at)
         saml_raw = item.get("saml") if isinstance(item, Mapping) else None
-        saml = reader.run(lambda: parse_saml_service(saml_raw, context, (*at, "saml"))) if saml_raw is not None \
+        saml = (
+            reader.run(lambda: parse_saml_service(saml_raw, context, (*at, "saml")))  # noqa: B023 - called at once
+            if saml_raw is not None
             else None
+        )
         # duplicates are checked on the values as written: also named when the entry has other problems
         sid = item.get("id") if isinstance(item, Mapping) else None
         if isinstance(sid, str):
@@ -170,16 +173,18 @@ def parse_services(raw: object, context: ReadContext) -> tuple[Service, ...]:
             seen_entities.add(entity)
         if table is None or (saml_raw is not None and saml is None):
             continue
-        services.append(Service(
-            id=table.id,
-            name_de=table.name_de,
-            name_en=table.name_en or table.name_de,
-            allowed_attributes=frozenset(Attribute(a) for a in table.attributes),
-            required_attributes=frozenset(Attribute(a) for a in table.required),
-            minimum_age=table.minimum_age,
-            community_id=table.community_id,
-            level_of_assurance=_LOA[table.level_of_assurance],
-            saml=saml,
-        ))
+        services.append(
+            Service(
+                id=table.id,
+                name_de=table.name_de,
+                name_en=table.name_en or table.name_de,
+                allowed_attributes=frozenset(Attribute(a) for a in table.attributes),
+                required_attributes=frozenset(Attribute(a) for a in table.required),
+                minimum_age=table.minimum_age,
+                community_id=table.community_id,
+                level_of_assurance=_LOA[table.level_of_assurance],
+                saml=saml,
+            )
+        )
     reader.check()
     return tuple(services)

@@ -9,7 +9,6 @@ from cryptography import x509
 
 from eid_gateway.identity import Attribute, LevelOfAssurance
 
-
 #: The key transport for a service whose metadata names none: RSA-OAEP of XML Encryption 1.0 (SHA-1 as
 #: OAEP hash and in MGF1). The only one that lasso/mod_auth_mellon and pysaml2 on xmlsec1 1.2 decrypt and
 #: that python3-saml's schemas accept; why that is within TR-02102: docs/saml.md#key-transport.

@@ -201,8 +201,10 @@ def _not_dev_material(value: Path, info: ValidationInfo) -> Path:
 
 
 def dev_material_message(path: Path) -> str:
-    return (f"{path} is development key material (marked {DEV_MARKER}, written by `eid-gateway init`); "
-            "production refuses it")
+    return (
+        f"{path} is development key material (marked {DEV_MARKER}, written by `eid-gateway init`); "
+        "production refuses it"
+    )
 
 
 def _existing_file(value: Path) -> Path:
@@ -275,8 +277,9 @@ CertificateFile = Annotated[x509.Certificate, BeforeValidator(_load_certificate)
 #: A key, certificate or secret file: in production it must not be development material.
 MaterialFile = Annotated[Path, BeforeValidator(_to_path), AfterValidator(_not_dev_material)]
 #: A material file that must exist (a CA file handed to TLS as it is).
-ExistingMaterial = Annotated[Path, BeforeValidator(_to_path), AfterValidator(_not_dev_material),
-                             AfterValidator(_existing_file)]
+ExistingMaterial = Annotated[
+    Path, BeforeValidator(_to_path), AfterValidator(_not_dev_material), AfterValidator(_existing_file)
+]
 #: A private key file (as :data:`MaterialFile`, kept as written) or the ``pkcs11:`` URI of a key in an HSM.
 KeyFileOrUri = Annotated[str, AfterValidator(_key_file_or_uri)]
 
@@ -306,8 +309,9 @@ class KeyMaterial:
             self.reader.problem(at, str(exc))
             return None
 
-    def pair(self, at: Loc, key: Path | None, cert: Path | None, *, password: bool = True,
-             strength: bool = True) -> KeyPair | None:
+    def pair(
+        self, at: Loc, key: Path | None, cert: Path | None, *, password: bool = True, strength: bool = True
+    ) -> KeyPair | None:
         if key is None:
             return None
         if cert is not None:  # a certificate that cannot be read is named under its own setting

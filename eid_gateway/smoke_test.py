@@ -81,10 +81,7 @@ class AusweisApp:
 def _settings(preverification: bool) -> str:
     # [General] is what the app writes on first start; preverification off: our DV's signature cannot
     # verify against the real BSI test CVCA whose name it carries (CAR DETESTeID00005).
-    return (
-        "[General]\n"
-        f"[preverification]\nenabled={'true' if preverification else 'false'}\n"
-    )
+    return f"[General]\n[preverification]\nenabled={'true' if preverification else 'false'}\n"
 
 
 @contextlib.asynccontextmanager
@@ -100,8 +97,15 @@ async def start_ausweisapp(
     for d in (config_dir / SETTINGS_DIR, runtime, tmp):
         d.mkdir(parents=True, mode=0o700)
     (config_dir / SETTINGS_DIR / SETTINGS_FILE).write_text(_settings(preverification), "utf-8")
-    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(config_dir), "XDG_RUNTIME_DIR": str(runtime),
-           "TMPDIR": str(tmp), "QT_QPA_PLATFORM": "offscreen", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(config_dir),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "TMPDIR": str(tmp),
+        "QT_QPA_PLATFORM": "offscreen",
+        **(extra_env or {}),
+    }
     log_path = home / "ausweisapp.log"
     log_file = log_path.open("wb")
     # One CPU: AusweisApp 1.26.2 races between its reader thread (still finishing the SET_CARD insert)
@@ -112,8 +116,17 @@ async def start_ausweisapp(
     if (chrt := shutil.which("chrt")) is not None:
         pin = [chrt, "-b", "0", *pin]
     proc = await asyncio.create_subprocess_exec(
-        *pin, exe, "--ui", "websocket", "--port", "0", "--no-proxy", "--no-logfile",
-        env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        *pin,
+        exe,
+        "--ui",
+        "websocket",
+        "--port",
+        "0",
+        "--no-proxy",
+        "--no-logfile",
+        env=env,
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         port_file = tmp / f"AusweisApp2.{proc.pid}.port"
@@ -121,8 +134,9 @@ async def start_ausweisapp(
         deadline = loop.time() + START_TIMEOUT
         while not (port_file.exists() and port_file.read_text().strip()):
             if proc.returncode is not None or loop.time() > deadline:
-                raise SmokeTestError("AusweisApp did not start (no port file); log:\n"
-                                     + log_path.read_text("utf-8", "replace")[-2000:])
+                raise SmokeTestError(
+                    "AusweisApp did not start (no port file); log:\n" + log_path.read_text("utf-8", "replace")[-2000:]
+                )
             await asyncio.sleep(0.1)
         yield AusweisApp(proc, int(port_file.read_text().strip()), home, log_path)
     finally:
@@ -174,8 +188,9 @@ async def run_auth(
     if simulator_files is not None:
         card["simulator"] = {"files": simulator_files}
     async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://127.0.0.1:{app.port}/eID-Kernel") as ws:
-        await ws.send_json({"cmd": "RUN_AUTH", "tcTokenURL": tc_token_url, "developerMode": developer_mode,
-                            "status": False})
+        await ws.send_json(
+            {"cmd": "RUN_AUTH", "tcTokenURL": tc_token_url, "developerMode": developer_mode, "status": False}
+        )
         card_sent = False
         async with asyncio.timeout(timeout):
             async for frame in ws:
@@ -191,8 +206,12 @@ async def run_auth(
                         await ws.send_json({"cmd": "CANCEL"})
                         continue
                     for right in deselect:
-                        await ws.send_json({"cmd": "SET_ACCESS_RIGHTS", "chat": [
-                            r for r in msg.get("chat", {}).get("effective", []) if r != right]})
+                        await ws.send_json(
+                            {
+                                "cmd": "SET_ACCESS_RIGHTS",
+                                "chat": [r for r in msg.get("chat", {}).get("effective", []) if r != right],
+                            }
+                        )
                     await ws.send_json({"cmd": "ACCEPT"})
                 elif kind == "INSERT_CARD" and not card_sent:
                     card_sent = True
@@ -369,8 +388,7 @@ async def embedded_gateway(directory: Path) -> AsyncIterator[str]:
     path = write_example_config(directory, origin, port)
     generate_test_pki(directory / "eid-test-pki", origin)
     text = path.read_text("utf-8").replace('kind = "simulator"', 'kind = "embedded-paos"', 1)
-    text += (f'\n[embedded_paos]\npki_dir = "eid-test-pki"\nlisten_host = "127.0.0.1"\n'
-             f"listen_port = {paos_port}\n")
+    text += f'\n[embedded_paos]\npki_dir = "eid-test-pki"\nlisten_host = "127.0.0.1"\nlisten_port = {paos_port}\n'
     path.write_text(text, "utf-8")
     config = load_config(path)
     runner = web.AppRunner(create_app(config), access_log=None)
@@ -408,8 +426,9 @@ async def smoke_test(url: str | None, out: TextIO) -> int:
 
             stack.push_async_callback(lambda: asyncio.gather(*(x.close() for x in sessions)))
             say("browser: demo service -> gateway start page -> tcTokenURL -> AusweisApp RUN_AUTH")
-            done = await sign_in(app, origin, new_browser_session,
-                                 on_message=lambda m: say(f"  AusweisApp: {m.get('msg')}"))
+            done = await sign_in(
+                app, origin, new_browser_session, on_message=lambda m: say(f"  AusweisApp: {m.get('msg')}")
+            )
             outcome = done.outcome
             if done.attempts > 1:
                 say(f"(AusweisApp 1.26.2 lost its SET_CARD race {done.attempts - 1}x; started again)")

@@ -101,8 +101,7 @@ def port_in_use(host: str, port: int) -> str | None:
 def bind_addresses(host: str, port: int) -> list[str]:
     """gunicorn ``bind`` entries for every address ``host`` resolves to (as aiohttp's own site binds)."""
     found: list[str] = []
-    for family, _, _, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                       flags=socket.AI_PASSIVE):
+    for family, _, _, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE):
         entry = f"[{address[0]!s}]:{port}" if family == socket.AF_INET6 else f"{address[0]!s}:{port}"
         if entry not in found:
             found.append(entry)
@@ -195,11 +194,20 @@ def serve(start_worker: StartWorker, host: str, port: int, count: int, *, log_le
         mark_process_dead(worker.pid, metrics_dir)  # type: ignore[no-untyped-call]
 
     settings: dict[str, object] = {
-        "bind": bind_addresses(host, port), "workers": count, "worker_class": GatewayWorker,
-        "reuse_port": True, "graceful_timeout": GRACEFUL_SECONDS, "timeout": HEARTBEAT_SECONDS,
-        "logger_class": _Logger, "loglevel": log_level.lower(), "proc_name": "eid-gateway",
-        "control_socket_disable": True, "umask": "0o077",
-        "pre_fork": pre_fork, "post_fork": post_fork, "child_exit": child_exit,
+        "bind": bind_addresses(host, port),
+        "workers": count,
+        "worker_class": GatewayWorker,
+        "reuse_port": True,
+        "graceful_timeout": GRACEFUL_SECONDS,
+        "timeout": HEARTBEAT_SECONDS,
+        "logger_class": _Logger,
+        "loglevel": log_level.lower(),
+        "proc_name": "eid-gateway",
+        "control_socket_disable": True,
+        "umask": "0o077",
+        "pre_fork": pre_fork,
+        "post_fork": post_fork,
+        "child_exit": child_exit,
     }
     if "certs.pkcs11" in sys.modules:  # keys in an HSM were loaded here (the config was validated)
         from certs.pkcs11 import close_tokens

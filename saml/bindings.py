@@ -247,8 +247,15 @@ def _verify_query_signature(
 
 def _message(parts: _RedirectParts, signed: bool) -> RedirectMessage:
     element = parse_xml(_inflate(parts.deflated, MAX_INFLATED_BYTES))
-    return RedirectMessage(element=element, param=parts.param, relay_state=parts.relay_state, signed=signed,
-                           sig_alg=parts.sig_alg, signed_octets=parts.signed_octets, signature=parts.signature)
+    return RedirectMessage(
+        element=element,
+        param=parts.param,
+        relay_state=parts.relay_state,
+        signed=signed,
+        sig_alg=parts.sig_alg,
+        signed_octets=parts.signed_octets,
+        signature=parts.signature,
+    )
 
 
 def parse_redirect(
@@ -267,8 +274,9 @@ def parse_redirect(
     parts = _split_redirect(raw_query)
     signed = False
     if trusted is not None:
-        signed = _verify_query_signature(parts.signed_octets, parts.signature, parts.sig_alg, trusted,
-                                         require_signature, policy)
+        signed = _verify_query_signature(
+            parts.signed_octets, parts.signature, parts.sig_alg, trusted, require_signature, policy
+        )
     elif require_signature:
         if parts.signature is None:
             raise MissingBindingSignature("the Redirect message is not signed")
@@ -292,8 +300,9 @@ def verify_redirect(
 ) -> RedirectMessage:
     """Verify the query signature of a message decoded with ``trusted=None`` (an IdP that first read the
     Issuer to pick that service's certificates), without decoding it again; ``signed`` True on success."""
-    signed = _verify_query_signature(message.signed_octets, message.signature, message.sig_alg, trusted,
-                                     require_signature, policy)
+    signed = _verify_query_signature(
+        message.signed_octets, message.signature, message.sig_alg, trusted, require_signature, policy
+    )
     return replace(message, signed=signed)
 
 
@@ -360,7 +369,9 @@ def post_form(
         for name, value in post_fields(destination, message, param=param, relay_state=relay_state)
     )
     script = "" if script_src is None else f'<script src="{html.escape(script_src, quote=True)}" defer></script>\n'
-    return _PAGE.format(action=html.escape(destination, quote=True), fields=fields, script=script, form_id=FORM_ID).encode("utf-8")
+    return _PAGE.format(
+        action=html.escape(destination, quote=True), fields=fields, script=script, form_id=FORM_ID
+    ).encode("utf-8")
 
 
 def parse_post(form_value: str, relay_state: str | None = None) -> etree._Element:

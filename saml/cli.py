@@ -12,12 +12,12 @@ import binascii
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, TextIO
 from urllib.parse import parse_qs
 
-from saml import bindings, dsig, validate
+from saml import dsig, validate
 from saml.errors import (
     BindingError,
     EncryptionError,
@@ -39,8 +39,8 @@ from saml.messages import (
 from saml.metadata import (
     USE_ENCRYPTION,
     USE_SIGNING,
-    EntityDescriptor,
     Endpoint,
+    EntityDescriptor,
     IDPSSODescriptor,
     KeyDescriptor,
     SPSSODescriptor,
@@ -127,7 +127,7 @@ def _unverified_defaults(xml: bytes) -> tuple[str | None, str | None]:
 
 
 def _cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    now = parse_datetime(args.now, "--now") if args.now else datetime.now(timezone.utc)
+    now = parse_datetime(args.now, "--now") if args.now else datetime.now(UTC)
     idp = parse_metadata(
         Path(args.metadata).read_bytes(),
         trusted=load_certificates(Path(args.metadata_cert).read_bytes()) if args.metadata_cert else None,
@@ -208,16 +208,29 @@ def _cmd_metadata(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     idp = sp = None
     if args.idp_sso:
         sso = tuple(Endpoint(b, url) for url in args.idp_sso for b in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST))
-        idp = IDPSSODescriptor(sso_services=sso, keys=keys, slo_services=slo, name_id_formats=formats,
-                               want_authn_requests_signed=args.want_authn_requests_signed)
+        idp = IDPSSODescriptor(
+            sso_services=sso,
+            keys=keys,
+            slo_services=slo,
+            name_id_formats=formats,
+            want_authn_requests_signed=args.want_authn_requests_signed,
+        )
     else:
-        acs = tuple(Endpoint(BINDING_HTTP_POST, url, index=i, is_default=(i == 0) or None)
-                    for i, url in enumerate(args.acs))
-        sp = SPSSODescriptor(acs_services=acs, keys=keys, slo_services=slo, name_id_formats=formats,
-                             authn_requests_signed=bool(args.sign_key), want_assertions_signed=True)
-    valid_until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=args.valid_days)
-    entity = EntityDescriptor(entity_id=args.entity_id, idp=idp, sp=sp, valid_until=valid_until,
-                              cache_duration=timedelta(hours=24))
+        acs = tuple(
+            Endpoint(BINDING_HTTP_POST, url, index=i, is_default=(i == 0) or None) for i, url in enumerate(args.acs)
+        )
+        sp = SPSSODescriptor(
+            acs_services=acs,
+            keys=keys,
+            slo_services=slo,
+            name_id_formats=formats,
+            authn_requests_signed=bool(args.sign_key),
+            want_assertions_signed=True,
+        )
+    valid_until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=args.valid_days)
+    entity = EntityDescriptor(
+        entity_id=args.entity_id, idp=idp, sp=sp, valid_until=valid_until, cache_duration=timedelta(hours=24)
+    )
     sign_key = None
     if args.sign_key:
         if not args.sign_cert:
@@ -248,15 +261,21 @@ def build_parser(prog: str = "python -m saml") -> argparse.ArgumentParser:
     v.add_argument("--any-request-id", action="store_true", help="do not check InResponseTo (offline inspection)")
     v.add_argument("--allow-unsolicited", action="store_true", help="accept a response without InResponseTo")
     v.add_argument("--require-signed-response", action="store_true")
-    v.add_argument("--allow-unsigned-assertion", action="store_true",
-                   help="accept an unsigned assertion inside a signed Response (implies --require-signed-response)")
+    v.add_argument(
+        "--allow-unsigned-assertion",
+        action="store_true",
+        help="accept an unsigned assertion inside a signed Response (implies --require-signed-response)",
+    )
     v.add_argument("--now", help="check times as of this xs:dateTime instead of the current time")
     v.add_argument("--skew", type=int, default=60, help="allowed clock skew in seconds (default 60)")
     v.set_defaults(func=_cmd_verify)
 
     k = sub.add_parser("keygen", help="generate a key and a self-signed certificate")
-    k.add_argument("--kind", default="ec-p256", choices=["ec-p256", "ec-p384", "ec-p521", "ec-bp256", "ec-bp384",
-                                                         "rsa-3072", "rsa-4096"])
+    k.add_argument(
+        "--kind",
+        default="ec-p256",
+        choices=["ec-p256", "ec-p384", "ec-p521", "ec-bp256", "ec-bp384", "rsa-3072", "rsa-4096"],
+    )
     k.add_argument("--cn", required=True, help="common name of the certificate")
     k.add_argument("--days", type=int, default=730)
     k.add_argument("--out-key", required=True)
@@ -280,8 +299,13 @@ def build_parser(prog: str = "python -m saml") -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None, *, prog: str = "python -m saml",
-         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    prog: str = "python -m saml",
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     parser = build_parser(prog)

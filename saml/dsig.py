@@ -200,9 +200,7 @@ def _sub(parent: etree._Element, tag: str, **attrib: str) -> etree._Element:
 
 
 @functools.lru_cache(maxsize=64)
-def _template_prototype(
-    count: int, transforms: tuple[str, ...], algorithm: str, digest: str
-) -> etree._Element:
+def _template_prototype(count: int, transforms: tuple[str, ...], algorithm: str, digest: str) -> etree._Element:
     sig = etree.Element(_SIGNATURE, nsmap={"ds": DS})
     info = _sub(sig, _SIGNED_INFO)
     _sub(info, _C14N_METHOD, Algorithm=alg.EXC_C14N)
@@ -223,7 +221,7 @@ def _signature_template(
 ) -> etree._Element:
     """An unsigned ``ds:Signature`` with one Reference per URI (copied from a cached prototype)."""
     sig = copy.deepcopy(_template_prototype(len(uris), transforms, algorithm, digest))
-    for ref, uri in zip(sig[0].iterchildren(_REFERENCE), uris):
+    for ref, uri in zip(sig[0].iterchildren(_REFERENCE), uris, strict=True):
         ref.set("URI", uri)
     return sig
 
@@ -701,9 +699,7 @@ def verify_references(
         raise UntrustedKey("no trusted certificate configured")
     if not expected:
         raise ReferenceMismatch("no expected elements given")
-    return _verify_core(
-        signature, expected, trusted, id_attr=id_attr_qname, transforms=(alg.EXC_C14N,), policy=policy
-    )
+    return _verify_core(signature, expected, trusted, id_attr=id_attr_qname, transforms=(alg.EXC_C14N,), policy=policy)
 
 
 # --- raw signatures (HTTP-Redirect binding) -----------------------------------------------------------------
@@ -713,9 +709,7 @@ def _hash_for(algorithm: str) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 |
     return _HASHES[alg.HASH_OF[algorithm]]()
 
 
-def sign_bytes(
-    key: KeyPair, data: bytes, algorithm: str, *, policy: AlgorithmPolicy = DEFAULT_POLICY
-) -> bytes:
+def sign_bytes(key: KeyPair, data: bytes, algorithm: str, *, policy: AlgorithmPolicy = DEFAULT_POLICY) -> bytes:
     """Sign raw bytes as XML-DSig would (ECDSA as r||s, PSS with salt = hash length)."""
     _check_signing(key, algorithm, None, policy)
     h = _hash_for(algorithm)

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Final, Union
+from typing import Final
 
 import xmlsec
 from cryptography import x509
@@ -25,8 +25,8 @@ from cryptography.x509.oid import NameOID
 from saml.algorithms import DEFAULT_POLICY, AlgorithmPolicy
 from saml.errors import SignatureError
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
-PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 
 class KeyLoadError(SignatureError):
@@ -59,9 +59,7 @@ class KeyPair:
             raise KeyLoadError("only RSA and EC private keys are supported")
         mine = self.private_key.public_key().public_numbers()
         theirs = self.certificate.public_key()
-        if not isinstance(theirs, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)) or (
-            theirs.public_numbers() != mine
-        ):
+        if not isinstance(theirs, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)) or (theirs.public_numbers() != mine):
             raise KeyLoadError("the certificate does not belong to the private key")
 
     @property
@@ -168,10 +166,8 @@ def generate_key_pair(kind: str = "ec-p256", common_name: str = "eid-gateway", d
     else:
         raise ValueError(f"unknown key kind {kind!r}")
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    hash_alg: hashes.SHA256 | hashes.SHA384 = (
-        hashes.SHA384() if kind in ("ec-p384", "ec-bp384") else hashes.SHA256()
-    )
+    now = datetime.datetime.now(datetime.UTC)
+    hash_alg: hashes.SHA256 | hashes.SHA384 = hashes.SHA384() if kind in ("ec-p384", "ec-bp384") else hashes.SHA256()
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
 
 from lxml import etree
@@ -75,7 +75,7 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC, without microseconds (SAML instants are second-precise)."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 # --------------------------------------------------------------------------------------------- time ---
@@ -90,7 +90,7 @@ def format_datetime(value: datetime) -> str:
     """xs:dateTime in UTC with a "Z" designator, as SAML core 1.3.3 requires."""
     if value.tzinfo is None:
         raise ValueError("SAML instants must be timezone-aware")
-    utc = value.astimezone(timezone.utc)
+    utc = value.astimezone(UTC)
     text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
     if utc.microsecond:
         text += f".{utc.microsecond:06d}".rstrip("0")
@@ -116,7 +116,7 @@ def parse_datetime(text: str, what: str = "instant") -> datetime:
             sign = 1 if tz[0] == "+" else -1
             offset = sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
         aware = base.replace(microsecond=int(frac), tzinfo=timezone(offset))
-        return aware.astimezone(timezone.utc)
+        return aware.astimezone(UTC)
     except ValueError:
         raise MessageError(f"{what} is not a valid xs:dateTime") from None
     except OverflowError:  # 0001-01-01T00:00:00+01:00 lies before datetime.min in UTC
@@ -230,11 +230,11 @@ def _issuer(parent: etree._Element, *, required: bool) -> str | None:
 # ----------------------------------------------------------------------------------- write helpers ---
 
 
-def _el(parent: etree._Element | None, prefix: str, local: str, text: str | None = None,
-        **attrs: str | None) -> etree._Element:
+def _el(
+    parent: etree._Element | None, prefix: str, local: str, text: str | None = None, **attrs: str | None
+) -> etree._Element:
     tag = qname(prefix, local)
-    el = (etree.Element(tag, nsmap={prefix: NS[prefix]}) if parent is None
-          else etree.SubElement(parent, tag))
+    el = etree.Element(tag, nsmap={prefix: NS[prefix]}) if parent is None else etree.SubElement(parent, tag)
     for key, value in attrs.items():
         if value is not None:
             el.set(key, value)
@@ -357,19 +357,31 @@ def build_authn_request(request: AuthnRequest) -> etree._Element:
     if request.acs_index is not None and (request.acs_url or request.protocol_binding):
         raise ValueError("AssertionConsumerServiceIndex excludes AssertionConsumerServiceURL/ProtocolBinding")
     el = _root(
-        "samlp", "AuthnRequest",
-        ID=request.id, Version="2.0", IssueInstant=format_datetime(request.issue_instant),
-        Destination=request.destination, ProviderName=request.provider_name,
-        ForceAuthn=_bool(request.force_authn), IsPassive=_bool(request.is_passive),
-        AssertionConsumerServiceURL=request.acs_url, ProtocolBinding=request.protocol_binding,
+        "samlp",
+        "AuthnRequest",
+        ID=request.id,
+        Version="2.0",
+        IssueInstant=format_datetime(request.issue_instant),
+        Destination=request.destination,
+        ProviderName=request.provider_name,
+        ForceAuthn=_bool(request.force_authn),
+        IsPassive=_bool(request.is_passive),
+        AssertionConsumerServiceURL=request.acs_url,
+        ProtocolBinding=request.protocol_binding,
         AssertionConsumerServiceIndex=None if request.acs_index is None else str(request.acs_index),
     )
     _add_issuer(el, request.issuer)
     _add_extensions(el, request.extensions)
     if request.name_id_policy is not None:
         p = request.name_id_policy
-        _el(el, "samlp", "NameIDPolicy", Format=p.format, SPNameQualifier=p.sp_name_qualifier,
-            AllowCreate=_bool(p.allow_create))
+        _el(
+            el,
+            "samlp",
+            "NameIDPolicy",
+            Format=p.format,
+            SPNameQualifier=p.sp_name_qualifier,
+            AllowCreate=_bool(p.allow_create),
+        )
     if request.requested_authn_context is not None:
         rac = request.requested_authn_context
         ctx = _el(el, "samlp", "RequestedAuthnContext", Comparison=rac.comparison)
@@ -497,8 +509,15 @@ class Assertion:
 
 
 def _build_name_id(parent: etree._Element, name_id: NameID) -> etree._Element:
-    return _el(parent, "saml", "NameID", name_id.value, Format=name_id.format,
-               NameQualifier=name_id.name_qualifier, SPNameQualifier=name_id.sp_name_qualifier)
+    return _el(
+        parent,
+        "saml",
+        "NameID",
+        name_id.value,
+        Format=name_id.format,
+        NameQualifier=name_id.name_qualifier,
+        SPNameQualifier=name_id.sp_name_qualifier,
+    )
 
 
 def build_assertion(assertion: Assertion) -> etree._Element:
@@ -512,11 +531,17 @@ def build_assertion(assertion: Assertion) -> etree._Element:
     _build_name_id(subject, assertion.subject.name_id)
     for sc in assertion.subject.confirmations:
         sc_el = _el(subject, "saml", "SubjectConfirmation", Method=sc.method)
-        if any(v is not None for v in (sc.recipient, sc.not_on_or_after, sc.not_before, sc.in_response_to,
-                                       sc.address)):
-            _el(sc_el, "saml", "SubjectConfirmationData", NotBefore=_time(sc.not_before),
-                NotOnOrAfter=_time(sc.not_on_or_after), Recipient=sc.recipient,
-                InResponseTo=sc.in_response_to, Address=sc.address)
+        if any(v is not None for v in (sc.recipient, sc.not_on_or_after, sc.not_before, sc.in_response_to, sc.address)):
+            _el(
+                sc_el,
+                "saml",
+                "SubjectConfirmationData",
+                NotBefore=_time(sc.not_before),
+                NotOnOrAfter=_time(sc.not_on_or_after),
+                Recipient=sc.recipient,
+                InResponseTo=sc.in_response_to,
+                Address=sc.address,
+            )
     if assertion.conditions is not None:
         c = assertion.conditions
         cond = _el(el, "saml", "Conditions", NotBefore=_time(c.not_before), NotOnOrAfter=_time(c.not_on_or_after))
@@ -527,8 +552,14 @@ def build_assertion(assertion: Assertion) -> etree._Element:
         if c.one_time_use:
             _el(cond, "saml", "OneTimeUse")
     for st in assertion.authn_statements:
-        st_el = _el(el, "saml", "AuthnStatement", AuthnInstant=format_datetime(st.authn_instant),
-                    SessionIndex=st.session_index, SessionNotOnOrAfter=_time(st.session_not_on_or_after))
+        st_el = _el(
+            el,
+            "saml",
+            "AuthnStatement",
+            AuthnInstant=format_datetime(st.authn_instant),
+            SessionIndex=st.session_index,
+            SessionNotOnOrAfter=_time(st.session_not_on_or_after),
+        )
         ctx = _el(st_el, "saml", "AuthnContext")
         if st.class_ref is None and st.decl_ref is None:
             raise ValueError("an AuthnStatement needs an AuthnContextClassRef or AuthnContextDeclRef")
@@ -539,8 +570,14 @@ def build_assertion(assertion: Assertion) -> etree._Element:
     if assertion.attributes:
         stmt = _el(el, "saml", "AttributeStatement")
         for attribute in assertion.attributes:
-            a_el = _el(stmt, "saml", "Attribute", Name=attribute.name, NameFormat=attribute.name_format,
-                       FriendlyName=attribute.friendly_name)
+            a_el = _el(
+                stmt,
+                "saml",
+                "Attribute",
+                Name=attribute.name,
+                NameFormat=attribute.name_format,
+                FriendlyName=attribute.friendly_name,
+            )
             for value in attribute.values:
                 v = _el(a_el, "saml", "AttributeValue", value)
                 v.set(_XSI_TYPE, "xs:string")
@@ -567,14 +604,16 @@ def _parse_subject(parent: etree._Element) -> Subject:
         if _children(sc, qname("saml", "NameID")) or _children(sc, qname("saml", "EncryptedID")):
             raise MessageError("SubjectConfirmation with its own identifier is not supported")
         data = _optional(sc, qname("saml", "SubjectConfirmationData"))
-        confirmations.append(SubjectConfirmation(
-            method=_attr(sc, "Method"),
-            recipient=None if data is None else _opt_attr(data, "Recipient"),
-            not_on_or_after=None if data is None else _opt_time(data, "NotOnOrAfter"),
-            not_before=None if data is None else _opt_time(data, "NotBefore"),
-            in_response_to=None if data is None else _opt_attr(data, "InResponseTo"),
-            address=None if data is None else _opt_attr(data, "Address"),
-        ))
+        confirmations.append(
+            SubjectConfirmation(
+                method=_attr(sc, "Method"),
+                recipient=None if data is None else _opt_attr(data, "Recipient"),
+                not_on_or_after=None if data is None else _opt_time(data, "NotOnOrAfter"),
+                not_before=None if data is None else _opt_time(data, "NotBefore"),
+                in_response_to=None if data is None else _opt_attr(data, "InResponseTo"),
+                address=None if data is None else _opt_attr(data, "Address"),
+            )
+        )
     return Subject(name_id=name_id, confirmations=tuple(confirmations))
 
 
@@ -667,9 +706,15 @@ class Response:
 
 def build_response(response: Response, assertions: Iterable[etree._Element] = ()) -> etree._Element:
     """A Response carrying the given (already signed and/or encrypted) Assertion/EncryptedAssertion."""
-    el = _root("samlp", "Response", ID=response.id, Version="2.0",
-               IssueInstant=format_datetime(response.issue_instant), Destination=response.destination,
-               InResponseTo=response.in_response_to)
+    el = _root(
+        "samlp",
+        "Response",
+        ID=response.id,
+        Version="2.0",
+        IssueInstant=format_datetime(response.issue_instant),
+        Destination=response.destination,
+        InResponseTo=response.in_response_to,
+    )
     _add_issuer(el, response.issuer)
     build_status(el, response.status)
     for assertion in assertions:
@@ -709,9 +754,16 @@ class LogoutRequest:
 
 
 def build_logout_request(request: LogoutRequest) -> etree._Element:
-    el = _root("samlp", "LogoutRequest", ID=request.id, Version="2.0",
-               IssueInstant=format_datetime(request.issue_instant), Destination=request.destination,
-               NotOnOrAfter=_time(request.not_on_or_after), Reason=request.reason)
+    el = _root(
+        "samlp",
+        "LogoutRequest",
+        ID=request.id,
+        Version="2.0",
+        IssueInstant=format_datetime(request.issue_instant),
+        Destination=request.destination,
+        NotOnOrAfter=_time(request.not_on_or_after),
+        Reason=request.reason,
+    )
     _add_issuer(el, request.issuer)
     _build_name_id(el, request.name_id)
     for index in request.session_indexes:
@@ -749,9 +801,15 @@ class LogoutResponse:
 
 
 def build_logout_response(response: LogoutResponse) -> etree._Element:
-    el = _root("samlp", "LogoutResponse", ID=response.id, Version="2.0",
-               IssueInstant=format_datetime(response.issue_instant), Destination=response.destination,
-               InResponseTo=response.in_response_to)
+    el = _root(
+        "samlp",
+        "LogoutResponse",
+        ID=response.id,
+        Version="2.0",
+        IssueInstant=format_datetime(response.issue_instant),
+        Destination=response.destination,
+        InResponseTo=response.in_response_to,
+    )
     _add_issuer(el, response.issuer)
     build_status(el, response.status)
     return el

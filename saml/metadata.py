@@ -12,7 +12,7 @@ import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from cryptography import x509
@@ -188,10 +188,15 @@ def _build_keys(parent: etree._Element, keys: Sequence[KeyDescriptor]) -> None:
 
 def _build_endpoints(parent: etree._Element, local: str, endpoints: Sequence[Endpoint]) -> None:
     for ep in endpoints:
-        _md(parent, local, Binding=ep.binding, Location=ep.location,
+        _md(
+            parent,
+            local,
+            Binding=ep.binding,
+            Location=ep.location,
             ResponseLocation=ep.response_location,
             index=None if ep.index is None else str(ep.index),
-            isDefault=None if ep.is_default is None else ("true" if ep.is_default else "false"))
+            isDefault=None if ep.is_default is None else ("true" if ep.is_default else "false"),
+        )
 
 
 def _build_formats(parent: etree._Element, formats: Sequence[str]) -> None:
@@ -218,8 +223,12 @@ def build_metadata(entity: EntityDescriptor, *, sign_key: KeyPair | None = None)
         idp = entity.idp
         if not idp.sso_services:
             raise ValueError("an IdP needs at least one SingleSignOnService")
-        el = _md(root, "IDPSSODescriptor", protocolSupportEnumeration=PROTOCOL_SAML2,
-                 WantAuthnRequestsSigned=_flag(idp.want_authn_requests_signed))
+        el = _md(
+            root,
+            "IDPSSODescriptor",
+            protocolSupportEnumeration=PROTOCOL_SAML2,
+            WantAuthnRequestsSigned=_flag(idp.want_authn_requests_signed),
+        )
         if idp.valid_until is not None:
             el.set("validUntil", format_datetime(idp.valid_until))
         _build_keys(el, idp.keys)
@@ -230,17 +239,22 @@ def build_metadata(entity: EntityDescriptor, *, sign_key: KeyPair | None = None)
         sp = entity.sp
         if not sp.acs_services:
             raise ValueError("an SP needs at least one AssertionConsumerService")
-        el = _md(root, "SPSSODescriptor", protocolSupportEnumeration=PROTOCOL_SAML2,
-                 AuthnRequestsSigned=_flag(sp.authn_requests_signed),
-                 WantAssertionsSigned=_flag(sp.want_assertions_signed))
+        el = _md(
+            root,
+            "SPSSODescriptor",
+            protocolSupportEnumeration=PROTOCOL_SAML2,
+            AuthnRequestsSigned=_flag(sp.authn_requests_signed),
+            WantAssertionsSigned=_flag(sp.want_assertions_signed),
+        )
         if sp.valid_until is not None:
             el.set("validUntil", format_datetime(sp.valid_until))
         _build_keys(el, sp.keys)
         _build_endpoints(el, "SingleLogoutService", sp.slo_services)
         _build_formats(el, sp.name_id_formats)
-        acs = [ep if ep.index is not None else Endpoint(ep.binding, ep.location, i, ep.is_default,
-                                                          ep.response_location)
-               for i, ep in enumerate(sp.acs_services)]
+        acs = [
+            ep if ep.index is not None else Endpoint(ep.binding, ep.location, i, ep.is_default, ep.response_location)
+            for i, ep in enumerate(sp.acs_services)
+        ]
         _build_endpoints(el, "AssertionConsumerService", acs)
     if sign_key is not None:
         sign_enveloped(root, sign_key)
@@ -290,9 +304,15 @@ def _parse_endpoints(parent: etree._Element, local: str) -> tuple[Endpoint, ...]
         except SamlError as exc:
             raise MetadataError(str(exc)) from None
         is_default = None if el.get("isDefault") is None else _bool(el, "isDefault")
-        result.append(Endpoint(binding=_req(el, "Binding"), location=_req(el, "Location"),
-                               index=index, is_default=is_default,
-                               response_location=el.get("ResponseLocation")))
+        result.append(
+            Endpoint(
+                binding=_req(el, "Binding"),
+                location=_req(el, "Location"),
+                index=index,
+                is_default=is_default,
+                response_location=el.get("ResponseLocation"),
+            )
+        )
     return tuple(result)
 
 
@@ -305,8 +325,11 @@ def _parse_keys(parent: etree._Element) -> tuple[KeyDescriptor, ...]:
         infos = [c for c in kd if c.tag == qname("ds", "KeyInfo")]
         if len(infos) != 1:
             raise MetadataError("KeyDescriptor must hold exactly one ds:KeyInfo")
-        certs = [c for data in infos[0].iterchildren(qname("ds", "X509Data"))
-                 for c in data.iterchildren(qname("ds", "X509Certificate"))]
+        certs = [
+            c
+            for data in infos[0].iterchildren(qname("ds", "X509Data"))
+            for c in data.iterchildren(qname("ds", "X509Certificate"))
+        ]
         if not certs:
             raise MetadataError("KeyDescriptor carries no X509Certificate")
         methods = tuple(_req(m, "Algorithm") for m in _children(kd, "EncryptionMethod"))
@@ -328,8 +351,9 @@ def _formats(parent: etree._Element) -> tuple[str, ...]:
 
 
 def _saml2_role(parent: etree._Element, local: str) -> etree._Element | None:
-    roles = [r for r in _children(parent, local)
-             if PROTOCOL_SAML2 in (r.get("protocolSupportEnumeration") or "").split()]
+    roles = [
+        r for r in _children(parent, local) if PROTOCOL_SAML2 in (r.get("protocolSupportEnumeration") or "").split()
+    ]
     if len(roles) > 1:
         raise MetadataError(f"more than one SAML 2.0 {local}")
     return roles[0] if roles else None
@@ -352,7 +376,7 @@ def parse_metadata(
     A signature is verified when ``trusted`` is given (and a signed document is then read only through
     the verified element); ``require_signature`` refuses unsigned metadata or a missing trust anchor.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     root = parse_xml(xml)
     if root.tag != qname("md", "EntityDescriptor"):
         raise MetadataError("metadata root must be md:EntityDescriptor")
@@ -378,8 +402,11 @@ def parse_metadata(
         if not sso:
             raise MetadataError("IDPSSODescriptor has no SingleSignOnService")
         idp = IDPSSODescriptor(
-            sso_services=sso, keys=_parse_keys(idp_el), slo_services=_parse_endpoints(idp_el, "SingleLogoutService"),
-            name_id_formats=_formats(idp_el), want_authn_requests_signed=_bool(idp_el, "WantAuthnRequestsSigned"),
+            sso_services=sso,
+            keys=_parse_keys(idp_el),
+            slo_services=_parse_endpoints(idp_el, "SingleLogoutService"),
+            name_id_formats=_formats(idp_el),
+            want_authn_requests_signed=_bool(idp_el, "WantAuthnRequestsSigned"),
             valid_until=_time(idp_el, "validUntil"),
         )
         _check_valid(idp.valid_until, now, "IDPSSODescriptor")
@@ -390,15 +417,23 @@ def parse_metadata(
         if not acs:
             raise MetadataError("SPSSODescriptor has no AssertionConsumerService")
         sp = SPSSODescriptor(
-            acs_services=acs, keys=_parse_keys(sp_el), slo_services=_parse_endpoints(sp_el, "SingleLogoutService"),
-            name_id_formats=_formats(sp_el), authn_requests_signed=_bool(sp_el, "AuthnRequestsSigned"),
-            want_assertions_signed=_bool(sp_el, "WantAssertionsSigned"), valid_until=_time(sp_el, "validUntil"),
+            acs_services=acs,
+            keys=_parse_keys(sp_el),
+            slo_services=_parse_endpoints(sp_el, "SingleLogoutService"),
+            name_id_formats=_formats(sp_el),
+            authn_requests_signed=_bool(sp_el, "AuthnRequestsSigned"),
+            want_assertions_signed=_bool(sp_el, "WantAssertionsSigned"),
+            valid_until=_time(sp_el, "validUntil"),
         )
         _check_valid(sp.valid_until, now, "SPSSODescriptor")
     if idp is None and sp is None:
         raise MetadataError("metadata describes neither a SAML 2.0 IdP nor SP")
     return EntityDescriptor(
-        entity_id=_req(root, "entityID"), idp=idp, sp=sp, valid_until=valid_until,
+        entity_id=_req(root, "entityID"),
+        idp=idp,
+        sp=sp,
+        valid_until=valid_until,
         cache_duration=None if cache is None else parse_duration(cache),
-        id=root.get("ID") or "", signed=signed,
+        id=root.get("ID") or "",
+        signed=signed,
     )

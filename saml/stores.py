@@ -15,13 +15,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _check_aware(*times: datetime) -> None:
@@ -222,8 +222,11 @@ class _SqliteExpiringSet:
     def __init__(self, path: Path | str, table: str, max_entries: int) -> None:
         self._t = table
         self._max = max_entries
-        self.db = SqliteFile(path, f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, expires REAL NOT NULL);"
-                                   f"CREATE INDEX IF NOT EXISTS {table}_expires ON {table} (expires);")
+        self.db = SqliteFile(
+            path,
+            f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, expires REAL NOT NULL);"
+            f"CREATE INDEX IF NOT EXISTS {table}_expires ON {table} (expires);",
+        )
 
     def insert(self, key: str, expires_at: datetime, now: datetime, *, only_new: bool) -> bool:
         _check_aware(expires_at, now)

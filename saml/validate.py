@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from cryptography import x509
@@ -168,7 +168,7 @@ class ValidatedResponse:
 
 def _aware(now: datetime | None) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return now
@@ -220,14 +220,14 @@ class ResponseValidator:
         self.replay_cache: ReplayCache = replay_cache if replay_cache is not None else InMemoryReplayCache()
 
     @classmethod
-    def from_metadata(cls, idp: EntityDescriptor, *, sp_entity_id: str, acs_url: str,
-                      **options: object) -> ResponseValidator:
+    def from_metadata(
+        cls, idp: EntityDescriptor, *, sp_entity_id: str, acs_url: str, **options: object
+    ) -> ResponseValidator:
         """A validator trusting the signing keys (all of them, for rollover) of trusted IdP metadata."""
         if idp.idp is None:
             raise ValueError("the metadata describes no IdP")
         certs = idp.idp.signing_certificates()
-        return cls(sp_entity_id=sp_entity_id, acs_url=acs_url, idp_entity_id=idp.entity_id,
-                   idp_certs=certs, **options)  # type: ignore[arg-type]
+        return cls(sp_entity_id=sp_entity_id, acs_url=acs_url, idp_entity_id=idp.entity_id, idp_certs=certs, **options)  # type: ignore[arg-type]
 
     # -- the pipeline ------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import functools
-
 from collections.abc import Sequence
 from typing import Final
 
@@ -99,9 +98,7 @@ def _sub(parent: etree._Element, tag: str, **attrib: str) -> etree._Element:
     return etree.SubElement(parent, tag, attrib)
 
 
-def _template(
-    recipient: x509.Certificate, data_algorithm: str, key_transport: str, oaep_digest: str
-) -> etree._Element:
+def _template(recipient: x509.Certificate, data_algorithm: str, key_transport: str, oaep_digest: str) -> etree._Element:
     data = etree.Element(_ENCRYPTED_DATA, {"Type": TYPE_ELEMENT}, nsmap={"xenc": XENC, "ds": DS})
     _sub(data, _ENCRYPTION_METHOD, Algorithm=data_algorithm)
     key_info = _sub(data, _KEY_INFO)
@@ -206,8 +203,12 @@ def encrypt_assertion(
     standalone = copy.deepcopy(assertion)
     standalone.tail = None
     encrypted = encrypt_element(
-        standalone, recipient, data_algorithm=data_algorithm, key_transport=key_transport,
-        oaep_digest=oaep_digest, policy=policy,
+        standalone,
+        recipient,
+        data_algorithm=data_algorithm,
+        key_transport=key_transport,
+        oaep_digest=oaep_digest,
+        policy=policy,
     )
     wrapper = etree.Element(_ENCRYPTED_ASSERTION, nsmap={"saml": SAML})
     wrapper.append(encrypted)

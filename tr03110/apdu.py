@@ -81,7 +81,7 @@ class CommandApdu:
             if len(body) == 1 + lc:
                 return cls(cla, ins, p1, p2, body[1:], None)
             if len(body) == 2 + lc:
-                return cls(cla, ins, p1, p2, body[1:1 + lc], body[-1] or 256)
+                return cls(cla, ins, p1, p2, body[1 : 1 + lc], body[-1] or 256)
             raise ApduError("short APDU length mismatch")
         if len(body) == 3:  # extended, Le only
             return cls(cla, ins, p1, p2, b"", int.from_bytes(body[1:3], "big") or 65536)
@@ -91,7 +91,7 @@ class CommandApdu:
         if len(body) == 3 + lc:
             return cls(cla, ins, p1, p2, body[3:], None)
         if len(body) == 5 + lc:
-            return cls(cla, ins, p1, p2, body[3:3 + lc], int.from_bytes(body[-2:], "big") or 65536)
+            return cls(cla, ins, p1, p2, body[3 : 3 + lc], int.from_bytes(body[-2:], "big") or 65536)
         raise ApduError("extended APDU length mismatch")
 
 

@@ -73,7 +73,7 @@ def public_key_from_point(data: bytes) -> ec.EllipticCurvePublicKey:
 
 def compressed(public_point: bytes) -> bytes:
     """TR-03110's Comp() for ECDH keys: the x-coordinate."""
-    return public_point[1:1 + FIELD_BYTES]
+    return public_point[1 : 1 + FIELD_BYTES]
 
 
 def ecdh_x(private_key: ec.EllipticCurvePrivateKey, peer_point: bytes) -> bytes:
@@ -158,4 +158,3 @@ def sector_key(secret: bytes, label: str) -> ec.EllipticCurvePrivateKey:
     order = int("A9FB57DBA1EEA9BC3E660A909D838D718C397AA3B561A6F7901E0E82974856A7", 16)
     seed = hmac.new(secret, b"eid-gateway RI sector " + label.encode(), hashlib.sha512).digest()
     return ec.derive_private_key(int.from_bytes(seed, "big") % (order - 1) + 1, CURVE)
-

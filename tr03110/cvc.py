@@ -20,7 +20,7 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Union
+from typing import Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -36,8 +36,8 @@ from tr03110.oids import ID_DESCRIPTION, ID_ROLES, ID_SECTOR, ID_TA
 MAX_CVC_SIZE: Final = 4096  # real CV certificates are 200-600 bytes; a CVCA with RSA-4096 < 1.5 KB
 MAX_DESCRIPTION_SIZE: Final = 64 * 1024  # terms of usage may be a small PDF
 
-PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey]
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -95,8 +95,13 @@ class TaAlgorithm(enum.Enum):
         return self.name.rsplit("_", 2)[-2].lower() + self.name.rsplit("_", 1)[-1]
 
     def hash(self) -> hashes.HashAlgorithm:
-        return {"sha1": hashes.SHA1(), "sha224": hashes.SHA224(), "sha256": hashes.SHA256(),
-                "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}[self.hash_name]
+        return {
+            "sha1": hashes.SHA1(),
+            "sha224": hashes.SHA224(),
+            "sha256": hashes.SHA256(),
+            "sha384": hashes.SHA384(),
+            "sha512": hashes.SHA512(),
+        }[self.hash_name]
 
 
 @dataclass(frozen=True)
@@ -159,19 +164,31 @@ _CURVE_PARAMETERS: Final[dict[str, CurveParameters]] = {
         1,
     ),
     "brainpoolP512r1": CurveParameters(
-        int("aadd9db8dbe9c48b3fd4e6ae33c9fc07cb308db3b3c9d20ed6639cca703308717d4d9b009bc66842aecda12ae6a380e6"
-            "2881ff2f2d82c68528aa6056583a48f3", 16),
-        int("7830a3318b603b89e2327145ac234cc594cbdd8d3df91610a83441caea9863bc2ded5d5aa8253aa10a2ef1c98b9ac8b5"
-            "7f1117a72bf2c7b9e7c1ac4d77fc94ca", 16),
-        int("3df91610a83441caea9863bc2ded5d5aa8253aa10a2ef1c98b9ac8b57f1117a72bf2c7b9e7c1ac4d77fc94cadc083e67"
-            "984050b75ebae5dd2809bd638016f723", 16),
+        int(
+            "aadd9db8dbe9c48b3fd4e6ae33c9fc07cb308db3b3c9d20ed6639cca703308717d4d9b009bc66842aecda12ae6a380e6"
+            "2881ff2f2d82c68528aa6056583a48f3",
+            16,
+        ),
+        int(
+            "7830a3318b603b89e2327145ac234cc594cbdd8d3df91610a83441caea9863bc2ded5d5aa8253aa10a2ef1c98b9ac8b5"
+            "7f1117a72bf2c7b9e7c1ac4d77fc94ca",
+            16,
+        ),
+        int(
+            "3df91610a83441caea9863bc2ded5d5aa8253aa10a2ef1c98b9ac8b57f1117a72bf2c7b9e7c1ac4d77fc94cadc083e67"
+            "984050b75ebae5dd2809bd638016f723",
+            16,
+        ),
         bytes.fromhex(
             "0481aee4bdd82ed9645a21322e9c4c6a9385ed9f70b5d916c1b43b62eef4d0098eff3b1f78e2d0d48d50d1687b93b97d5f"
             "7c6d5047406a5e688b352209bcb9f8227dde385d566332ecc0eabfa9cf7822fdf209f70024a57b1aa000c55b881f8111b2"
             "dcde494a5f485e5bca4bd88a2763aed1ca2b2fa8f0540678cd1e0f3ad80892"
         ),
-        int("aadd9db8dbe9c48b3fd4e6ae33c9fc07cb308db3b3c9d20ed6639cca70330870553e5c414ca92619418661197fac1047"
-            "1db1d381085ddaddb58796829ca90069", 16),
+        int(
+            "aadd9db8dbe9c48b3fd4e6ae33c9fc07cb308db3b3c9d20ed6639cca70330870553e5c414ca92619418661197fac1047"
+            "1db1d381085ddaddb58796829ca90069",
+            16,
+        ),
         1,
     ),
 }
@@ -559,8 +576,16 @@ class CvcPublicKey:
         if self.algorithm.is_ecdsa:
             if self.curve is not None:
                 dp = curve_parameters(self.curve)
-                parts.update({1: _unsigned(dp.p), 2: _unsigned(dp.a), 3: _unsigned(dp.b), 4: dp.generator,
-                              5: _unsigned(dp.order), 7: _unsigned(dp.cofactor)})
+                parts.update(
+                    {
+                        1: _unsigned(dp.p),
+                        2: _unsigned(dp.a),
+                        3: _unsigned(dp.b),
+                        4: dp.generator,
+                        5: _unsigned(dp.order),
+                        7: _unsigned(dp.cofactor),
+                    }
+                )
             if self.point is not None:
                 parts[6] = self.point
         else:
@@ -588,10 +613,16 @@ class CvcPublicKey:
         if present and present != domain:
             raise CvcFormatError("EC domain parameters are incomplete")
         if present:
-            curve = _curve_from_parameters(CurveParameters(
-                int.from_bytes(parts[1], "big"), int.from_bytes(parts[2], "big"), int.from_bytes(parts[3], "big"),
-                parts[4], int.from_bytes(parts[5], "big"), int.from_bytes(parts[7], "big"),
-            ))
+            curve = _curve_from_parameters(
+                CurveParameters(
+                    int.from_bytes(parts[1], "big"),
+                    int.from_bytes(parts[2], "big"),
+                    int.from_bytes(parts[3], "big"),
+                    parts[4],
+                    int.from_bytes(parts[5], "big"),
+                    int.from_bytes(parts[7], "big"),
+                )
+            )
         if 6 not in parts:
             raise CvcFormatError("the EC key has no public point (86)")
         return cls(algorithm, curve, parts[6])
@@ -838,9 +869,7 @@ def build_cvc(
     body_der = bytes(der_encoder.encode(body))
     cert = _CertificateAsn1()
     cert["body"] = body
-    cert["signature"] = _spec(_CertificateAsn1, "signature").clone(
-        _sign(signing_key, signer_algorithm, body_der)
-    )
+    cert["signature"] = _spec(_CertificateAsn1, "signature").clone(_sign(signing_key, signer_algorithm, body_der))
     return bytes(der_encoder.encode(cert))
 
 
@@ -848,8 +877,11 @@ def default_algorithm(key: PublicKey) -> TaAlgorithm:
     """ECDSA with the hash matching the curve size; RSA-PSS-SHA-256 for RSA."""
     if isinstance(key, ec.EllipticCurvePublicKey):
         bits = key.curve.key_size
-        return TaAlgorithm.ECDSA_SHA_256 if bits <= 256 else (
-            TaAlgorithm.ECDSA_SHA_384 if bits <= 384 else TaAlgorithm.ECDSA_SHA_512)
+        return (
+            TaAlgorithm.ECDSA_SHA_256
+            if bits <= 256
+            else (TaAlgorithm.ECDSA_SHA_384 if bits <= 384 else TaAlgorithm.ECDSA_SHA_512)
+        )
     return TaAlgorithm.RSA_PSS_SHA_256
 
 

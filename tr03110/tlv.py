@@ -73,7 +73,7 @@ def _header(data: bytes, pos: int) -> tuple[int, int, int] | None:
             raise TlvError("bad length field")
         if pos + count > len(data):
             return None
-        length = int.from_bytes(data[pos:pos + count], "big")
+        length = int.from_bytes(data[pos : pos + count], "big")
         pos += count
     return tag, length, pos
 
@@ -96,7 +96,7 @@ def read_one(data: bytes, pos: int = 0) -> tuple[Tlv, int]:
     tag, length, pos = header
     if pos + length > len(data):
         raise TlvError("value runs past the end of the data")
-    return Tlv(tag, data[pos:pos + length]), pos + length
+    return Tlv(tag, data[pos : pos + length]), pos + length
 
 
 def parse_all(data: bytes) -> list[Tlv]:

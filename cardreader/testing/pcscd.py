@@ -137,9 +137,21 @@ class Pcscd:
         try:
             # the parent must not keep the socket: with pcscd gone, clients are to be refused at once
             self.proc = subprocess.Popen(
-                ["/bin/bash", "-c", _ACTIVATE.format(fd=sock.fileno()), "pcscd",
-                 exe, "--foreground", "--debug", "-c", str(self.config_dir)],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),), env=env,
+                [
+                    "/bin/bash",
+                    "-c",
+                    _ACTIVATE.format(fd=sock.fileno()),
+                    "pcscd",
+                    exe,
+                    "--foreground",
+                    "--debug",
+                    "-c",
+                    str(self.config_dir),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(sock.fileno(),),
+                env=env,
             )
         finally:
             sock.close()
@@ -202,8 +214,11 @@ def main() -> int:
     d = Pcscd(conf, work / "pcscd.comm")
     d.start()
     extra = f" and '{PACE_READER_NAME} 00 00'" if pace else ""
-    print(f"pcscd ready (pid {d.pid}); vpcd slot 0 on 127.0.0.1:{port}{extra}. Ctrl-C stops it.\n"
-          f"In another shell: export {SOCKET_ENV}={d.socket_path} {VPCD_PORT_ENV}={port}", flush=True)
+    print(
+        f"pcscd ready (pid {d.pid}); vpcd slot 0 on 127.0.0.1:{port}{extra}. Ctrl-C stops it.\n"
+        f"In another shell: export {SOCKET_ENV}={d.socket_path} {VPCD_PORT_ENV}={port}",
+        flush=True,
+    )
     try:
         while d.proc is not None and d.proc.poll() is None:
             time.sleep(0.5)

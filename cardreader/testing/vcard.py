@@ -32,6 +32,8 @@ def vpcd_port() -> int:
     """Slot 0 of this run's vpcd: the port the test pcscd was given (EID_TEST_VPCD_PORT), else the
     system vpcd's."""
     return int(os.environ.get("EID_TEST_VPCD_PORT", VPCD_PORT))
+
+
 NPA_ATR = bytes.fromhex("3B8A80018031F873F741E082900075")
 
 CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4

@@ -18,7 +18,7 @@ from typing import Final
 from eid_gateway.eid.chat import ATTRIBUTE_RIGHTS, grants, missing
 from eid_gateway.identity import Attribute
 from eid_gateway.services import Service
-from tr03110.cvc import AccessRight, CvCertificate, CvcError, Role, TerminalType, load_cvc_file
+from tr03110.cvc import AccessRight, CvcError, CvCertificate, Role, TerminalType, load_cvc_file
 
 EXPIRY_WARNING_DAYS: Final = 30
 CONFIG_KEY: Final = "eid_server.authorization_certificate"
@@ -54,33 +54,48 @@ def check_authorization(
     chr_ = str(cert.holder_reference)
     chat = cert.chat
     if chat.terminal_type is not TerminalType.AUTHENTICATION_TERMINAL or chat.role is not Role.TERMINAL:
-        found.append(Finding(Level.ERROR, CONFIG_KEY,
-                             f"{chr_} is not an authentication terminal certificate "
-                             f"({chat.terminal_type.name}, {chat.role.name})"))
+        found.append(
+            Finding(
+                Level.ERROR,
+                CONFIG_KEY,
+                f"{chr_} is not an authentication terminal certificate ({chat.terminal_type.name}, {chat.role.name})",
+            )
+        )
         return found
     if not chat.grants(AccessRight.RESTRICTED_IDENTIFICATION):
-        found.append(Finding(Level.ERROR, CONFIG_KEY,
-                             f"{chr_} does not grant RESTRICTED_IDENTIFICATION, which every sign-in needs "
-                             "(the per-service pseudonym is derived from it)"))
+        found.append(
+            Finding(
+                Level.ERROR,
+                CONFIG_KEY,
+                f"{chr_} does not grant RESTRICTED_IDENTIFICATION, which every sign-in needs "
+                "(the per-service pseudonym is derived from it)",
+            )
+        )
     for i, service in enumerate(services):
         for attribute in missing(chat, service.allowed_attributes):
-            found.append(Finding(
-                Level.ERROR, f"services[{i}].attributes",
-                f"service {service.id!r} is registered for {attribute.value!r}, which needs "
-                f"{ATTRIBUTE_RIGHTS[attribute].name}; the authorization certificate {chr_} does not grant it",
-            ))
+            found.append(
+                Finding(
+                    Level.ERROR,
+                    f"services[{i}].attributes",
+                    f"service {service.id!r} is registered for {attribute.value!r}, which needs "
+                    f"{ATTRIBUTE_RIGHTS[attribute].name}; the authorization certificate {chr_} does not grant it",
+                )
+            )
     if today > cert.expiration_date:
-        found.append(Finding(Level.ERROR, CONFIG_KEY,
-                             f"{chr_} expired on {cert.expiration_date.isoformat()}"))
+        found.append(Finding(Level.ERROR, CONFIG_KEY, f"{chr_} expired on {cert.expiration_date.isoformat()}"))
     elif today < cert.effective_date:
-        found.append(Finding(Level.ERROR, CONFIG_KEY,
-                             f"{chr_} is valid only from {cert.effective_date.isoformat()}"))
+        found.append(Finding(Level.ERROR, CONFIG_KEY, f"{chr_} is valid only from {cert.effective_date.isoformat()}"))
     else:
         left = cert.days_left(today)
         if left <= warn_days:
-            found.append(Finding(Level.WARNING, CONFIG_KEY,
-                                 f"{chr_} expires on {cert.expiration_date.isoformat()} (in {left} days): "
-                                 "request the next one from your DV now"))
+            found.append(
+                Finding(
+                    Level.WARNING,
+                    CONFIG_KEY,
+                    f"{chr_} expires on {cert.expiration_date.isoformat()} (in {left} days): "
+                    "request the next one from your DV now",
+                )
+            )
     return found
 
 
@@ -99,14 +114,15 @@ def describe_file(cvc_path: Path, description_path: Path | None, today: datetime
     granted = granted_attributes(cert)
     lines.append("Gateway attributes granted: " + (", ".join(a.value for a in granted) or "none"))
     left = cert.days_left(today)
-    lines.append("Status: " + ("expired" if left < 0 else ("not yet valid" if today < cert.effective_date
-                                                          else f"valid, {left} days left")))
+    lines.append(
+        "Status: "
+        + ("expired" if left < 0 else ("not yet valid" if today < cert.effective_date else f"valid, {left} days left"))
+    )
     if description_path is not None:
         try:
             raw = description_path.read_bytes()
         except OSError as exc:
-            raise CvcError(f"certificate description file {description_path} cannot be read: "
-                           f"{exc.strerror}") from None
+            raise CvcError(f"certificate description file {description_path} cannot be read: {exc.strerror}") from None
         if raw[:1] != b"\x30":
             try:
                 raw = bytes.fromhex(raw.decode("ascii").strip())

@@ -97,8 +97,9 @@ def _resilient(config: GatewayConfig, inner: EidServer) -> ResilientEidServer:
     from eid_gateway.backends.resilience import CircuitBreaker, ResilientEidServer
 
     es = config.eid_server
-    return ResilientEidServer(inner, retries=es.retries,
-                              breaker=CircuitBreaker(es.breaker_failures, es.breaker_reset_seconds))
+    return ResilientEidServer(
+        inner, retries=es.retries, breaker=CircuitBreaker(es.breaker_failures, es.breaker_reset_seconds)
+    )
 
 
 def create_tr03130(config: GatewayConfig) -> EidServer:
@@ -107,8 +108,14 @@ def create_tr03130(config: GatewayConfig) -> EidServer:
 
     es = config.eid_server
     assert es.url is not None and es.server_cert is not None
-    inner = Tr03130Client(es.url, config.keys.eid_client, es.server_cert, es.timeout_seconds,
-                          eid_client_ssl_context(config), server_hostname=es.tls_server_name)
+    inner = Tr03130Client(
+        es.url,
+        config.keys.eid_client,
+        es.server_cert,
+        es.timeout_seconds,
+        eid_client_ssl_context(config),
+        server_hostname=es.tls_server_name,
+    )
     return _resilient(config, inner)
 
 
@@ -125,8 +132,13 @@ def create_simulator(config: GatewayConfig) -> EidServer:
     from eid_gateway.backends.tr03130 import Tr03130Client
 
     assert config.simulator is not None
-    return Tr03130Client(config.url(config.simulator.prefix + "/eID"), config.keys.eid_client,
-                         config.simulator.key.certificate, config.eid_server.timeout_seconds, None)
+    return Tr03130Client(
+        config.url(config.simulator.prefix + "/eID"),
+        config.keys.eid_client,
+        config.simulator.key.certificate,
+        config.eid_server.timeout_seconds,
+        None,
+    )
 
 
 def mount_simulator(app: web.Application, config: GatewayConfig) -> None:
@@ -153,8 +165,10 @@ def _simulator_client(config: GatewayConfig) -> str | None:
 
 def _simulator_processes(sections: BackendSections) -> str | None:
     if sections.simulator is not None and sections.simulator.sessions is None:
-        return ("simulator.sessions is not set: the simulator's open sessions would be kept in one "
-                'process (set it to a SQLite file, e.g. "data/simulator-sessions.sqlite3")')
+        return (
+            "simulator.sessions is not set: the simulator's open sessions would be kept in one "
+            'process (set it to a SQLite file, e.g. "data/simulator-sessions.sqlite3")'
+        )
     return None
 
 
@@ -176,14 +190,30 @@ def _embedded_paos_processes(sections: BackendSections) -> str | None:
     return 'eid_server.kind = "embedded-paos": its PAOS sessions are kept in one process'
 
 
-BACKENDS: Final[Mapping[str, BackendKind]] = {kind.name: kind for kind in (
-    BackendKind("simulator", create_simulator, test_facility=True, needs=("simulator",), mount=mount_simulator,
-                test_client_path=_simulator_client, single_process_reason=_simulator_processes),
-    BackendKind("tr03130", create_tr03130, remote=True),
-    BackendKind("saml", create_saml, remote=True),
-    BackendKind("embedded-paos", create_embedded_paos, needs=("embedded_paos",), parse_settings=parse_embedded_paos,
-                mount=mount_embedded_paos, single_process_reason=_embedded_paos_processes),
-)}
+BACKENDS: Final[Mapping[str, BackendKind]] = {
+    kind.name: kind
+    for kind in (
+        BackendKind(
+            "simulator",
+            create_simulator,
+            test_facility=True,
+            needs=("simulator",),
+            mount=mount_simulator,
+            test_client_path=_simulator_client,
+            single_process_reason=_simulator_processes,
+        ),
+        BackendKind("tr03130", create_tr03130, remote=True),
+        BackendKind("saml", create_saml, remote=True),
+        BackendKind(
+            "embedded-paos",
+            create_embedded_paos,
+            needs=("embedded_paos",),
+            parse_settings=parse_embedded_paos,
+            mount=mount_embedded_paos,
+            single_process_reason=_embedded_paos_processes,
+        ),
+    )
+}
 
 
 def backend_kind(name: str) -> BackendKind:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
+from eid_gateway.backends.tls import EidNotDelivered
 from eid_gateway.core.port import (
     EidProtocolError,
     EidRequest,
@@ -31,7 +32,6 @@ from eid_gateway.core.port import (
     EidSession,
     ServerInfo,
 )
-from eid_gateway.backends.tls import EidNotDelivered
 from eid_gateway.identity import Identity
 
 T = TypeVar("T")
@@ -113,8 +113,14 @@ class CircuitBreaker:
 class ResilientEidServer:
     """The :class:`EidServer` port with a circuit breaker and bounded retries in front of ``inner``."""
 
-    def __init__(self, inner: EidServer, *, retries: int = 2, breaker: CircuitBreaker | None = None,
-                 backoff: float = BACKOFF_SECONDS):
+    def __init__(
+        self,
+        inner: EidServer,
+        *,
+        retries: int = 2,
+        breaker: CircuitBreaker | None = None,
+        backoff: float = BACKOFF_SECONDS,
+    ):
         self.inner = inner
         self.retries = retries
         self.breaker = breaker or CircuitBreaker()

@@ -16,10 +16,9 @@ the eID-Server's side: it is never repeated.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
@@ -27,14 +26,6 @@ import aiohttp
 from cryptography import x509
 from yarl import URL
 
-from eid_gateway.core.port import (
-    EidProtocolError,
-    EidRequest,
-    EidResultError,
-    EidServerUnavailable,
-    EidSession,
-    ServerInfo,
-)
 from eid_gateway.backends.saml_interface import (
     SamlInterfaceError,
     SessionRef,
@@ -44,6 +35,14 @@ from eid_gateway.backends.saml_interface import (
     wrap_encrypted,
 )
 from eid_gateway.backends.tls import EidNotDelivered, EidTlsError, classify_connection_error, diagnose_reset
+from eid_gateway.core.port import (
+    EidProtocolError,
+    EidRequest,
+    EidResultError,
+    EidServerUnavailable,
+    EidSession,
+    ServerInfo,
+)
 from eid_gateway.eid.errors import TcTokenError
 from eid_gateway.eid.mapping import identity_from_result, use_id_request
 from eid_gateway.eid.results import REFRESH_OK, failure_kind
@@ -109,10 +108,16 @@ class SamlEidServer:
         es = config.eid_server
         assert es.saml is not None and es.url is not None and es.server_cert is not None
         return cls(
-            sso_url=es.url, server_entity_id=es.saml.server_entity_id, server_cert=es.server_cert,
-            encryption_cert=es.saml.encryption_cert, sp_entity_id=es.saml.sp_entity_id,
-            acs_url=config.url(ACS_PATH), sp_key=es.saml.sp_key, timeout=es.timeout_seconds,
-            ssl_context=ssl_context, server_hostname=es.tls_server_name,
+            sso_url=es.url,
+            server_entity_id=es.saml.server_entity_id,
+            server_cert=es.server_cert,
+            encryption_cert=es.saml.encryption_cert,
+            sp_entity_id=es.saml.sp_entity_id,
+            acs_url=config.url(ACS_PATH),
+            sp_key=es.saml.sp_key,
+            timeout=es.timeout_seconds,
+            ssl_context=ssl_context,
+            server_hostname=es.tls_server_name,
             policy=LEGACY_POLICY if es.saml.legacy_algorithms else DEFAULT_POLICY,
             require_https=config.production,
         )
@@ -120,8 +125,9 @@ class SamlEidServer:
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             # The SAML Response arrives in a Location header: far beyond aiohttp's default 8 KB limit.
-            self._http = aiohttp.ClientSession(timeout=self._timeout, max_line_size=MAX_HEADER_BYTES,
-                                               max_field_size=MAX_HEADER_BYTES)
+            self._http = aiohttp.ClientSession(
+                timeout=self._timeout, max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES
+            )
         return self._http
 
     async def close(self) -> None:
@@ -133,15 +139,16 @@ class SamlEidServer:
         """GET without following redirects: (status, content type, Location, body up to the TC Token cap)."""
         try:
             # encoded=True: send the query octets exactly as signed (yarl would re-normalise escapes)
-            async with self._session().get(URL(url, encoded=True), allow_redirects=False, ssl=self._ssl,
-                                           server_hostname=self._server_hostname) as resp:
+            async with self._session().get(
+                URL(url, encoded=True), allow_redirects=False, ssl=self._ssl, server_hostname=self._server_hostname
+            ) as resp:
                 body = await resp.content.read(MAX_TC_TOKEN_BYTES + 1)
                 if len(body) > MAX_TC_TOKEN_BYTES:
                     raise EidProtocolError(f"eID-Server answer to {what} is too large")
                 return resp.status, resp.content_type, resp.headers.get("Location"), body
         except aiohttp.ConnectionTimeoutError as exc:
             raise EidNotDelivered("eID-Server did not accept a connection in time") from exc
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise EidServerUnavailable(f"eID-Server did not answer {what} in time") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             error = classify_connection_error(exc)
@@ -161,8 +168,13 @@ class SamlEidServer:
             encrypted = encrypt_element(extension, self._encryption_cert, policy=self._policy)
         except SamlError as exc:
             raise EidProtocolError(f"cannot encrypt the request extension: {exc}") from None
-        authn = AuthnRequest(issuer=self.sp_entity_id, destination=self.sso_url, acs_url=self.acs_url,
-                             protocol_binding=BINDING_HTTP_REDIRECT, extensions=(wrap_encrypted(encrypted),))
+        authn = AuthnRequest(
+            issuer=self.sp_entity_id,
+            destination=self.sso_url,
+            acs_url=self.acs_url,
+            protocol_binding=BINDING_HTTP_REDIRECT,
+            extensions=(wrap_encrypted(encrypted),),
+        )
         url = redirect_url(self.sso_url, build_authn_request(authn), key=self._key)
         status, content_type, _, body = await self._get(url, "the AuthnRequest")
         if status == 400:
@@ -170,8 +182,9 @@ class SamlEidServer:
         if status in (502, 503, 504):
             raise EidServerUnavailable(f"eID-Server answered the AuthnRequest with HTTP {status}")
         if status != 200 or content_type != "text/xml":
-            raise EidProtocolError(f"eID-Server answered the AuthnRequest with HTTP {status}, "
-                                   f"{content_type or 'no type'}")
+            raise EidProtocolError(
+                f"eID-Server answered the AuthnRequest with HTTP {status}, {content_type or 'no type'}"
+            )
         try:
             token = parse_tc_token(body, require_https=self._require_https)
         except TcTokenError as exc:
@@ -186,9 +199,15 @@ class SamlEidServer:
         requests = InMemoryRequestStore()
         requests.add(request_id, expires_at=now + REQUEST_LIFETIME)  # the one request this answer may name
         return ResponseValidator(
-            sp_entity_id=self.sp_entity_id, acs_url=self.acs_url, idp_entity_id=self.server_entity_id,
-            idp_certs=[self._server_cert], decryption_keys=[self._key], require_signed_assertion=True,
-            require_encrypted_assertion=True, policy=self._policy, request_store=requests,
+            sp_entity_id=self.sp_entity_id,
+            acs_url=self.acs_url,
+            idp_entity_id=self.server_entity_id,
+            idp_certs=[self._server_cert],
+            decryption_keys=[self._key],
+            require_signed_assertion=True,
+            require_encrypted_assertion=True,
+            policy=self._policy,
+            request_store=requests,
             replay_cache=self._replay,
         )
 
@@ -205,10 +224,9 @@ class SamlEidServer:
         target, _, query = location.partition("?")
         if target != self.acs_url or not query:
             raise EidProtocolError("eID-Server redirected the refresh somewhere other than our ACS URL")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
-            message = parse_redirect(query, trusted=[self._server_cert], require_signature=True,
-                                     policy=self._policy)
+            message = parse_redirect(query, trusted=[self._server_cert], require_signature=True, policy=self._policy)
             if message.param != "SAMLResponse":
                 raise EidProtocolError("eID-Server redirected with a SAMLRequest, not a SAMLResponse")
             validated = self._validator(ref.request_id, now).validate(to_bytes(message.element), now=now)

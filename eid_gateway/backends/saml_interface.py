@@ -34,8 +34,8 @@ from eid_gateway.eid.messages import (
     GetResultResponse,
     Permission,
     PersonalData,
-    Result,
     RestrictedID,
+    Result,
     Selection,
     UseIDRequest,
     check_community_id,
@@ -69,9 +69,7 @@ _STRING_FIELDS: Final[dict[str, str]] = {
     "ResidencePermitI": "residence_permit_i",
 }
 _PLACE_FIELDS: Final[dict[str, str]] = {"PlaceOfBirth": "place_of_birth", "PlaceOfResidence": "place_of_residence"}
-_RESULT_NAMES: Final = frozenset(
-    {*OPERATION_NAMES, DOCUMENT_VALIDITY, NOT_ON_CHIP, "LevelOfAssurance"}
-)
+_RESULT_NAMES: Final = frozenset({*OPERATION_NAMES, DOCUMENT_VALIDITY, NOT_ON_CHIP, "LevelOfAssurance"})
 
 
 class SamlInterfaceError(ValueError):
@@ -149,9 +147,13 @@ def parse_request_extension(el: etree._Element) -> UseIDRequest:
     extra = {c.tag: (c.text or "") for c in children[1:]}
     if set(extra) - {_e("TransactionInfo"), _e("LevelOfAssurance")}:
         raise SamlInterfaceError("unexpected element in AuthnRequestExtension")
-    return UseIDRequest(operations=ops, age=age, community_id=community,
-                        transaction_info=extra.get(_e("TransactionInfo")),
-                        level_of_assurance=extra.get(_e("LevelOfAssurance")))
+    return UseIDRequest(
+        operations=ops,
+        age=age,
+        community_id=community,
+        transaction_info=extra.get(_e("TransactionInfo")),
+        level_of_assurance=extra.get(_e("LevelOfAssurance")),
+    )
 
 
 def wrap_encrypted(encrypted_data: etree._Element) -> etree._Element:
@@ -174,8 +176,11 @@ def _place(text: str, name: str) -> Place:
         data = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than json's recursion
         raise SamlInterfaceError(f"{name} is not a place object") from None
-    if not isinstance(data, dict) or not data or set(data) - set(_PLACE_KEYS) or not all(
-        isinstance(v, str) for v in data.values()
+    if (
+        not isinstance(data, dict)
+        or not data
+        or set(data) - set(_PLACE_KEYS)
+        or not all(isinstance(v, str) for v in data.values())
     ):
         raise SamlInterfaceError(f"{name} is not a place object")
     return Place(**data)
@@ -197,8 +202,10 @@ def result_attributes(response: GetResultResponse) -> tuple[Attribute, ...]:
             out.append(Attribute(name, (_place_json(place),), NAME_FORMAT))
     if pd.restricted_id is not None:
         out.append(Attribute("RestrictedID", (pd.restricted_id.id,), NAME_FORMAT))
-    for name, flag in (("AgeVerification", response.fulfils_age_verification),
-                       ("PlaceVerification", response.fulfils_place_verification)):
+    for name, flag in (
+        ("AgeVerification", response.fulfils_age_verification),
+        ("PlaceVerification", response.fulfils_place_verification),
+    ):
         if flag is not None:
             out.append(Attribute(name, ("true" if flag else "false",), NAME_FORMAT))
     if response.level_of_assurance is not None:
@@ -307,7 +314,7 @@ class SessionRef:
     def decode(cls, value: str) -> SessionRef:
         if not value.startswith(cls.PREFIX):
             raise SamlInterfaceError("not a SAML-interface session reference")
-        raw = value[len(cls.PREFIX):]
+        raw = value[len(cls.PREFIX) :]
         try:
             data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         except (ValueError, binascii.Error):
@@ -315,4 +322,3 @@ class SessionRef:
         if not (isinstance(data, list) and len(data) == 3 and all(isinstance(v, str) and v for v in data)):
             raise SamlInterfaceError("unreadable session reference")
         return cls(data[0], data[1], data[2])
-

@@ -77,8 +77,14 @@ def _eid_kind(value: str) -> str:
     return value
 
 
-_EID_SAML_KEYS: Final = ("sp_key", "sp_cert", "encryption_cert", "sp_entity_id", "legacy_algorithms",
-                         "server_entity_id")
+_EID_SAML_KEYS: Final = (
+    "sp_key",
+    "sp_cert",
+    "encryption_cert",
+    "sp_entity_id",
+    "legacy_algorithms",
+    "server_entity_id",
+)
 
 
 class EidServerTable(Section):
@@ -125,7 +131,6 @@ class EidServerTable(Section):
                     problems.add(name, 'only applies to kind = "saml"')
 
 
-
 def parse_eid_server(raw: object, material: KeyMaterial, *, eid_client_key: Path | None) -> EidServerConfig:
     """``[eid_server]`` with its certificates and (``kind = "saml"``) its SP key loaded; raises
     ``ConfigError``. ``eid_client_key`` is ``[keys] eid_client_key`` (mutual TLS needs it as PEM)."""
@@ -137,10 +142,16 @@ def parse_eid_server(raw: object, material: KeyMaterial, *, eid_client_key: Path
     assert et is not None
     authz_cert: CvCertificate | None = None
     eid_saml: EidSamlConfig | None = None
-    if et.kind == "tr03130" and et.url is not None and et.url.startswith("https://") and eid_client_key is not None \
-            and is_pkcs12(eid_client_key):
-        reader.problem(("keys", "eid_client_key"),
-                       "mutual TLS to the eID-Server needs a PEM key and certificate, not PKCS#12")
+    if (
+        et.kind == "tr03130"
+        and et.url is not None
+        and et.url.startswith("https://")
+        and eid_client_key is not None
+        and is_pkcs12(eid_client_key)
+    ):
+        reader.problem(
+            ("keys", "eid_client_key"), "mutual TLS to the eID-Server needs a PEM key and certificate, not PKCS#12"
+        )
     if et.authorization_certificate is not None:
         try:
             authz_cert = load_cvc_file(et.authorization_certificate)
@@ -149,12 +160,18 @@ def parse_eid_server(raw: object, material: KeyMaterial, *, eid_client_key: Path
     if et.kind == "saml":
         sp_key = material.pair(("eid_server", "sp_key"), et.sp_key, et.sp_cert)
         if sp_key is not None and sp_key.is_ec:
-            reader.problem(("eid_server", "sp_key"),
-                           "must be an RSA key (the eID-Server encrypts assertions with RSA-OAEP)")
+            reader.problem(
+                ("eid_server", "sp_key"), "must be an RSA key (the eID-Server encrypts assertions with RSA-OAEP)"
+            )
         enc_cert = et.encryption_cert or et.server_cert
         if sp_key is not None and enc_cert is not None and et.server_entity_id is not None:
-            eid_saml = EidSamlConfig(et.sp_entity_id or f"{origin}/eid/saml/metadata", sp_key, enc_cert,
-                                     et.legacy_algorithms, et.server_entity_id)
+            eid_saml = EidSamlConfig(
+                et.sp_entity_id or f"{origin}/eid/saml/metadata",
+                sp_key,
+                enc_cert,
+                et.legacy_algorithms,
+                et.server_entity_id,
+            )
     reader.check()
     return EidServerConfig(
         kind=et.kind,

@@ -31,14 +31,16 @@ from eid_gateway.core.port import EidServerUnavailable
 from saml.keys import KeyPair, key_pair_to_pem
 
 #: TLS 1.2 cipher suites of TR-03116-4 with forward secrecy and AES-GCM (OpenSSL names).
-TLS12_CIPHERS: Final = ":".join((
-    "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-AES128-GCM-SHA256",
-    "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES128-GCM-SHA256",
-    "DHE-RSA-AES256-GCM-SHA384",
-    "DHE-RSA-AES128-GCM-SHA256",
-))
+TLS12_CIPHERS: Final = ":".join(
+    (
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "DHE-RSA-AES256-GCM-SHA384",
+        "DHE-RSA-AES128-GCM-SHA256",
+    )
+)
 
 
 class TlsFailure(enum.Enum):
@@ -141,9 +143,16 @@ _VERIFY_CODES: Final[dict[int, TlsFailure]] = {
     62: TlsFailure.NAME_MISMATCH,  # X509_V_ERR_HOSTNAME_MISMATCH
     64: TlsFailure.NAME_MISMATCH,  # X509_V_ERR_IP_ADDRESS_MISMATCH
 }
-_CLIENT_ALERTS: Final = ("alert certificate required", "alert bad certificate", "alert unknown ca",
-                         "alert certificate unknown", "alert handshake failure", "alert access denied",
-                         "alert certificate expired", "alert decrypt error")
+_CLIENT_ALERTS: Final = (
+    "alert certificate required",
+    "alert bad certificate",
+    "alert unknown ca",
+    "alert certificate unknown",
+    "alert handshake failure",
+    "alert access denied",
+    "alert certificate expired",
+    "alert decrypt error",
+)
 
 
 def _find_ssl_error(exc: BaseException) -> ssl.SSLError | None:

@@ -10,17 +10,17 @@ session whose card step nobody performs).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import ssl
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Final
 
 import aiohttp
 from cryptography import x509
 from lxml import etree
 
+from eid_gateway.backends.tls import EidNotDelivered, EidTlsError, classify_connection_error, diagnose_reset
 from eid_gateway.core.port import (
     EidProtocolError,
     EidRequest,
@@ -30,7 +30,6 @@ from eid_gateway.core.port import (
     ResultNotReady,
     ServerInfo,
 )
-from eid_gateway.backends.tls import EidNotDelivered, EidTlsError, classify_connection_error, diagnose_reset
 from eid_gateway.eid.errors import EidMessageError, SoapFaultError, TimestampError, WsSecurityError
 from eid_gateway.eid.mapping import identity_from_result, use_id_request
 from eid_gateway.eid.messages import (
@@ -116,7 +115,11 @@ class Tr03130Client:
         headers = {"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": f'"{action}"'}
         try:
             async with self._session().post(
-                self.url, data=body, headers=headers, ssl=self._ssl, timeout=self._timeout,
+                self.url,
+                data=body,
+                headers=headers,
+                ssl=self._ssl,
+                timeout=self._timeout,
                 server_hostname=self._server_hostname,
             ) as resp:
                 chunks: list[bytes] = []
@@ -129,7 +132,7 @@ class Tr03130Client:
                 return resp.status, resp.content_type, b"".join(chunks)
         except aiohttp.ConnectionTimeoutError as exc:
             raise EidNotDelivered("eID-Server did not accept a connection in time") from exc
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise EidServerUnavailable(f"eID-Server did not answer {action.rsplit('/', 1)[-1]} in time") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             error = classify_connection_error(exc)
@@ -202,7 +205,7 @@ class Tr03130Client:
         if not resp.result.ok:
             log.info("getResult error: %s", resp.result.minor)
             raise EidResultError(failure_kind(resp.result.minor), resp.result.minor, resp.result.message)
-        return identity_from_result(resp, authenticated_at=datetime.now(timezone.utc))
+        return identity_from_result(resp, authenticated_at=datetime.now(UTC))
 
     async def server_info(self) -> ServerInfo:
         payload = await self._call(SOAP_ACTION_GET_SERVER_INFO, build_get_server_info_request())

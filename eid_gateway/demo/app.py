@@ -18,11 +18,11 @@ from aiohttp import web
 
 from eid_gateway.config import GatewayConfig
 from eid_gateway.demo import pages
-from eid_gateway.frontends.oidc.demo_client import DemoClientSettings, create_oidc_demo_routes
 from eid_gateway.demo.sp import DemoServiceProvider, DemoSpSettings, GatewayMetadata, MetadataUnavailable
+from eid_gateway.frontends.oidc.demo_client import DemoClientSettings, create_oidc_demo_routes
+from eid_gateway.store.base import Store
 from eid_gateway.web.forms import FormError, read_form
 from eid_gateway.web.i18n import negotiate_language
-from eid_gateway.store.base import Store
 from saml import (
     STATUS_AUTHN_FAILED,
     BindingError,
@@ -90,18 +90,27 @@ class DemoHandlers:
     def _again(self, lang: str) -> str:
         return f"{self.prefix}/?{urlencode({'lang': lang})}"
 
-    def _error(self, request: web.Request, lang: str, key: str, details: list[tuple[str, str]],
-               status: int) -> web.Response:
-        return pages.render(request, "demo_error.html", lang, status=status, message_key=key, details=details,
-                            again_url=self._again(lang))
+    def _error(
+        self, request: web.Request, lang: str, key: str, details: list[tuple[str, str]], status: int
+    ) -> web.Response:
+        return pages.render(
+            request,
+            "demo_error.html",
+            lang,
+            status=status,
+            message_key=key,
+            details=details,
+            again_url=self._again(lang),
+        )
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         lang = _lang(request)
         login = f"{self.prefix}/login?{urlencode({'lang': lang})}"
         oidc_login = f"{self.prefix}/oidc/login?{urlencode({'lang': lang})}" if self.oidc_enabled else None
         other = "en" if lang == "de" else "de"
-        return pages.render(request, "demo_start.html", lang, switch_url=self._again(other), login_url=login,
-                            oidc_login_url=oidc_login)
+        return pages.render(
+            request, "demo_start.html", lang, switch_url=self._again(other), login_url=login, oidc_login_url=oidc_login
+        )
 
     async def legal(self, request: web.Request) -> web.StreamResponse:
         """The placeholders behind the demo configuration's [branding] links (Impressum, ...)."""
@@ -110,8 +119,14 @@ class DemoHandlers:
             raise web.HTTPNotFound()
         lang = _lang(request)
         other = "en" if lang == "de" else "de"
-        return pages.render(request, "demo_legal.html", lang, switch_url=f"{request.path}?lang={other}",
-                            page=page, start_url=self._again(lang))
+        return pages.render(
+            request,
+            "demo_legal.html",
+            lang,
+            switch_url=f"{request.path}?lang={other}",
+            page=page,
+            start_url=self._again(lang),
+        )
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         lang = _lang(request)
@@ -159,15 +174,23 @@ class DemoHandlers:
         except StatusError as exc:
             status = exc.status
             key = {STATUS_REQUEST_DENIED: "status_denied", STATUS_AUTHN_FAILED: "status_authn_failed"}.get(
-                status.sub_code or "", "status_other")
-            log.info("demo: sign-in failed status=%s", status.code + (f" / {status.sub_code}" if status.sub_code else ""))
+                status.sub_code or "", "status_other"
+            )
+            log.info(
+                "demo: sign-in failed status=%s", status.code + (f" / {status.sub_code}" if status.sub_code else "")
+            )
             return self._error(request, lang, key, [("status_label", pages.status_words(status, lang))], 200)
         except SamlError as exc:
             log.warning("demo: Response refused code=%s", exc.code)
             return self._error(request, lang, "rejected", [("reason", exc.code)], 400)
         log.info("demo: sign-in verified encrypted=%s", result.encrypted)
-        rows = pages.saml_rows(result.attributes, subject=result.name_id.value, loa=result.authn_context,
-                               encrypted=result.encrypted, lang=lang)
+        rows = pages.saml_rows(
+            result.attributes,
+            subject=result.name_id.value,
+            loa=result.authn_context,
+            encrypted=result.encrypted,
+            lang=lang,
+        )
         return pages.render(request, "demo_result.html", lang, rows=rows, again_url=self._again(lang))
 
 
@@ -189,8 +212,9 @@ def demo_oidc_routes(config: GatewayConfig, store: Store, prefix: str = DEFAULT_
     settings = demo_oidc_client(config, prefix)
     if settings is None:
         return []
-    return create_oidc_demo_routes(settings, store, pages.OidcDemoPages(prefix), prefix=f"{prefix}/oidc",
-                                   secure_cookie=config.secure_origin)
+    return create_oidc_demo_routes(
+        settings, store, pages.OidcDemoPages(prefix), prefix=f"{prefix}/oidc", secure_cookie=config.secure_origin
+    )
 
 
 def demo_saml_state(config: GatewayConfig) -> tuple[RequestStore, ReplayCache]:
@@ -213,8 +237,9 @@ def create_demo_app(config: GatewayConfig, *, prefix: str = DEFAULT_PREFIX) -> w
         http = aiohttp.ClientSession()
         app[HTTP_KEY] = http
         requests, seen = demo_saml_state(config)
-        app[SP_KEY] = DemoServiceProvider(settings, GatewayMetadata(settings, http), request_store=requests,
-                                          replay_cache=seen)
+        app[SP_KEY] = DemoServiceProvider(
+            settings, GatewayMetadata(settings, http), request_store=requests, replay_cache=seen
+        )
         yield
         await http.close()
         for state in (requests, seen):
@@ -222,10 +247,12 @@ def create_demo_app(config: GatewayConfig, *, prefix: str = DEFAULT_PREFIX) -> w
                 state.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.add_routes([
-        web.get("/", handlers.index),
-        web.get("/legal/{page}", handlers.legal),
-        web.get("/login", handlers.login, allow_head=False),
-        web.post("/acs", handlers.acs),
-    ])
+    app.add_routes(
+        [
+            web.get("/", handlers.index),
+            web.get("/legal/{page}", handlers.legal),
+            web.get("/login", handlers.login, allow_head=False),
+            web.post("/acs", handlers.acs),
+        ]
+    )
     return app

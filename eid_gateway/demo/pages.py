@@ -73,8 +73,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "status_authn_failed": {
         "de": "Die Authentifizierung mit dem Ausweis ist fehlgeschlagen (zum Beispiel PIN falsch oder "
         "Online-Ausweisfunktion gesperrt).",
-        "en": "Authentication with the ID card failed (for example a wrong PIN or a blocked online ID "
-        "function).",
+        "en": "Authentication with the ID card failed (for example a wrong PIN or a blocked online ID function).",
     },
     "status_other": {
         "de": "Der Anmeldedienst hat einen Fehler gemeldet.",
@@ -99,8 +98,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "word_version": {"de": "SAML-Version nicht unterstützt", "en": "SAML version not supported"},
     "word_denied": {"de": "abgebrochen", "en": "cancelled"},
     "word_failed": {"de": "Authentifizierung fehlgeschlagen", "en": "authentication failed"},
-    "word_passive": {"de": "Anmeldung ohne Mitwirkung nicht möglich",
-                            "en": "sign-in without the citizen's action not possible"},
+    "word_passive": {
+        "de": "Anmeldung ohne Mitwirkung nicht möglich",
+        "en": "sign-in without the citizen's action not possible",
+    },
     "word_context": {"de": "Vertrauensniveau nicht erreichbar", "en": "level of assurance not available"},
     "word_unsupported": {"de": "Anfrage nicht unterstützt", "en": "request not supported"},
     "word_unknown": {"de": "unbekannter Status", "en": "unknown status"},
@@ -167,10 +168,21 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
 }
 
 _SHOWN: Final = (
-    Attribute.FAMILY_NAMES, Attribute.BIRTH_NAME, Attribute.GIVEN_NAMES, Attribute.DOCTORAL_DEGREE,
-    Attribute.ARTISTIC_NAME, Attribute.DATE_OF_BIRTH, Attribute.PLACE_OF_BIRTH, Attribute.ADDRESS,
-    Attribute.NATIONALITY, Attribute.DOCUMENT_TYPE, Attribute.ISSUING_STATE, Attribute.DATE_OF_EXPIRY,
-    Attribute.COMMUNITY_ID, Attribute.RESIDENCE_PERMIT, Attribute.AGE_VERIFICATION,
+    Attribute.FAMILY_NAMES,
+    Attribute.BIRTH_NAME,
+    Attribute.GIVEN_NAMES,
+    Attribute.DOCTORAL_DEGREE,
+    Attribute.ARTISTIC_NAME,
+    Attribute.DATE_OF_BIRTH,
+    Attribute.PLACE_OF_BIRTH,
+    Attribute.ADDRESS,
+    Attribute.NATIONALITY,
+    Attribute.DOCUMENT_TYPE,
+    Attribute.ISSUING_STATE,
+    Attribute.DATE_OF_EXPIRY,
+    Attribute.COMMUNITY_ID,
+    Attribute.RESIDENCE_PERMIT,
+    Attribute.AGE_VERIFICATION,
     Attribute.PLACE_VERIFICATION,
 )  # the pseudonym attribute equals the Subject's NameID, shown once as "subject"
 
@@ -212,17 +224,23 @@ def display_value(attribute: Attribute, value: str, lang: str) -> str:
     return value
 
 
-
 #: The legal placeholder pages of the demo configuration's [branding] links (/demo/legal/<name>).
 LEGAL_PAGES: Final = ("impressum", "datenschutz", "barrierefreiheit", "hilfe")
 _STATUS_WORDS: Final = {
-    STATUS_REQUESTER: "word_requester", STATUS_RESPONDER: "word_responder",
-    STATUS_VERSION_MISMATCH: "word_version", STATUS_REQUEST_DENIED: "word_denied",
-    STATUS_AUTHN_FAILED: "word_failed", STATUS_NO_PASSIVE: "word_passive",
-    STATUS_NO_AUTHN_CONTEXT: "word_context", STATUS_REQUEST_UNSUPPORTED: "word_unsupported",
+    STATUS_REQUESTER: "word_requester",
+    STATUS_RESPONDER: "word_responder",
+    STATUS_VERSION_MISMATCH: "word_version",
+    STATUS_REQUEST_DENIED: "word_denied",
+    STATUS_AUTHN_FAILED: "word_failed",
+    STATUS_NO_PASSIVE: "word_passive",
+    STATUS_NO_AUTHN_CONTEXT: "word_context",
+    STATUS_REQUEST_UNSUPPORTED: "word_unsupported",
 }
-_LOA_WORDS: Final = {LevelOfAssurance.HIGH.value: "loa_high", LevelOfAssurance.SUBSTANTIAL.value: "loa_substantial",
-                     LevelOfAssurance.LOW.value: "loa_low"}
+_LOA_WORDS: Final = {
+    LevelOfAssurance.HIGH.value: "loa_high",
+    LevelOfAssurance.SUBSTANTIAL.value: "loa_substantial",
+    LevelOfAssurance.LOW.value: "loa_low",
+}
 
 
 def status_words(status: Status, lang: str) -> str:
@@ -237,8 +255,9 @@ def loa_words(acr: str | None, lang: str) -> str:
     return t(_LOA_WORDS.get(acr or "", "loa_none"), lang)
 
 
-def saml_rows(attributes: Mapping[str, Sequence[str]], *, subject: str, loa: str | None, encrypted: bool,
-              lang: str) -> list[tuple[str, str]]:
+def saml_rows(
+    attributes: Mapping[str, Sequence[str]], *, subject: str, loa: str | None, encrypted: bool, lang: str
+) -> list[tuple[str, str]]:
     """(label, value) lines of a verified SAML sign-in, in the order a citizen reads them."""
     rows: list[tuple[str, str]] = []
     for attribute in _SHOWN:
@@ -284,8 +303,9 @@ def oidc_rows(userinfo: Mapping[str, Any], *, acr: str | None, lang: str) -> lis
     return rows
 
 
-def render(request: web.Request, template: str, lang: str, *, status: int = 200, switch_url: str | None = None,
-           **context: Any) -> web.Response:
+def render(
+    request: web.Request, template: str, lang: str, *, status: int = 200, switch_url: str | None = None, **context: Any
+) -> web.Response:
     """A demo page: the gateway's layout with the demo's texts (``d(key)``) and the portal's name.
 
     ``switch_url`` None leaves the language switch out (pages answering a POST or a callback: the link
@@ -294,8 +314,16 @@ def render(request: web.Request, template: str, lang: str, *, status: int = 200,
     def d(key: str) -> str:
         return t(key, lang)
 
-    return render_page(request, template, status=status, lang=lang, d=d, language_switch=switch_url is not None,
-                       other_lang_url=switch_url, **context)
+    return render_page(
+        request,
+        template,
+        status=status,
+        lang=lang,
+        d=d,
+        language_switch=switch_url is not None,
+        other_lang_url=switch_url,
+        **context,
+    )
 
 
 def _request_lang(request: web.Request) -> str:
@@ -315,8 +343,14 @@ class OidcDemoPages:
     def start(self, request: web.Request, login_url: str) -> web.Response:
         lang = _request_lang(request)
         other = "en" if lang == "de" else "de"
-        return render(request, "demo_start.html", lang, switch_url=f"{request.path}?lang={other}",
-                      login_url=login_url, oidc_login_url=None)
+        return render(
+            request,
+            "demo_start.html",
+            lang,
+            switch_url=f"{request.path}?lang={other}",
+            login_url=login_url,
+            oidc_login_url=None,
+        )
 
     def signed_in(self, request: web.Request, claims: dict[str, Any], userinfo: dict[str, Any]) -> web.Response:
         lang = _request_lang(request)
@@ -327,5 +361,12 @@ class OidcDemoPages:
     def failed(self, request: web.Request, reason: str) -> web.Response:
         lang = _request_lang(request)
         key = f"oidc_{reason}" if f"oidc_{reason}" in TEXTS else "oidc_failed"
-        return render(request, "demo_error.html", lang, status=200 if reason == "denied" else 400,
-                      message_key=key, details=[], again_url=self._again(lang))
+        return render(
+            request,
+            "demo_error.html",
+            lang,
+            status=200 if reason == "denied" else 400,
+            message_key=key,
+            details=[],
+            again_url=self._again(lang),
+        )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import aiohttp
@@ -75,7 +75,7 @@ class GatewayMetadata:
         self.settings = settings
         self.http = http
         self._entity: EntityDescriptor | None = None
-        self._fetched_at = datetime.min.replace(tzinfo=timezone.utc)
+        self._fetched_at = datetime.min.replace(tzinfo=UTC)
         self._lock = asyncio.Lock()
 
     def _fresh(self, now: datetime) -> bool:
@@ -87,7 +87,7 @@ class GatewayMetadata:
 
     async def get(self) -> EntityDescriptor:
         async with self._lock:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             if not self._fresh(now):
                 self._entity = await self._fetch()
                 self._fetched_at = now
@@ -97,12 +97,11 @@ class GatewayMetadata:
     async def _fetch(self) -> EntityDescriptor:
         url = self.settings.idp_metadata_url
         try:
-            async with self.http.get(url, allow_redirects=False,
-                                     timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            async with self.http.get(url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=10)) as resp:
                 if resp.status != 200:
                     raise MetadataUnavailable(f"metadata URL answered HTTP {resp.status}")
                 body = await resp.content.read(METADATA_MAX_BYTES + 1)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise MetadataUnavailable(f"metadata cannot be fetched: {type(exc).__name__}") from None
         if len(body) > METADATA_MAX_BYTES:
             raise MetadataUnavailable("metadata is too large")
@@ -147,8 +146,7 @@ class DemoServiceProvider:
             name_id_policy=NameIDPolicy(format=NAMEID_PERSISTENT),
         )
         self.request_store.add(request.id, expires_at=request.issue_instant + PENDING_REQUEST_TTL)
-        return redirect_url(sso, build_authn_request(request), relay_state=relay_state,
-                            key=self.settings.signing_key)
+        return redirect_url(sso, build_authn_request(request), relay_state=relay_state, key=self.settings.signing_key)
 
     async def validate(self, saml_response: bytes) -> ValidatedResponse:
         """Validate a Response (raises a :class:`saml.SamlError` subclass on any defect)."""

@@ -87,18 +87,20 @@ class SqliteSessionStorage:
         )
 
     def progress(self, session_id: str) -> tuple[int, bool] | None:
-        row = self._c().execute(
-            "SELECT last_counter, outcome IS NOT NULL FROM interface_sessions WHERE id = ?", (session_id,)
-        ).fetchone()
+        row = (
+            self._c()
+            .execute("SELECT last_counter, outcome IS NOT NULL FROM interface_sessions WHERE id = ?", (session_id,))
+            .fetchone()
+        )
         return None if row is None else (int(row[0]), bool(row[1]))
 
     def set_counter(self, session_id: str, counter: int) -> None:
         self._c().execute("UPDATE interface_sessions SET last_counter = ? WHERE id = ?", (counter, session_id))
 
     def take_outcome(self, session_id: str) -> GetResultResponse | None:
-        row = self._c().execute(
-            "DELETE FROM interface_sessions WHERE id = ? RETURNING outcome", (session_id,)
-        ).fetchone()
+        row = (
+            self._c().execute("DELETE FROM interface_sessions WHERE id = ? RETURNING outcome", (session_id,)).fetchone()
+        )
         if row is None or row[0] is None:
             return None
         return parse_get_result_response(parse_xml(row[0]))

@@ -297,9 +297,7 @@ class _Cursor:
 
     def end(self) -> None:
         if self.pos < len(self.items):
-            raise UnexpectedElementError(
-                f"unexpected element {_local(self.items[self.pos])} in {_local(self.parent)}"
-            )
+            raise UnexpectedElementError(f"unexpected element {_local(self.items[self.pos])} in {_local(self.parent)}")
 
 
 def _text(el: etree._Element) -> str:
@@ -531,9 +529,7 @@ def build_use_id_request(req: UseIDRequest) -> etree._Element:
 def _parse_operations(el: etree._Element) -> dict[str, Selection]:
     cur = _Cursor(el)
     allowed = {s.value for s in Selection}
-    out = {
-        name: Selection(_enum(cur.req(name), allowed, Selection.PROHIBITED.value)) for name in OPERATION_NAMES
-    }
+    out = {name: Selection(_enum(cur.req(name), allowed, Selection.PROHIBITED.value)) for name in OPERATION_NAMES}
     cur.end()
     return out
 
@@ -868,9 +864,7 @@ def parse_get_result_response(el: etree._Element) -> GetResultResponse:
     if ops_el is not None:
         c = _Cursor(ops_el)
         allowed = {p.value for p in Permission}
-        ops = {
-            name: Permission(_enum(c.req(name), allowed, Permission.PROHIBITED.value)) for name in OPERATION_NAMES
-        }
+        ops = {name: Permission(_enum(c.req(name), allowed, Permission.PROHIBITED.value)) for name in OPERATION_NAMES}
         c.end()
     return GetResultResponse(
         result=result,
@@ -923,7 +917,9 @@ def parse_get_server_info_response(el: etree._Element) -> GetServerInfoResponse:
     bugfix_el = version.opt("Bugfix")
     version.end()
     c = _Cursor(rights_el)
-    rights = {name: _enum(c.req(name), {"ALLOWED", "PROHIBITED"}, "PROHIBITED") == "ALLOWED" for name in OPERATION_NAMES}
+    rights = {
+        name: _enum(c.req(name), {"ALLOWED", "PROHIBITED"}, "PROHIBITED") == "ALLOWED" for name in OPERATION_NAMES
+    }
     c.end()
     return GetServerInfoResponse(
         version_string, major, minor, _int(bugfix_el) if bugfix_el is not None else None, rights

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from cryptography import x509
@@ -44,9 +44,11 @@ _DATETIME_RE: Final = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d
 
 
 def _format(moment: datetime) -> str:
-    t = moment.astimezone(timezone.utc)
-    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}."
-            f"{moment.microsecond // 1000:03d}Z")
+    t = moment.astimezone(UTC)
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}."
+        f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def _parse_datetime(text: str, what: str) -> datetime:
@@ -103,7 +105,7 @@ def sign_envelope(
         envelope.insert(0, header)
     if any(child.tag == _SECURITY for child in header):
         raise WsSecurityError("the envelope is already signed")
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     security = etree.SubElement(header, _SECURITY, nsmap={"wsse": WSSE, "wsu": WSU})
     security.set(f"{{{SOAP_NS}}}mustUnderstand", "1")
     timestamp = etree.SubElement(security, _TIMESTAMP)
@@ -174,5 +176,5 @@ def verify_envelope(
     except SignatureError as exc:
         raise WsSecurityError(f"WS-Security signature refused: {type(exc).__name__}: {exc}") from None
     # Only after the signature holds is the (now authentic) timestamp worth judging.
-    _check_timestamp(timestamp, now or datetime.now(timezone.utc), skew, max_lifetime)
+    _check_timestamp(timestamp, now or datetime.now(UTC), skew, max_lifetime)
     return env.body

@@ -207,8 +207,7 @@ def parse_card_security(data: bytes) -> CardSecurity:
     if signer is not None:
         # The signature covers the DER SET OF of the signed attributes (RFC 5652, 5.4).
         signed = bytes(der_encoder.encode(attrs, asn1Spec=rfc5652.SignedAttributes()))
-        verified = _verify(signer, signed, si["signature"].asOctets(),
-                           str(si["signatureAlgorithm"]["algorithm"]))
+        verified = _verify(signer, signed, si["signature"].asOctets(), str(si["signatureAlgorithm"]["algorithm"]))
     keys, cas = parse_security_infos(content)
     if not keys:
         raise CardSecurityError("EF.CardSecurity holds no brainpoolP256r1 Chip Authentication key")

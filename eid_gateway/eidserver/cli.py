@@ -22,9 +22,13 @@ listen_port = 8443
 
 
 def dev_pki_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
-    p = argparse.ArgumentParser(prog="eid-gateway dev-pki", description=(
-        "Write the embedded eID-Server's TEST PKI (CVCA/DV/terminal CV certificates, certificate "
-        "description, TLS certificate). Only AusweisApp's simulator card accepts it; production refuses it."))
+    p = argparse.ArgumentParser(
+        prog="eid-gateway dev-pki",
+        description=(
+            "Write the embedded eID-Server's TEST PKI (CVCA/DV/terminal CV certificates, certificate "
+            "description, TLS certificate). Only AusweisApp's simulator card accepts it; production refuses it."
+        ),
+    )
     p.add_argument("--dir", default="instance", help="the gateway's instance directory")
     p.add_argument("--origin", help="the gateway's public origin (subject URL of the description)")
     p.add_argument("--config", help="take the origin from this config file")
@@ -46,8 +50,9 @@ def dev_pki_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     origin = origin or "http://127.0.0.1:8080"
     directory = Path(args.dir) / "eid-test-pki"
     try:
-        pki = generate_test_pki(directory, origin, tls_hosts=tuple(args.tls_host) or ("localhost", "127.0.0.1"),
-                                overwrite=args.force)
+        pki = generate_test_pki(
+            directory, origin, tls_hosts=tuple(args.tls_host) or ("localhost", "127.0.0.1"), overwrite=args.force
+        )
     except TestPkiError as exc:
         err.write(f"error: {exc}\n")
         return 1
@@ -59,10 +64,16 @@ def dev_pki_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
 
 
 def smoke_test_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
-    p = argparse.ArgumentParser(prog="eid-gateway smoke-test", description=(
-        "One complete sign-in with the real AusweisApp (headless, simulator card) against a gateway."))
-    p.add_argument("--ausweisapp", action="store_true", required=True,
-                   help="drive a local AusweisApp over its websocket SDK (the only mode)")
+    p = argparse.ArgumentParser(
+        prog="eid-gateway smoke-test",
+        description=("One complete sign-in with the real AusweisApp (headless, simulator card) against a gateway."),
+    )
+    p.add_argument(
+        "--ausweisapp",
+        action="store_true",
+        required=True,
+        help="drive a local AusweisApp over its websocket SDK (the only mode)",
+    )
     p.add_argument("--url", help="origin of a running gateway with the demo service (default: start one)")
     try:
         args = p.parse_args(list(argv))

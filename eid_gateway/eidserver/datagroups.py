@@ -83,8 +83,11 @@ _DATE8 = re.compile(r"[0-9]{4}[0-9 ]{4}")
 
 
 def _wrapped(n: int, inner: Any) -> Any:
-    return inner.clone(tagSet=inner.tagSet.tagExplicitly(_app(n))) if not isinstance(inner, univ.Choice) \
+    return (
+        inner.clone(tagSet=inner.tagSet.tagExplicitly(_app(n)))
+        if not isinstance(inner, univ.Choice)
         else inner.subtype(explicitTag=_app(n))
+    )
 
 
 def _place_from(value: Any) -> Place:
@@ -98,8 +101,9 @@ def _place_from(value: Any) -> Place:
     def opt(key: str) -> str | None:
         return str(p[key]) if p[key].isValue else None
 
-    return Place(street=opt("street"), city=opt("city"), state=opt("state"), country=opt("country"),
-                 zip_code=opt("zipCode"))
+    return Place(
+        street=opt("street"), city=opt("city"), state=opt("state"), country=opt("country"), zip_code=opt("zipCode")
+    )
 
 
 def _iso(value: str) -> str:
@@ -160,8 +164,13 @@ def _place_to(place: Place) -> Any:
         gp["noPlaceInfo"] = place.no_place_info
     else:
         p = _Place()
-        for key, value in (("street", place.street), ("city", place.city), ("state", place.state),
-                           ("country", place.country), ("zipCode", place.zip_code)):
+        for key, value in (
+            ("street", place.street),
+            ("city", place.city),
+            ("state", place.state),
+            ("country", place.country),
+            ("zipCode", place.zip_code),
+        ):
             if value is not None:
                 p[key] = value
         gp["structuredPlace"] = p
@@ -203,5 +212,8 @@ class CardFile:
     content: bytes
 
     def to_json(self) -> dict[str, str]:
-        return {"fileId": self.file_id.hex().upper(), "shortFileId": f"{self.short_id:02X}",
-                "content": self.content.hex().upper()}
+        return {
+            "fileId": self.file_id.hex().upper(),
+            "shortFileId": f"{self.short_id:02X}",
+            "content": self.content.hex().upper(),
+        }

@@ -22,7 +22,6 @@ from eid_gateway.eid.messages import (
     OPERATION_NAMES,
     GetResultResponse,
     Permission,
-    PersonalData,
     RestrictedID,
     Result,
     Selection,
@@ -58,11 +57,20 @@ SW_FILE_NOT_FOUND: Final = (0x6A82, 0x6A88)
 _NAME_ATTRIBUTE: Final = {name: attr for attr, name in TR03130_NAMES.items()}
 #: Operation name -> PersonalData field (the 15 that are data, not checks).
 _FIELDS: Final = {
-    "DocumentType": "document_type", "IssuingState": "issuing_state", "DateOfExpiry": "date_of_expiry",
-    "GivenNames": "given_names", "FamilyNames": "family_names", "ArtisticName": "artistic_name",
-    "AcademicTitle": "academic_title", "DateOfBirth": "date_of_birth", "PlaceOfBirth": "place_of_birth",
-    "Nationality": "nationality", "BirthName": "birth_name", "PlaceOfResidence": "place_of_residence",
-    "CommunityID": "community_id", "ResidencePermitI": "residence_permit_i",
+    "DocumentType": "document_type",
+    "IssuingState": "issuing_state",
+    "DateOfExpiry": "date_of_expiry",
+    "GivenNames": "given_names",
+    "FamilyNames": "family_names",
+    "ArtisticName": "artistic_name",
+    "AcademicTitle": "academic_title",
+    "DateOfBirth": "date_of_birth",
+    "PlaceOfBirth": "place_of_birth",
+    "Nationality": "nationality",
+    "BirthName": "birth_name",
+    "PlaceOfResidence": "place_of_residence",
+    "CommunityID": "community_id",
+    "ResidencePermitI": "residence_permit_i",
 }
 RI_KEY_ID: Final = 1
 _CHECKS: Final = {"AgeVerification": oids.ID_DATE_OF_BIRTH, "PlaceVerification": oids.ID_COMMUNITY_ID}
@@ -97,8 +105,11 @@ def requested_chats(request: UseIDRequest) -> tuple[Chat, Chat]:
 
 def missing_rights(request: UseIDRequest, terminal: Chat) -> tuple[str, ...]:
     """Operations asked for that the terminal certificate does not grant (useID#missingTerminalRights)."""
-    return tuple(n for n in OPERATION_NAMES
-                 if request.selection(n) is not Selection.PROHIBITED and not terminal.grants(operation_right(n)))
+    return tuple(
+        n
+        for n in OPERATION_NAMES
+        if request.selection(n) is not Selection.PROHIBITED and not terminal.grants(operation_right(n))
+    )
 
 
 def _years_before(today: date, years: int) -> date:
@@ -110,14 +121,21 @@ def _years_before(today: date, years: int) -> date:
 
 def auxiliary_data(request: UseIDRequest, today: date) -> bytes:
     """The 67 template: document validity always; age and community ID when the service asks."""
-    items = [tlv.encode(0x73, oids.oid_der(oids.ID_DATE_OF_EXPIRY) + tlv.encode(0x53, today.strftime("%Y%m%d").encode()))]
+    items = [
+        tlv.encode(0x73, oids.oid_der(oids.ID_DATE_OF_EXPIRY) + tlv.encode(0x53, today.strftime("%Y%m%d").encode()))
+    ]
     if request.age is not None and request.selection("AgeVerification") is not Selection.PROHIBITED:
         born_by = _years_before(today, request.age)
-        items.insert(0, tlv.encode(0x73, oids.oid_der(oids.ID_DATE_OF_BIRTH)
-                                   + tlv.encode(0x53, born_by.strftime("%Y%m%d").encode())))
+        items.insert(
+            0,
+            tlv.encode(
+                0x73, oids.oid_der(oids.ID_DATE_OF_BIRTH) + tlv.encode(0x53, born_by.strftime("%Y%m%d").encode())
+            ),
+        )
     if request.community_id is not None and request.selection("PlaceVerification") is not Selection.PROHIBITED:
-        items.append(tlv.encode(0x73, oids.oid_der(oids.ID_COMMUNITY_ID)
-                                + tlv.encode(0x53, bytes.fromhex(request.community_id))))
+        items.append(
+            tlv.encode(0x73, oids.oid_der(oids.ID_COMMUNITY_ID) + tlv.encode(0x53, bytes.fromhex(request.community_id)))
+        )
     return tlv.encode(0x67, b"".join(items))
 
 
@@ -171,12 +189,23 @@ class EacSession:
             if self.state == "read" and isinstance(message, TransmitOutput):
                 return self._read(message)
             raise EacProtocolError(f"unexpected {type(message).__name__} in state {self.state}")
-        except (EacProtocolError, CardSecurityError, SecureMessagingError, crypto.EacCryptoError,
-                ApduError, tlv.TlvError, datagroups.DataGroupError, CvcError) as exc:
+        except (
+            EacProtocolError,
+            CardSecurityError,
+            SecureMessagingError,
+            crypto.EacCryptoError,
+            ApduError,
+            tlv.TlvError,
+            datagroups.DataGroupError,
+            CvcError,
+        ) as exc:
             log.warning("eID session aborted in state %s: %s", self.state, type(exc).__name__)
             log.debug("eID session abort detail: %s", exc)
-            return self._fail(results.INTERNAL_ERROR if not isinstance(exc, crypto.AuthenticationTokenMismatch)
-                              else results.INVALID_DOCUMENT)
+            return self._fail(
+                results.INTERNAL_ERROR
+                if not isinstance(exc, crypto.AuthenticationTokenMismatch)
+                else results.INVALID_DOCUMENT
+            )
 
     def _fail(self, minor: str, client: ClientResult | None = None) -> StartPaosResponse:
         self.state = "done"
@@ -209,8 +238,11 @@ class EacSession:
         if not msg.result.ok:
             return self._client_failed(msg.result)
         assert self._required is not None and self._optional is not None
-        effective = Chat.decode(msg.chat) if msg.chat else Chat.authentication_terminal(
-            self._required.rights | self._optional.rights)
+        effective = (
+            Chat.decode(msg.chat)
+            if msg.chat
+            else Chat.authentication_terminal(self._required.rights | self._optional.rights)
+        )
         if not self._required.rights <= effective.rights:
             raise EacProtocolError("the effective CHAT lacks required rights")
         if not effective.rights <= (self._required.rights | self._optional.rights):
@@ -221,8 +253,9 @@ class EacSession:
         self._id_picc = msg.id_picc
         self._ephemeral = crypto.generate_key()
         eph = crypto.point(self._ephemeral.public_key())
-        signature = crypto.ta_sign(self.terminal.terminal_key,
-                                   crypto.ta_data(msg.id_picc, msg.challenge, eph, self._aux))
+        signature = crypto.ta_sign(
+            self.terminal.terminal_key, crypto.ta_data(msg.id_picc, msg.challenge, eph, self._aux)
+        )
         self.state = "eac2"
         return Eac2Input(eph, signature)
 
@@ -243,8 +276,9 @@ class EacSession:
         secret = crypto.ecdh_x(self._ephemeral, chip_key.point)
         length = crypto.CA_KEY_LENGTH[protocol]
         k_enc, k_mac = crypto.kdf_enc(secret, msg.nonce, length), crypto.kdf_mac(secret, msg.nonce, length)
-        crypto.verify_authentication_token(k_mac, protocol, crypto.point(self._ephemeral.public_key()),
-                                           msg.authentication_token)
+        crypto.verify_authentication_token(
+            k_mac, protocol, crypto.point(self._ephemeral.public_key()), msg.authentication_token
+        )
         self._ephemeral = None  # forward secrecy: the session keys are all that is kept
         self._sm = SecureMessaging(k_enc, k_mac)
         self.state = "read"
@@ -254,8 +288,9 @@ class EacSession:
 
     def _wanted(self, name: str) -> bool:
         assert self._effective is not None
-        return self.request.selection(name) is not Selection.PROHIBITED and \
-            self._effective.grants(operation_right(name))
+        return self.request.selection(name) is not Selection.PROHIBITED and self._effective.grants(
+            operation_right(name)
+        )
 
     def _protect(self, apdu: CommandApdu, purpose: str, offset: int = 0) -> bytes:
         assert self._sm is not None
@@ -274,8 +309,12 @@ class EacSession:
         for name, oid in checks:
             if self._wanted(name):
                 apdus.append(self._protect(CommandApdu(0x80, 0x20, 0x80, 0x00, oids.oid_der(oid)), f"verify:{oid}"))
-        apdus.append(self._protect(CommandApdu(0x80, 0x20, 0x80, 0x00, oids.oid_der(oids.ID_DATE_OF_EXPIRY)),
-                                   f"verify:{oids.ID_DATE_OF_EXPIRY}"))
+        apdus.append(
+            self._protect(
+                CommandApdu(0x80, 0x20, 0x80, 0x00, oids.oid_der(oids.ID_DATE_OF_EXPIRY)),
+                f"verify:{oids.ID_DATE_OF_EXPIRY}",
+            )
+        )
         if self._wanted("RestrictedID"):
             mse = tlv.encode(0x80, oids.oid_value(oids.ID_RI_ECDH_SHA_256)) + tlv.encode(0x84, bytes([RI_KEY_ID]))
             apdus.append(self._protect(CommandApdu(0x00, 0x22, 0x41, 0xA4, mse), "ri-mse"))
@@ -292,7 +331,7 @@ class EacSession:
         if len(msg.apdus) != len(self._pending):
             raise EacProtocolError("TransmitResponse has a different number of APDUs than were sent")
         follow_up: list[tuple[int, int]] = []
-        for pending, raw in zip(self._pending, msg.apdus):
+        for pending, raw in zip(self._pending, msg.apdus, strict=True):
             self._sm.ssc = pending.ssc
             response = self._sm.unwrap_response(ResponseApdu.decode(raw))
             more = self._interpret(pending, response)
@@ -303,8 +342,9 @@ class EacSession:
             apdus: list[bytes] = []
             for n, off in follow_up:  # select the EF by its file ID, then read on from the offset
                 apdus.append(self._protect(CommandApdu(0x00, 0xA4, 0x02, 0x0C, bytes([0x01, n])), "select:ef"))
-                apdus.append(self._protect(CommandApdu(0x00, 0xB0, (off >> 8) & 0x7F, off & 0xFF, b"", 256),
-                                           f"dg:{n}", off))
+                apdus.append(
+                    self._protect(CommandApdu(0x00, 0xB0, (off >> 8) & 0x7F, off & 0xFF, b"", 256), f"dg:{n}", off)
+                )
             # The SSC after the last response is where the next batch continues.
             return TransmitInput(tuple(apdus))
         return self._finish()
@@ -380,5 +420,12 @@ class EacSession:
         return StartPaosResponse(ClientResult(results.MAJOR_OK))
 
 
-__all__ = ["Attribute", "EacProtocolError", "EacSession", "TerminalCredentials", "auxiliary_data",
-           "missing_rights", "requested_chats"]
+__all__ = [
+    "Attribute",
+    "EacProtocolError",
+    "EacSession",
+    "TerminalCredentials",
+    "auxiliary_data",
+    "missing_rights",
+    "requested_chats",
+]

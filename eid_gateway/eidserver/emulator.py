@@ -81,12 +81,23 @@ def security_infos(*, with_public_key: bool) -> bytes:
 @lru_cache(maxsize=1)
 def _document_signer() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "eid-gateway TEST document signer"),
-                      x509.NameAttribute(NameOID.COUNTRY_NAME, "DE")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "eid-gateway TEST document signer"),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+        ]
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -103,10 +114,12 @@ def card_security(signer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | 
     si["sid"]["issuerAndSerialNumber"]["serialNumber"] = cert.serial_number
     si["digestAlgorithm"] = sha256
     signed = si["signedAttrs"]
-    for i, (oid, value) in enumerate((
-        ("1.2.840.113549.1.9.3", univ.ObjectIdentifier(oids.ID_SECURITY_OBJECT)),
-        ("1.2.840.113549.1.9.4", univ.OctetString(hashlib.sha256(content).digest())),
-    )):
+    for i, (oid, value) in enumerate(
+        (
+            ("1.2.840.113549.1.9.3", univ.ObjectIdentifier(oids.ID_SECURITY_OBJECT)),
+            ("1.2.840.113549.1.9.4", univ.OctetString(hashlib.sha256(content).digest())),
+        )
+    ):
         attr = rfc5652.Attribute()
         attr["attrType"] = univ.ObjectIdentifier(oid)
         attr["attrValues"][0] = der_encoder.encode(value)
@@ -237,7 +250,7 @@ class EmulatedCard:
                 raise CardError(0x6986)
             self._check_read(self._selected)
             content = self._selected.content
-            chunk = content[offset:offset + (apdu.le or 256)]
+            chunk = content[offset : offset + (apdu.le or 256)]
             return ResponseApdu(chunk, SW_OK if chunk or offset == 0 else 0x6282)
         if ins == 0x84:  # GET CHALLENGE
             self._challenge = bytes.fromhex("0102030405060708")
@@ -256,7 +269,8 @@ class EmulatedCard:
         if ins == 0x82:  # EXTERNAL AUTHENTICATE (TA)
             eph = self._ta_template.get(0x91, b"")
             if self._terminal_key is None or not crypto.ta_verify(
-                    self._terminal_key, ID_PICC + self._challenge + eph + self._aux, apdu.data):
+                self._terminal_key, ID_PICC + self._challenge + eph + self._aux, apdu.data
+            ):
                 raise CardError(0x6300)
             self._ta_done = True
             return ResponseApdu(b"", SW_OK)
@@ -299,8 +313,14 @@ class EmulatedCard:
 
     def _verify(self, data: bytes) -> int:
         oid = tlv.parse_single(data, 0x06).value
-        templates = {tlv.find(tlv.parse_all(t.value), 0x06): tlv.find(tlv.parse_all(t.value), 0x53)
-                     for t in tlv.parse_all(tlv.parse_single(self._aux, 0x67).value)} if self._aux else {}
+        templates = (
+            {
+                tlv.find(tlv.parse_all(t.value), 0x06): tlv.find(tlv.parse_all(t.value), 0x53)
+                for t in tlv.parse_all(tlv.parse_single(self._aux, 0x67).value)
+            }
+            if self._aux
+            else {}
+        )
         wanted = templates.get(oid)
         if wanted is None:
             return 0x6300
@@ -357,12 +377,14 @@ class ClientEmulator:
         return f"urn:uuid:client-{self._counter}"
 
     def start(self) -> bytes:
-        body = (f"<iso:StartPAOS><iso:SessionIdentifier>{self.session_identifier}</iso:SessionIdentifier>"
-                "<iso:ConnectionHandle xsi:type=\"iso:ConnectionHandleType\"><iso:CardApplication>"
-                f"{paos.EID_APPLICATION}</iso:CardApplication><iso:SlotHandle>00</iso:SlotHandle>"
-                "</iso:ConnectionHandle><iso:UserAgent><iso:Name>eid-gateway client emulator</iso:Name>"
-                "<iso:VersionMajor>1</iso:VersionMajor><iso:VersionMinor>0</iso:VersionMinor>"
-                "<iso:VersionSubminor>0</iso:VersionSubminor></iso:UserAgent></iso:StartPAOS>")
+        body = (
+            f"<iso:StartPAOS><iso:SessionIdentifier>{self.session_identifier}</iso:SessionIdentifier>"
+            '<iso:ConnectionHandle xsi:type="iso:ConnectionHandleType"><iso:CardApplication>'
+            f"{paos.EID_APPLICATION}</iso:CardApplication><iso:SlotHandle>00</iso:SlotHandle>"
+            "</iso:ConnectionHandle><iso:UserAgent><iso:Name>eid-gateway client emulator</iso:Name>"
+            "<iso:VersionMajor>1</iso:VersionMajor><iso:VersionMinor>0</iso:VersionMinor>"
+            "<iso:VersionSubminor>0</iso:VersionSubminor></iso:UserAgent></iso:StartPAOS>"
+        )
         return _envelope(body, None, self._mid())
 
     def answer(self, server_message: bytes) -> bytes | None:
@@ -382,18 +404,25 @@ class ClientEmulator:
             kind = apd.get(f"{{{paos.XSI_NS}}}type", "")
             return self._eac1(apd, mid) if kind.endswith("EAC1InputType") else self._eac2(apd, mid)
         if local == "Transmit":
-            outs = [self.card.transmit(bytes.fromhex(i.findtext(_q("InputAPDU")) or ""))
-                    for i in msg.findall(_q("InputAPDUInfo"))]
+            outs = [
+                self.card.transmit(bytes.fromhex(i.findtext(_q("InputAPDU")) or ""))
+                for i in msg.findall(_q("InputAPDUInfo"))
+            ]
             out = "".join(f"<iso:OutputAPDU>{o.hex().upper()}</iso:OutputAPDU>" for o in outs)
-            return _envelope(f"<iso:TransmitResponse>{_result(results.MAJOR_OK, None)}{out}"
-                             "</iso:TransmitResponse>", mid, self._mid())
+            return _envelope(
+                f"<iso:TransmitResponse>{_result(results.MAJOR_OK, None)}{out}</iso:TransmitResponse>", mid, self._mid()
+            )
         raise AssertionError(f"unexpected server message {local}")
 
     def _eac1(self, apd: etree._Element, mid: str | None) -> bytes:
         if self.cancel:
-            return _envelope("<iso:DIDAuthenticateResponse>" + _result(
-                results.MAJOR_ERROR, results.CANCELLATION_BY_USER) + "</iso:DIDAuthenticateResponse>",
-                mid, self._mid())
+            return _envelope(
+                "<iso:DIDAuthenticateResponse>"
+                + _result(results.MAJOR_ERROR, results.CANCELLATION_BY_USER)
+                + "</iso:DIDAuthenticateResponse>",
+                mid,
+                self._mid(),
+            )
         self._certs = tuple(bytes.fromhex(c.text or "") for c in apd.findall(_q("Certificate")))
         required = Chat.decode(bytes.fromhex(apd.findtext(_q("RequiredCHAT")) or ""))
         optional_hex = apd.findtext(_q("OptionalCHAT"))
@@ -403,47 +432,71 @@ class ClientEmulator:
         chat = Chat(required.terminal_type, mask).encode()
         self.card.verify_certificates(self._certs[0], self._certs[1])
         challenge = CardChallenge.of(self.card)
-        body = ("<iso:DIDAuthenticateResponse>" + _result(results.MAJOR_OK, None)
-                + '<iso:AuthenticationProtocolData xsi:type="iso:EAC1OutputType" Protocol="'
-                + paos.EAC_PROTOCOL + '">'
-                + f"<iso:CertificateHolderAuthorizationTemplate>{chat.hex().upper()}"
-                "</iso:CertificateHolderAuthorizationTemplate>"
-                "<iso:CertificationAuthorityReference>DETESTeID00005</iso:CertificationAuthorityReference>"
-                f"<iso:EFCardAccess>{security_infos(with_public_key=False).hex().upper()}</iso:EFCardAccess>"
-                f"<iso:IDPICC>{ID_PICC.hex().upper()}</iso:IDPICC>"
-                f"<iso:Challenge>{challenge.hex().upper()}</iso:Challenge>"
-                "</iso:AuthenticationProtocolData></iso:DIDAuthenticateResponse>")
+        body = (
+            "<iso:DIDAuthenticateResponse>"
+            + _result(results.MAJOR_OK, None)
+            + '<iso:AuthenticationProtocolData xsi:type="iso:EAC1OutputType" Protocol="'
+            + paos.EAC_PROTOCOL
+            + '">'
+            + f"<iso:CertificateHolderAuthorizationTemplate>{chat.hex().upper()}"
+            "</iso:CertificateHolderAuthorizationTemplate>"
+            "<iso:CertificationAuthorityReference>DETESTeID00005</iso:CertificationAuthorityReference>"
+            f"<iso:EFCardAccess>{security_infos(with_public_key=False).hex().upper()}</iso:EFCardAccess>"
+            f"<iso:IDPICC>{ID_PICC.hex().upper()}</iso:IDPICC>"
+            f"<iso:Challenge>{challenge.hex().upper()}</iso:Challenge>"
+            "</iso:AuthenticationProtocolData></iso:DIDAuthenticateResponse>"
+        )
         return _envelope(body, mid, self._mid())
 
     def _eac2(self, apd: etree._Element, mid: str | None) -> bytes:
         eph = bytes.fromhex(apd.findtext(_q("EphemeralPublicKey")) or "")
         signature = bytes.fromhex(apd.findtext(_q("Signature")) or "")
         terminal = parse_cvc(self._certs[1])
-        mse = (tlv.encode(0x80, oids.oid_value(oids.ID_TA_ECDSA_SHA_256))
-               + tlv.encode(0x83, str(terminal.holder_reference).encode()) + self._aux
-               + tlv.encode(0x91, crypto.compressed(eph)))
-        steps = [CommandApdu(0x00, 0x22, 0x81, 0xA4, mse), CommandApdu(0x00, 0x82, 0x00, 0x00, signature),
-                 CommandApdu(0x00, 0x22, 0x41, 0xA4, tlv.encode(0x80, oids.oid_value(
-                     oids.ID_CA_ECDH_AES_CBC_CMAC_128)) + tlv.encode(0x84, bytes([CA_KEY_ID]))),
-                 CommandApdu(0x00, 0x86, 0x00, 0x00, tlv.encode(0x7C, tlv.encode(0x80, eph)), 256)]
+        mse = (
+            tlv.encode(0x80, oids.oid_value(oids.ID_TA_ECDSA_SHA_256))
+            + tlv.encode(0x83, str(terminal.holder_reference).encode())
+            + self._aux
+            + tlv.encode(0x91, crypto.compressed(eph))
+        )
+        steps = [
+            CommandApdu(0x00, 0x22, 0x81, 0xA4, mse),
+            CommandApdu(0x00, 0x82, 0x00, 0x00, signature),
+            CommandApdu(
+                0x00,
+                0x22,
+                0x41,
+                0xA4,
+                tlv.encode(0x80, oids.oid_value(oids.ID_CA_ECDH_AES_CBC_CMAC_128))
+                + tlv.encode(0x84, bytes([CA_KEY_ID])),
+            ),
+            CommandApdu(0x00, 0x86, 0x00, 0x00, tlv.encode(0x7C, tlv.encode(0x80, eph)), 256),
+        ]
         response = b""
         for step in steps:
             r = ResponseApdu.decode(self.card.transmit(step.encode()))
             if not r.ok:
-                return _envelope("<iso:DIDAuthenticateResponse>" + _result(
-                    results.MAJOR_ERROR, results.UNKNOWN_ERROR) + "</iso:DIDAuthenticateResponse>",
-                    mid, self._mid())
+                return _envelope(
+                    "<iso:DIDAuthenticateResponse>"
+                    + _result(results.MAJOR_ERROR, results.UNKNOWN_ERROR)
+                    + "</iso:DIDAuthenticateResponse>",
+                    mid,
+                    self._mid(),
+                )
             response = r.data
         items = tlv.parse_all(tlv.parse_single(response, 0x7C).value)
         nonce, token = tlv.find(items, 0x81) or b"", tlv.find(items, 0x82) or b""
         security = next(f.content for f in self.card.files if f.short_id == 0x1D)
-        body = ("<iso:DIDAuthenticateResponse>" + _result(results.MAJOR_OK, None)
-                + '<iso:AuthenticationProtocolData xsi:type="iso:EAC2OutputType" Protocol="'
-                + paos.EAC_PROTOCOL + '">'
-                f"<iso:EFCardSecurity>{security.hex().upper()}</iso:EFCardSecurity>"
-                f"<iso:AuthenticationToken>{token.hex().upper()}</iso:AuthenticationToken>"
-                f"<iso:Nonce>{nonce.hex().upper()}</iso:Nonce>"
-                "</iso:AuthenticationProtocolData></iso:DIDAuthenticateResponse>")
+        body = (
+            "<iso:DIDAuthenticateResponse>"
+            + _result(results.MAJOR_OK, None)
+            + '<iso:AuthenticationProtocolData xsi:type="iso:EAC2OutputType" Protocol="'
+            + paos.EAC_PROTOCOL
+            + '">'
+            f"<iso:EFCardSecurity>{security.hex().upper()}</iso:EFCardSecurity>"
+            f"<iso:AuthenticationToken>{token.hex().upper()}</iso:AuthenticationToken>"
+            f"<iso:Nonce>{nonce.hex().upper()}</iso:Nonce>"
+            "</iso:AuthenticationProtocolData></iso:DIDAuthenticateResponse>"
+        )
         return _envelope(body, mid, self._mid())
 
 

@@ -26,12 +26,14 @@ log = logging.getLogger(__name__)
 def embedded_server(config: GatewayConfig) -> EmbeddedEidServer:
     settings = config.embedded_paos
     assert settings is not None
-    return EmbeddedEidServer(EmbeddedServerConfig(
-        paos_url=settings.public_url,
-        key=settings.signing,
-        gateway_cert=config.keys.eid_client.certificate,
-        terminal=settings.pki.credentials(config.keys.pseudonym_secret),
-    ))
+    return EmbeddedEidServer(
+        EmbeddedServerConfig(
+            paos_url=settings.public_url,
+            key=settings.signing,
+            gateway_cert=config.keys.eid_client.certificate,
+            terminal=settings.pki.credentials(config.keys.pseudonym_secret),
+        )
+    )
 
 
 def embedded_paos_backend(config: GatewayConfig) -> EidServer:
@@ -40,13 +42,15 @@ def embedded_paos_backend(config: GatewayConfig) -> EidServer:
 
     settings = config.embedded_paos
     assert settings is not None
-    return AttachedModelBackend(Tr03130Client(
-        config.url(settings.prefix + "/eID"),
-        config.keys.eid_client,
-        settings.signing.certificate,
-        config.eid_server.timeout_seconds,
-        None,
-    ))
+    return AttachedModelBackend(
+        Tr03130Client(
+            config.url(settings.prefix + "/eID"),
+            config.keys.eid_client,
+            settings.signing.certificate,
+            config.eid_server.timeout_seconds,
+            None,
+        )
+    )
 
 
 def mount_embedded_paos(app: web.Application, config: GatewayConfig) -> EmbeddedEidServer:

@@ -145,8 +145,9 @@ def _sub(parent: etree._Element, local: str, text: str | None = None, ns: str = 
     return el
 
 
-def build(message: ServerMessage, *, relates_to: str | None, slot_handle: str | None = None,
-          message_id: str | None = None) -> bytes:
+def build(
+    message: ServerMessage, *, relates_to: str | None, slot_handle: str | None = None, message_id: str | None = None
+) -> bytes:
     """One server message as a SOAP envelope (UTF-8 bytes)."""
     env = etree.Element(_q(SOAP_NS, "Envelope"), nsmap=_NSMAP)
     header = _sub(env, "Header", ns=SOAP_NS)
@@ -280,8 +281,12 @@ def _parse(data: bytes) -> tuple[ClientMessage, str | None]:
         ua = _child(msg, "UserAgent")
         agent = None
         if ua is not None:
-            agent = " ".join(filter(None, (_text(ua, n, required=False) for n in
-                                           ("Name", "VersionMajor", "VersionMinor", "VersionSubminor"))))
+            agent = " ".join(
+                filter(
+                    None,
+                    (_text(ua, n, required=False) for n in ("Name", "VersionMajor", "VersionMinor", "VersionSubminor")),
+                )
+            )
         return (StartPaos(message_id, sid, slot, agent), relates_to)
     if name == "DIDAuthenticateResponse":
         result = _result(msg)
@@ -295,17 +300,31 @@ def _parse(data: bytes) -> tuple[ClientMessage, str | None]:
             if not result.ok:
                 return (Eac1Output(message_id, result), relates_to)
             cars = tuple((c.text or "").strip() for c in apd if _local(c) == "CertificationAuthorityReference")
-            return (Eac1Output(
-                message_id, result, _hex(apd, "CertificateHolderAuthorizationTemplate", required=False), cars,
-                _hex(apd, "EFCardAccess") or b"", _hex(apd, "IDPICC") or b"", _hex(apd, "Challenge") or b"",
-            ), relates_to)
+            return (
+                Eac1Output(
+                    message_id,
+                    result,
+                    _hex(apd, "CertificateHolderAuthorizationTemplate", required=False),
+                    cars,
+                    _hex(apd, "EFCardAccess") or b"",
+                    _hex(apd, "IDPICC") or b"",
+                    _hex(apd, "Challenge") or b"",
+                ),
+                relates_to,
+            )
         if kind.endswith("EAC2OutputType"):
             if not result.ok:
                 return (Eac2Output(message_id, result), relates_to)
-            return (Eac2Output(
-                message_id, result, _hex(apd, "EFCardSecurity") or b"",
-                _hex(apd, "AuthenticationToken") or b"", _hex(apd, "Nonce") or b"",
-            ), relates_to)
+            return (
+                Eac2Output(
+                    message_id,
+                    result,
+                    _hex(apd, "EFCardSecurity") or b"",
+                    _hex(apd, "AuthenticationToken") or b"",
+                    _hex(apd, "Nonce") or b"",
+                ),
+                relates_to,
+            )
         if not result.ok:
             return (Eac1Output(message_id, result), relates_to)
         raise PaosError("unknown AuthenticationProtocolData type")

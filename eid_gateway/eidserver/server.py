@@ -66,8 +66,13 @@ def paos_routes(server: EmbeddedEidServer, path: str = "/paos") -> list[web.Rout
         answer = server.handle_paos(data, request.headers.get("requestid"))
         if answer.status != 200:
             return web.Response(status=answer.status, headers={"Cache-Control": "no-store"})
-        return web.Response(status=200, body=answer.body, content_type=CONTENT_TYPE, charset="utf-8",
-                            headers={"Cache-Control": "no-store"})
+        return web.Response(
+            status=200,
+            body=answer.body,
+            content_type=CONTENT_TYPE,
+            charset="utf-8",
+            headers={"Cache-Control": "no-store"},
+        )
 
     return [web.post(path, paos_endpoint)]
 

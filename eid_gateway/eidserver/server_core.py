@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from cryptography import x509
@@ -84,7 +84,7 @@ class EmbeddedEidServer:
         """One request to the eID-Interface: verify, dispatch, sign the answer (see :mod:`.interface_server`)."""
         keys = InterfaceKeys(self.config.key, self.config.gateway_cert, self.config.signature_algorithm)
         return interface_server.handle_soap(
-            self, keys, data, soap_action, now or datetime.now(timezone.utc), log, "eID-Interface"
+            self, keys, data, soap_action, now or datetime.now(UTC), log, "eID-Interface"
         )
 
     def use_id(self, req: UseIDRequest, now: datetime | None = None) -> UseIDResponse:
@@ -94,22 +94,21 @@ class EmbeddedEidServer:
             refusal = results.MISSING_TERMINAL_RIGHTS
         if refusal is not None:
             return UseIDResponse(_error(refusal))
-        return self._sessions.open(req, now or datetime.now(timezone.utc), self.config.paos_url)
+        return self._sessions.open(req, now or datetime.now(UTC), self.config.paos_url)
 
     def get_result(self, req: GetResultRequest, now: datetime | None = None) -> GetResultResponse:
         """getResult, already verified (RequestCounter rules of TR-03130)."""
-        return self._sessions.result(req, now or datetime.now(timezone.utc))
+        return self._sessions.result(req, now or datetime.now(UTC))
 
     def server_info(self) -> GetServerInfoResponse:
         chat = self.config.terminal.chat
-        return GetServerInfoResponse(VERSION, 2, 4, 0,
-                                     {n: chat.grants(operation_right(n)) for n in OPERATION_NAMES})
+        return GetServerInfoResponse(VERSION, 2, 4, 0, {n: chat.grants(operation_right(n)) for n in OPERATION_NAMES})
 
     # --- PAOS (the eID-Client) ----------------------------------------------------------------------------
 
     def handle_paos(self, data: bytes, request_id: str | None = None, now: datetime | None = None) -> Answer:
         """One PAOS POST; the answer body is the next server message (or a 4xx for unusable input)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         try:
             message = paos.parse(data)
         except paos.PaosError as exc:
@@ -137,8 +136,7 @@ class EmbeddedEidServer:
             else:
                 sess.expected_message = mid
                 self._by_message[mid] = sess.session_id
-            body = paos.build(answer, relates_to=message.message_id, slot_handle=sess.eac.slot_handle,
-                              message_id=mid)
+            body = paos.build(answer, relates_to=message.message_id, slot_handle=sess.eac.slot_handle, message_id=mid)
         return Answer(200, body)
 
     def _session_for(self, message: paos.ClientMessage, request_id: str | None) -> _Session | None:

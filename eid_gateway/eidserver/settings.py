@@ -104,8 +104,11 @@ def parse_embedded_paos(
         elif origin.startswith("https://"):
             public_url = origin.rstrip("/") + "/paos"
         else:
-            reader.problem((SECTION, "public_url"), "must be an absolute https URL (AusweisApp never relaxes this); "
-                           "without listen_port the gateway's public_origin must be https")
+            reader.problem(
+                (SECTION, "public_url"),
+                "must be an absolute https URL (AusweisApp never relaxes this); "
+                "without listen_port the gateway's public_origin must be https",
+            )
     pki: TestPki | None = None
     signing: KeyPair | None = None
     try:
@@ -118,8 +121,9 @@ def parse_embedded_paos(
         reader.problem((SECTION, "pki_dir"), str(exc))
     if production and pki is not None:
         if is_test_pki(pki):
-            reader.problem((SECTION, "pki_dir"), f"this is the test PKI (CVCA {pki.dv.authority_reference}); "
-                           "production refuses it")
+            reader.problem(
+                (SECTION, "pki_dir"), f"this is the test PKI (CVCA {pki.dv.authority_reference}); production refuses it"
+            )
         if is_dev_file(pki.tls_cert_path, password):
             reader.problem((SECTION, "pki_dir"), dev_material_message(pki.tls_cert_path))
     reader.check()

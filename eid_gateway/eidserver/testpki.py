@@ -48,15 +48,21 @@ TERMINAL_DAYS: Final = 90
 #: Everything the gateway may ask for: the 14 readable data groups, RI, age and place verification.
 TERMINAL_RIGHTS: Final = frozenset(
     {AccessRight.read(n) for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 17, 18, 19)}
-    | {AccessRight.RESTRICTED_IDENTIFICATION, AccessRight.AGE_VERIFICATION,
-       AccessRight.COMMUNITY_ID_VERIFICATION}
+    | {AccessRight.RESTRICTED_IDENTIFICATION, AccessRight.AGE_VERIFICATION, AccessRight.COMMUNITY_ID_VERIFICATION}
 )
 
 FILES: Final = {
-    "cvca": "cvca.cvcert", "cvca_key": "cvca.key", "dv": "dv.cvcert", "dv_key": "dv.key",
-    "terminal": "terminal.cvcert", "terminal_key": "terminal.key", "description": "description.der",
-    "tls_key": "paos-tls.key", "tls_cert": "paos-tls.crt",
-    "signing_key": "eid-interface.key", "signing_cert": "eid-interface.crt",
+    "cvca": "cvca.cvcert",
+    "cvca_key": "cvca.key",
+    "dv": "dv.cvcert",
+    "dv_key": "dv.key",
+    "terminal": "terminal.cvcert",
+    "terminal_key": "terminal.key",
+    "description": "description.der",
+    "tls_key": "paos-tls.key",
+    "tls_cert": "paos-tls.crt",
+    "signing_key": "eid-interface.key",
+    "signing_cert": "eid-interface.crt",
 }
 
 
@@ -92,8 +98,9 @@ class TestPki:
 
 
 def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def tls_certificate(key: rsa.RSAPrivateKey, hosts: tuple[str, ...], now: datetime.datetime) -> x509.Certificate:
@@ -106,7 +113,10 @@ def tls_certificate(key: rsa.RSAPrivateKey, hosts: tuple[str, ...], now: datetim
             names.append(x509.DNSName(host))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"eid-gateway eID-Server TLS ({DEV_MARKER})")])
     return (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=TLS_DAYS))
@@ -133,7 +143,7 @@ def generate_test_pki(
     overwrite: bool = False,
 ) -> TestPki:
     """Write a complete test PKI into ``directory`` and return it loaded."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     today = today or now.date()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not overwrite:
@@ -158,26 +168,45 @@ def generate_test_pki(
     dv_key = crypto.generate_key()
     terminal_key = crypto.generate_key()
     cvca = build_cvc(
-        authority_reference=TEST_CVCA, holder_reference=TEST_CVCA, public_key=cvca_key.public_key(),
-        chat=Chat.authentication_terminal(TERMINAL_RIGHTS, Role.CVCA), effective_date=today,
-        expiration_date=today + datetime.timedelta(days=3 * 365), signing_key=cvca_key,
+        authority_reference=TEST_CVCA,
+        holder_reference=TEST_CVCA,
+        public_key=cvca_key.public_key(),
+        chat=Chat.authentication_terminal(TERMINAL_RIGHTS, Role.CVCA),
+        effective_date=today,
+        expiration_date=today + datetime.timedelta(days=3 * 365),
+        signing_key=cvca_key,
     )
     dv = build_cvc(
-        authority_reference=TEST_CVCA, holder_reference=TEST_DV, public_key=dv_key.public_key(),
-        chat=Chat.authentication_terminal(TERMINAL_RIGHTS, Role.DV_OFFICIAL), effective_date=today,
-        expiration_date=today + datetime.timedelta(days=365), signing_key=cvca_key,
+        authority_reference=TEST_CVCA,
+        holder_reference=TEST_DV,
+        public_key=dv_key.public_key(),
+        chat=Chat.authentication_terminal(TERMINAL_RIGHTS, Role.DV_OFFICIAL),
+        effective_date=today,
+        expiration_date=today + datetime.timedelta(days=365),
+        signing_key=cvca_key,
     )
     terminal = build_cvc(
-        authority_reference=TEST_DV, holder_reference=TEST_TERMINAL, public_key=terminal_key.public_key(),
-        chat=Chat.authentication_terminal(TERMINAL_RIGHTS), effective_date=today,
-        expiration_date=today + datetime.timedelta(days=TERMINAL_DAYS), signing_key=dv_key,
+        authority_reference=TEST_DV,
+        holder_reference=TEST_TERMINAL,
+        public_key=terminal_key.public_key(),
+        chat=Chat.authentication_terminal(TERMINAL_RIGHTS),
+        effective_date=today,
+        expiration_date=today + datetime.timedelta(days=TERMINAL_DAYS),
+        signing_key=dv_key,
         description=description,
     )
-    for name, data in (("cvca", cvca), ("dv", dv), ("terminal", terminal), ("description", description),
-                       ("cvca_key", _pem(cvca_key)), ("dv_key", _pem(dv_key)),
-                       ("terminal_key", _pem(terminal_key)), ("tls_key", _pem(tls_key)),
-                       ("tls_cert", tls.public_bytes(serialization.Encoding.PEM)),
-                       *zip(("signing_key", "signing_cert"), key_pair_to_pem(signing))):
+    for name, data in (
+        ("cvca", cvca),
+        ("dv", dv),
+        ("terminal", terminal),
+        ("description", description),
+        ("cvca_key", _pem(cvca_key)),
+        ("dv_key", _pem(dv_key)),
+        ("terminal_key", _pem(terminal_key)),
+        ("tls_key", _pem(tls_key)),
+        ("tls_cert", tls.public_bytes(serialization.Encoding.PEM)),
+        *zip(("signing_key", "signing_cert"), key_pair_to_pem(signing), strict=True),
+    ):
         write_private(directory / FILES[name], data)
     return load_test_pki(directory)
 
@@ -202,8 +231,9 @@ def load_test_pki(directory: Path) -> TestPki:
         raise TestPkiError(f"{directory}: the terminal key must be brainpoolP256r1")
     if crypto.point(key.public_key()) != crypto.point(terminal.public_key.to_cryptography(crypto.CURVE)):  # type: ignore[arg-type]
         raise TestPkiError(f"{directory}: terminal key and certificate do not match")
-    return TestPki(directory, cvca, dv, terminal, key, description,
-                   directory / FILES["tls_cert"], directory / FILES["tls_key"])
+    return TestPki(
+        directory, cvca, dv, terminal, key, description, directory / FILES["tls_cert"], directory / FILES["tls_key"]
+    )
 
 
 def is_test_pki(pki: TestPki) -> bool:

@@ -59,8 +59,6 @@ class Frontend(Protocol):
         """Answer the service with the (already minimised) identity and its per-service pseudonym."""
         ...
 
-    async def fail(
-        self, request: web.Request, flow: FlowContext, failure: FailureKind
-    ) -> web.StreamResponse:
+    async def fail(self, request: web.Request, flow: FlowContext, failure: FailureKind) -> web.StreamResponse:
         """Answer the service with a protocol error (e.g. SAML Status AuthnFailed / RequestDenied)."""
         ...

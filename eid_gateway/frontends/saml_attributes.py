@@ -64,9 +64,7 @@ def decode_place(text: str) -> Place:
     return Place(**data)
 
 
-def released_attributes(
-    identity: Identity, released: frozenset[Attribute], pseudonym: str
-) -> list[SamlAttribute]:
+def released_attributes(identity: Identity, released: frozenset[Attribute], pseudonym: str) -> list[SamlAttribute]:
     """The attributes of ``identity`` restricted to ``released``, in the enum's (stable) order."""
     out: list[SamlAttribute] = []
     for attribute in Attribute:

@@ -22,14 +22,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from aiohttp import web
 from lxml import etree
 
-from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.config import GatewayConfig
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.frontends.base import FlowContext, FlowStarter
 from eid_gateway.frontends.saml_attributes import released_attributes
 from eid_gateway.identity import SAML_NAMES, Attribute, Identity, LevelOfAssurance
@@ -110,8 +110,10 @@ def choose_key_transport(encryption_methods: Sequence[str]) -> str | None:
     for uri, name in _KEY_TRANSPORT_PREFERENCE:
         if uri in encryption_methods:
             return name
-    raise ValueError("its md:EncryptionMethod list names no key transport the gateway offers "
-                     f"({', '.join(uri for uri, _ in _KEY_TRANSPORT_PREFERENCE)})")
+    raise ValueError(
+        "its md:EncryptionMethod list names no key transport the gateway offers "
+        f"({', '.join(uri for uri, _ in _KEY_TRANSPORT_PREFERENCE)})"
+    )
 
 
 log = logging.getLogger("eid_gateway.frontends.saml")
@@ -158,8 +160,7 @@ class RequestRejected(Exception):
 class RequestRefused(Exception):
     """The request is refused with a SAML error Response to the service's registered ACS URL."""
 
-    def __init__(self, status: Status, service: Service, acs_url: str, request_id: str | None,
-                 relay_state: str | None):
+    def __init__(self, status: Status, service: Service, acs_url: str, request_id: str | None, relay_state: str | None):
         super().__init__(f"{status.code} / {status.sub_code or '-'}: {status.message or ''}")
         self.status = status
         self.service = service
@@ -175,23 +176,41 @@ REJECTION_TEXTS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "en": ("Invalid sign-in request", "The service's request could not be read."),
     },
     "unknown_service": {
-        "de": ("Unbekannter Dienst", "Der Dienst, der diese Anmeldung angefragt hat, ist bei diesem "
-               "Anmeldedienst nicht registriert. Es werden keine Daten übermittelt."),
-        "en": ("Unknown service", "The service that asked for this sign-in is not registered with this "
-               "sign-in gateway. No data will be passed on."),
+        "de": (
+            "Unbekannter Dienst",
+            "Der Dienst, der diese Anmeldung angefragt hat, ist bei diesem "
+            "Anmeldedienst nicht registriert. Es werden keine Daten übermittelt.",
+        ),
+        "en": (
+            "Unknown service",
+            "The service that asked for this sign-in is not registered with this "
+            "sign-in gateway. No data will be passed on.",
+        ),
     },
     "bad_signature": {
-        "de": ("Anfrage nicht vertrauenswürdig", "Die Anmeldeanfrage trägt keine gültige Signatur des "
-               "Dienstes. Aus Sicherheitsgründen wird sie nicht bearbeitet."),
-        "en": ("Request not trustworthy", "The sign-in request does not carry a valid signature of the "
-               "service. For your security it is not processed."),
+        "de": (
+            "Anfrage nicht vertrauenswürdig",
+            "Die Anmeldeanfrage trägt keine gültige Signatur des "
+            "Dienstes. Aus Sicherheitsgründen wird sie nicht bearbeitet.",
+        ),
+        "en": (
+            "Request not trustworthy",
+            "The sign-in request does not carry a valid signature of the "
+            "service. For your security it is not processed.",
+        ),
     },
     "unregistered_acs": {
-        "de": ("Unbekannte Rücksprungadresse", "Die Anfrage nennt eine Rücksprungadresse, die für diesen "
-               "Dienst nicht registriert ist. Aus Sicherheitsgründen werden Sie nicht dorthin "
-               "weitergeleitet."),
-        "en": ("Unknown return address", "The request names a return address that is not registered for "
-               "this service. For your security you are not sent there."),
+        "de": (
+            "Unbekannte Rücksprungadresse",
+            "Die Anfrage nennt eine Rücksprungadresse, die für diesen "
+            "Dienst nicht registriert ist. Aus Sicherheitsgründen werden Sie nicht dorthin "
+            "weitergeleitet.",
+        ),
+        "en": (
+            "Unknown return address",
+            "The request names a return address that is not registered for "
+            "this service. For your security you are not sent there.",
+        ),
     },
 }
 
@@ -318,7 +337,7 @@ def check_authn_request(
     Raises :class:`RequestRejected` while the answer address is not yet trustworthy and
     :class:`RequestRefused` once it is.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     # 1. decode (without trusting anything yet) and find the claimed service
     decoded: RedirectMessage | None = None
     try:
@@ -393,8 +412,9 @@ def check_authn_request(
         if policy.format == NAMEID_TRANSIENT:
             name_id_format = NAMEID_TRANSIENT
         elif policy.format not in (None, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED):
-            raise refuse(STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY,
-                         "only persistent and transient NameIDs are issued")
+            raise refuse(
+                STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY, "only persistent and transient NameIDs are issued"
+            )
         if policy.sp_name_qualifier not in (None, settings.entity_id):
             raise refuse(STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY, "SPNameQualifier must be the service")
     if not _loa_satisfies(service.level_of_assurance, request):
@@ -433,12 +453,22 @@ def failure_status(kind: FailureKind) -> Status:
 
 
 def build_error_response(
-    *, idp_entity_id: str, key: KeyPair, acs_url: str, request_id: str | None, status: Status,
+    *,
+    idp_entity_id: str,
+    key: KeyPair,
+    acs_url: str,
+    request_id: str | None,
+    status: Status,
 ) -> etree._Element:
     """A signed Response without an assertion."""
-    response = build_response(Response(
-        issuer=idp_entity_id, status=status, destination=acs_url, in_response_to=request_id,
-    ))
+    response = build_response(
+        Response(
+            issuer=idp_entity_id,
+            status=status,
+            destination=acs_url,
+            in_response_to=request_id,
+        )
+    )
     sign_message(response, key)
     return response
 
@@ -477,10 +507,10 @@ def build_success_response(
     assertion = Assertion(
         issuer=idp_entity_id,
         subject=Subject(
-            name_id=NameID(name_id_value, name_id_format, name_qualifier=idp_entity_id,
-                           sp_name_qualifier=settings.entity_id),
-            confirmations=(SubjectConfirmation(recipient=acs_url, not_on_or_after=expires,
-                                               in_response_to=request_id),),
+            name_id=NameID(
+                name_id_value, name_id_format, name_qualifier=idp_entity_id, sp_name_qualifier=settings.entity_id
+            ),
+            confirmations=(SubjectConfirmation(recipient=acs_url, not_on_or_after=expires, in_response_to=request_id),),
         ),
         issue_instant=now,
         conditions=Conditions(
@@ -488,11 +518,13 @@ def build_success_response(
             not_on_or_after=expires,
             audience_restrictions=((settings.entity_id,),),
         ),
-        authn_statements=(AuthnStatement(
-            authn_instant=identity.authenticated_at or now,
-            session_index=new_id(),
-            class_ref=identity.level_of_assurance.value,
-        ),),
+        authn_statements=(
+            AuthnStatement(
+                authn_instant=identity.authenticated_at or now,
+                session_index=new_id(),
+                class_ref=identity.level_of_assurance.value,
+            ),
+        ),
         attributes=attributes,
     )
     element = build_assertion(assertion)
@@ -501,8 +533,9 @@ def build_success_response(
         if settings.encryption_cert is None:
             raise ValueError("encrypt_assertions is set but no encryption certificate is registered")
         key_transport, oaep_digest = KEY_TRANSPORTS[settings.key_transport]
-        element = encrypt_assertion(element, settings.encryption_cert, key_transport=key_transport,
-                                    oaep_digest=oaep_digest)
+        element = encrypt_assertion(
+            element, settings.encryption_cert, key_transport=key_transport, oaep_digest=oaep_digest
+        )
     response = build_response(
         Response(issuer=idp_entity_id, destination=acs_url, in_response_to=request_id, issue_instant=now),
         [element],
@@ -512,7 +545,12 @@ def build_success_response(
 
 
 def build_idp_metadata(
-    *, entity_id: str, sso_url: str, key: KeyPair, next_key: KeyPair | None, now: datetime | None = None,
+    *,
+    entity_id: str,
+    sso_url: str,
+    key: KeyPair,
+    next_key: KeyPair | None,
+    now: datetime | None = None,
 ) -> bytes:
     """Signed IdP metadata listing the current and (during a rollover) the next signing certificate."""
     now = now or utcnow()
@@ -535,8 +573,13 @@ def build_idp_metadata(
 
 def idp_metadata(config: GatewayConfig, now: datetime | None = None) -> bytes:
     """The gateway's signed IdP metadata for ``config`` (``eid-gateway metadata`` prints it)."""
-    return build_idp_metadata(entity_id=config.saml_idp.entity_id, sso_url=config.url(SSO_PATH),
-                              key=config.keys.saml_signing, next_key=config.keys.saml_signing_next, now=now)
+    return build_idp_metadata(
+        entity_id=config.saml_idp.entity_id,
+        sso_url=config.url(SSO_PATH),
+        key=config.keys.saml_signing,
+        next_key=config.keys.saml_signing_next,
+        now=now,
+    )
 
 
 # -------------------------------------------------------------------------------------- aiohttp adapter ---
@@ -609,27 +652,45 @@ class SamlIdpFrontend:
 
     async def _sso(self, request: web.Request, incoming: IncomingRequest) -> web.StreamResponse:
         try:
-            accepted = check_authn_request(
-                incoming, self.config.services, destination=self.sso_url, now=self.clock()
-            )
+            accepted = check_authn_request(incoming, self.config.services, destination=self.sso_url, now=self.clock())
             ttl = (REQUEST_MAX_AGE + 2 * DEFAULT_CLOCK_SKEW).total_seconds()
             key = f"{accepted.service.id}\n{accepted.request.id}"
             if not await self.store.consume_once("saml_authn_request", key, ttl):
                 raise RequestRefused(
                     Status(STATUS_REQUESTER, STATUS_REQUEST_DENIED, "request replayed: this ID was used before"),
-                    accepted.service, accepted.acs_url, accepted.request.id, accepted.relay_state,
+                    accepted.service,
+                    accepted.acs_url,
+                    accepted.request.id,
+                    accepted.relay_state,
                 )
         except RequestRejected as exc:
             return self._rejected_page(request, exc)
         except RequestRefused as exc:
-            log.warning("AuthnRequest refused service=%s status=%s reason=%s", exc.service.id,
-                        exc.status.sub_code or exc.status.code, exc.status.message)
-            return self._post_response(request, negotiate_language(request), exc.acs_url, build_error_response(
-                idp_entity_id=self.entity_id, key=self.signing_key, acs_url=exc.acs_url,
-                request_id=exc.request_id, status=exc.status,
-            ), exc.relay_state)
-        log.info("AuthnRequest accepted service=%s binding=%s attributes=%d", accepted.service.id,
-                 "redirect" if incoming.binding == BINDING_HTTP_REDIRECT else "post", len(accepted.released))
+            log.warning(
+                "AuthnRequest refused service=%s status=%s reason=%s",
+                exc.service.id,
+                exc.status.sub_code or exc.status.code,
+                exc.status.message,
+            )
+            return self._post_response(
+                request,
+                negotiate_language(request),
+                exc.acs_url,
+                build_error_response(
+                    idp_entity_id=self.entity_id,
+                    key=self.signing_key,
+                    acs_url=exc.acs_url,
+                    request_id=exc.request_id,
+                    status=exc.status,
+                ),
+                exc.relay_state,
+            )
+        log.info(
+            "AuthnRequest accepted service=%s binding=%s attributes=%d",
+            accepted.service.id,
+            "redirect" if incoming.binding == BINDING_HTTP_REDIRECT else "post",
+            len(accepted.released),
+        )
         return await self.flows.begin(
             request, accepted.service, FRONTEND_NAME, accepted.frontend_state(), accepted.eid_request()
         )
@@ -640,18 +701,35 @@ class SamlIdpFrontend:
         title, text = REJECTION_TEXTS[exc.reason][lang]
         # One language (the SSO URL's ``lang``, the cookie or the browser's); no switch after a POST:
         # its link would repeat the request as a GET without the SAMLRequest
-        return render_page(request, "failure.html", status=400, lang=lang, failure_title=title,
-                           failure_text=text, return_url=None, csrf_token="",
-                           language_switch=request.method == "GET")
+        return render_page(
+            request,
+            "failure.html",
+            status=400,
+            lang=lang,
+            failure_title=title,
+            failure_text=text,
+            return_url=None,
+            csrf_token="",
+            language_switch=request.method == "GET",
+        )
 
-    def _post_response(self, request: web.Request, lang: str, acs_url: str, response: etree._Element,
-                       relay_state: str | None) -> web.Response:
+    def _post_response(
+        self, request: web.Request, lang: str, acs_url: str, response: etree._Element, relay_state: str | None
+    ) -> web.Response:
         """The POST binding page in the gateway's layout and the citizen's language; it submits itself
         (static script) and has a button for browsers without JavaScript. No language switch: its link
         would repeat this request."""
         fields = post_fields(acs_url, response, param="SAMLResponse", relay_state=relay_state)
-        return render_page(request, "saml_post.html", lang=lang, language_switch=False, action=acs_url,
-                           fields=fields, form_id=FORM_ID, script_src=AUTOSUBMIT_SCRIPT_PATH)
+        return render_page(
+            request,
+            "saml_post.html",
+            lang=lang,
+            language_switch=False,
+            action=acs_url,
+            fields=fields,
+            form_id=FORM_ID,
+            script_src=AUTOSUBMIT_SCRIPT_PATH,
+        )
 
     # --- answers (called by the flow) -------------------------------------------------------------------
 
@@ -675,22 +753,42 @@ class SamlIdpFrontend:
         transient = flow.frontend_state.get("name_id_format") == NAMEID_TRANSIENT
         name_id_format = NAMEID_TRANSIENT if transient else NAMEID_PERSISTENT
         response = build_success_response(
-            idp_entity_id=self.entity_id, key=self.signing_key, settings=settings, acs_url=acs_url,
-            request_id=request_id, identity=identity, pseudonym=pseudonym, released=released, now=self.clock(),
+            idp_entity_id=self.entity_id,
+            key=self.signing_key,
+            settings=settings,
+            acs_url=acs_url,
+            request_id=request_id,
+            identity=identity,
+            pseudonym=pseudonym,
+            released=released,
+            now=self.clock(),
             name_id_format=name_id_format,
         )
-        log.info("SAML Response issued service=%s encrypted=%s name_id=%s", flow.service.id,
-                 settings.encrypt_assertions, "transient" if transient else "persistent")
+        log.info(
+            "SAML Response issued service=%s encrypted=%s name_id=%s",
+            flow.service.id,
+            settings.encrypt_assertions,
+            "transient" if transient else "persistent",
+        )
         return self._post_response(request, flow.language, acs_url, response, relay_state)
 
     async def fail(self, request: web.Request, flow: FlowContext, failure: FailureKind) -> web.StreamResponse:
         _, acs_url, request_id, relay_state = self._target(flow)
         status = failure_status(failure)
         log.info("SAML error Response service=%s failure=%s", flow.service.id, failure.value)
-        return self._post_response(request, flow.language, acs_url, build_error_response(
-            idp_entity_id=self.entity_id, key=self.signing_key, acs_url=acs_url, request_id=request_id,
-            status=status,
-        ), relay_state)
+        return self._post_response(
+            request,
+            flow.language,
+            acs_url,
+            build_error_response(
+                idp_entity_id=self.entity_id,
+                key=self.signing_key,
+                acs_url=acs_url,
+                request_id=request_id,
+                status=status,
+            ),
+            relay_state,
+        )
 
 
 def create_saml_frontend(config: GatewayConfig, flows: FlowStarter, store: Store) -> SamlIdpFrontend:
@@ -699,10 +797,21 @@ def create_saml_frontend(config: GatewayConfig, flows: FlowStarter, store: Store
 
 
 __all__ = [
-    "FRONTEND_NAME", "METADATA_PATH", "SSO_PATH", "AcceptedRequest", "IncomingRequest", "RequestRefused",
-    "RequestRejected", "SamlIdpFrontend", "build_error_response", "build_idp_metadata",
-    "build_success_response", "check_authn_request", "create_saml_frontend", "failure_status",
+    "FRONTEND_NAME",
+    "METADATA_PATH",
+    "SSO_PATH",
+    "AcceptedRequest",
+    "IncomingRequest",
+    "RequestRefused",
+    "RequestRejected",
+    "SamlIdpFrontend",
+    "build_error_response",
+    "build_idp_metadata",
+    "build_success_response",
+    "check_authn_request",
+    "create_saml_frontend",
+    "failure_status",
     "idp_metadata",
-    "requested_attributes", "resolve_acs",
+    "requested_attributes",
+    "resolve_acs",
 ]
-

@@ -67,8 +67,15 @@ def parse_basic(header: str) -> tuple[str, str] | None:
 
 
 class StaffAuth:
-    def __init__(self, user: str, password_hash: str, *, clock: Callable[[], float] = time.monotonic,
-                 remember_seconds: float = 60.0, lockout: StaffLockout | None = None) -> None:
+    def __init__(
+        self,
+        user: str,
+        password_hash: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        remember_seconds: float = 60.0,
+        lockout: StaffLockout | None = None,
+    ) -> None:
         self.user = user
         self.password_hash = password_hash
         self.clock = clock

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -69,10 +69,18 @@ class View:
     def row(self, row: dict[str, Any]) -> dict[str, Any]:
         status = row["status"]
         out: dict[str, Any] = {
-            "id": row["id"], "name": row["name"], "status": status, "label": self.label(status),
-            "advice": None, "technical": None, "since": None, "since_label": None,
-            "seen": self.time(row["last_seen"]), "changed": self.time(row["changed_at"]),
-            "agent": None, "readers": [],
+            "id": row["id"],
+            "name": row["name"],
+            "status": status,
+            "label": self.label(status),
+            "advice": None,
+            "technical": None,
+            "since": None,
+            "since_label": None,
+            "seen": self.time(row["last_seen"]),
+            "changed": self.time(row["changed_at"]),
+            "agent": None,
+            "readers": [],
         }
         if status == OFFLINE:
             out["advice"] = t(ADVICE, f"offline_{row['offline_reason']}", self.lang)
@@ -101,10 +109,16 @@ class View:
             reader_pace = t(UI, "reader_pace", self.lang, caps=", ".join(names))
         else:
             reader_pace = self.ui["reader_pace_none"]
-        advice = detail_text(r["detail"], self.lang) if r["detail"] else (
-            t(ADVICE, r["state"], self.lang) if r["state"] in ADVICE else None)
+        advice = (
+            detail_text(r["detail"], self.lang)
+            if r["detail"]
+            else (t(ADVICE, r["state"], self.lang) if r["state"] in ADVICE else None)
+        )
         return {
-            "name": r["name"], "state": r["state"], "label": self.label(r["state"]), "advice": advice,
+            "name": r["name"],
+            "state": r["state"],
+            "label": self.label(r["state"]),
+            "advice": advice,
             "technical": r["detail"],
             "card_pace": t(UI, "card_pace", self.lang, pace=r["card_pace"]) if r["card_pace"] else None,
             "reader_pace": reader_pace,
@@ -130,7 +144,7 @@ def _view(request: web.Request, registry: KioskRegistry) -> View:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _url(request: web.Request, route: str, **parts: str) -> str:
@@ -165,7 +179,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
 
 def sse(event: str, data: Any) -> bytes:
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {event}\ndata: {payload}\n\n".encode("utf-8")
+    return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
 def _event_bytes(registry: KioskRegistry, ev: dict[str, Any], view: View) -> bytes:
@@ -176,12 +190,14 @@ def _event_bytes(registry: KioskRegistry, ev: dict[str, Any], view: View) -> byt
     if isinstance(cached, bytes):
         return cached
     if ev["type"] == "kiosk":
-        out = sse("kiosk", {"id": ev["row"]["id"], "row": view.row_html(ev["row"]),
-                            "counts": view.counts_html(registry)})
+        out = sse(
+            "kiosk", {"id": ev["row"]["id"], "row": view.row_html(ev["row"]), "counts": view.counts_html(registry)}
+        )
     else:
         seen = view.time(ev["last_seen"])
-        out = sse("seen", {"id": ev["id"], "last_seen": seen["iso"] if seen else None,
-                           "text": seen["text"] if seen else None})
+        out = sse(
+            "seen", {"id": ev["id"], "last_seen": seen["iso"] if seen else None, "text": seen["text"] if seen else None}
+        )
     ev[key] = out
     return out
 
@@ -193,8 +209,11 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
     view = _view(request, registry)
     sub = registry.subscribe()
     resp = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
-                 "X-Accel-Buffering": "no"}
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
     )
     try:
         await resp.prepare(request)
@@ -210,8 +229,9 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
         try:
             while not sub.closed.is_set():
                 getter = asyncio.ensure_future(sub.queue.get())
-                done, _ = await asyncio.wait({getter, closed}, timeout=KEEPALIVE_SECONDS,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {getter, closed}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
                 if getter not in done:
                     getter.cancel()
                     if not done:
@@ -238,15 +258,15 @@ async def status_json(request: web.Request) -> web.Response:
     await request.app[STAFF].require(request)
     registry = request.app[REGISTRY]
     registry.refresh_staleness()
-    return web.json_response(status_document(registry.rows(), registry.counts()),
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(status_document(registry.rows(), registry.counts()), headers={"Cache-Control": "no-store"})
 
 
 async def metrics(request: web.Request) -> web.Response:
     await request.app[STAFF].require(request)
     body = render_metrics(request.app[METRICS])
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8",
-                                            "Cache-Control": "no-store"})
+    return web.Response(
+        body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}
+    )
 
 
 async def static_file(request: web.Request) -> web.Response:

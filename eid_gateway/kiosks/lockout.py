@@ -73,8 +73,13 @@ class StaffLockout:
     """Counts failed staff sign-ins and answers whether an address or account is locked."""
 
     def __init__(
-        self, store: Store, key: bytes, address_of: Callable[[web.Request], str],
-        policy: LockoutPolicy = LockoutPolicy(), *, clock: Callable[[], float] = time.time,
+        self,
+        store: Store,
+        key: bytes,
+        address_of: Callable[[web.Request], str],
+        policy: LockoutPolicy = LockoutPolicy(),
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.key = key
@@ -100,10 +105,12 @@ class StaffLockout:
         """Count one wrong password; the lock it brings about, if any."""
         address, account = self._ids(request, user)
         p = self.policy
-        n_address, n_account = await self.store.hit([
-            Counter("staff_fail_address", address[1], p.window_seconds),
-            Counter("staff_fail_account", account[1], p.window_seconds),
-        ])
+        n_address, n_account = await self.store.hit(
+            [
+                Counter("staff_fail_address", address[1], p.window_seconds),
+                Counter("staff_fail_account", account[1], p.window_seconds),
+            ]
+        )
         lock: Locked | None = None
         for (scope, who), n, limit in ((address, n_address, p.per_address), (account, n_account, p.per_account)):
             if n >= limit:

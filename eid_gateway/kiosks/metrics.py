@@ -17,9 +17,7 @@ from cardreader.model import ReaderState, ServiceState
 from eid_gateway.kiosks.registry import DOWN_WORDS, KioskRegistry
 
 STATUS_WORDS = (
-    list(DOWN_WORDS)
-    + [s.value for s in ServiceState if s is not ServiceState.OK]
-    + [s.value for s in ReaderState]
+    list(DOWN_WORDS) + [s.value for s in ServiceState if s is not ServiceState.OK] + [s.value for s in ReaderState]
 )
 
 
@@ -30,11 +28,19 @@ class KioskCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         reg = self.registry
         reg.refresh_staleness()
-        up = GaugeMetricFamily("eid_kiosk_up", "1 when the kiosk reported within its heartbeat window", labels=["kiosk"])
-        status = GaugeMetricFamily("eid_kiosk_status", "1 for the kiosk's current status word", labels=["kiosk", "status"])
-        seen = GaugeMetricFamily("eid_kiosk_last_seen_timestamp_seconds", "time of the kiosk's last report", labels=["kiosk"])
+        up = GaugeMetricFamily(
+            "eid_kiosk_up", "1 when the kiosk reported within its heartbeat window", labels=["kiosk"]
+        )
+        status = GaugeMetricFamily(
+            "eid_kiosk_status", "1 for the kiosk's current status word", labels=["kiosk", "status"]
+        )
+        seen = GaugeMetricFamily(
+            "eid_kiosk_last_seen_timestamp_seconds", "time of the kiosk's last report", labels=["kiosk"]
+        )
         queued = GaugeMetricFamily("eid_kiosk_agent_queue", "messages waiting in the kiosk agent", labels=["kiosk"])
-        dropped = GaugeMetricFamily("eid_kiosk_agent_dropped", "old states the kiosk agent had to drop", labels=["kiosk"])
+        dropped = GaugeMetricFamily(
+            "eid_kiosk_agent_dropped", "old states the kiosk agent had to drop", labels=["kiosk"]
+        )
         counts = GaugeMetricFamily("eid_kiosks", "number of kiosks per status word", labels=["status"])
         for kid, rec in sorted(reg.records.items()):
             word = reg.status_word(rec)
@@ -53,8 +59,9 @@ class KioskCollector(Collector):
         for kind, n in sorted(reg.counters.items()):
             msgs.add_metric([kind], float(n))
         yield msgs
-        yield GaugeMetricFamily("eid_kiosk_dashboard_streams", "open dashboard event streams",
-                                value=float(reg.subscriber_count))
+        yield GaugeMetricFamily(
+            "eid_kiosk_dashboard_streams", "open dashboard event streams", value=float(reg.subscriber_count)
+        )
 
 
 def metrics_registry(registry: KioskRegistry) -> CollectorRegistry:

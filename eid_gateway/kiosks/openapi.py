@@ -12,9 +12,7 @@ _READER = {
     "required": ["name", "state"],
     "properties": {
         "name": {"type": "string", "maxLength": 200},
-        "state": {
-            "enum": ["empty", "id_card", "other_card", "card_unreadable", "card_mute", "in_use", "unavailable"]
-        },
+        "state": {"enum": ["empty", "id_card", "other_card", "card_unreadable", "card_mute", "in_use", "unavailable"]},
         "detail": _NULLSTR,
         "reader_pace": {"type": ["array", "null"], "items": _STR, "maxItems": 8},
         "card": {
@@ -71,7 +69,9 @@ def openapi_document(base_path: str) -> dict[str, Any]:
         "413": {"description": "body too large"},
     }
     kiosk_param = {
-        "name": "kiosk_id", "in": "path", "required": True,
+        "name": "kiosk_id",
+        "in": "path",
+        "required": True,
         "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
     }
     return {
@@ -108,7 +108,8 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                                                 "service": {"enum": ["ok", "pcsc_unavailable", "no_readers"]},
                                                 "detail": _NULLSTR,
                                                 "readers": {
-                                                    "type": "array", "maxItems": 16,
+                                                    "type": "array",
+                                                    "maxItems": 16,
                                                     "items": {"$ref": "#/components/schemas/Reader"},
                                                 },
                                             },

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cardreader.model import KioskSnapshot, ModelError, ReaderStatus, snapshot_from_json, snapshot_to_json
@@ -69,7 +69,7 @@ class Subscription:
 
 
 def _iso(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 def _reader_row(r: ReaderStatus) -> dict[str, Any]:
@@ -95,7 +95,12 @@ class KioskRegistry:
         self.records: dict[str, KioskRecord] = {k.id: KioskRecord(entry=k) for k in settings.kiosks}
         self._subs: set[Subscription] = set()
         self.counters: dict[str, int] = {
-            "state": 0, "heartbeat": 0, "offline": 0, "duplicate": 0, "auth_failure": 0, "bad_request": 0
+            "state": 0,
+            "heartbeat": 0,
+            "offline": 0,
+            "duplicate": 0,
+            "auth_failure": 0,
+            "bad_request": 0,
         }
         self.sub_queue_size = 2000
 
@@ -129,8 +134,9 @@ class KioskRegistry:
         rec.instance, rec.seq = instance, seq
         return True
 
-    def record_state(self, kiosk_id: str, instance: str, seq: int, snapshot: KioskSnapshot,
-                     queue: int = 0, dropped: int = 0) -> Ack:
+    def record_state(
+        self, kiosk_id: str, instance: str, seq: int, snapshot: KioskSnapshot, queue: int = 0, dropped: int = 0
+    ) -> Ack:
         rec = self.records[kiosk_id]
         if not self._sequence(rec, instance, seq):
             return Ack(applied=False, want_state=False)

@@ -150,8 +150,14 @@ def parse_kiosk_settings(doc: Mapping[str, Any], context: ReadContext | None = N
             seen.add(kid)
         table = reader.table(KioskTable, item, ("kiosks", i))
         if table is not None:
-            entries.append(KioskEntry(id=table.id, name=table.name or table.id, credential_hash=table.credential_hash,
-                                      client_cert_sha256=table.client_cert_sha256))
+            entries.append(
+                KioskEntry(
+                    id=table.id,
+                    name=table.name or table.id,
+                    credential_hash=table.credential_hash,
+                    client_cert_sha256=table.client_cert_sha256,
+                )
+            )
     reader.check()
     assert monitor is not None
     return KioskSettings(

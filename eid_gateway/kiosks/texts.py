@@ -21,8 +21,10 @@ UI: Final[Texts] = {
     "other_language": {"de": "English", "en": "Deutsch"},
     "other_language_label": {"de": "Switch to English", "en": "Auf Deutsch wechseln"},
     "as_of": {"de": "Stand:", "en": "As of:"},
-    "offline_after": {"de": "Ein Kiosk gilt als offline, wenn er {seconds} s lang nichts meldet.",
-                      "en": "A kiosk counts as offline after {seconds} s without a report."},
+    "offline_after": {
+        "de": "Ein Kiosk gilt als offline, wenn er {seconds} s lang nichts meldet.",
+        "en": "A kiosk counts as offline after {seconds} s without a report.",
+    },
     "live": {"de": "Live-Aktualisierung aktiv.", "en": "Live updates on."},
     "reload": {"de": "Die Seite lädt sich alle {seconds} s neu.", "en": "The page reloads every {seconds} s."},
     "counts": {"de": "Übersicht nach Zustand", "en": "Summary by state"},
@@ -35,15 +37,23 @@ UI: Final[Texts] = {
     "offline_since": {"de": "Agent offline seit", "en": "Agent offline since"},
     "refused_since": {"de": "Zugang abgelehnt seit", "en": "Access refused since"},
     "technical": {"de": "Technische Angaben", "en": "Technical details"},
-    "readers_unknown": {"de": "Zustand der Lesegeräte unbekannt, solange der Kiosk nicht meldet.",
-                        "en": "Card reader state unknown while the kiosk does not report."},
+    "readers_unknown": {
+        "de": "Zustand der Lesegeräte unbekannt, solange der Kiosk nicht meldet.",
+        "en": "Card reader state unknown while the kiosk does not report.",
+    },
     "card_pace": {"de": "Ausweis-Chip: {pace}", "en": "ID card chip: {pace}"},
-    "reader_pace": {"de": "Lesegerät mit eigenem PACE (Komfortleser): {caps}",
-                    "en": "Reader does PACE itself (comfort reader): {caps}"},
-    "reader_pace_none": {"de": "Lesegerät meldet PACE, aber keine Funktion",
-                         "en": "Reader reports PACE, but no function"},
-    "agent_queue": {"de": "Agent: {queue} Meldung(en) warten, {dropped} verworfen",
-                    "en": "Agent: {queue} report(s) waiting, {dropped} dropped"},
+    "reader_pace": {
+        "de": "Lesegerät mit eigenem PACE (Komfortleser): {caps}",
+        "en": "Reader does PACE itself (comfort reader): {caps}",
+    },
+    "reader_pace_none": {
+        "de": "Lesegerät meldet PACE, aber keine Funktion",
+        "en": "Reader reports PACE, but no function",
+    },
+    "agent_queue": {
+        "de": "Agent: {queue} Meldung(en) warten, {dropped} verworfen",
+        "en": "Agent: {queue} report(s) waiting, {dropped} dropped",
+    },
     # relative times, filled in by dashboard.js from the page's data-texts
     "ago_s": {"de": "vor {n} s", "en": "{n} s ago"},
     "ago_min": {"de": "vor {n} min", "en": "{n} min ago"},
@@ -70,41 +80,52 @@ LABELS: Final[Texts] = {
 #: What happened and what to do, per status word / reader state (shown under the label). States that
 #: need no action have none.
 ADVICE: Final[Texts] = {
-    UNKNOWN: {"de": "Der Kiosk hat sich seit dem Start des Gateways nicht gemeldet. Ist der Kiosk-PC an?",
-              "en": "The kiosk has not reported since the gateway started. Is the kiosk PC switched on?"},
+    UNKNOWN: {
+        "de": "Der Kiosk hat sich seit dem Start des Gateways nicht gemeldet. Ist der Kiosk-PC an?",
+        "en": "The kiosk has not reported since the gateway started. Is the kiosk PC switched on?",
+    },
     "offline_stopped": {
         "de": "Der Kiosk-Agent wurde beendet (Kiosk-PC heruntergefahren oder Dienst gestoppt). "
-              "Kiosk-PC einschalten bzw. die IT bitten, den Dienst eid-kiosk-agent zu starten.",
+        "Kiosk-PC einschalten bzw. die IT bitten, den Dienst eid-kiosk-agent zu starten.",
         "en": "The kiosk agent was stopped (kiosk PC shut down or service stopped). Switch the kiosk PC on "
-              "or ask IT to start the eid-kiosk-agent service."},
+        "or ask IT to start the eid-kiosk-agent service.",
+    },
     "offline_silent": {
         "de": "Der Kiosk meldet sich nicht mehr (abgestürzt, kein Netz oder Strom). Kiosk-PC und "
-              "Netzwerkkabel prüfen; wenn er läuft, die IT informieren.",
+        "Netzwerkkabel prüfen; wenn er läuft, die IT informieren.",
         "en": "The kiosk stopped reporting (crashed, no network or power). Check the kiosk PC and its "
-              "network cable; if it is running, tell IT."},
+        "network cable; if it is running, tell IT.",
+    },
     REFUSED: {
         "de": "Das Gateway lehnt die Zugangsdaten dieses Kiosks ab (falsch, abgelaufen oder ersetzt). "
-              "Die IT muss die Kiosk-Zugangsdaten neu ausstellen (eid-gateway kiosk-credential).",
+        "Die IT muss die Kiosk-Zugangsdaten neu ausstellen (eid-gateway kiosk-credential).",
         "en": "The gateway refuses this kiosk's credential (wrong, expired or replaced). IT has to issue "
-              "new kiosk credentials (eid-gateway kiosk-credential)."},
+        "new kiosk credentials (eid-gateway kiosk-credential).",
+    },
     ServiceState.NO_READERS: {
         "de": "Am Kiosk ist kein Kartenlesegerät angeschlossen. USB-Kabel des Lesegeräts prüfen.",
-        "en": "No card reader is attached to the kiosk. Check the card reader's USB cable."},
+        "en": "No card reader is attached to the kiosk. Check the card reader's USB cable.",
+    },
     ReaderState.CARD_UNREADABLE: {
         "de": "Die Karte konnte nicht gelesen werden. Karte herausnehmen und neu auflegen.",
-        "en": "The card could not be read. Take the card out and put it back."},
+        "en": "The card could not be read. Take the card out and put it back.",
+    },
     ReaderState.CARD_MUTE: {
         "de": "Die Karte antwortet nicht. Karte richtig auflegen; wenn es bleibt, ist die Karte defekt.",
-        "en": "The card does not answer. Place it properly; if it stays so, the card is faulty."},
+        "en": "The card does not answer. Place it properly; if it stays so, the card is faulty.",
+    },
     ReaderState.OTHER_CARD: {
         "de": "Die Karte ist kein Personalausweis mit Online-Ausweisfunktion (z. B. Bank- oder Gesundheitskarte).",
-        "en": "The card is not an ID card with the online ID function (e.g. a bank or health card)."},
+        "en": "The card is not an ID card with the online ID function (e.g. a bank or health card).",
+    },
     ReaderState.IN_USE: {
         "de": "Ein anderes Programm (meist die AusweisApp) benutzt die Karte gerade. Abwarten.",
-        "en": "Another program (usually the AusweisApp) is using the card right now. Wait."},
+        "en": "Another program (usually the AusweisApp) is using the card right now. Wait.",
+    },
     ReaderState.UNAVAILABLE: {
         "de": "Das Lesegerät ist angemeldet, aber nicht nutzbar. Lesegerät ab- und wieder anstecken.",
-        "en": "The reader is listed but cannot be used. Unplug the reader and plug it in again."},
+        "en": "The reader is listed but cannot be used. Unplug the reader and plug it in again.",
+    },
 }
 
 #: Per technical detail the agent reports (PC/SC error names and card-reading findings): what it
@@ -112,49 +133,58 @@ ADVICE: Final[Texts] = {
 DETAILS: Final[Texts] = {
     "SCARD_E_NO_SERVICE": {
         "de": "Der Kartendienst (pcscd) auf dem Kiosk-PC läuft nicht. Kiosk-PC neu starten oder die IT "
-              "bitten, pcscd zu starten.",
-        "en": "The card service (pcscd) on the kiosk PC is not running. Restart the kiosk PC or ask IT "
-              "to start pcscd."},
+        "bitten, pcscd zu starten.",
+        "en": "The card service (pcscd) on the kiosk PC is not running. Restart the kiosk PC or ask IT to start pcscd.",
+    },
     "SCARD_E_SERVICE_STOPPED": {
-        "de": "Der Kartendienst (pcscd) wurde beendet. Er startet meist von selbst neu; sonst Kiosk-PC "
-              "neu starten.",
-        "en": "The card service (pcscd) stopped. It usually restarts by itself; otherwise restart the kiosk PC."},
+        "de": "Der Kartendienst (pcscd) wurde beendet. Er startet meist von selbst neu; sonst Kiosk-PC neu starten.",
+        "en": "The card service (pcscd) stopped. It usually restarts by itself; otherwise restart the kiosk PC.",
+    },
     "SCARD_F_COMM_ERROR": {
         "de": "Die Verbindung zum Kartendienst (pcscd) ist abgerissen. Er startet meist von selbst neu; "
-              "bleibt es, Kiosk-PC neu starten.",
+        "bleibt es, Kiosk-PC neu starten.",
         "en": "The connection to the card service (pcscd) broke. It usually comes back by itself; if not, "
-              "restart the kiosk PC."},
+        "restart the kiosk PC.",
+    },
     "SCARD_E_NO_READERS_AVAILABLE": {
         "de": "Kein Lesegerät gefunden. USB-Kabel des Lesegeräts prüfen.",
-        "en": "No card reader found. Check the card reader's USB cable."},
+        "en": "No card reader found. Check the card reader's USB cable.",
+    },
     "SCARD_E_READER_UNAVAILABLE": {
         "de": "Das Lesegerät ist nicht erreichbar (abgezogen?). Lesegerät wieder anstecken.",
-        "en": "The card reader cannot be reached (unplugged?). Plug it in again."},
+        "en": "The card reader cannot be reached (unplugged?). Plug it in again.",
+    },
     "SCARD_W_REMOVED_CARD": {
         "de": "Die Karte wurde während des Lesens entfernt. Karte erneut auflegen und liegen lassen.",
-        "en": "The card was removed while being read. Put it back and leave it there."},
+        "en": "The card was removed while being read. Put it back and leave it there.",
+    },
     "SCARD_W_UNRESPONSIVE_CARD": {
         "de": "Die Karte antwortet nicht. Karte richtig auflegen; wenn es bleibt, ist die Karte defekt.",
-        "en": "The card does not answer. Place it properly; if it stays so, the card is faulty."},
+        "en": "The card does not answer. Place it properly; if it stays so, the card is faulty.",
+    },
     "SCARD_W_UNPOWERED_CARD": {
         "de": "Die Karte wird nicht mit Strom versorgt. Karte herausnehmen und neu auflegen.",
-        "en": "The card gets no power. Take it out and put it back."},
+        "en": "The card gets no power. Take it out and put it back.",
+    },
     "SCARD_E_SHARING_VIOLATION": {
         "de": "Ein anderes Programm (meist die AusweisApp) benutzt die Karte gerade. Abwarten.",
-        "en": "Another program (usually the AusweisApp) is using the card right now. Wait."},
+        "en": "Another program (usually the AusweisApp) is using the card right now. Wait.",
+    },
     "no EF.CardAccess": {
         "de": "Auf der Karte fehlen die Daten eines Personalausweises (EF.CardAccess): es ist eine andere "
-              "Karte. Den Personalausweis auflegen.",
+        "Karte. Den Personalausweis auflegen.",
         "en": "The card lacks the data of a German ID card (EF.CardAccess): it is another card. Put the "
-              "ID card on the reader."},
+        "ID card on the reader.",
+    },
     "EF.CardAccess malformed": {
         "de": "Die Ausweisdaten der Karte sind fehlerhaft. Karte neu auflegen; bleibt es, ist die Karte "
-              "kein gültiger Personalausweis.",
-        "en": "The card's ID data are damaged. Put the card back; if it stays so, it is not a valid ID card."},
+        "kein gültiger Personalausweis.",
+        "en": "The card's ID data are damaged. Put the card back; if it stays so, it is not a valid ID card.",
+    },
     "malformed response": {
-        "de": "Die Karte antwortet fehlerhaft (schlecht aufgelegt oder defekt). Karte herausnehmen und "
-              "neu auflegen.",
-        "en": "The card answers garbled (badly placed or faulty). Take the card out and put it back."},
+        "de": "Die Karte antwortet fehlerhaft (schlecht aufgelegt oder defekt). Karte herausnehmen und neu auflegen.",
+        "en": "The card answers garbled (badly placed or faulty). Take the card out and put it back.",
+    },
 }
 UNKNOWN_DETAIL: Final = {
     "de": "Das Lesegerät meldet einen Fehler. Karte neu auflegen; bleibt es, die IT informieren.",

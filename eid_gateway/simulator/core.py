@@ -13,7 +13,7 @@ import secrets
 import ssl
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -147,15 +147,15 @@ class SimulatedEidServer:
         refusal = use_id_refusal(req)
         if refusal is not None:
             return UseIDResponse(_error(refusal))
-        return self._sessions.open(req, now or datetime.now(timezone.utc), self.ecard_server_address)
+        return self._sessions.open(req, now or datetime.now(UTC), self.ecard_server_address)
 
     def get_result(self, req: GetResultRequest, now: datetime | None = None) -> GetResultResponse:
         """getResult, already verified (RequestCounter rules of TR-03130)."""
-        return self._sessions.result(req, now or datetime.now(timezone.utc))
+        return self._sessions.result(req, now or datetime.now(UTC))
 
     def take_result(self, session_id: str, now: datetime | None = None) -> GetResultResponse:
         """getResult without SOAP, with the next counter (the SAML interface's refresh)."""
-        return self._sessions.result_next(session_id, now or datetime.now(timezone.utc))
+        return self._sessions.result_next(session_id, now or datetime.now(UTC))
 
     def close(self) -> None:
         """Close the sessions file, if any (the sessions in it stay for the next start)."""
@@ -166,9 +166,7 @@ class SimulatedEidServer:
     def handle_soap(self, data: bytes, soap_action: str | None, now: datetime | None = None) -> SoapAnswer:
         """One request to ``/eID``: verify, dispatch, sign the answer (see :mod:`.interface_server`)."""
         keys = InterfaceKeys(self.config.key, self.config.gateway_cert, self.config.signature_algorithm)
-        return interface_server.handle_soap(
-            self, keys, data, soap_action, now or datetime.now(timezone.utc), log, "simulator"
-        )
+        return interface_server.handle_soap(self, keys, data, soap_action, now or datetime.now(UTC), log, "simulator")
 
     def server_info(self) -> GetServerInfoResponse:
         return GetServerInfoResponse(VERSION, 2, 4, 0, {name: True for name in OPERATION_NAMES})
@@ -191,7 +189,7 @@ class SimulatedEidServer:
         outcome is decided without a lock and then set only if the session has none yet, so of two
         card steps racing for one session (in any process sharing the sessions) exactly one counts.
         """
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         pending = self._sessions.card_step_of(session_identifier, now)
         if pending is None:
             raise CardStepError(404, "unknown or expired session")
@@ -235,9 +233,7 @@ class SimulatedEidServer:
             else:
                 ops[name] = Permission.ALLOWED
         keep = {n for n, p in ops.items() if p is Permission.ALLOWED}
-        personal = replace(
-            PersonalData(), **{_SOURCE[n]: getattr(data, _SOURCE[n]) for n in keep if n in _DATA_FIELDS}
-        )
+        personal = replace(PersonalData(), **{_SOURCE[n]: getattr(data, _SOURCE[n]) for n in keep if n in _DATA_FIELDS})
         age: bool | None = None
         if "AgeVerification" in keep and req.age is not None and data.date_of_birth is not None:
             age = _age_on(data.date_of_birth, today) >= req.age

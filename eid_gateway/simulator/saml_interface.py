@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import xmlsec
@@ -127,16 +127,20 @@ class SimulatorSamlInterface:
         ]
 
     async def sso(self, request: web.Request) -> web.Response:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
-            message = parse_redirect(raw_query_string(request), trusted=[self.config.sp_cert],
-                                     require_signature=True)
+            message = parse_redirect(raw_query_string(request), trusted=[self.config.sp_cert], require_signature=True)
             if message.param != "SAMLRequest":
                 raise SamlInterfaceError("expected a SAMLRequest")
             authn = verify_authn_request(
-                message.element, trusted=[self.config.sp_cert], destination=self.sso_url,
-                sp_entity_id=self.config.sp_entity_id, acs_urls=[self.config.acs_url], binding_signed=True,
-                now=now, replay_cache=self._replay,
+                message.element,
+                trusted=[self.config.sp_cert],
+                destination=self.sso_url,
+                sp_entity_id=self.config.sp_entity_id,
+                acs_urls=[self.config.acs_url],
+                binding_signed=True,
+                now=now,
+                replay_cache=self._replay,
             )
             wrappers = [e for e in authn.extensions if e.tag == _ENCRYPTED_EXTENSION]
             if len(wrappers) != 1:
@@ -152,19 +156,19 @@ class SimulatorSamlInterface:
         with self._lock:
             for stale in [k for k, p in self._pending.items() if p.expires <= now]:
                 del self._pending[stale]
-            self._pending[ref] = _Pending(opened.session_id, authn.id,
-                                          now + self.simulator.config.session_ttl)
-        token = build_tc_token(TcToken(
-            server_address=self.simulator.core.ecard_server_address,
-            session_identifier=opened.psk.id,
-            refresh_address=f"{self.refresh_base}?s={ref}",
-            psk=opened.psk.key,
-        ))
-        return web.Response(body=token, headers={"Content-Type": TC_TOKEN_CONTENT_TYPE,
-                                                 "Cache-Control": "no-store"})
+            self._pending[ref] = _Pending(opened.session_id, authn.id, now + self.simulator.config.session_ttl)
+        token = build_tc_token(
+            TcToken(
+                server_address=self.simulator.core.ecard_server_address,
+                session_identifier=opened.psk.id,
+                refresh_address=f"{self.refresh_base}?s={ref}",
+                psk=opened.psk.key,
+            )
+        )
+        return web.Response(body=token, headers={"Content-Type": TC_TOKEN_CONTENT_TYPE, "Cache-Control": "no-store"})
 
     async def refresh(self, request: web.Request) -> web.Response:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self._lock:
             pending = self._pending.pop(request.query.get("s", ""), None)
         if pending is None or pending.expires <= now:
@@ -174,9 +178,15 @@ class SimulatorSamlInterface:
             response = self._success(result_attributes(outcome), pending.request_id, now)
         else:
             status = error_status(outcome.result.minor or INVALID_SESSION)
-            response = build_response(Response(issuer=self.config.entity_id, status=status,
-                                               destination=self.config.acs_url,
-                                               in_response_to=pending.request_id, issue_instant=now))
+            response = build_response(
+                Response(
+                    issuer=self.config.entity_id,
+                    status=status,
+                    destination=self.config.acs_url,
+                    in_response_to=pending.request_id,
+                    issue_instant=now,
+                )
+            )
         location = redirect_url(self.config.acs_url, response, param="SAMLResponse", key=self.config.signing_key)
         # A plain header: aiohttp's redirect exceptions would re-normalise the signed query's escapes.
         return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
@@ -184,12 +194,23 @@ class SimulatorSamlInterface:
     def _success(self, attributes: tuple[Attribute, ...], request_id: str, now: datetime) -> etree._Element:
         assertion = Assertion(
             issuer=self.config.entity_id,
-            subject=Subject(NameID(secrets.token_hex(16), NAMEID_TRANSIENT), (SubjectConfirmation(
-                recipient=self.config.acs_url, not_on_or_after=now + ASSERTION_LIFETIME,
-                in_response_to=request_id),)),
+            subject=Subject(
+                NameID(secrets.token_hex(16), NAMEID_TRANSIENT),
+                (
+                    SubjectConfirmation(
+                        recipient=self.config.acs_url,
+                        not_on_or_after=now + ASSERTION_LIFETIME,
+                        in_response_to=request_id,
+                    ),
+                ),
+            ),
             issue_instant=now,
-            conditions=Conditions(not_before=now - timedelta(seconds=5), not_on_or_after=now + ASSERTION_LIFETIME,
-                                  audience_restrictions=((self.config.sp_entity_id,),), one_time_use=True),
+            conditions=Conditions(
+                not_before=now - timedelta(seconds=5),
+                not_on_or_after=now + ASSERTION_LIFETIME,
+                audience_restrictions=((self.config.sp_entity_id,),),
+                one_time_use=True,
+            ),
             authn_statements=(AuthnStatement(authn_instant=now, decl_ref=AUTHN_CONTEXT),),
             attributes=attributes,
         )
@@ -197,7 +218,12 @@ class SimulatorSamlInterface:
         sign_message(element, self.config.signing_key)  # in place
         encrypted = encrypt_assertion(element, self.config.sp_cert)
         return build_response(
-            Response(issuer=self.config.entity_id, status=Status(), destination=self.config.acs_url,
-                     in_response_to=request_id, issue_instant=now),
+            Response(
+                issuer=self.config.entity_id,
+                status=Status(),
+                destination=self.config.acs_url,
+                in_response_to=request_id,
+                issue_instant=now,
+            ),
             [encrypted],
         )

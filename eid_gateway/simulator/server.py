@@ -32,7 +32,7 @@ CSRF_COOKIE: Final = "eid_sim_csrf"
 _HEADERS: Final = {
     # the gateway's stylesheets, brand.css and logo (same origin); nothing else, no script
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -138,13 +138,21 @@ class Simulator:
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
         lang = negotiate_language(request)
         resp = render_page(
-            request, "simulator_client.html", lang=lang,
-            action=f"{self.prefix}/client?{urlencode({'lang': lang})}", tc_token_url=tc_token_url, csrf=csrf,
+            request,
+            "simulator_client.html",
+            lang=lang,
+            action=f"{self.prefix}/client?{urlencode({'lang': lang})}",
+            tc_token_url=tc_token_url,
+            csrf=csrf,
             identities=[(card.key, card.label_in(lang)) for card in self.config.identities.values()],
         )
         resp.headers.update(_HEADERS)
         resp.set_cookie(
-            CSRF_COOKIE, csrf, path=self.prefix + "/client", httponly=True, samesite="Strict",
+            CSRF_COOKIE,
+            csrf,
+            path=self.prefix + "/client",
+            httponly=True,
+            samesite="Strict",
             secure=self._secure_cookie,
         )
         return resp

@@ -1,9 +1,9 @@
 """The ``Store`` port: short-lived flow state and one-time values, shared by all gateway nodes.
 
-Everything here has a TTL except the small durable maps and the audit trail. The operations are chosen so that each is one atomic
-step in SQLite (one statement or one short transaction) and in Redis (one command or one Lua script):
-a flow's state moves only by compare-and-set, and a one-time value is accepted by exactly one caller,
-however many nodes race for it. Each call is one round trip to the store, which is what a cluster of
+Everything here has a TTL except the small durable maps and the audit trail. The operations are chosen so that
+each is one atomic step in SQLite (one statement or one short transaction) and in Redis (one command or one
+Lua script): a flow's state moves only by compare-and-set, and a one-time value is accepted by exactly one
+caller, however many nodes race for it. Each call is one round trip to the store, which is what a cluster of
 gateway nodes pays per sign-in. The same test suite (tests/store/) runs against every implementation.
 """
 
@@ -88,9 +88,7 @@ class Store(Protocol):
         """The flow, or ``None`` when unknown or expired."""
         ...
 
-    async def update_flow(
-        self, ref: str, data: Mapping[str, Any], *, expected_version: int
-    ) -> FlowRecord | None:
+    async def update_flow(self, ref: str, data: Mapping[str, Any], *, expected_version: int) -> FlowRecord | None:
         """Replace ``data`` if the flow is still at ``expected_version``; ``None`` if it moved or expired."""
         ...
 

@@ -249,7 +249,7 @@ class RedisStore:
         if not raw:
             return None
         if isinstance(raw, list):
-            raw = dict(zip(raw[0::2], raw[1::2]))
+            raw = dict(zip(raw[0::2], raw[1::2], strict=False))
         expires = float(raw["_e"])
         if expires <= self._clock():
             return None
@@ -270,9 +270,7 @@ class RedisStore:
         raw = await self._do(self._r.hgetall(self._flow_key(ref)))
         return self._record(ref, raw)
 
-    async def update_flow(
-        self, ref: str, data: Mapping[str, Any], *, expected_version: int
-    ) -> FlowRecord | None:
+    async def update_flow(self, ref: str, data: Mapping[str, Any], *, expected_version: int) -> FlowRecord | None:
         args: list[Any] = [expected_version, repr(self._clock()), *self._pairs(data)]
         raw = await self._do(self._update(keys=[self._flow_key(ref)], args=args))
         return self._record(ref, raw)
@@ -296,8 +294,7 @@ class RedisStore:
         if once is not None:
             keys.append(self._once_key(once.namespace, once.value))
             once_exp, once_px = repr(now + once.ttl), _px(once.ttl)
-        args: list[Any] = [from_state, to_state, repr(now), once_exp, once_px, len(sets), *self._pairs(sets),
-                           *removes]
+        args: list[Any] = [from_state, to_state, repr(now), once_exp, once_px, len(sets), *self._pairs(sets), *removes]
         raw = await self._do(self._transition(keys=keys, args=args))
         return self._record(ref, raw)
 
@@ -362,7 +359,7 @@ class RedisStore:
     def _entry(raw: Any) -> AuditEntry:
         entry_id, fields = raw
         if isinstance(fields, list):
-            fields = dict(zip(fields[0::2], fields[1::2]))
+            fields = dict(zip(fields[0::2], fields[1::2], strict=False))
         return AuditEntry(int(str(entry_id).split("-")[0]), fields["prev"], fields["mac"], fields["body"])
 
     def _tail(self, raw: Any) -> AuditEntry | None:
@@ -405,12 +402,15 @@ class RedisStore:
         kinds = {"f:": "f", "o:": "o", "k:": "k"}
         while True:
             cursor, keys = await self._do(self._r.scan(cursor, match=self._p + "*", count=500))
-            batch = [(k, kinds[k[len(self._p):len(self._p) + 2]]) for k in keys
-                     if k[len(self._p):len(self._p) + 2] in kinds]
+            batch = [
+                (k, kinds[k[len(self._p) : len(self._p) + 2]])
+                for k in keys
+                if k[len(self._p) : len(self._p) + 2] in kinds
+            ]
             if batch:
-                total += int(await self._do(
-                    self._sweep(keys=[k for k, _ in batch], args=[now, *[kind for _, kind in batch]])
-                ))
+                total += int(
+                    await self._do(self._sweep(keys=[k for k, _ in batch], args=[now, *[kind for _, kind in batch]]))
+                )
             if cursor == 0:
                 return total
 
@@ -429,7 +429,11 @@ class RedisStore:
 def _ssl_options(settings: RedisSettings) -> dict[str, Any]:
     if not settings.tls:
         return {}
-    options: dict[str, Any] = {"ssl": True, "ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_min_version": ssl.TLSVersion.TLSv1_2}
+    options: dict[str, Any] = {
+        "ssl": True,
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        "ssl_min_version": ssl.TLSVersion.TLSv1_2,
+    }
     if settings.tls_ca_file is not None:
         options["ssl_ca_certs"] = str(settings.tls_ca_file)
     return options
@@ -454,8 +458,10 @@ def create_redis_store(settings: RedisSettings, *, clock: Callable[[], float] = 
     if settings.username is not None:
         common["username"] = settings.username
     if settings.sentinels:
-        sentinel_kwargs: dict[str, Any] = {"socket_timeout": settings.timeout_seconds,
-                                           "socket_connect_timeout": settings.connect_timeout_seconds}
+        sentinel_kwargs: dict[str, Any] = {
+            "socket_timeout": settings.timeout_seconds,
+            "socket_connect_timeout": settings.connect_timeout_seconds,
+        }
         if settings.sentinel_password is not None:
             sentinel_kwargs["password"] = settings.sentinel_password
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
@@ -470,7 +476,10 @@ def create_redis_store(settings: RedisSettings, *, clock: Callable[[], float] = 
         return RedisStore(client, prefix=settings.key_prefix, clock=clock, on_close=close_sentinels)
     # A blocking pool: under a burst, requests wait for a free connection instead of failing.
     pool = aioredis.BlockingConnectionPool.from_url(
-        settings.url, max_connections=settings.max_connections, timeout=settings.timeout_seconds,
-        **common, **_ssl_options(settings),
+        settings.url,
+        max_connections=settings.max_connections,
+        timeout=settings.timeout_seconds,
+        **common,
+        **_ssl_options(settings),
     )
     return RedisStore(aioredis.Redis.from_pool(pool), prefix=settings.key_prefix, clock=clock)

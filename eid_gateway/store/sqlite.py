@@ -182,15 +182,11 @@ class SqliteStore:
         now = self._clock()
         return await self._run(
             lambda c: _record(
-                c.execute(
-                    f"SELECT {_FLOW_COLUMNS} FROM flows WHERE ref = ? AND expires_at > ?", (ref, now)
-                ).fetchone()
+                c.execute(f"SELECT {_FLOW_COLUMNS} FROM flows WHERE ref = ? AND expires_at > ?", (ref, now)).fetchone()
             )
         )
 
-    async def update_flow(
-        self, ref: str, data: Mapping[str, Any], *, expected_version: int
-    ) -> FlowRecord | None:
+    async def update_flow(self, ref: str, data: Mapping[str, Any], *, expected_version: int) -> FlowRecord | None:
         check_names("flow data key", data)
         now = self._clock()
         payload = _json(data)
@@ -299,18 +295,22 @@ class SqliteStore:
 
     async def map_set(self, namespace: str, key: str, value: str) -> None:
         check_names("namespace", (namespace,))
-        await self._run(lambda c: c.execute(
-            "INSERT INTO maps (ns, key, value) VALUES (?, ?, ?)"
-            " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value", (namespace, key, value)))
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO maps (ns, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+                (namespace, key, value),
+            )
+        )
 
     async def map_all(self, namespace: str) -> dict[str, str]:
-        rows = await self._run(lambda c: c.execute(
-            "SELECT key, value FROM maps WHERE ns = ?", (namespace,)).fetchall())
+        rows = await self._run(lambda c: c.execute("SELECT key, value FROM maps WHERE ns = ?", (namespace,)).fetchall())
         return {str(k): str(v) for k, v in rows}
 
     async def map_delete(self, namespace: str, key: str) -> bool:
-        return await self._run(lambda c: c.execute(
-            "DELETE FROM maps WHERE ns = ? AND key = ?", (namespace, key)).rowcount == 1)
+        return await self._run(
+            lambda c: c.execute("DELETE FROM maps WHERE ns = ? AND key = ?", (namespace, key)).rowcount == 1
+        )
 
     # --- rate-limit counters -------------------------------------------------------------------------------
 
@@ -327,11 +327,15 @@ class SqliteStore:
             c.execute("BEGIN IMMEDIATE")
             try:
                 for row in rows:
-                    out.append(int(c.execute(
-                        "INSERT INTO counters (ns, key, win, n, expires_at) VALUES (?, ?, ?, 1, ?)"
-                        " ON CONFLICT (ns, key, win) DO UPDATE SET n = n + 1 RETURNING n",
-                        row,
-                    ).fetchone()[0]))
+                    out.append(
+                        int(
+                            c.execute(
+                                "INSERT INTO counters (ns, key, win, n, expires_at) VALUES (?, ?, ?, 1, ?)"
+                                " ON CONFLICT (ns, key, win) DO UPDATE SET n = n + 1 RETURNING n",
+                                row,
+                            ).fetchone()[0]
+                        )
+                    )
                 c.execute("COMMIT")
             except BaseException:
                 if c.in_transaction:

@@ -139,7 +139,7 @@ def branding_of(request: web.BaseRequest) -> Branding:
 
 def relative_luminance(color: str) -> float:
     """WCAG 2.1 relative luminance of ``#rrggbb``."""
-    channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
@@ -165,16 +165,21 @@ def _color(value: str) -> str:
     color = value.lower()
     ratio = contrast_ratio(color, WHITE)
     if ratio < MIN_CONTRAST:
-        raise problem(f"{color} has a contrast of {ratio:.2f}:1 against white (links on the page, white button "
-                      f"labels); WCAG 2.1 AA needs at least {MIN_CONTRAST}:1: choose a darker colour")
+        raise problem(
+            f"{color} has a contrast of {ratio:.2f}:1 against white (links on the page, white button "
+            f"labels); WCAG 2.1 AA needs at least {MIN_CONTRAST}:1: choose a darker colour"
+        )
     return color
 
 
 def _url(value: str, info: ValidationInfo) -> str:
     production = context_of(info).production
     parts = urlsplit(value)
-    if parts.scheme not in (("https",) if production else ("https", "http")) or not parts.netloc \
-            or any(ch in value for ch in ' "<>\n\r\t'):
+    if (
+        parts.scheme not in (("https",) if production else ("https", "http"))
+        or not parts.netloc
+        or any(ch in value for ch in ' "<>\n\r\t')
+    ):
         raise problem("must be an absolute https URL" + ("" if production else " (http is allowed in development)"))
     return value
 
@@ -242,8 +247,11 @@ class BrandingTable(Section):
         if context.production:
             for key in _REQUIRED_IN_PRODUCTION:
                 if key not in raw:
-                    problems.add(key, "is required in production (German public websites must link an Impressum "
-                                      "and a Datenschutzerklärung from every page)")
+                    problems.add(
+                        key,
+                        "is required in production (German public websites must link an Impressum "
+                        "and a Datenschutzerklärung from every page)",
+                    )
 
 
 def parse_branding(data: Mapping[str, Any], base_dir: Path, *, production: bool) -> Branding:

@@ -20,10 +20,10 @@ the server accepts:
 Refusals, cut-offs and malformed requests are counted and summed up in one INFO line at most once a
 minute, without addresses.
 
-:func:`run_app` replaces ``aiohttp.web.run_app`` (same signals and graceful shutdown) because aiohttp
-offers no setting for its protocol class (for the same reason each worker of ``serve --workers N`` serves
-through :class:`GuardedSockSite`, see :mod:`eid_gateway.workers`); :func:`read_deadlines` is the application middleware that
-tells a connection when the head of a request is complete and when the request is done.
+:func:`run_app` replaces ``aiohttp.web.run_app`` (same signals and graceful shutdown) because aiohttp offers
+no setting for its protocol class (for the same reason each worker of ``serve --workers N`` serves through
+:class:`GuardedSockSite`, see :mod:`eid_gateway.workers`); :func:`read_deadlines` is the application
+middleware that tells a connection when the head of a request is complete and when the request is done.
 """
 
 from __future__ import annotations
@@ -74,9 +74,13 @@ class ConnectionGuard:
         room = max(1, file_limit() - FD_RESERVE)
         self.max_connections = min(listen.max_connections, room)
         if self.max_connections < listen.max_connections:
-            log.warning("listen.max_connections=%d lowered to %d: this process may open %d files (ulimit -n, "
-                        "LimitNOFILE=); raise that limit to allow more", listen.max_connections,
-                        self.max_connections, file_limit())
+            log.warning(
+                "listen.max_connections=%d lowered to %d: this process may open %d files (ulimit -n, "
+                "LimitNOFILE=); raise that limit to allow more",
+                listen.max_connections,
+                self.max_connections,
+                file_limit(),
+            )
         self.exempt = networks(trusted_proxies)
         self.hsts = hsts
         self.csp = content_security_policy(())
@@ -129,8 +133,11 @@ class ConnectionGuard:
         log.debug("connection %s", kind)
         if now - self._last_report >= REPORT_INTERVAL:
             self._last_report = now
-            log.info("connections refused or cut off since the last report: %s open=%d",
-                     " ".join(f"{k}={v}" for k, v in sorted(self.events.items())), self.open)
+            log.info(
+                "connections refused or cut off since the last report: %s open=%d",
+                " ".join(f"{k}={v}" for k, v in sorted(self.events.items())),
+                self.open,
+            )
             self.events.clear()
 
     def error_page(self, request: web.BaseRequest, status: int) -> web.StreamResponse:
@@ -150,8 +157,7 @@ class GuardedRequestHandler(RequestHandler):
 
     def __init__(self, server: web.Server, guard: ConnectionGuard, loop: asyncio.AbstractEventLoop) -> None:
         # access_log=None (no access log, as run_app(access_log=None) had it) is handled, if not typed, by aiohttp
-        super().__init__(server, loop=loop, keepalive_timeout=guard.keepalive_timeout,
-                         access_log=None)  # type: ignore[arg-type]
+        super().__init__(server, loop=loop, keepalive_timeout=guard.keepalive_timeout, access_log=None)  # type: ignore[arg-type]
         self._guard = guard
         self._address: str | None = None  # set once admitted
         self._in_request = False
@@ -215,16 +221,20 @@ class GuardedRequestHandler(RequestHandler):
                 handle.cancel()
         self._head_deadline = self._body_deadline = None
 
-    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
+    def handle_error(
+        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
         """aiohttp's answer to a request it could not parse (and to errors past every middleware): the
         gateway's page instead of aiohttp's plain text, and no traceback in the log. The request line is
         neither echoed nor logged (it may carry personal data in its query)."""
         if isinstance(exc, HttpProcessingError):  # counted, not logged one by one: scanners send plenty
             self._guard.note("malformed_request", self._loop.time())
         else:
-            log.error("request failed outside the application status=%d type=%s", status,
-                      type(exc).__name__ if exc is not None else "-")
+            log.error(
+                "request failed outside the application status=%d type=%s",
+                status,
+                type(exc).__name__ if exc is not None else "-",
+            )
         if request.writer.output_size > 0:  # as aiohttp: the answer has begun, the connection is broken
             raise ConnectionError("response already begun; cannot send an error page")
         return self._guard.error_page(request, status)
@@ -249,16 +259,27 @@ class GuardedSite(web.TCPSite):
 
     __slots__ = ("_guard",)
 
-    def __init__(self, runner: web.BaseRunner, host: str | None, port: int, guard: ConnectionGuard, *,
-                 reuse_port: bool | None = None) -> None:
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str | None,
+        port: int,
+        guard: ConnectionGuard,
+        *,
+        reuse_port: bool | None = None,
+    ) -> None:
         super().__init__(runner, host, port, reuse_port=reuse_port)
         self._guard = guard
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner
         self._server = await asyncio.get_running_loop().create_server(
-            self._guard.protocol_factory(self._runner), self._host, self._port, backlog=self._backlog,
-            reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            self._guard.protocol_factory(self._runner),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
         )
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
@@ -275,11 +296,13 @@ class GuardedSockSite(web.SockSite):
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner
         self._server = await asyncio.get_running_loop().create_server(
-            self._guard.protocol_factory(self._runner), sock=self._sock, backlog=self._backlog)
+            self._guard.protocol_factory(self._runner), sock=self._sock, backlog=self._backlog
+        )
 
 
-def run_app(app: web.Application, host: str, port: int, guard: ConnectionGuard, *,
-            shutdown_timeout: float = 60.0) -> None:
+def run_app(
+    app: web.Application, host: str, port: int, guard: ConnectionGuard, *, shutdown_timeout: float = 60.0
+) -> None:
     """``web.run_app`` with a :class:`GuardedSite`: SIGTERM / SIGINT (aiohttp's handlers) raise
     ``GracefulExit``; open requests then get ``shutdown_timeout`` seconds to finish."""
 

@@ -58,8 +58,7 @@ def parse_form(
         raise FormError("invalid percent-escape in the form")
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict",
-                          max_num_fields=max_fields)
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=max_fields)
     except UnicodeDecodeError:
         raise FormError("the form is not UTF-8") from None
     except ValueError:  # parse_qsl: more than max_fields fields
@@ -82,5 +81,6 @@ async def read_form(request: web.Request, *, max_bytes: int | None = None) -> Mu
     if max_bytes is not None and len(body) > max_bytes:
         raise FormError("the form is too large", 413)
     declared = hdrs.CONTENT_TYPE in request.headers
-    return MultiDictProxy(parse_form(body, request.content_type if declared else None,
-                                     request.charset, max_fields=MAX_FORM_FIELDS))
+    return MultiDictProxy(
+        parse_form(body, request.content_type if declared else None, request.charset, max_fields=MAX_FORM_FIELDS)
+    )

@@ -45,8 +45,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "signin_what_you_need": {
         "de": "Sie brauchen: Ihren Personalausweis, Ihre sechsstellige PIN und die AusweisApp "
         "(auf diesem Computer oder auf Ihrem Smartphone).",
-        "en": "You need: your ID card, your six-digit PIN and the AusweisApp "
-        "(on this computer or on your smartphone).",
+        "en": "You need: your ID card, your six-digit PIN and the AusweisApp (on this computer or on your smartphone).",
     },
     "signin_button": {"de": "Mit der AusweisApp anmelden", "en": "Sign in with the AusweisApp"},
     "signin_button_mobile": {
@@ -90,8 +89,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "signin_cancel": {"de": "Abbrechen und zurück zum Dienst", "en": "Cancel and return to the service"},
     "simulator_heading": {"de": "Testumgebung", "en": "Test environment"},
     "simulator_notice": {
-        "de": "Dieses Gateway verwendet einen simulierten eID-Server. Es werden keine echten Ausweisdaten "
-        "gelesen.",
+        "de": "Dieses Gateway verwendet einen simulierten eID-Server. Es werden keine echten Ausweisdaten gelesen.",
         "en": "This gateway uses a simulated eID-Server. No real ID card data is read.",
     },
     "simulator_link": {
@@ -107,8 +105,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     },
     "not_found_title": {"de": "Anmeldung nicht gefunden", "en": "Sign-in not found"},
     "not_found_text": {
-        "de": "Diese Anmeldung ist unbekannt oder abgelaufen. Bitte beginnen Sie die Anmeldung beim Dienst "
-        "erneut.",
+        "de": "Diese Anmeldung ist unbekannt oder abgelaufen. Bitte beginnen Sie die Anmeldung beim Dienst erneut.",
         "en": "This sign-in is unknown or has expired. Please start the sign-in at the service again.",
     },
     "used_title": {"de": "Anmeldung bereits abgeschlossen", "en": "Sign-in already completed"},
@@ -118,8 +115,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "This sign-in has already been used and cannot be used again. Please start the sign-in "
         "at the service again.",
     },
-    "wrong_browser_title": {"de": "Bitte im ursprünglichen Browser fortfahren",
-                            "en": "Please continue in the original browser"},
+    "wrong_browser_title": {
+        "de": "Bitte im ursprünglichen Browser fortfahren",
+        "en": "Please continue in the original browser",
+    },
     "wrong_browser_text": {
         "de": "Diese Adresse gehört zu einer Anmeldung, die in einem anderen Browser begonnen wurde. "
         "Bitte setzen Sie die Anmeldung dort fort.",
@@ -136,13 +135,11 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "page, someone may have tried to use your ID card for themselves: only enter your PIN for a "
         "sign-in you started yourself.",
     },
-    "comm_error_title": {"de": "Verbindung zur AusweisApp unterbrochen",
-                         "en": "Connection to the AusweisApp failed"},
+    "comm_error_title": {"de": "Verbindung zur AusweisApp unterbrochen", "en": "Connection to the AusweisApp failed"},
     "comm_error_text": {
         "de": "Die AusweisApp konnte die Verbindung zum Ausweis-Server nicht herstellen oder hat sie "
         "abgebrochen. Es wurden keine Daten übermittelt.",
-        "en": "The AusweisApp could not connect to the eID server, or the connection broke. No data was "
-        "transmitted.",
+        "en": "The AusweisApp could not connect to the eID server, or the connection broke. No data was transmitted.",
     },
     "internal_title": {"de": "Ein interner Fehler ist aufgetreten", "en": "An internal error occurred"},
     "internal_text": {
@@ -184,8 +181,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "csrf_text": {
         "de": "Das Formular war veraltet oder stammt nicht von dieser Seite. Bitte beginnen Sie die "
         "Anmeldung beim Dienst erneut.",
-        "en": "The form was outdated or did not come from this page. Please start the sign-in at the "
-        "service again.",
+        "en": "The form was outdated or did not come from this page. Please start the sign-in at the service again.",
     },
     "rate_limited_title": {"de": "Zu viele Anfragen", "en": "Too many requests"},
     "rate_limited_text": {
@@ -270,54 +266,81 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
 
 FAILURE_TEXTS: Final[dict[FailureKind, dict[str, tuple[str, str]]]] = {
     FailureKind.CANCELLED: {
-        "de": ("Anmeldung abgebrochen", "Die Anmeldung wurde in der AusweisApp abgebrochen. Es wurden "
-               "keine Daten übermittelt."),
-        "en": ("Sign-in cancelled", "The sign-in was cancelled in the AusweisApp. No data was "
-               "transmitted."),
+        "de": (
+            "Anmeldung abgebrochen",
+            "Die Anmeldung wurde in der AusweisApp abgebrochen. Es wurden keine Daten übermittelt.",
+        ),
+        "en": ("Sign-in cancelled", "The sign-in was cancelled in the AusweisApp. No data was transmitted."),
     },
     FailureKind.WRONG_PIN: {
-        "de": ("PIN falsch", "Die eingegebene PIN war nicht richtig. Nach dem zweiten Fehlversuch "
-               "verlangt die AusweisApp zusätzlich die Zugangsnummer (CAN), nach dem dritten die PUK."),
-        "en": ("Wrong PIN", "The PIN entered was not correct. After the second wrong attempt the "
-               "AusweisApp also asks for the card access number (CAN), after the third for the PUK."),
+        "de": (
+            "PIN falsch",
+            "Die eingegebene PIN war nicht richtig. Nach dem zweiten Fehlversuch "
+            "verlangt die AusweisApp zusätzlich die Zugangsnummer (CAN), nach dem dritten die PUK.",
+        ),
+        "en": (
+            "Wrong PIN",
+            "The PIN entered was not correct. After the second wrong attempt the "
+            "AusweisApp also asks for the card access number (CAN), after the third for the PUK.",
+        ),
     },
     FailureKind.CARD_BLOCKED: {
-        "de": ("Online-Ausweisfunktion gesperrt oder nicht aktiv", "Die Online-Ausweisfunktion Ihres "
-               "Ausweises ist gesperrt oder nicht eingeschaltet. Ihr Bürgerbüro kann sie einschalten "
-               "bzw. die PIN zurücksetzen."),
-        "en": ("Online ID function blocked or not active", "The online ID function of your card is "
-               "blocked or switched off. Your citizens' office can switch it on or reset the PIN."),
+        "de": (
+            "Online-Ausweisfunktion gesperrt oder nicht aktiv",
+            "Die Online-Ausweisfunktion Ihres "
+            "Ausweises ist gesperrt oder nicht eingeschaltet. Ihr Bürgerbüro kann sie einschalten "
+            "bzw. die PIN zurücksetzen.",
+        ),
+        "en": (
+            "Online ID function blocked or not active",
+            "The online ID function of your card is "
+            "blocked or switched off. Your citizens' office can switch it on or reset the PIN.",
+        ),
     },
     FailureKind.TIMEOUT: {
-        "de": ("Zeit abgelaufen", "Die Anmeldung hat zu lange gedauert und wurde beendet. Es wurden keine "
-               "Daten übermittelt."),
+        "de": (
+            "Zeit abgelaufen",
+            "Die Anmeldung hat zu lange gedauert und wurde beendet. Es wurden keine Daten übermittelt.",
+        ),
         "en": ("Time ran out", "The sign-in took too long and was ended. No data was transmitted."),
     },
     FailureKind.DOCUMENT_INVALID: {
-        "de": ("Ausweis ungültig", "Der Ausweis ist abgelaufen, gesperrt oder konnte nicht als echt "
-               "bestätigt werden."),
-        "en": ("ID card not valid", "The ID card has expired, has been revoked, or could not be "
-               "confirmed as genuine."),
+        "de": ("Ausweis ungültig", "Der Ausweis ist abgelaufen, gesperrt oder konnte nicht als echt bestätigt werden."),
+        "en": ("ID card not valid", "The ID card has expired, has been revoked, or could not be confirmed as genuine."),
     },
     FailureKind.COMMUNICATION: {
-        "de": ("Verbindungsfehler", "Die Verbindung zwischen AusweisApp, Ausweis und Ausweis-Server ist "
-               "fehlgeschlagen. Prüfen Sie, ob der Ausweis ruhig auf dem Lesegerät liegt."),
-        "en": ("Connection error", "The connection between the AusweisApp, the ID card and the eID "
-               "server failed. Check that the card lies still on the reader."),
+        "de": (
+            "Verbindungsfehler",
+            "Die Verbindung zwischen AusweisApp, Ausweis und Ausweis-Server ist "
+            "fehlgeschlagen. Prüfen Sie, ob der Ausweis ruhig auf dem Lesegerät liegt.",
+        ),
+        "en": (
+            "Connection error",
+            "The connection between the AusweisApp, the ID card and the eID "
+            "server failed. Check that the card lies still on the reader.",
+        ),
     },
     FailureKind.SERVER_ERROR: {
-        "de": ("Technischer Fehler", "Der Ausweis-Server hat einen Fehler gemeldet. Bitte versuchen Sie es "
-               "später noch einmal."),
+        "de": (
+            "Technischer Fehler",
+            "Der Ausweis-Server hat einen Fehler gemeldet. Bitte versuchen Sie es später noch einmal.",
+        ),
         "en": ("Technical error", "The eID server reported an error. Please try again later."),
     },
     FailureKind.OTHER_BROWSER: {
-        "de": ("Anmeldung zu Ihrem Schutz beendet", "Nach dem Auslesen des Ausweises wurde die Anmeldung "
-               "in einem anderen Browser geöffnet als in dem, in dem sie begonnen wurde. Zum Schutz der "
-               "Daten wurde sie beendet; es wurden keine Daten übermittelt. Bitte beginnen Sie neu und "
-               "bleiben Sie dabei im selben Browser."),
-        "en": ("Sign-in ended for your protection", "After the ID card was read, the sign-in was opened in "
-               "a different browser from the one it was started in. To protect the data it was ended; no "
-               "data was transmitted. Please start again and stay in the same browser."),
+        "de": (
+            "Anmeldung zu Ihrem Schutz beendet",
+            "Nach dem Auslesen des Ausweises wurde die Anmeldung "
+            "in einem anderen Browser geöffnet als in dem, in dem sie begonnen wurde. Zum Schutz der "
+            "Daten wurde sie beendet; es wurden keine Daten übermittelt. Bitte beginnen Sie neu und "
+            "bleiben Sie dabei im selben Browser.",
+        ),
+        "en": (
+            "Sign-in ended for your protection",
+            "After the ID card was read, the sign-in was opened in "
+            "a different browser from the one it was started in. To protect the data it was ended; no "
+            "data was transmitted. Please start again and stay in the same browser.",
+        ),
     },
 }
 
@@ -335,10 +358,11 @@ ATTRIBUTE_LABELS: Final[dict[Attribute, dict[str, str]]] = {
     Attribute.BIRTH_NAME: {"de": "Geburtsname", "en": "Birth name"},
     Attribute.ADDRESS: {"de": "Anschrift", "en": "Address"},
     Attribute.COMMUNITY_ID: {"de": "Gemeindeschlüssel", "en": "Municipality code"},
-    Attribute.RESIDENCE_PERMIT: {"de": "Nebenbestimmungen (Aufenthaltstitel)",
-                                 "en": "Residence permit notes"},
-    Attribute.PSEUDONYM: {"de": "Dienst- und kartenspezifisches Kennzeichen (Pseudonym)",
-                          "en": "Service- and card-specific identifier (pseudonym)"},
+    Attribute.RESIDENCE_PERMIT: {"de": "Nebenbestimmungen (Aufenthaltstitel)", "en": "Residence permit notes"},
+    Attribute.PSEUDONYM: {
+        "de": "Dienst- und kartenspezifisches Kennzeichen (Pseudonym)",
+        "en": "Service- and card-specific identifier (pseudonym)",
+    },
     Attribute.AGE_VERIFICATION: {"de": "Altersbestätigung", "en": "Age confirmation"},
     Attribute.PLACE_VERIFICATION: {"de": "Wohnortbestätigung", "en": "Place of residence confirmation"},
 }
@@ -408,8 +432,14 @@ def negotiate_language(request: web.Request) -> str:
 
 
 #: Statuses with a title of their own; the rest share ``http_error_*`` (414 and 431 read alike for a citizen).
-_HTTP_STATUS_KEYS: Final = {400: "http_400", 404: "http_404", 405: "http_405", 413: "http_413", 414: "http_431",
-                            431: "http_431"}
+_HTTP_STATUS_KEYS: Final = {
+    400: "http_400",
+    404: "http_404",
+    405: "http_405",
+    413: "http_413",
+    414: "http_431",
+    431: "http_431",
+}
 
 
 def http_error_keys(status: int) -> tuple[str, str]:

@@ -102,9 +102,7 @@ def new_error_id() -> str:
 
 def _frames(exc: BaseException) -> str:
     """Where it happened (file, line, function) without source lines or the message."""
-    return "\n".join(
-        f"  at {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)
-    )
+    return "\n".join(f"  at {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__))
 
 
 @web.middleware
@@ -135,7 +133,10 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         error_id = new_error_id()
         log.error(
             "internal error id=%s route=%s method=%s type=%s\n%s",
-            error_id, route, request.method, type(exc).__name__,
+            error_id,
+            route,
+            request.method,
+            type(exc).__name__,
             _frames(exc),
         )
         return render_message(request, "internal_title", "internal_text", status=500, error_id=error_id)

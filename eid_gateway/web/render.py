@@ -82,8 +82,13 @@ def render_message(
 ) -> web.Response:
     """A simple page with a heading and one paragraph (not found, already used, internal error...)."""
     return render_page(
-        request, "message.html", status=status, title_key=title_key, text_key=text_key,
-        values=dict(values or {}), error_id=error_id,
+        request,
+        "message.html",
+        status=status,
+        title_key=title_key,
+        text_key=text_key,
+        values=dict(values or {}),
+        error_id=error_id,
     )
 
 

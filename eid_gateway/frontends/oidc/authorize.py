@@ -25,9 +25,27 @@ from eid_gateway.services import Service
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url(SHA-256), no padding
 MAX_STATE = 1024
 MAX_NONCE = 512
-_SINGLE = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-           "code_challenge_method", "claims", "prompt", "max_age", "response_mode", "ui_locales",
-           "request", "request_uri", "registration", "acr_values", "login_hint", "id_token_hint")
+_SINGLE = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "claims",
+    "prompt",
+    "max_age",
+    "response_mode",
+    "ui_locales",
+    "request",
+    "request_uri",
+    "registration",
+    "acr_values",
+    "login_hint",
+    "id_token_hint",
+)
 
 
 class AuthorizationPageError(Exception):
@@ -73,9 +91,7 @@ class AuthorizationRequest:
 ClientLookup = Callable[[str], "tuple[ClientSettings, Service] | None"]
 
 
-def parse_authorization_request(
-    params: Sequence[tuple[str, str]], lookup: ClientLookup
-) -> AuthorizationRequest:
+def parse_authorization_request(params: Sequence[tuple[str, str]], lookup: ClientLookup) -> AuthorizationRequest:
     """Check one request given as (name, value) pairs from the query or the POST body."""
     values: dict[str, str] = {}
     duplicated: set[str] = set()

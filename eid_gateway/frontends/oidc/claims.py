@@ -130,5 +130,4 @@ def _place(attribute: Attribute, place: Place) -> dict[str, str] | None:
 
 def supported_claims() -> list[str]:
     """For the discovery document."""
-    return ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "azp", "at_hash",
-            *sorted(CLAIM_ATTRIBUTES)]
+    return ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "azp", "at_hash", *sorted(CLAIM_ATTRIBUTES)]

@@ -82,7 +82,7 @@ class DemoRelyingParty:
     def _backchannel(self, url: str) -> str:
         origin = self.settings.backchannel_origin
         if origin and url.startswith(self.settings.issuer):
-            return origin + url[len(self.settings.issuer):]
+            return origin + url[len(self.settings.issuer) :]
         return url
 
     async def metadata(self, http: aiohttp.ClientSession) -> dict[str, Any]:
@@ -101,18 +101,21 @@ class DemoRelyingParty:
         nonce = secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        await self.store.put_value(PENDING_NAMESPACE, _pending_key(state),
-                                   json.dumps({"nonce": nonce, "verifier": verifier}), PENDING_TTL)
-        query = urlencode({
-            "response_type": "code",
-            "client_id": self.settings.client_id,
-            "redirect_uri": self.settings.redirect_uri,
-            "scope": self.settings.scope,
-            "state": state,
-            "nonce": nonce,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        })
+        await self.store.put_value(
+            PENDING_NAMESPACE, _pending_key(state), json.dumps({"nonce": nonce, "verifier": verifier}), PENDING_TTL
+        )
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.settings.client_id,
+                "redirect_uri": self.settings.redirect_uri,
+                "scope": self.settings.scope,
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
         return f"{authorization_endpoint}?{query}", state
 
     async def complete(
@@ -129,11 +132,17 @@ class DemoRelyingParty:
         if params.get("iss") != self.settings.issuer:
             raise DemoClientError("authorization response from an unexpected issuer")
         if "error" in params:
-            raise DemoClientError(f"the gateway answered {params['error']}",
-                                  "denied" if params["error"] == "access_denied" else "rejected")
+            raise DemoClientError(
+                f"the gateway answered {params['error']}",
+                "denied" if params["error"] == "access_denied" else "rejected",
+            )
         meta = await self.metadata(http)
-        form = {"grant_type": "authorization_code", "code": params.get("code", ""),
-                "redirect_uri": self.settings.redirect_uri, "code_verifier": pending["verifier"]}
+        form = {
+            "grant_type": "authorization_code",
+            "code": params.get("code", ""),
+            "redirect_uri": self.settings.redirect_uri,
+            "code_verifier": pending["verifier"],
+        }
         headers = {}
         if self.settings.client_secret is None:
             form["client_id"] = self.settings.client_id
@@ -171,7 +180,11 @@ class DemoRelyingParty:
 
 
 def create_oidc_demo_routes(
-    settings: DemoClientSettings, store: Store, pages: DemoPages, *, prefix: str = "/demo/oidc",
+    settings: DemoClientSettings,
+    store: Store,
+    pages: DemoPages,
+    *,
+    prefix: str = "/demo/oidc",
     secure_cookie: bool = False,
 ) -> list[web.RouteDef]:
     """``GET {prefix}/`` (button), ``{prefix}/login``, ``{prefix}/callback`` (= the redirect_uri)."""
@@ -185,8 +198,9 @@ def create_oidc_demo_routes(
             meta = await rp.metadata(http)
         url, state = await rp.start(meta["authorization_endpoint"])
         response = web.Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
-        response.set_cookie(COOKIE, state, path=prefix, httponly=True, samesite="Lax", secure=secure_cookie,
-                            max_age=int(PENDING_TTL))
+        response.set_cookie(
+            COOKIE, state, path=prefix, httponly=True, samesite="Lax", secure=secure_cookie, max_age=int(PENDING_TTL)
+        )
         return response
 
     async def callback(request: web.Request) -> web.Response:

@@ -174,9 +174,7 @@ class OidcFrontend:
         params.append(("iss", self.issuer))
         return see_other(add_query(record.redirect_uri, params))
 
-    async def fail(
-        self, request: web.Request, flow: FlowContext, failure: FailureKind
-    ) -> web.StreamResponse:
+    async def fail(self, request: web.Request, flow: FlowContext, failure: FailureKind) -> web.StreamResponse:
         """RFC 6749 §4.1.2.1 error at the redirect_uri (with ``iss``, RFC 9207, unless the client's
         registration turns it off)."""
         st = flow.frontend_state
@@ -435,7 +433,11 @@ class OidcFrontend:
         now = int(self.clock())
         try:
             checked = verify_client_assertion(
-                assertion, keys, client.client_id, (self.token_endpoint, self.issuer), now,
+                assertion,
+                keys,
+                client.client_id,
+                (self.token_endpoint, self.issuer),
+                now,
                 self.settings.provider.client_assertion_max_lifetime,
             )
         except ClientAssertionError as e:
@@ -458,12 +460,14 @@ class OidcFrontend:
             try:
                 token = (await read_form(request, max_bytes=MAX_FORM_BYTES)).get("access_token")
             except FormError as exc:  # RFC 6750 §3.1: invalid_request is a 400
-                return web.json_response({"error": "invalid_request", "error_description": exc.reason},
-                                         status=400, headers=_NO_STORE)
+                return web.json_response(
+                    {"error": "invalid_request", "error_description": exc.reason}, status=400, headers=_NO_STORE
+                )
         if token is None:
             return web.json_response(
                 {"error": "invalid_request", "error_description": "bearer access token required"},
-                status=401, headers={"WWW-Authenticate": 'Bearer realm="eid-gateway"', **_NO_STORE},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="eid-gateway"', **_NO_STORE},
             )
         grant = await self.grants.take_grant(token, self.clock())
         if grant is None:

@@ -81,8 +81,7 @@ class GrantStore:
     async def put_code(self, record: CodeRecord, lifetime: int) -> str:
         """A fresh code (256 random bits) bound to ``record``."""
         code = secrets.token_urlsafe(32)
-        await self.store.put_value(CODE_NAMESPACE, _hash(code), seal(code, "code", record.to_json().encode()),
-                                   lifetime)
+        await self.store.put_value(CODE_NAMESPACE, _hash(code), seal(code, "code", record.to_json().encode()), lifetime)
         return code
 
     async def redeem_code(self, code: str, used_ttl: int) -> CodeRecord | None:

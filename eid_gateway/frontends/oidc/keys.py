@@ -88,7 +88,7 @@ def load_client_keys(client: ClientSettings) -> KeySet | None:
         except ValueError:
             raise ConfigError([f"{where}.jwks_path: {client.jwks_path} is not JSON"]) from None
     if not isinstance(raw, Mapping) or not isinstance(raw.get("keys"), list) or not raw["keys"]:
-        raise ConfigError([f"{where}.jwks: must be a JWK Set with a non-empty \"keys\" list"])
+        raise ConfigError([f'{where}.jwks: must be a JWK Set with a non-empty "keys" list'])
     keys: list[ECKey | RSAKey] = []
     for i, entry in enumerate(raw["keys"]):
         if not isinstance(entry, Mapping) or any(p in entry for p in ("d", "p", "q")):
@@ -154,7 +154,5 @@ def _load_ec(ref: SigningKeyRef, where: str) -> ECKey:
 def _load_rsa(ref: SigningKeyRef, where: str) -> RSAKey:
     key = _read_private(ref, where)
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_BITS:
-        raise ConfigError([
-            f"{where}.path: {_name(ref)} must hold an RSA private key of >= {MIN_RSA_BITS} bits"
-        ])
+        raise ConfigError([f"{where}.path: {_name(ref)} must hold an RSA private key of >= {MIN_RSA_BITS} bits"])
     return RSAKey(key, RSAKey.import_key(key.public_key()).as_dict(), {"kid": ref.kid})

@@ -69,8 +69,14 @@ def error_page(request: web.Request, reason: str, language: str) -> web.Response
     text = de if language == "de" else en
     code = reason if reason in PAGE_REASONS else "bad_request"
     return render_page(
-        request, "failure.html", status=400, lang=language, failure_title=_TITLE[language],
-        failure_text=f"{text} {_HINT[language]} ({_CODE[language]}: {code})", return_url=None, csrf_token="",
+        request,
+        "failure.html",
+        status=400,
+        lang=language,
+        failure_title=_TITLE[language],
+        failure_text=f"{text} {_HINT[language]} ({_CODE[language]}: {code})",
+        return_url=None,
+        csrf_token="",
         other_lang_url=f"{ERROR_PATH}/{code}?" + urlencode({"lang": "en" if language == "de" else "de"}),
     )
 

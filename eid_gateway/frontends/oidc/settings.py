@@ -190,8 +190,10 @@ def _redirect_uri(uri: str, info: ValidationInfo) -> str:
         return uri
     if not production and parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
         return uri
-    raise problem(f"{uri!r} must be an absolute https URL"
-                  + ("" if production else " (http only for localhost, outside production)"))
+    raise problem(
+        f"{uri!r} must be an absolute https URL"
+        + ("" if production else " (http only for localhost, outside production)")
+    )
 
 
 def _non_empty_list(value: list[str]) -> list[str]:
@@ -250,8 +252,9 @@ class ClientTable(Section):
     @property
     def auth_method(self) -> ClientAuthMethod:
         """Checked by the validator below: always one of the methods."""
-        return ClientAuthMethod(self.token_endpoint_auth_method or ("none" if self.public_client
-                                                                    else "client_secret_basic"))
+        return ClientAuthMethod(
+            self.token_endpoint_auth_method or ("none" if self.public_client else "client_secret_basic")
+        )
 
     @model_validator(mode="after")
     def _method_and_credentials(self) -> Self:
@@ -260,17 +263,20 @@ class ClientTable(Section):
         try:
             method = ClientAuthMethod(name)
         except ValueError:
-            problems.add("token_endpoint_auth_method", f"{name!r} is not one of "
-                         + ", ".join(m.value for m in ClientAuthMethod))
+            problems.add(
+                "token_endpoint_auth_method", f"{name!r} is not one of " + ", ".join(m.value for m in ClientAuthMethod)
+            )
             problems.check()
             return self
         if self.public_client != (method is ClientAuthMethod.NONE):
-            problems.add("token_endpoint_auth_method",
-                         'a public client uses "none" and only a public client does')
+            problems.add("token_endpoint_auth_method", 'a public client uses "none" and only a public client does')
         if method in SECRET_METHODS:
             if self.client_secret_hash is None or not self.client_secret_hash.startswith("scrypt$"):
-                problems.add("client_secret_hash", f"required for {method.value} "
-                             "(a scrypt$... hash made by `eid-gateway client-secret`, never the secret itself)")
+                problems.add(
+                    "client_secret_hash",
+                    f"required for {method.value} "
+                    "(a scrypt$... hash made by `eid-gateway client-secret`, never the secret itself)",
+                )
         elif self.client_secret_hash is not None:
             problems.add("client_secret_hash", "only used with client_secret_basic or client_secret_post")
         if method is ClientAuthMethod.PRIVATE_KEY_JWT:
@@ -318,8 +324,11 @@ def parse_oidc_settings(
     provider: ProviderSettings | None = None
     if raw is not None:
         keys = document.get("keys")
-        provider = reader.run(lambda: parse_provider_settings(
-            raw, base_dir, hsm=keys if isinstance(keys, Mapping) else None, context=context))
+        provider = reader.run(
+            lambda: parse_provider_settings(
+                raw, base_dir, hsm=keys if isinstance(keys, Mapping) else None, context=context
+            )
+        )
     clients: dict[str, ClientSettings] = {}
     services = document.get("services", [])
     if not isinstance(services, list):
@@ -334,18 +343,25 @@ def parse_oidc_settings(
         service_id = service.get("id")
         if not isinstance(service_id, str):
             continue  # the service table's own parser reports the missing id
-        client = reader.run(lambda: parse_client_settings(service_id, service["oidc"], base_dir, where=where,
-                                                          production=production))
+        client = reader.run(
+            lambda: parse_client_settings(service_id, service["oidc"], base_dir, where=where, production=production)  # noqa: B023 - called at once
+        )
         if client is None:
             continue
         if client.client_id in clients:
-            reader.problem((*where, "client_id"), f"{client.client_id!r} is already used by service "
-                           f"{clients[client.client_id].service_id!r}")
-        elif client.id_token_signed_response_alg != "ES256" and provider is not None and (
-            provider.rsa_signing_key is None
+            reader.problem(
+                (*where, "client_id"),
+                f"{client.client_id!r} is already used by service {clients[client.client_id].service_id!r}",
+            )
+        elif (
+            client.id_token_signed_response_alg != "ES256"
+            and provider is not None
+            and (provider.rsa_signing_key is None)
         ):
-            reader.problem((*where, "id_token_signed_response_alg"),
-                           f"{client.id_token_signed_response_alg} needs an [oidc.rsa_signing_key]")
+            reader.problem(
+                (*where, "id_token_signed_response_alg"),
+                f"{client.id_token_signed_response_alg} needs an [oidc.rsa_signing_key]",
+            )
         else:
             clients[client.client_id] = client
     reader.check()
@@ -417,16 +433,23 @@ def _key_ref(table: KeyRefTable, where: Loc, base_dir: Path, hsm: Mapping[str, A
         return SigningKeyRef(kid=table.kid, path=resolve_path(table.path, base_dir))
     pin_env = (hsm or {}).get("pkcs11_pin_env")
     if not isinstance(pin_env, str) or not pin_env:
-        reader.problem((*where, "path"), "a pkcs11: key needs keys.pkcs11_pin_env "
-                       "(the environment variable with the PIN)")
+        reader.problem(
+            (*where, "path"), "a pkcs11: key needs keys.pkcs11_pin_env (the environment variable with the PIN)"
+        )
     module = (hsm or {}).get("pkcs11_module")
     if module is not None and (not isinstance(module, str) or not module):
         reader.problem(("keys", "pkcs11_module"), "must be a path string")
     reader.check()
     assert isinstance(pin_env, str)
-    return SigningKeyRef(kid=table.kid, path=None, token=TokenKeyRef(
-        uri=table.path, pin_env=pin_env, module=resolve_path(module, base_dir) if isinstance(module, str) else None,
-    ))
+    return SigningKeyRef(
+        kid=table.kid,
+        path=None,
+        token=TokenKeyRef(
+            uri=table.path,
+            pin_env=pin_env,
+            module=resolve_path(module, base_dir) if isinstance(module, str) else None,
+        ),
+    )
 
 
 def with_oidc_services(services: ServiceRegistry, settings: OidcSettings) -> ServiceRegistry:
@@ -441,12 +464,15 @@ def with_oidc_services(services: ServiceRegistry, settings: OidcSettings) -> Ser
     for service in services.services:
         client = by_service.get(service.id)
         if client is not None:
-            service = replace(service, oidc=OidcServiceSettings(
-                client_id=client.client_id,
-                redirect_uris=client.redirect_uris,
-                client_secret_hash=client.client_secret_hash,
-                jwks_uri=None,
-                public_client=client.public_client,
-            ))
+            service = replace(
+                service,
+                oidc=OidcServiceSettings(
+                    client_id=client.client_id,
+                    redirect_uris=client.redirect_uris,
+                    client_secret_hash=client.client_secret_hash,
+                    jwks_uri=None,
+                    public_client=client.public_client,
+                ),
+            )
         updated.append(service)
     return ServiceRegistry(tuple(updated))
