@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from certs.loading import load_key_pair_file
-from helpers.gateway import Gateway, Servers
+from helpers.gateway import Browser, Gateway, Page, Servers, deliver
 from helpers.ports import bound_socket
+from helpers.saml_post import demo_status_line, status_on
 from eid_gateway.app import create_app
 from certs.devpki import generate_dev_keys
 from eid_gateway.instance import CONFIG_TEMPLATE
@@ -22,6 +23,7 @@ from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.simulator.saml_interface import SamlInterfaceConfig
 from eid_gateway.web.branding import write_demo_logo
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
+from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
 from .tlsenv import Pki, TlsSimulator, start_tls_simulator
 
@@ -136,3 +138,29 @@ async def start_gateway_with(
 
 def config_of(setup: Setup) -> GatewayConfig:
     return setup.gateway.config
+
+
+#: What the demo service shows for the gateway's error Response ``Responder`` / <second-level code>:
+#: its message, and the status in words on its one detail line (eid_gateway/demo/pages.py).
+DEMO_ERROR_TEXTS: dict[str | None, tuple[str, str]] = {
+    None: ("Der Anmeldedienst hat einen Fehler gemeldet.", "Status: Fehler beim Anmeldedienst"),
+    STATUS_AUTHN_FAILED: ("Die Authentifizierung mit dem Ausweis ist fehlgeschlagen",
+                          "Status: Fehler beim Anmeldedienst: Authentifizierung fehlgeschlagen"),
+    STATUS_REQUEST_DENIED: ("Die Anmeldung wurde abgebrochen.", "Status: Fehler beim Anmeldedienst: abgebrochen"),
+}
+
+
+async def return_with_error(browser: Browser, gateway: Gateway, failure: Page, sub_code: str | None) -> Page:
+    """From the gateway's failure page, press "return to the service": the POSTed Response must be
+    signed by the gateway and carry ``Responder`` with ``sub_code`` (None: no second-level code, not the
+    card's fault); the demo service then shows that status in words, no URN. Returns the service's page."""
+    assert failure.status == 200 and len(failure.forms()) == 1, failure.text
+    post_page = await browser.submit(failure)
+    status = status_on(post_page, [gateway.config.keys.saml_signing.certificate])
+    assert (status.code, status.sub_code) == (STATUS_RESPONDER, sub_code), status
+    result = await deliver(browser, post_page)
+    message, line = DEMO_ERROR_TEXTS[sub_code]
+    assert result.status == 200 and message in result.text, result.text
+    assert demo_status_line(result) == line, demo_status_line(result)
+    assert "urn:oasis" not in result.text
+    return result

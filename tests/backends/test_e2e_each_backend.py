@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, return_to_service, tc_token_url_of
-from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
+from eid_gateway.identity import LevelOfAssurance
+from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, tc_token_url_of
+from helpers.saml_post import authn_context_on
+from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED
 
-from .harness import Setup, start_gateway_with
+from .harness import Setup, return_with_error, start_gateway_with
 
 KINDS = ["simulator", "tr03130", "saml"]
 
@@ -29,12 +31,19 @@ async def test_erika_signs_in(kind: str, browser: Browser, servers: Servers, tmp
     start_page = await open_start_page(browser, setup.gateway)
     step = await ausweisapp(servers, tc_token_url_of(start_page), identity="erika")
     assert "ResultMajor=ok" in step.next_url
-    result = await deliver(browser, await browser.get(step.next_url))
+    post_page = await browser.get(step.next_url)
+    # the level of assurance on the wire: the assertion's AuthnContextClassRef (decrypted with the demo's key)
+    gw = setup.gateway
+    assert gw.config.demo.key is not None
+    assert authn_context_on(post_page, [gw.config.keys.saml_signing.certificate], gw.config.demo.key) \
+        == LevelOfAssurance.HIGH.value == "http://eidas.europa.eu/LoA/high"
+    result = await deliver(browser, post_page)
     rows = {str(r.findtext("th")): str(r.findtext("td")) for r in result.doc().iter("tr")}
     assert rows["Familienname"] == "MUSTERMANN" and rows["Vornamen"] == "ERIKA"
     assert rows["Geburtsdatum"] == "12.08.1964"
     assert rows["Anschrift"] == "HEIDESTRASSE 17, 51147 KÖLN, D"
-    assert rows["Vertrauensniveau"] == "http://eidas.europa.eu/LoA/high"
+    assert rows["Vertrauensniveau"] == "hoch (eIDAS)"  # and in words at the service
+    assert rows["Angemeldet über"] == "SAML 2.0"
     async with browser.session.get(setup.gateway.url("/readyz")) as resp:
         assert resp.status == 200 and (await resp.json())["eid_server"] == "ok"
     # the refresh is single-use whatever the backend
@@ -55,6 +64,5 @@ async def test_card_step_failures(kind: str, options: dict[str, object], title: 
     assert "ResultMajor=error" in step.next_url
     failure = await browser.get(step.next_url)
     assert title in failure.text
-    result = await return_to_service(browser, failure)
-    assert STATUS_RESPONDER in result.text and sub_code in result.text
+    result = await return_with_error(browser, setup.gateway, failure, sub_code)
     assert "MUSTERMANN" not in result.text
