@@ -42,7 +42,8 @@ def find_modules(root: Path, packages: Iterable[str]) -> dict[str, Path]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imported_names(module: str, is_package: bool, node: ast.Import | ast.ImportFrom) -> list[str]:
@@ -81,8 +82,9 @@ def module_edges(module: str, path: Path, modules: Mapping[str, Path]) -> list[E
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = _imported_names(module, is_package, node)
             # ``from a import b`` loads the submodule a.b if there is one, else takes b from a
-            targets = {_resolve(n, modules) for n in names if n in modules} if isinstance(node, ast.ImportFrom) \
-                else set()
+            targets = (
+                {_resolve(n, modules) for n in names if n in modules} if isinstance(node, ast.ImportFrom) else set()
+            )
             if not targets:
                 targets = {_resolve(n, modules) for n in names}
             for target in targets:
@@ -167,8 +169,12 @@ def _chain(seen: Mapping[str, Edge | None], module: str) -> str:
 
 def _describe(graph: Mapping[str, list[Edge]], component: list[str]) -> str:
     inside = set(component)
-    lines = [f"{e.source} -> {e.target} ({e.where})" for m in component for e in graph[m]
-             if e.target in inside and not e.typing_only]
+    lines = [
+        f"{e.source} -> {e.target} ({e.where})"
+        for m in component
+        for e in graph[m]
+        if e.target in inside and not e.typing_only
+    ]
     return "circle " + " / ".join(component) + ":\n    " + "\n    ".join(sorted(set(lines)))
 
 
@@ -188,16 +194,19 @@ def _write(root: Path, files: Mapping[str, str]) -> None:
 
 
 def test_every_kind_of_import_is_an_edge(tmp_path: Path) -> None:
-    _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/sub/__init__.py": "from pkg.sub import leaf\n",
-        "pkg/sub/leaf.py": "X = 1\n",
-        "pkg/top.py": "import pkg.other\n",
-        "pkg/other.py": "def f():\n    from .sub.leaf import X\n    return X\n",
-        "pkg/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import top\n"
-                        "else:\n    from pkg import other\n",
-        "pkg/names.py": "from pkg.sub import leaf, missing\nfrom pkg import sub as s\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/sub/__init__.py": "from pkg.sub import leaf\n",
+            "pkg/sub/leaf.py": "X = 1\n",
+            "pkg/top.py": "import pkg.other\n",
+            "pkg/other.py": "def f():\n    from .sub.leaf import X\n    return X\n",
+            "pkg/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import top\n"
+            "else:\n    from pkg import other\n",
+            "pkg/names.py": "from pkg.sub import leaf, missing\nfrom pkg import sub as s\n",
+        },
+    )
     graph = import_graph(tmp_path, ["pkg"])
     edges = {(e.source, e.target, e.typing_only) for m in graph for e in graph[m]}
     assert ("pkg.top", "pkg.other", False) in edges  # module level
@@ -210,14 +219,17 @@ def test_every_kind_of_import_is_an_edge(tmp_path: Path) -> None:
 
 
 def test_a_circle_through_a_function_level_import_is_found(tmp_path: Path) -> None:
-    _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/a.py": "import pkg.b\n",
-        "pkg/b.py": "import pkg.c\n",
-        "pkg/c.py": "def late():\n    import pkg.a\n",
-        "pkg/d.py": "from typing import TYPE_CHECKING\nimport pkg.e\n",
-        "pkg/e.py": "import typing\nif typing.TYPE_CHECKING:\n    import pkg.d\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "import pkg.b\n",
+            "pkg/b.py": "import pkg.c\n",
+            "pkg/c.py": "def late():\n    import pkg.a\n",
+            "pkg/d.py": "from typing import TYPE_CHECKING\nimport pkg.e\n",
+            "pkg/e.py": "import typing\nif typing.TYPE_CHECKING:\n    import pkg.d\n",
+        },
+    )
     graph = import_graph(tmp_path, ["pkg"])
     assert circles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
     assert circles(graph, typing_only=True) == [["pkg.a", "pkg.b", "pkg.c"], ["pkg.d", "pkg.e"]]
@@ -244,8 +256,11 @@ def test_the_core_imports_nothing_from_frontends_backends_or_web(graph: dict[str
     core = [m for m in graph if m == "eid_gateway.core" or m.startswith("eid_gateway.core.")]
     assert "eid_gateway.core.port" in core
     seen = reachable(graph, core)
-    above = sorted(m for m in seen if m.split(".")[:2] in (["eid_gateway", "frontends"],
-                                                          ["eid_gateway", "backends"], ["eid_gateway", "web"]))
+    above = sorted(
+        m
+        for m in seen
+        if m.split(".")[:2] in (["eid_gateway", "frontends"], ["eid_gateway", "backends"], ["eid_gateway", "web"])
+    )
     assert not above, "\n".join(_chain(seen, m) for m in above)
 
 
@@ -253,6 +268,12 @@ def test_the_core_imports_nothing_from_frontends_backends_or_web(graph: dict[str
 def test_libraries_import_nothing_from_the_gateway(graph: dict[str, list[Edge]], package: str) -> None:
     own = [m for m in graph if m.split(".")[0] == package]
     assert own
-    wrong = sorted({f"{e.source} -> {e.target} ({e.where})" for m in own for e in graph[m]
-                    if e.target.split(".")[0] == "eid_gateway"})
+    wrong = sorted(
+        {
+            f"{e.source} -> {e.target} ({e.where})"
+            for m in own
+            for e in graph[m]
+            if e.target.split(".")[0] == "eid_gateway"
+        }
+    )
     assert not wrong, "\n".join(wrong)

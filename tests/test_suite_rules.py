@@ -18,11 +18,22 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 
 #: Calls that read the clock (by their dotted name as written).
-CLOCK_CALLS = frozenset({
-    "datetime.now", "datetime.utcnow", "datetime.today", "date.today",
-    "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.date.today",
-    "time.time", "time.monotonic", "time.perf_counter", "time.time_ns", "time.monotonic_ns",
-})
+CLOCK_CALLS = frozenset(
+    {
+        "datetime.now",
+        "datetime.utcnow",
+        "datetime.today",
+        "date.today",
+        "datetime.datetime.now",
+        "datetime.datetime.utcnow",
+        "datetime.date.today",
+        "time.time",
+        "time.monotonic",
+        "time.perf_counter",
+        "time.time_ns",
+        "time.monotonic_ns",
+    }
+)
 
 
 def _dotted(node: ast.expr) -> str:
@@ -90,7 +101,9 @@ def own_helpers(source: str) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.lstrip("_") in {
-            "free_port", "unused_port", "get_free_port"
+            "free_port",
+            "unused_port",
+            "get_free_port",
         }:
             found.append(f"{node.lineno}: {node.name}")
         elif isinstance(node, ast.ClassDef) and node.name.endswith("Clock"):

@@ -23,6 +23,12 @@ def test_tr03110_imports_no_project_package() -> None:
     done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
-    assert {"tr03110.oids", "tr03110.tlv", "tr03110.apdu", "tr03110.cvc", "tr03110.security_infos",
-            "tr03110.crypto"} <= set(found["modules"])
+    assert {
+        "tr03110.oids",
+        "tr03110.tlv",
+        "tr03110.apdu",
+        "tr03110.cvc",
+        "tr03110.security_infos",
+        "tr03110.crypto",
+    } <= set(found["modules"])
     assert not {"eid_gateway", "certs", "cardreader", "saml"} & set(found["loaded"])

@@ -53,8 +53,9 @@ class FaultyServer:
         certs = instance / "certs"
         sim_pair = load_key_pair_file(certs / "simulator.key", certs / "simulator.crt")
         gateway = load_key_pair_file(certs / "eid-client.key", certs / "eid-client.crt")
-        self.simulator = Simulator(SimulatorConfig(public_origin=origin, key=sim_pair,
-                                                   gateway_cert=gateway.certificate), prefix)
+        self.simulator = Simulator(
+            SimulatorConfig(public_origin=origin, key=sim_pair, gateway_cert=gateway.certificate), prefix
+        )
         return self.simulator
 
     def app(self, prefix: str = "/eid-sim") -> web.Application:
@@ -88,8 +89,9 @@ class FaultyServer:
             request.transport.abort()
             return response
         if self.fault is Fault.MALFORMED:
-            return web.Response(body=b"<soapenv:Envelope><soapenv:Body><unclosed></soapenv:Body>",
-                                content_type="text/xml")
+            return web.Response(
+                body=b"<soapenv:Envelope><soapenv:Body><unclosed></soapenv:Body>", content_type="text/xml"
+            )
         if self.fault is Fault.ERROR_503:
             return web.Response(status=503, text="maintenance")
         if self.fault is Fault.FORGED:

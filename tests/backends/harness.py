@@ -12,21 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from certs.devpki import generate_dev_keys
 from certs.loading import load_key_pair_file
+from eid_gateway.app import create_app
+from eid_gateway.config import GatewayConfig, load_config
+from eid_gateway.instance import CONFIG_TEMPLATE
+from eid_gateway.simulator.saml_interface import SamlInterfaceConfig
+from eid_gateway.web.branding import write_demo_logo
 from helpers.gateway import Browser, Gateway, Page, Servers, deliver
 from helpers.ports import bound_socket
 from helpers.saml_post import demo_status_line, status_on
-from eid_gateway.app import create_app
-from certs.devpki import generate_dev_keys
-from eid_gateway.instance import CONFIG_TEMPLATE
-from eid_gateway.config import GatewayConfig, load_config
-from eid_gateway.simulator.saml_interface import SamlInterfaceConfig
-from eid_gateway.web.branding import write_demo_logo
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
 from .tlsenv import Pki, TlsSimulator, start_tls_simulator
-
 
 _KEY_CACHE: list[Path] = []
 
@@ -76,9 +75,16 @@ def _set_eid_server(text: str, lines: list[str], *, wait: float | None = None) -
 
 
 async def start_gateway_with(
-    servers: Servers, directory: Path, *, eid_lines: list[str] | None = None, kind: str = "tr03130",
-    wait: float | None = 0.5, server_cert_file: str = "certs/simulator.crt", trust_other_client: bool = False,
-    timeout: float | None = None, transform: Callable[[GatewayConfig], GatewayConfig] | None = None,
+    servers: Servers,
+    directory: Path,
+    *,
+    eid_lines: list[str] | None = None,
+    kind: str = "tr03130",
+    wait: float | None = 0.5,
+    server_cert_file: str = "certs/simulator.crt",
+    trust_other_client: bool = False,
+    timeout: float | None = None,
+    transform: Callable[[GatewayConfig], GatewayConfig] | None = None,
     **app_options: Any,
 ) -> Setup:
     """``init`` a gateway, then point it at an eID-Server: by default the simulator over mutual TLS.
@@ -107,22 +113,42 @@ async def start_gateway_with(
         enc = saml_encryption_key()
         (directory / "tls" / "sim-enc.crt").write_bytes(key_pair_to_pem(enc)[1])
         sp = load_key_pair_file(certs / "saml-signing.key", certs / "saml-signing.crt")
-        sim = await start_tls_simulator(pki, pki.server_cert(), saml=SamlInterfaceConfig(
-            entity_id=SIM_ENTITY_ID, signing_key=simulator_pair, encryption_key=enc,
-            sp_entity_id=f"{origin}/eid/saml/metadata", sp_cert=sp.certificate, acs_url=f"{origin}/eid/saml/acs"))
+        sim = await start_tls_simulator(
+            pki,
+            pki.server_cert(),
+            saml=SamlInterfaceConfig(
+                entity_id=SIM_ENTITY_ID,
+                signing_key=simulator_pair,
+                encryption_key=enc,
+                sp_entity_id=f"{origin}/eid/saml/metadata",
+                sp_cert=sp.certificate,
+                acs_url=f"{origin}/eid/saml/acs",
+            ),
+        )
         servers.runners[:0] = sim.runners  # closed after the gateway
         assert sim.saml is not None
-        eid_lines = ['kind = "saml"', f'url = "{sim.saml.sso_url}"', f'server_cert = "{server_cert_file}"',
-                     'tls_ca_file = "{ca}"', 'sp_key = "certs/saml-signing.key"',
-                     'sp_cert = "certs/saml-signing.crt"', 'encryption_cert = "tls/sim-enc.crt"',
-                     f'server_entity_id = "{SIM_ENTITY_ID}"']
+        eid_lines = [
+            'kind = "saml"',
+            f'url = "{sim.saml.sso_url}"',
+            f'server_cert = "{server_cert_file}"',
+            'tls_ca_file = "{ca}"',
+            'sp_key = "certs/saml-signing.key"',
+            'sp_cert = "certs/saml-signing.crt"',
+            'encryption_cert = "tls/sim-enc.crt"',
+            f'server_entity_id = "{SIM_ENTITY_ID}"',
+        ]
     elif eid_lines is None:
         sim = await start_tls_simulator(pki, pki.server_cert())
         servers.runners[:0] = sim.runners  # closed after the gateway
-        eid_lines = ['kind = "tr03130"', 'url = "{eid_url}"', f'server_cert = "{server_cert_file}"',
-                     'tls_ca_file = "{ca}"']
-    filled = [line.replace("{eid_url}", sim.eid_url if sim else "").replace("{ca}", str(pki.ca_file))
-              for line in eid_lines]
+        eid_lines = [
+            'kind = "tr03130"',
+            'url = "{eid_url}"',
+            f'server_cert = "{server_cert_file}"',
+            'tls_ca_file = "{ca}"',
+        ]
+    filled = [
+        line.replace("{eid_url}", sim.eid_url if sim else "").replace("{ca}", str(pki.ca_file)) for line in eid_lines
+    ]
     text = _set_eid_server(path.read_text(encoding="utf-8"), filled, wait=wait)
     if timeout is not None:
         text, n = re.subn(r"(?m)^timeout_seconds = 10$", f"timeout_seconds = {timeout}", text, count=1)
@@ -144,8 +170,10 @@ def config_of(setup: Setup) -> GatewayConfig:
 #: its message, and the status in words on its one detail line (eid_gateway/demo/pages.py).
 DEMO_ERROR_TEXTS: dict[str | None, tuple[str, str]] = {
     None: ("Der Anmeldedienst hat einen Fehler gemeldet.", "Status: Fehler beim Anmeldedienst"),
-    STATUS_AUTHN_FAILED: ("Die Authentifizierung mit dem Ausweis ist fehlgeschlagen",
-                          "Status: Fehler beim Anmeldedienst: Authentifizierung fehlgeschlagen"),
+    STATUS_AUTHN_FAILED: (
+        "Die Authentifizierung mit dem Ausweis ist fehlgeschlagen",
+        "Status: Fehler beim Anmeldedienst: Authentifizierung fehlgeschlagen",
+    ),
     STATUS_REQUEST_DENIED: ("Die Anmeldung wurde abgebrochen.", "Status: Fehler beim Anmeldedienst: abgebrochen"),
 }
 

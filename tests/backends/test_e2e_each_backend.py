@@ -35,8 +35,11 @@ async def test_erika_signs_in(kind: str, browser: Browser, servers: Servers, tmp
     # the level of assurance on the wire: the assertion's AuthnContextClassRef (decrypted with the demo's key)
     gw = setup.gateway
     assert gw.config.demo.key is not None
-    assert authn_context_on(post_page, [gw.config.keys.saml_signing.certificate], gw.config.demo.key) \
-        == LevelOfAssurance.HIGH.value == "http://eidas.europa.eu/LoA/high"
+    assert (
+        authn_context_on(post_page, [gw.config.keys.saml_signing.certificate], gw.config.demo.key)
+        == LevelOfAssurance.HIGH.value
+        == "http://eidas.europa.eu/LoA/high"
+    )
     result = await deliver(browser, post_page)
     rows = {str(r.findtext("th")): str(r.findtext("td")) for r in result.doc().iter("tr")}
     assert rows["Familienname"] == "MUSTERMANN" and rows["Vornamen"] == "ERIKA"
@@ -51,13 +54,18 @@ async def test_erika_signs_in(kind: str, browser: Browser, servers: Servers, tmp
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize(("options", "title", "sub_code"), [
-    ({"cancel": True}, "Anmeldung abgebrochen", STATUS_REQUEST_DENIED),
-    ({"pin": "000000"}, "PIN falsch", STATUS_AUTHN_FAILED),
-    ({"identity": "blocked"}, "gesperrt", STATUS_AUTHN_FAILED),
-], ids=["cancel", "wrong-pin", "card-blocked"])
-async def test_card_step_failures(kind: str, options: dict[str, object], title: str, sub_code: str,
-                                  browser: Browser, servers: Servers, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("options", "title", "sub_code"),
+    [
+        ({"cancel": True}, "Anmeldung abgebrochen", STATUS_REQUEST_DENIED),
+        ({"pin": "000000"}, "PIN falsch", STATUS_AUTHN_FAILED),
+        ({"identity": "blocked"}, "gesperrt", STATUS_AUTHN_FAILED),
+    ],
+    ids=["cancel", "wrong-pin", "card-blocked"],
+)
+async def test_card_step_failures(
+    kind: str, options: dict[str, object], title: str, sub_code: str, browser: Browser, servers: Servers, tmp_path: Path
+) -> None:
     setup = await start(kind, servers, tmp_path / "gw")
     start_page = await open_start_page(browser, setup.gateway)
     step = await ausweisapp(servers, tc_token_url_of(start_page), **options)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, tc_token_url_of
 from eid_gateway.eid.tctoken import TcToken, parse_tc_token
+from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, tc_token_url_of
 
 from .harness import start_gateway_with
 
@@ -34,8 +34,7 @@ async def test_sign_in_over_the_saml_interface(browser: Browser, servers: Server
     assert resp.status == 200 and body["eid_server"] == "ok", body
 
 
-async def test_pseudonym_is_the_same_over_both_interfaces(browser: Browser, servers: Servers,
-                                                          tmp_path: Path) -> None:
+async def test_pseudonym_is_the_same_over_both_interfaces(browser: Browser, servers: Servers, tmp_path: Path) -> None:
     """The same card gives the same pseudonym whichever interface the eID-Server is reached by."""
     seen = []
     for kind in ("tr03130", "saml"):

@@ -28,8 +28,9 @@ async def test_sign_in_over_mutual_tls(browser: Browser, servers: Servers, tmp_p
     assert resp.status == 200 and body["eid_server"] == "ok" and "simulator" in body["eid_server_version"]
 
 
-async def test_wrong_client_certificate_gives_a_clear_error(browser: Browser, servers: Servers,
-                                                           tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_wrong_client_certificate_gives_a_clear_error(
+    browser: Browser, servers: Servers, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The eID-Server does not accept the gateway's client certificate: the citizen sees the
     technical-error page, the service gets a Responder error, the operator a log line naming the cause,
     and /readyz reports the eID-Server unavailable."""

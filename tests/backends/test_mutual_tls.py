@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from certs.devpki import generate_ca
-from eid_gateway.core.port import EidRequest
 from eid_gateway.backends.tls import TLS12_CIPHERS, EidTlsError, TlsFailure, client_context
+from eid_gateway.core.port import EidRequest
 from eid_gateway.identity import Attribute
 from saml.keys import generate_key_pair, key_pair_to_pem
 
@@ -114,8 +114,7 @@ async def test_pinned_server_certificate_as_trust_anchor(pki: Pki, tmp_path: Pat
     """tls_ca_file may hold the server's own (CA-issued) certificate instead of the CA."""
     server = pki.server_cert()
     pin = tmp_path / "pin.crt"
-    pin.write_bytes(key_pair_to_pem(server)[1].split(b"-----END CERTIFICATE-----")[0]
-                    + b"-----END CERTIFICATE-----\n")
+    pin.write_bytes(key_pair_to_pem(server)[1].split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n")
     env = await start_tls_simulator(pki, server)
     client = tls_client(pki, env.eid_url, trust=pin)
     try:

@@ -28,8 +28,10 @@ from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from lxml import etree
+from oidc.conftest import in_thread
+from oidc.test_end_to_end import RelyingParty
+from oidc.test_full_app import RP_CB, Gateway
 
-from tr03110.cvc import Chat, Role, build_cvc, parse_cvc
 from certs.pkcs11 import (
     SOFTHSM2_MODULE,
     Pkcs11EcPrivateKey,
@@ -50,24 +52,23 @@ from eid_gateway.frontends.oidc.settings import (
 )
 from eid_gateway.frontends.oidc.tokens import sign_id_token
 from eid_gateway.settings_base import ConfigError
+from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, tc_token_url_of
+from helpers.ports import bound_socket, free_port
 from saml import algorithms as alg
 from saml.bindings import parse_redirect, redirect_url
 from saml.dsig import sign_enveloped, verify_enveloped
+from saml.errors import SignatureError
 from saml.keys import KeyLoadError, KeyPair
 from saml.messages import AuthnRequest, build_authn_request
 from saml.xml import parse_xml, to_bytes
-
-from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, tc_token_url_of
-from helpers.ports import bound_socket
-from oidc.conftest import in_thread
-from helpers.ports import free_port
-from oidc.test_end_to_end import RelyingParty
-from oidc.test_full_app import RP_CB, Gateway
+from tr03110.cvc import Chat, Role, build_cvc, parse_cvc
 
 from .harness import start_gateway_with
 
-pytestmark = pytest.mark.skipif(shutil.which("softhsm2-util") is None or not SOFTHSM2_MODULE.exists(),
-                                reason="Debian package softhsm2 not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("softhsm2-util") is None or not SOFTHSM2_MODULE.exists(),
+    reason="Debian package softhsm2 not installed",
+)
 PIN = "246810"
 LABEL = "eidgw-test"
 
@@ -78,11 +79,17 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11Token]:
     directory = tmp_path_factory.mktemp("softhsm")
     (directory / "tokens").mkdir()
     conf = directory / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {directory / 'tokens'}\nobjectstore.backend = file\n"
-                    "log.level = ERROR\n", encoding="utf-8")
+    conf.write_text(
+        f"directories.tokendir = {directory / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n",
+        encoding="utf-8",
+    )
     os.environ["SOFTHSM2_CONF"] = str(conf)  # read when the module is first loaded in this process
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", LABEL, "--pin", PIN,
-                    "--so-pin", "13579135"], check=True, capture_output=True, env=os.environ.copy())
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", LABEL, "--pin", PIN, "--so-pin", "13579135"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
     tok = open_token(SOFTHSM2_MODULE, LABEL, PIN)
     tok.generate("saml-ec", "ec-p256")
     tok.generate("saml-rsa", "rsa-3072")
@@ -92,12 +99,17 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11Token]:
 def _self_signed(key: object, name: str) -> x509.Certificate:
     """A certificate signed by the token key itself (cryptography calls its ``sign``)."""
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key())  # type: ignore[attr-defined]
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .sign(key, hashes.SHA256()))  # type: ignore[arg-type]
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -115,16 +127,22 @@ def rsa_pair(token: Pkcs11Token) -> KeyPair:
 def test_private_key_cannot_leave_the_token(ec_pair: KeyPair, rsa_pair: KeyPair) -> None:
     for pair in (ec_pair, rsa_pair):
         with pytest.raises(TypeError):
-            pair.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption())
+            pair.private_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
         with pytest.raises(KeyLoadError):
             _ = pair.xmlsec_key
     assert rsa_pair.private_key.key_size == 3072 and ec_pair.is_ec
 
 
-@pytest.mark.parametrize(("which", "algorithm"), [
-    ("ec", alg.ECDSA_SHA256), ("rsa", alg.RSA_SHA256), ("rsa", alg.RSA_PSS_SHA256),
-])
+@pytest.mark.parametrize(
+    ("which", "algorithm"),
+    [
+        ("ec", alg.ECDSA_SHA256),
+        ("rsa", alg.RSA_SHA256),
+        ("rsa", alg.RSA_PSS_SHA256),
+    ],
+)
 def test_xml_signature_with_a_token_key(ec_pair: KeyPair, rsa_pair: KeyPair, which: str, algorithm: str) -> None:
     pair = ec_pair if which == "ec" else rsa_pair
     request = build_authn_request(AuthnRequest(issuer="urn:sp", destination="https://idp.example/sso"))
@@ -134,7 +152,7 @@ def test_xml_signature_with_a_token_key(ec_pair: KeyPair, rsa_pair: KeyPair, whi
     assert verified.get("ID") == request.get("ID")
     # the signature is bound to the content: change it and verification fails
     tampered = parse_xml(to_bytes(request).replace(b"urn:sp", b"urn:xx"))
-    with pytest.raises(Exception):
+    with pytest.raises(SignatureError):
         verify_enveloped(tampered, [pair.certificate])
 
 
@@ -147,10 +165,15 @@ def test_redirect_binding_with_a_token_key(rsa_pair: KeyPair) -> None:
 
 def test_cv_certificate_signed_in_the_token(ec_pair: KeyPair) -> None:
     today = datetime.date.today()
-    data = build_cvc(authority_reference="DEHSMCVCA00001", holder_reference="DEHSMCVCA00001",
-                     public_key=ec_pair.private_key.public_key(),
-                     chat=Chat.authentication_terminal(role=Role.CVCA), effective_date=today,
-                     expiration_date=today, signing_key=ec_pair.private_key)
+    data = build_cvc(
+        authority_reference="DEHSMCVCA00001",
+        holder_reference="DEHSMCVCA00001",
+        public_key=ec_pair.private_key.public_key(),
+        chat=Chat.authentication_terminal(role=Role.CVCA),
+        effective_date=today,
+        expiration_date=today,
+        signing_key=ec_pair.private_key,
+    )
     cert = parse_cvc(data)
     cert.verify_signature(cert)
 
@@ -159,15 +182,15 @@ async def test_ws_security_with_a_token_key(ec_pair: KeyPair) -> None:
     """The eID-Interface client signs its SOAP requests in the token; the simulator verifies them."""
     from aiohttp import web
 
-    from eid_gateway.core.port import EidRequest
     from eid_gateway.backends.tr03130 import Tr03130Client
+    from eid_gateway.core.port import EidRequest
     from eid_gateway.identity import Attribute
     from eid_gateway.simulator import Simulator, SimulatorConfig
     from saml.keys import generate_key_pair
 
     sim_key = generate_key_pair("ec-p256")
     sock = bound_socket()
-    origin = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
     sim = Simulator(SimulatorConfig(public_origin=origin, key=sim_key, gateway_cert=ec_pair.certificate))
     app = web.Application()
     app.router.add_routes(sim.routes())
@@ -175,8 +198,9 @@ async def test_ws_security_with_a_token_key(ec_pair: KeyPair) -> None:
     await servers.serve(app, sock)
     client = Tr03130Client(origin + "/eid-sim/eID", ec_pair, sim_key.certificate, 5.0)
     try:
-        session = await client.start_session(EidRequest(required=frozenset({Attribute.FAMILY_NAMES,
-                                                                            Attribute.PSEUDONYM})))
+        session = await client.start_session(
+            EidRequest(required=frozenset({Attribute.FAMILY_NAMES, Attribute.PSEUDONYM}))
+        )
         assert session.psk_id is not None
         sim.core.card_step(session.psk_id, "erika", "123456")
         identity = await client.fetch_result(session, 1)
@@ -240,9 +264,10 @@ def test_config_names_the_token_key(rsa_pair: KeyPair, tmp_path: Path, monkeypat
     path = _write_config(tmp_path, "http://127.0.0.1:8080", 8080)
     (tmp_path / "hsm.crt").write_bytes(rsa_pair.certificate.public_bytes(serialization.Encoding.PEM))
     text = path.read_text(encoding="utf-8")
-    text = text.replace('saml_signing_key = "certs/saml-signing.key"',
-                        f'saml_signing_key = "pkcs11:token={LABEL};object=saml-rsa"\n'
-                        'pkcs11_pin_env = "TEST_EIDGW_HSM_PIN"')
+    text = text.replace(
+        'saml_signing_key = "certs/saml-signing.key"',
+        f'saml_signing_key = "pkcs11:token={LABEL};object=saml-rsa"\npkcs11_pin_env = "TEST_EIDGW_HSM_PIN"',
+    )
     text = text.replace('saml_signing_cert = "certs/saml-signing.crt"', 'saml_signing_cert = "hsm.crt"')
     path.write_text(text, encoding="utf-8")
     monkeypatch.delenv("TEST_EIDGW_HSM_PIN", raising=False)
@@ -273,8 +298,9 @@ async def test_rollover_to_a_token_key_is_announced_first(rsa_pair: KeyPair, tmp
         async with aiohttp.ClientSession() as session:
             async with session.get(setup.gateway.url("/saml/metadata")) as resp:
                 metadata = await resp.read()
-        entity = parse_metadata(metadata, trusted=[setup.gateway.config.keys.saml_signing.certificate],
-                                require_signature=True)
+        entity = parse_metadata(
+            metadata, trusted=[setup.gateway.config.keys.saml_signing.certificate], require_signature=True
+        )
         assert entity.idp is not None
         trusted = entity.idp.signing_certificates()
         assert setup.gateway.config.keys.saml_signing.certificate in trusted and rsa_pair.certificate in trusted
@@ -284,7 +310,6 @@ async def test_rollover_to_a_token_key_is_announced_first(rsa_pair: KeyPair, tmp
         assert verify_enveloped(parse_xml(to_bytes(request)), trusted) is not None
     finally:
         await servers.close()
-
 
 
 # --- OIDC: the provider's ID-token signing keys in the token --------------------------------------------
@@ -302,7 +327,8 @@ def oidc_token_keys(token: Pkcs11Token) -> dict[str, TokenKey]:
 
 
 def _oidc_provider_in_token(base_dir: Path) -> ProviderSettings:
-    settings = parse_oidc_settings(tomllib.loads(f"""
+    settings = parse_oidc_settings(
+        tomllib.loads(f"""
 [keys]
 pkcs11_pin_env = "{HSM_PIN_ENV}"
 [oidc]
@@ -312,14 +338,16 @@ path = "pkcs11:token={LABEL};object=oidc-ec"
 [oidc.rsa_signing_key]
 kid = "hsm-rsa"
 path = "pkcs11:token={LABEL};object=oidc-rsa"
-"""), base_dir)
+"""),
+        base_dir,
+    )
     assert settings is not None
     return settings.provider
 
 
-def _verify_compact_jws(compact: str, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
-                        jws_alg: str) -> None:
+def _verify_compact_jws(compact: str, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, jws_alg: str) -> None:
     """Check a JWS signature with cryptography alone (independent of joserfc): raw r||s, or PSS."""
+
     def b64(part: str) -> bytes:
         return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
@@ -335,8 +363,9 @@ def _verify_compact_jws(compact: str, public_key: ec.EllipticCurvePublicKey | rs
 
 
 @pytest.mark.parametrize("jws_alg", ["ES256", "PS256"])
-def test_oidc_id_token_signed_in_the_token(oidc_token_keys: dict[str, TokenKey], jws_alg: str, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oidc_id_token_signed_in_the_token(
+    oidc_token_keys: dict[str, TokenKey], jws_alg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``[oidc.*_key] path = "pkcs11:..."``: the provider signs ID tokens in the token; the JWKS it
     publishes is the public key only and verifies them (joserfc, and cryptography on its own)."""
     monkeypatch.setenv(HSM_PIN_ENV, PIN)
@@ -364,17 +393,24 @@ def test_oidc_id_token_signed_in_the_token(oidc_token_keys: dict[str, TokenKey],
         _verify_compact_jws(f"{head}.{other}.{sig}", public, jws_alg)
 
 
-def test_oidc_token_key_errors_name_the_setting(oidc_token_keys: dict[str, TokenKey], tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oidc_token_key_errors_name_the_setting(
+    oidc_token_keys: dict[str, TokenKey], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     provider = _oidc_provider_in_token(tmp_path)
     monkeypatch.setenv(HSM_PIN_ENV, PIN)
     for uri, message in [
-        (f"pkcs11:token={LABEL};object=missing",
-         f"oidc.signing_key.path: token {LABEL!r} holds no single private key 'missing'"),
-        (f"pkcs11:token={LABEL};object=oidc-rsa",
-         f"oidc.signing_key.path: pkcs11:token={LABEL};object=oidc-rsa must hold an EC P-256 private key"),
-        ("pkcs11:token=no-such-token;object=oidc-ec",
-         f"oidc.signing_key.path: cannot open token 'no-such-token' with {SOFTHSM2_MODULE}: "),
+        (
+            f"pkcs11:token={LABEL};object=missing",
+            f"oidc.signing_key.path: token {LABEL!r} holds no single private key 'missing'",
+        ),
+        (
+            f"pkcs11:token={LABEL};object=oidc-rsa",
+            f"oidc.signing_key.path: pkcs11:token={LABEL};object=oidc-rsa must hold an EC P-256 private key",
+        ),
+        (
+            "pkcs11:token=no-such-token;object=oidc-ec",
+            f"oidc.signing_key.path: cannot open token 'no-such-token' with {SOFTHSM2_MODULE}: ",
+        ),
     ]:
         wrong = replace(provider, signing_key=SigningKeyRef("k", None, TokenKeyRef(uri, HSM_PIN_ENV)))
         with pytest.raises(ConfigError) as caught:
@@ -393,8 +429,8 @@ async def test_oidc_sign_in_with_the_provider_key_in_the_token(
     in the token: authlib's relying party (discovery, PKCE, token request) validates the ID token against
     the published JWKS; card step by the embedded simulator, AusweisApp played by its client."""
     from eid_gateway.app import create_app
-    from eid_gateway.instance import write_example_config
     from eid_gateway.config import StoreConfig, load_config
+    from eid_gateway.instance import write_example_config
     from eid_gateway.store.sqlite import SqliteStore
 
     instance = tmp_path / "gw"
@@ -403,13 +439,19 @@ async def test_oidc_sign_in_with_the_provider_key_in_the_token(
     text = path.read_text(encoding="utf-8")
     for old, new in [
         ("[keys]\n", f'[keys]\npkcs11_pin_env = "{HSM_PIN_ENV}"\n'),
-        ('kid = "oidc-dev-1"\npath = "certs/oidc-signing.key"\n',
-         f'kid = "hsm-ec"\npath = "pkcs11:token={LABEL};object=oidc-ec"\n'),
+        (
+            'kid = "oidc-dev-1"\npath = "certs/oidc-signing.key"\n',
+            f'kid = "hsm-ec"\npath = "pkcs11:token={LABEL};object=oidc-ec"\n',
+        ),
         # init writes an RSA key file for RS256 too: both provider keys come from the token here
-        ('kid = "oidc-rsa-dev-1"\npath = "certs/oidc-rsa-signing.key"\n',
-         f'kid = "hsm-rsa"\npath = "pkcs11:token={LABEL};object=oidc-rsa"\n'),
-        ('redirect_uris = ["http://127.0.0.1:8080/demo/oidc/callback"]\npublic_client = true\n',
-         f'redirect_uris = ["{RP_CB}"]\npublic_client = true\nid_token_signed_response_alg = "{jws_alg}"\n'),
+        (
+            'kid = "oidc-rsa-dev-1"\npath = "certs/oidc-rsa-signing.key"\n',
+            f'kid = "hsm-rsa"\npath = "pkcs11:token={LABEL};object=oidc-rsa"\n',
+        ),
+        (
+            'redirect_uris = ["http://127.0.0.1:8080/demo/oidc/callback"]\npublic_client = true\n',
+            f'redirect_uris = ["{RP_CB}"]\npublic_client = true\nid_token_signed_response_alg = "{jws_alg}"\n',
+        ),
     ]:
         assert text.count(old) == 1, old
         text = text.replace(old, new)
@@ -422,16 +464,28 @@ async def test_oidc_sign_in_with_the_provider_key_in_the_token(
 
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    config = replace(config, public_origin=origin, store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
-                     demo=replace(config.demo, enabled=False))
+    config = replace(
+        config,
+        public_origin=origin,
+        store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
+        demo=replace(config.demo, enabled=False),
+    )
     store = SqliteStore(config.store.path)
     app = create_app(config, store=store)  # mounts the OIDC provider from config.oidc: keys from the token
     browser = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await browser.start_server()
     try:
         gateway = Gateway(origin, config, browser)
-        rp = RelyingParty(origin, OAuth2Session("demo-oidc", scope="openid profile", redirect_uri=RP_CB,
-                                                token_endpoint_auth_method="none", code_challenge_method="S256"))
+        rp = RelyingParty(
+            origin,
+            OAuth2Session(
+                "demo-oidc",
+                scope="openid profile",
+                redirect_uri=RP_CB,
+                token_endpoint_auth_method="none",
+                code_challenge_method="S256",
+            ),
+        )
         await in_thread(rp.discover)
         assert jws_alg in rp.metadata["id_token_signing_alg_values_supported"]
         location = await gateway.browse_to_gateway_redirect(rp.authorization_url())

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.gateway import Browser, StartGateway, open_start_page
 
 from eid_gateway.backends import registry
 from eid_gateway.backends.registry import BACKENDS, UnknownBackend, backend_kind
 from eid_gateway.config import parse_config, single_process_reasons
 from eid_gateway.settings_base import ConfigError
+from helpers.gateway import Browser, StartGateway, open_start_page
 
 PACKAGE = Path(registry.__file__).resolve().parent.parent
 
@@ -35,8 +35,12 @@ def _kind_tests(path: Path) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if not isinstance(node, ast.Compare):
             continue
-        strings = {sub.value for side in (node.left, *node.comparators) for sub in ast.walk(side)
-                   if isinstance(sub, ast.Constant) and isinstance(sub.value, str)}
+        strings = {
+            sub.value
+            for side in (node.left, *node.comparators)
+            for sub in ast.walk(side)
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
+        }
         if strings & set(BACKENDS) and "kind" in ast.unparse(node):
             found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
     return found
@@ -51,10 +55,14 @@ def test_no_module_tests_a_backend_kind_by_name() -> None:
 
 def test_the_kind_test_finder_finds_one(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text('if config.eid_server.kind == "simulator" or es.kind in ("saml", "x"):\n    pass\n'
-                      'if mode == "simulator":\n    pass\n')
-    assert [line.split(': ')[1] for line in _kind_tests(sample)] == [
-        "config.eid_server.kind == 'simulator'", "es.kind in ('saml', 'x')"]  # ``mode`` is not a kind
+    sample.write_text(
+        'if config.eid_server.kind == "simulator" or es.kind in ("saml", "x"):\n    pass\n'
+        'if mode == "simulator":\n    pass\n'
+    )
+    assert [line.split(": ")[1] for line in _kind_tests(sample)] == [
+        "config.eid_server.kind == 'simulator'",
+        "es.kind in ('saml', 'x')",
+    ]  # ``mode`` is not a kind
 
 
 def test_every_line_is_complete() -> None:
@@ -80,8 +88,9 @@ def test_single_process_reasons_come_from_the_kind(tmp_path: Path, monkeypatch: 
 
     demo = DemoConfig(enabled=False, key=None, entity_id="x", service_id=None)
     assert single_process_reasons("tr03130", kiosks=False, simulator=None, demo=demo) == []
-    assert any("embedded-paos" in r for r in single_process_reasons("embedded-paos", kiosks=False, simulator=None,
-                                                                     demo=demo))
+    assert any(
+        "embedded-paos" in r for r in single_process_reasons("embedded-paos", kiosks=False, simulator=None, demo=demo)
+    )
     lone = replace(BACKENDS["tr03130"], name="lone", single_process_reason=lambda sections: "lone keeps state")
     monkeypatch.setitem(BACKENDS, "lone", lone)
     assert single_process_reasons("lone", kiosks=False, simulator=None, demo=demo) == ["lone keeps state"]
@@ -99,8 +108,9 @@ async def test_a_new_kind_is_one_registry_line(
     assert ready.status == 200 and checks["eid_server"] == "ok", checks  # getServerInfo via the mounted twin
     start = await open_start_page(browser, gw)
     assert gw.config.simulator is not None
-    assert any(link.startswith(gw.config.simulator.prefix + "/client?tcTokenURL=") for link in start.links()), \
+    assert any(link.startswith(gw.config.simulator.prefix + "/client?tcTokenURL=") for link in start.links()), (
         start.links()
+    )
 
 
 async def test_a_kind_without_a_test_client_links_none(

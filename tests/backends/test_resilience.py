@@ -10,15 +10,14 @@ from pathlib import Path
 import pytest
 
 from certs.loading import load_key_pair_file
-from helpers.gateway import Browser, Servers
-from helpers.clocks import FakeClock
-from helpers.ports import bound_socket, closed_port
-from eid_gateway.core.port import EidRequest, EidServerUnavailable, EidSession
 from eid_gateway.backends.resilience import BreakerState, CircuitBreaker, CircuitOpen, ResilientEidServer, breaker_of
 from eid_gateway.backends.tls import EidNotDelivered
 from eid_gateway.backends.tr03130 import Tr03130Client
+from eid_gateway.core.port import EidRequest, EidServerUnavailable, EidSession, ServerInfo
 from eid_gateway.identity import Attribute, Identity
-from eid_gateway.core.port import ServerInfo
+from helpers.clocks import FakeClock
+from helpers.gateway import Browser, Servers
+from helpers.ports import bound_socket, closed_port
 
 from .faulty import Fault, FaultyServer
 from .harness import _write_config, start_gateway_with
@@ -68,7 +67,7 @@ async def env(servers: Servers, tmp_path: Path) -> AsyncIterator[Env]:
     """The simulator behind FaultyServer, and a real client with the keys of an `init` instance."""
     _write_config(tmp_path, "http://127.0.0.1:1", 1)
     sock = bound_socket()
-    origin = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
     faulty = FaultyServer()
     sim = faulty.attach(origin, tmp_path)
     await servers.serve(faulty.app(), sock)
@@ -131,8 +130,9 @@ async def test_get_result_not_delivered_is_retried_then_the_breaker_opens(env: E
     down = Tr03130Client(f"http://127.0.0.1:{closed_port()}/eID", env.client._key, env.client._server_cert, 1.0)
     counting = Counting(down)
     clock = FakeClock(100.0)
-    backend = ResilientEidServer(counting, retries=2, backoff=0.001,
-                                 breaker=CircuitBreaker(failures=4, reset_seconds=10, clock=clock))
+    backend = ResilientEidServer(
+        counting, retries=2, backoff=0.001, breaker=CircuitBreaker(failures=4, reset_seconds=10, clock=clock)
+    )
     session = EidSession("ab" * 32, "https://x.example/paos", "p" * 32, None)
     with pytest.raises(EidNotDelivered):
         await backend.fetch_result(session, 1)
@@ -147,16 +147,28 @@ async def test_get_result_not_delivered_is_retried_then_the_breaker_opens(env: E
 
 
 async def test_readyz_shows_the_breaker(browser: Browser, servers: Servers, tmp_path: Path) -> None:
-    setup = await start_gateway_with(servers, tmp_path / "gw", timeout=1.0, eid_lines=[
-        'kind = "tr03130"', f'url = "http://127.0.0.1:{closed_port()}/eID"', 'server_cert = "certs/simulator.crt"',
-        "retries = 0", "circuit_breaker_failures = 2", "circuit_breaker_reset_seconds = 60",
-    ])
+    setup = await start_gateway_with(
+        servers,
+        tmp_path / "gw",
+        timeout=1.0,
+        eid_lines=[
+            'kind = "tr03130"',
+            f'url = "http://127.0.0.1:{closed_port()}/eID"',
+            'server_cert = "certs/simulator.crt"',
+            "retries = 0",
+            "circuit_breaker_failures = 2",
+            "circuit_breaker_reset_seconds = 60",
+        ],
+    )
     states = []
     for _ in range(3):
         async with browser.session.get(setup.gateway.url("/readyz")) as resp:
             assert resp.status == 503
             body = await resp.json()
             states.append((body["eid_server"], body["eid_server_breaker"]))
-    assert states == [("error: EidNotDelivered", "closed"), ("error: EidNotDelivered", "open"),
-                      ("error: CircuitOpen", "open")]
+    assert states == [
+        ("error: EidNotDelivered", "closed"),
+        ("error: EidNotDelivered", "open"),
+        ("error: CircuitOpen", "open"),
+    ]
     assert breaker_of(object()) is None

@@ -11,9 +11,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from helpers.gateway import Servers
-from helpers.ports import bound_socket
-from eid_gateway.core.port import EidProtocolError, EidRequest, EidResultError, EidSession, FailureKind
 from eid_gateway.backends.saml_backend import SamlEidServer
 from eid_gateway.backends.saml_interface import (
     SamlInterfaceError,
@@ -23,18 +20,25 @@ from eid_gateway.backends.saml_interface import (
     result_attributes,
     result_from_attributes,
 )
+from eid_gateway.core.port import EidProtocolError, EidRequest, EidResultError, EidSession, FailureKind
 from eid_gateway.eid.mapping import use_id_request
 from eid_gateway.eid.messages import Selection, UseIDRequest
 from eid_gateway.identity import Attribute, PartialDate, Place
 from eid_gateway.simulator import Simulator, SimulatorConfig
 from eid_gateway.simulator.saml_interface import SamlInterfaceConfig, SimulatorSamlInterface
+from helpers.gateway import Servers
+from helpers.ports import bound_socket
 from saml.keys import KeyPair, generate_key_pair
 
 from .harness import saml_encryption_key
 
-REQUEST = EidRequest(required=frozenset({Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH,
-                                         Attribute.ADDRESS, Attribute.PSEUDONYM}),
-                     optional=frozenset({Attribute.BIRTH_NAME}), minimum_age=18)
+REQUEST = EidRequest(
+    required=frozenset(
+        {Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.ADDRESS, Attribute.PSEUDONYM}
+    ),
+    optional=frozenset({Attribute.BIRTH_NAME}),
+    minimum_age=18,
+)
 
 
 # --- the sans-I/O core ---------------------------------------------------------------------------------------
@@ -48,12 +52,15 @@ def test_request_extension_round_trip() -> None:
     assert parsed.age == 18 and parsed.operations["AgeVerification"] is Selection.REQUIRED
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda xml: xml.replace(b'Name="GivenNames"', b'Name="ShoeSize"'), "unknown or repeated"),
-    (lambda xml: xml.replace(b"<saml2:AttributeValue>18</saml2:AttributeValue>", b""), "needs one age"),
-    (lambda xml: xml.replace(b'eid:RequiredAttribute="true"', b'eid:RequiredAttribute="yes"', 1), "true or false"),
-    (lambda xml: xml.replace(b'Version="2"', b'Version="1"'), "version 2"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda xml: xml.replace(b'Name="GivenNames"', b'Name="ShoeSize"'), "unknown or repeated"),
+        (lambda xml: xml.replace(b"<saml2:AttributeValue>18</saml2:AttributeValue>", b""), "needs one age"),
+        (lambda xml: xml.replace(b'eid:RequiredAttribute="true"', b'eid:RequiredAttribute="yes"', 1), "true or false"),
+        (lambda xml: xml.replace(b'Version="2"', b'Version="1"'), "version 2"),
+    ],
+)
 def test_request_extension_refusals(change: object, message: str) -> None:
     from lxml import etree
 
@@ -87,23 +94,27 @@ def test_result_attributes_round_trip(simulator: Simulator) -> None:
     result = result_from_attributes(attrs)
     assert result.personal_data is not None
     assert result.personal_data.date_of_birth == PartialDate(1964, 8, 12)
-    assert result.personal_data.place_of_residence == Place(street="HEIDESTRASSE 17", city="KÖLN", country="D",
-                                                            zip_code="51147")
+    assert result.personal_data.place_of_residence == Place(
+        street="HEIDESTRASSE 17", city="KÖLN", country="D", zip_code="51147"
+    )
     assert result.fulfils_age_verification is True
     assert result.personal_data.restricted_id is not None
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda a: a.pop("DocumentValidity"), "DocumentValidity"),
-    (lambda a: a.update(ShoeSize=["44"]), "unexpected attribute"),
-    (lambda a: a.update(GivenNames=["A", "B"]), "exactly one value"),
-    (lambda a: a.update(RestrictedID=["zz"]), "hex"),
-    (lambda a: a.update(PlaceOfResidence=['{"city": 5}']), "place object"),
-    (lambda a: a.update(PlaceOfResidence=['{"planet": "Mars"}']), "place object"),
-    (lambda a: a.update(AgeVerification=["maybe"]), "true or false"),
-    (lambda a: a.update(DateOfBirth=["1964-13-01"]), "not a date"),
-    (lambda a: a.update(AttributeNotOnChip=["ShoeSize"]), "unknown attribute"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.pop("DocumentValidity"), "DocumentValidity"),
+        (lambda a: a.update(ShoeSize=["44"]), "unexpected attribute"),
+        (lambda a: a.update(GivenNames=["A", "B"]), "exactly one value"),
+        (lambda a: a.update(RestrictedID=["zz"]), "hex"),
+        (lambda a: a.update(PlaceOfResidence=['{"city": 5}']), "place object"),
+        (lambda a: a.update(PlaceOfResidence=['{"planet": "Mars"}']), "place object"),
+        (lambda a: a.update(AgeVerification=["maybe"]), "true or false"),
+        (lambda a: a.update(DateOfBirth=["1964-13-01"]), "not a date"),
+        (lambda a: a.update(AttributeNotOnChip=["ShoeSize"]), "unknown attribute"),
+    ],
+)
 def test_result_attribute_refusals(simulator: Simulator, change: object, message: str) -> None:
     attrs = _attributes_of(simulator, "erika", use_id_request(REQUEST))
     assert callable(change)
@@ -133,9 +144,14 @@ class Env:
 
     def backend_with(self, **changes: object) -> SamlEidServer:
         options: dict[str, object] = dict(
-            sso_url=self.interface.sso_url, server_entity_id="urn:sim", server_cert=self.sim.config.key.certificate,
-            encryption_cert=self.interface.config.encryption_key.certificate, sp_entity_id="urn:gateway",
-            acs_url="http://gateway.example/eid/saml/acs", sp_key=self.sp, require_https=False,
+            sso_url=self.interface.sso_url,
+            server_entity_id="urn:sim",
+            server_cert=self.sim.config.key.certificate,
+            encryption_cert=self.interface.config.encryption_key.certificate,
+            sp_entity_id="urn:gateway",
+            acs_url="http://gateway.example/eid/saml/acs",
+            sp_key=self.sp,
+            require_https=False,
         )
         options.update(changes)
         return SamlEidServer(**options)  # type: ignore[arg-type]
@@ -149,19 +165,39 @@ async def env(servers: Servers, tmp_path: Path) -> AsyncIterator[Env]:
     if not _SP:
         _SP.append(generate_key_pair("rsa-3072", "gateway SP"))
     sock = bound_socket()
-    origin = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
     signing = generate_key_pair("ec-p256", "simulator")
     sim = Simulator(SimulatorConfig(public_origin=origin, key=signing, gateway_cert=signing.certificate))
-    interface = SimulatorSamlInterface(sim, SamlInterfaceConfig(
-        entity_id="urn:sim", signing_key=signing, encryption_key=saml_encryption_key(), sp_entity_id="urn:gateway",
-        sp_cert=_SP[0].certificate, acs_url="http://gateway.example/eid/saml/acs"))
+    interface = SimulatorSamlInterface(
+        sim,
+        SamlInterfaceConfig(
+            entity_id="urn:sim",
+            signing_key=signing,
+            encryption_key=saml_encryption_key(),
+            sp_entity_id="urn:gateway",
+            sp_cert=_SP[0].certificate,
+            acs_url="http://gateway.example/eid/saml/acs",
+        ),
+    )
     app = web.Application()
     app.add_routes(sim.routes() + interface.routes())
     await servers.serve(app, sock)
-    environment = Env(sim, interface, SamlEidServer(
-        sso_url=interface.sso_url, server_entity_id="urn:sim", server_cert=signing.certificate,
-        encryption_cert=saml_encryption_key().certificate, sp_entity_id="urn:gateway",
-        acs_url="http://gateway.example/eid/saml/acs", sp_key=_SP[0], require_https=False), _SP[0], origin)
+    environment = Env(
+        sim,
+        interface,
+        SamlEidServer(
+            sso_url=interface.sso_url,
+            server_entity_id="urn:sim",
+            server_cert=signing.certificate,
+            encryption_cert=saml_encryption_key().certificate,
+            sp_entity_id="urn:gateway",
+            acs_url="http://gateway.example/eid/saml/acs",
+            sp_key=_SP[0],
+            require_https=False,
+        ),
+        _SP[0],
+        origin,
+    )
     yield environment
     await environment.backend.close()
 
@@ -196,8 +232,12 @@ async def test_error_status_carries_the_result_minor(env: Env) -> None:
 async def test_answer_to_another_request_is_refused(env: Env) -> None:
     first, second = await _session(env), await _session(env)
     a, b = SessionRef.decode(first.session_id), SessionRef.decode(second.session_id)
-    crossed = EidSession(SessionRef(a.session_identifier, a.refresh_address, b.request_id).encode(),
-                         first.server_address, first.psk_id, None)
+    crossed = EidSession(
+        SessionRef(a.session_identifier, a.refresh_address, b.request_id).encode(),
+        first.server_address,
+        first.psk_id,
+        None,
+    )
     with pytest.raises(EidProtocolError, match="in_response_to"):
         await env.backend.fetch_result(crossed, 1)
 

@@ -43,13 +43,18 @@ class Pki:
     def gateway_cert_file(self) -> Path:
         return self.directory / "gateway-client.crt"
 
-    def server_cert(self, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), expired: bool = False,
-                    ca: KeyPair | None = None) -> KeyPair:
-        now = datetime.datetime.now(datetime.timezone.utc)
+    def server_cert(
+        self, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), expired: bool = False, ca: KeyPair | None = None
+    ) -> KeyPair:
+        now = datetime.datetime.now(datetime.UTC)
         if expired:
-            return issue_certificate(ca or self.ca, "simulator TLS (expired)", hosts=hosts,
-                                     not_before=now - datetime.timedelta(days=30),
-                                     not_after=now - datetime.timedelta(days=1))
+            return issue_certificate(
+                ca or self.ca,
+                "simulator TLS (expired)",
+                hosts=hosts,
+                not_before=now - datetime.timedelta(days=30),
+                not_after=now - datetime.timedelta(days=1),
+            )
         return issue_certificate(ca or self.ca, "simulator TLS", hosts=hosts)
 
 
@@ -78,24 +83,37 @@ class TlsSimulator:
             await runner.cleanup()
 
 
-async def start_tls_simulator(pki: Pki, server_cert: KeyPair, *, prefix: str = "/eid-sim",
-                              tc_token_origins: frozenset[str] = frozenset(),
-                              saml: SamlInterfaceConfig | None = None) -> TlsSimulator:
+async def start_tls_simulator(
+    pki: Pki,
+    server_cert: KeyPair,
+    *,
+    prefix: str = "/eid-sim",
+    tc_token_origins: frozenset[str] = frozenset(),
+    saml: SamlInterfaceConfig | None = None,
+) -> TlsSimulator:
     plain_sock, tls_sock = free_socket(), free_socket()
-    plain_origin = "http://127.0.0.1:%d" % plain_sock.getsockname()[1]
-    sim = Simulator(SimulatorConfig(public_origin=plain_origin, key=pki.simulator_signing,
-                                    gateway_cert=pki.gateway.certificate, tc_token_origins=tc_token_origins),
-                    prefix)
+    plain_origin = f"http://127.0.0.1:{plain_sock.getsockname()[1]}"
+    sim = Simulator(
+        SimulatorConfig(
+            public_origin=plain_origin,
+            key=pki.simulator_signing,
+            gateway_cert=pki.gateway.certificate,
+            tc_token_origins=tc_token_origins,
+        ),
+        prefix,
+    )
     plain = web.Application()
     plain.add_routes(sim.routes())
-    tls_origin = "https://127.0.0.1:%d" % tls_sock.getsockname()[1]
+    tls_origin = f"https://127.0.0.1:{tls_sock.getsockname()[1]}"
     env = TlsSimulator(sim, plain_origin, tls_origin + prefix + "/eID")
     tls_app = eid_interface_app(sim)
     if saml is not None:  # the SAML interface, reached by the gateway over the same mutual TLS
         env.saml = SimulatorSamlInterface(sim, replace(saml, origin=tls_origin))
         tls_app.add_routes(env.saml.routes())
-    for app, sock, ctx in ((plain, plain_sock, None),
-                           (tls_app, tls_sock, tls_context(server_cert, pki.gateway_cert_file))):
+    for app, sock, ctx in (
+        (plain, plain_sock, None),
+        (tls_app, tls_sock, tls_context(server_cert, pki.gateway_cert_file)),
+    ):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         env.runners.append(runner)
@@ -103,8 +121,20 @@ async def start_tls_simulator(pki: Pki, server_cert: KeyPair, *, prefix: str = "
     return env
 
 
-def tls_client(pki: Pki, url: str, *, client: KeyPair | None = None, trust: Path | None = None,
-               timeout: float = 5.0, server_hostname: str | None = None) -> Tr03130Client:
-    return Tr03130Client(url, client or pki.gateway, pki.simulator_signing.certificate, timeout,
-                         client_context(client or pki.gateway, trust or pki.ca_file),
-                         server_hostname=server_hostname)
+def tls_client(
+    pki: Pki,
+    url: str,
+    *,
+    client: KeyPair | None = None,
+    trust: Path | None = None,
+    timeout: float = 5.0,
+    server_hostname: str | None = None,
+) -> Tr03130Client:
+    return Tr03130Client(
+        url,
+        client or pki.gateway,
+        pki.simulator_signing.certificate,
+        timeout,
+        client_context(client or pki.gateway, trust or pki.ca_file),
+        server_hostname=server_hostname,
+    )

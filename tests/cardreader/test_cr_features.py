@@ -15,9 +15,7 @@ from cardreader.identify import reader_pace_from
 
 # GET_FEATURE_REQUEST answer of a comfort reader (shape as pcsc-lite's ccid driver sends it):
 # VERIFY_PIN_DIRECT, MODIFY_PIN_DIRECT, IFD_PIN_PROPERTIES, GET_TLV_PROPERTIES, EXECUTE_PACE.
-COMFORT_READER = bytes.fromhex(
-    "06044234 2C00" "07044234 2C01" "0A044234 2C02" "12044234 2C03" "20044234 2C04".replace(" ", "")
-)
+COMFORT_READER = bytes.fromhex("06044234 2C0007044234 2C010A044234 2C0212044234 2C0320044234 2C04".replace(" ", ""))
 
 
 def test_scard_ctl_code_linux_and_windows():

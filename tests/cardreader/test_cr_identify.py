@@ -1,8 +1,8 @@
 from cardreader import pcsc
 from cardreader.identify import card_info, state_from_error, state_from_flags
 from cardreader.model import ReaderState
-from tr03110.security_infos import parse_security_infos
 from cardreader.testing.vcard import NPA_ATR, npa_card_access
+from tr03110.security_infos import parse_security_infos
 
 
 def test_flags():

@@ -23,7 +23,9 @@ SNAP = KioskSnapshot(
             CardInfo(
                 atr="3B8A80018031F873F741E082900075",
                 atr_known_eid=True,
-                pace=(PaceOption("0.4.0.127.0.7.2.2.4.2.2", "id-PACE-ECDH-GM-AES-CBC-CMAC-128", 2, 13, "brainpoolP256r1"),),
+                pace=(
+                    PaceOption("0.4.0.127.0.7.2.2.4.2.2", "id-PACE-ECDH-GM-AES-CBC-CMAC-128", 2, 13, "brainpoolP256r1"),
+                ),
                 chip_authentication=("id-CA-ECDH-AES-CBC-CMAC-128",),
                 terminal_authentication=True,
             ),
@@ -62,11 +64,27 @@ def _doc(**changes):
         (_doc(readers=[{"name": "a\nb", "state": "empty"}]), "control characters"),
         (_doc(readers=[{"name": "x" * 201, "state": "empty"}]), "longer than 200"),
         (_doc(readers=[{"name": "r", "state": "on_fire"}]), "unknown value"),
-        (_doc(readers=[{"name": "r", "state": "id_card", "card": {"atr": "3b8a", "atr_known_eid": True}}]), "upper-case hex"),
+        (
+            _doc(readers=[{"name": "r", "state": "id_card", "card": {"atr": "3b8a", "atr_known_eid": True}}]),
+            "upper-case hex",
+        ),
         (_doc(readers=[{"name": "r", "state": "id_card", "card": {"atr": "3B", "atr_known_eid": 1}}]), "boolean"),
-        (_doc(readers=[{"name": "r", "state": "id_card", "card": {"atr": "3B", "atr_known_eid": True,
-                                                                  "pace": [{"protocol": "p", "name": "n", "version": -1}]}}]),
-         "non-negative integer"),
+        (
+            _doc(
+                readers=[
+                    {
+                        "name": "r",
+                        "state": "id_card",
+                        "card": {
+                            "atr": "3B",
+                            "atr_known_eid": True,
+                            "pace": [{"protocol": "p", "name": "n", "version": -1}],
+                        },
+                    }
+                ]
+            ),
+            "non-negative integer",
+        ),
         (_doc(detail=7), "detail must be a string"),
     ],
 )

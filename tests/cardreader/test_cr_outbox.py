@@ -13,7 +13,11 @@ def test_states_wait_in_order_until_done():
     a, b = box.put_state(snap(1)), box.put_state(snap(2))
     assert box.peek() is a and a.seq < b.seq
     body = box.body(a)
-    assert body["instance"] == "test-instance" and body["queue"] == 2 and body["status"]["readers"][0]["name"] == "reader 1"
+    assert (
+        body["instance"] == "test-instance"
+        and body["queue"] == 2
+        and body["status"]["readers"][0]["name"] == "reader 1"
+    )
     box.done(b)  # not the head: nothing happens
     assert box.peek() is a
     box.done(a)

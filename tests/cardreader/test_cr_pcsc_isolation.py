@@ -20,9 +20,16 @@ def readers_json(socket_path: Path) -> dict:
     """`eid-gateway readers --json` in a child process pointed at *socket_path* (libpcsclite reads the
     socket name once per process, so another daemon needs another process)."""
     out = subprocess.run(
-        [sys.executable, "-c", "import sys; from cardreader.cli import readers_main; sys.exit(readers_main(sys.argv[1:]))",
-         "--json"],
-        capture_output=True, text=True, timeout=30, env={**os.environ, SOCKET_ENV: str(socket_path)},
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cardreader.cli import readers_main; sys.exit(readers_main(sys.argv[1:]))",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, SOCKET_ENV: str(socket_path)},
     )
     return json.loads(out.stdout)
 

@@ -91,8 +91,11 @@ def test_removal_is_seen_within_one_second(recorder, vcard):
     vcard.remove()
     recorder.wait_slot0(ReaderState.EMPTY, timeout=3)
     with recorder.lock:
-        seen = next(t for t, s in reversed(recorder.snaps)
-                    if any(r.name == SLOT0 and r.state is ReaderState.EMPTY for r in s.readers))
+        seen = next(
+            t
+            for t, s in reversed(recorder.snaps)
+            if any(r.name == SLOT0 and r.state is ReaderState.EMPTY for r in s.readers)
+        )
     assert seen - t0 < 1.0, f"removal seen after {seen - t0:.2f} s"
 
 
@@ -116,8 +119,18 @@ def test_card_held_exclusively_is_in_use_then_recognised(pcscd, vcard):
     handle = None
     try:
         # another application (think AusweisApp) holds the card exclusively
-        hr, handle, _ = wait_until(lambda: (r := scard.SCardConnect(
-            ctx, SLOT0, scard.SCARD_SHARE_EXCLUSIVE, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1))[0] == 0 and r, 5)
+        hr, handle, _ = wait_until(
+            lambda: (
+                (
+                    r := scard.SCardConnect(
+                        ctx, SLOT0, scard.SCARD_SHARE_EXCLUSIVE, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+                    )
+                )[0]
+                == 0
+                and r
+            ),
+            5,
+        )
         mon.start()
         try:
             held = rec.wait_slot0(ReaderState.IN_USE)  # a state, not a crash
@@ -180,9 +193,16 @@ def _one_shot(capsys):
 
 def test_readers_watch_prints_changes_and_stops_on_sigterm(pcscd, vcard):
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from cardreader.cli import readers_main; sys.exit(readers_main(sys.argv[1:]))",
-         "--watch", "--json"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cardreader.cli import readers_main; sys.exit(readers_main(sys.argv[1:]))",
+            "--watch",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         first = json.loads(proc.stdout.readline())
@@ -204,8 +224,9 @@ def test_readers_watch_prints_changes_and_stops_on_sigterm(pcscd, vcard):
 def test_comfort_reader_pace_capabilities_through_part10(recorder, pcscd):
     if pcscd.pace_reader is None:
         pytest.skip("test PACE reader not built (needs gcc and libpcsclite-dev) or a system pcscd is running")
-    status = wait_until(lambda: (s := recorder.last) is not None and next(
-        (r for r in s.readers if r.name == pcscd.pace_reader), None))
+    status = wait_until(
+        lambda: (s := recorder.last) is not None and next((r for r in s.readers if r.name == pcscd.pace_reader), None)
+    )
     assert status.reader_pace == ("eID", "generic")  # GET_FEATURE_REQUEST -> EXECUTE_PACE -> capabilities
     assert status.state is ReaderState.EMPTY
     # vpcd answers no SCardControl: its slots report no PACE, without an error state
@@ -221,8 +242,8 @@ def test_readers_one_shot_shows_reader_pace(pcscd, capsys):
 
 
 def test_card_pulled_mid_read_is_a_state_not_a_crash(recorder, pcscd):
-    from cardreader.testing.vcard import VirtualIdCard
     from cardreader.testing.fixtures import wait_reader_empty
+    from cardreader.testing.vcard import VirtualIdCard
 
     recorder.wait_slot0(ReaderState.EMPTY)
     card = VirtualIdCard(behaviour="vanish_on_read")
@@ -244,8 +265,8 @@ def test_card_pulled_mid_read_is_a_state_not_a_crash(recorder, pcscd):
 
 
 def test_card_with_broken_answers_is_unreadable(recorder, pcscd):
-    from cardreader.testing.vcard import VirtualIdCard
     from cardreader.testing.fixtures import wait_reader_empty
+    from cardreader.testing.vcard import VirtualIdCard
 
     card = VirtualIdCard(behaviour="garbage")
     card.insert()

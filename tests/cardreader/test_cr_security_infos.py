@@ -2,6 +2,7 @@ import pytest
 from pyasn1.codec.der import encoder
 from pyasn1.type import univ
 
+from cardreader.testing.vcard import npa_card_access
 from tr03110.security_infos import (
     ChipAuthenticationDomainParameterInfo,
     ChipAuthenticationInfo,
@@ -13,7 +14,6 @@ from tr03110.security_infos import (
     parse_security_infos,
     protocol_name,
 )
-from cardreader.testing.vcard import npa_card_access
 
 PACE_GM_AES128 = "0.4.0.127.0.7.2.2.4.2.2"
 
@@ -39,8 +39,13 @@ def test_npa_card_access():
     assert infos.chip_authentication == (ChipAuthenticationInfo("0.4.0.127.0.7.2.2.3.2.2", 2, 41),)
     assert infos.has_terminal_authentication
     kinds = {type(e) for e in infos.entries}
-    assert kinds == {PaceInfo, ChipAuthenticationInfo, ChipAuthenticationDomainParameterInfo,
-                     TerminalAuthenticationInfo, UnknownInfo}
+    assert kinds == {
+        PaceInfo,
+        ChipAuthenticationInfo,
+        ChipAuthenticationDomainParameterInfo,
+        TerminalAuthenticationInfo,
+        UnknownInfo,
+    }
     cadp = next(e for e in infos.entries if isinstance(e, ChipAuthenticationDomainParameterInfo))
     assert cadp.key_id == 41 and cadp.algorithm == "0.4.0.127.0.7.1.2"
 

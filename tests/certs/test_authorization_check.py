@@ -9,17 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from tr03110.cvc import CertificateDescription
 from certs.cvc_chain import CvcChain, make_chain
 from eid_gateway.backends.authorization import Level, check_authorization
 from eid_gateway.cli import EXIT_CONFIG, EXIT_OK, main
-from eid_gateway.instance import write_example_config
 from eid_gateway.eid.chat import rights_for
 from eid_gateway.identity import Attribute
+from eid_gateway.instance import write_example_config
 from eid_gateway.services import Service
+from tr03110.cvc import CertificateDescription
 
-DEMO_ATTRIBUTES = {Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.ADDRESS,
-                   Attribute.PSEUDONYM}
+DEMO_ATTRIBUTES = {
+    Attribute.GIVEN_NAMES,
+    Attribute.FAMILY_NAMES,
+    Attribute.DATE_OF_BIRTH,
+    Attribute.ADDRESS,
+    Attribute.PSEUDONYM,
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def _run(*argv: str) -> tuple[int, str, str]:
 def _config_with(instance: Path, chain: CvcChain, name: str) -> Path:
     (instance / f"{name}.cvcert").write_bytes(chain.terminal)
     text = (instance / "gateway.toml").read_text(encoding="utf-8")
-    text = text.replace('[eid_server]\n', f'[eid_server]\nauthorization_certificate = "{name}.cvcert"\n', 1)
+    text = text.replace("[eid_server]\n", f'[eid_server]\nauthorization_certificate = "{name}.cvcert"\n', 1)
     path = instance / f"{name}.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -82,8 +87,11 @@ def test_expired_certificate_is_an_error(instance: Path, today: datetime.date) -
 
 def test_unreadable_certificate_is_a_config_error(instance: Path) -> None:
     (instance / "junk.cvcert").write_bytes(b"\x7f\x21\x05junk!")
-    text = (instance / "gateway.toml").read_text(encoding="utf-8").replace(
-        '[eid_server]\n', '[eid_server]\nauthorization_certificate = "junk.cvcert"\n', 1)
+    text = (
+        (instance / "gateway.toml")
+        .read_text(encoding="utf-8")
+        .replace("[eid_server]\n", '[eid_server]\nauthorization_certificate = "junk.cvcert"\n', 1)
+    )
     (instance / "junk.toml").write_text(text, encoding="utf-8")
     code, _, err = _run("check-config", "--config", str(instance / "junk.toml"))
     assert code == EXIT_CONFIG
@@ -103,8 +111,12 @@ def test_rule_needs_restricted_identification_and_a_terminal_certificate(today: 
 
 
 def test_cvc_show(tmp_path: Path) -> None:
-    chain = make_chain(rights_for(DEMO_ATTRIBUTES), description=CertificateDescription(
-        "Test DV", "Stadt Musterstadt", "Zweck: Bürgerportal", subject_url="https://eid.musterstadt.example"))
+    chain = make_chain(
+        rights_for(DEMO_ATTRIBUTES),
+        description=CertificateDescription(
+            "Test DV", "Stadt Musterstadt", "Zweck: Bürgerportal", subject_url="https://eid.musterstadt.example"
+        ),
+    )
     (tmp_path / "t.cvcert").write_bytes(chain.terminal)
     (tmp_path / "t.hex").write_text(chain.terminal.hex().upper() + "\n")
     (tmp_path / "t.desc").write_bytes(chain.description)

@@ -35,6 +35,7 @@ def today() -> datetime.date:
     """The day the module's tests run (read then, not at import)."""
     return datetime.date.today()
 
+
 # Public BSI test-PKI certificates (as published in open-source eID client test suites): the link
 # certificate DETESTeID00004 -> DETESTeID00005 (with brainpoolP256r1 domain parameters) and a DV
 # certificate DEDVtIDGVNK00012 issued by DETESTeID00005; plus Governikus' test certificate description.
@@ -69,11 +70,16 @@ GOVERNIKUS_DESCRIPTION = bytes.fromhex(
 @pytest.fixture(scope="module")
 def chain(today: datetime.date) -> CvcChain:
     return make_chain(
-        {AccessRight.READ_DG4, AccessRight.READ_DG5, AccessRight.RESTRICTED_IDENTIFICATION,
-         AccessRight.AGE_VERIFICATION},
+        {
+            AccessRight.READ_DG4,
+            AccessRight.READ_DG5,
+            AccessRight.RESTRICTED_IDENTIFICATION,
+            AccessRight.AGE_VERIFICATION,
+        },
         today=today,
-        description=CertificateDescription("Test DV", "Stadt Musterstadt", "Bürgerportal", "https://dv.example",
-                                           "https://eid.musterstadt.example"),
+        description=CertificateDescription(
+            "Test DV", "Stadt Musterstadt", "Bürgerportal", "https://dv.example", "https://eid.musterstadt.example"
+        ),
     )
 
 
@@ -170,9 +176,13 @@ def test_description_hash_mismatch(chain: CvcChain) -> None:
 def test_rsa_pss_certificate(today: datetime.date) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     data = build_cvc(
-        authority_reference="DERSACVCA00001", holder_reference="DERSACVCA00001", public_key=key.public_key(),
-        chat=Chat.authentication_terminal(role=Role.CVCA), effective_date=today,
-        expiration_date=today + datetime.timedelta(days=1), signing_key=key,
+        authority_reference="DERSACVCA00001",
+        holder_reference="DERSACVCA00001",
+        public_key=key.public_key(),
+        chat=Chat.authentication_terminal(role=Role.CVCA),
+        effective_date=today,
+        expiration_date=today + datetime.timedelta(days=1),
+        signing_key=key,
     )
     cert = parse_cvc(data)
     assert cert.public_key.algorithm is TaAlgorithm.RSA_PSS_SHA_256
@@ -181,8 +191,9 @@ def test_rsa_pss_certificate(today: datetime.date) -> None:
     cert.verify_signature(cert)
 
 
-@pytest.mark.parametrize("curve", [ec.BrainpoolP256R1(), ec.SECP256R1(), ec.BrainpoolP384R1(), ec.SECP384R1(),
-                                   ec.BrainpoolP512R1()])
+@pytest.mark.parametrize(
+    "curve", [ec.BrainpoolP256R1(), ec.SECP256R1(), ec.BrainpoolP384R1(), ec.SECP384R1(), ec.BrainpoolP512R1()]
+)
 def test_domain_parameter_table_matches_the_curves(curve: ec.EllipticCurve, today: datetime.date) -> None:
     """The explicit parameters written into CVCA certificates are those of the named curve."""
     params = curve_parameters(curve)
@@ -195,9 +206,15 @@ def test_domain_parameter_table_matches_the_curves(curve: ec.EllipticCurve, toda
     minus_g = ec.derive_private_key(params.order - 1, curve).public_key().public_numbers()
     assert (minus_g.x, minus_g.y) == (x, params.p - y)
     key = ec.generate_private_key(curve)
-    data = build_cvc(authority_reference="DECURVE00001", holder_reference="DECURVE00001",
-                     public_key=key.public_key(), chat=Chat.authentication_terminal(role=Role.CVCA),
-                     effective_date=today, expiration_date=today, signing_key=key)
+    data = build_cvc(
+        authority_reference="DECURVE00001",
+        holder_reference="DECURVE00001",
+        public_key=key.public_key(),
+        chat=Chat.authentication_terminal(role=Role.CVCA),
+        effective_date=today,
+        expiration_date=today,
+        signing_key=key,
+    )
     cert = parse_cvc(data)
     assert cert.public_key.curve is not None and cert.public_key.curve.name == curve.name
     cert.verify_signature(cert)
@@ -234,22 +251,34 @@ def test_chat_refuses_wrong_length_and_unknown_type() -> None:
 # --- certificate description ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt,terms", [
-    (DescriptionFormat.PLAIN, "Name: Stadt Musterstadt\nZweck: Bürgerportal"),
-    (DescriptionFormat.HTML, "<p>Stadt Musterstadt</p>"),
-    (DescriptionFormat.PDF, b"%PDF-1.4 tiny"),
-])
+@pytest.mark.parametrize(
+    "fmt,terms",
+    [
+        (DescriptionFormat.PLAIN, "Name: Stadt Musterstadt\nZweck: Bürgerportal"),
+        (DescriptionFormat.HTML, "<p>Stadt Musterstadt</p>"),
+        (DescriptionFormat.PDF, b"%PDF-1.4 tiny"),
+    ],
+)
 def test_description_round_trip(fmt: DescriptionFormat, terms: str | bytes) -> None:
-    desc = CertificateDescription("DV GmbH", "Stadt Musterstadt", terms, "https://dv.example",
-                                  "https://eid.musterstadt.example", "https://eid.musterstadt.example/r",
-                                  (b"\x01" * 32, b"\x02" * 32), fmt)
+    desc = CertificateDescription(
+        "DV GmbH",
+        "Stadt Musterstadt",
+        terms,
+        "https://dv.example",
+        "https://eid.musterstadt.example",
+        "https://eid.musterstadt.example/r",
+        (b"\x01" * 32, b"\x02" * 32),
+        fmt,
+    )
     assert parse_certificate_description(desc.encode()) == desc
 
 
 def test_description_format_must_match_terms_type() -> None:
     html = CertificateDescription("DV", "Stadt", "<p>x</p>", format=DescriptionFormat.HTML).encode()
     # Rewrite the format OID's last arc from html (2) to pdf (3): the terms are an IA5String, not octets.
-    forged = html.replace(bytes.fromhex("060a04007f0007030103010" + "2"), bytes.fromhex("060a04007f000703010301" + "03"))
+    forged = html.replace(
+        bytes.fromhex("060a04007f0007030103010" + "2"), bytes.fromhex("060a04007f000703010301" + "03")
+    )
     with pytest.raises(CvcFormatError, match="html, but the description says pdf"):
         parse_certificate_description(forged)
     with pytest.raises(ValueError):
@@ -266,13 +295,16 @@ def test_description_with_implicit_tags_is_refused() -> None:
 # --- strict parsing -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda b: b[:-1], "not well-formed"),
-    (lambda b: b + b"\x00", "unexpected bytes"),
-    (lambda b: b"\x7f\x21\x83\x00" + b[3:], "canonical"),  # length 82 xx xx re-written as 83 00 xx xx
-    (lambda b: b.replace(b"\x5f\x29\x01\x00", b"\x5f\x29\x01\x01"), "profile identifier"),
-    (lambda b: b.replace(b"\x7f\x4c", b"\x7f\x4d", 1), "not well-formed"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda b: b[:-1], "not well-formed"),
+        (lambda b: b + b"\x00", "unexpected bytes"),
+        (lambda b: b"\x7f\x21\x83\x00" + b[3:], "canonical"),  # length 82 xx xx re-written as 83 00 xx xx
+        (lambda b: b.replace(b"\x5f\x29\x01\x00", b"\x5f\x29\x01\x01"), "profile identifier"),
+        (lambda b: b.replace(b"\x7f\x4c", b"\x7f\x4d", 1), "not well-formed"),
+    ],
+)
 def test_malformed_certificates(chain: CvcChain, mutate: object, message: str) -> None:
     assert callable(mutate) and chain.terminal[2] == 0x82
     with pytest.raises(CvcFormatError, match=message):

@@ -29,10 +29,10 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.eid.results import MAJOR_OK, REFRESH_ERROR, REFRESH_OK, refresh_minor
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token, refresh_url
+from eid_gateway.instance import write_example_config
 from eid_gateway.store.redis_server import RedisServer, free_port
 from saml import AuthnRequest, build_authn_request, parse_xml, redirect_url
 from saml.xml import NS
@@ -74,13 +74,18 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
 
 def node_config_text(example: str, *, redis_url: str, prefix: str, sim_port: int, extra: str = "") -> str:
     """The `init` example turned into a cluster node's config: Redis store, separate simulator."""
-    text, n = re.subn(r'(?m)^kind = "sqlite"\npath = "[^"]*"$',
-                      f'kind = "redis"\nurl = "{redis_url}"\nkey_prefix = "{prefix}"\n'
-                      'retries = 1\ntimeout_seconds = 1.0\nconnect_timeout_seconds = 0.5', example)
+    text, n = re.subn(
+        r'(?m)^kind = "sqlite"\npath = "[^"]*"$',
+        f'kind = "redis"\nurl = "{redis_url}"\nkey_prefix = "{prefix}"\n'
+        "retries = 1\ntimeout_seconds = 1.0\nconnect_timeout_seconds = 0.5",
+        example,
+    )
     assert n == 1, "the [store] section of the example config changed"
-    text, n = re.subn(r'(?m)^kind = "simulator"$',
-                      f'kind = "tr03130"\nurl = "http://127.0.0.1:{sim_port}/eid-sim/eID"\n'
-                      'server_cert = "certs/simulator.crt"', text)
+    text, n = re.subn(
+        r'(?m)^kind = "simulator"$',
+        f'kind = "tr03130"\nurl = "http://127.0.0.1:{sim_port}/eid-sim/eID"\nserver_cert = "certs/simulator.crt"',
+        text,
+    )
     assert n == 1, "the [eid_server] section of the example config changed"
     return text + "\n" + extra
 
@@ -99,9 +104,21 @@ class Cluster:
         port = port or free_port()
         log = self.directory / f"node-{name}-{port}.log"
         process = subprocess.Popen(
-            [EID_GATEWAY, "--log-level", "WARNING", "serve", "--config", str(config_path or self.config_path),
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                EID_GATEWAY,
+                "--log-level",
+                "WARNING",
+                "serve",
+                "--config",
+                str(config_path or self.config_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         node = Node(name, port, process, log)
         self.nodes[name] = node
@@ -122,8 +139,14 @@ class Cluster:
             node.process.wait(10)
 
 
-def make_cluster(directory: Path, redis: RedisServer, *, extra: str = "", nodes: tuple[str, ...] = ("a", "b"),
-                 prefix: str | None = None) -> Cluster:
+def make_cluster(
+    directory: Path,
+    redis: RedisServer,
+    *,
+    extra: str = "",
+    nodes: tuple[str, ...] = ("a", "b"),
+    prefix: str | None = None,
+) -> Cluster:
     """Write configs, start the simulator and the nodes (in parallel), wait until all answer."""
     public_origin = f"http://127.0.0.1:{free_port()}"  # the reverse proxy's origin (URLs in tokens)
     sim_port = free_port()
@@ -132,16 +155,38 @@ def make_cluster(directory: Path, redis: RedisServer, *, extra: str = "", nodes:
     sim_config = directory / "simulator.toml"
     sim_config.write_text(example.replace(public_origin, f"http://127.0.0.1:{sim_port}"), encoding="utf-8")
     node_config = directory / "node.toml"
-    node_config.write_text(node_config_text(example, redis_url=redis.url, prefix=prefix or f"c{secrets.token_hex(4)}:",
-                                            sim_port=sim_port, extra=extra), encoding="utf-8")
+    node_config.write_text(
+        node_config_text(
+            example, redis_url=redis.url, prefix=prefix or f"c{secrets.token_hex(4)}:", sim_port=sim_port, extra=extra
+        ),
+        encoding="utf-8",
+    )
     sim_log = directory / "simulator.log"
     sim_process = subprocess.Popen(
-        [EID_GATEWAY, "--log-level", "WARNING", "simulator", "--config", str(sim_config), "--host", "127.0.0.1",
-         "--port", str(sim_port)],
-        stdin=subprocess.DEVNULL, stdout=sim_log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            EID_GATEWAY,
+            "--log-level",
+            "WARNING",
+            "simulator",
+            "--config",
+            str(sim_config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(sim_port),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=sim_log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
-    cluster = Cluster(directory, public_origin, node_config, load_config(node_config), redis,
-                      Node("sim", sim_port, sim_process, sim_log))
+    cluster = Cluster(
+        directory,
+        public_origin,
+        node_config,
+        load_config(node_config),
+        redis,
+        Node("sim", sim_port, sim_process, sim_log),
+    )
     try:
         started = [cluster.start(name) for name in nodes]
         cluster.wait(cluster.sim, *started)
@@ -174,7 +219,7 @@ pending_per_ip = 100000
 def cluster(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Cluster]:
     """Two nodes (a, b) and the simulator, shared by the session (a test that kills a node restarts it)."""
     directory = tmp_path_factory.mktemp("cluster")
-    c = make_cluster(directory, redis_server, extra=UNLIMITED + f'\n[audit]\njsonl_path = "audit.jsonl"\n')
+    c = make_cluster(directory, redis_server, extra=UNLIMITED + '\n[audit]\njsonl_path = "audit.jsonl"\n')
     yield c
     close_cluster(c)
 
@@ -208,8 +253,9 @@ class Citizen:
         config = self.cluster.config
         assert config.demo.request_signing_key is not None
         sso = config.public_origin + "/saml/sso"
-        request = AuthnRequest(issuer=config.demo.entity_id, destination=sso,
-                               acs_url=config.public_origin + "/demo/acs")
+        request = AuthnRequest(
+            issuer=config.demo.entity_id, destination=sso, acs_url=config.public_origin + "/demo/acs"
+        )
         self.request_id = request.id
         return redirect_url(sso, build_authn_request(request), relay_state="rs", key=config.demo.request_signing_key)
 
@@ -241,8 +287,7 @@ class Citizen:
         """AusweisApp + card at the simulator (the TC Token's ServerAddress); the refresh URL it names."""
         token = parse_tc_token(self.tc_token)
         assert isinstance(token, TcToken)
-        form = {"SessionIdentifier": token.session_identifier, "identity": identity, "pin": pin,
-                "action": "confirm"}
+        form = {"SessionIdentifier": token.session_identifier, "identity": identity, "pin": pin, "action": "confirm"}
         async with self.app.post(token.server_address, data=form) as resp:
             answer = await resp.json()
         if answer.get("result_major") == MAJOR_OK:

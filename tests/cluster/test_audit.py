@@ -13,8 +13,8 @@ import redis
 
 from eid_gateway.audit import AuditTrail, chain_mac, derive_audit_key, keyed_hash, read_jsonl, verify_chain
 from eid_gateway.cli import main
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.store.base import AuditEntry
 from eid_gateway.store.redis_server import RedisServer
 from eid_gateway.store.sqlite import SqliteStore
@@ -77,8 +77,16 @@ def sqlite_instance(tmp_path: Path) -> Path:
 async def write_records(store: SqliteStore | object, key: bytes, n: int) -> None:
     trail = AuditTrail(store, key, backend="simulator")  # type: ignore[arg-type]
     for i in range(n):
-        await trail.record(trail.make(service="demo" if i % 2 else "other", frontend="saml", result=STATUS_SUCCESS,
-                                      flow_ref=f"ref{i}", attributes=["given_names"], pseudonym=f"p{i}"))
+        await trail.record(
+            trail.make(
+                service="demo" if i % 2 else "other",
+                frontend="saml",
+                result=STATUS_SUCCESS,
+                flow_ref=f"ref{i}",
+                attributes=["given_names"],
+                pseudonym=f"p{i}",
+            )
+        )
 
 
 def _tamper(db: Path, *sql: str) -> None:
@@ -91,14 +99,19 @@ def _tamper(db: Path, *sql: str) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("attack,expected", [
-    ("DELETE FROM audit WHERE seq = 3", "records 3..3 are missing"),
-    ("UPDATE audit SET body = replace(body, '\"demo\"', '\"other\"') WHERE seq = 2", "record 2: altered"),
-    ("UPDATE audit SET seq = -seq WHERE seq IN (2, 4); UPDATE audit SET seq = 6 + seq WHERE seq < 0",
-     "record 2: altered"),
-    ("DELETE FROM audit WHERE seq = 5", "records 5..5 are missing"),
-    ("DELETE FROM audit WHERE seq = 6", "records 6..6 are missing (the trail was cut short)"),
-])
+@pytest.mark.parametrize(
+    "attack,expected",
+    [
+        ("DELETE FROM audit WHERE seq = 3", "records 3..3 are missing"),
+        ("UPDATE audit SET body = replace(body, '\"demo\"', '\"other\"') WHERE seq = 2", "record 2: altered"),
+        (
+            "UPDATE audit SET seq = -seq WHERE seq IN (2, 4); UPDATE audit SET seq = 6 + seq WHERE seq < 0",
+            "record 2: altered",
+        ),
+        ("DELETE FROM audit WHERE seq = 5", "records 5..5 are missing"),
+        ("DELETE FROM audit WHERE seq = 6", "records 6..6 are missing (the trail was cut short)"),
+    ],
+)
 async def test_cli_verify_detects_deleted_altered_reordered(sqlite_instance: Path, attack: str, expected: str) -> None:
     config = load_config(sqlite_instance)
     key = derive_audit_key(config.keys.pseudonym_secret)
@@ -118,18 +131,23 @@ async def test_cli_export_for_a_data_protection_request(sqlite_instance: Path) -
     store = SqliteStore(config.store.path)
     await write_records(store, key, 6)
     await store.close()
-    code, out, err = await run("audit", "export", "--config", str(sqlite_instance), "--service", "demo",
-                         "--since", "2020-01-01")
+    code, out, err = await run(
+        "audit", "export", "--config", str(sqlite_instance), "--service", "demo", "--since", "2020-01-01"
+    )
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [r["seq"] for r in records] == [2, 4, 6] and all(r["service"] == "demo" for r in records)
-    code, out, _ = await run("audit", "export", "--config", str(sqlite_instance), "--service", "demo",
-                       "--pseudonym", "p3")
+    code, out, _ = await run(
+        "audit", "export", "--config", str(sqlite_instance), "--service", "demo", "--pseudonym", "p3"
+    )
     [only] = [json.loads(line) for line in out.splitlines()]
     assert only["seq"] == 4 and only["subject"] == keyed_hash(key, "pseudonym", "p3")
-    code, out, _ = await run("audit", "export", "--config", str(sqlite_instance), "--service", "demo",
-                       "--since", "2999-01-01")
+    code, out, _ = await run(
+        "audit", "export", "--config", str(sqlite_instance), "--service", "demo", "--since", "2999-01-01"
+    )
     assert code == 0 and out == ""
-    code, _, err = await run("audit", "export", "--config", str(sqlite_instance), "--service", "demo", "--since", "soon")
+    code, _, err = await run(
+        "audit", "export", "--config", str(sqlite_instance), "--service", "demo", "--since", "soon"
+    )
     assert code == 64 and "--since" in err
 
 
@@ -165,7 +183,8 @@ async def test_cluster_signins_leave_one_verified_record_each(cluster: Cluster, 
 async def test_redis_stream_tampering_is_detected(redis_server: RedisServer, sqlite_instance: Path) -> None:
     text = sqlite_instance.read_text(encoding="utf-8").replace(
         'kind = "sqlite"\npath = "data/gateway.sqlite3"',
-        f'kind = "redis"\nurl = "{redis_server.url}"\nkey_prefix = "audit-test:"')
+        f'kind = "redis"\nurl = "{redis_server.url}"\nkey_prefix = "audit-test:"',
+    )
     path = sqlite_instance.with_name("redis.toml")
     path.write_text(text, encoding="utf-8")
     config = load_config(path)

@@ -38,20 +38,20 @@ async def test_node_killed_in_the_middle_of_50_signins_all_finish_on_the_other(
     # third with the TC Token fetched from A (card step running), a third back from the card step.
     await asyncio.gather(*(c.begin(a) for c in citizens))
     await asyncio.gather(*(c.start_page(a) for c in citizens))
-    fetched = citizens[N // 3:]
+    fetched = citizens[N // 3 :]
     tokens = await asyncio.gather(*(c.fetch_tc_token(a) for c in fetched))
     assert all(isinstance(t, TcToken) for t in tokens)
-    carded = citizens[2 * N // 3:]
-    next_urls = dict(zip((id(c) for c in carded), await asyncio.gather(*(c.card_step() for c in carded))))
+    carded = citizens[2 * N // 3 :]
+    next_urls = dict(zip((id(c) for c in carded), await asyncio.gather(*(c.card_step() for c in carded)), strict=True))
 
     cluster.kill("a", signal.SIGKILL)  # no goodbye: whatever A held in memory is gone
     try:
         async with aiohttp.ClientSession() as http:
             with pytest.raises(aiohttp.ClientConnectionError):
                 await http.get(a.url("/healthz"))
-        results = await asyncio.gather(*(
-            finish(c, cluster, "b", fetched=c in fetched, carded=next_urls.get(id(c))) for c in citizens
-        ))
+        results = await asyncio.gather(
+            *(finish(c, cluster, "b", fetched=c in fetched, carded=next_urls.get(id(c))) for c in citizens)
+        )
         assert results == [STATUS_SUCCESS] * N
     finally:
         cluster.wait(cluster.start("a", a.port))  # back for the other tests of the session
@@ -84,9 +84,9 @@ async def test_redis_restart_with_aof_loses_no_pending_flow(own: Cluster, new_ci
     else:
         own.redis.command("CONFIG", "SET", "appendfsync", "always")  # every write on disk before the reply
         own.redis.restart(signal.SIGKILL)
-    results = await asyncio.gather(*(
-        finish(c, own, "a" if i % 2 else "b", fetched=c in fetched, carded=None) for i, c in enumerate(citizens)
-    ))
+    results = await asyncio.gather(
+        *(finish(c, own, "a" if i % 2 else "b", fetched=c in fetched, carded=None) for i, c in enumerate(citizens))
+    )
     assert results == [STATUS_SUCCESS] * 20
 
 
@@ -130,5 +130,3 @@ async def test_redis_down_gives_503_and_a_clear_page_then_recovers(own: Cluster,
     fresh = new_citizen(on=own)
     await fresh.begin(own.nodes["b"])
     assert await finish(fresh, own, "a", fetched=False, carded=None) == STATUS_SUCCESS
-
-

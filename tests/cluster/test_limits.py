@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from eid_gateway.app import create_app
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
 from eid_gateway.eid.tctoken import ErrorTcToken, parse_tc_token
+from eid_gateway.instance import write_example_config
 from eid_gateway.store.redis_server import RedisServer
 
 from .conftest import Citizen, Node
@@ -31,7 +31,8 @@ async def two_nodes(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[
         path = write_example_config(tmp_path / "inst", "http://127.0.0.1:8080", 8080)
         text = path.read_text(encoding="utf-8").replace(
             'kind = "sqlite"\npath = "data/gateway.sqlite3"',
-            f'kind = "redis"\nurl = "{redis_server.url}"\nkey_prefix = "lim{secrets.token_hex(4)}:"')
+            f'kind = "redis"\nurl = "{redis_server.url}"\nkey_prefix = "lim{secrets.token_hex(4)}:"',
+        )
         path.write_text(text + "\n[limits]\n" + limits, encoding="utf-8")
         config = load_config(path)
         nodes = []
@@ -119,8 +120,6 @@ async def test_limits_can_be_switched_off(two_nodes: Nodes) -> None:
     c = citizen(ctx, "10.2.2.2")
     for _ in range(3):
         await c.begin(a)
-
-
 
 
 async def test_metrics_only_for_allowed_networks(two_nodes: Nodes) -> None:

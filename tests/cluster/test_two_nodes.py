@@ -84,11 +84,18 @@ async def _oidc_code(cluster: Cluster, new_citizen: NewCitizen) -> tuple[str, st
     citizen = new_citizen()
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = urlencode({
-        "response_type": "code", "client_id": "demo-oidc", "scope": "openid",
-        "redirect_uri": cluster.public_origin + "/demo/oidc/callback", "state": "st", "nonce": "n",
-        "code_challenge": challenge, "code_challenge_method": "S256",
-    })
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": "demo-oidc",
+            "scope": "openid",
+            "redirect_uri": cluster.public_origin + "/demo/oidc/callback",
+            "state": "st",
+            "nonce": "n",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
     await citizen.begin(a, f"/oidc/authorize?{query}")
     assert isinstance(await citizen.fetch_tc_token(b), TcToken)
     resp = await citizen.get(a.url(await citizen.card_step()))
@@ -108,19 +115,30 @@ async def test_same_oidc_code_at_both_nodes_is_redeemed_once(cluster: Cluster, n
     async with aiohttp.ClientSession() as rp:
         for _ in range(ROUNDS):
             code, verifier = await _oidc_code(cluster, new_citizen)
-            form = {"grant_type": "authorization_code", "code": code, "client_id": "demo-oidc",
-                    "redirect_uri": cluster.public_origin + "/demo/oidc/callback", "code_verifier": verifier}
+            form = {
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": "demo-oidc",
+                "redirect_uri": cluster.public_origin + "/demo/oidc/callback",
+                "code_verifier": verifier,
+            }
 
             async def redeem(node_url: str) -> tuple[int, dict[str, str]]:
-                async with rp.post(node_url, data=form) as r:
+                async with rp.post(node_url, data=form) as r:  # noqa: B023 - awaited in this iteration
                     return r.status, await r.json()
 
             answers = await asyncio.gather(*(redeem(n.url("/oidc/token")) for n in (a, b, a, b)))
             # the winner either got tokens or found its grant already revoked by a replay
-            winners = [body for status, body in answers
-                       if status == 200 or body.get("error_description") == "code already used"]
-            losers = [body for status, body in answers
-                      if status == 400 and body.get("error_description") == "code unknown, expired or already used"]
+            winners = [
+                body
+                for status, body in answers
+                if status == 200 or body.get("error_description") == "code already used"
+            ]
+            losers = [
+                body
+                for status, body in answers
+                if status == 400 and body.get("error_description") == "code unknown, expired or already used"
+            ]
             assert len(winners) == 1 and len(losers) == 3, answers
             if "access_token" in winners[0]:
                 headers = {"Authorization": f"Bearer {winners[0]['access_token']}"}
@@ -180,8 +198,10 @@ async def test_metrics_funnel_failures_and_no_personal_data(cluster: Cluster, ne
     for secret in [*refs, "ERIKA", "MUSTERMANN"]:
         assert secret not in after
     # node a counted nothing of this: metrics are per node (Prometheus sums them)
-    assert value(await scrape(a.url("/metrics")), "eidgw_signins_completed_total", backend="tr03130", **base) \
+    assert (
+        value(await scrape(a.url("/metrics")), "eidgw_signins_completed_total", backend="tr03130", **base)
         < value(after, "eidgw_signins_completed_total", backend="tr03130", **base) + 100
+    )
 
 
 async def test_a_signin_costs_at_most_10_store_round_trips(cluster: Cluster, new_citizen: NewCitizen) -> None:

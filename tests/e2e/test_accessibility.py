@@ -25,7 +25,6 @@ from eid_gateway.app import create_app
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.instance import write_example_config
 from eid_gateway.web.connections import ConnectionGuard, GuardedSite
-
 from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 from helpers.keys import DevKeys
 from helpers.ports import free_port
@@ -38,8 +37,15 @@ NARROWEST = {"width": 320, "height": 640}
 LOCALES = {"de": "de-DE", "en": "en-GB"}
 #: The simulator's error cards, one per failure kind the card step can end in (the relayed sign-in's
 #: OTHER_BROWSER is reached with a second browser).
-ERROR_CARDS = {"cancelled": "123456", "wrong-pin": "123456", "blocked": "123456", "expired": "123456",
-               "timeout": "123456", "connection": "123456", "server-error": "123456"}
+ERROR_CARDS = {
+    "cancelled": "123456",
+    "wrong-pin": "123456",
+    "blocked": "123456",
+    "expired": "123456",
+    "timeout": "123456",
+    "connection": "123456",
+    "server-error": "123456",
+}
 #: Generous: a page's navigation, on a slow CI machine, in milliseconds.
 NAVIGATION_TIMEOUT_MS = 30_000
 
@@ -91,8 +97,7 @@ class Report:
 
     async def check(self, page: Any, name: str) -> None:
         await page.wait_for_load_state("load")
-        wider = int(await page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+        wider = int(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
         if wider > 0:
             self.overflow[name] = wider
         lang, text = await page.evaluate(_TEXT_IN_PAGE_LANGUAGE)
@@ -250,8 +255,10 @@ async def test_every_citizen_page_has_no_wcag_21_aa_violation(served: Served, la
             report = await _walk_every_page(chromium, served, lang, VIEWPORTS[viewport])
         finally:
             await chromium.close()
-    print(f"\naxe-core {lang} {viewport}: {len(report.pages)} pages, {report.rules} rules each, "
-          f"{sum(len(v) for v in report.violations.values())} violations")
+    print(
+        f"\naxe-core {lang} {viewport}: {len(report.pages)} pages, {report.rules} rules each, "
+        f"{sum(len(v) for v in report.violations.values())} violations"
+    )
     for name in report.pages:
         print(f"  {name}: {len(report.violations.get(name, []))}")
     assert len(report.pages) >= 25

@@ -12,9 +12,16 @@ from aiohttp import web
 
 from eid_gateway.app import create_app
 from eid_gateway.web.connections import ConnectionGuard, GuardedSite
-
-from helpers.gateway import Browser, Gateway, Servers, StartGateway, ausweisapp, deliver, open_start_page, \
-    tc_token_url_of
+from helpers.gateway import (
+    Browser,
+    Gateway,
+    Servers,
+    StartGateway,
+    ausweisapp,
+    deliver,
+    open_start_page,
+    tc_token_url_of,
+)
 from helpers.ports import free_port
 
 OPERATOR = "Stadt Düren (Demo)"
@@ -25,8 +32,9 @@ def assert_branded(html: str, gw: Gateway, what: str) -> None:
     operator's Impressum and Datenschutzerklärung."""
     doc = lxml.html.fromstring(html)
     assert [e.text_content() for e in doc.find_class("operator-name")] == [OPERATOR], what
-    assert [img.get("src") for img in doc.iter("img") if "site-logo" in img.get("class", "")] == \
-        ["/static/operator-logo.svg"], what
+    assert [img.get("src") for img in doc.iter("img") if "site-logo" in img.get("class", "")] == [
+        "/static/operator-logo.svg"
+    ], what
     assert "/static/brand.css" in [link.get("href") for link in doc.iter("link")], what
     footer = doc.find(".//footer")
     assert footer is not None, what
@@ -64,8 +72,11 @@ async def test_every_page_kind_carries_the_operators_brand(
     nowhere = await browser.get(gw.url("/nowhere"))
     assert nowhere.status == 404
     pages["404"] = nowhere.text
-    async with browser.session.post(gw.url("/saml/sso"), data=b"x" * (gw.config.limits.max_body_bytes + 1),
-                                    headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
+    async with browser.session.post(
+        gw.url("/saml/sso"),
+        data=b"x" * (gw.config.limits.max_body_bytes + 1),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ) as resp:
         assert resp.status == 413
         pages["413"] = await resp.text()
     oidc = await browser.get(gw.url("/oidc/authorize?client_id=nobody&response_type=code&scope=openid"))

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aiohttp import web
 
 from eid_gateway.demo.pages import OidcDemoPages
 from eid_gateway.frontends.saml_idp import AUTOSUBMIT_SCRIPT_PATH
 from eid_gateway.identity import LevelOfAssurance
-
 from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 from helpers.gateway import Gateway, StartGateway
 
@@ -28,8 +26,12 @@ pytestmark = BROWSER_MARKS
 
 async def _launch(pw: Any, tmp_path: Path, *, javascript: bool = True) -> Any:
     return await pw.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=ARGS,
-        locale="de-DE", java_script_enabled=javascript,
+        str(tmp_path / "chromium-profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=ARGS,
+        locale="de-DE",
+        java_script_enabled=javascript,
     )
 
 
@@ -160,8 +162,9 @@ async def test_erika_signs_in_through_the_demo_oidc_button(
     verified: list[dict[str, Any]] = []  # the ID token claims the demo's relying party verified
     shown = OidcDemoPages.signed_in
 
-    def signed_in(self: OidcDemoPages, request: web.Request, claims: dict[str, Any],
-                  userinfo: dict[str, Any]) -> web.Response:
+    def signed_in(
+        self: OidcDemoPages, request: web.Request, claims: dict[str, Any], userinfo: dict[str, Any]
+    ) -> web.Response:
         verified.append(claims)
         return shown(self, request, claims, userinfo)
 
@@ -179,7 +182,8 @@ async def test_erika_signs_in_through_the_demo_oidc_button(
             text = await page.inner_text("table")
             assert "MUSTERMANN" in text and "ERIKA" in text
             rows = await page.eval_on_selector_all(
-                "#identity tr", "rows => rows.map(r => [r.cells[0].innerText, r.cells[1].innerText])")
+                "#identity tr", "rows => rows.map(r => [r.cells[0].innerText, r.cells[1].innerText])"
+            )
             table = dict(rows)
             assert table["Vertrauensniveau"] == "hoch (eIDAS)"  # the ID token's acr, in words
             assert table["Angemeldet über"] == "OpenID Connect"

@@ -18,13 +18,23 @@ import aiohttp
 import pytest
 
 from eid_gateway.store.sqlite import SqliteStore
+from helpers.chromium import ARGS, CHROMIUM, requires_chromium
+from helpers.gateway import (
+    Browser,
+    Gateway,
+    Page,
+    Servers,
+    StartGateway,
+    ausweisapp,
+    card_step,
+    deliver,
+    open_oidc_start_page,
+    open_start_page,
+    tc_token_url_of,
+)
+from helpers.saml_post import demo_status_line, read_saml_response, saml_response_on
 from saml import parse_response
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_RESPONDER
-
-from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, card_step, tc_token_url_of
-from helpers.chromium import ARGS, CHROMIUM, requires_chromium
-from helpers.gateway import deliver, open_oidc_start_page, open_start_page
-from helpers.saml_post import demo_status_line, read_saml_response, saml_response_on
 
 AUSWEISAPP_HEADERS = {"User-Agent": "AusweisApp2/1.26.2 (TR-03124-1/1.3) Debian/12", "Accept": "*/*"}
 RELAY_TEXT = "Diese Anmeldung wurde nicht in diesem Browser begonnen"
@@ -178,6 +188,7 @@ async def test_another_browser_before_the_card_step_changes_nothing(
 
 
 # --- the same attack in two real browsers (headless Chromium: its own Fetch Metadata and cookies) --------
+
 
 @pytest.mark.browser
 @requires_chromium

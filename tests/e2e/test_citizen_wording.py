@@ -41,8 +41,9 @@ async def test_an_oversize_body_gets_a_page_titled_too_large(start_gateway: Star
     gw = await start_gateway()
     body = b"SAMLRequest=" + b"A" * (gw.config.limits.max_body_bytes + 1)
     for lang, title in (("de", "Anfrage zu groß"), ("en", "Request too large")):
-        async with browser.session.post(gw.url(f"/saml/sso?lang={lang}"), data=body,
-                                        headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
+        async with browser.session.post(
+            gw.url(f"/saml/sso?lang={lang}"), data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ) as resp:
             text = await resp.text()
         assert resp.status == 413
         assert re.search(rf"<title>{title} – ", text) and f"<h1>{title}</h1>" in text, text[:600]
@@ -54,8 +55,9 @@ async def test_a_garbage_saml_request_gets_one_language_and_one_retry_hint(
 ) -> None:
     gw = await start_gateway()
     for lang in ("de", "en"):
-        async with browser.session.post(gw.url(f"/saml/sso?lang={lang}"), data={"SAMLRequest": "not base64 !"},
-                                        allow_redirects=False) as resp:
+        async with browser.session.post(
+            gw.url(f"/saml/sso?lang={lang}"), data={"SAMLRequest": "not base64 !"}, allow_redirects=False
+        ) as resp:
             text = await resp.text()
         assert resp.status == 400
         main = " ".join(re.sub(r"<[^>]+>", " ", text.split("<main", 1)[1].split("</main>")[0]).split())

@@ -14,17 +14,36 @@ import pytest
 import redis
 
 from eid_gateway.config import GatewayConfig, RedisSettings
-from eid_gateway.store.redis import create_redis_store
 from eid_gateway.store.base import Store
+from eid_gateway.store.redis import create_redis_store
 from eid_gateway.store.redis_server import RedisServer
-
-from helpers.gateway import (Browser, Gateway, Servers, StartGateway, ausweisapp, deliver, open_oidc_start_page,
-                             open_start_page, tc_token_url_of)
+from helpers.gateway import (
+    Browser,
+    Gateway,
+    Servers,
+    StartGateway,
+    ausweisapp,
+    deliver,
+    open_oidc_start_page,
+    open_start_page,
+    tc_token_url_of,
+)
 
 #: ERIKA MUSTERMANN of the simulator, as any layer might write her: names, birth date (both forms),
 #: place of birth, birth name, address.
-PERSONAL = [b"MUSTERMANN", b"ERIKA", b"Mustermann", b"1964-08-12", b"19640812", b"BERLIN", b"GABLER",
-            b"HEIDESTRASSE", "KÖLN".encode(), b"K\\u00d6LN", b"51147"]
+PERSONAL = [
+    b"MUSTERMANN",
+    b"ERIKA",
+    b"Mustermann",
+    b"1964-08-12",
+    b"19640812",
+    b"BERLIN",
+    b"GABLER",
+    b"HEIDESTRASSE",
+    "KÖLN".encode(),
+    b"K\\u00d6LN",
+    b"51147",
+]
 
 
 def personal_data_in(blob: bytes) -> list[str]:

@@ -8,15 +8,18 @@ import base64
 from eid_gateway.app import create_demo_only_app
 from eid_gateway.frontends.saml_idp import build_success_response
 from eid_gateway.identity import Attribute, Identity
-from saml import generate_key_pair, to_bytes
-
 from helpers.gateway import Browser, Gateway, StartGateway
+from saml import generate_key_pair, to_bytes
 
 
 async def _post_to_acs(browser: Browser, gw: Gateway, xml: bytes, relay_state: str = "de") -> tuple[int, str]:
-    resp = await browser.session.post(gw.url("/demo/acs"), data={
-        "SAMLResponse": base64.b64encode(xml).decode("ascii"), "RelayState": relay_state,
-    })
+    resp = await browser.session.post(
+        gw.url("/demo/acs"),
+        data={
+            "SAMLResponse": base64.b64encode(xml).decode("ascii"),
+            "RelayState": relay_state,
+        },
+    )
     return resp.status, await resp.text()
 
 

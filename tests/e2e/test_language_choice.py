@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from eid_gateway.web.i18n import LANGUAGE_COOKIE
-
 from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, tc_token_url_of
 
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9"}
@@ -114,8 +113,9 @@ async def test_oidc_unknown_client_page_has_the_layout_and_speaks_the_asked_lang
 ) -> None:
     gw = await start_gateway()
     evil = "https://attacker.example/cb"
-    page = await german.get(gw.url(f"/oidc/authorize?client_id=nobody&redirect_uri={evil}&response_type=code"
-                                   "&scope=openid&ui_locales=en"))
+    page = await german.get(
+        gw.url(f"/oidc/authorize?client_id=nobody&redirect_uri={evil}&response_type=code&scope=openid&ui_locales=en")
+    )
     assert page.status == 400 and _lang(page) == "en"
     doc = page.doc()
     assert doc.xpath('//header[@class="site-header"]') and doc.xpath('//link[@href="/static/style.css"]')

@@ -20,7 +20,6 @@ import pytest
 from eid_gateway.flow import DESKTOP_CLIENT, MOBILE_CLIENT
 from eid_gateway.web.middlewares import AUSWEISAPP_ORIGIN
 from eid_gateway.web.navigation import AUSWEISAPP_DOWNLOAD_URL
-
 from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 from helpers.gateway import Gateway, StartGateway
 
@@ -48,8 +47,10 @@ async def _page(chromium: Any, **options: Any) -> tuple[Any, list[str]]:
     context = await browser.new_context(**{"locale": "de-DE", **options})
     page = await context.new_page()
     violations: list[str] = []
-    page.on("console", lambda m: violations.append(m.text)
-            if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text or "Refused to" in m.text else None,
+    )
     return page, violations
 
 
@@ -84,7 +85,8 @@ async def test_without_ausweisapp_the_page_shows_how_to_get_it(start_gateway: St
     hrefs = await page.eval_on_selector_all("#ausweisapp-missing a", "els => els.map(e => e.href)")
     assert hrefs[0] == AUSWEISAPP_DOWNLOAD_URL and hrefs[1].startswith(DESKTOP_CLIENT + "?tcTokenURL=")
     assert await page.evaluate("document.activeElement.textContent") == (
-        "Die AusweisApp antwortet auf diesem Computer nicht")
+        "Die AusweisApp antwortet auf diesem Computer nicht"
+    )
     assert violations == []
 
 
@@ -128,7 +130,8 @@ async def test_on_a_phone_the_smartphone_button_is_primary(
     await _start_page(page, gw)
     assert page.viewport_size["width"] < 500
     buttons = await page.eval_on_selector_all(
-        ".actions a", "els => els.map(e => [e.id, e.className, e.getAttribute('href')])")
+        ".actions a", "els => els.map(e => [e.id, e.className, e.getAttribute('href')])"
+    )
     assert [b[0] for b in buttons] == ["signin-mobile", "signin-desktop"]
     assert "primary" in buttons[0][1].split() and "primary" not in buttons[1][1].split()
     assert buttons[0][2].startswith(MOBILE_CLIENT + "?tcTokenURL=")
@@ -156,7 +159,7 @@ async def test_ui_locales_en_in_a_german_browser_through_the_card_page_and_an_er
     await page.wait_for_url(f"{gw.origin}/signin/*")
     assert await page.get_attribute("html", "lang") == "en"
     assert "Sign in with the AusweisApp" in await page.inner_text("main")
-    await page.click(f'a[href^="/eid-sim/client"]')  # the card page (simulated AusweisApp)
+    await page.click('a[href^="/eid-sim/client"]')  # the card page (simulated AusweisApp)
     await page.wait_for_url(f"{gw.origin}/eid-sim/client*")
     assert await page.get_attribute("html", "lang") == "en"
     await page.click("button[name=action][value=cancel]")

@@ -25,9 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from eid_gateway.cli import main
-from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
-
 from helpers.gateway import Browser, Servers, StartGateway, ausweisapp, tc_token_url_of
+from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -84,25 +83,45 @@ def registrar(tmp_path: Path, settings: dict[str, Any], key_transport: str | Non
         assert sp_only.validate_metadata(xml) == []
         metadata.write_bytes(xml if isinstance(xml, bytes) else xml.encode())
         out, err = io.StringIO(), io.StringIO()
-        code = main(["service", "add", "--id", "python3-saml", "--name-de", "Wohngeld beantragen",
-                     "--attributes", ATTRIBUTES, "--saml-metadata", str(metadata), "--config", str(config)],
-                    stdout=out, stderr=err)
+        code = main(
+            [
+                "service",
+                "add",
+                "--id",
+                "python3-saml",
+                "--name-de",
+                "Wohngeld beantragen",
+                "--attributes",
+                ATTRIBUTES,
+                "--saml-metadata",
+                str(metadata),
+                "--config",
+                str(config),
+            ],
+            stdout=out,
+            stderr=err,
+        )
         assert code == 0, err.getvalue()
         written = config.read_text(encoding="utf-8")
-        head, block = written[:len(text.rstrip("\n"))], written[len(text.rstrip("\n")):]
+        head, block = written[: len(text.rstrip("\n"))], written[len(text.rstrip("\n")) :]
         assert head == text.rstrip("\n") and 'id = "python3-saml"' in block
         assert "key_transport" not in block  # python3-saml's metadata names no EncryptionMethod
         if key_transport is not None:
-            block, n = re.subn(r"^encrypt_assertions = true$",
-                               f'encrypt_assertions = true\nkey_transport = "{key_transport}"', block, flags=re.M)
+            block, n = re.subn(
+                r"^encrypt_assertions = true$",
+                f'encrypt_assertions = true\nkey_transport = "{key_transport}"',
+                block,
+                flags=re.M,
+            )
             assert n == 1
         return head + block
 
     return register
 
 
-async def sign_in(start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path,
-                  key_transport: str | None) -> tuple[Any, bytes]:
+async def sign_in(
+    start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path, key_transport: str | None
+) -> tuple[Any, bytes]:
     """The full sign-in; returns python3-saml's Auth after its ACS processed the Response, and the raw
     Response as the browser carried it."""
     settings = sp_settings(generate_key_pair("rsa-3072", "python3-saml sp"))
@@ -110,7 +129,8 @@ async def sign_in(start_gateway: StartGateway, browser: Browser, servers: Server
     metadata = await browser.get(gw.url("/saml/metadata"))
     assert metadata.status == 200
     settings = OneLogin_Saml2_IdPMetadataParser.merge_settings(
-        settings, OneLogin_Saml2_IdPMetadataParser.parse(metadata.text.encode()))
+        settings, OneLogin_Saml2_IdPMetadataParser.parse(metadata.text.encode())
+    )
     assert settings["idp"]["entityId"] == gw.url("/saml/metadata")
 
     login = auth_module.OneLogin_Saml2_Auth(request_data("/saml/login"), settings)
@@ -132,7 +152,8 @@ async def sign_in(start_gateway: StartGateway, browser: Browser, servers: Server
 
 
 async def test_python3_saml_signs_in_with_an_encrypted_assertion(
-        start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path) -> None:
+    start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path
+) -> None:
     acs, raw = await sign_in(start_gateway, browser, servers, tmp_path, None)
     assert acs.get_errors() == [], acs.get_last_error_reason()
     assert b"xmlenc#rsa-oaep-mgf1p" in raw
@@ -152,7 +173,8 @@ async def test_python3_saml_signs_in_with_an_encrypted_assertion(
 
 
 async def test_python3_saml_refuses_the_xml_enc_1_1_key_transport_by_schema(
-        start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path) -> None:
+    start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path
+) -> None:
     """With ``key_transport = "rsa-oaep"`` added to the registration, python3-saml's strict XSD check
     refuses the xenc11 EncryptionMethod: why the gateway's default is rsa-oaep-mgf1p."""
     acs, raw = await sign_in(start_gateway, browser, servers, tmp_path, "rsa-oaep")

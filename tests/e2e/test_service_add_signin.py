@@ -11,19 +11,17 @@ import re
 from pathlib import Path
 
 import pytest
-
 from aiohttp import web
 
 from eid_gateway.cli import main
 from eid_gateway.service_add import ServiceAddError, read_metadata_source
+from helpers.gateway import Browser, Servers, StartGateway, ausweisapp, deliver, open_start_page, tc_token_url_of
+from helpers.ports import bound_socket
 from saml import algorithms as A
 from saml import metadata as md
 from saml.keys import load_certificate
 from saml.messages import BINDING_HTTP_POST, NAMEID_PERSISTENT
 from saml.xml import to_bytes
-
-from helpers.gateway import Browser, Servers, StartGateway, ausweisapp, deliver, open_start_page, tc_token_url_of
-from helpers.ports import bound_socket
 
 DEMO_ATTRIBUTES = "given_names,family_names,date_of_birth,address,pseudonym"
 
@@ -33,19 +31,45 @@ def demo_metadata(directory: Path, origin: str, methods: tuple[str, ...]) -> byt
     certs = directory / "certs"
     signing = load_certificate((certs / "demo-service-signing.crt").read_bytes())
     encryption = load_certificate((certs / "demo-service.crt").read_bytes())
-    return to_bytes(md.build_metadata(md.EntityDescriptor(f"{origin}/demo/metadata", sp=md.SPSSODescriptor(
-        acs_services=(md.Endpoint(BINDING_HTTP_POST, f"{origin}/demo/acs"),),
-        keys=(md.KeyDescriptor(signing, md.USE_SIGNING),
-              md.KeyDescriptor(encryption, md.USE_ENCRYPTION, methods)),
-        name_id_formats=(NAMEID_PERSISTENT,), authn_requests_signed=True,
-    ))))
+    return to_bytes(
+        md.build_metadata(
+            md.EntityDescriptor(
+                f"{origin}/demo/metadata",
+                sp=md.SPSSODescriptor(
+                    acs_services=(md.Endpoint(BINDING_HTTP_POST, f"{origin}/demo/acs"),),
+                    keys=(
+                        md.KeyDescriptor(signing, md.USE_SIGNING),
+                        md.KeyDescriptor(encryption, md.USE_ENCRYPTION, methods),
+                    ),
+                    name_id_formats=(NAMEID_PERSISTENT,),
+                    authn_requests_signed=True,
+                ),
+            )
+        )
+    )
 
 
 def service_add(config: Path, metadata: str, *extra: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(["service", "add", "--id", "demo", "--name-de", "Meldebescheinigung beantragen",
-                 "--attributes", DEMO_ATTRIBUTES, "--saml-metadata", metadata, "--config", str(config), *extra],
-                stdout=out, stderr=err)
+    code = main(
+        [
+            "service",
+            "add",
+            "--id",
+            "demo",
+            "--name-de",
+            "Meldebescheinigung beantragen",
+            "--attributes",
+            DEMO_ATTRIBUTES,
+            "--saml-metadata",
+            metadata,
+            "--config",
+            str(config),
+            *extra,
+        ],
+        stdout=out,
+        stderr=err,
+    )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -57,7 +81,8 @@ def without_services(text: str) -> str:
 
 
 async def test_signin_with_a_service_added_from_its_metadata(
-        start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path) -> None:
+    start_gateway: StartGateway, browser: Browser, servers: Servers, tmp_path: Path
+) -> None:
     directory = tmp_path / "instance"
 
     def register(text: str) -> str:

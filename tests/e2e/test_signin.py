@@ -20,8 +20,22 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from eid_gateway.backends.tr03130 import Tr03130Client
 from eid_gateway.config import GatewayConfig
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token, validate_tc_token
+from eid_gateway.identity import LevelOfAssurance
 from eid_gateway.simulator import Simulator, SimulatorConfig
 from eid_gateway.store.sqlite import SqliteStore
+from helpers.gateway import (
+    Browser,
+    Gateway,
+    Page,
+    Servers,
+    StartGateway,
+    ausweisapp,
+    deliver,
+    open_start_page,
+    tc_token_url_of,
+)
+from helpers.ports import closed_port
+from helpers.saml_post import authn_context_on, demo_status_line, status_on
 from saml import (
     AuthnRequest,
     SignatureError,
@@ -34,17 +48,12 @@ from saml import (
 from saml.algorithms import ECDSA_SHA256, RSA_SHA256
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
-from eid_gateway.identity import LevelOfAssurance
-from helpers.gateway import (Browser, Gateway, Page, Servers, StartGateway, ausweisapp, deliver, open_start_page,
-                             tc_token_url_of)
-from helpers.ports import closed_port
-from helpers.saml_post import authn_context_on, demo_status_line, status_on
-
-
 # --- the happy path ---------------------------------------------------------------------------------------
 
 
-async def test_erika_signs_in_to_the_demo_service(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+async def test_erika_signs_in_to_the_demo_service(
+    start_gateway: StartGateway, browser: Browser, servers: Servers
+) -> None:
     gw = await start_gateway()
     start = await open_start_page(browser, gw)
     assert "Meldebescheinigung beantragen" in start.text  # the service name on the start page
@@ -61,10 +70,7 @@ async def test_erika_signs_in_to_the_demo_service(start_gateway: StartGateway, b
     post_page = await browser.get(step.next_url)
     result = await deliver(browser, post_page)
     assert result.status == 200, result.text
-    table = {
-        str(row.findtext("th")): str(row.findtext("td"))
-        for row in result.doc().iter("tr")
-    }
+    table = {str(row.findtext("th")): str(row.findtext("td")) for row in result.doc().iter("tr")}
     assert table["Familienname"] == "MUSTERMANN"
     assert table["Vornamen"] == "ERIKA"
     assert table["Geburtsdatum"] == "12.08.1964"
@@ -85,7 +91,9 @@ async def test_erika_signs_in_to_the_demo_service(start_gateway: StartGateway, b
     assert b"MUSTERMANN" not in raw and b"EncryptedAssertion" in raw
 
 
-async def test_pseudonym_is_stable_for_the_same_card(start_gateway: StartGateway, browser: Browser, servers: Servers) -> None:
+async def test_pseudonym_is_stable_for_the_same_card(
+    start_gateway: StartGateway, browser: Browser, servers: Servers
+) -> None:
     gw = await start_gateway()
     seen = []
     for _ in range(2):
@@ -103,18 +111,39 @@ async def test_pseudonym_is_stable_for_the_same_card(start_gateway: StartGateway
 @pytest.mark.parametrize(
     ("options", "title", "sub_code", "message", "words"),
     [
-        ({"cancel": True}, "Anmeldung abgebrochen", STATUS_REQUEST_DENIED, "Die Anmeldung wurde abgebrochen.",
-         "abgebrochen"),
-        ({"pin": "000000"}, "PIN falsch", STATUS_AUTHN_FAILED, "Die Authentifizierung mit dem Ausweis ist "
-         "fehlgeschlagen", "Authentifizierung fehlgeschlagen"),
-        ({"identity": "blocked"}, "gesperrt", STATUS_AUTHN_FAILED, "Die Authentifizierung mit dem Ausweis ist "
-         "fehlgeschlagen", "Authentifizierung fehlgeschlagen"),
+        (
+            {"cancel": True},
+            "Anmeldung abgebrochen",
+            STATUS_REQUEST_DENIED,
+            "Die Anmeldung wurde abgebrochen.",
+            "abgebrochen",
+        ),
+        (
+            {"pin": "000000"},
+            "PIN falsch",
+            STATUS_AUTHN_FAILED,
+            "Die Authentifizierung mit dem Ausweis ist fehlgeschlagen",
+            "Authentifizierung fehlgeschlagen",
+        ),
+        (
+            {"identity": "blocked"},
+            "gesperrt",
+            STATUS_AUTHN_FAILED,
+            "Die Authentifizierung mit dem Ausweis ist fehlgeschlagen",
+            "Authentifizierung fehlgeschlagen",
+        ),
     ],
     ids=["cancel", "wrong-pin", "card-blocked"],
 )
 async def test_card_step_failure_reaches_the_service(
-    start_gateway: StartGateway, browser: Browser, servers: Servers, options: dict[str, object], title: str,
-    sub_code: str, message: str, words: str,
+    start_gateway: StartGateway,
+    browser: Browser,
+    servers: Servers,
+    options: dict[str, object],
+    title: str,
+    sub_code: str,
+    message: str,
+    words: str,
 ) -> None:
     gw = await start_gateway()
     start = await open_start_page(browser, gw)
@@ -263,9 +292,13 @@ async def test_eid_server_with_forged_signature(
 
     url = await _fake_eid_server(servers, soap)
     gw = await start_gateway(backend=backend_at(url))
-    holder["sim"] = Simulator(SimulatorConfig(
-        public_origin=url.rsplit("/", 1)[0], key=forger_key, gateway_cert=gw.config.keys.eid_client.certificate,
-    ))
+    holder["sim"] = Simulator(
+        SimulatorConfig(
+            public_origin=url.rsplit("/", 1)[0],
+            key=forger_key,
+            gateway_cert=gw.config.keys.eid_client.certificate,
+        )
+    )
     await _server_error_reaches_the_service(gw, browser, servers)
 
 
@@ -318,8 +351,7 @@ async def test_gateway_refuses_a_request_signed_with_the_demos_decryption_key(
     assert gw.config.demo.key is not None
     sso = gw.url("/saml/sso")
     request = AuthnRequest(issuer=gw.config.demo.entity_id, destination=sso, acs_url=gw.url("/demo/acs"))
-    page = await browser.get(redirect_url(sso, build_authn_request(request), relay_state="de",
-                                          key=gw.config.demo.key))
+    page = await browser.get(redirect_url(sso, build_authn_request(request), relay_state="de", key=gw.config.demo.key))
     assert page.status == 400 and "nicht vertrauenswürdig" in page.text
 
 

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 
-from eid_gateway.core.port import EidRequest, EidSession
 from eid_gateway.backends.tr03130 import Tr03130Client
+from eid_gateway.core.port import EidRequest, EidSession
 from eid_gateway.eid.tctoken import CONTENT_TYPE, TcToken, build_tc_token
 from eid_gateway.simulator import Simulator, SimulatorConfig
 from saml.keys import KeyPair, generate_key_pair
@@ -80,8 +80,9 @@ async def harness(
     port = unused_port()
     origin = f"http://127.0.0.1:{port}"
     sessions = tmp_path / "sessions.sqlite3" if request.param == "sqlite" else None
-    sim = Simulator(SimulatorConfig(public_origin=origin, key=server_key, gateway_cert=gateway_key.certificate,
-                                    sessions=sessions))
+    sim = Simulator(
+        SimulatorConfig(public_origin=origin, key=server_key, gateway_cert=gateway_key.certificate, sessions=sessions)
+    )
     client = Tr03130Client(sim.eid_url, gateway_key, server_key.certificate, timeout=5)
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies on 127.0.0.1
     h = Harness(origin, sim, client, http)

@@ -25,5 +25,7 @@ def test_chat_for_attributes() -> None:
     assert rights_for({Attribute.PSEUDONYM}) == {AccessRight.RESTRICTED_IDENTIFICATION}
     assert grants(chat, Attribute.GIVEN_NAMES) and not grants(chat, Attribute.ADDRESS)
     assert missing(chat, {Attribute.PSEUDONYM, Attribute.GIVEN_NAMES, Attribute.ADDRESS}) == (
-        Attribute.ADDRESS, Attribute.PSEUDONYM)  # the enum's order, not the set's
+        Attribute.ADDRESS,
+        Attribute.PSEUDONYM,
+    )  # the enum's order, not the set's
     assert chat_for(set(), Role.DV_OFFICIAL).mask_bytes() == bytes.fromhex("8000000000")

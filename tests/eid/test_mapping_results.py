@@ -44,7 +44,9 @@ def test_use_id_request_from_eid_request() -> None:
 
 
 def test_optional_verification_keeps_allowed() -> None:
-    req = use_id_request(EidRequest(required=frozenset(), optional=frozenset({A.PLACE_VERIFICATION}), community_id="0276"))
+    req = use_id_request(
+        EidRequest(required=frozenset(), optional=frozenset({A.PLACE_VERIFICATION}), community_id="0276")
+    )
     assert req.selection("PlaceVerification") is Selection.ALLOWED and req.community_id == "0276"
 
 

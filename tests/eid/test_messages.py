@@ -62,8 +62,7 @@ def reparse(el: etree._Element) -> etree._Element:
 
 def wrap(local: str, inner: str) -> etree._Element:
     return parse_xml(
-        f'<eid:{local} xmlns:eid="{EID_NS}" xmlns:dss="urn:oasis:names:tc:dss:1.0:core:schema">{inner}</eid:{local}>'
-        .encode()
+        f'<eid:{local} xmlns:eid="{EID_NS}" xmlns:dss="urn:oasis:names:tc:dss:1.0:core:schema">{inner}</eid:{local}>'.encode()
     )
 
 
@@ -75,7 +74,11 @@ OK = "<dss:Result><dss:ResultMajor>http://www.bsi.bund.de/ecard/api/1.1/resultma
 
 def test_use_id_request_writes_all_17_operations_in_schema_order() -> None:
     req = UseIDRequest(
-        operations={"GivenNames": Selection.REQUIRED, "ArtisticName": Selection.ALLOWED, "AgeVerification": Selection.REQUIRED},
+        operations={
+            "GivenNames": Selection.REQUIRED,
+            "ArtisticName": Selection.ALLOWED,
+            "AgeVerification": Selection.REQUIRED,
+        },
         age=18,
         community_id="027605",
         transaction_info="Wohnsitzanmeldung",
@@ -120,9 +123,13 @@ def test_use_id_request_optional_parts_round_trip() -> None:
 
 
 def test_empty_operation_means_prohibited() -> None:
-    inner = "<eid:UseOperations>" + "".join(
-        f"<eid:{n}/>" if n != "GivenNames" else "<eid:GivenNames>REQUIRED</eid:GivenNames>" for n in OPERATION_NAMES
-    ) + "</eid:UseOperations>"
+    inner = (
+        "<eid:UseOperations>"
+        + "".join(
+            f"<eid:{n}/>" if n != "GivenNames" else "<eid:GivenNames>REQUIRED</eid:GivenNames>" for n in OPERATION_NAMES
+        )
+        + "</eid:UseOperations>"
+    )
     req = parse_use_id_request(wrap("useIDRequest", inner))
     assert req.selection("GivenNames") is Selection.REQUIRED
     assert req.selection("DocumentType") is Selection.PROHIBITED
@@ -165,17 +172,27 @@ def test_community_id_pattern_accepts(cid: str) -> None:
     assert parse_use_id_request(reparse(build_use_id_request(req))).community_id == cid
 
 
-@pytest.mark.parametrize("cid", ["", "1276", "027", "0276051", "02760513", "027605031500000", "0276050315000", "02760503150001x"])
+@pytest.mark.parametrize(
+    "cid", ["", "1276", "027", "0276051", "02760513", "027605031500000", "0276050315000", "02760503150001x"]
+)
 def test_community_id_pattern_refuses(cid: str) -> None:
     with pytest.raises(InvalidValueError):
         build_use_id_request(UseIDRequest(operations={"PlaceVerification": Selection.REQUIRED}, community_id=cid))
-    inner = _ops(list(OPERATION_NAMES)) + f"<eid:PlaceVerificationRequest><eid:CommunityID>{cid}</eid:CommunityID></eid:PlaceVerificationRequest>"
+    inner = (
+        _ops(list(OPERATION_NAMES))
+        + f"<eid:PlaceVerificationRequest><eid:CommunityID>{cid}</eid:CommunityID></eid:PlaceVerificationRequest>"
+    )
     with pytest.raises(InvalidValueError):
         parse_use_id_request(wrap("useIDRequest", inner))
 
 
 @pytest.mark.parametrize(
-    "psk", [Psk("short", "00112233445566778899aabbccddeeff"), Psk("0123456789abcdef", "0011"), Psk("0123456789abcdef", "zz" * 16)]
+    "psk",
+    [
+        Psk("short", "00112233445566778899aabbccddeeff"),
+        Psk("0123456789abcdef", "0011"),
+        Psk("0123456789abcdef", "zz" * 16),
+    ],
 )
 def test_bad_psk_refused(psk: Psk) -> None:
     with pytest.raises(InvalidValueError):
@@ -185,7 +202,9 @@ def test_bad_psk_refused(psk: Psk) -> None:
 def test_negative_age_refused() -> None:
     with pytest.raises(InvalidValueError):
         build_use_id_request(UseIDRequest(operations={}, age=-1))
-    inner = _ops(list(OPERATION_NAMES)) + "<eid:AgeVerificationRequest><eid:Age>-3</eid:Age></eid:AgeVerificationRequest>"
+    inner = (
+        _ops(list(OPERATION_NAMES)) + "<eid:AgeVerificationRequest><eid:Age>-3</eid:Age></eid:AgeVerificationRequest>"
+    )
     with pytest.raises(InvalidValueError):
         parse_use_id_request(wrap("useIDRequest", inner))
 
@@ -255,7 +274,8 @@ def test_get_result_response_full_round_trip() -> None:
         personal_data=FULL,
         fulfils_age_verification=True,
         fulfils_place_verification=False,
-        operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES} | {"BirthName": Permission.NOTONCHIP},
+        operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES}
+        | {"BirthName": Permission.NOTONCHIP},
         level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
         eid_type_used="CardCertified",
     )
@@ -295,15 +315,23 @@ def test_all_place_forms_round_trip(place: Place) -> None:
 def test_place_with_two_forms_refused() -> None:
     with pytest.raises(InvalidValueError):
         build_get_result_response(
-            GetResultResponse(Result(results.MAJOR_OK), PersonalData(place_of_birth=Place(city="A", country="D", freetext="B")))
+            GetResultResponse(
+                Result(results.MAJOR_OK), PersonalData(place_of_birth=Place(city="A", country="D", freetext="B"))
+            )
         )
-    inner = "<eid:PersonalData><eid:PlaceOfBirth><eid:FreetextPlace>A</eid:FreetextPlace><eid:NoPlaceInfo>B</eid:NoPlaceInfo></eid:PlaceOfBirth></eid:PersonalData>" + OK
+    inner = (
+        "<eid:PersonalData><eid:PlaceOfBirth><eid:FreetextPlace>A</eid:FreetextPlace><eid:NoPlaceInfo>B</eid:NoPlaceInfo></eid:PlaceOfBirth></eid:PersonalData>"
+        + OK
+    )
     with pytest.raises(UnexpectedElementError):
         parse_get_result_response(wrap("getResultResponse", inner))
 
 
 def test_structured_place_needs_city_and_country() -> None:
-    inner = "<eid:PersonalData><eid:PlaceOfResidence><eid:StructuredPlace><eid:Street>X</eid:Street><eid:Country>D</eid:Country></eid:StructuredPlace></eid:PlaceOfResidence></eid:PersonalData>" + OK
+    inner = (
+        "<eid:PersonalData><eid:PlaceOfResidence><eid:StructuredPlace><eid:Street>X</eid:Street><eid:Country>D</eid:Country></eid:StructuredPlace></eid:PlaceOfResidence></eid:PersonalData>"
+        + OK
+    )
     with pytest.raises(MissingElementError):
         parse_get_result_response(wrap("getResultResponse", inner))
 
@@ -340,7 +368,9 @@ def test_lenient_dates(text: str, expected: PartialDate) -> None:
     assert parse_lenient_date(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "46", "1946-13", "1946-02-30", "1946  12", "19461301", "yesterday", "1946-01-01T00:00:00"])
+@pytest.mark.parametrize(
+    "text", ["", "46", "1946-13", "1946-02-30", "1946  12", "19461301", "yesterday", "1946-01-01T00:00:00"]
+)
 def test_bad_dates_refused(text: str) -> None:
     with pytest.raises(InvalidValueError):
         parse_lenient_date(text)
@@ -373,7 +403,7 @@ def test_bsi_sample_shape_is_accepted() -> None:
         "<eid:PersonalData><eid:GivenNames>ERIKA</eid:GivenNames><eid:AcademicTitle />"
         "<eid:RestrictedID><eid:ID>01a4fb50</eid:ID></eid:RestrictedID></eid:PersonalData>"
         "<eid:OperationsAllowedByUser>"
-        + "".join("<eid:%s />" % n if n == "ArtisticName" else "<eid:%s>ALLOWED</eid:%s>" % (n, n) for n in OPERATION_NAMES)
+        + "".join(f"<eid:{n} />" if n == "ArtisticName" else f"<eid:{n}>ALLOWED</eid:{n}>" for n in OPERATION_NAMES)
         + "</eid:OperationsAllowedByUser>"
         "<eid:TransactionAttestationResponse><eid:TransactionAttestationFormat>\n  http://bsi.bund.de/eID/ExampleAttestationFormat\n"
         "</eid:TransactionAttestationFormat><eid:TransactionAttestationData>V6IN</eid:TransactionAttestationData>"
@@ -398,12 +428,26 @@ def test_bsi_sample_shape_is_accepted() -> None:
     [
         ("", MissingElementError),  # no Result
         (OK + OK, UnexpectedElementError),
-        ("<eid:FulfilsAgeVerification><eid:FulfilsRequest>yes</eid:FulfilsRequest></eid:FulfilsAgeVerification>" + OK, InvalidValueError),
-        ("<eid:PersonalData><eid:GivenNames>A<eid:X/>B</eid:GivenNames></eid:PersonalData>" + OK, UnexpectedElementError),
+        (
+            "<eid:FulfilsAgeVerification><eid:FulfilsRequest>yes</eid:FulfilsRequest></eid:FulfilsAgeVerification>"
+            + OK,
+            InvalidValueError,
+        ),
+        (
+            "<eid:PersonalData><eid:GivenNames>A<eid:X/>B</eid:GivenNames></eid:PersonalData>" + OK,
+            UnexpectedElementError,
+        ),
         ("<eid:PersonalData>text<eid:GivenNames>A</eid:GivenNames></eid:PersonalData>" + OK, UnexpectedElementError),
-        ("<eid:PersonalData><eid:FamilyNames>B</eid:FamilyNames><eid:GivenNames>A</eid:GivenNames></eid:PersonalData>" + OK, UnexpectedElementError),
+        (
+            "<eid:PersonalData><eid:FamilyNames>B</eid:FamilyNames><eid:GivenNames>A</eid:GivenNames></eid:PersonalData>"
+            + OK,
+            UnexpectedElementError,
+        ),
         ("<eid:PersonalData><eid:DocumentType>Id</eid:DocumentType></eid:PersonalData>" + OK, InvalidValueError),
-        ("<eid:PersonalData><eid:RestrictedID><eid:ID>abc</eid:ID></eid:RestrictedID></eid:PersonalData>" + OK, InvalidValueError),
+        (
+            "<eid:PersonalData><eid:RestrictedID><eid:ID>abc</eid:ID></eid:RestrictedID></eid:PersonalData>" + OK,
+            InvalidValueError,
+        ),
         ("<eid:LevelOfAssuranceResult>http://example.org/loa</eid:LevelOfAssuranceResult>" + OK, InvalidValueError),
         ("<eid:Evil/>" + OK, UnexpectedElementError),
         ("<dss:Result><dss:ResultMajor>urn:whatever</dss:ResultMajor></dss:Result>", InvalidValueError),

@@ -6,7 +6,7 @@ shared misreading (order, optionality, types) between builder and parser would s
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ from saml.keys import KeyPair
 from saml.xml import parse_xml
 
 SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "data" / "tr03130-messages.xsd")))
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PSK = Psk("0123456789abcdef0123", "00112233445566778899aabbccddeeff")
 
 
@@ -84,7 +84,9 @@ def test_other_messages() -> None:
     assert_valid(build_get_result_request(GetResultRequest("ab" * 32, 2)))
     assert_valid(build_get_server_info_request())
     assert_valid(build_get_server_info_response(GetServerInfoResponse("x", 2, 4, None, {"GivenNames": True})))
-    assert_valid(build_get_result_response(GetResultResponse(Result(results.MAJOR_ERROR, results.NO_RESULT_YET, "wait", "de"))))
+    assert_valid(
+        build_get_result_response(GetResultResponse(Result(results.MAJOR_ERROR, results.NO_RESULT_YET, "wait", "de")))
+    )
 
 
 @pytest.mark.parametrize(
@@ -120,16 +122,18 @@ def test_get_result_responses(personal: PersonalData) -> None:
 @pytest.mark.parametrize("card", sorted(default_identities()))
 def test_simulator_outputs(gateway_key: KeyPair, server_key: KeyPair, card: str) -> None:
     core = SimulatedEidServer(SimulatorConfig("https://gw.example", server_key, gateway_key.certificate))
-    every = UseIDRequest(
-        operations={n: Selection.REQUIRED for n in OPERATION_NAMES}, age=18, community_id="0276"
+    every = UseIDRequest(operations={n: Selection.REQUIRED for n in OPERATION_NAMES}, age=18, community_id="0276")
+    answer = core.handle_soap(
+        sign_envelope(soap_envelope(build_use_id_request(every)), gateway_key, now=NOW), None, NOW
     )
-    answer = core.handle_soap(sign_envelope(soap_envelope(build_use_id_request(every)), gateway_key, now=NOW), None, NOW)
     use_id = body_payload(verify_envelope(parse_xml(answer.body), server_key.certificate, now=NOW))
     assert_valid(use_id)
     resp = parse_use_id_response(use_id)
     assert resp.psk is not None and resp.session_id is not None
     core.card_step(resp.psk.id, card, "123456", now=NOW)
-    request = sign_envelope(soap_envelope(build_get_result_request(GetResultRequest(resp.session_id, 1))), gateway_key, now=NOW)
+    request = sign_envelope(
+        soap_envelope(build_get_result_request(GetResultRequest(resp.session_id, 1))), gateway_key, now=NOW
+    )
     answer = core.handle_soap(request, None, NOW)
     assert_valid(body_payload(verify_envelope(parse_xml(answer.body), server_key.certificate, now=NOW)))
 

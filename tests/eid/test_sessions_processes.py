@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,11 @@ N = 150
 
 
 def _core(path: Path, key: KeyPair, max_sessions: int = 1000) -> SimulatedEidServer:
-    return SimulatedEidServer(SimulatorConfig("https://gw.example", key, key.certificate, max_sessions=max_sessions,
-                                              session_ttl=TTL, sessions=path))
+    return SimulatedEidServer(
+        SimulatorConfig(
+            "https://gw.example", key, key.certificate, max_sessions=max_sessions, session_ttl=TTL, sessions=path
+        )
+    )
 
 
 def _race(kind: str, path: str, items: Sequence[str], barrier: Barrier, out: Any, now: datetime) -> None:
@@ -50,13 +53,16 @@ def _race(kind: str, path: str, items: Sequence[str], barrier: Barrier, out: Any
         rules = sqlite_session_rules(path, TTL, 100)
         connect = rules.__len__
         if kind == "get_result":
+
             def attempt(sid: str) -> str:
                 answer = rules.result(GetResultRequest(sid, 1), now)
                 return "ok" if answer.result.ok and answer.personal_data is not None else str(answer.result.minor)
         else:  # "open": the item is the PSK id the caller chose
+
             def attempt(psk_id: str) -> str:
                 answer = rules.open(UseIDRequest(REQUEST.operations, psk=Psk(psk_id, "cd" * 32)), now, ADDRESS)
                 return "ok" if answer.result.ok else str(answer.result.minor)
+
     connect()  # connected (and the schema in place) before the start signal
     barrier.wait(timeout=60)
     out.put([attempt(item) for item in items])
@@ -66,8 +72,9 @@ def _run(kind: str, path: Path, items_per_process: Sequence[Sequence[str]], now:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(len(items_per_process))
     out = ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(kind, str(path), list(items), barrier, out, now))
-             for items in items_per_process]
+    procs = [
+        ctx.Process(target=_race, args=(kind, str(path), list(items), barrier, out, now)) for items in items_per_process
+    ]
     for p in procs:
         p.start()
     try:
@@ -83,7 +90,7 @@ def _run(kind: str, path: Path, items_per_process: Sequence[Sequence[str]], now:
 def now() -> datetime:
     """The tests' "now", read when each test starts (never at import: a slow suite may reach a test
     minutes after collecting it, and the sessions' TTL is measured against the real clock too)."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +112,7 @@ def test_one_card_step_per_session(tmp_path: Path, key: KeyPair, now: datetime) 
     core = _core(path, key)
     sessions = _open(core, N, now)
     a, b = _run("card_step", path, [[psk for _, psk in sessions]] * 2, now)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert sorted((x, y)) == ["409", results.MAJOR_OK]
     for sid, _ in sessions:  # and the one outcome is what getResult delivers
         answer = core.get_result(GetResultRequest(sid, 1), now)
@@ -119,7 +126,7 @@ def test_one_result_per_session(tmp_path: Path, key: KeyPair, now: datetime) -> 
     for _, psk in sessions:
         core.card_step(psk, "erika", "123456", now=now)
     a, b = _run("get_result", path, [[sid for sid, _ in sessions]] * 2, now)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert sorted((x, y)) == sorted(("ok", results.INVALID_SESSION))
     assert core.open_sessions() == 0
 
@@ -128,7 +135,7 @@ def test_one_session_per_psk_id_and_the_cap_holds_for_all(tmp_path: Path, now: d
     path = tmp_path / "sessions.sqlite3"
     same = [f"{i:032x}" for i in range(60)]
     a, b = _run("open", path, [same, same], now)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert sorted((x, y)) == sorted(("ok", results.INVALID_PSK))
     # 60 open now; the cap is 100: of 2 x 40 new sessions, exactly 40 more fit
     a, b = _run("open", path, [[f"a{i:031x}" for i in range(40)], [f"b{i:031x}" for i in range(40)]], now)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from datetime import datetime, timedelta, timezone
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
@@ -31,29 +31,33 @@ from eid_gateway.eid.messages import (
 )
 from eid_gateway.eid.wssec import sign_envelope, verify_envelope
 from eid_gateway.identity import Attribute as A
-from eid_gateway.simulator.core import CardStepError
 from eid_gateway.simulator import (
     SimulatedEidServer,
-    Simulator,
     SimulatorConfig,
     SimulatorRefused,
     default_identities,
     simulator_routes,
 )
+from eid_gateway.simulator.core import CardStepError
 from saml.keys import KeyPair
 from saml.xml import parse_xml, to_bytes
 
 from .conftest import Harness
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ACTION = '"http://bsi.bund.de/eID/useID"'
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def core(request: pytest.FixtureRequest, tmp_path: Path, gateway_key: KeyPair, server_key: KeyPair) -> SimulatedEidServer:
+def core(
+    request: pytest.FixtureRequest, tmp_path: Path, gateway_key: KeyPair, server_key: KeyPair
+) -> SimulatedEidServer:
     config = SimulatorConfig(
-        public_origin="https://gw.example", key=server_key, gateway_cert=gateway_key.certificate,
-        session_ttl=timedelta(minutes=10), max_sessions=3,
+        public_origin="https://gw.example",
+        key=server_key,
+        gateway_cert=gateway_key.certificate,
+        session_ttl=timedelta(minutes=10),
+        max_sessions=3,
         sessions=tmp_path / "sessions.sqlite3" if request.param == "sqlite" else None,
     )
     return SimulatedEidServer(config)
@@ -63,8 +67,9 @@ def _req(key: KeyPair, payload: etree._Element, now: datetime = NOW) -> bytes:
     return sign_envelope(soap_envelope(payload), key, now=now)
 
 
-def _answer(core: SimulatedEidServer, data: bytes, server_key: KeyPair, action: str | None = None,
-            now: datetime = NOW) -> etree._Element:
+def _answer(
+    core: SimulatedEidServer, data: bytes, server_key: KeyPair, action: str | None = None, now: datetime = NOW
+) -> etree._Element:
     ans = core.handle_soap(data, action, now=now)
     assert ans.status == 200
     return body_payload(verify_envelope(parse_xml(ans.body), server_key.certificate, now=now))
@@ -87,7 +92,9 @@ def test_routes(gateway_key: KeyPair, server_key: KeyPair) -> None:
     assert paths == {("POST", "/sim/eID"), ("POST", "/sim/paos"), ("GET", "/sim/client"), ("POST", "/sim/client")}
 
 
-def test_use_id_answer_signed_and_addressed(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
+def test_use_id_answer_signed_and_addressed(
+    core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair
+) -> None:
     resp = parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(USE_ID)), server_key, ACTION))
     assert resp.result.ok and resp.ecard_server_address == "https://gw.example/eid-sim/paos"
     assert resp.session_id is not None and len(resp.session_id) == 64
@@ -96,12 +103,16 @@ def test_use_id_answer_signed_and_addressed(core: SimulatedEidServer, gateway_ke
 
 def test_session_cap(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
     for _ in range(3):
-        assert parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(USE_ID)), server_key)).result.ok
+        assert parse_use_id_response(
+            _answer(core, _req(gateway_key, build_use_id_request(USE_ID)), server_key)
+        ).result.ok
     resp = parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(USE_ID)), server_key))
     assert resp.result.minor == results.TOO_MANY_OPEN_SESSIONS
     # After the TTL the sessions are gone and there is room again.
     later = NOW + timedelta(minutes=11)
-    resp = parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(USE_ID), later), server_key, now=later))
+    resp = parse_use_id_response(
+        _answer(core, _req(gateway_key, build_use_id_request(USE_ID), later), server_key, now=later)
+    )
     assert resp.result.ok and core.open_sessions() == 1
 
 
@@ -121,7 +132,10 @@ def test_bad_signature_gets_internal_error(core: SimulatedEidServer, rogue_key: 
     resp = parse_use_id_response(_answer(core, _req(rogue_key, build_use_id_request(USE_ID)), server_key))
     assert resp.result.minor == results.INTERNAL_ERROR and resp.session_id is None
     get = build_get_result_request(GetResultRequest("ab" * 32, 1))
-    assert parse_get_result_response(_answer(core, _req(rogue_key, get), server_key)).result.minor == results.INTERNAL_ERROR
+    assert (
+        parse_get_result_response(_answer(core, _req(rogue_key, get), server_key)).result.minor
+        == results.INTERNAL_ERROR
+    )
     assert core.open_sessions() == 0
 
 
@@ -158,7 +172,11 @@ def test_psk_from_request_is_used(core: SimulatedEidServer, gateway_key: KeyPair
 
 @pytest.mark.parametrize(
     "data",
-    [b"not xml", b"<x/>", b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><a/></s:Body></s:Envelope>'],
+    [
+        b"not xml",
+        b"<x/>",
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><a/></s:Body></s:Envelope>',
+    ],
 )
 def test_malformed_requests_get_faults(core: SimulatedEidServer, data: bytes) -> None:
     ans = core.handle_soap(data, None)
@@ -270,8 +288,12 @@ def test_sqlite_sessions_keep_every_outcome_exactly(
     base = SimulatorConfig("https://gw.example", server_key, gateway_key.certificate)
     memory = SimulatedEidServer(base)
     shared = SimulatedEidServer(replace(base, sessions=tmp_path / "sessions.sqlite3"))
-    req = UseIDRequest(operations={name: Selection.ALLOWED for name in OPERATION_NAMES}, age=18,
-                       community_id="0276", psk=Psk("ab" * 16, "cd" * 32))
+    req = UseIDRequest(
+        operations={name: Selection.ALLOWED for name in OPERATION_NAMES},
+        age=18,
+        community_id="0276",
+        psk=Psk("ab" * 16, "cd" * 32),
+    )
     answers = []
     for core in (memory, shared):
         got = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from eid_gateway.core.port import EidRequest
 from eid_gateway.identity import Attribute as A
 from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
@@ -55,4 +54,3 @@ async def test_page_cancel(harness: Harness) -> None:
         finally:
             await browser.close()
     assert parse_qs(final.query)["ResultMinor"] == ["cancellationByUser"]
-

@@ -154,8 +154,12 @@ def test_build_refuses_invalid_token() -> None:
         ("https://g/r?ref=abc", "ok", None, "https://g/r?ref=abc&ResultMajor=ok"),
         ("https://g/r?ref=a%2Fb&x=1", "ok", None, "https://g/r?ref=a%2Fb&x=1&ResultMajor=ok"),
         ("https://g/r?ref=abc#top", "ok", None, "https://g/r?ref=abc&ResultMajor=ok#top"),
-        ("https://g/r?ref=abc", "error", "cancellationByUser",
-         "https://g/r?ref=abc&ResultMajor=error&ResultMinor=cancellationByUser"),
+        (
+            "https://g/r?ref=abc",
+            "error",
+            "cancellationByUser",
+            "https://g/r?ref=abc&ResultMajor=error&ResultMinor=cancellationByUser",
+        ),
         ("https://g/r", "http://www.bsi.bund.de/ecard/api/1.1/resultmajor#ok", None, "https://g/r?ResultMajor=ok"),
     ],
 )

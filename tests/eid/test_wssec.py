@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
@@ -22,9 +22,8 @@ from eid_gateway.eid.messages import (
 )
 from eid_gateway.eid.results import MAJOR_OK
 from eid_gateway.eid.wssec import WSSE, WSU_ID, sign_envelope, verify_envelope
-from saml.dsig import WSU
 from saml import algorithms as alg
-from saml.dsig import sign_references
+from saml.dsig import WSU, sign_references
 from saml.keys import KeyPair, generate_key_pair
 from saml.xml import parse_xml, to_bytes
 
@@ -32,13 +31,11 @@ SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 SEC = f"{{{WSSE}}}Security"
 TS = f"{{{WSU}}}Timestamp"
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _response(name: str = "ERIKA") -> etree._Element:
-    return soap_envelope(
-        build_get_result_response(GetResultResponse(Result(MAJOR_OK), PersonalData(given_names=name)))
-    )
+    return soap_envelope(build_get_result_response(GetResultResponse(Result(MAJOR_OK), PersonalData(given_names=name))))
 
 
 def _signed(key: KeyPair, name: str = "ERIKA", **kw: object) -> etree._Element:
@@ -281,9 +278,7 @@ def test_signature_over_more_than_timestamp_and_body_refused(server_key: KeyPair
     env = _response()
     sec, ts = _security_with_timestamp(env)
     extra = etree.SubElement(env.find(f"{SOAP}Header"), "{urn:x}Extra")  # type: ignore[arg-type]
-    sign_references(
-        sec, [(ts, "TS-1"), (_body(env), "Body-1"), (extra, "X-1")], server_key, id_attr_qname=WSU_ID
-    )
+    sign_references(sec, [(ts, "TS-1"), (_body(env), "Body-1"), (extra, "X-1")], server_key, id_attr_qname=WSU_ID)
     with pytest.raises(WsSecurityError):
         _verify(_reparse(env), server_key)
 

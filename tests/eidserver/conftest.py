@@ -35,8 +35,11 @@ def gateway_key() -> KeyPair:
 
 @pytest.fixture
 def server(pki: TestPki, gateway_key: KeyPair) -> EmbeddedEidServer:
-    return EmbeddedEidServer(EmbeddedServerConfig(
-        "https://127.0.0.1:8443/paos", gateway_key, gateway_key.certificate, pki.credentials(b"s" * 32)))
+    return EmbeddedEidServer(
+        EmbeddedServerConfig(
+            "https://127.0.0.1:8443/paos", gateway_key, gateway_key.certificate, pki.credentials(b"s" * 32)
+        )
+    )
 
 
 def all_required(**extra: object) -> UseIDRequest:

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import pytest
@@ -27,11 +27,11 @@ from cryptography.x509.oid import NameOID
 
 from eid_gateway import smoke_test
 from eid_gateway.app import create_app
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.eidserver.emulator import simulator_files
 from eid_gateway.eidserver.testpki import generate_test_pki
 from eid_gateway.identity import LevelOfAssurance
+from eid_gateway.instance import write_example_config
 from eid_gateway.simulator.identities import default_identities
 from eid_gateway.smoke_test import (
     AusweisApp,
@@ -42,10 +42,9 @@ from eid_gateway.smoke_test import (
     sign_in,
     start_ausweisapp,
 )
-from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
-
 from helpers.ports import free_port
 from helpers.saml_post import authn_context_on, demo_status_line, status_on
+from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
 pytestmark = [
     pytest.mark.ausweisapp,
@@ -73,10 +72,12 @@ class Deployment:
             self.first_origin = origin
             generate_test_pki(self.directory / "eid-test-pki", description_origin or origin)
         assert self.first_origin is not None
-        text = self.template.replace(self.first_origin, origin).replace(f"port = {urlsplit(self.first_origin).port}",
-                                                                        f"port = {port}")
+        text = self.template.replace(self.first_origin, origin).replace(
+            f"port = {urlsplit(self.first_origin).port}", f"port = {port}"
+        )
         text = text.replace('id = "demo"', f'id = "{service_id}"').replace(
-            'service_id = "demo"', f'service_id = "{service_id}"')
+            'service_id = "demo"', f'service_id = "{service_id}"'
+        )
         text += f'\n[embedded_paos]\npki_dir = "eid-test-pki"\nlisten_port = {paos_port}\n'
         path.write_text(text, "utf-8")
         runner = web.AppRunner(create_app(load_config(path)), access_log=None)
@@ -149,8 +150,11 @@ async def test_simulator_card_signs_in_through_paos(
     config = deployment.config()
     assert config.demo.key is not None
     [post_page] = [page for page in submitted if "SAMLResponse" in page.text]
-    assert authn_context_on(post_page, [config.keys.saml_signing.certificate], config.demo.key) \
-        == LevelOfAssurance.HIGH.value == "http://eidas.europa.eu/LoA/high"
+    assert (
+        authn_context_on(post_page, [config.keys.saml_signing.certificate], config.demo.key)
+        == LevelOfAssurance.HIGH.value
+        == "http://eidas.europa.eu/LoA/high"
+    )
     assert table["Vertrauensniveau"] == "hoch (eIDAS)"
     # the values of AusweisApp 1.26.2's built-in simulator card, read over Secure Messaging
     assert table["Familienname"] == "MUSTERMANN" and table["Vornamen"] == "ERIKA"
@@ -163,10 +167,13 @@ async def test_simulator_card_signs_in_through_paos(
     assert access["aux"]["validityDate"]  # the server asked for document validity verification
 
 
-@pytest.mark.parametrize(("name", "family", "given", "address"), [
-    ("andre", "MUSTERMANN", "ANDRÉ", "EHM-WELK-STRAßE 33, 03222 LÜBBENAU/SPREEWALD, D"),
-    ("hans", "VON DREBENBUSCH-DALGOßEN", "HANS-GÜNTHER", None),
-])
+@pytest.mark.parametrize(
+    ("name", "family", "given", "address"),
+    [
+        ("andre", "MUSTERMANN", "ANDRÉ", "EHM-WELK-STRAßE 33, 03222 LÜBBENAU/SPREEWALD, D"),
+        ("hans", "VON DREBENBUSCH-DALGOßEN", "HANS-GÜNTHER", None),
+    ],
+)
 async def test_other_identities_through_set_card_files(
     deployment: Deployment, app: AusweisApp, name: str, family: str, given: str, address: str | None
 ) -> None:
@@ -251,10 +258,14 @@ class TokenRelay:
         return f"http://127.0.0.1:{port}/tctoken"
 
 
-@pytest.mark.parametrize("rewrite", [
-    lambda t: re.sub(r"<ServerAddress>https://", "<ServerAddress>http://", t),
-    lambda t: t.replace("urn:liberty:paos:2006-08", "urn:liberty:paos:2003-08"),
-], ids=["http-server-address", "wrong-binding"])
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        lambda t: re.sub(r"<ServerAddress>https://", "<ServerAddress>http://", t),
+        lambda t: t.replace("urn:liberty:paos:2006-08", "urn:liberty:paos:2003-08"),
+    ],
+    ids=["http-server-address", "wrong-binding"],
+)
 async def test_wrong_tc_token_is_refused_by_the_client(
     deployment: Deployment, app: AusweisApp, rewrite: Callable[[str], str]
 ) -> None:
@@ -262,8 +273,9 @@ async def test_wrong_tc_token_is_refused_by_the_client(
     relay = TokenRelay(rewrite)
     relay_url = await relay.start()
     try:
-        done = await sign_in(app, origin, deployment.http,
-                             tc_token_url_filter=lambda u: f"{relay_url}?u={quote(u, safe='')}")
+        done = await sign_in(
+            app, origin, deployment.http, tc_token_url_filter=lambda u: f"{relay_url}?u={quote(u, safe='')}"
+        )
     finally:
         assert relay.runner is not None
         await relay.runner.cleanup()
@@ -285,28 +297,41 @@ async def test_wrong_tc_token_is_refused_by_the_client(
 
 def _tls_pair(directory: Path) -> x509.Certificate:
     """A test CA (trusted by AusweisApp through SSL_CERT_FILE/SSL_CERT_DIR) and its RSA-3072 localhost cert."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "eid-gateway test CA (DEVELOPMENT ONLY)")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
-          .not_valid_after(now + datetime.timedelta(days=7))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=7))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     (directory / "certs").mkdir(parents=True)
     (directory / "certs" / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     subprocess.run(["openssl", "rehash", str(directory / "certs")], check=False, capture_output=True)
     (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
+    (directory / "tls.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert
 
 
@@ -327,10 +352,16 @@ async def test_outside_developer_mode(tmp_path: Path, monkeypatch: pytest.Monkey
     origin = f"https://localhost:{port}"
     instance = tmp_path / "instance"
     path = write_example_config(instance, origin, port)
-    generate_test_pki(instance / "eid-test-pki", origin if matching else "https://www.other-city.example",
-                      extra_comm_certificates=(tls,))
-    path.write_text(path.read_text("utf-8").replace('kind = "simulator"', 'kind = "embedded-paos"', 1)
-                    + '\n[embedded_paos]\npki_dir = "eid-test-pki"\n', "utf-8")
+    generate_test_pki(
+        instance / "eid-test-pki",
+        origin if matching else "https://www.other-city.example",
+        extra_comm_certificates=(tls,),
+    )
+    path.write_text(
+        path.read_text("utf-8").replace('kind = "simulator"', 'kind = "embedded-paos"', 1)
+        + '\n[embedded_paos]\npki_dir = "eid-test-pki"\n',
+        "utf-8",
+    )
     config = load_config(path)
     assert config.embedded_paos is not None and config.embedded_paos.public_url == origin + "/paos"
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -343,8 +374,9 @@ async def test_outside_developer_mode(tmp_path: Path, monkeypatch: pytest.Monkey
     sessions: list[aiohttp.ClientSession] = []
 
     def http() -> aiohttp.ClientSession:
-        s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                  connector=aiohttp.TCPConnector(ssl=trusted))
+        s = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True), connector=aiohttp.TCPConnector(ssl=trusted)
+        )
         sessions.append(s)
         return s
 

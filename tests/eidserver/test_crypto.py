@@ -18,20 +18,25 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from tr03110 import crypto, oids, tlv
-from tr03110.apdu import CommandApdu, ResponseApdu
 from eid_gateway.eidserver.emulator import CA_NONCE, CA_PRIVATE, RI_PRIVATE
 from eid_gateway.eidserver.sm import SecureMessaging, SecureMessagingError, pad, unpad
+from tr03110 import crypto, oids, tlv
+from tr03110.apdu import CommandApdu, ResponseApdu
 
 RFC4493_KEY = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
 
 
-@pytest.mark.parametrize(("message", "mac"), [
-    ("", "bb1d6929e95937287fa37d129b756746"),
-    ("6bc1bee22e409f96e93d7e117393172a", "070a16b46b4d4144f79bdd9dd04a287c"),
-    ("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411",
-     "dfa66747de9ae63030ca32611497c827"),
-])
+@pytest.mark.parametrize(
+    ("message", "mac"),
+    [
+        ("", "bb1d6929e95937287fa37d129b756746"),
+        ("6bc1bee22e409f96e93d7e117393172a", "070a16b46b4d4144f79bdd9dd04a287c"),
+        (
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411",
+            "dfa66747de9ae63030ca32611497c827",
+        ),
+    ],
+)
 def test_cmac_rfc4493(message: str, mac: str) -> None:
     assert crypto.aes_cmac(RFC4493_KEY, bytes.fromhex(message)) == bytes.fromhex(mac)[:8]
 
@@ -50,15 +55,20 @@ def _ausweisapp_sm() -> SecureMessaging:
     return SecureMessaging(b"F1234567890ABCDE", b"1234567890ABCDEF")
 
 
-@pytest.mark.parametrize(("plain", "protected"), [
-    ("00222030", "0C2220300A8E086733A03D8E9AC66900"),
-    ("0022203008", "0C2220300D9701088E0844B066BC91C77C4500"),
-    ("0022203000", "0C2220300D9701008E0875F18DD4F6B913D500"),
-    ("00222030000000", "0C22203000000E970200008E08E5A6AE57AD293C450000"),
-    ("0022203004D0D1D2D300", "0C22203020871101CC30C03DBE01213486B74CE1F48F5C499701008E08A822685D1780FADD00"),
-    ("00222030000004D0D1D2D30000",
-     "0C222030000021871101CC30C03DBE01213486B74CE1F48F5C49970200008E08C076CEC6A1CC26020000"),
-])
+@pytest.mark.parametrize(
+    ("plain", "protected"),
+    [
+        ("00222030", "0C2220300A8E086733A03D8E9AC66900"),
+        ("0022203008", "0C2220300D9701088E0844B066BC91C77C4500"),
+        ("0022203000", "0C2220300D9701008E0875F18DD4F6B913D500"),
+        ("00222030000000", "0C22203000000E970200008E08E5A6AE57AD293C450000"),
+        ("0022203004D0D1D2D300", "0C22203020871101CC30C03DBE01213486B74CE1F48F5C499701008E08A822685D1780FADD00"),
+        (
+            "00222030000004D0D1D2D30000",
+            "0C222030000021871101CC30C03DBE01213486B74CE1F48F5C49970200008E08C076CEC6A1CC26020000",
+        ),
+    ],
+)
 def test_secure_messaging_matches_ausweisapp(plain: str, protected: str) -> None:
     sm = _ausweisapp_sm()
     assert sm.wrap_command(CommandApdu.decode(bytes.fromhex(plain))).encode().hex().upper() == protected
@@ -110,15 +120,15 @@ def test_chip_authentication_token_matches_ausweisapp_simulator_card() -> None:
     """AusweisApp's simulator card answers this terminal key with nonce 0001…07 and token 82F3A939…"""
     terminal_point = bytes.fromhex(
         "0493ECE64A5A0CA9DF88F34D274DB546BB7AE657B85D269FBAAD2A47195654A4DE136E3A8A92081DD88C578D056EC5607"
-        "FFA3C53A7B9A652958FDB114757F65B7B")
+        "FFA3C53A7B9A652958FDB114757F65B7B"
+    )
     secret = crypto.ecdh_x(crypto.private_key_from_scalar(CA_PRIVATE), terminal_point)
     k_mac = crypto.kdf_mac(secret, CA_NONCE)
     token = crypto.authentication_token(k_mac, oids.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point)
     assert token.hex().upper() == "82F3A9399B577955"
     crypto.verify_authentication_token(k_mac, oids.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point, token)
     with pytest.raises(crypto.AuthenticationTokenMismatch):
-        crypto.verify_authentication_token(k_mac, oids.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point,
-                                           bytes(8))
+        crypto.verify_authentication_token(k_mac, oids.ID_CA_ECDH_AES_CBC_CMAC_128, terminal_point, bytes(8))
 
 
 def test_server_side_ca_derivation_equals_card_side() -> None:
@@ -133,7 +143,8 @@ def test_server_side_ca_derivation_equals_card_side() -> None:
 def test_restricted_identification_matches_ausweisapp_simulator_card() -> None:
     sector = bytes.fromhex(
         "04373CD3BAD6245F6EDEB382E066C57107B84BF5EF2834201AAEA41CC0D4728903083687C8C37C1D005C61BE2C12236410"
-        "1C2CBC41FFC3EC48C96E3F1D4F646ABE")
+        "1C2CBC41FFC3EC48C96E3F1D4F646ABE"
+    )
     rid = crypto.restricted_id(crypto.private_key_from_scalar(RI_PRIVATE[1]), sector)
     assert rid.hex().upper() == "6C877EC6E470BCC1C40F5AAC180D90EDB907AC091E33D402BDD3C99CD0DDE503"
 
@@ -169,8 +180,14 @@ def test_tlv_strictness() -> None:
 
 
 def test_apdu_codec() -> None:
-    for raw in ("00A4040C09E80704007F00070302", "00B0810000", "0084000008", "00222030000004D0D1D2D30000",
-                "00222030000000", "00222030"):
+    for raw in (
+        "00A4040C09E80704007F00070302",
+        "00B0810000",
+        "0084000008",
+        "00222030000004D0D1D2D30000",
+        "00222030000000",
+        "00222030",
+    ):
         assert CommandApdu.decode(bytes.fromhex(raw)).encode().hex().upper() == raw
     from tr03110.apdu import ApduError
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tr03110 import crypto
-from tr03110.cvc import AccessRight
 from eid_gateway.eid import results
 from eid_gateway.eid.messages import (
     OPERATION_NAMES,
@@ -25,6 +23,8 @@ from eid_gateway.eidserver.server_core import EmbeddedEidServer, EmbeddedServerC
 from eid_gateway.eidserver.testpki import TestPki
 from eid_gateway.simulator.identities import default_identities
 from saml.keys import KeyPair
+from tr03110 import crypto
+from tr03110.cvc import AccessRight
 
 from .conftest import all_required, card_for, run_session
 
@@ -99,8 +99,9 @@ def test_restricted_id_is_per_sector_and_stable(server: EmbeddedEidServer, pki: 
         assert r.personal_data is not None and r.personal_data.restricted_id is not None
         return r.personal_data.restricted_id.id
 
-    other_sector = EmbeddedEidServer(EmbeddedServerConfig(
-        "https://x/paos", gateway_key, gateway_key.certificate, pki.credentials(b"t" * 32)))
+    other_sector = EmbeddedEidServer(
+        EmbeddedServerConfig("https://x/paos", gateway_key, gateway_key.certificate, pki.credentials(b"t" * 32))
+    )
     assert rid(server, "erika") == rid(server, "erika")
     assert rid(server, "erika") != rid(other_sector, "erika")
     # the emulator's RI keys are per card model, as in AusweisApp; the data files differ per identity
@@ -128,7 +129,7 @@ def test_forged_chip_authentication_token_is_refused(server: EmbeddedEidServer, 
     eac2 = server.handle_paos(emu.answer(eac1.body) or b"")
     answer = (emu.answer(eac2.body) or b"").decode()
     start = answer.index("<iso:AuthenticationToken>") + len("<iso:AuthenticationToken>")
-    forged = answer[:start] + "0000000000000000" + answer[start + 16:]
+    forged = answer[:start] + "0000000000000000" + answer[start + 16 :]
     final = server.handle_paos(forged.encode())
     assert b"StartPAOSResponse" in final.body and b"resultmajor#error" in final.body
     r = _result(server, resp.session_id)
@@ -171,7 +172,7 @@ def test_sessions_and_counters(server: EmbeddedEidServer, pki: TestPki) -> None:
 
 
 def test_session_expiry(server: EmbeddedEidServer) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     resp = server.use_id(all_required(), now)
     assert resp.session_id is not None
     later = now + timedelta(minutes=11)
@@ -232,13 +233,18 @@ def test_parse_client_messages_strictly() -> None:
         paos.parse(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
     with pytest.raises(paos.PaosError, match="SOAP"):
         paos.parse(b"<x/>")
-    env = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-           b'<TransmitResponse xmlns="urn:iso:std:iso-iec:24727:tech:schema"><OutputAPDU>9000</OutputAPDU>'
-           b"</TransmitResponse></s:Body></s:Envelope>")
+    env = (
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        b'<TransmitResponse xmlns="urn:iso:std:iso-iec:24727:tech:schema"><OutputAPDU>9000</OutputAPDU>'
+        b"</TransmitResponse></s:Body></s:Envelope>"
+    )
     with pytest.raises(paos.PaosError, match="Result"):
         paos.parse(env)
-    bad_hex = env.replace(b"<OutputAPDU>9000", b'<Result xmlns="urn:oasis:names:tc:dss:1.0:core:schema">'
-                          b"<ResultMajor>http://www.bsi.bund.de/ecard/api/1.1/resultmajor#ok</ResultMajor>"
-                          b"</Result><OutputAPDU>90G0")
+    bad_hex = env.replace(
+        b"<OutputAPDU>9000",
+        b'<Result xmlns="urn:oasis:names:tc:dss:1.0:core:schema">'
+        b"<ResultMajor>http://www.bsi.bund.de/ecard/api/1.1/resultmajor#ok</ResultMajor>"
+        b"</Result><OutputAPDU>90G0",
+    )
     with pytest.raises(paos.PaosError, match="hexadecimal"):
         paos.parse(bad_hex)

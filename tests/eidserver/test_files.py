@@ -19,9 +19,9 @@ from eid_gateway.eidserver.emulator import (
     security_infos,
     simulator_files,
 )
-from tr03110 import crypto, oids
 from eid_gateway.identity import PartialDate, Place
 from eid_gateway.simulator.identities import default_identities
+from tr03110 import crypto, oids
 
 
 def test_card_security_parses_and_verifies() -> None:
@@ -75,18 +75,22 @@ def test_data_group_encodings_match_the_card_layout() -> None:
     assert datagroups.encode(8, PartialDate(1964, 8, 12)) == bytes.fromhex("680A12083139363430383132")
     assert datagroups.encode(18, "02760503150000") == bytes.fromhex("72090407" + "02760503150000")
     assert datagroups.decode(8, bytes.fromhex("680A1208313934362020202020")[:12]) == PartialDate(1946)
-    assert datagroups.decode(17, datagroups.encode(17, Place(street="A", city="B", country="D"))) == \
-        Place(street="A", city="B", country="D")
+    assert datagroups.decode(17, datagroups.encode(17, Place(street="A", city="B", country="D"))) == Place(
+        street="A", city="B", country="D"
+    )
 
 
-@pytest.mark.parametrize(("n", "data", "message"), [
-    (4, b"\x64\x03\x0c\x01", "does not decode"),
-    (4, bytes.fromhex("64030C01410000"), "trailing"),
-    (8, bytes.fromhex("6806120431393634"), "yyyymmdd"),
-    (3, bytes.fromhex("630A12083230323920202020"), "incomplete"),
-    (11, b"\x6b\x00", "not supported"),
-    (1, bytes.fromhex("6404130249 44".replace(" ", "")), "does not decode"),
-])
+@pytest.mark.parametrize(
+    ("n", "data", "message"),
+    [
+        (4, b"\x64\x03\x0c\x01", "does not decode"),
+        (4, bytes.fromhex("64030C01410000"), "trailing"),
+        (8, bytes.fromhex("6806120431393634"), "yyyymmdd"),
+        (3, bytes.fromhex("630A12083230323920202020"), "incomplete"),
+        (11, b"\x6b\x00", "not supported"),
+        (1, bytes.fromhex("6404130249 44".replace(" ", "")), "does not decode"),
+    ],
+)
 def test_data_group_errors_name_no_content(n: int, data: bytes, message: str) -> None:
     with pytest.raises(datagroups.DataGroupError, match=message) as exc:
         datagroups.decode(n, data)

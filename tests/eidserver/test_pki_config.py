@@ -15,14 +15,14 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from tr03110.cvc import Role, parse_certificate_description
 from eid_gateway.cli import main
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import ConfigError, load_config
 from eid_gateway.eidserver.emulator import ClientEmulator
 from eid_gateway.eidserver.server import create_paos_app, paos_ssl_context
 from eid_gateway.eidserver.server_core import EmbeddedEidServer
 from eid_gateway.eidserver.testpki import TEST_CVCA, TestPki, TestPkiError, generate_test_pki, load_test_pki
+from eid_gateway.instance import write_example_config
+from tr03110.cvc import Role, parse_certificate_description
 
 from .conftest import all_required, card_for
 
@@ -48,9 +48,20 @@ def test_openpace_parses_and_verifies_the_chain(pki: TestPki, tmp_path: Path) ->
     trust.mkdir()
     (trust / TEST_CVCA).write_bytes(pki.cvca.encoded)
     (trust / str(pki.dv.holder_reference)).write_bytes(pki.dv.encoded)
-    out = subprocess.run(["cvc-print", "--cvc", str(pki.directory / "terminal.cvcert"), "--description",
-                          str(pki.directory / "description.der"), "--cvc-dir", str(trust)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "cvc-print",
+            "--cvc",
+            str(pki.directory / "terminal.cvcert"),
+            "--description",
+            str(pki.directory / "description.der"),
+            "--cvc-dir",
+            str(trust),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"CHR: {pki.terminal.holder_reference}" in out and f"CAR: {pki.dv.holder_reference}" in out
     assert "Read DG 4 (Given Names)" in out and "Restricted Identification" in out
     assert "certificate description matches certificate" in out
@@ -61,8 +72,9 @@ def test_openpace_parses_and_verifies_the_chain(pki: TestPki, tmp_path: Path) ->
     data = bytearray(pki.terminal.encoded)
     data[-3] ^= 0x01
     broken.write_bytes(bytes(data))
-    bad = subprocess.run(["cvc-print", "--cvc", str(broken), "--cvc-dir", str(trust)], capture_output=True,
-                         text=True).stdout
+    bad = subprocess.run(
+        ["cvc-print", "--cvc", str(broken), "--cvc-dir", str(trust)], capture_output=True, text=True
+    ).stdout
     assert "certificate not verified" in bad
 
 
@@ -144,9 +156,15 @@ async def test_paos_endpoint_over_tls(server: EmbeddedEidServer, pki: TestPki) -
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ctx)) as http:
             body: bytes | None = emu.start()
             while body is not None:
-                async with http.post(f"https://localhost:{port}/paos", data=body,
-                                     headers={"Content-Type": "application/vnd.paos+xml", "requestid": resp.psk.id,
-                                              "PAOS": 'ver="urn:liberty:paos:2006-08"'}) as r:
+                async with http.post(
+                    f"https://localhost:{port}/paos",
+                    data=body,
+                    headers={
+                        "Content-Type": "application/vnd.paos+xml",
+                        "requestid": resp.psk.id,
+                        "PAOS": 'ver="urn:liberty:paos:2006-08"',
+                    },
+                ) as r:
                     assert r.status == 200 and r.headers["Content-Type"].startswith("application/vnd.paos+xml")
                     assert r.headers["Cache-Control"] == "no-store"
                     body = emu.answer(await r.read())

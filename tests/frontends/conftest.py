@@ -13,17 +13,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from eid_gateway.core.port import EidRequest
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
+from eid_gateway.core.port import EidRequest
 from eid_gateway.frontends.saml_idp import SamlIdpFrontend
 from eid_gateway.identity import Attribute
+from eid_gateway.instance import write_example_config
 from eid_gateway.services import SamlServiceSettings, Service, ServiceRegistry
 from eid_gateway.store.sqlite import SqliteStore
 from saml import KeyPair, generate_key_pair
 
 from .helpers import OPEN_ACS, OPEN_ENTITY, ORIGIN, SP_ACS, SP_ACS_2, SP_ENTITY
-
 
 
 @dataclass(frozen=True)
@@ -45,12 +44,23 @@ def base_config(tmp_path_factory: pytest.TempPathFactory) -> GatewayConfig:
 
 
 def make_service(
-    keys: Keys, *, entity_id: str = SP_ENTITY, acs: tuple[str, ...] = (SP_ACS, SP_ACS_2),
-    require_signed: bool = True, encrypt: bool = False, sid: str = "portal", key_transport: str = "rsa-oaep",
-    attributes: frozenset[Attribute] = frozenset({
-        Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.ADDRESS,
-        Attribute.PSEUDONYM,
-    }),
+    keys: Keys,
+    *,
+    entity_id: str = SP_ENTITY,
+    acs: tuple[str, ...] = (SP_ACS, SP_ACS_2),
+    require_signed: bool = True,
+    encrypt: bool = False,
+    sid: str = "portal",
+    key_transport: str = "rsa-oaep",
+    attributes: frozenset[Attribute] = frozenset(
+        {
+            Attribute.GIVEN_NAMES,
+            Attribute.FAMILY_NAMES,
+            Attribute.DATE_OF_BIRTH,
+            Attribute.ADDRESS,
+            Attribute.PSEUDONYM,
+        }
+    ),
 ) -> Service:
     return Service(
         id=sid,
@@ -75,10 +85,21 @@ def config(base_config: GatewayConfig, keys: Keys) -> GatewayConfig:
     services = (
         make_service(keys),
         make_service(keys, entity_id=OPEN_ENTITY, acs=(OPEN_ACS,), require_signed=False, sid="open"),
-        make_service(keys, entity_id="https://sealed.example.de/saml", acs=("https://sealed.example.de/acs",),
-                     encrypt=True, sid="sealed"),
-        make_service(keys, entity_id="https://sealed-1-0.example.de/saml", acs=("https://sealed-1-0.example.de/acs",),
-                     encrypt=True, sid="sealed-1-0", key_transport="rsa-oaep-mgf1p"),
+        make_service(
+            keys,
+            entity_id="https://sealed.example.de/saml",
+            acs=("https://sealed.example.de/acs",),
+            encrypt=True,
+            sid="sealed",
+        ),
+        make_service(
+            keys,
+            entity_id="https://sealed-1-0.example.de/saml",
+            acs=("https://sealed-1-0.example.de/acs",),
+            encrypt=True,
+            sid="sealed-1-0",
+            key_transport="rsa-oaep-mgf1p",
+        ),
     )
     return replace(base_config, services=ServiceRegistry(services))
 
@@ -97,8 +118,14 @@ class RecordingFlows:
 
     begun: list[Begun] = field(default_factory=list)
 
-    async def begin(self, request: web.Request, service: Service, frontend: str,
-                    frontend_state: Mapping[str, str], eid_request: EidRequest) -> web.StreamResponse:
+    async def begin(
+        self,
+        request: web.Request,
+        service: Service,
+        frontend: str,
+        frontend_state: Mapping[str, str],
+        eid_request: EidRequest,
+    ) -> web.StreamResponse:
         self.begun.append(Begun(service, frontend, dict(frontend_state), eid_request))
         return web.Response(status=303, headers={"Location": "/signin/test-ref"})
 

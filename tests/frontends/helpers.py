@@ -4,7 +4,7 @@ readers for the pages the gateway answers with."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import lxml.html
@@ -19,6 +19,7 @@ SP_ACS = "https://buergerportal.example.de/saml/acs"
 SP_ACS_2 = "https://buergerportal.example.de/saml/acs2"
 OPEN_ENTITY = "https://open.example.de/saml"
 OPEN_ACS = "https://open.example.de/acs"
+
 
 def authn_request(issuer: str = SP_ENTITY, **kw: Any) -> AuthnRequest:
     kw.setdefault("destination", SSO_URL)
@@ -58,12 +59,11 @@ def saml_response_of(page: str) -> tuple[str, etree._Element, str | None]:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def stale() -> datetime:
     return now() - timedelta(minutes=20)
-
 
 
 async def get_raw(client: Any, path: str, raw_query: str) -> Any:

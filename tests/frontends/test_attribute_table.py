@@ -51,7 +51,7 @@ def _table(header_start: str) -> list[list[str]]:
     lines = PAGE.read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
     rows: list[list[str]] = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
@@ -100,9 +100,11 @@ def test_the_place_of_birth_has_one_mapping_for_both_protocols() -> None:
         assert address == OIDC_PLACE_MEMBERS[Attribute.ADDRESS].get(part, "—")
         assert birth == OIDC_PLACE_MEMBERS[Attribute.PLACE_OF_BIRTH].get(part, "—")
     assert claim_values(Identity(place_of_birth=Place(freetext="BERLIN")), [Attribute.PLACE_OF_BIRTH]) == {
-        "place_of_birth": {"locality": "BERLIN"}}
-    assert claim_values(Identity(address=Place(freetext="KEINE HAUPTWOHNUNG IN DEUTSCHLAND")),
-                        [Attribute.ADDRESS]) == {"address": {"formatted": "KEINE HAUPTWOHNUNG IN DEUTSCHLAND"}}
+        "place_of_birth": {"locality": "BERLIN"}
+    }
+    assert claim_values(Identity(address=Place(freetext="KEINE HAUPTWOHNUNG IN DEUTSCHLAND")), [Attribute.ADDRESS]) == {
+        "address": {"formatted": "KEINE HAUPTWOHNUNG IN DEUTSCHLAND"}
+    }
     assert claim_values(Identity(place_of_birth=Place(no_place_info="unbekannt")), [Attribute.PLACE_OF_BIRTH]) == {}
 
 
@@ -113,7 +115,7 @@ def test_the_keycloak_mapper_table_uses_the_vocabulary() -> None:
     lines = page.read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| internal name | SAML Attribute Name |"))
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([c.strip().strip("`") for c in line.strip().strip("|").split(" | ")])

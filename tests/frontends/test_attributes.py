@@ -48,8 +48,9 @@ def test_booleans() -> None:
 
 
 def test_only_released_attributes_and_the_service_pseudonym() -> None:
-    released = frozenset({Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.PSEUDONYM,
-                          Attribute.DOCTORAL_DEGREE})
+    released = frozenset(
+        {Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.PSEUDONYM, Attribute.DOCTORAL_DEGREE}
+    )
     attrs = released_attributes(ERIKA, released, "pseudo-for-this-service")
     by_name = {a.friendly_name: a.values for a in attrs}
     # doctoral_degree is not on the card: omitted, not sent empty

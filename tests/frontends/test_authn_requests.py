@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lxml import etree
 
+from eid_gateway.identity import Attribute, LevelOfAssurance
 from saml import AuthnRequest, NameIDPolicy, build_authn_request, parse_response, verify_enveloped
 from saml.messages import (
     BINDING_HTTP_REDIRECT,
@@ -23,9 +25,6 @@ from saml.messages import (
     RequestedAuthnContext,
 )
 from saml.xml import qname
-from lxml import etree
-
-from eid_gateway.identity import Attribute, LevelOfAssurance
 
 from .conftest import Harness
 from .helpers import (
@@ -115,10 +114,16 @@ async def test_unsigned_request_accepted_only_where_the_service_switched_signatu
 
 
 async def test_requested_attribute_extension_narrows_the_release(harness: Harness) -> None:
-    ext = etree.Element(qname("md", "RequestedAttribute"), Name="urn:eid-gateway:attribute:given_names",
-                        nsmap={"md": "urn:oasis:names:tc:SAML:2.0:metadata"})
-    ext2 = etree.Element(qname("md", "RequestedAttribute"), Name="urn:eid-gateway:attribute:nationality",
-                         nsmap={"md": "urn:oasis:names:tc:SAML:2.0:metadata"})
+    ext = etree.Element(
+        qname("md", "RequestedAttribute"),
+        Name="urn:eid-gateway:attribute:given_names",
+        nsmap={"md": "urn:oasis:names:tc:SAML:2.0:metadata"},
+    )
+    ext2 = etree.Element(
+        qname("md", "RequestedAttribute"),
+        Name="urn:eid-gateway:attribute:nationality",
+        nsmap={"md": "urn:oasis:names:tc:SAML:2.0:metadata"},
+    )
     resp = await _redirect(harness, authn_request(extensions=(ext, ext2)))
     assert resp.status == 303
     [begun] = harness.flows.begun
@@ -142,8 +147,9 @@ async def test_unknown_service_gets_a_page_not_a_redirect(harness: Harness) -> N
 
 async def test_error_page_speaks_english_when_asked(harness: Harness) -> None:
     request = authn_request("https://unknown.example.net/saml")
-    resp = await harness.client.post("/saml/sso", data=post_fields(request, harness.keys.sp),
-                                     headers={"Accept-Language": "en-GB,en;q=0.9"})
+    resp = await harness.client.post(
+        "/saml/sso", data=post_fields(request, harness.keys.sp), headers={"Accept-Language": "en-GB,en;q=0.9"}
+    )
     body = await resp.text()
     assert resp.status == 400
     assert "<h2>Unknown service</h2>" in body and 'lang="en"' in body
@@ -215,8 +221,7 @@ async def test_garbage_request_gets_a_page(harness: Harness) -> None:
 async def test_request_with_doctype_is_refused_before_any_lookup(harness: Harness) -> None:
     import base64
 
-    xml = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]>'
-           + etree.tostring(build_authn_request(authn_request())))
+    xml = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]>' + etree.tostring(build_authn_request(authn_request()))
     resp = await harness.client.post("/saml/sso", data={"SAMLRequest": base64.b64encode(xml).decode()})
     _assert_citizen_page(resp.status, await resp.text(), resp.headers, title="Ungültige Anmeldeanfrage")
 
@@ -301,8 +306,6 @@ async def test_error_response_keeps_no_relay_state_when_none_was_sent(harness: H
     resp = await _redirect(harness, authn_request(is_passive=True), relay_state=None)
     _, _, relay_state = _error_status(harness, await resp.text())
     assert relay_state is None
-
-
 
 
 async def test_acs_url_changed_after_signing_is_refused(harness: Harness) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from eid_gateway.frontends.saml_idp import idp_metadata
 from saml import generate_key_pair, parse_metadata
 from saml.messages import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, NAMEID_PERSISTENT, NAMEID_TRANSIENT
 from saml.metadata import MetadataSignatureInvalid, MetadataSignatureMissing
-
-from eid_gateway.frontends.saml_idp import idp_metadata
 
 from .conftest import Harness
 from .helpers import SSO_URL
@@ -40,7 +39,7 @@ async def test_metadata_lists_current_and_next_signing_key(harness: Harness) -> 
 async def test_metadata_has_validity_and_cache_duration(harness: Harness) -> None:
     entity = parse_metadata(await _fetch(harness))
     assert entity.valid_until is not None and entity.cache_duration is not None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert now + timedelta(days=6) < entity.valid_until <= now + timedelta(days=7, minutes=1)
     assert entity.cache_duration == timedelta(hours=1)
 
@@ -70,6 +69,7 @@ def test_cli_metadata_matches_the_served_entity(base_config: object) -> None:
     from eid_gateway.config import GatewayConfig
 
     assert isinstance(base_config, GatewayConfig)
-    entity = parse_metadata(idp_metadata(base_config), trusted=[base_config.keys.saml_signing.certificate],
-                            require_signature=True)
+    entity = parse_metadata(
+        idp_metadata(base_config), trusted=[base_config.keys.saml_signing.certificate], require_signature=True
+    )
     assert entity.entity_id == base_config.saml_idp.entity_id

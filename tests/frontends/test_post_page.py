@@ -21,15 +21,22 @@ from saml.bindings import AUTOSUBMIT_SCRIPT, FORM_ID
 from .conftest import Harness
 from .helpers import SP_ACS, authn_request, get_raw, redirect_query
 
-ERIKA = Identity(restricted_id="cd" * 32, given_names="ERIKA", family_names="MUSTERMANN",
-                 level_of_assurance=LevelOfAssurance.HIGH)
+ERIKA = Identity(
+    restricted_id="cd" * 32, given_names="ERIKA", family_names="MUSTERMANN", level_of_assurance=LevelOfAssurance.HIGH
+)
 
 
 def _flow(h: Harness) -> FlowContext:
     service = h.config.services.by_id("portal")
     assert service is not None
-    state = {"request_id": "_req1", "acs_url": SP_ACS, "relay_state": "rs", "has_relay_state": "1",
-             "binding": "post", "released": "family_names"}
+    state = {
+        "request_id": "_req1",
+        "acs_url": SP_ACS,
+        "relay_state": "rs",
+        "has_relay_state": "1",
+        "binding": "post",
+        "released": "family_names",
+    }
     return FlowContext("ref", service, state, "de")
 
 
@@ -71,7 +78,7 @@ async def test_without_javascript_the_button_and_the_text_stay(harness: Harness)
         assert doc.xpath(f'//form[@id="{FORM_ID}"]//button[@type="submit"]'), name
         assert "bitte auf „Weiter“ klicken" in page and "press “Continue”" not in page, name
         assert doc.xpath('//link[@href="/static/style.css"]') and doc.get("lang") == "de", name
-        assert not doc.xpath('//a[@hreflang]'), name
+        assert not doc.xpath("//a[@hreflang]"), name
 
 
 async def test_the_post_page_speaks_the_flows_language(harness: Harness) -> None:

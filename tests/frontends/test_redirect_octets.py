@@ -100,12 +100,15 @@ async def test_the_handler_reads_the_request_line_not_the_parsed_url(harness: Ha
     assert [b.service.id for b in harness.flows.begun] == ["portal"]
 
 
-@pytest.mark.parametrize(("target", "query"), [
-    ("/saml/sso?SAMLRequest=a%2bb%2f&SigAlg=x%3a", "SAMLRequest=a%2bb%2f&SigAlg=x%3a"),
-    ("http://gw.example:8080/saml/sso?a=%2f", "a=%2f"),  # absolute form (a proxy's request line)
-    ("/saml/sso?a=%2f#fragment", "a=%2f"),  # cut off as aiohttp does
-    ("/saml/sso", ""),
-    ("/saml/sso?", ""),
-])
+@pytest.mark.parametrize(
+    ("target", "query"),
+    [
+        ("/saml/sso?SAMLRequest=a%2bb%2f&SigAlg=x%3a", "SAMLRequest=a%2bb%2f&SigAlg=x%3a"),
+        ("http://gw.example:8080/saml/sso?a=%2f", "a=%2f"),  # absolute form (a proxy's request line)
+        ("/saml/sso?a=%2f#fragment", "a=%2f"),  # cut off as aiohttp does
+        ("/saml/sso", ""),
+        ("/saml/sso?", ""),
+    ],
+)
 def test_raw_query_string_is_the_request_line_after_the_question_mark(target: str, query: str) -> None:
     assert raw_query_string(make_mocked_request("GET", target)) == query

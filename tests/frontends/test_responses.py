@@ -5,11 +5,11 @@ of the ``saml`` toolkit, the way a city service checks them."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from lxml import etree
 from aiohttp.test_utils import make_mocked_request
+from lxml import etree
 
 from eid_gateway.core.port import FailureKind
 from eid_gateway.frontends.base import FlowContext
@@ -35,13 +35,18 @@ ERIKA = Identity(
     address=Place(street="HEIDESTRASSE 17", city="KÖLN", country="D", zip_code="51147"),
     nationality="D",
     level_of_assurance=LevelOfAssurance.HIGH,
-    authenticated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    authenticated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
 )
 PSEUDONYM = "pseudonymforportal"
 
 
-def _flow(h: Harness, service_id: str = "portal", acs: str = SP_ACS, released: str | None = None,
-          relay_state: str | None = "rs-9") -> FlowContext:
+def _flow(
+    h: Harness,
+    service_id: str = "portal",
+    acs: str = SP_ACS,
+    released: str | None = None,
+    relay_state: str | None = "rs-9",
+) -> FlowContext:
     service = h.config.services.by_id(service_id)
     assert service is not None and service.saml is not None
     state = {
@@ -57,10 +62,17 @@ def _flow(h: Harness, service_id: str = "portal", acs: str = SP_ACS, released: s
 
 def _validator(h: Harness, entity: str = SP_ENTITY, acs: str = SP_ACS, **kw: object) -> ResponseValidator:
     store = InMemoryRequestStore()
-    store.add("_req1", expires_at=datetime.now(timezone.utc) + timedelta(minutes=5))
+    store.add("_req1", expires_at=datetime.now(UTC) + timedelta(minutes=5))
     certs = [h.config.keys.saml_signing.certificate]
-    return ResponseValidator(sp_entity_id=entity, acs_url=acs, idp_entity_id=h.config.saml_idp.entity_id,
-                             idp_certs=certs, request_store=store, require_signed_response=True, **kw)  # type: ignore[arg-type]
+    return ResponseValidator(
+        sp_entity_id=entity,
+        acs_url=acs,
+        idp_entity_id=h.config.saml_idp.entity_id,
+        idp_certs=certs,
+        request_store=store,
+        require_signed_response=True,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 async def _finish(h: Harness, flow: FlowContext, identity: Identity = ERIKA) -> str:
@@ -133,10 +145,13 @@ async def test_finish_encrypts_for_a_service_that_registered_a_certificate(harne
     assert result.attributes["urn:eid-gateway:attribute:given_names"] == ["ERIKA"]
 
 
-@pytest.mark.parametrize(("sid", "transport", "digest"), [
-    ("sealed", "http://www.w3.org/2009/xmlenc11#rsa-oaep", "http://www.w3.org/2001/04/xmlenc#sha256"),
-    ("sealed-1-0", "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p", "http://www.w3.org/2000/09/xmldsig#sha1"),
-])
+@pytest.mark.parametrize(
+    ("sid", "transport", "digest"),
+    [
+        ("sealed", "http://www.w3.org/2009/xmlenc11#rsa-oaep", "http://www.w3.org/2001/04/xmlenc#sha256"),
+        ("sealed-1-0", "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p", "http://www.w3.org/2000/09/xmldsig#sha1"),
+    ],
+)
 async def test_finish_wraps_the_key_as_the_service_registered(
     harness: Harness, sid: str, transport: str, digest: str
 ) -> None:
@@ -146,12 +161,16 @@ async def test_finish_wraps_the_key_as_the_service_registered(
     _, fields = form_of(page)
     xml = base64.b64decode(fields["SAMLResponse"])
     root = etree.fromstring(xml)
-    methods = root.findall(".//{http://www.w3.org/2001/04/xmlenc#}EncryptedKey/"
-                           "{http://www.w3.org/2001/04/xmlenc#}EncryptionMethod")
+    methods = root.findall(
+        ".//{http://www.w3.org/2001/04/xmlenc#}EncryptedKey/{http://www.w3.org/2001/04/xmlenc#}EncryptionMethod"
+    )
     assert [m.get("Algorithm") for m in methods] == [transport]
-    assert [d.get("Algorithm") for d in methods[0]
-            if d.tag == "{http://www.w3.org/2000/09/xmldsig#}DigestMethod"] == [digest]
-    data = root.find(".//{http://www.w3.org/2001/04/xmlenc#}EncryptedData/{http://www.w3.org/2001/04/xmlenc#}EncryptionMethod")
+    assert [d.get("Algorithm") for d in methods[0] if d.tag == "{http://www.w3.org/2000/09/xmldsig#}DigestMethod"] == [
+        digest
+    ]
+    data = root.find(
+        ".//{http://www.w3.org/2001/04/xmlenc#}EncryptedData/{http://www.w3.org/2001/04/xmlenc#}EncryptionMethod"
+    )
     assert data is not None and data.get("Algorithm") == "http://www.w3.org/2009/xmlenc11#aes256-gcm"
     result = _validator(harness, f"https://{host}/saml", acs, decryption_keys=[harness.keys.sp_enc]).validate(xml)
     assert result.encrypted and result.attributes["urn:eid-gateway:attribute:given_names"] == ["ERIKA"]
@@ -189,4 +208,3 @@ async def test_fail_sends_a_signed_status(harness: Harness, failure: FailureKind
     with pytest.raises(StatusError) as info:
         _validator(harness).validate(base64.b64decode(form_of(body.decode())[1]["SAMLResponse"]))
     assert info.value.status.sub_code == sub_code
-

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
@@ -52,10 +52,14 @@ async def _sign_in(h: Harness, policy: NameIDPolicy | None, service: Service | N
     assert isinstance(body, bytes)
     _, fields = form_of(body.decode("utf-8"))
     store = InMemoryRequestStore()
-    store.add(request.id, expires_at=datetime.now(timezone.utc) + timedelta(minutes=5))
+    store.add(request.id, expires_at=datetime.now(UTC) + timedelta(minutes=5))
     validator = ResponseValidator(
-        sp_entity_id=SP_ENTITY, acs_url=SP_ACS, idp_entity_id=h.config.saml_idp.entity_id,
-        idp_certs=[h.config.keys.saml_signing.certificate], request_store=store, require_signed_response=True,
+        sp_entity_id=SP_ENTITY,
+        acs_url=SP_ACS,
+        idp_entity_id=h.config.saml_idp.entity_id,
+        idp_certs=[h.config.keys.saml_signing.certificate],
+        request_store=store,
+        require_signed_response=True,
     )
     return validator.validate(base64.b64decode(fields["SAMLResponse"]))
 
@@ -85,14 +89,15 @@ async def test_a_service_not_registered_for_the_pseudonym_never_sees_it(harness:
     result = await _sign_in(harness, NameIDPolicy(format=NAMEID_TRANSIENT), service=no_pseudonym)
     assert result.name_id.format == NAMEID_TRANSIENT
     assert PSEUDONYM_ATTRIBUTE not in result.attributes
-    assert set(result.attributes) == {"urn:eid-gateway:attribute:family_names",
-                                      "urn:eid-gateway:attribute:given_names"}
+    assert set(result.attributes) == {"urn:eid-gateway:attribute:family_names", "urn:eid-gateway:attribute:given_names"}
     assert PSEUDONYM not in str(result.attributes) and result.name_id.value != PSEUDONYM
 
 
-@pytest.mark.parametrize("policy", [None, NameIDPolicy(), NameIDPolicy(format=NAMEID_UNSPECIFIED),
-                                    NameIDPolicy(format=NAMEID_PERSISTENT)],
-                         ids=["no-policy", "no-format", "unspecified", "persistent"])
+@pytest.mark.parametrize(
+    "policy",
+    [None, NameIDPolicy(), NameIDPolicy(format=NAMEID_UNSPECIFIED), NameIDPolicy(format=NAMEID_PERSISTENT)],
+    ids=["no-policy", "no-format", "unspecified", "persistent"],
+)
 async def test_persistent_pseudonym_stays_the_default(harness: Harness, policy: NameIDPolicy | None) -> None:
     result = await _sign_in(harness, policy)
     assert result.name_id.format == NAMEID_PERSISTENT
@@ -111,7 +116,8 @@ async def test_other_name_id_formats_are_still_refused(harness: Harness) -> None
 
 
 def test_metadata_offers_persistent_first_and_transient(harness: Harness) -> None:
-    entity = parse_metadata(harness.frontend.metadata_xml(), trusted=[harness.config.keys.saml_signing.certificate],
-                            require_signature=True)
+    entity = parse_metadata(
+        harness.frontend.metadata_xml(), trusted=[harness.config.keys.saml_signing.certificate], require_signature=True
+    )
     assert entity.idp is not None
     assert entity.idp.name_id_formats == (NAMEID_PERSISTENT, NAMEID_TRANSIENT)

@@ -27,21 +27,56 @@ from typing import Any
 from urllib.parse import urlencode
 
 BAD_ESCAPES: tuple[bytes, ...] = (
-    b"%", b"%z", b"%zz", b"%4", b"%4g", b"%ff", b"%FE%FF", b"%c3%28", b"%ed%a0%80", b"%c0%af", b"%e2%82",
-    b"%00", b"%0a", b"%25", b"%%", b"%u00e4",
+    b"%",
+    b"%z",
+    b"%zz",
+    b"%4",
+    b"%4g",
+    b"%ff",
+    b"%FE%FF",
+    b"%c3%28",
+    b"%ed%a0%80",
+    b"%c0%af",
+    b"%e2%82",
+    b"%00",
+    b"%0a",
+    b"%25",
+    b"%%",
+    b"%u00e4",
 )
 RAW_BYTES: tuple[bytes, ...] = (
-    b"\xff", b"\xfe\xff", b"\xc3\x28", b"\x80", b"\xe4", b"\x00", b"\xed\xa0\x80", b"\xc0\xaf",
-    "ä".encode(), "\u202e".encode(), b"\r\n", b"\t",
+    b"\xff",
+    b"\xfe\xff",
+    b"\xc3\x28",
+    b"\x80",
+    b"\xe4",
+    b"\x00",
+    b"\xed\xa0\x80",
+    b"\xc0\xaf",
+    "ä".encode(),
+    "\u202e".encode(),
+    b"\r\n",
+    b"\t",
 )
 SEPARATORS: tuple[bytes, ...] = (b"&", b"=", b"+", b";", b"&&", b"==", b"%", b"?", b"#", b" ")
 OTHER_TYPES: tuple[str | None, ...] = (
-    None, "text/plain", "application/json", "application/xml", "text/xml; charset=utf-8",
-    "application/octet-stream", "application/x-www-form-urlencoded; charset=latin-1",
-    "application/x-www-form-urlencoded; charset=unknown-8bit", "application/x-www-form-urlencoded; charset=utf-16",
-    "application/x-www-form-urlencoded; charset=\"", "application/x-www-form-urlencoded;;;",
-    "multipart/form-data", "multipart/form-data; boundary=", "multipart/mixed; boundary=x",
-    "application/x-www-form-urlencodedx", "*/*", "",
+    None,
+    "text/plain",
+    "application/json",
+    "application/xml",
+    "text/xml; charset=utf-8",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded; charset=latin-1",
+    "application/x-www-form-urlencoded; charset=unknown-8bit",
+    "application/x-www-form-urlencoded; charset=utf-16",
+    'application/x-www-form-urlencoded; charset="',
+    "application/x-www-form-urlencoded;;;",
+    "multipart/form-data",
+    "multipart/form-data; boundary=",
+    "multipart/mixed; boundary=x",
+    "application/x-www-form-urlencodedx",
+    "*/*",
+    "",
 )
 
 
@@ -94,9 +129,9 @@ def _bytes_op(rng: random.Random, data: bytes) -> tuple[bytes, str]:
     if op == 0:
         return _insert(rng, data, rng.choice(BAD_ESCAPES)), "bad escape"
     if op == 1 and b"%" in data:  # damage an existing escape in place
-        starts = [i for i in range(len(data)) if data[i:i + 1] == b"%"]
+        starts = [i for i in range(len(data)) if data[i : i + 1] == b"%"]
         i = rng.choice(starts)
-        return data[:i] + rng.choice(BAD_ESCAPES) + data[i + 3:], "escape replaced"
+        return data[:i] + rng.choice(BAD_ESCAPES) + data[i + 3 :], "escape replaced"
     if op == 2:
         return _insert(rng, data, rng.choice(RAW_BYTES)), "raw bytes"
     if op == 3:
@@ -108,9 +143,9 @@ def _bytes_op(rng: random.Random, data: bytes) -> tuple[bytes, str]:
         return bytes(buf), "bit flips"
     if op == 5 and data:
         i = rng.randrange(len(data))
-        return data[:i] + data[i + rng.randint(1, 32):], "deletion"
+        return data[:i] + data[i + rng.randint(1, 32) :], "deletion"
     if op == 6:
-        return data[:rng.randint(0, len(data))], "truncation"
+        return data[: rng.randint(0, len(data))], "truncation"
     if op == 7 and data:
         i = rng.randrange(len(data))
         j = min(len(data), i + rng.randint(1, 64))
@@ -139,7 +174,7 @@ def _fields_op(rng: random.Random, fields: list[tuple[str, str]]) -> tuple[list[
         return out, "renamed parameter"
     if op == 4 and out:
         i = rng.randrange(len(out))
-        out[i] = (out[i][0], rng.choice(["A" * 20_000, "\u00e4\u20ac\U0001F600", "\x00", "<x/>", "../../etc"]))
+        out[i] = (out[i][0], rng.choice(["A" * 20_000, "\u00e4\u20ac\U0001f600", "\x00", "<x/>", "../../etc"]))
         return out, "odd value"
     if op == 5:
         out.extend(("f", "v") for _ in range(rng.choice((50, 150, 1200))))
@@ -157,8 +192,10 @@ def _multipart(rng: random.Random, fields: Sequence[tuple[str, str]]) -> tuple[b
     for k, v in fields:
         parts.append(f'--b0undary\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
     if kind == 3:
-        parts.append(b'--b0undary\r\nContent-Disposition: form-data; name="SAMLRequest"; filename="a.xml"\r\n'
-                     b"Content-Type: text/xml\r\n\r\n<x/>\r\n")
+        parts.append(
+            b'--b0undary\r\nContent-Disposition: form-data; name="SAMLRequest"; filename="a.xml"\r\n'
+            b"Content-Type: text/xml\r\n\r\n<x/>\r\n"
+        )
     body = b"".join(parts) + b"--b0undary--\r\n"
     if kind == 2 and rng.random() < 0.5:
         body = body.replace(b"form-data; name=", b"form-data; nam=", 1)  # a part without a name
@@ -205,7 +242,7 @@ def _path_op(rng: random.Random, path: str) -> tuple[str, str]:
     head, _, ref = path.rpartition("/")
     op = rng.randrange(6)
     if op == 0:
-        return f"{head}/{ref[:rng.randint(0, len(ref))]}", "reference cut"
+        return f"{head}/{ref[: rng.randint(0, len(ref))]}", "reference cut"
     if op == 1:
         return f"{head}/{ref}{'A' * rng.choice((1, 100, 2000))}", "reference lengthened"
     if op == 2:
@@ -214,7 +251,7 @@ def _path_op(rng: random.Random, path: str) -> tuple[str, str]:
         return f"{head}/", "no reference"
     if op == 4:
         i = rng.randrange(len(ref)) if ref else 0
-        return f"{head}/{ref[:i]}{rng.choice('-_~.!$()*+,;=:@')}{ref[i + 1:]}", "reference character"
+        return f"{head}/{ref[:i]}{rng.choice('-_~.!$()*+,;=:@')}{ref[i + 1 :]}", "reference character"
     return path + "/extra", "extra segment"
 
 
@@ -229,7 +266,7 @@ def _target(path: str, query: str) -> str:
     ones would not survive the client), cut to :data:`MAX_QUERY` (aiohttp's parser refuses longer lines
     before any handler runs)."""
     target = path + ("?" + query if query else "")
-    return "".join(c if 0x20 < ord(c) < 0x7F else "%{:02X}".format(ord(c) & 0xFF) for c in target)[:MAX_QUERY]
+    return "".join(c if 0x20 < ord(c) < 0x7F else f"%{ord(c) & 0xFF:02X}" for c in target)[:MAX_QUERY]
 
 
 def mutate(rng: random.Random, seed: Seed) -> Request:
@@ -297,4 +334,3 @@ def mutants(seed: Seed, count: int, seed_number: int) -> Iterator[Request]:
     yield as_request(seed)
     for _ in range(count - 1):
         yield mutate(rng, seed)
-

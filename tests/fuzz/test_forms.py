@@ -10,15 +10,18 @@ from eid_gateway.web.forms import FormError, parse_form
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.mark.parametrize("body,reason", [
-    (b"a=%zz", "invalid percent-escape in the form"),
-    (b"a=%", "invalid percent-escape in the form"),
-    (b"a=%4", "invalid percent-escape in the form"),
-    (b"a=%ff", "the form is not UTF-8"),
-    (b"a=%ed%a0%80", "the form is not UTF-8"),  # an encoded surrogate
-    (b"a=\xe4", "the form is not UTF-8"),
-    (b"a=1" + b"&a=1" * 100, "too many form fields"),
-])
+@pytest.mark.parametrize(
+    "body,reason",
+    [
+        (b"a=%zz", "invalid percent-escape in the form"),
+        (b"a=%", "invalid percent-escape in the form"),
+        (b"a=%4", "invalid percent-escape in the form"),
+        (b"a=%ff", "the form is not UTF-8"),
+        (b"a=%ed%a0%80", "the form is not UTF-8"),  # an encoded surrogate
+        (b"a=\xe4", "the form is not UTF-8"),
+        (b"a=1" + b"&a=1" * 100, "too many form fields"),
+    ],
+)
 def test_parse_form_refuses(body: bytes, reason: str) -> None:
     with pytest.raises(FormError) as err:
         parse_form(body, FORM, None)
@@ -26,13 +29,16 @@ def test_parse_form_refuses(body: bytes, reason: str) -> None:
     assert err.value.status in (400, 413)
 
 
-@pytest.mark.parametrize("content_type,charset,body", [
-    ("multipart/form-data", None, b"--x\r\n"),
-    ("text/plain", None, b"a=b"),
-    (FORM, "latin-1", b"a=b"),
-    (FORM, "unknown-8bit", b"a=b"),
-    (None, None, b"a=b"),
-])
+@pytest.mark.parametrize(
+    "content_type,charset,body",
+    [
+        ("multipart/form-data", None, b"--x\r\n"),
+        ("text/plain", None, b"a=b"),
+        (FORM, "latin-1", b"a=b"),
+        (FORM, "unknown-8bit", b"a=b"),
+        (None, None, b"a=b"),
+    ],
+)
 def test_parse_form_refuses_other_media_types(content_type: str | None, charset: str | None, body: bytes) -> None:
     with pytest.raises(FormError) as err:
         parse_form(body, content_type, charset)

@@ -27,12 +27,12 @@ from aiohttp import web
 from lxml import etree
 from yarl import URL
 
-from helpers.gateway import Browser, Gateway, StartGateway, tc_token_url_of
 from eid_gateway.app import create_app
 from eid_gateway.config import GatewayConfig
 from eid_gateway.eid.messages import Selection, UseIDRequest, build_use_id_request, soap_envelope
 from eid_gateway.eid.wssec import sign_envelope
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
+from helpers.gateway import Browser, Gateway, StartGateway, tc_token_url_of
 from saml import AuthnRequest, build_authn_request, sign_message
 
 from .http_mutate import Request, Seed, mutants
@@ -53,7 +53,9 @@ def _edit_config(text: str) -> str:
     assert "result_wait_seconds = 3.0" in text
     text = text.replace("result_wait_seconds = 3.0", "result_wait_seconds = 0")
     text = text.replace("late_result_grace_seconds = 2.0", "late_result_grace_seconds = 0")  # where it exists
-    return text + f'''
+    return (
+        text
+        + f'''
 [limits]
 enabled = false
 
@@ -66,10 +68,11 @@ id = "mitte-1"
 name = "Bürgerbüro Mitte, Platz 1"
 credential_hash = "{hash_kiosk_credential(KIOSK_TOKEN)}"
 '''
+    )
 
 
 def public_routes(app: web.Application) -> Iterator[str]:
-    """"METHOD /pattern" of every route, sub-applications included (HEAD is fuzzed through GET)."""
+    """ "METHOD /pattern" of every route, sub-applications included (HEAD is fuzzed through GET)."""
     for resource in app.router.resources():
         if isinstance(resource, web.PrefixedSubAppResource):
             yield from public_routes(resource.get_info()["app"])  # its routes carry the prefix already
@@ -129,31 +132,44 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
     oidc_login = await browser.get_no_follow(gw.url("/demo/oidc/login"))
     authorize_query = urlsplit(oidc_login.headers["Location"]).query
     oidc_login.release()
-    token_fields = (("grant_type", "authorization_code"), ("code", secrets.token_urlsafe(32)),
-                    ("redirect_uri", gw.url("/demo/oidc/callback")), ("client_id", "demo-oidc"),
-                    ("code_verifier", secrets.token_urlsafe(48)))
+    token_fields = (
+        ("grant_type", "authorization_code"),
+        ("code", secrets.token_urlsafe(32)),
+        ("redirect_uri", gw.url("/demo/oidc/callback")),
+        ("client_id", "demo-oidc"),
+        ("code_verifier", secrets.token_urlsafe(48)),
+    )
     callback_query = urlencode({"code": secrets.token_urlsafe(32), "state": secrets.token_urlsafe(16), "iss": origin})
 
     # the eID-Interface: a useID signed with the gateway's client key, as the TR-03130 client sends it
-    use_id = sign_envelope(soap_envelope(build_use_id_request(
-        UseIDRequest(operations={"GivenNames": Selection.REQUIRED, "FamilyNames": Selection.ALLOWED}))),
-        config.keys.eid_client)
+    use_id = sign_envelope(
+        soap_envelope(
+            build_use_id_request(
+                UseIDRequest(operations={"GivenNames": Selection.REQUIRED, "FamilyNames": Selection.ALLOWED})
+            )
+        ),
+        config.keys.eid_client,
+    )
     soap_headers = (("SOAPAction", '"http://bsi.bund.de/eID/useID"'),)
 
     sim_csrf = secrets.token_urlsafe(32)
     kiosk_auth = (("Authorization", f"Bearer {KIOSK_TOKEN}"),)
     staff_auth = (("Authorization", "Basic " + base64.b64encode(":".join(STAFF).encode()).decode()),)
-    state = {"instance": "agent-run-1", "seq": 1, "queue": 0, "dropped": 0,
-             "status": {"service": "ok", "readers": []}}
+    state = {"instance": "agent-run-1", "seq": 1, "queue": 0, "dropped": 0, "status": {"service": "ok", "readers": []}}
     with_cookie = (("Cookie", browser_cookie),)
     refresh_query = "ResultMajor=http://www.bsi.bund.de/ecard/api/1.1/resultmajor%23ok"
 
-    def form(endpoint: str, path: str, fields: tuple[tuple[str, str], ...] | list[tuple[str, str]],
-             headers: tuple[tuple[str, str], ...] = ()) -> tuple[Seed, int]:
+    def form(
+        endpoint: str,
+        path: str,
+        fields: tuple[tuple[str, str], ...] | list[tuple[str, str]],
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> tuple[Seed, int]:
         return Seed(endpoint, "POST", path, fields=tuple(fields), content_type=form_type, headers=headers), BODY_COUNT
 
-    def query(endpoint: str, path: str, q: str, headers: tuple[tuple[str, str], ...] = (),
-              count: int = QUERY_COUNT) -> tuple[Seed, int]:
+    def query(
+        endpoint: str, path: str, q: str, headers: tuple[tuple[str, str], ...] = (), count: int = QUERY_COUNT
+    ) -> tuple[Seed, int]:
         return Seed(endpoint, "GET", path, query=q, headers=headers, target="query"), count
 
     def in_path(endpoint: str, path: str, q: str = "", headers: tuple[tuple[str, str], ...] = ()) -> tuple[Seed, int]:
@@ -162,9 +178,18 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
     def plain(endpoint: str, path: str, headers: tuple[tuple[str, str], ...] = ()) -> tuple[Seed, int]:
         return Seed(endpoint, "GET", path, query="lang=en", headers=headers, target="query"), PLAIN_COUNT
 
-    def raw(endpoint: str, path: str, body: bytes, ctype: str, headers: tuple[tuple[str, str], ...],
-            *, is_json: bool = False) -> tuple[Seed, int]:
-        return Seed(endpoint, "POST", path, body=body, content_type=ctype, headers=headers, json_body=is_json), BODY_COUNT
+    def raw(
+        endpoint: str,
+        path: str,
+        body: bytes,
+        ctype: str,
+        headers: tuple[tuple[str, str], ...],
+        *,
+        is_json: bool = False,
+    ) -> tuple[Seed, int]:
+        return Seed(
+            endpoint, "POST", path, body=body, content_type=ctype, headers=headers, json_body=is_json
+        ), BODY_COUNT
 
     sso_query = urlsplit(sso_url).query
     return [
@@ -185,12 +210,29 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
         in_path("GET /eid/refresh/{ref}", f"/eid/refresh/{ref}", refresh_query, with_cookie),
         in_path("GET /eid/error/{ref}", f"/eid/error/{ref}", "", with_cookie),
         raw("POST /eid-sim/eID", "/eid-sim/eID", use_id, "text/xml; charset=utf-8", soap_headers),
-        form("POST /eid-sim/paos", "/eid-sim/paos", (("SessionIdentifier", secrets.token_hex(16)), ("identity", "erika"),
-                                                    ("pin", "123456"), ("action", "confirm"))),
+        form(
+            "POST /eid-sim/paos",
+            "/eid-sim/paos",
+            (
+                ("SessionIdentifier", secrets.token_hex(16)),
+                ("identity", "erika"),
+                ("pin", "123456"),
+                ("action", "confirm"),
+            ),
+        ),
         query("GET /eid-sim/client", "/eid-sim/client", urlencode({"tcTokenURL": tc_token_url_2})),
-        form("POST /eid-sim/client", "/eid-sim/client",
-             (("tcTokenURL", tc_token_url_2), ("csrf", sim_csrf), ("identity", "erika"), ("pin", "123456"),
-              ("action", "confirm")), (("Cookie", f"eid_sim_csrf={sim_csrf}"),)),
+        form(
+            "POST /eid-sim/client",
+            "/eid-sim/client",
+            (
+                ("tcTokenURL", tc_token_url_2),
+                ("csrf", sim_csrf),
+                ("identity", "erika"),
+                ("pin", "123456"),
+                ("action", "confirm"),
+            ),
+            (("Cookie", f"eid_sim_csrf={sim_csrf}"),),
+        ),
         form("POST /demo/acs", "/demo/acs", acs_fields),
         query("GET /demo/login", "/demo/login", "lang=en", count=PLAIN_COUNT),
         plain("GET /demo/", "/demo/"),
@@ -205,14 +247,30 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
         plain("GET /metrics", "/metrics"),
         plain("GET /favicon.ico", "/favicon.ico"),
         in_path("GET /static/{name}", "/static/style.css"),
-        raw("POST /kiosks/api/v1/kiosks/{kiosk_id}/state", "/kiosks/api/v1/kiosks/mitte-1/state",
-            json.dumps(state).encode(), "application/json", kiosk_auth, is_json=True),
-        raw("POST /kiosks/api/v1/kiosks/{kiosk_id}/heartbeat", "/kiosks/api/v1/kiosks/mitte-1/heartbeat",
-            json.dumps({k: state[k] for k in ("instance", "seq", "queue", "dropped")}).encode(), "application/json",
-            kiosk_auth, is_json=True),
-        raw("POST /kiosks/api/v1/kiosks/{kiosk_id}/offline", "/kiosks/api/v1/kiosks/mitte-1/offline",
-            json.dumps({k: state[k] for k in ("instance", "seq")}).encode(), "application/json",
-            kiosk_auth, is_json=True),
+        raw(
+            "POST /kiosks/api/v1/kiosks/{kiosk_id}/state",
+            "/kiosks/api/v1/kiosks/mitte-1/state",
+            json.dumps(state).encode(),
+            "application/json",
+            kiosk_auth,
+            is_json=True,
+        ),
+        raw(
+            "POST /kiosks/api/v1/kiosks/{kiosk_id}/heartbeat",
+            "/kiosks/api/v1/kiosks/mitte-1/heartbeat",
+            json.dumps({k: state[k] for k in ("instance", "seq", "queue", "dropped")}).encode(),
+            "application/json",
+            kiosk_auth,
+            is_json=True,
+        ),
+        raw(
+            "POST /kiosks/api/v1/kiosks/{kiosk_id}/offline",
+            "/kiosks/api/v1/kiosks/mitte-1/offline",
+            json.dumps({k: state[k] for k in ("instance", "seq")}).encode(),
+            "application/json",
+            kiosk_auth,
+            is_json=True,
+        ),
         plain("GET /kiosks/api/v1/openapi.json", "/kiosks/api/v1/openapi.json"),
         plain("GET /kiosks/dashboard", "/kiosks/dashboard", staff_auth),
         plain("GET /kiosks/status.json", "/kiosks/status.json", staff_auth),
@@ -228,8 +286,14 @@ async def _send(http: aiohttp.ClientSession, origin: str, req: Request) -> int:
         skip = ("Content-Type",)
     else:
         headers["Content-Type"] = req.content_type
-    async with http.request(req.method, URL(origin + req.target, encoded=True), data=req.body, headers=headers,
-                            skip_auto_headers=skip, allow_redirects=False) as resp:
+    async with http.request(
+        req.method,
+        URL(origin + req.target, encoded=True),
+        data=req.body,
+        headers=headers,
+        skip_auto_headers=skip,
+        allow_redirects=False,
+    ) as resp:
         await resp.read()
         return resp.status
 
@@ -261,8 +325,10 @@ async def test_no_5xx_and_no_error_log_on_any_public_endpoint(
                 status = await _send(http, gw.origin, req)
                 counter[status] += 1
                 if status >= 500:
-                    failures.append(f"{seed.endpoint} #{i} ({req.note}) -> {status}: {req.method} {req.target[:120]} "
-                                    f"{req.content_type!r} {(req.body or b'')[:120]!r}")
+                    failures.append(
+                        f"{seed.endpoint} #{i} ({req.note}) -> {status}: {req.method} {req.target[:120]} "
+                        f"{req.content_type!r} {(req.body or b'')[:120]!r}"
+                    )
     errors = [f"{r.name}: {r.getMessage()[:200]}" for r in caplog.records if r.levelno >= logging.ERROR]
 
     total = sum(sum(c.values()) for c in statuses.values())

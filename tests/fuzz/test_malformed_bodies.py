@@ -23,10 +23,15 @@ def _no_error_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [f"{r.name}: {r.getMessage()[:120]}" for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-async def _post(browser: Browser, url: str, content_type: str, body: bytes,
-                headers: dict[str, str] | None = None) -> tuple[int, str, str]:
-    async with browser.session.post(URL(url, encoded=True), data=body, allow_redirects=False,
-                                    headers={"Content-Type": content_type, **(headers or {})}) as resp:
+async def _post(
+    browser: Browser, url: str, content_type: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    async with browser.session.post(
+        URL(url, encoded=True),
+        data=body,
+        allow_redirects=False,
+        headers={"Content-Type": content_type, **(headers or {})},
+    ) as resp:
         return resp.status, resp.content_type, await resp.text()
 
 
@@ -47,15 +52,22 @@ async def test_multipart_on_saml_sso_gets_the_rejection_page(
 async def test_unknown_charset_on_oidc_authorize_gets_the_error_page(
     gw: Gateway, browser: Browser, caplog: pytest.LogCaptureFixture
 ) -> None:
-    status, ctype, text = await _post(browser, gw.url("/oidc/authorize"), FORM + "; charset=unknown-8bit",
-                                      b"client_id=demo-oidc")
+    status, ctype, text = await _post(
+        browser, gw.url("/oidc/authorize"), FORM + "; charset=unknown-8bit", b"client_id=demo-oidc"
+    )
     assert (status, ctype) == (400, "text/html")
     assert "bad_request" in text
     assert _no_error_lines(caplog) == []
 
 
-@pytest.mark.parametrize("body", [b"grant_type=authorization_code&code=\xff\xfe", b"grant_type=%zz&code=%",
-                                  b"grant_type=authorization_code&code=%ff%fe"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"grant_type=authorization_code&code=\xff\xfe",
+        b"grant_type=%zz&code=%",
+        b"grant_type=authorization_code&code=%ff%fe",
+    ],
+)
 async def test_malformed_token_request_is_invalid_request(
     gw: Gateway, browser: Browser, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:

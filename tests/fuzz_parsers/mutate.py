@@ -37,8 +37,26 @@ T = TypeVar("T")
 
 # --- binary ------------------------------------------------------------------------------------------------
 
-_INTERESTING_BYTES = (0x00, 0x01, 0x1F, 0x30, 0x31, 0x7F, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x89,
-                      0xA0, 0xBF, 0xFE, 0xFF)
+_INTERESTING_BYTES = (
+    0x00,
+    0x01,
+    0x1F,
+    0x30,
+    0x31,
+    0x7F,
+    0x80,
+    0x81,
+    0x82,
+    0x83,
+    0x84,
+    0x85,
+    0x86,
+    0x89,
+    0xA0,
+    0xBF,
+    0xFE,
+    0xFF,
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -83,12 +101,23 @@ def _tlv_length_tweak(rng: random.Random, data: bytes) -> bytes:
         return _byte_tweak(rng, data)
     _, length_offset, value_offset, end = rng.choice(fields)
     length = end - value_offset
-    new = rng.choice([
-        _length_bytes(length + 1), _length_bytes(max(0, length - 1)), _length_bytes(0), b"\x80",
-        b"\x81" + bytes([length & 0xFF]), b"\x82" + length.to_bytes(2, "big"),  # non-minimal (not DER)
-        b"\x84\xff\xff\xff\xff", b"\x85\x01\x00\x00\x00\x00", b"\x88" + b"\xff" * 8, b"\x81", b"\xff",
-        _length_bytes(length + rng.randint(2, 300)), _length_bytes(rng.randint(0, 0xFFFF)),
-    ])
+    new = rng.choice(
+        [
+            _length_bytes(length + 1),
+            _length_bytes(max(0, length - 1)),
+            _length_bytes(0),
+            b"\x80",
+            b"\x81" + bytes([length & 0xFF]),
+            b"\x82" + length.to_bytes(2, "big"),  # non-minimal (not DER)
+            b"\x84\xff\xff\xff\xff",
+            b"\x85\x01\x00\x00\x00\x00",
+            b"\x88" + b"\xff" * 8,
+            b"\x81",
+            b"\xff",
+            _length_bytes(length + rng.randint(2, 300)),
+            _length_bytes(rng.randint(0, 0xFFFF)),
+        ]
+    )
     return data[:length_offset] + new + data[value_offset:]
 
 
@@ -99,9 +128,15 @@ def _tlv_tag_tweak(rng: random.Random, data: bytes) -> bytes:
     tag_offset, length_offset, value_offset, end = rng.choice(fields)
     op = rng.randrange(4)
     if op == 0:  # another tag byte (class, constructed bit, multi-byte marker)
-        return data[:tag_offset] + bytes([rng.choice(_INTERESTING_BYTES + (rng.randrange(256),))]) + data[length_offset:]
+        return (
+            data[:tag_offset] + bytes([rng.choice(_INTERESTING_BYTES + (rng.randrange(256),))]) + data[length_offset:]
+        )
     if op == 1:  # an overlong / unterminated multi-byte tag
-        return data[:tag_offset] + rng.choice([b"\x7f\xff\xff\xff\x01", b"\x5f", b"\x9f\x80\x80", b"\x1f\x00"]) + data[length_offset:]
+        return (
+            data[:tag_offset]
+            + rng.choice([b"\x7f\xff\xff\xff\x01", b"\x5f", b"\x9f\x80\x80", b"\x1f\x00"])
+            + data[length_offset:]
+        )
     if op == 2:  # drop the whole data object
         return data[:tag_offset] + data[end:]
     return data[:end] + data[tag_offset:end] + data[end:]  # repeat it
@@ -121,9 +156,9 @@ def _byte_tweak(rng: random.Random, data: bytes) -> bytes:
         buf[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
     elif op == 3 and buf:
         i = rng.randrange(len(buf))
-        del buf[i:i + rng.randint(1, 16)]
+        del buf[i : i + rng.randint(1, 16)]
     elif op == 4:
-        del buf[rng.randint(0, len(buf)):]
+        del buf[rng.randint(0, len(buf)) :]
     elif op == 5 and buf:
         i = rng.randrange(len(buf))
         j = min(len(buf), i + rng.randint(1, 64))
@@ -138,7 +173,7 @@ def _byte_tweak(rng: random.Random, data: bytes) -> bytes:
 
 
 def _splice(rng: random.Random, a: bytes, b: bytes) -> bytes:
-    return a[:rng.randint(0, len(a))] + b[rng.randint(0, len(b)):]
+    return a[: rng.randint(0, len(a))] + b[rng.randint(0, len(b)) :]
 
 
 def binary_mutants(samples: Sequence[bytes], count: int, seed: int) -> Iterator[bytes]:
@@ -164,16 +199,67 @@ def binary_mutants(samples: Sequence[bytes], count: int, seed: int) -> Iterator[
 
 #: Text and attribute values that parsers of dates, numbers, booleans, URIs, IDs and hex stumble over.
 INTERESTING_TEXT = (
-    "", " ", "\t\n", "0", "-1", "+1", "00", "1e9", "NaN", "99999999999999999999999", "65536",
-    "\u00b2", "\u00b9\u00b2", "\u0663", "\U0001d7d9", "\u2167", "true", "false", "TRUE", "yes",
-    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00Z",
-    "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:00:00+99:99", "2026-01-01",
-    "P99999999999999999Y", "PT99999999999999999S", "-P1D", "P", "PT1.5S", "P1Y2M3DT4H5M6.7S",
-    "19650812", "1965    ", "0000", "196508", "  ", "2026-13", "http://", "https://[::1", "urn:",
-    "https://idp.example.de/x", "\u202e\u200b", "\u00e9" * 40, "a" * 300,
-    "_" + "0" * 40, "0a" * 16, "0A" * 33, "gg", "abc", "=", "%", "&", "<x>", "]]>", "id", "ID",
+    "",
+    " ",
+    "\t\n",
+    "0",
+    "-1",
+    "+1",
+    "00",
+    "1e9",
+    "NaN",
+    "99999999999999999999999",
+    "65536",
+    "\u00b2",
+    "\u00b9\u00b2",
+    "\u0663",
+    "\U0001d7d9",
+    "\u2167",
+    "true",
+    "false",
+    "TRUE",
+    "yes",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "0000-01-01T00:00:00Z",
+    "2026-02-30T00:00:00Z",
+    "2026-01-01T24:00:00Z",
+    "2026-01-01T00:00:00+99:99",
+    "2026-01-01",
+    "P99999999999999999Y",
+    "PT99999999999999999S",
+    "-P1D",
+    "P",
+    "PT1.5S",
+    "P1Y2M3DT4H5M6.7S",
+    "19650812",
+    "1965    ",
+    "0000",
+    "196508",
+    "  ",
+    "2026-13",
+    "http://",
+    "https://[::1",
+    "urn:",
+    "https://idp.example.de/x",
+    "\u202e\u200b",
+    "\u00e9" * 40,
+    "a" * 300,
+    "_" + "0" * 40,
+    "0a" * 16,
+    "0A" * 33,
+    "gg",
+    "abc",
+    "=",
+    "%",
+    "&",
+    "<x>",
+    "]]>",
+    "id",
+    "ID",
     "9" * 5000,  # more digits than int() converts (ValueError since Python 3.11)
-    "[" * 3000, '{"a":' * 3000,  # JSON inside text, nested deeper than json's recursion limit
+    "[" * 3000,
+    '{"a":' * 3000,  # JSON inside text, nested deeper than json's recursion limit
 )
 
 
@@ -203,10 +289,16 @@ def _xml_tree_edit(rng: random.Random, root: etree._Element) -> None:
     elif op == 7:  # rename: another local name, or another namespace
         ns = etree.QName(el).namespace
         other_q = etree.QName(other)
-        el.tag = rng.choice([f"{{{ns}}}{other_q.localname}" if ns else other_q.localname,
-                             f"{{{other_q.namespace}}}{etree.QName(el).localname}" if other_q.namespace
-                             else etree.QName(el).localname,
-                             etree.QName(el).localname, f"{{urn:x}}{etree.QName(el).localname}"])
+        el.tag = rng.choice(
+            [
+                f"{{{ns}}}{other_q.localname}" if ns else other_q.localname,
+                f"{{{other_q.namespace}}}{etree.QName(el).localname}"
+                if other_q.namespace
+                else etree.QName(el).localname,
+                etree.QName(el).localname,
+                f"{{urn:x}}{etree.QName(el).localname}",
+            ]
+        )
     elif op in (8, 9) and any(e.attrib for e in elements):
         el = rng.choice([e for e in elements if e.attrib])  # attributes carry dates, indexes, flags
         name = rng.choice(list(el.attrib))
@@ -251,8 +343,31 @@ def xml_mutants(samples: Sequence[bytes], count: int, seed: int, *, raw_share: f
 # --- JSON ------------------------------------------------------------------------------------------------
 
 _JSON_VALUES: tuple[Any, ...] = (
-    None, True, False, 0, -1, 1.5, 2**31, 2**53, 2**64, 10**400, "", "x", "\u0000", "\u001f", "\u00e9" * 300,
-    "a" * 5000, "3B8A80", "3b8a80", "ready", [], {}, [None], {"x": 1}, [[[[[]]]]], float("1e308"),
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    2**31,
+    2**53,
+    2**64,
+    10**400,
+    "",
+    "x",
+    "\u0000",
+    "\u001f",
+    "\u00e9" * 300,
+    "a" * 5000,
+    "3B8A80",
+    "3b8a80",
+    "ready",
+    [],
+    {},
+    [None],
+    {"x": 1},
+    [[[[[]]]]],
+    float("1e308"),
 )
 
 
@@ -341,8 +456,12 @@ class Tally:
         assert self.accepted > 0 and (sum(self.refused.values()) > 0 or not refusals), self.report()
 
 
-def fuzz(name: str, parse: Callable[[T], object], inputs: Iterator[T] | Sequence[T],
-         declared: tuple[type[BaseException], ...]) -> Tally:
+def fuzz(
+    name: str,
+    parse: Callable[[T], object],
+    inputs: Iterator[T] | Sequence[T],
+    declared: tuple[type[BaseException], ...],
+) -> Tally:
     """Run ``parse`` over every input; sort each outcome. Exceptions outside ``declared`` are kept with
     their input and traceback for the failure message (``check``)."""
     tally = Tally(name)

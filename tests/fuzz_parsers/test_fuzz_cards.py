@@ -11,15 +11,15 @@ import pytest
 
 from cardreader.atr import GERMAN_ID_ATRS, AtrError, parse_atr
 from cardreader.features import FeatureError, parse_feature_tlvs, parse_pace_capabilities
-from tr03110.security_infos import SecurityInfosError, parse_security_infos
 from cardreader.testing.vcard import npa_card_access
-from tr03110.cvc import CertificateDescription, Chat, CvcFormatError, parse_certificate_description, parse_cvc
 from certs.cvc_chain import CvcChain, make_chain
 from eid_gateway.eidserver import datagroups, emulator
 from eid_gateway.eidserver.cardsecurity import CardSecurityError, parse_card_security
 from eid_gateway.simulator.identities import default_identities
 from tr03110 import apdu, tlv
 from tr03110.apdu import ApduError, read_card_access
+from tr03110.cvc import CertificateDescription, Chat, CvcFormatError, parse_certificate_description, parse_cvc
+from tr03110.security_infos import SecurityInfosError, parse_security_infos
 
 from .mutate import binary_mutants, fuzz
 
@@ -32,40 +32,66 @@ def chain() -> CvcChain:
 
 
 def test_cv_certificates(chain: CvcChain) -> None:
-    tally = fuzz("tr03110.cvc.parse_cvc", parse_cvc,
-                 binary_mutants([chain.cvca, chain.dv, chain.terminal], 1500, seed=21), (CvcFormatError,))
+    tally = fuzz(
+        "tr03110.cvc.parse_cvc",
+        parse_cvc,
+        binary_mutants([chain.cvca, chain.dv, chain.terminal], 1500, seed=21),
+        (CvcFormatError,),
+    )
     tally.check(min_inputs=1500)
 
 
 def test_certificate_descriptions(chain: CvcChain) -> None:
     with_hashes = CertificateDescription(
-        issuer_name="DV", subject_name="Stadt", terms_of_usage="Bedingungen", issuer_url="https://dv.example",
-        subject_url="https://stadt.example", redirect_url="https://stadt.example/r",
+        issuer_name="DV",
+        subject_name="Stadt",
+        terms_of_usage="Bedingungen",
+        issuer_url="https://dv.example",
+        subject_url="https://stadt.example",
+        redirect_url="https://stadt.example/r",
         comm_certificates=(b"\x11" * 32, b"\x22" * 32),
     ).encode()
-    tally = fuzz("tr03110.cvc.parse_certificate_description", parse_certificate_description,
-                 binary_mutants([chain.description, with_hashes], 1000, seed=22), (CvcFormatError,))
+    tally = fuzz(
+        "tr03110.cvc.parse_certificate_description",
+        parse_certificate_description,
+        binary_mutants([chain.description, with_hashes], 1000, seed=22),
+        (CvcFormatError,),
+    )
     tally.check(min_inputs=1000)
 
 
 def test_chat() -> None:
-    samples = [bytes.fromhex("7f4c12060904007f00070301020253050000001801"),
-               bytes.fromhex("7f4c0e060904007f0007030102035301c3")]
+    samples = [
+        bytes.fromhex("7f4c12060904007f00070301020253050000001801"),
+        bytes.fromhex("7f4c0e060904007f0007030102035301c3"),
+    ]
     tally = fuzz("tr03110.cvc.Chat.decode", Chat.decode, binary_mutants(samples, 1000, seed=23), (CvcFormatError,))
     tally.check(min_inputs=1000)
 
 
 def test_ef_card_access() -> None:
-    samples = [npa_card_access(), npa_card_access(8), emulator.security_infos(with_public_key=False),
-               emulator.security_infos(with_public_key=True)]
-    tally = fuzz("tr03110.security_infos.parse_security_infos", parse_security_infos,
-                 binary_mutants(samples, 1500, seed=24), (SecurityInfosError,))
+    samples = [
+        npa_card_access(),
+        npa_card_access(8),
+        emulator.security_infos(with_public_key=False),
+        emulator.security_infos(with_public_key=True),
+    ]
+    tally = fuzz(
+        "tr03110.security_infos.parse_security_infos",
+        parse_security_infos,
+        binary_mutants(samples, 1500, seed=24),
+        (SecurityInfosError,),
+    )
     tally.check(min_inputs=1500)
 
 
 def test_ef_card_security() -> None:
-    tally = fuzz("eidserver.cardsecurity.parse_card_security", parse_card_security,
-                 binary_mutants([emulator.card_security()], 600, seed=25), (CardSecurityError,))
+    tally = fuzz(
+        "eidserver.cardsecurity.parse_card_security",
+        parse_card_security,
+        binary_mutants([emulator.card_security()], 600, seed=25),
+        (CardSecurityError,),
+    )
     tally.check(min_inputs=600)
 
 
@@ -93,12 +119,20 @@ def test_atr() -> None:
 
 def test_reader_features() -> None:
     features = [bytes.fromhex("060442342C00070442342C010A0442342C02120442342C03200442342C04"), b""]
-    tally = fuzz("cardreader.features.parse_feature_tlvs", parse_feature_tlvs,
-                 binary_mutants(features, 1000, seed=28), (FeatureError,))
+    tally = fuzz(
+        "cardreader.features.parse_feature_tlvs",
+        parse_feature_tlvs,
+        binary_mutants(features, 1000, seed=28),
+        (FeatureError,),
+    )
     tally.check(min_inputs=1000)
     capabilities = [bytes.fromhex("00000000010040"), bytes.fromhex("0000000002000160")]
-    tally = fuzz("cardreader.features.parse_pace_capabilities", parse_pace_capabilities,
-                 binary_mutants(capabilities, 1000, seed=29), (FeatureError,))
+    tally = fuzz(
+        "cardreader.features.parse_pace_capabilities",
+        parse_pace_capabilities,
+        binary_mutants(capabilities, 1000, seed=29),
+        (FeatureError,),
+    )
     tally.check(min_inputs=1000)
 
 
@@ -111,8 +145,9 @@ def test_read_card_access_over_a_fuzzed_card() -> None:
             if command[1] == 0xA4:
                 return b"\x90\x00"
             offset = (command[2] << 8) | command[3]
-            chunk = card_file[offset:offset + (command[4] or 256)]
+            chunk = card_file[offset : offset + (command[4] or 256)]
             return chunk + (b"\x90\x00" if offset + len(chunk) < len(card_file) else b"\x62\x82")
+
         return read_card_access(transmit, chunk=16)
 
     tally = fuzz("tr03110.apdu.read_card_access", read, binary_mutants([good], 1500, seed=30), (ApduError,))
@@ -120,29 +155,45 @@ def test_read_card_access_over_a_fuzzed_card() -> None:
     heads = binary_mutants([good[:4], b"\x31\x82\x01\x00", b"\x31\x84\xff\xff\xff\xff"], 500, seed=31)
     tally = fuzz("tr03110.tlv.total_length", tlv.total_length, heads, (tlv.TlvError,))
     tally.check(min_inputs=500)
-    tally = fuzz("tr03110.apdu.ResponseApdu.decode", apdu.ResponseApdu.decode,
-                 binary_mutants([b"\x90\x00", good + b"\x90\x00"], 500, seed=32), (ApduError,))
+    tally = fuzz(
+        "tr03110.apdu.ResponseApdu.decode",
+        apdu.ResponseApdu.decode,
+        binary_mutants([b"\x90\x00", good + b"\x90\x00"], 500, seed=32),
+        (ApduError,),
+    )
     tally.check(min_inputs=500)
 
 
 def test_ber_tlv(chain: CvcChain) -> None:
-    samples = [chain.terminal, emulator.card_security(), tlv.encode(0x87, b"\x01" + b"\x00" * 16)
-               + tlv.encode(0x99, b"\x90\x00") + tlv.encode(0x8E, b"\x00" * 8)]
+    samples = [
+        chain.terminal,
+        emulator.card_security(),
+        tlv.encode(0x87, b"\x01" + b"\x00" * 16) + tlv.encode(0x99, b"\x90\x00") + tlv.encode(0x8E, b"\x00" * 8),
+    ]
     tally = fuzz("tr03110.tlv.parse_all", tlv.parse_all, binary_mutants(samples, 2000, seed=33), (tlv.TlvError,))
     tally.check(min_inputs=2000)
-    tally = fuzz("tr03110.tlv.parse_single", tlv.parse_single, binary_mutants(samples, 1000, seed=34),
-                 (tlv.TlvError,))
+    tally = fuzz("tr03110.tlv.parse_single", tlv.parse_single, binary_mutants(samples, 1000, seed=34), (tlv.TlvError,))
     tally.check(min_inputs=1000)
 
 
 def test_apdus() -> None:
-    commands = [apdu.CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x01\x1c").encode(),
-                apdu.CommandApdu(0x0C, 0xB0, 0x81, 0x00, b"", 256).encode(),
-                apdu.CommandApdu(0x00, 0x2A, 0x00, 0xBE, b"\x7f" * 300, 65536).encode(),
-                apdu.CommandApdu(0x00, 0x22, 0x81, 0xA4, b"", 1000).encode()]
-    tally = fuzz("tr03110.apdu.CommandApdu.decode", apdu.CommandApdu.decode,
-                 binary_mutants(commands, 1500, seed=35), (apdu.ApduError,))
+    commands = [
+        apdu.CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x01\x1c").encode(),
+        apdu.CommandApdu(0x0C, 0xB0, 0x81, 0x00, b"", 256).encode(),
+        apdu.CommandApdu(0x00, 0x2A, 0x00, 0xBE, b"\x7f" * 300, 65536).encode(),
+        apdu.CommandApdu(0x00, 0x22, 0x81, 0xA4, b"", 1000).encode(),
+    ]
+    tally = fuzz(
+        "tr03110.apdu.CommandApdu.decode",
+        apdu.CommandApdu.decode,
+        binary_mutants(commands, 1500, seed=35),
+        (apdu.ApduError,),
+    )
     tally.check(min_inputs=1500)
-    tally = fuzz("tr03110.apdu.ResponseApdu.decode", apdu.ResponseApdu.decode,
-                 binary_mutants([b"\x90\x00", b"\x01\x02\x63\x00"], 500, seed=36), (apdu.ApduError,))
+    tally = fuzz(
+        "tr03110.apdu.ResponseApdu.decode",
+        apdu.ResponseApdu.decode,
+        binary_mutants([b"\x90\x00", b"\x01\x02\x63\x00"], 500, seed=36),
+        (apdu.ApduError,),
+    )
     tally.check(min_inputs=500)

@@ -3,7 +3,7 @@ error types may come out. Seeds are built by the project's own message builders.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from lxml import etree
@@ -47,42 +47,73 @@ from saml.xml import parse_xml, to_bytes
 
 from .mutate import binary_mutants, fuzz, xml_mutants
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PSK = Psk("0123456789abcdef0123", "00112233445566778899aabbccddeeff")
 SID = "0a" * 32
 E = "{http://bsi.bund.de/eID/}"
 
 PERSON = PersonalData(
-    document_type="ID", issuing_state="D", date_of_expiry="2029-10-31", given_names="ERIKA",
-    family_names="MUSTERMANN", artistic_name="", academic_title="DR.", date_of_birth=PartialDate(1964, 8, 12),
-    place_of_birth=Place(freetext="BERLIN"), nationality="D", birth_name="GABLER",
+    document_type="ID",
+    issuing_state="D",
+    date_of_expiry="2029-10-31",
+    given_names="ERIKA",
+    family_names="MUSTERMANN",
+    artistic_name="",
+    academic_title="DR.",
+    date_of_birth=PartialDate(1964, 8, 12),
+    place_of_birth=Place(freetext="BERLIN"),
+    nationality="D",
+    birth_name="GABLER",
     place_of_residence=Place(street="HEIDESTRASSE 17", city="KÖLN", state="NRW", country="D", zip_code="51147"),
-    community_id="02760503150000", residence_permit_i="Erwerbstätigkeit gestattet.",
+    community_id="02760503150000",
+    residence_permit_i="Erwerbstätigkeit gestattet.",
     restricted_id=RestrictedID("01A4FB509CEBC6595151A4FB5F9C75C6", "5C6FE01A4FB59CB655A4FB5F9C75C6FE"),
 )
 
 
 def _payloads() -> list[etree._Element]:
     return [
-        build_use_id_request(UseIDRequest(
-            operations={"GivenNames": Selection.REQUIRED, "ArtisticName": Selection.ALLOWED,
-                        "AgeVerification": Selection.REQUIRED, "PlaceVerification": Selection.REQUIRED},
-            age=18, community_id="027605", transaction_info="Wohnsitzanmeldung",
-            transaction_attestation=("http://bsi.bund.de/eID/ExampleAttestationFormat", "ctx"),
-            level_of_assurance="http://eidas.europa.eu/LoA/high", eid_type={"CardCertified": "ALLOWED"}, psk=PSK,
-        )),
+        build_use_id_request(
+            UseIDRequest(
+                operations={
+                    "GivenNames": Selection.REQUIRED,
+                    "ArtisticName": Selection.ALLOWED,
+                    "AgeVerification": Selection.REQUIRED,
+                    "PlaceVerification": Selection.REQUIRED,
+                },
+                age=18,
+                community_id="027605",
+                transaction_info="Wohnsitzanmeldung",
+                transaction_attestation=("http://bsi.bund.de/eID/ExampleAttestationFormat", "ctx"),
+                level_of_assurance="http://eidas.europa.eu/LoA/high",
+                eid_type={"CardCertified": "ALLOWED"},
+                psk=PSK,
+            )
+        ),
         build_use_id_response(UseIDResponse(Result(results.MAJOR_OK), SID, "https://eid.example/paos", PSK)),
         build_use_id_response(UseIDResponse(Result(results.MAJOR_ERROR, results.TOO_MANY_OPEN_SESSIONS, "busy", "de"))),
         build_get_result_request(GetResultRequest(SID, 7)),
-        build_get_result_response(GetResultResponse(
-            Result(results.MAJOR_OK), personal_data=PERSON, fulfils_age_verification=True,
-            fulfils_place_verification=False,
-            operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES} | {"BirthName": Permission.NOTONCHIP},
-            transaction_attestation_format="http://bsi.bund.de/eID/ExampleAttestationFormat",
-            level_of_assurance="http://bsi.bund.de/eID/LoA/hoch", eid_type_used="CardCertified",
-        )),
-        build_get_result_response(GetResultResponse(Result(results.MAJOR_OK), PersonalData(
-            date_of_birth=PartialDate(1964, None, None), place_of_birth=Place(no_place_info="unbekannt")))),
+        build_get_result_response(
+            GetResultResponse(
+                Result(results.MAJOR_OK),
+                personal_data=PERSON,
+                fulfils_age_verification=True,
+                fulfils_place_verification=False,
+                operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES}
+                | {"BirthName": Permission.NOTONCHIP},
+                transaction_attestation_format="http://bsi.bund.de/eID/ExampleAttestationFormat",
+                level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
+                eid_type_used="CardCertified",
+            )
+        ),
+        build_get_result_response(
+            GetResultResponse(
+                Result(results.MAJOR_OK),
+                PersonalData(
+                    date_of_birth=PartialDate(1964, None, None), place_of_birth=Place(no_place_info="unbekannt")
+                ),
+            )
+        ),
         build_get_server_info_request(),
         build_get_server_info_response(GetServerInfoResponse("Version 2.4.0", 2, 4, 0, {"GivenNames": True})),
     ]
@@ -102,8 +133,12 @@ def _receive(data: bytes) -> object:
 
 def test_soap_messages() -> None:
     samples = [to_bytes(soap_envelope(p)) for p in _payloads()] + [to_bytes(build_fault("soapenv:Server", "x"))]
-    tally = fuzz("eid.messages (envelope, payloads)", _receive, xml_mutants(samples, 2000, seed=11),
-                 (EidMessageError, XmlSecurityError))
+    tally = fuzz(
+        "eid.messages (envelope, payloads)",
+        _receive,
+        xml_mutants(samples, 2000, seed=11),
+        (EidMessageError, XmlSecurityError),
+    )
     tally.check(min_inputs=2000)
 
 
@@ -118,16 +153,26 @@ def test_ws_security(server_key: KeyPair) -> None:
     def verify(data: bytes) -> object:
         return verify_envelope(parse_xml(data), server_key.certificate, now=NOW)
 
-    tally = fuzz("eid.wssec.verify_envelope", verify, xml_mutants(samples, 600, seed=12),
-                 (WsSecurityError, TimestampError, EidMessageError, XmlSecurityError))
+    tally = fuzz(
+        "eid.wssec.verify_envelope",
+        verify,
+        xml_mutants(samples, 600, seed=12),
+        (WsSecurityError, TimestampError, EidMessageError, XmlSecurityError),
+    )
     tally.check(min_inputs=600)
 
 
 def test_tc_token() -> None:
     samples = [
-        build_tc_token(TcToken("https://eid.example.de/paos", "5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d",
-                               "https://gateway.example.de/eid/refresh?ref=abc", "https://gateway.example.de/eid/error",
-                               "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")),
+        build_tc_token(
+            TcToken(
+                "https://eid.example.de/paos",
+                "5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d",
+                "https://gateway.example.de/eid/refresh?ref=abc",
+                "https://gateway.example.de/eid/error",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            )
+        ),
         build_tc_token(TcToken("https://eid.example.de/paos", "5a6b7c8d", "https://gateway.example.de/r")),
         build_error_tc_token("https://gateway.example.de/eid/error"),
     ]
@@ -139,13 +184,10 @@ def test_tc_token() -> None:
     tally.check(min_inputs=2000)
 
 
-
-
 def test_ws_security_timestamp_values() -> None:
     """Created / Expires are read only after the signature holds, so the mutants of the signed envelopes
     above rarely reach them: their parser is fed directly (TimestampError is its one error type)."""
     samples = [b"2026-11-25T12:00:00.000Z", b"2026-11-25T12:05:00+01:00", b"2026-11-25T12:00:00.123456789-00:30"]
     inputs = [b.decode("latin-1") for b in binary_mutants(samples, 1000, seed=14)]
-    tally = fuzz("eid.wssec timestamp values", lambda text: _parse_datetime(text, "Created"), inputs,
-                 (TimestampError,))
+    tally = fuzz("eid.wssec timestamp values", lambda text: _parse_datetime(text, "Created"), inputs, (TimestampError,))
     tally.check(min_inputs=1000)

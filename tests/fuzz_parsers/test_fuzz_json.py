@@ -27,12 +27,19 @@ SNAPSHOT = KioskSnapshot(
     service=ServiceState.OK,
     readers=(
         ReaderStatus(
-            "Virtual PCD 00 00", ReaderState.ID_CARD,
-            CardInfo(atr="3B8A80018031F873F741E082900075", atr_known_eid=True,
-                     pace=(PaceOption("0.4.0.127.0.7.2.2.4.2.2", "id-PACE-ECDH-GM-AES-CBC-CMAC-128", 2, 13,
-                                      "brainpoolP256r1"),),
-                     chip_authentication=("id-CA-ECDH-AES-CBC-CMAC-128",), terminal_authentication=True),
-            reader_pace=("eID",), detail="ok",
+            "Virtual PCD 00 00",
+            ReaderState.ID_CARD,
+            CardInfo(
+                atr="3B8A80018031F873F741E082900075",
+                atr_known_eid=True,
+                pace=(
+                    PaceOption("0.4.0.127.0.7.2.2.4.2.2", "id-PACE-ECDH-GM-AES-CBC-CMAC-128", 2, 13, "brainpoolP256r1"),
+                ),
+                chip_authentication=("id-CA-ECDH-AES-CBC-CMAC-128",),
+                terminal_authentication=True,
+            ),
+            reader_pace=("eID",),
+            detail="ok",
         ),
         ReaderStatus("Virtual PCD 00 01", ReaderState.EMPTY),
     ),
@@ -46,24 +53,35 @@ def _state_document(body: bytes) -> object:
 
 
 def test_kiosk_documents() -> None:
-    state: dict[str, Any] = {"instance": "kiosk-0001-a", "seq": 7, "queue": 0, "dropped": 0,
-                             "status": snapshot_to_json(SNAPSHOT)}
+    state: dict[str, Any] = {
+        "instance": "kiosk-0001-a",
+        "seq": 7,
+        "queue": 0,
+        "dropped": 0,
+        "status": snapshot_to_json(SNAPSHOT),
+    }
     heartbeat = {"instance": "kiosk-0001-a", "seq": 8, "queue": 2, "dropped": 1}
-    tally = fuzz("kiosks.api state document", _state_document, json_mutants([state], 2000, seed=51),
-                 (BadMessage, ModelError))
+    tally = fuzz(
+        "kiosks.api state document", _state_document, json_mutants([state], 2000, seed=51), (BadMessage, ModelError)
+    )
     tally.check(min_inputs=2000)
 
     def heartbeat_document(body: bytes) -> object:
         return parse_envelope(parse_json_body(body))
 
-    tally = fuzz("kiosks.api heartbeat document", heartbeat_document, json_mutants([heartbeat], 1000, seed=52),
-                 (BadMessage,))
+    tally = fuzz(
+        "kiosks.api heartbeat document", heartbeat_document, json_mutants([heartbeat], 1000, seed=52), (BadMessage,)
+    )
     tally.check(min_inputs=1000)
 
 
 def test_oidc_claims_parameter() -> None:
-    samples = [{"userinfo": {"given_name": {"essential": True}, "family_name": None},
-                "id_token": {"birthdate": {"essential": False}, "address": None}}]
+    samples = [
+        {
+            "userinfo": {"given_name": {"essential": True}, "family_name": None},
+            "id_token": {"birthdate": {"essential": False}, "address": None},
+        }
+    ]
     inputs = [b.decode("utf-8", "replace") for b in json_mutants(samples, 1500, seed=53)]
     tally = fuzz("oidc.claims.parse_claims_parameter", parse_claims_parameter, inputs, (ClaimsParameterError,))
     tally.check(min_inputs=1500)

@@ -9,41 +9,46 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from eidserver.conftest import all_required, card_for
 from lxml import etree
 
 from eid_gateway.eidserver import paos
 from eid_gateway.eidserver.emulator import ClientEmulator
 from eid_gateway.eidserver.server_core import EmbeddedEidServer, EmbeddedServerConfig
 from eid_gateway.eidserver.testpki import TestPki, generate_test_pki
-from eidserver.conftest import all_required, card_for
 from saml.keys import generate_key_pair
 
 from .mutate import binary_mutants, fuzz, xml_mutants
 
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return generate_test_pki(tmp_path_factory.mktemp("pki") / "p", "http://127.0.0.1:8080",
-                             today=NOW.date())
+    return generate_test_pki(tmp_path_factory.mktemp("pki") / "p", "http://127.0.0.1:8080", today=NOW.date())
 
 
 @pytest.fixture(scope="module")
 def server(pki: TestPki) -> EmbeddedEidServer:
     key = generate_key_pair("ec-p256", "fuzz gateway")
-    return EmbeddedEidServer(EmbeddedServerConfig("https://127.0.0.1:8443/paos", key, key.certificate,
-                                                  pki.credentials(b"s" * 32)))
+    return EmbeddedEidServer(
+        EmbeddedServerConfig("https://127.0.0.1:8443/paos", key, key.certificate, pki.credentials(b"s" * 32))
+    )
 
 
-def _conversation(server: EmbeddedEidServer, pki: TestPki, replace_at: int | None = None,
-                  mutate: Callable[[bytes], bytes] | None = None, statuses: Counter[int] | None = None,
-                  **client: object) -> list[bytes]:
+def _conversation(
+    server: EmbeddedEidServer,
+    pki: TestPki,
+    replace_at: int | None = None,
+    mutate: Callable[[bytes], bytes] | None = None,
+    statuses: Counter[int] | None = None,
+    **client: object,
+) -> list[bytes]:
     """The client's messages of one session; with ``replace_at``, message number ``replace_at`` is
     replaced by ``mutate`` of it (it carries this session's RelatesTo) and the conversation ends with the
     server's answer to it (its HTTP status counted in ``statuses``)."""
@@ -71,8 +76,11 @@ def _card_data_mutants(message: bytes, count: int, seed: int) -> Iterator[bytes]
     """``message`` with the bytes of one hex element (EF.CardSecurity, a token, an APDU) mutated: what a
     card or a client can send once the XML is right."""
     root = etree.fromstring(message)
-    slots = [el for el in root.iter() if isinstance(el.tag, str) and len(el) == 0
-             and len(el.text or "") >= 4 and _HEX.fullmatch(el.text or "")]
+    slots = [
+        el
+        for el in root.iter()
+        if isinstance(el.tag, str) and len(el) == 0 and len(el.text or "") >= 4 and _HEX.fullmatch(el.text or "")
+    ]
     if not slots:
         return
     rng = random.Random(seed)
@@ -81,8 +89,11 @@ def _card_data_mutants(message: bytes, count: int, seed: int) -> Iterator[bytes]
         data = bytes.fromhex(slots[index].text or "")
         mutant = list(binary_mutants([data], 2, seed=rng.randrange(2**32)))[-1]
         copy = etree.fromstring(message)
-        target = [el for el in copy.iter() if isinstance(el.tag, str) and len(el) == 0
-                  and len(el.text or "") >= 4 and _HEX.fullmatch(el.text or "")][index]
+        target = [
+            el
+            for el in copy.iter()
+            if isinstance(el.tag, str) and len(el) == 0 and len(el.text or "") >= 4 and _HEX.fullmatch(el.text or "")
+        ][index]
         target.text = mutant.hex().upper()
         yield etree.tostring(copy)
 
@@ -105,6 +116,7 @@ def test_eac_conversation_with_one_mutated_message(server: EmbeddedEidServer, pk
             if seed % 4 == 0:  # a quarter: the XML itself
                 return list(xml_mutants([message], 2, seed=seed, raw_share=0))[-1]
             return next(_card_data_mutants(message, 1, seed), message)
+
         return apply
 
     def converse(item: tuple[int, int]) -> object:

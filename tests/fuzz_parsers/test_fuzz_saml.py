@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from lxml import etree
+from saml_protocol.conftest import ACS, IDP, NOW, SP, Factory, Parts
 
 from saml import messages as m
 from saml.bindings import decode_redirect, parse_post, parse_redirect, redirect_url
@@ -26,13 +27,20 @@ from saml.errors import (
     XmlSecurityError,
 )
 from saml.keys import KeyPair, generate_key_pair
-from saml.metadata import Endpoint, EntityDescriptor, IDPSSODescriptor, KeyDescriptor, SPSSODescriptor
-from saml.metadata import build_metadata, parse_duration, parse_metadata
+from saml.metadata import (
+    Endpoint,
+    EntityDescriptor,
+    IDPSSODescriptor,
+    KeyDescriptor,
+    SPSSODescriptor,
+    build_metadata,
+    parse_duration,
+    parse_metadata,
+)
 from saml.stores import InMemoryReplayCache, InMemoryRequestStore
 from saml.validate import ResponseValidator
 from saml.xml import parse_xml, qname, to_bytes
 from saml.xmlenc import decrypt_assertion
-from saml_protocol.conftest import ACS, IDP, NOW, SP, Factory, Parts
 
 from .mutate import binary_mutants, fuzz, xml_mutants
 
@@ -54,8 +62,15 @@ def factory(idp_key: KeyPair, sp_key: KeyPair) -> Factory:
 
 def _authn_requests() -> list[bytes]:
     full = m.AuthnRequest(
-        issuer=SP, id="_r1", issue_instant=NOW, destination="https://idp.example.de/sso", acs_url=ACS,
-        protocol_binding=m.BINDING_HTTP_POST, force_authn=True, is_passive=False, provider_name="Stadt",
+        issuer=SP,
+        id="_r1",
+        issue_instant=NOW,
+        destination="https://idp.example.de/sso",
+        acs_url=ACS,
+        protocol_binding=m.BINDING_HTTP_POST,
+        force_authn=True,
+        is_passive=False,
+        provider_name="Stadt",
         name_id_policy=m.NameIDPolicy(m.NAMEID_TRANSIENT, SP, True),
         requested_authn_context=m.RequestedAuthnContext((m.AC_SMARTCARD_PKI,), "minimum"),
         extensions=(etree.Element("{urn:x}Ext"),),
@@ -65,12 +80,23 @@ def _authn_requests() -> list[bytes]:
 
 
 def _logout_messages() -> list[bytes]:
-    request = m.LogoutRequest(issuer=SP, name_id=m.NameID("abc", m.NAMEID_PERSISTENT, "q", SP), id="_l1",
-                              issue_instant=NOW, destination="https://idp.example.de/slo",
-                              not_on_or_after=NOW + timedelta(minutes=5), reason=m.LOGOUT_REASON_USER,
-                              session_indexes=("_s1", "_s2"))
-    response = m.LogoutResponse(issuer=IDP, in_response_to="_l1", id="_l2", issue_instant=NOW,
-                                status=m.Status(m.STATUS_REQUESTER, m.STATUS_PARTIAL_LOGOUT, "partly"))
+    request = m.LogoutRequest(
+        issuer=SP,
+        name_id=m.NameID("abc", m.NAMEID_PERSISTENT, "q", SP),
+        id="_l1",
+        issue_instant=NOW,
+        destination="https://idp.example.de/slo",
+        not_on_or_after=NOW + timedelta(minutes=5),
+        reason=m.LOGOUT_REASON_USER,
+        session_indexes=("_s1", "_s2"),
+    )
+    response = m.LogoutResponse(
+        issuer=IDP,
+        in_response_to="_l1",
+        id="_l2",
+        issue_instant=NOW,
+        status=m.Status(m.STATUS_REQUESTER, m.STATUS_PARTIAL_LOGOUT, "partly"),
+    )
     return [to_bytes(m.build_logout_request(request)), to_bytes(m.build_logout_response(response))]
 
 
@@ -91,16 +117,18 @@ def _parse_message(data: bytes) -> object:
 
 def test_xml_parser(factory: Factory) -> None:
     samples = [factory.response(), *_authn_requests(), *_logout_messages()]
-    tally = fuzz("saml.xml.parse_xml", parse_xml, xml_mutants(samples, 2000, seed=1, raw_share=0.7),
-                 (XmlSecurityError,))
+    tally = fuzz(
+        "saml.xml.parse_xml", parse_xml, xml_mutants(samples, 2000, seed=1, raw_share=0.7), (XmlSecurityError,)
+    )
     tally.check(min_inputs=2000)
 
 
 def test_message_parsers(factory: Factory) -> None:
     assertion = to_bytes(factory.assertion_element(Parts(), sign=False))
     samples = [factory.response(sign_assertion=False), assertion, *_authn_requests(), *_logout_messages()]
-    tally = fuzz("saml.messages.parse_*", _parse_message, xml_mutants(samples, 2000, seed=2),
-                 (MessageError, XmlSecurityError))
+    tally = fuzz(
+        "saml.messages.parse_*", _parse_message, xml_mutants(samples, 2000, seed=2), (MessageError, XmlSecurityError)
+    )
     tally.check(min_inputs=2000)
 
 
@@ -109,15 +137,19 @@ def test_response_validator(factory: Factory, idp_key: KeyPair, sp_key: KeyPair)
 
     def validate(data: bytes) -> object:
         validator = ResponseValidator(
-            sp_entity_id=SP, acs_url=ACS, idp_entity_id=IDP, idp_certs=[idp_key.certificate],
-            decryption_keys=[sp_key], request_store=InMemoryRequestStore(), replay_cache=InMemoryReplayCache(),
+            sp_entity_id=SP,
+            acs_url=ACS,
+            idp_entity_id=IDP,
+            idp_certs=[idp_key.certificate],
+            decryption_keys=[sp_key],
+            request_store=InMemoryRequestStore(),
+            replay_cache=InMemoryReplayCache(),
         )
         validator.request_store.add(Parts().request_id or "", expires_at=NOW + timedelta(minutes=10))
         return validator.validate(data, now=NOW)
 
     samples = [factory.response(), factory.response(sign_response=True), factory.response(encrypt=True)]
-    tally = fuzz("saml.validate.ResponseValidator.validate", validate, xml_mutants(samples, 400, seed=3),
-                 (SamlError,))
+    tally = fuzz("saml.validate.ResponseValidator.validate", validate, xml_mutants(samples, 400, seed=3), (SamlError,))
     tally.check(min_inputs=400)
 
 
@@ -128,40 +160,64 @@ def test_decrypt_assertion(factory: Factory, sp_key: KeyPair) -> None:
     def decrypt(data: bytes) -> object:
         return decrypt_assertion(parse_xml(data), [sp_key])
 
-    tally = fuzz("saml.xmlenc.decrypt_assertion", decrypt, xml_mutants([sample], 200, seed=4),
-                 (EncryptionError, XmlSecurityError))
+    tally = fuzz(
+        "saml.xmlenc.decrypt_assertion",
+        decrypt,
+        xml_mutants([sample], 200, seed=4),
+        (EncryptionError, XmlSecurityError),
+    )
     tally.check(min_inputs=200)
 
 
 def _metadata(idp_key: KeyPair, sp_key: KeyPair) -> list[bytes]:
     idp = EntityDescriptor(
-        entity_id=IDP, id="_md1", valid_until=NOW + timedelta(days=30), cache_duration=timedelta(hours=6),
+        entity_id=IDP,
+        id="_md1",
+        valid_until=NOW + timedelta(days=30),
+        cache_duration=timedelta(hours=6),
         idp=IDPSSODescriptor(
-            sso_services=(Endpoint(m.BINDING_HTTP_REDIRECT, "https://idp.example.de/sso"),
-                          Endpoint(m.BINDING_HTTP_POST, "https://idp.example.de/sso/post")),
+            sso_services=(
+                Endpoint(m.BINDING_HTTP_REDIRECT, "https://idp.example.de/sso"),
+                Endpoint(m.BINDING_HTTP_POST, "https://idp.example.de/sso/post"),
+            ),
             keys=(KeyDescriptor(idp_key.certificate, "signing"), KeyDescriptor(sp_key.certificate)),
-            slo_services=(Endpoint(m.BINDING_HTTP_REDIRECT, "https://idp.example.de/slo", None, None,
-                                   "https://idp.example.de/slo/r"),),
-            name_id_formats=(m.NAMEID_TRANSIENT,), want_authn_requests_signed=True,
+            slo_services=(
+                Endpoint(
+                    m.BINDING_HTTP_REDIRECT, "https://idp.example.de/slo", None, None, "https://idp.example.de/slo/r"
+                ),
+            ),
+            name_id_formats=(m.NAMEID_TRANSIENT,),
+            want_authn_requests_signed=True,
             valid_until=NOW + timedelta(days=10),
         ),
     )
     sp = EntityDescriptor(
-        entity_id=SP, id="_md2",
-        sp=SPSSODescriptor(acs_services=(Endpoint(m.BINDING_HTTP_POST, ACS, 0, True),),
-                           keys=(KeyDescriptor(sp_key.certificate, "encryption"),),
-                           authn_requests_signed=True, want_assertions_signed=True),
+        entity_id=SP,
+        id="_md2",
+        sp=SPSSODescriptor(
+            acs_services=(Endpoint(m.BINDING_HTTP_POST, ACS, 0, True),),
+            keys=(KeyDescriptor(sp_key.certificate, "encryption"),),
+            authn_requests_signed=True,
+            want_assertions_signed=True,
+        ),
     )
-    return [to_bytes(build_metadata(idp)), to_bytes(build_metadata(idp, sign_key=idp_key)),
-            to_bytes(build_metadata(sp))]
+    return [
+        to_bytes(build_metadata(idp)),
+        to_bytes(build_metadata(idp, sign_key=idp_key)),
+        to_bytes(build_metadata(sp)),
+    ]
 
 
 def test_metadata_parser(idp_key: KeyPair, sp_key: KeyPair) -> None:
     def parse(data: bytes) -> object:
         return parse_metadata(data, trusted=[idp_key.certificate], now=NOW)
 
-    tally = fuzz("saml.metadata.parse_metadata", parse, xml_mutants(_metadata(idp_key, sp_key), 1200, seed=5),
-                 (MetadataError, XmlSecurityError))
+    tally = fuzz(
+        "saml.metadata.parse_metadata",
+        parse,
+        xml_mutants(_metadata(idp_key, sp_key), 1200, seed=5),
+        (MetadataError, XmlSecurityError),
+    )
     tally.check(min_inputs=1200)
 
 
@@ -172,9 +228,11 @@ def _deflate(data: bytes) -> bytes:
 
 def _queries(idp_key: KeyPair) -> list[str]:
     element = m.build_authn_request(m.AuthnRequest(issuer=SP, id="_q1", issue_instant=NOW, acs_url=ACS))
-    urls = [redirect_url("https://idp.example.de/sso", element, relay_state="rs-1"),
-            redirect_url("https://idp.example.de/sso", element, relay_state="r s/ä", key=idp_key),
-            redirect_url("https://idp.example.de/sso", element, param="SAMLResponse", key=idp_key)]
+    urls = [
+        redirect_url("https://idp.example.de/sso", element, relay_state="rs-1"),
+        redirect_url("https://idp.example.de/sso", element, relay_state="r s/ä", key=idp_key),
+        redirect_url("https://idp.example.de/sso", element, param="SAMLResponse", key=idp_key),
+    ]
     return [u.split("?", 1)[1] for u in urls]
 
 
@@ -182,7 +240,7 @@ def _query_mutants(queries: list[str], messages: list[bytes], count: int, seed: 
     """Raw character mutants of real queries, and real queries carrying a mutated (inflatable) message."""
     out = list(queries)
     raw = binary_mutants([q.encode("latin-1") for q in queries], count // 2, seed)
-    out += [q.decode("latin-1") for q in list(raw)[len(queries):]]
+    out += [q.decode("latin-1") for q in list(raw)[len(queries) :]]
     for i, xml in enumerate(xml_mutants(messages, count - len(out), seed)):
         payload = _deflate(xml) if i % 7 else xml  # now and then not DEFLATE at all
         value = quote(base64.b64encode(payload).decode("ascii"), safe="")
@@ -194,15 +252,17 @@ def _query_mutants(queries: list[str], messages: list[bytes], count: int, seed: 
 def test_redirect_binding(idp_key: KeyPair) -> None:
     inputs = _query_mutants(_queries(idp_key), _authn_requests(), 1200, seed=6)
     # SignatureError: a query with Signature but no SigAlg (or the reverse) is refused even undecoded.
-    tally = fuzz("saml.bindings.decode_redirect", decode_redirect, inputs,
-                 (BindingError, SignatureError, XmlSecurityError))
+    tally = fuzz(
+        "saml.bindings.decode_redirect", decode_redirect, inputs, (BindingError, SignatureError, XmlSecurityError)
+    )
     tally.check(min_inputs=1200)
 
     def verified(query: str) -> object:
         return parse_redirect(query, trusted=[idp_key.certificate], require_signature=True)
 
-    tally = fuzz("saml.bindings.parse_redirect (signed)", verified, inputs,
-                 (BindingError, SignatureError, XmlSecurityError))
+    tally = fuzz(
+        "saml.bindings.parse_redirect (signed)", verified, inputs, (BindingError, SignatureError, XmlSecurityError)
+    )
     tally.check(min_inputs=1200)
 
 
@@ -220,5 +280,3 @@ def test_duration_parser() -> None:
     inputs = [x.decode("latin-1") for x in binary_mutants(samples, 1000, seed=9)]
     tally = fuzz("saml.metadata.parse_duration", parse_duration, inputs, (MetadataError,))
     tally.check(min_inputs=1000)
-
-

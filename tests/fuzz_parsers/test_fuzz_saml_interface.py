@@ -18,8 +18,8 @@ from eid_gateway.backends.saml_interface import (
 )
 from eid_gateway.eid import results
 from eid_gateway.eid.messages import GetResultResponse, Permission, Result, Selection, UseIDRequest
-from saml.xml import parse_xml, to_bytes
 from saml.errors import XmlSecurityError
+from saml.xml import parse_xml, to_bytes
 
 from .mutate import INTERESTING_TEXT, fuzz, json_mutants, xml_mutants
 from .test_fuzz_eid import PERSON
@@ -27,10 +27,17 @@ from .test_fuzz_eid import PERSON
 
 def test_request_extension() -> None:
     requests = [
-        UseIDRequest(operations={"GivenNames": Selection.REQUIRED, "AgeVerification": Selection.REQUIRED,
-                                 "PlaceVerification": Selection.ALLOWED},
-                     age=18, community_id="027605", transaction_info="Anmeldung",
-                     level_of_assurance="http://bsi.bund.de/eID/LoA/hoch"),
+        UseIDRequest(
+            operations={
+                "GivenNames": Selection.REQUIRED,
+                "AgeVerification": Selection.REQUIRED,
+                "PlaceVerification": Selection.ALLOWED,
+            },
+            age=18,
+            community_id="027605",
+            transaction_info="Anmeldung",
+            level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
+        ),
         UseIDRequest(operations={"RestrictedID": Selection.REQUIRED}),
     ]
     samples = [to_bytes(build_request_extension(r)) for r in requests]
@@ -38,8 +45,12 @@ def test_request_extension() -> None:
     def parse(data: bytes) -> object:
         return parse_request_extension(parse_xml(data))
 
-    tally = fuzz("backends.saml_interface.parse_request_extension", parse, xml_mutants(samples, 1500, seed=61),
-                 (SamlInterfaceError, XmlSecurityError))
+    tally = fuzz(
+        "backends.saml_interface.parse_request_extension",
+        parse,
+        xml_mutants(samples, 1500, seed=61),
+        (SamlInterfaceError, XmlSecurityError),
+    )
     tally.check(min_inputs=1500)
 
 
@@ -63,8 +74,11 @@ def _attribute_mutants(sample: dict[str, list[str]], count: int, seed: int) -> I
                 attributes[name] = []
             elif op == 3 and places:  # a place attribute: JSON inside the attribute value
                 place = rng.choice(places)
-                attributes[place] = [list(json_mutants([json.loads(sample[place][0])], 2, rng.randrange(2**32)))[-1]
-                                     .decode("utf-8", "replace")]
+                attributes[place] = [
+                    list(json_mutants([json.loads(sample[place][0])], 2, rng.randrange(2**32)))[-1].decode(
+                        "utf-8", "replace"
+                    )
+                ]
             elif op == 4:
                 attributes[rng.choice((name, "urn:x:unknown", "GivenNames"))] = [rng.choice(INTERESTING_TEXT)]
             else:
@@ -74,13 +88,20 @@ def _attribute_mutants(sample: dict[str, list[str]], count: int, seed: int) -> I
 
 def test_result_attributes() -> None:
     response = GetResultResponse(
-        Result(results.MAJOR_OK), personal_data=PERSON, fulfils_age_verification=True,
-        fulfils_place_verification=False, level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
+        Result(results.MAJOR_OK),
+        personal_data=PERSON,
+        fulfils_age_verification=True,
+        fulfils_place_verification=False,
+        level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
         operations_allowed_by_user={"BirthName": Permission.NOTONCHIP},
     )
     sample: dict[str, list[str]] = {}
     for attribute in result_attributes(response):
         sample.setdefault(attribute.name, []).extend(attribute.values)
-    tally = fuzz("backends.saml_interface.result_from_attributes", result_from_attributes,
-                 _attribute_mutants(sample, 1500, seed=62), (SamlInterfaceError,))
+    tally = fuzz(
+        "backends.saml_interface.result_from_attributes",
+        result_from_attributes,
+        _attribute_mutants(sample, 1500, seed=62),
+        (SamlInterfaceError,),
+    )
     tally.check(min_inputs=1500)

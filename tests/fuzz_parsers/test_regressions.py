@@ -4,13 +4,11 @@ parser's declared error type."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from lxml import etree
 
-from tr03110.security_infos import SecurityInfosError, parse_security_infos
-from tr03110.cvc import Chat, CvcFormatError, parse_certificate_description, parse_cvc
 from eid_gateway.backends.saml_interface import SamlInterfaceError, parse_request_extension, result_from_attributes
 from eid_gateway.eidserver import datagroups
 from eid_gateway.eidserver.cardsecurity import CardSecurityError, parse_card_security
@@ -23,8 +21,10 @@ from saml.errors import MessageError, MetadataError, SignatureError
 from saml.keys import KeyPair, generate_key_pair
 from saml.metadata import parse_duration, parse_metadata
 from saml.xml import parse_xml, qname, to_bytes
+from tr03110.cvc import Chat, CvcFormatError, parse_certificate_description, parse_cvc
+from tr03110.security_infos import SecurityInfosError, parse_security_infos
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 #: A DER length field of eight octets whose value does not fit a machine word: inside an outer value,
 #: pyasn1 raises a bare OverflowError for it instead of a PyAsn1Error (pyasn1 issue #107; still so in 0.6.5).
 HUGE_LENGTH = b"\x88" + b"\xff" * 8
@@ -35,8 +35,9 @@ HUGE_LENGTH = b"\x88" + b"\xff" * 8
 
 def _signed_assertion() -> tuple[etree._Element, KeyPair]:
     key = generate_key_pair("ec-p256", "regression")
-    el = m.build_assertion(m.Assertion(issuer="https://idp.example", id="_a1", issue_instant=NOW,
-                                       subject=m.Subject(m.NameID("n"))))
+    el = m.build_assertion(
+        m.Assertion(issuer="https://idp.example", id="_a1", issue_instant=NOW, subject=m.Subject(m.NameID("n")))
+    )
     sign_enveloped(el, key)
     return el, key
 
@@ -71,34 +72,42 @@ def test_cache_duration_out_of_range(text: str) -> None:
 def test_instant_before_year_one_in_utc() -> None:
     with pytest.raises(MessageError, match="out of range"):
         m.parse_datetime("0001-01-01T00:00:00+01:00")
-    doc = ('<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x" '
-           'validUntil="0001-01-01T00:00:00+01:00"/>')
+    doc = (
+        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x" '
+        'validUntil="0001-01-01T00:00:00+01:00"/>'
+    )
     with pytest.raises(MetadataError):
         parse_metadata(doc.encode(), now=NOW)
 
 
 @pytest.mark.parametrize("index", ["\u00b2", "9" * 5000, "65536"])
 def test_acs_index_must_be_an_ascii_unsigned_short(index: str) -> None:
-    """"²".isdigit() is True, but int("²") raises ValueError; 5000 digits exceed int()'s limit."""
-    doc = ('<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
-           'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0" '
-           f'IssueInstant="2026-03-01T12:00:00Z" AssertionConsumerServiceIndex="{index}">'
-           '<saml:Issuer>https://sp.example</saml:Issuer></samlp:AuthnRequest>')
+    """ "²".isdigit() is True, but int("²") raises ValueError; 5000 digits exceed int()'s limit."""
+    doc = (
+        '<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+        'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0" '
+        f'IssueInstant="2026-03-01T12:00:00Z" AssertionConsumerServiceIndex="{index}">'
+        "<saml:Issuer>https://sp.example</saml:Issuer></samlp:AuthnRequest>"
+    )
     with pytest.raises(MessageError):
         m.parse_authn_request(parse_xml(doc.encode()))
-    metadata = ('<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x">'
-                '<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
-                f'<md:AssertionConsumerService Binding="b" Location="https://sp.example/acs" index="{index}"/>'
-                '</md:SPSSODescriptor></md:EntityDescriptor>')
+    metadata = (
+        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x">'
+        '<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        f'<md:AssertionConsumerService Binding="b" Location="https://sp.example/acs" index="{index}"/>'
+        "</md:SPSSODescriptor></md:EntityDescriptor>"
+    )
     with pytest.raises(MetadataError):
         parse_metadata(metadata.encode(), now=NOW)
 
 
 def test_acs_index_still_read() -> None:
-    doc = ('<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
-           'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0" '
-           'IssueInstant="2026-03-01T12:00:00Z" AssertionConsumerServiceIndex="65535">'
-           '<saml:Issuer>https://sp.example</saml:Issuer></samlp:AuthnRequest>')
+    doc = (
+        '<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+        'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0" '
+        'IssueInstant="2026-03-01T12:00:00Z" AssertionConsumerServiceIndex="65535">'
+        "<saml:Issuer>https://sp.example</saml:Issuer></samlp:AuthnRequest>"
+    )
     assert m.parse_authn_request(parse_xml(doc.encode())).acs_index == 65535
 
 
@@ -161,11 +170,13 @@ def test_deeply_nested_place_attribute() -> None:
 
 @pytest.mark.parametrize("age", ["\u00b2", "9" * 5000])
 def test_requested_age_must_be_ascii_digits(age: str) -> None:
-    doc = ('<eid:AuthnRequestExtension xmlns:eid="http://bsi.bund.de/eID/" '
-           'xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" Version="2"><eid:RequestedAttributes>'
-           '<saml2:Attribute Name="AgeVerification" eid:RequiredAttribute="true">'
-           f'<saml2:AttributeValue>{age}</saml2:AttributeValue></saml2:Attribute>'
-           '</eid:RequestedAttributes></eid:AuthnRequestExtension>')
+    doc = (
+        '<eid:AuthnRequestExtension xmlns:eid="http://bsi.bund.de/eID/" '
+        'xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" Version="2"><eid:RequestedAttributes>'
+        '<saml2:Attribute Name="AgeVerification" eid:RequiredAttribute="true">'
+        f"<saml2:AttributeValue>{age}</saml2:AttributeValue></saml2:Attribute>"
+        "</eid:RequestedAttributes></eid:AuthnRequestExtension>"
+    )
     with pytest.raises(SamlInterfaceError):
         parse_request_extension(parse_xml(doc.encode()))
     assert parse_request_extension(parse_xml(doc.replace(age, "18").encode())).age == 18

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
+from eid_gateway.instance import write_example_config
 
 ORIGIN = "http://127.0.0.1:8080"
 

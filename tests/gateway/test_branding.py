@@ -45,8 +45,10 @@ def test_a_colour_below_aa_against_white_is_refused_at_config_time(tmp_path: Pat
     [error] = _errors({"primary_color": "#777777"}, tmp_path)
     assert error.startswith("branding.primary_color: #777777 has a contrast of 4.48:1 against white")
     assert "WCAG 2.1 AA needs at least 4.5:1" in error
-    assert parse_branding({"branding": {"primary_color": "#767676"}}, tmp_path, production=False).primary_color \
+    assert (
+        parse_branding({"branding": {"primary_color": "#767676"}}, tmp_path, production=False).primary_color
         == "#767676"
+    )
     assert _errors({"primary_color": "red"}, tmp_path) == ['branding.primary_color: must be a colour as "#rrggbb"']
 
 
@@ -66,8 +68,9 @@ def test_production_refuses_a_config_without_impressum_and_datenschutz(tmp_path:
         parse_branding({}, tmp_path, production=True)
     assert len(caught.value.errors) == 2
     # http links only in development; with both links production is satisfied
-    assert _errors({"impressum_url": "http://x.example/i", "privacy_url": URLS["privacy_url"]}, tmp_path,
-                   production=True) == ["branding.impressum_url: must be an absolute https URL"]
+    assert _errors(
+        {"impressum_url": "http://x.example/i", "privacy_url": URLS["privacy_url"]}, tmp_path, production=True
+    ) == ["branding.impressum_url: must be an absolute https URL"]
     ok = parse_branding({"branding": URLS}, tmp_path, production=True)
     assert ok.links() == [("link_impressum", URLS["impressum_url"]), ("link_privacy", URLS["privacy_url"])]
 
@@ -91,22 +94,28 @@ def test_the_demo_config_brands_the_gateway_as_stadt_dueren(instance: Path) -> N
     assert branding.logo is not None and branding.logo.content == DEMO_LOGO.read_bytes()
     assert branding.logo_url == "/static/operator-logo.svg"
     assert contrast_ratio(branding.primary_color, "#ffffff") >= 4.5
-    assert [key for key, _ in branding.links()] == ["link_impressum", "link_privacy", "link_accessibility",
-                                                     "link_help"]
+    assert [key for key, _ in branding.links()] == ["link_impressum", "link_privacy", "link_accessibility", "link_help"]
     assert all(url.startswith(config.public_origin + "/demo/legal/") for _, url in branding.links())
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "must not contain <script>"),
-    (b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "event handler attributes (onload)"),
-    (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
-     b'<image x:href="https://tracker.example/p.png"/></svg>', "must not refer to other files"),
-    (b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>', "must not contain <foreignobject>"),
-    (b"<html/>", "is not an SVG file"),
-    (b"<svg", "is not a well-formed SVG file"),
-])
-def test_an_svg_logo_that_could_act_on_the_gateways_origin_is_refused(tmp_path: Path, content: bytes,
-                                                                     problem: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "must not contain <script>"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "event handler attributes (onload)"),
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
+            b'<image x:href="https://tracker.example/p.png"/></svg>',
+            "must not refer to other files",
+        ),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>', "must not contain <foreignobject>"),
+        (b"<html/>", "is not an SVG file"),
+        (b"<svg", "is not a well-formed SVG file"),
+    ],
+)
+def test_an_svg_logo_that_could_act_on_the_gateways_origin_is_refused(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
     (tmp_path / "logo.svg").write_bytes(content)
     [error] = _errors({"logo": "logo.svg"}, tmp_path)
     assert error.startswith(f"branding.logo: {tmp_path / 'logo.svg'} ") and problem in error
@@ -121,15 +130,23 @@ def test_logo_files(tmp_path: Path) -> None:
     (tmp_path / "big.svg").write_bytes(b"<svg/>" + b" " * (256 * 1024))
     assert _errors({"logo": "fake.png"}, tmp_path) == [f"branding.logo: {tmp_path / 'fake.png'} is not a PNG file"]
     assert _errors({"logo": "logo.gif"}, tmp_path) == [
-        f"branding.logo: {tmp_path / 'logo.gif'} must be an .svg or .png file"]
+        f"branding.logo: {tmp_path / 'logo.gif'} must be an .svg or .png file"
+    ]
     assert _errors({"logo": "big.svg"}, tmp_path) == [f"branding.logo: {tmp_path / 'big.svg'} is larger than 256 KB"]
     [missing] = _errors({"logo": "none.svg"}, tmp_path)
     assert missing.startswith(f"branding.logo: cannot read {tmp_path / 'none.svg'}")
 
 
 def test_every_problem_at_once(tmp_path: Path) -> None:
-    errors = _errors({"operator_name": "", "help_url": "/hilfe", "colour": "#000000",
-                      "accessibility_url": 'https://x.example/"><script>'}, tmp_path)
+    errors = _errors(
+        {
+            "operator_name": "",
+            "help_url": "/hilfe",
+            "colour": "#000000",
+            "accessibility_url": 'https://x.example/"><script>',
+        },
+        tmp_path,
+    )
     assert sorted(errors) == [
         "branding.accessibility_url: must be an absolute https URL (http is allowed in development)",
         "branding.colour: unknown key",

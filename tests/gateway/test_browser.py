@@ -9,18 +9,21 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from eid_gateway.app import create_app
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
+from eid_gateway.instance import write_example_config
 from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 from helpers.ports import free_port
 
 pytestmark = BROWSER_MARKS
 
 
-@pytest.mark.parametrize(("locale", "pin", "expect"), [
-    ("de-DE", "123456", "MUSTERMANN"),
-    ("en-GB", "111111", "Wrong PIN"),
-])
+@pytest.mark.parametrize(
+    ("locale", "pin", "expect"),
+    [
+        ("de-DE", "123456", "MUSTERMANN"),
+        ("en-GB", "111111", "Wrong PIN"),
+    ],
+)
 async def test_browser_sign_in(tmp_path: Path, locale: str, pin: str, expect: str) -> None:
     from playwright.async_api import async_playwright
 

@@ -38,24 +38,34 @@ def test_init_then_check_config(tmp_path: Path) -> None:
     lines = text.splitlines()
     for i, line in enumerate(lines):
         if "=" in line and not line.startswith(("#", "[")) and line.strip():
-            block = lines[max(0, i - 8):i]
+            block = lines[max(0, i - 8) : i]
             assert any(prev.startswith("#") for prev in block), line
-    for stem in ("saml-signing", "saml-signing-next", "eid-client", "simulator", "demo-service",
-                 "demo-service-signing", "oidc-signing", "oidc-rsa-signing"):
+    for stem in (
+        "saml-signing",
+        "saml-signing-next",
+        "eid-client",
+        "simulator",
+        "demo-service",
+        "demo-service-signing",
+        "oidc-signing",
+        "oidc-rsa-signing",
+    ):
         assert (tmp_path / "inst" / "certs" / f"{stem}.key").is_file()
         assert (tmp_path / "inst" / "certs" / f"{stem}.crt").is_file()
     # the demo's two keys: RSA for decryption (RSA-OAEP), EC P-256 for signing its AuthnRequests
     assert data["demo"]["cert"] == data["services"][0]["saml"]["encryption_cert"] == "certs/demo-service.crt"
     assert data["demo"]["signing_cert"] == data["services"][0]["saml"]["signing_cert"]
     assert data["demo"]["signing_cert"] == "certs/demo-service-signing.crt"
-    signing = load_key_pair_file(tmp_path / "inst/certs/demo-service-signing.key",
-                                 tmp_path / "inst/certs/demo-service-signing.crt")
+    signing = load_key_pair_file(
+        tmp_path / "inst/certs/demo-service-signing.key", tmp_path / "inst/certs/demo-service-signing.crt"
+    )
     assert isinstance(signing.private_key, ec.EllipticCurvePrivateKey)
     decryption = load_key_pair_file(tmp_path / "inst/certs/demo-service.key", tmp_path / "inst/certs/demo-service.crt")
     assert isinstance(decryption.private_key, rsa.RSAPrivateKey) and decryption.private_key.key_size == 3072
     # RS256 offered (OpenID Connect Discovery §3) with an RSA-3072 key of its own; ES256 stays the default
-    oidc_rsa = load_key_pair_file(tmp_path / "inst/certs/oidc-rsa-signing.key",
-                                  tmp_path / "inst/certs/oidc-rsa-signing.crt")
+    oidc_rsa = load_key_pair_file(
+        tmp_path / "inst/certs/oidc-rsa-signing.key", tmp_path / "inst/certs/oidc-rsa-signing.crt"
+    )
     assert isinstance(oidc_rsa.private_key, rsa.RSAPrivateKey) and oidc_rsa.private_key.key_size == 3072
     assert data["oidc"]["rsa_signing_key"] == {"kid": "oidc-rsa-dev-1", "path": "certs/oidc-rsa-signing.key"}
     assert "id_token_signed_response_alg" not in data["services"][0]["oidc"]
@@ -91,17 +101,17 @@ def test_init_with_https_origin(tmp_path: Path) -> None:
 
 def test_check_config_lists_all_errors(tmp_path: Path, example_toml: str, instance: Path) -> None:
     bad = instance / "bad-cli.toml"
-    bad.write_text(example_toml.replace("port = 8080", "port = 0").replace(
-        'kind = "sqlite"', 'kind = "memcached"'), encoding="utf-8")
+    bad.write_text(
+        example_toml.replace("port = 8080", "port = 0").replace('kind = "sqlite"', 'kind = "memcached"'),
+        encoding="utf-8",
+    )
     code, _, err = run("check-config", "--config", str(bad))
     assert code == EXIT_CONFIG
     assert "  - listen.port: must be between 1 and 65535" in err
     assert '  - store.kind: must be "sqlite" or "redis"' in err
 
 
-def test_client_secret_prints_a_secret_once_and_its_hash_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_client_secret_prints_a_secret_once_and_its_hash_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from eid_gateway.frontends.oidc.client_secret import verify_client_secret
 
     monkeypatch.chdir(tmp_path)
@@ -124,14 +134,14 @@ def test_check_config_names_the_client_secret_command(instance: Path, example_to
     assert text != example_toml
     code, _, err = run("check-config", "--config", str(write_variant(instance, text, "no-secret-hash")))
     assert code == EXIT_CONFIG
-    assert ("services[0].oidc.client_secret_hash: required for client_secret_post (a scrypt$... hash made by "
-            "`eid-gateway client-secret`, never the secret itself)") in err
+    assert (
+        "services[0].oidc.client_secret_hash: required for client_secret_post (a scrypt$... hash made by "
+        "`eid-gateway client-secret`, never the secret itself)"
+    ) in err
     assert "made by `eid-gateway init`" not in err
 
 
-def test_default_config_path_from_environment(
-    instance: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_config_path_from_environment(instance: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONFIG_ENV, str(instance / "gateway.toml"))
     code, out, _ = run("check-config")
     assert code == EXIT_OK and "configuration OK" in out

@@ -40,7 +40,10 @@ def test_example_config_is_valid(instance: Path) -> None:
     assert demo is not None and demo.saml is not None
     assert demo.name_de == "Meldebescheinigung beantragen"
     assert demo.allowed_attributes == {
-        Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.ADDRESS,
+        Attribute.GIVEN_NAMES,
+        Attribute.FAMILY_NAMES,
+        Attribute.DATE_OF_BIRTH,
+        Attribute.ADDRESS,
         Attribute.PSEUDONYM,
     }
     assert demo.saml.encrypt_assertions and demo.saml.encryption_cert is not None
@@ -64,9 +67,11 @@ def test_all_errors_are_collected_and_name_their_key(instance: Path, example_tom
         .replace("port = 8080", 'port = "8080"')
         .replace('saml_signing_key = "certs/saml-signing.key"', 'saml_signing_key = "certs/missing.key"')
         .replace(f'acs_urls = ["{ORIGIN}/demo/acs"]', 'acs_urls = ["/demo/acs", "ftp://x/acs"]')
-        .replace('"date_of_birth", "address", "pseudonym"]\n# The subset',
-                 '"date_of_birth", "shoe_size", "pseudonym"]\n# The subset')
-        .replace("ttl_seconds = 600", "ttl_seconds = 5\ncolour = \"blue\"")
+        .replace(
+            '"date_of_birth", "address", "pseudonym"]\n# The subset',
+            '"date_of_birth", "shoe_size", "pseudonym"]\n# The subset',
+        )
+        .replace("ttl_seconds = 600", 'ttl_seconds = 5\ncolour = "blue"')
     )
     errors = errors_of(write_variant(instance, text, "many-errors"))
     joined = "\n".join(errors)
@@ -105,7 +110,7 @@ def test_tr03130_needs_url_and_server_cert(instance: Path, example_toml: str) ->
 
 
 def test_service_rules(instance: Path, example_toml: str) -> None:
-    extra = '''
+    extra = """
 [[services]]
 id = "demo"
 name_de = "Zweiter"
@@ -118,7 +123,7 @@ id = "Bad Id"
 name_de = "Dritter"
 attributes = []
 minimum_age = true
-'''
+"""
     joined = "\n".join(errors_of(write_variant(instance, example_toml + extra, "services")))
     assert "services[1].community_id: must be a TR-03130 community ID" in joined
     assert "services[1].community_id: needs 'place_verification' in attributes" in joined
@@ -165,12 +170,16 @@ def test_demo_signing_key_errors_name_their_key(instance: Path, example_toml: st
     assert "demo.signing_key: is required when demo.signing_cert is set" in joined
     # a weak signing key
     text = example_toml.replace(demo_signing, f'signing_key = "{tmp_path / "weak.key"}"\n').replace(
-        'signing_cert = "certs/demo-service-signing.crt"\nentity_id', f'signing_cert = "{tmp_path / "weak.crt"}"\nentity_id')
+        'signing_cert = "certs/demo-service-signing.crt"\nentity_id',
+        f'signing_cert = "{tmp_path / "weak.crt"}"\nentity_id',
+    )
     joined = "\n".join(errors_of(write_variant(instance, text, "demo-weak")))
     assert "demo.signing_key: RSA key of 2048 bits; at least 3072 required" in joined
     # with a signing key of its own, key only decrypts RSA-OAEP: an EC key cannot
-    text = example_toml.replace('key = "certs/demo-service.key"\ncert = "certs/demo-service.crt"\n',
-                                f'key = "{tmp_path / "ec.key"}"\ncert = "{tmp_path / "ec.crt"}"\n')
+    text = example_toml.replace(
+        'key = "certs/demo-service.key"\ncert = "certs/demo-service.crt"\n',
+        f'key = "{tmp_path / "ec.key"}"\ncert = "{tmp_path / "ec.crt"}"\n',
+    )
     assert text != example_toml
     joined = "\n".join(errors_of(write_variant(instance, text, "demo-ec")))
     assert "demo.key: must be an RSA key" in joined
@@ -232,7 +241,8 @@ def _write_pair(directory: Path, stem: str, kind: str, password: bytes | None = 
     key_pem, cert_pem = key_pair_to_pem(kp)
     if password is not None:
         key_pem = kp.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(password),
         )
     (directory / f"{stem}.key").write_bytes(key_pem)
@@ -303,9 +313,9 @@ def test_a_production_config_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_oidc_errors_are_collected_with_the_rest(instance: Path, example_toml: str) -> None:
     # the example registers the demo as an OIDC client under an [oidc] provider: take the provider
     # section out, keep the service's [services.oidc] table
-    without_provider = example_toml[: example_toml.index("[oidc]\n")] + example_toml[
-        example_toml.index("# One [[services]] table") :
-    ]
+    without_provider = (
+        example_toml[: example_toml.index("[oidc]\n")] + example_toml[example_toml.index("# One [[services]] table") :]
+    )
     text = without_provider.replace("port = 8080", "port = 99999")
     # the [services.oidc] table attaches to the last [[services]] entry (the demo service)
     joined = "\n".join(errors_of(write_variant(instance, text, "oidc")))
@@ -315,11 +325,14 @@ def test_oidc_errors_are_collected_with_the_rest(instance: Path, example_toml: s
 
 def test_key_transport_of_a_service_is_checked(instance: Path, example_toml: str) -> None:
     assert "encrypt_assertions = true\n" in example_toml
-    legacy = example_toml.replace("encrypt_assertions = true\n",
-                                  'encrypt_assertions = true\nkey_transport = "rsa-oaep-mgf1p"\n')
+    legacy = example_toml.replace(
+        "encrypt_assertions = true\n", 'encrypt_assertions = true\nkey_transport = "rsa-oaep-mgf1p"\n'
+    )
     services = load_config(write_variant(instance, legacy, "kt-legacy")).services.services
     assert services[0].saml is not None and services[0].saml.key_transport == "rsa-oaep-mgf1p"
-    wrong = example_toml.replace("encrypt_assertions = true\n", 'encrypt_assertions = true\nkey_transport = "rsa-1_5"\n')
+    wrong = example_toml.replace(
+        "encrypt_assertions = true\n", 'encrypt_assertions = true\nkey_transport = "rsa-1_5"\n'
+    )
     assert errors_of(write_variant(instance, wrong, "kt-wrong")) == [
         'services[0].saml.key_transport: must be "rsa-oaep" or "rsa-oaep-mgf1p"'
     ]

@@ -109,11 +109,16 @@ def test_problems_of_every_table_and_parser_come_out_of_one_run(instance: Path, 
 
 
 def test_check_config_prints_every_problem_one_per_line(instance: Path, example_toml: str) -> None:
-    text = (example_toml.replace("port = 8080", "port = 0").replace("ttl_seconds = 600", "ttl_seconds = 600\nttl = 5")
-            .replace('client_id = "demo-oidc"', 'client_id = ""'))
+    text = (
+        example_toml.replace("port = 8080", "port = 0")
+        .replace("ttl_seconds = 600", "ttl_seconds = 600\nttl = 5")
+        .replace('client_id = "demo-oidc"', 'client_id = ""')
+    )
     out, err = io.StringIO(), io.StringIO()
-    assert main(["check-config", "--config", str(write_variant(instance, text, "cli-all"))],
-                stdout=out, stderr=err) == EXIT_CONFIG
+    assert (
+        main(["check-config", "--config", str(write_variant(instance, text, "cli-all"))], stdout=out, stderr=err)
+        == EXIT_CONFIG
+    )
     assert err.getvalue().splitlines()[1:] == [
         "  - listen.port: must be between 1 and 65535",
         "  - flow.ttl: unknown key",
@@ -133,17 +138,40 @@ def _table(data: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, Any]:
 
 
 TABLES: list[tuple[str | int, ...]] = [
-    (), ("listen",), ("keys",), ("store",), ("flow",), ("eid_server",), ("simulator",), ("saml_idp",), ("demo",),
-    ("services", 0), ("services", 0, "saml"), ("services", 0, "oidc"), ("oidc",), ("oidc", "signing_key"),
-    ("oidc", "rsa_signing_key"), ("limits",), ("audit",), ("metrics",), ("kiosk_monitor",), ("kiosks", 0),
+    (),
+    ("listen",),
+    ("keys",),
+    ("store",),
+    ("flow",),
+    ("eid_server",),
+    ("simulator",),
+    ("saml_idp",),
+    ("demo",),
+    ("services", 0),
+    ("services", 0, "saml"),
+    ("services", 0, "oidc"),
+    ("oidc",),
+    ("oidc", "signing_key"),
+    ("oidc", "rsa_signing_key"),
+    ("limits",),
+    ("audit",),
+    ("metrics",),
+    ("kiosk_monitor",),
+    ("kiosks", 0),
 ]
 
 
 def test_an_unknown_key_is_refused_in_every_table(instance: Path, example_toml: str) -> None:
     data = copy.deepcopy(tomllib.loads(example_toml))
-    data.update({"limits": {}, "audit": {}, "metrics": {},
-                 "kiosk_monitor": {"staff_user": "staff", "staff_password_hash": STAFF_HASH},
-                 "kiosks": [{"id": "mitte-1", "credential_hash": "sha256$" + "1" * 64}]})
+    data.update(
+        {
+            "limits": {},
+            "audit": {},
+            "metrics": {},
+            "kiosk_monitor": {"staff_user": "staff", "staff_password_hash": STAFF_HASH},
+            "kiosks": [{"id": "mitte-1", "credential_hash": "sha256$" + "1" * 64}],
+        }
+    )
     for path in TABLES:  # a typo of a real key name in each table
         _table(data, path)["signing_kye"] = "x"
     expected = []
@@ -158,23 +186,47 @@ def test_an_unknown_key_is_refused_in_every_table(instance: Path, example_toml: 
 
 PARSERS: list[tuple[str, Callable[[Path], object], str]] = [
     ("config", lambda d: parse_config({"public_origin": "http://x", "keys": {}, "listn": {}}, d), "listn: unknown key"),
-    ("services", lambda d: parse_services([{"id": "a", "name_de": "A", "attributes": ["pseudonym"], "nmae": 1}],
-                                          ReadContext(base_dir=d)), "services[0].nmae: unknown key"),
-    ("oidc", lambda d: parse_oidc_settings({"oidc": {"signing_key": {"kid": "k", "path": "k.pem"}, "x": 1}}, d),
-     "oidc.x: unknown key"),
-    ("oidc client", lambda d: parse_client_settings(
-        "s", {"client_id": "c", "redirect_uris": ["https://a/cb"], "public_client": True, "x": 1}, d,
-        where=("services", 0, "oidc")), "services[0].oidc.x: unknown key"),
-    ("kiosks", lambda d: parse_kiosk_settings({"kiosk_monitor": {"staff_user": "s", "staff_password_hash": STAFF_HASH,
-                                                                 "x": 1}}), "kiosk_monitor.x: unknown key"),
-    ("embedded_paos", lambda d: parse_embedded_paos({"embedded_paos": {"x": 1}}, d, production=False),
-     "embedded_paos.x: unknown key"),
+    (
+        "services",
+        lambda d: parse_services(
+            [{"id": "a", "name_de": "A", "attributes": ["pseudonym"], "nmae": 1}], ReadContext(base_dir=d)
+        ),
+        "services[0].nmae: unknown key",
+    ),
+    (
+        "oidc",
+        lambda d: parse_oidc_settings({"oidc": {"signing_key": {"kid": "k", "path": "k.pem"}, "x": 1}}, d),
+        "oidc.x: unknown key",
+    ),
+    (
+        "oidc client",
+        lambda d: parse_client_settings(
+            "s",
+            {"client_id": "c", "redirect_uris": ["https://a/cb"], "public_client": True, "x": 1},
+            d,
+            where=("services", 0, "oidc"),
+        ),
+        "services[0].oidc.x: unknown key",
+    ),
+    (
+        "kiosks",
+        lambda d: parse_kiosk_settings(
+            {"kiosk_monitor": {"staff_user": "s", "staff_password_hash": STAFF_HASH, "x": 1}}
+        ),
+        "kiosk_monitor.x: unknown key",
+    ),
+    (
+        "embedded_paos",
+        lambda d: parse_embedded_paos({"embedded_paos": {"x": 1}}, d, production=False),
+        "embedded_paos.x: unknown key",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "parse", "message"), PARSERS, ids=[p[0] for p in PARSERS])
-def test_each_settings_module_reports_through_the_one_reader(tmp_path: Path, name: str,
-                                                             parse: Callable[[Path], object], message: str) -> None:
+def test_each_settings_module_reports_through_the_one_reader(
+    tmp_path: Path, name: str, parse: Callable[[Path], object], message: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         parse(tmp_path)
     assert type(info.value) is ConfigError and message in info.value.errors
@@ -189,8 +241,13 @@ def _settings_modules() -> list[str]:
 
 def test_no_settings_module_has_an_error_type_or_table_reader_of_its_own() -> None:
     modules = _settings_modules()
-    assert {"eid_gateway.config", "eid_gateway.service_settings", "eid_gateway.frontends.oidc.settings",
-            "eid_gateway.kiosks.settings", "eid_gateway.eidserver.settings"} <= set(modules)
+    assert {
+        "eid_gateway.config",
+        "eid_gateway.service_settings",
+        "eid_gateway.frontends.oidc.settings",
+        "eid_gateway.kiosks.settings",
+        "eid_gateway.eidserver.settings",
+    } <= set(modules)
     for name in modules:
         module = import_module(name)
         own = [obj for obj in vars(module).values() if inspect.isclass(obj) and obj.__module__ == name]
@@ -202,10 +259,19 @@ def test_reading_the_config_imports_settings_not_the_parts_they_configure() -> N
     """config.py composes settings modules; it is no hub that imports the embedded eID-Server, its test PKI,
     the OIDC frontend, the kiosk app or the flow (whose imports of the config would close a circle)."""
     code = "import sys, eid_gateway.config; print(' '.join(sorted(sys.modules)))"
-    loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                                timeout=120).stdout.split())
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120
+        ).stdout.split()
+    )
     assert "eid_gateway.eidserver.settings" in loaded and "eid_gateway.frontends.oidc.settings" in loaded
-    for module in ("eid_gateway.eidserver.testpki", "eid_gateway.eidserver.server",
-                   "eid_gateway.frontends.oidc.frontend", "eid_gateway.kiosks.app", "eid_gateway.flow",
-                   "eid_gateway.app", "eid_gateway.simulator"):
+    for module in (
+        "eid_gateway.eidserver.testpki",
+        "eid_gateway.eidserver.server",
+        "eid_gateway.frontends.oidc.frontend",
+        "eid_gateway.kiosks.app",
+        "eid_gateway.flow",
+        "eid_gateway.app",
+        "eid_gateway.simulator",
+    ):
         assert module not in loaded, module

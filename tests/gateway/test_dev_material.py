@@ -26,12 +26,15 @@ REFUSED = "is development key material"
 
 PASSWORD_ENV = 'password_env = "TEST_EIDGW_PASSWORD"\n'
 #: PRODUCTION_TOML with unencrypted keys and an OIDC provider with a production key of its own.
-BASE = PRODUCTION_TOML.replace(PASSWORD_ENV, "") + '''
+BASE = (
+    PRODUCTION_TOML.replace(PASSWORD_ENV, "")
+    + """
 [oidc]
 [oidc.signing_key]
 kid = "prod-1"
 path = "oidc.key"
-'''
+"""
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +93,22 @@ def test_production_refuses_every_key_setting_of_the_init_config(instance: Path,
     errors = errors_of(write_variant(instance, text, "production-dev-material"))
     named = {e.split(":", 1)[0] for e in errors if REFUSED in e}
     assert named == {
-        "keys.saml_signing_key", "keys.saml_signing_cert", "keys.saml_signing_next_key",
-        "keys.saml_signing_next_cert", "keys.eid_client_key", "keys.eid_client_cert", "keys.pseudonym_secret",
-        "simulator.key", "simulator.cert", "demo.key", "demo.cert", "demo.signing_key", "demo.signing_cert",
-        "oidc.signing_key.path", "oidc.rsa_signing_key.path", "services[0].saml.signing_cert",
+        "keys.saml_signing_key",
+        "keys.saml_signing_cert",
+        "keys.saml_signing_next_key",
+        "keys.saml_signing_next_cert",
+        "keys.eid_client_key",
+        "keys.eid_client_cert",
+        "keys.pseudonym_secret",
+        "simulator.key",
+        "simulator.cert",
+        "demo.key",
+        "demo.cert",
+        "demo.signing_key",
+        "demo.signing_cert",
+        "oidc.signing_key.path",
+        "oidc.rsa_signing_key.path",
+        "services[0].saml.signing_cert",
         "services[0].saml.encryption_cert",
     }
     # one error per setting, naming its file
@@ -109,24 +124,33 @@ def test_oidc_signing_key_from_init_is_refused(production: Path, instance: Path)
 
 def test_oidc_next_and_rsa_keys_from_init_are_refused(production: Path, instance: Path) -> None:
     certs = instance / "certs"
-    extra = (f'[oidc.next_signing_key]\nkid = "next"\npath = "{certs / "demo-service-signing.key"}"\n'
-             f'[oidc.rsa_signing_key]\nkid = "rsa"\npath = "{certs / "oidc-rsa-signing.key"}"\n')
-    assert refused_settings(variant(production, "", "", extra)) == ["oidc.next_signing_key.path",
-                                                                     "oidc.rsa_signing_key.path"]
+    extra = (
+        f'[oidc.next_signing_key]\nkid = "next"\npath = "{certs / "demo-service-signing.key"}"\n'
+        f'[oidc.rsa_signing_key]\nkid = "rsa"\npath = "{certs / "oidc-rsa-signing.key"}"\n'
+    )
+    assert refused_settings(variant(production, "", "", extra)) == [
+        "oidc.next_signing_key.path",
+        "oidc.rsa_signing_key.path",
+    ]
 
 
 def test_pem_key_pair_from_init_is_refused(production: Path, instance: Path) -> None:
     certs = instance / "certs"
-    path = variant(production, 'saml_signing_key = "signing.key"\nsaml_signing_cert = "signing.crt"',
-                   f'saml_signing_key = "{certs / "saml-signing.key"}"\n'
-                   f'saml_signing_cert = "{certs / "saml-signing.crt"}"')
+    path = variant(
+        production,
+        'saml_signing_key = "signing.key"\nsaml_signing_cert = "signing.crt"',
+        f'saml_signing_key = "{certs / "saml-signing.key"}"\nsaml_signing_cert = "{certs / "saml-signing.crt"}"',
+    )
     assert refused_settings(path) == ["keys.saml_signing_key", "keys.saml_signing_cert"]
 
 
 def test_init_key_with_a_production_certificate_is_refused(production: Path, instance: Path) -> None:
     """The key file alone carries the mark: a new certificate for a development key does not help."""
-    path = variant(production, 'saml_signing_key = "signing.key"',
-                   f'saml_signing_key = "{instance / "certs" / "saml-signing.key"}"')
+    path = variant(
+        production,
+        'saml_signing_key = "signing.key"',
+        f'saml_signing_key = "{instance / "certs" / "saml-signing.key"}"',
+    )
     errors = errors_of(path)
     assert "keys.saml_signing_key" in [e.split(":", 1)[0] for e in errors if REFUSED in e], errors
 
@@ -135,21 +159,31 @@ def test_pkcs12_bundle_of_an_init_key_is_refused(production: Path, instance: Pat
     """A PKCS#12 file made from init's SAML signing key: recognised by its (encrypted) certificate,
     opened with the config's key password."""
     pair = load_key_pair_file(instance / "certs" / "saml-signing.key", instance / "certs" / "saml-signing.crt")
-    bundle = pkcs12.serialize_key_and_certificates(b"saml-signing", pair.private_key, pair.certificate, None,
-                                                   serialization.BestAvailableEncryption(b"pw"))
+    bundle = pkcs12.serialize_key_and_certificates(
+        b"saml-signing", pair.private_key, pair.certificate, None, serialization.BestAvailableEncryption(b"pw")
+    )
     assert DEV_MARKER.encode() not in bundle  # the certificate inside is encrypted
     (production / "signing.p12").write_bytes(bundle)
     client = load_key_pair_file(production / "client.key", production / "client.crt")
-    (production / "client.key").write_bytes(client.private_key.private_bytes(  # password_env serves both
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")))
-    path = variant(production, '[keys]\nsaml_signing_key = "signing.key"\nsaml_signing_cert = "signing.crt"',
-                   '[keys]\n' + PASSWORD_ENV + 'saml_signing_key = "signing.p12"')
+    (production / "client.key").write_bytes(
+        client.private_key.private_bytes(  # password_env serves both
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+        )
+    )
+    path = variant(
+        production,
+        '[keys]\nsaml_signing_key = "signing.key"\nsaml_signing_cert = "signing.crt"',
+        "[keys]\n" + PASSWORD_ENV + 'saml_signing_key = "signing.p12"',
+    )
     assert refused_settings(path) == ["keys.saml_signing_key"]
 
 
 def test_pseudonym_secret_from_init_is_refused(production: Path, instance: Path) -> None:
-    path = variant(production, 'pseudonym_secret = "pseudonym.secret"',
-                   f'pseudonym_secret = "{instance / "certs" / "pseudonym.secret"}"')
+    path = variant(
+        production,
+        'pseudonym_secret = "pseudonym.secret"',
+        f'pseudonym_secret = "{instance / "certs" / "pseudonym.secret"}"',
+    )
     assert refused_settings(path) == ["keys.pseudonym_secret"]
 
 
@@ -166,8 +200,10 @@ def test_certificates_from_init_are_refused(production: Path, instance: Path) ->
 
     (production / "sim.der").write_bytes(load_certificate_file(certs / "simulator.crt").public_bytes(der))
     path = variant(production, 'signing_cert = "service.crt"', f'signing_cert = "{certs / "demo-service-signing.crt"}"')
-    path.write_text(path.read_text(encoding="utf-8").replace('server_cert = "server.crt"',
-                                                             'server_cert = "sim.der"'), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('server_cert = "server.crt"', 'server_cert = "sim.der"'),
+        encoding="utf-8",
+    )
     assert refused_settings(path) == ["eid_server.server_cert", "services[0].saml.signing_cert"]
 
 
@@ -182,7 +218,7 @@ def test_key_file_written_before_keys_had_a_header_is_refused(production: Path, 
     """Instances made by an older `init`: the key file has no mark, the certificate next to it has."""
     certs = instance / "certs"
     key = (certs / "oidc-signing.key").read_bytes()
-    unmarked = key[key.index(b"-----BEGIN"):]
+    unmarked = key[key.index(b"-----BEGIN") :]
     (production / "old").mkdir()
     (production / "old" / "oidc-signing.key").write_bytes(unmarked)
     shutil.copy(certs / "oidc-signing.crt", production / "old" / "oidc-signing.crt")

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from eid_gateway.app import create_app
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.simulator import run_simulated_client
 from helpers.ports import free_port
 
@@ -58,7 +58,7 @@ async def test_demo_sign_in_through_the_whole_gateway(tmp_path: Path) -> None:
         assert "ResultMajor=ok" in refresh
 
         # 3. the browser comes back; the gateway answers the demo service with a SAML Response (POST form)
-        answer = await client.get(refresh[len(origin):])
+        answer = await client.get(refresh[len(origin) :])
         assert answer.status == 200
         action, fields = _form(await answer.text())
         assert action == f"{origin}/demo/acs" and "SAMLResponse" in fields

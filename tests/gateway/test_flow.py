@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import aiohttp
 import pytest
@@ -18,9 +18,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from eid_gateway.app import FLOWS_KEY, create_app
-from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.backends.tr03130 import Tr03130Client
 from eid_gateway.config import GatewayConfig, StoreConfig
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token
 from eid_gateway.flow import State
 from eid_gateway.frontends.base import FlowContext
@@ -43,7 +43,9 @@ class RecordingFrontend:
     def routes(self) -> Sequence[web.RouteDef]:
         return []
 
-    async def finish(self, request: web.Request, flow: FlowContext, identity: Identity, pseudonym: str) -> web.StreamResponse:
+    async def finish(
+        self, request: web.Request, flow: FlowContext, identity: Identity, pseudonym: str
+    ) -> web.StreamResponse:
         self.finished.append((flow, identity, pseudonym))
         return web.json_response({"result": "ok"})
 
@@ -77,7 +79,7 @@ class Gateway:
                 app_http, f"{self.origin}/eid/tctoken/{ref}", identity=identity, pin=pin, cancel=cancel
             )
         assert target.startswith(self.origin)
-        return target[len(self.origin):]
+        return target[len(self.origin) :]
 
 
 REQUEST = EidRequest(
@@ -97,17 +99,18 @@ async def make_gateway(
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     config = replace(
-        base, public_origin=origin, store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
-        demo=replace(base.demo, enabled=False), flow=replace(base.flow, result_wait_seconds=result_wait),
+        base,
+        public_origin=origin,
+        store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
+        demo=replace(base.demo, enabled=False),
+        flow=replace(base.flow, result_wait_seconds=result_wait),
     )
     clock = FakeClock()
     store = SqliteStore(config.store.path, clock=clock)
     backend = None
     if backend_url is not None:
         assert config.simulator is not None
-        backend = Tr03130Client(
-            backend_url, config.keys.eid_client, config.simulator.key.certificate, backend_timeout
-        )
+        backend = Tr03130Client(backend_url, config.keys.eid_client, config.simulator.key.certificate, backend_timeout)
     app = create_app(config, store=store, backend=backend)
     frontend = RecordingFrontend()
     flows = app[FLOWS_KEY]
@@ -286,8 +289,10 @@ async def test_misbehaving_eid_server_gives_error_token(
         if behaviour == "slow":
             await asyncio.sleep(3)
         if behaviour == "fault":
-            body = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
-                    b"<faultcode>s:Server</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>")
+            body = (
+                b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+                b"<faultcode>s:Server</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>"
+            )
             return web.Response(status=500, body=body, content_type="text/xml")
         return web.Response(body=b"<html>not soap", content_type="text/xml")
 
@@ -427,7 +432,8 @@ async def test_security_headers(gw: Gateway) -> None:
     resp = await gw.client.get(f"/signin/{ref}")
     # one external, same-origin script (the AusweisApp check), nothing inline
     assert re.findall(r"<script[^>]*>[^<]*</script>", await resp.text()) == [
-        '<script src="/static/ausweisapp-check.js" defer></script>']
+        '<script src="/static/ausweisapp-check.js" defer></script>'
+    ]
 
 
 async def test_flow_cookie_attributes(gw: Gateway) -> None:

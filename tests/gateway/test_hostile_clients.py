@@ -28,9 +28,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from eid_gateway.app import create_app
 from eid_gateway.config import ConfigError, GatewayConfig, StoreConfig, load_config
-from .conftest import write_variant
 from helpers.ports import free_port
 
+from .conftest import write_variant
 from .test_workers import EID_GATEWAY, START_TIMEOUT, _one_sign_in, init_instance
 
 HEADER_TIMEOUT = 1.0
@@ -41,9 +41,11 @@ MAX_CONNECTIONS = 10
 SLACK = 4.0
 GIVE_UP = 20.0
 
-LISTEN = (f"header_timeout_seconds = {HEADER_TIMEOUT}\nbody_timeout_seconds = {BODY_TIMEOUT}\n"
-          f"keepalive_timeout_seconds = 30\nmax_connections = {MAX_CONNECTIONS}\n"
-          f"max_connections_per_address = {PER_ADDRESS}\n")
+LISTEN = (
+    f"header_timeout_seconds = {HEADER_TIMEOUT}\nbody_timeout_seconds = {BODY_TIMEOUT}\n"
+    f"keepalive_timeout_seconds = 30\nmax_connections = {MAX_CONNECTIONS}\n"
+    f"max_connections_per_address = {PER_ADDRESS}\n"
+)
 # no address is a proxy here (loopback is one by default, and exempt from the per-address cap), and the
 # sign-in limits are off: the test's sign-in and probes all come from loopback
 LIMITS = "\n[limits]\nenabled = false\ntrusted_proxies = []\n"
@@ -94,8 +96,9 @@ def _serve(directory: Path, *options: str) -> Iterator[Served]:
     config.write_text(text.replace("[listen]\n", "[listen]\n" + LISTEN), encoding="utf-8")
     log = config.parent / "serve.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([EID_GATEWAY, "serve", "--config", str(config), *options], stdout=out,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [EID_GATEWAY, "serve", "--config", str(config), *options], stdout=out, stderr=subprocess.STDOUT
+        )
     server = Served(process, port, log)
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -179,8 +182,10 @@ async def _round_trip(port: int, source: str) -> tuple[asyncio.StreamWriter, boo
 
 async def test_slow_heads_and_bodies_are_cut_off_while_a_sign_in_completes(served: Served) -> None:
     slow_head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
-    slow_body = (b"POST /demo/acs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                 b"Content-Length: 100000\r\n\r\nSAMLResponse=")
+    slow_body = (
+        b"POST /demo/acs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 100000\r\n\r\nSAMLResponse="
+    )
     started = time.monotonic()
     heads = [asyncio.create_task(dribble(served.port, "127.0.0.2", slow_head, body=False)) for _ in range(2)]
     bodies = [asyncio.create_task(dribble(served.port, "127.0.0.2", slow_body, body=True)) for _ in range(2)]
@@ -246,10 +251,14 @@ async def test_connections_over_the_caps_are_closed_when_accepted(served: Served
     served.assert_no_errors()
 
 
-@pytest.mark.parametrize("request_text", [
-    b"GET /signin/" + b"A" * 9000 + b"?given=ERIKA HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-    b"GET /signin/x?given=ERIKA HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"B" * 9000 + b"\r\n\r\n",
-], ids=["request-line", "header"])
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        b"GET /signin/" + b"A" * 9000 + b"?given=ERIKA HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /signin/x?given=ERIKA HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"B" * 9000 + b"\r\n\r\n",
+    ],
+    ids=["request-line", "header"],
+)
 async def test_malformed_requests_get_the_gateway_page_and_no_traceback(served: Served, request_text: bytes) -> None:
     reader, writer = await _connect(served.port, "127.0.0.7")
     try:
@@ -260,8 +269,10 @@ async def test_malformed_requests_get_the_gateway_page_and_no_traceback(served: 
         writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in
-               (line.decode("latin-1").partition(":") for line in head.split(b"\r\n")[1:])}
+    headers = {
+        k.strip().lower(): v.strip()
+        for k, _, v in (line.decode("latin-1").partition(":") for line in head.split(b"\r\n")[1:])
+    }
     assert 400 <= status < 500
     assert headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in headers["content-security-policy"]
@@ -276,8 +287,10 @@ async def test_malformed_requests_get_the_gateway_page_and_no_traceback(served: 
 
 async def test_a_client_leaving_mid_request_is_no_error(served: Served) -> None:
     reader, writer = await _connect(served.port, "127.0.0.8")
-    writer.write(b"POST /demo/acs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                 b"Content-Length: 5000\r\n\r\nSAMLResponse=abc")
+    writer.write(
+        b"POST /demo/acs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 5000\r\n\r\nSAMLResponse=abc"
+    )
     await writer.drain()
     await asyncio.sleep(0.3)  # the handler is now waiting for the rest of the body
     writer.close()
@@ -321,28 +334,37 @@ async def test_each_worker_guards_its_connections(served_by_workers: Served) -> 
 
 
 def test_listen_limits_are_checked(instance: Path, example_toml: str) -> None:
-    text = example_toml.replace("[listen]\n", "[listen]\nheader_timeout_seconds = 0\nmax_connections = 0\n"
-                                "max_connections_per_address = \"many\"\n")
+    text = example_toml.replace(
+        "[listen]\n",
+        '[listen]\nheader_timeout_seconds = 0\nmax_connections = 0\nmax_connections_per_address = "many"\n',
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(write_variant(instance, text, "listen-limits"))
     assert "listen.header_timeout_seconds: must be between 0.1 and 600" in caught.value.errors
     assert "listen.max_connections: must be between 1 and 1000000" in caught.value.errors
     assert "listen.max_connections_per_address: must be an integer" in caught.value.errors
     defaults = load_config(instance / "gateway.toml").listen
-    assert (defaults.header_timeout_seconds, defaults.body_timeout_seconds, defaults.keepalive_timeout_seconds,
-            defaults.max_connections, defaults.max_connections_per_address) == (20.0, 30.0, 75.0, 1000, 64)
+    assert (
+        defaults.header_timeout_seconds,
+        defaults.body_timeout_seconds,
+        defaults.keepalive_timeout_seconds,
+        defaults.max_connections,
+        defaults.max_connections_per_address,
+    ) == (20.0, 30.0, 75.0, 1000, 64)
 
 
 # --- what the gateway tells about itself ----------------------------------------------------------------------------
 
 
 async def test_no_versions_to_the_public_and_metrics_by_forwarded_address(
-        base_config: GatewayConfig, tmp_path: Path) -> None:
+    base_config: GatewayConfig, tmp_path: Path
+) -> None:
     """Behind a reverse proxy on the same machine (loopback is a trusted proxy by default) the TCP peer is
     always the proxy: /metrics and the eID-Server's version in /readyz must follow the forwarded address."""
     port = free_port()  # the embedded simulator is reached at the public origin
-    config = replace(base_config, public_origin=f"http://127.0.0.1:{port}",
-                     store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"))
+    config = replace(
+        base_config, public_origin=f"http://127.0.0.1:{port}", store=StoreConfig("sqlite", tmp_path / "gw.sqlite3")
+    )
     assert "127.0.0.0/8" in config.limits.trusted_proxies and "127.0.0.0/8" in config.metrics.allow
     client = TestClient(TestServer(create_app(config), host="127.0.0.1", port=port))
     await client.start_server()

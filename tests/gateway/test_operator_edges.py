@@ -70,14 +70,28 @@ def test_a_taken_port_is_one_clean_line(instance: Path) -> None:
     with _taken_port() as sock:
         port = sock.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "eid_gateway.cli", "serve", "--config", str(instance / "gateway.toml"),
-             "--host", "127.0.0.1", "--port", str(port)],
-            capture_output=True, text=True, timeout=120, cwd=instance,
+            [
+                sys.executable,
+                "-m",
+                "eid_gateway.cli",
+                "serve",
+                "--config",
+                str(instance / "gateway.toml"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=instance,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
     assert result.returncode == 1, result.stderr
-    assert result.stderr.strip() == (f"error: cannot listen on 127.0.0.1 port {port}: in use "
-                                     "(listen.host / listen.port, --host / --port)")
+    assert result.stderr.strip() == (
+        f"error: cannot listen on 127.0.0.1 port {port}: in use (listen.host / listen.port, --host / --port)"
+    )
     assert "Traceback" not in result.stderr and "gateway started" not in result.stderr
 
 
@@ -105,11 +119,15 @@ async def test_the_root_page_says_what_this_service_is(base_config: GatewayConfi
 def test_a_missing_saml_signing_cert_is_reported_under_its_own_key(instance: Path, example_toml: str) -> None:
     lines = example_toml.splitlines()
     [cert_line] = [line for line in lines if line.startswith("saml_signing_cert")]
-    path = write_variant(instance, example_toml.replace(cert_line, 'saml_signing_cert = "certs/absent.crt"'),
-                         "missing-cert")
+    path = write_variant(
+        instance, example_toml.replace(cert_line, 'saml_signing_cert = "certs/absent.crt"'), "missing-cert"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "eid_gateway.cli", "check-config", "--config", str(path)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode != 0
     assert "saml_signing_cert" in result.stderr, result.stderr
@@ -119,7 +137,10 @@ def test_a_missing_saml_signing_cert_is_reported_under_its_own_key(instance: Pat
 def test_packaging_has_no_license_warning(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr

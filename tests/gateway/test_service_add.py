@@ -51,20 +51,44 @@ def gw(instance: Path, tmp_path: Path) -> Path:
     return directory / "gateway.toml"
 
 
-def sp_metadata(keys: tuple[KeyPair, KeyPair], *, methods: tuple[str, ...] = (), encryption_key: bool = True,
-                acs: tuple[md.Endpoint, ...] = (md.Endpoint(BINDING_HTTP_POST, ACS),)) -> bytes:
+def sp_metadata(
+    keys: tuple[KeyPair, KeyPair],
+    *,
+    methods: tuple[str, ...] = (),
+    encryption_key: bool = True,
+    acs: tuple[md.Endpoint, ...] = (md.Endpoint(BINDING_HTTP_POST, ACS),),
+) -> bytes:
     sign, enc = keys
     kds = [md.KeyDescriptor(sign.certificate, md.USE_SIGNING)]
     if encryption_key:
         kds.append(md.KeyDescriptor(enc.certificate, md.USE_ENCRYPTION, methods))
-    return to_bytes(md.build_metadata(md.EntityDescriptor(SP, sp=md.SPSSODescriptor(
-        acs_services=acs, keys=tuple(kds), name_id_formats=(NAMEID_TRANSIENT,)))))
+    return to_bytes(
+        md.build_metadata(
+            md.EntityDescriptor(
+                SP, sp=md.SPSSODescriptor(acs_services=acs, keys=tuple(kds), name_id_formats=(NAMEID_TRANSIENT,))
+            )
+        )
+    )
 
 
 def add(gw: Path, metadata: Path | str, *extra: str) -> tuple[int, str, str]:
-    return run("service", "add", "--id", "portal", "--name-de", "Bürgerportal", "--name-en", "Citizens' portal",
-               "--attributes", "given_names,family_names,pseudonym", "--saml-metadata", str(metadata),
-               "--config", str(gw), *extra)
+    return run(
+        "service",
+        "add",
+        "--id",
+        "portal",
+        "--name-de",
+        "Bürgerportal",
+        "--name-en",
+        "Citizens' portal",
+        "--attributes",
+        "given_names,family_names,pseudonym",
+        "--saml-metadata",
+        str(metadata),
+        "--config",
+        str(gw),
+        *extra,
+    )
 
 
 def test_metadata_parser_reads_encryption_methods(sp_keys: tuple[KeyPair, KeyPair]) -> None:
@@ -74,13 +98,16 @@ def test_metadata_parser_reads_encryption_methods(sp_keys: tuple[KeyPair, KeyPai
     assert md.parse_metadata(sp_metadata(sp_keys)).sp.encryption_methods() == []  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("methods", "chosen"), [
-    ((), None),  # none listed: the gateway's default
-    ((A.AES256_GCM, A.AES128_GCM), None),  # only data encryption listed: the default key transport
-    ((A.RSA_OAEP,), "rsa-oaep"),
-    ((A.RSA_OAEP_MGF1P,), "rsa-oaep-mgf1p"),
-    ((A.RSA_1_5, A.RSA_OAEP_MGF1P, A.RSA_OAEP), "rsa-oaep"),  # the strongest both support
-])
+@pytest.mark.parametrize(
+    ("methods", "chosen"),
+    [
+        ((), None),  # none listed: the gateway's default
+        ((A.AES256_GCM, A.AES128_GCM), None),  # only data encryption listed: the default key transport
+        ((A.RSA_OAEP,), "rsa-oaep"),
+        ((A.RSA_OAEP_MGF1P,), "rsa-oaep-mgf1p"),
+        ((A.RSA_1_5, A.RSA_OAEP_MGF1P, A.RSA_OAEP), "rsa-oaep"),  # the strongest both support
+    ],
+)
 def test_key_transport_is_chosen_from_the_metadata(methods: tuple[str, ...], chosen: str | None) -> None:
     assert choose_key_transport(methods) == chosen
 
@@ -91,13 +118,20 @@ def test_key_transport_none_in_common_is_refused() -> None:
 
 
 def test_saml_service_from_builder_metadata_is_appended_and_loads(
-        gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair]) -> None:
+    gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair]
+) -> None:
     meta = tmp_path / "sp.xml"
-    meta.write_bytes(sp_metadata(sp_keys, methods=(A.AES256_GCM, A.RSA_OAEP), acs=(
-        md.Endpoint(BINDING_HTTP_REDIRECT, "https://portal.example.de/redirect-acs"),
-        md.Endpoint(BINDING_HTTP_POST, "https://portal.example.de/saml/acs2", index=2),
-        md.Endpoint(BINDING_HTTP_POST, ACS, index=1, is_default=True),
-    )))
+    meta.write_bytes(
+        sp_metadata(
+            sp_keys,
+            methods=(A.AES256_GCM, A.RSA_OAEP),
+            acs=(
+                md.Endpoint(BINDING_HTTP_REDIRECT, "https://portal.example.de/redirect-acs"),
+                md.Endpoint(BINDING_HTTP_POST, "https://portal.example.de/saml/acs2", index=2),
+                md.Endpoint(BINDING_HTTP_POST, ACS, index=1, is_default=True),
+            ),
+        )
+    )
     code, out, err = add(gw, meta)
     assert code == EXIT_OK, err
     assert "added service 'portal'" in out and "metadata is not signed" in err
@@ -122,7 +156,8 @@ def test_saml_service_from_builder_metadata_is_appended_and_loads(
 
 
 def test_metadata_without_encryption_methods_gets_the_default(
-        gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair]) -> None:
+    gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair]
+) -> None:
     meta = tmp_path / "sp.xml"
     meta.write_bytes(sp_metadata(sp_keys, methods=()))
     assert add(gw, meta)[0] == EXIT_OK
@@ -132,7 +167,8 @@ def test_metadata_without_encryption_methods_gets_the_default(
 
 
 def test_metadata_listing_only_xml_enc_1_0_oaep_gets_it(
-        gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair]) -> None:
+    gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair]
+) -> None:
     meta = tmp_path / "sp.xml"
     meta.write_bytes(sp_metadata(sp_keys, methods=(A.AES128_GCM, A.RSA_OAEP_MGF1P)))
     assert add(gw, meta)[0] == EXIT_OK
@@ -144,8 +180,18 @@ def test_printed_block_without_config(tmp_path: Path, sp_keys: tuple[KeyPair, Ke
     meta = tmp_path / "sp.xml"
     meta.write_bytes(sp_metadata(sp_keys))
     certs = tmp_path / "out"
-    code, out, _ = run("service", "add", "--id", "portal", "--name-de", "Portal", "--saml-metadata", str(meta),
-                       "--cert-dir", str(certs))
+    code, out, _ = run(
+        "service",
+        "add",
+        "--id",
+        "portal",
+        "--name-de",
+        "Portal",
+        "--saml-metadata",
+        str(meta),
+        "--cert-dir",
+        str(certs),
+    )
     assert code == EXIT_OK
     assert out.startswith("# Added by `eid-gateway service add`") and "[[services]]" in out
     assert f'signing_cert = "{certs.resolve()}/portal-saml-signing.crt"' in out
@@ -161,15 +207,26 @@ def _bad_cases(keys: tuple[KeyPair, KeyPair]) -> dict[str, tuple[bytes, str]]:
         "no-acs": (re.sub(rb"<md:AssertionConsumerService[^>]*/>", b"", good), "no AssertionConsumerService"),
         "no-encryption-cert": (sp_metadata(keys, encryption_key=False), "no encryption certificate"),
         "only-rsa-1_5": (sp_metadata(keys, methods=(A.RSA_1_5,)), "cannot decrypt"),
-        "idp-metadata": (to_bytes(md.build_metadata(md.EntityDescriptor(SP, idp=md.IDPSSODescriptor(
-            sso_services=(md.Endpoint(BINDING_HTTP_POST, ACS),))))), "no SAML 2.0 SP"),
+        "idp-metadata": (
+            to_bytes(
+                md.build_metadata(
+                    md.EntityDescriptor(
+                        SP, idp=md.IDPSSODescriptor(sso_services=(md.Endpoint(BINDING_HTTP_POST, ACS),))
+                    )
+                )
+            ),
+            "no SAML 2.0 SP",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["malformed-xml", "not-metadata", "no-post-acs", "no-acs", "no-encryption-cert",
-                                  "only-rsa-1_5", "idp-metadata"])
+@pytest.mark.parametrize(
+    "case",
+    ["malformed-xml", "not-metadata", "no-post-acs", "no-acs", "no-encryption-cert", "only-rsa-1_5", "idp-metadata"],
+)
 def test_bad_metadata_is_refused_and_nothing_written(
-        gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair], case: str) -> None:
+    gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair], case: str
+) -> None:
     data, message = _bad_cases(sp_keys)[case]
     meta = tmp_path / "sp.xml"
     meta.write_bytes(data)
@@ -184,7 +241,8 @@ def test_bad_metadata_is_refused_and_nothing_written(
 
 
 def test_signed_only_service_needs_no_encryption_cert(
-        gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair]) -> None:
+    gw: Path, tmp_path: Path, sp_keys: tuple[KeyPair, KeyPair]
+) -> None:
     meta = tmp_path / "sp.xml"
     meta.write_bytes(sp_metadata(sp_keys, encryption_key=False))
     assert add(gw, meta, "--no-encrypt")[0] == EXIT_OK
@@ -197,8 +255,9 @@ def test_block_the_loader_refuses_is_not_written(gw: Path, tmp_path: Path, sp_ke
     meta = tmp_path / "sp.xml"
     meta.write_bytes(sp_metadata(sp_keys))
     before = gw.read_bytes()
-    code, _, err = run("service", "add", "--id", "demo", "--name-de", "Doppelt", "--saml-metadata", str(meta),
-                       "--config", str(gw))
+    code, _, err = run(
+        "service", "add", "--id", "demo", "--name-de", "Doppelt", "--saml-metadata", str(meta), "--config", str(gw)
+    )
     assert code == EXIT_INVALID
     assert "duplicate service id 'demo'" in err and "nothing was written" in err
     assert gw.read_bytes() == before
@@ -206,8 +265,20 @@ def test_block_the_loader_refuses_is_not_written(gw: Path, tmp_path: Path, sp_ke
 
 
 def test_unknown_attribute_and_missing_source_are_usage_errors(gw: Path) -> None:
-    code, _, err = run("service", "add", "--id", "x", "--name-de", "X", "--attributes", "given_names,shoe_size",
-                       "--oidc-redirect-uri", "https://x.example.de/cb", "--config", str(gw))
+    code, _, err = run(
+        "service",
+        "add",
+        "--id",
+        "x",
+        "--name-de",
+        "X",
+        "--attributes",
+        "given_names,shoe_size",
+        "--oidc-redirect-uri",
+        "https://x.example.de/cb",
+        "--config",
+        str(gw),
+    )
     assert code == EXIT_INVALID and "unknown shoe_size" in err
     code, _, err = run("service", "add", "--id", "x", "--name-de", "X", "--config", str(gw))
     assert code == EXIT_INVALID and "--saml-metadata" in err
@@ -220,9 +291,20 @@ def test_http_metadata_url_is_refused_without_the_dev_flag(gw: Path) -> None:
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
 def test_oidc_client_secret_is_printed_once_and_only_its_hash_stored(gw: Path, method: str) -> None:
-    code, out, err = run("service", "add", "--id", "rathaus", "--name-de", "Rathaus",
-                         "--oidc-redirect-uri", "https://rathaus.example.de/cb", "--oidc-auth", method,
-                         "--config", str(gw))
+    code, out, err = run(
+        "service",
+        "add",
+        "--id",
+        "rathaus",
+        "--name-de",
+        "Rathaus",
+        "--oidc-redirect-uri",
+        "https://rathaus.example.de/cb",
+        "--oidc-auth",
+        method,
+        "--config",
+        str(gw),
+    )
     assert code == EXIT_OK, err
     [secret] = re.findall(r"shown only now, stored only as its hash\): (\S+)", out)
     text = gw.read_text(encoding="utf-8")
@@ -240,9 +322,19 @@ def test_oidc_client_secret_is_printed_once_and_only_its_hash_stored(gw: Path, m
 def test_oidc_compatibility_switch_for_iss_in_error_responses(gw: Path, switch: bool) -> None:
     """``--oidc-no-iss-in-errors`` writes the per-client switch mod_auth_openidc before 2.4.13 needs;
     without it the client gets RFC 9207's iss in error redirects too."""
-    code, _, err = run("service", "add", "--id", "rathaus", "--name-de", "Rathaus",
-                       "--oidc-redirect-uri", "https://rathaus.example.de/cb", "--config", str(gw),
-                       *(["--oidc-no-iss-in-errors"] if switch else []))
+    code, _, err = run(
+        "service",
+        "add",
+        "--id",
+        "rathaus",
+        "--name-de",
+        "Rathaus",
+        "--oidc-redirect-uri",
+        "https://rathaus.example.de/cb",
+        "--config",
+        str(gw),
+        *(["--oidc-no-iss-in-errors"] if switch else []),
+    )
     assert code == EXIT_OK, err
     assert ("error_response_iss = false" in gw.read_text(encoding="utf-8").split("service add")[-1]) == switch
     config = load_config(gw)
@@ -251,8 +343,20 @@ def test_oidc_compatibility_switch_for_iss_in_error_responses(gw: Path, switch: 
 
 
 def test_oidc_public_client(gw: Path) -> None:
-    code, out, _ = run("service", "add", "--id", "app", "--name-de", "App", "--oidc-redirect-uri",
-                       "https://app.example.de/cb", "--oidc-auth", "none", "--config", str(gw))
+    code, out, _ = run(
+        "service",
+        "add",
+        "--id",
+        "app",
+        "--name-de",
+        "App",
+        "--oidc-redirect-uri",
+        "https://app.example.de/cb",
+        "--oidc-auth",
+        "none",
+        "--config",
+        str(gw),
+    )
     assert code == EXIT_OK and "secret" not in out
     config = load_config(gw)
     assert config.oidc is not None
@@ -285,13 +389,15 @@ def _pysaml2_sp(directory: Path, keys: KeyPair, idp_metadata: bytes | None = Non
         "encryption_keypairs": [{"key_file": str(directory / "sp.key"), "cert_file": str(directory / "sp.crt")}],
         "xmlsec_binary": XMLSEC1,
         "allow_unknown_attributes": True,
-        "service": {"sp": {
-            "endpoints": {"assertion_consumer_service": [("https://pysaml2-sp.example/acs", PY_POST)]},
-            "authn_requests_signed": True,
-            "want_assertions_signed": True,
-            "want_response_signed": True,
-            "name_id_format": [NAMEID_FORMAT_PERSISTENT],
-        }},
+        "service": {
+            "sp": {
+                "endpoints": {"assertion_consumer_service": [("https://pysaml2-sp.example/acs", PY_POST)]},
+                "authn_requests_signed": True,
+                "want_assertions_signed": True,
+                "want_response_signed": True,
+                "name_id_format": [NAMEID_FORMAT_PERSISTENT],
+            }
+        },
     }
     if idp_metadata is not None:
         (directory / "gateway-idp.xml").write_bytes(idp_metadata)
@@ -312,8 +418,18 @@ def test_pysaml2_sp_metadata(gw: Path, tmp_path: Path) -> None:
     keys = generate_key_pair("rsa-3072", "pysaml2 sp")
     meta = tmp_path / "pysaml2.xml"
     meta.write_bytes(_pysaml2_metadata(tmp_path, keys))
-    code, _, err = run("service", "add", "--id", "pysaml2", "--name-de", "pysaml2-Dienst",
-                       "--saml-metadata", str(meta), "--config", str(gw))
+    code, _, err = run(
+        "service",
+        "add",
+        "--id",
+        "pysaml2",
+        "--name-de",
+        "pysaml2-Dienst",
+        "--saml-metadata",
+        str(meta),
+        "--config",
+        str(gw),
+    )
     assert code == EXIT_OK, err
     service = next(s for s in load_config(gw).services.services if s.id == "pysaml2")
     assert service.saml is not None
@@ -326,7 +442,8 @@ def test_pysaml2_sp_metadata(gw: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("encrypt", [False, True], ids=["signed", "encrypted"])
 def test_pysaml2_sp_added_from_its_metadata_accepts_the_gateways_response(
-        gw: Path, tmp_path: Path, encrypt: bool) -> None:
+    gw: Path, tmp_path: Path, encrypt: bool
+) -> None:
     """The registration `service add` wrote, loaded as `serve` loads it, drives the gateway's Response
     builder; pysaml2, configured with the gateway's own IdP metadata, accepts the Response."""
     pytest.importorskip("saml2")
@@ -340,16 +457,38 @@ def test_pysaml2_sp_added_from_its_metadata_accepts_the_gateways_response(
     meta = tmp_path / "pysaml2.xml"
     meta.write_bytes(_pysaml2_metadata(tmp_path, keys))
     extra = () if encrypt else ("--no-encrypt",)
-    assert run("service", "add", "--id", "pysaml2", "--name-de", "pysaml2-Dienst", "--attributes",
-               "given_names,pseudonym", "--saml-metadata", str(meta), "--config", str(gw), *extra)[0] == EXIT_OK
+    assert (
+        run(
+            "service",
+            "add",
+            "--id",
+            "pysaml2",
+            "--name-de",
+            "pysaml2-Dienst",
+            "--attributes",
+            "given_names,pseudonym",
+            "--saml-metadata",
+            str(meta),
+            "--config",
+            str(gw),
+            *extra,
+        )[0]
+        == EXIT_OK
+    )
     config = load_config(gw)
     service = next(s for s in config.services.services if s.id == "pysaml2")
     assert service.saml is not None and service.saml.encrypt_assertions == encrypt
     request_id = new_id()
     response = build_success_response(
-        idp_entity_id=config.saml_idp.entity_id, key=config.keys.saml_signing, settings=service.saml,
-        acs_url=service.saml.acs_urls[0], request_id=request_id, identity=Identity(given_names="ERIKA"),
-        pseudonym="pseudonym-4711", released=frozenset({Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}))
+        idp_entity_id=config.saml_idp.entity_id,
+        key=config.keys.saml_signing,
+        settings=service.saml,
+        acs_url=service.saml.acs_urls[0],
+        request_id=request_id,
+        identity=Identity(given_names="ERIKA"),
+        pseudonym="pseudonym-4711",
+        released=frozenset({Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}),
+    )
     xml = to_bytes(response)
     assert (b"ERIKA" not in xml) == encrypt
     client = _pysaml2_sp(tmp_path, keys, idp_metadata(config))
@@ -357,8 +496,9 @@ def test_pysaml2_sp_added_from_its_metadata_accepts_the_gateways_response(
         warnings.simplefilter("ignore")
         from saml2 import BINDING_HTTP_POST as PY_POST
 
-        result = client.parse_authn_request_response(base64.b64encode(xml).decode(), PY_POST,
-                                                     outstanding={request_id: "/"})
+        result = client.parse_authn_request_response(
+            base64.b64encode(xml).decode(), PY_POST, outstanding={request_id: "/"}
+        )
     assert result is not None and result.name_id.text == "pseudonym-4711"
     assert result.ava["urn:eid-gateway:attribute:given_names"] == ["ERIKA"]
 
@@ -367,33 +507,54 @@ def test_pysaml2_sp_added_from_its_metadata_accepts_the_gateways_response(
 
 
 def _mellon_metadata(directory: Path) -> bytes:
-    subprocess.run(["mellon_create_metadata", "https://sp.stadt.example/mellon", "https://sp.stadt.example/mellon"],
-                   cwd=directory, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["mellon_create_metadata", "https://sp.stadt.example/mellon", "https://sp.stadt.example/mellon"],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return (directory / "https_sp.stadt.example_mellon.xml").read_bytes()
 
 
 def _shib_metagen_metadata(directory: Path) -> bytes:
     (directory / "sp.crt").write_bytes(key_pair_to_pem(generate_key_pair("rsa-3072", "shibboleth sp"))[1])
-    done = subprocess.run(["shib-metagen", "-h", "sp.stadt.example", "-c", str(directory / "sp.crt"),
-                           "-e", "https://sp.stadt.example/shibboleth"],
-                          check=True, capture_output=True, timeout=120)
+    done = subprocess.run(
+        [
+            "shib-metagen",
+            "-h",
+            "sp.stadt.example",
+            "-c",
+            str(directory / "sp.crt"),
+            "-e",
+            "https://sp.stadt.example/shibboleth",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return done.stdout
 
 
-@pytest.mark.parametrize(("tool", "make", "acs", "signs"), [
-    ("mellon_create_metadata", _mellon_metadata, "https://sp.stadt.example/mellon/postResponse", True),
-    ("shib-metagen", _shib_metagen_metadata, "https://sp.stadt.example/Shibboleth.sso/SAML2/POST", False),
-])
-def test_metadata_made_by_the_sp_software(gw: Path, tmp_path: Path, tool: str, make: Any, acs: str,
-                                          signs: bool) -> None:
+@pytest.mark.parametrize(
+    ("tool", "make", "acs", "signs"),
+    [
+        ("mellon_create_metadata", _mellon_metadata, "https://sp.stadt.example/mellon/postResponse", True),
+        ("shib-metagen", _shib_metagen_metadata, "https://sp.stadt.example/Shibboleth.sso/SAML2/POST", False),
+    ],
+)
+def test_metadata_made_by_the_sp_software(
+    gw: Path, tmp_path: Path, tool: str, make: Any, acs: str, signs: bool
+) -> None:
     """mod_auth_mellon's and Shibboleth SP's own metadata generators: accepted as they come; of their
     ACS endpoints only the SAML 2.0 HTTP-POST one is taken; neither lists md:EncryptionMethod."""
     if shutil.which(tool) is None:
         pytest.skip(f"{tool} is not installed (Debian: libapache2-mod-auth-mellon / shibboleth-sp-utils)")
     meta = tmp_path / "sp.xml"
     meta.write_bytes(make(tmp_path))
-    code, _, err = run("service", "add", "--id", "sp", "--name-de", "SP", "--saml-metadata", str(meta),
-                       "--config", str(gw))
+    code, _, err = run(
+        "service", "add", "--id", "sp", "--name-de", "SP", "--saml-metadata", str(meta), "--config", str(gw)
+    )
     assert code == EXIT_OK, err
     assert ("AuthnRequestsSigned" in err) != signs  # Shibboleth's says nothing: the operator is told to sign
     service = next(s for s in load_config(gw).services.services if s.id == "sp")

@@ -17,10 +17,9 @@ from aiohttp import web
 from yarl import URL
 
 from eid_gateway.app import create_app
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, load_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.simulator import run_simulated_client
-
 from helpers.ports import free_port
 
 from .test_embedded_default import _form
@@ -39,8 +38,9 @@ class TwoWorkers:
         self.config = config
         self.origin = config.public_origin
         self.served = [0, 0]
-        self.browser = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
-                                             cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.browser = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True), cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
 
     async def card_step(self, page: str) -> str:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as ausweisapp:

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.config import GatewayConfig
+from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.flow import FlowManager, card_request, release_identity
 from eid_gateway.identity import Attribute, Identity, PartialDate, Place
 from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
@@ -123,8 +123,12 @@ def test_release_is_registration_intersect_request(base_config: GatewayConfig) -
     service = base_config.services.by_id("demo")
     assert service is not None
     identity = Identity(
-        restricted_id="AB" * 32, given_names="ERIKA", family_names="MUSTERMANN", nationality="D",
-        date_of_birth=PartialDate(1964, 8, 12), address=Place(city="KÖLN", country="D"),
+        restricted_id="AB" * 32,
+        given_names="ERIKA",
+        family_names="MUSTERMANN",
+        nationality="D",
+        date_of_birth=PartialDate(1964, 8, 12),
+        address=Place(city="KÖLN", country="D"),
     )
     asked = EidRequest(required=frozenset({Attribute.GIVEN_NAMES, Attribute.NATIONALITY}))
     released, pseudonym = release_identity(identity, service, asked, base_config.keys.pseudonym_secret)

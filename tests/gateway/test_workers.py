@@ -37,8 +37,11 @@ START_TIMEOUT = 60.0
 def init_instance(directory: Path, extra: str = "") -> tuple[Path, int]:
     """`eid-gateway init` on a free port, plus ``extra`` TOML appended."""
     port = free_port()
-    subprocess.run([EID_GATEWAY, "init", "--dir", str(directory), "--origin", f"http://127.0.0.1:{port}",
-                    "--port", str(port)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [EID_GATEWAY, "init", "--dir", str(directory), "--origin", f"http://127.0.0.1:{port}", "--port", str(port)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     config = directory / "gateway.toml"
     if extra:
         config.write_text(config.read_text(encoding="utf-8") + extra, encoding="utf-8")
@@ -184,8 +187,11 @@ class Gateway:
             # every worker listens (its log line comes before its socket: a worker can be "started" and not
             # yet serve, and the test that kills the other one would then find nobody on the port)
             pids = self.workers()
-            if (self.log_text().count("gateway started") >= wanted and len(pids) == workers
-                    and len(listening(self.port, pids)) == workers):
+            if (
+                self.log_text().count("gateway started") >= wanted
+                and len(pids) == workers
+                and len(listening(self.port, pids)) == workers
+            ):
                 try:
                     if self.get("/healthz")[0] == 200:
                         return
@@ -209,8 +215,11 @@ class Gateway:
 def start_gateway(config: Path, port: int, workers: int = 2) -> Gateway:
     log = config.parent / f"serve-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([EID_GATEWAY, "serve", "--config", str(config), "--workers", str(workers)],
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [EID_GATEWAY, "serve", "--config", str(config), "--workers", str(workers)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     gateway = Gateway(process, port, log)
     try:
         gateway.wait_ready(workers)
@@ -288,9 +297,12 @@ def test_metrics_add_up_over_the_workers(gateway: Gateway) -> None:
 async def _one_sign_in(origin: str) -> None:
     """Demo service → SAML IdP → start page → simulated AusweisApp → refresh → demo ACS verifies.
     Every request on a new connection, so the hops of one sign-in land on random workers."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
-                                     cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser, \
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as ausweisapp:
+    async with (
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True), cookie_jar=aiohttp.CookieJar(unsafe=True)
+        ) as browser,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as ausweisapp,
+    ):
         async with browser.get(origin + "/demo/login", allow_redirects=False) as r:
             assert r.status in (302, 303), await r.text()
             sso = r.headers["Location"]
@@ -451,8 +463,12 @@ def test_a_worker_that_cannot_start_stops_the_gateway_instead_of_a_restart_loop(
     way: gunicorn's arbiter stops (exit 1) at the first worker that fails to start, cleans up, and says why."""
     attempts = tmp_path / "attempts"
     t0 = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", _FAILING_WORKER, str(free_port()), how, str(attempts)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", _FAILING_WORKER, str(free_port()), how, str(attempts)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == EXIT_WORKERS_FAILED, result.stderr[-3000:]
     assert time.monotonic() - t0 < 100
     assert 1 <= len(attempts.read_text().split()) <= 2, result.stderr[-3000:]  # no replacement started
@@ -467,8 +483,9 @@ def test_a_worker_that_cannot_start_stops_the_gateway_instead_of_a_restart_loop(
 def test_a_taken_port_is_refused_before_any_worker_starts(gateway: Gateway) -> None:
     # a second gateway on the port of a running one would silently share its traffic (SO_REUSEPORT)
     config = gateway.log.parent / "gateway.toml"
-    result = subprocess.run([EID_GATEWAY, "serve", "--config", str(config), "--workers", "2"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [EID_GATEWAY, "serve", "--config", str(config), "--workers", "2"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == EXIT_WORKERS_FAILED
     assert f"error: cannot listen on 127.0.0.1 port {gateway.port}: in use" in result.stderr
     assert "worker=" not in result.stderr
@@ -503,8 +520,10 @@ def test_state_kept_in_one_process_refuses_several_workers(kind: str, tmp_path: 
     text = config.read_text(encoding="utf-8")
     if kind == "kiosks":
         text += _kiosks()
-        reason = ("kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the staff "
-                  "dashboard's stream are kept in one process")
+        reason = (
+            "kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the staff "
+            "dashboard's stream are kept in one process"
+        )
     elif kind == "embedded-paos":
         text = text.replace('kind = "simulator"', 'kind = "embedded-paos"', 1) + _embedded_paos(tmp_path)
         reason = 'eid_server.kind = "embedded-paos": its PAOS sessions are kept in one process'
@@ -520,8 +539,9 @@ def test_state_kept_in_one_process_refuses_several_workers(kind: str, tmp_path: 
     assert load_config(config).listen.workers == 1  # fine with one worker
 
     # on the command line: refused before any worker starts
-    result = subprocess.run([EID_GATEWAY, "serve", "--config", str(config), "--workers", "2"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [EID_GATEWAY, "serve", "--config", str(config), "--workers", "2"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "error: --workers / listen.workers = 2: must be 1 because" in result.stderr
     assert reason in result.stderr
@@ -579,8 +599,10 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """
 
 
-@pytest.mark.skipif(shutil.which("softhsm2-util") is None or not Path("/usr/lib/softhsm/libsofthsm2.so").exists(),
-                    reason="Debian package softhsm2 not installed")
+@pytest.mark.skipif(
+    shutil.which("softhsm2-util") is None or not Path("/usr/lib/softhsm/libsofthsm2.so").exists(),
+    reason="Debian package softhsm2 not installed",
+)
 def test_hsm_sessions_are_let_go_before_the_fork(tmp_path: Path) -> None:
     """The arbiter loads the config (HSM keys included) before it forks the workers; a PKCS#11 module
     initialized before a fork refuses the child's own login (SoftHSM2: UserAlreadyLoggedIn), and a network
@@ -588,11 +610,16 @@ def test_hsm_sessions_are_let_go_before_the_fork(tmp_path: Path) -> None:
     the modules first, so each worker opens its token afresh."""
     (tmp_path / "tokens").mkdir()
     conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                    encoding="utf-8")
+    conf.write_text(
+        f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n",
+        encoding="utf-8",
+    )
     env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "workers", "--pin", "1234",
-                    "--so-pin", "5678"], check=True, capture_output=True, env=env)
-    result = subprocess.run([sys.executable, "-c", _FORKED_TOKEN], capture_output=True, text=True, env=env,
-                            timeout=120)
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "workers", "--pin", "1234", "--so-pin", "5678"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    result = subprocess.run([sys.executable, "-c", _FORKED_TOKEN], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("signed "), (result.stdout, result.stderr[-2000:])

@@ -11,8 +11,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 #: Headless, no sandbox (tests run as root in CI containers), nothing that talks to the network by itself.
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 #: Skips a test with a reason where Chromium is not installed.

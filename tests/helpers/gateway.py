@@ -18,16 +18,14 @@ from aiohttp import web
 from yarl import URL
 
 from eid_gateway.app import create_app
-from eid_gateway.core.port import EidServer
 from eid_gateway.config import GatewayConfig, load_config
+from eid_gateway.core.port import EidServer
 from eid_gateway.flow import DESKTOP_CLIENT
 from eid_gateway.instance import write_example_config
 from eid_gateway.simulator import run_simulated_client
 from eid_gateway.store.base import Store
 
 from .ports import bound_socket
-
-
 
 
 @dataclass

@@ -49,4 +49,3 @@ def reuse_in_init(monkeypatch: pytest.MonkeyPatch, keys: DevKeys) -> None:
     """Make ``write_example_config`` (``init``) copy ``keys`` instead of generating new ones."""
     module = sys.modules[write_example_config.__module__]
     monkeypatch.setattr(module, "generate_dev_keys", keys.copy_into)
-

@@ -24,7 +24,6 @@ from eid_gateway.kiosks.keys import REGISTRY
 from eid_gateway.kiosks.registry import KioskRegistry
 from eid_gateway.kiosks.settings import KioskEntry, KioskSettings
 from eid_gateway.kiosks.state_store import MemoryKioskStateStore
-from helpers.ports import free_port
 
 STAFF_USER = "buergerbuero"
 STAFF_PASSWORD = "correct horse battery staple"
@@ -100,6 +99,7 @@ class RunningGateway:
                 summary = None
                 if "status" in doc:
                     from cardreader.model import snapshot_from_json
+
                     summary = snapshot_from_json(doc["status"]).summary
                 received.append(Received(parts[5], parts[6], doc["seq"], summary))
             return resp
@@ -128,7 +128,7 @@ class Pki:
 
 
 def _cert(subject: str, key, issuer_name, issuer_key, *, ca: bool, san=None, eku=None):
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     b = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
@@ -154,8 +154,15 @@ def pki(tmp_path_factory) -> Pki:
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kiosk test CA")])
     ca = _cert("kiosk test CA", ca_key, ca_name, ca_key, ca=True)
     srv_key = ec.generate_private_key(ec.SECP256R1())
-    srv = _cert("127.0.0.1", srv_key, ca_name, ca_key, ca=False,
-                san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+    srv = _cert(
+        "127.0.0.1",
+        srv_key,
+        ca_name,
+        ca_key,
+        ca=False,
+        san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+    )
     cli_key = ec.generate_private_key(ec.SECP256R1())
     cli = _cert("kiosk mitte-1", cli_key, ca_name, ca_key, ca=False, eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
     pem = serialization.Encoding.PEM
@@ -180,21 +187,34 @@ def pki(tmp_path_factory) -> Pki:
 
 # --- a dashboard with a kiosk in every kind of state (tests/kiosks/test_dashboard_*.py) ------------------
 
-SCENE_TOKENS = {**TOKENS, "sued-3": "tok-sued-3-" + "c" * 32, "ost-4": "tok-ost-4-" + "d" * 32,
-                "west-5": "tok-west-5-" + "e" * 32}
+SCENE_TOKENS = {
+    **TOKENS,
+    "sued-3": "tok-sued-3-" + "c" * 32,
+    "ost-4": "tok-ost-4-" + "d" * 32,
+    "west-5": "tok-west-5-" + "e" * 32,
+}
 
 
 def scene_settings(heartbeat: float = 10.0, time_zone: str = "Europe/Berlin") -> KioskSettings:
     """Five kiosks with long names (the 360 px layout must hold them)."""
     extra = (
-        KioskEntry("sued-3", "Bürgerbüro Süd, Eingangshalle links, Information, Platz 3 (barrierefrei)", hash_kiosk_credential(SCENE_TOKENS["sued-3"])),
+        KioskEntry(
+            "sued-3",
+            "Bürgerbüro Süd, Eingangshalle links, Information, Platz 3 (barrierefrei)",
+            hash_kiosk_credential(SCENE_TOKENS["sued-3"]),
+        ),
         KioskEntry("ost-4", "Bürgerbüro Ost, Platz 4", hash_kiosk_credential(SCENE_TOKENS["ost-4"])),
         KioskEntry("west-5", "Bürgerbüro West, Platz 5", hash_kiosk_credential(SCENE_TOKENS["west-5"])),
     )
     base = make_settings(heartbeat=heartbeat, missed=1)
-    return KioskSettings(kiosks=base.kiosks + extra, staff_user=base.staff_user,
-                         staff_password_hash=base.staff_password_hash, heartbeat_seconds=heartbeat,
-                         stale_after_missed=1, time_zone=time_zone)
+    return KioskSettings(
+        kiosks=base.kiosks + extra,
+        staff_user=base.staff_user,
+        staff_password_hash=base.staff_password_hash,
+        heartbeat_seconds=heartbeat,
+        stale_after_missed=1,
+        time_zone=time_zone,
+    )
 
 
 async def post_scene(base: str) -> None:
@@ -209,11 +229,18 @@ async def post_scene(base: str) -> None:
 
     _, card = card_info(NPA_ATR, parse_security_infos(npa_card_access()))
     snaps = {
-        "mitte-1": KioskSnapshot(ServiceState.OK, (
-            ReaderStatus("REINER SCT cyberJack RFID komfort (4711081500) 00 00", ReaderState.ID_CARD, card,
-                         ("eSign", "eID", "generic", "DestroyPACEChannel")),
-            ReaderStatus("Virtual PCD 00 01", ReaderState.CARD_UNREADABLE, None, None, "malformed response"),
-        )),
+        "mitte-1": KioskSnapshot(
+            ServiceState.OK,
+            (
+                ReaderStatus(
+                    "REINER SCT cyberJack RFID komfort (4711081500) 00 00",
+                    ReaderState.ID_CARD,
+                    card,
+                    ("eSign", "eID", "generic", "DestroyPACEChannel"),
+                ),
+                ReaderStatus("Virtual PCD 00 01", ReaderState.CARD_UNREADABLE, None, None, "malformed response"),
+            ),
+        ),
         "sued-3": KioskSnapshot(ServiceState.OK, (ReaderStatus("Virtual PCD 00 00", ReaderState.EMPTY),)),
         "west-5": KioskSnapshot(ServiceState.PCSC_UNAVAILABLE, (), "SCARD_E_NO_SERVICE"),
     }
@@ -221,12 +248,21 @@ async def post_scene(base: str) -> None:
     async with aiohttp.ClientSession() as s:
         for kid, snap in snaps.items():
             auth = {"Authorization": f"Bearer {SCENE_TOKENS[kid]}"}
-            r = await s.post(f"{api}/{kid}/state", headers=auth,
-                             json={"instance": "scene-agent", "seq": 1, "status": snapshot_to_json(snap)})
+            r = await s.post(
+                f"{api}/{kid}/state",
+                headers=auth,
+                json={"instance": "scene-agent", "seq": 1, "status": snapshot_to_json(snap)},
+            )
             assert r.status == 200
-        r = await s.post(f"{api}/sued-3/offline", json={"instance": "scene-agent", "seq": 2},
-                         headers={"Authorization": f"Bearer {SCENE_TOKENS['sued-3']}"})
+        r = await s.post(
+            f"{api}/sued-3/offline",
+            json={"instance": "scene-agent", "seq": 2},
+            headers={"Authorization": f"Bearer {SCENE_TOKENS['sued-3']}"},
+        )
         assert r.status == 200
-        r = await s.post(f"{api}/nord-2/heartbeat", json={"instance": "scene-agent", "seq": 1},
-                         headers={"Authorization": "Bearer replaced-" + "z" * 40})
+        r = await s.post(
+            f"{api}/nord-2/heartbeat",
+            json={"instance": "scene-agent", "seq": 1},
+            headers={"Authorization": "Bearer replaced-" + "z" * 40},
+        )
         assert r.status == 401

@@ -12,7 +12,6 @@ import pytest
 from cardreader.agent import AgentConfig, KioskAgent, tls_context
 from cardreader.model import ReaderState
 from eid_gateway.kiosks.registry import DOWN_WORDS
-
 from helpers.ports import free_port
 
 from .conftest import TOKENS, RunningGateway, eventually, make_settings
@@ -41,8 +40,7 @@ def agent_config(gw, pki, kiosk="mitte-1", token=None, client_cert=False, **kw):
         backoff_initial=0.05,
         backoff_max=0.3,
         request_timeout=2.0,
-        ssl=tls_context(pki.ca_file, pki.client_cert if client_cert else None,
-                        pki.client_key if client_cert else None),
+        ssl=tls_context(pki.ca_file, pki.client_cert if client_cert else None, pki.client_key if client_cert else None),
         **kw,
     )
 
@@ -115,7 +113,7 @@ async def test_gateway_outage_loses_nothing_and_keeps_order(pki, vcard):
         for step in (vcard.insert, vcard.remove, vcard.insert):
             before = len(a.agent.outbox)
             await asyncio.to_thread(step)
-            await eventually(lambda: len(a.agent.outbox) > before, timeout=3)
+            await eventually(lambda: len(a.agent.outbox) > before, timeout=3)  # noqa: B023 - awaited at once
         assert a.agent.gateway_reachable is False
         waiting = [m.seq for m in list(a.agent.outbox._queue)]
         assert len(waiting) >= 3
@@ -174,10 +172,21 @@ async def test_agent_process_exits_cleanly_on_sigterm(gateway, pki, tmp_path, pc
     cred.write_text(TOKENS["mitte-1"] + "\n")
     cred.chmod(0o600)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import sys; from cardreader.agent import main; sys.exit(main(sys.argv[1:]))",
-        "--gateway", gateway.base, "--kiosk-id", "mitte-1", "--credential-file", str(cred),
-        "--ca-file", str(pki.ca_file), "--heartbeat", "0.5",
-        stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        sys.executable,
+        "-c",
+        "import sys; from cardreader.agent import main; sys.exit(main(sys.argv[1:]))",
+        "--gateway",
+        gateway.base,
+        "--kiosk-id",
+        "mitte-1",
+        "--credential-file",
+        str(cred),
+        "--ca-file",
+        str(pki.ca_file),
+        "--heartbeat",
+        "0.5",
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         await eventually(lambda: has_state(gateway, ReaderState.EMPTY), timeout=10)

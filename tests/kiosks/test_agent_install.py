@@ -19,26 +19,41 @@ ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "docs" / "kiosks" / "eid-kiosk-agent.service"
 REQUIREMENTS = ROOT / "docs" / "kiosks" / "agent-requirements.txt"
 #: the gateway's stack, which a kiosk PC does not need
-GATEWAY_STACK = {"lxml", "xmlsec", "redis", "saml", "certs", "pydantic", "jinja2", "joserfc", "cryptography",
-                 "prometheus_client"}
+GATEWAY_STACK = {
+    "lxml",
+    "xmlsec",
+    "redis",
+    "saml",
+    "certs",
+    "pydantic",
+    "jinja2",
+    "joserfc",
+    "cryptography",
+    "prometheus_client",
+}
 ENTRY = "import sys; from eid_gateway.entry import main; sys.argv[0] = 'eid-gateway'; sys.exit(main())"
 
 
 def imported(code: str, *args: str) -> set[str]:
     """Top-level packages a fresh interpreter imports to run *code* (python -X importtime)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code, *args], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)$", out.stderr, re.M)
     assert names, "no import trace"
     return {n.split(".")[0] for n in names}
 
 
-@pytest.mark.parametrize("code,args", [
-    (ENTRY, ("kiosk-agent", "--help")),
-    (ENTRY, ("readers", "--help")),
-    ("import sys; from cardreader.agent import main; sys.exit(main())", ("--help",)),
-], ids=["eid-gateway kiosk-agent", "eid-gateway readers", "eid-kiosk-agent"])
+@pytest.mark.parametrize(
+    "code,args",
+    [
+        (ENTRY, ("kiosk-agent", "--help")),
+        (ENTRY, ("readers", "--help")),
+        ("import sys; from cardreader.agent import main; sys.exit(main())", ("--help",)),
+    ],
+    ids=["eid-gateway kiosk-agent", "eid-gateway readers", "eid-kiosk-agent"],
+)
 def test_kiosk_commands_import_nothing_of_the_gateway_stack(code, args):
     mods = imported(code, *args)
     assert "cardreader" in mods and "smartcard" in mods
@@ -52,36 +67,49 @@ def test_other_commands_still_reach_the_gateway_cli():
 
 def test_agent_requirements_match_the_packages_bounds():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = {re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower(): d for d in
-                meta["dependencies"] + meta["optional-dependencies"]["kiosk"]}
+    declared = {
+        re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower(): d
+        for d in meta["dependencies"] + meta["optional-dependencies"]["kiosk"]
+    }
     reqs = [line for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
     assert reqs and all(declared[re.split(r"[<>=]", r, maxsplit=1)[0].lower()] == r for r in reqs)
     assert meta["scripts"]["eid-kiosk-agent"] == "cardreader.agent:main"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed (package systemd)")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed (package systemd)"
+)
 def test_systemd_unit_passes_systemd_analyze(tmp_path):
     agent = shutil.which("eid-kiosk-agent", path=str(Path(sys.executable).parent)) or "/bin/true"
     text = UNIT.read_text(encoding="utf-8")
     assert "/opt/eid-kiosk-agent/bin/eid-kiosk-agent" in text
-    for needed in ("DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes",
-                   "LoadCredential=kiosk-token:", "${CREDENTIALS_DIRECTORY}/kiosk-token", "KillSignal=SIGTERM"):
+    for needed in (
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "LoadCredential=kiosk-token:",
+        "${CREDENTIALS_DIRECTORY}/kiosk-token",
+        "KillSignal=SIGTERM",
+    ):
         assert needed in text, needed
     unit = tmp_path / "eid-kiosk-agent.service"
     unit.write_text(text.replace("/opt/eid-kiosk-agent/bin/eid-kiosk-agent", agent), encoding="utf-8")
-    verify = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
-                            timeout=60)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
+    )
     # verify exits 0 on unknown keys and bad values too, with a warning: no output at all is the bar
     assert verify.returncode == 0 and verify.stdout + verify.stderr == "", verify.stderr
-    security = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True,
-                              text=True, timeout=60)
+    security = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True, text=True, timeout=60
+    )
     score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", security.stdout).group(1))
     assert score <= 2.0, security.stdout[-3000:]  # systemd's "OK" band; 9.6 for a unit without hardening
     # the canary: a misspelt setting is reported
     bad = tmp_path / "bad.service"
     bad.write_text(unit.read_text().replace("ProtectSystem=strict", "ProtectSystem=strikt"), encoding="utf-8")
-    warned = subprocess.run(["systemd-analyze", "verify", "--man=no", str(bad)], capture_output=True, text=True,
-                            timeout=60)
+    warned = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert "strikt" in warned.stderr
 
 
@@ -97,19 +125,31 @@ async def test_agent_alone_in_a_fresh_venv_reports_against_pcscd(gateway, pcscd,
     """The package without its dependencies plus agent-requirements.txt: no lxml, xmlsec or redis
     installed, and eid-kiosk-agent reports the vpcd readers to the gateway."""
     wheels, venv = tmp_path / "wheels", tmp_path / "venv"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
-                           capture_output=True, text=True, timeout=600)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "--no-deps", *map(str, wheels.glob("*.whl"))], check=True, timeout=300)
     deps = subprocess.run([*pip, "-r", str(REQUIREMENTS)], capture_output=True, text=True, timeout=900)
-    if deps.returncode != 0 and re.search(r"No matching distribution|Could not find a version|NewConnectionError|"
-                                          r"Temporary failure in name resolution", deps.stderr):
+    if deps.returncode != 0 and re.search(
+        r"No matching distribution|Could not find a version|NewConnectionError|"
+        r"Temporary failure in name resolution",
+        deps.stderr,
+    ):
         pytest.skip("the package index is not reachable: " + deps.stderr.strip().splitlines()[-1])
     assert deps.returncode == 0, deps.stderr[-3000:]
-    listed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
-                            capture_output=True, text=True, check=True, timeout=120).stdout.lower()
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.lower()
     installed = {line.split("==")[0] for line in listed.splitlines()}
     assert {"eid-gateway", "aiohttp", "pyasn1", "pyscard"} <= installed
     assert not installed & {"lxml", "xmlsec", "redis", "pydantic", "cryptography", "jinja2"}, sorted(installed)
@@ -118,9 +158,20 @@ async def test_agent_alone_in_a_fresh_venv_reports_against_pcscd(gateway, pcscd,
     cred.write_text(TOKENS["mitte-1"])
     cred.chmod(0o600)
     proc = subprocess.Popen(
-        [str(venv / "bin" / "eid-kiosk-agent"), "--gateway", gateway.base, "--kiosk-id", "mitte-1",
-         "--credential-file", str(cred), "--heartbeat", "1"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            str(venv / "bin" / "eid-kiosk-agent"),
+            "--gateway",
+            gateway.base,
+            "--kiosk-id",
+            "mitte-1",
+            "--credential-file",
+            str(cred),
+            "--heartbeat",
+            "1",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         await eventually(lambda: gateway.registry.row("mitte-1")["status"] == "empty", timeout=60)

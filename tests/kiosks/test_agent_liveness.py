@@ -23,7 +23,6 @@ import pytest
 
 from eid_gateway.kiosks.credentials import hash_kiosk_credential
 from eid_gateway.kiosks.settings import parse_kiosk_settings
-
 from helpers.ports import free_port
 
 from .conftest import _STAFF_HASH, STAFF_PASSWORD, STAFF_USER, TOKENS, RunningGateway, eventually
@@ -34,12 +33,22 @@ HEARTBEAT = 2.0  # seconds; the agent and the gateway agree on it, as in product
 def default_settings():
     """What an operator gets from a [kiosk_monitor] table naming only the heartbeat (every other
     liveness setting at its default)."""
-    return parse_kiosk_settings({
-        "kiosk_monitor": {"staff_user": STAFF_USER, "staff_password_hash": _STAFF_HASH,
-                          "heartbeat_seconds": HEARTBEAT},
-        "kiosks": [{"id": "mitte-1", "name": "Bürgerbüro Mitte, Platz 1",
-                    "credential_hash": hash_kiosk_credential(TOKENS["mitte-1"])}],
-    })
+    return parse_kiosk_settings(
+        {
+            "kiosk_monitor": {
+                "staff_user": STAFF_USER,
+                "staff_password_hash": _STAFF_HASH,
+                "heartbeat_seconds": HEARTBEAT,
+            },
+            "kiosks": [
+                {
+                    "id": "mitte-1",
+                    "name": "Bürgerbüro Mitte, Platz 1",
+                    "credential_hash": hash_kiosk_credential(TOKENS["mitte-1"]),
+                }
+            ],
+        }
+    )
 
 
 @pytest.fixture
@@ -55,10 +64,21 @@ async def start_agent(gw, pki, tmp_path, token):
     cred.write_text(token + "\n")
     cred.chmod(0o600)
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import sys; from cardreader.agent import main; sys.exit(main(sys.argv[1:]))",
-        "--gateway", gw.base, "--kiosk-id", "mitte-1", "--credential-file", str(cred),
-        "--ca-file", str(pki.ca_file), "--heartbeat", str(HEARTBEAT),
-        stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        sys.executable,
+        "-c",
+        "import sys; from cardreader.agent import main; sys.exit(main(sys.argv[1:]))",
+        "--gateway",
+        gw.base,
+        "--kiosk-id",
+        "mitte-1",
+        "--credential-file",
+        str(cred),
+        "--ca-file",
+        str(pki.ca_file),
+        "--heartbeat",
+        str(HEARTBEAT),
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -86,8 +106,9 @@ async def dashboard_row(gw) -> str:
     """The kiosk's row on the staff dashboard page, as a German-speaking browser gets it."""
     auth = base64.b64encode(f"{STAFF_USER}:{STAFF_PASSWORD}".encode()).decode()
     async with aiohttp.ClientSession() as s:
-        async with s.get(gw.base + "dashboard", ssl=False,
-                         headers={"Authorization": f"Basic {auth}", "Accept-Language": "de-DE"}) as r:
+        async with s.get(
+            gw.base + "dashboard", ssl=False, headers={"Authorization": f"Basic {auth}", "Accept-Language": "de-DE"}
+        ) as r:
             assert r.status == 200
             html = await r.text()
     return re.search(r'<tr id="kiosk-mitte-1".*?</tr>', html, re.S).group(0)

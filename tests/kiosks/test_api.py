@@ -6,13 +6,13 @@ import json
 import pytest
 from aiohttp import web
 
+from cardreader.identify import card_info
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
 from cardreader.testing.vcard import NPA_ATR, npa_card_access
-from cardreader.identify import card_info
-from tr03110.security_infos import parse_security_infos
 from eid_gateway.kiosks import create_kiosk_app
 from eid_gateway.kiosks.keys import REGISTRY
 from eid_gateway.web.middlewares import security_headers
+from tr03110.security_infos import parse_security_infos
 
 from .conftest import STAFF_PASSWORD, STAFF_USER, TOKENS, make_settings
 
@@ -82,8 +82,9 @@ async def test_forged_or_misplaced_credentials_are_refused(client, headers):
 
 
 async def test_unknown_kiosk_is_refused_like_a_wrong_token(client):
-    r = await client.post("/kiosks/api/v1/kiosks/sued-9/heartbeat", json={"instance": "agent-run-1", "seq": 1},
-                          headers=kiosk_auth())
+    r = await client.post(
+        "/kiosks/api/v1/kiosks/sued-9/heartbeat", json={"instance": "agent-run-1", "seq": 1}, headers=kiosk_auth()
+    )
     assert r.status == 401
 
 
@@ -95,30 +96,47 @@ async def test_unknown_kiosk_is_refused_like_a_wrong_token(client):
         (json.dumps({"seq": 1}).encode(), "application/json", "instance must be"),
         (json.dumps({"instance": "agent-run-1"}).encode(), "application/json", "seq is required"),
         (json.dumps({"instance": "agent-run-1", "seq": -1}).encode(), "application/json", "seq must be"),
-        (json.dumps({"instance": "agent-run-1", "seq": 1, "status": {"service": "ok", "readers": [
-            {"name": "r", "state": "exploded"}]}}).encode(), "application/json", r"readers[0].state has an unknown value"),
+        (
+            json.dumps(
+                {
+                    "instance": "agent-run-1",
+                    "seq": 1,
+                    "status": {"service": "ok", "readers": [{"name": "r", "state": "exploded"}]},
+                }
+            ).encode(),
+            "application/json",
+            r"readers[0].state has an unknown value",
+        ),
         (json.dumps(state_body()).encode(), "text/plain", "content type must be application/json"),
     ],
 )
 async def test_bad_bodies_get_a_precise_error(client, body, ctype, message):
-    r = await client.post("/kiosks/api/v1/kiosks/mitte-1/state", data=body,
-                          headers={**kiosk_auth(), "Content-Type": ctype})
+    r = await client.post(
+        "/kiosks/api/v1/kiosks/mitte-1/state", data=body, headers={**kiosk_auth(), "Content-Type": ctype}
+    )
     assert r.status == 400
     assert message in (await r.json())["error"]
 
 
 async def test_oversize_body_is_refused(client):
-    r = await client.post("/kiosks/api/v1/kiosks/mitte-1/state", data=b"{" + b" " * 70_000 + b"}",
-                          headers={**kiosk_auth(), "Content-Type": "application/json"})
+    r = await client.post(
+        "/kiosks/api/v1/kiosks/mitte-1/state",
+        data=b"{" + b" " * 70_000 + b"}",
+        headers={**kiosk_auth(), "Content-Type": "application/json"},
+    )
     assert r.status == 413
 
 
 async def test_heartbeat_asks_for_state_until_it_has_one(client):
     h = kiosk_auth("nord-2")
-    r = await client.post("/kiosks/api/v1/kiosks/nord-2/heartbeat", json={"instance": "agent-run-2", "seq": 1}, headers=h)
+    r = await client.post(
+        "/kiosks/api/v1/kiosks/nord-2/heartbeat", json={"instance": "agent-run-2", "seq": 1}, headers=h
+    )
     assert await r.json() == {"applied": True, "want_state": True}
     await client.post("/kiosks/api/v1/kiosks/nord-2/state", json=state_body(2, instance="agent-run-2"), headers=h)
-    r = await client.post("/kiosks/api/v1/kiosks/nord-2/heartbeat", json={"instance": "agent-run-2", "seq": 3}, headers=h)
+    r = await client.post(
+        "/kiosks/api/v1/kiosks/nord-2/heartbeat", json={"instance": "agent-run-2", "seq": 3}, headers=h
+    )
     assert await r.json() == {"applied": True, "want_state": False}
 
 
@@ -127,16 +145,20 @@ async def test_openapi_document(client):
     doc = await r.json()
     assert doc["openapi"].startswith("3.1")
     assert doc["servers"] == [{"url": "/kiosks"}]
-    assert set(doc["paths"]) == {"/api/v1/kiosks/{kiosk_id}/state", "/api/v1/kiosks/{kiosk_id}/heartbeat",
-                                 "/api/v1/kiosks/{kiosk_id}/offline"}
+    assert set(doc["paths"]) == {
+        "/api/v1/kiosks/{kiosk_id}/state",
+        "/api/v1/kiosks/{kiosk_id}/heartbeat",
+        "/api/v1/kiosks/{kiosk_id}/offline",
+    }
     assert doc["components"]["securitySchemes"]["kioskToken"]["scheme"] == "bearer"
     # the schema's enum lists exactly the states the model knows
     states = doc["components"]["schemas"]["Reader"]["properties"]["state"]["enum"]
     assert set(states) == {s.value for s in ReaderState}
 
 
-@pytest.mark.parametrize("path", ["/kiosks/dashboard", "/kiosks/dashboard/events", "/kiosks/status.json",
-                                  "/kiosks/metrics"])
+@pytest.mark.parametrize(
+    "path", ["/kiosks/dashboard", "/kiosks/dashboard/events", "/kiosks/status.json", "/kiosks/metrics"]
+)
 async def test_staff_pages_need_the_staff_credential(client, path):
     r = await client.get(path)
     assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Basic realm=")
@@ -199,8 +221,9 @@ async def test_event_stream_sends_snapshot_then_changes(client):
     await client.post("/kiosks/api/v1/kiosks/mitte-1/state", json=state_body(), headers=kiosk_auth())
     name, data = await next_event()
     assert name == "kiosk" and data["id"] == "mitte-1" and ">Ausweis erkannt</span>" in data["row"]
-    await client.post("/kiosks/api/v1/kiosks/mitte-1/heartbeat", json={"instance": "agent-run-1", "seq": 9},
-                      headers=kiosk_auth())
+    await client.post(
+        "/kiosks/api/v1/kiosks/mitte-1/heartbeat", json={"instance": "agent-run-1", "seq": 9}, headers=kiosk_auth()
+    )
     name, data = await next_event()
     assert name == "seen" and data["id"] == "mitte-1"
     resp.close()

@@ -10,15 +10,14 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 from aiohttp import web
+from e2e.test_accessibility import AXE, Report
 
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
 from eid_gateway.kiosks import create_kiosk_app
 from eid_gateway.web.middlewares import security_headers
-
 from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 from helpers.ports import free_port
 
-from e2e.test_accessibility import AXE, Report
 from .conftest import STAFF_PASSWORD, STAFF_USER, TOKENS, make_settings, post_scene, scene_settings
 
 pytestmark = BROWSER_MARKS
@@ -58,9 +57,11 @@ STAFF_LOGIN = {"http_credentials": {"username": STAFF_USER, "password": STAFF_PA
 async def post_state(base, kiosk, state, seq):
     snap = KioskSnapshot(ServiceState.OK, (ReaderStatus("Lesegerät Platz 1", state),))
     async with aiohttp.ClientSession() as s:
-        r = await s.post(f"{base}/kiosks/api/v1/kiosks/{kiosk}/state",
-                         json={"instance": "browser-test", "seq": seq, "status": snapshot_to_json(snap)},
-                         headers={"Authorization": f"Bearer {TOKENS[kiosk]}"})
+        r = await s.post(
+            f"{base}/kiosks/api/v1/kiosks/{kiosk}/state",
+            json={"instance": "browser-test", "seq": seq, "status": snapshot_to_json(snap)},
+            headers={"Authorization": f"Bearer {TOKENS[kiosk]}"},
+        )
         assert r.status == 200
 
 
@@ -132,10 +133,13 @@ async def test_times_in_the_staff_browsers_zone_with_age_and_a_live_stand(server
     first = await page.locator("#generated").get_attribute("datetime")
     await page.wait_for_function(
         "first => Date.parse(document.getElementById('generated').dateTime) >= Date.parse(first) + 2000",
-        arg=first, timeout=10_000)
+        arg=first,
+        timeout=10_000,
+    )
     await page.wait_for_function(
         "() => /vor [2-9]\\d* s|vor \\d{2,} s/.test(document.querySelector('#kiosk-mitte-1 td.seen .ago').textContent)",
-        timeout=10_000)
+        timeout=10_000,
+    )
     # a live change brings a new row with its times localized too
     await post_state(server, "mitte-1", ReaderState.ID_CARD, 2)
     await page.locator("#kiosk-mitte-1 .badge.status-id_card").wait_for(timeout=5000)
@@ -145,8 +149,9 @@ async def test_times_in_the_staff_browsers_zone_with_age_and_a_live_stand(server
 
 @pytest.mark.parametrize("lang", ["de", "en"])
 async def test_no_sideways_scrolling_at_360_px(scene_server, browser, lang):
-    ctx = await browser.new_context(locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740},
-                                    **STAFF_LOGIN)
+    ctx = await browser.new_context(
+        locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740}, **STAFF_LOGIN
+    )
     page = await ctx.new_page()
     await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
     await page.locator("#live").wait_for(state="visible")

@@ -42,8 +42,9 @@ def test_every_staff_text_in_both_languages():
         for key, entry in table.items():
             assert set(entry) == {"de", "en"} and all(entry.values()), key
     # every state the agent can report and every status word has a label
-    assert {s.value for s in ReaderState} | {s.value for s in ServiceState if s is not ServiceState.OK} \
-        | set(DOWN_WORDS) <= set(LABELS)
+    assert {s.value for s in ReaderState} | {s.value for s in ServiceState if s is not ServiceState.OK} | set(
+        DOWN_WORDS
+    ) <= set(LABELS)
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])
@@ -54,9 +55,11 @@ async def test_dead_and_refused_kiosks_override_reader_lines(scene, lang):
     assert escape(ADVICE["offline_stopped"][lang]) in offline
     assert LABELS["empty"][lang] not in offline  # its last reader line is not shown as if true
     assert UI["readers_unknown"][lang] in offline
-    assert 'class="badge status-credential_refused"' in refused and escape(ADVICE["credential_refused"][lang]) in refused
+    assert (
+        'class="badge status-credential_refused"' in refused and escape(ADVICE["credential_refused"][lang]) in refused
+    )
     unknown = row_html(html, "ost-4")
-    assert 'status-unknown' in unknown and LABELS["unknown"][lang] in unknown
+    assert "status-unknown" in unknown and LABELS["unknown"][lang] in unknown
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])
@@ -103,5 +106,12 @@ async def test_default_zone_is_europe_berlin(aiohttp_client):
     from eid_gateway.kiosks.settings import parse_kiosk_settings
 
     with pytest.raises(Exception, match="time_zone"):
-        parse_kiosk_settings({"kiosk_monitor": {"staff_user": "s", "staff_password_hash": make_settings().staff_password_hash,
-                                                "time_zone": "Mars/Olympus"}})
+        parse_kiosk_settings(
+            {
+                "kiosk_monitor": {
+                    "staff_user": "s",
+                    "staff_password_hash": make_settings().staff_password_hash,
+                    "time_zone": "Mars/Olympus",
+                }
+            }
+        )

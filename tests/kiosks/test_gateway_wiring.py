@@ -8,8 +8,8 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from eid_gateway.app import create_app
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import ConfigError, load_config
+from eid_gateway.instance import write_example_config
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
 
 KIOSK_TOKEN = "kiosk-token-" + "k" * 40
@@ -23,7 +23,10 @@ def kiosk_config(directory: Path, extra: str) -> Path:
 
 async def test_kiosks_are_served_by_the_gateway_when_configured(tmp_path: Path) -> None:
     staff = hash_staff_password("staff-secret")
-    config = load_config(kiosk_config(tmp_path, f'''
+    config = load_config(
+        kiosk_config(
+            tmp_path,
+            f'''
 [kiosk_monitor]
 staff_user = "buergerbuero"
 staff_password_hash = "{staff}"
@@ -34,7 +37,9 @@ stale_after_missed = 3
 id = "mitte-1"
 name = "Bürgerbüro Mitte, Platz 1"
 credential_hash = "{hash_kiosk_credential(KIOSK_TOKEN)}"
-'''))
+''',
+        )
+    )
     assert config.kiosks is not None
     client = TestClient(TestServer(create_app(config)))
     await client.start_server()
@@ -42,8 +47,9 @@ credential_hash = "{hash_kiosk_credential(KIOSK_TOKEN)}"
         spec = await client.get("/kiosks/api/v1/openapi.json")
         assert spec.status == 200 and "openapi" in await spec.json()
         assert (await client.get("/kiosks/dashboard")).status == 401
-        forged = await client.post("/kiosks/api/v1/kiosks/mitte-1/heartbeat", json={},
-                                   headers={"Authorization": "Bearer " + "x" * 52})
+        forged = await client.post(
+            "/kiosks/api/v1/kiosks/mitte-1/heartbeat", json={}, headers={"Authorization": "Bearer " + "x" * 52}
+        )
         assert forged.status == 401
         basic = base64.b64encode(b"buergerbuero:staff-secret").decode()
         board = await client.get("/kiosks/dashboard", headers={"Authorization": "Basic " + basic})
@@ -53,7 +59,9 @@ credential_hash = "{hash_kiosk_credential(KIOSK_TOKEN)}"
 
 
 def test_a_plain_kiosk_credential_in_the_config_is_refused(tmp_path: Path) -> None:
-    path = kiosk_config(tmp_path, f'''
+    path = kiosk_config(
+        tmp_path,
+        f'''
 [kiosk_monitor]
 staff_user = "buergerbuero"
 staff_password_hash = "{hash_staff_password("staff-secret")}"
@@ -62,7 +70,8 @@ staff_password_hash = "{hash_staff_password("staff-secret")}"
 id = "mitte-1"
 name = "Platz 1"
 credential = "plain-text-token"
-''')
+''',
+    )
     try:
         load_config(path)
     except ConfigError as exc:

@@ -53,9 +53,13 @@ def test_heartbeat_asks_for_state_when_gateway_does_not_have_it():
 
 def test_restored_state_is_stale_and_asks_agent_to_resend():
     reg, clock = registry()
-    reg.restore([StoredKiosk("mitte-1", snapshot_to_json(CARD), clock.now - 100, clock.now - 200),
-                 StoredKiosk("not-configured", snapshot_to_json(CARD), clock.now, clock.now),
-                 StoredKiosk("nord-2", {"service": "broken"}, clock.now, clock.now)])
+    reg.restore(
+        [
+            StoredKiosk("mitte-1", snapshot_to_json(CARD), clock.now - 100, clock.now - 200),
+            StoredKiosk("not-configured", snapshot_to_json(CARD), clock.now, clock.now),
+            StoredKiosk("nord-2", {"service": "broken"}, clock.now, clock.now),
+        ]
+    )
     row = reg.row("mitte-1")
     assert row["summary"] == "id_card" and row["stale"] and row["status"] == "offline"
     assert reg.row("nord-2")["status"] == "unknown"

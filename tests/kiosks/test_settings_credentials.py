@@ -68,8 +68,12 @@ def test_credential_cli_prints_token_and_hash(capsys):
 
 
 GOOD = {
-    "kiosk_monitor": {"staff_user": "staff", "staff_password_hash": _STAFF_HASH, "heartbeat_seconds": 5,
-                      "stale_after_missed": 2},
+    "kiosk_monitor": {
+        "staff_user": "staff",
+        "staff_password_hash": _STAFF_HASH,
+        "heartbeat_seconds": 5,
+        "stale_after_missed": 2,
+    },
     "kiosks": [
         {"id": "mitte-1", "name": "Bürgerbüro Mitte", "credential_hash": "sha256$" + "1" * 64},
         {"id": "nord-2", "credential_hash": "sha256$" + "2" * 64, "client_cert_sha256": "AB:" * 31 + "AB"},

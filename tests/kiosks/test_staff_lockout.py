@@ -70,11 +70,16 @@ def scrypt(monkeypatch: pytest.MonkeyPatch) -> ScryptCalls:
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> GatewayConfig:
     staff = hash_staff_password(STAFF_PASSWORD, n=2**14)  # the cheapest accepted scrypt keeps this fast
-    return load_config(kiosk_config(tmp_path_factory.mktemp("lockout"), f'''
+    return load_config(
+        kiosk_config(
+            tmp_path_factory.mktemp("lockout"),
+            f'''
 [kiosk_monitor]
 staff_user = "{STAFF_USER}"
 staff_password_hash = "{staff}"
-'''))
+''',
+        )
+    )
 
 
 @pytest.fixture
@@ -82,8 +87,10 @@ async def nodes(config: GatewayConfig, tmp_path: Path) -> AsyncIterator[tuple[Te
     """Two gateway nodes sharing one SQLite store file (behind a proxy on loopback, which is trusted
     by default, so X-Forwarded-For names the client)."""
     clock = aligned_clock()
-    clients = [TestClient(TestServer(create_app(config, store=SqliteStore(tmp_path / "shared.sqlite3", clock=clock))))
-               for _ in range(2)]
+    clients = [
+        TestClient(TestServer(create_app(config, store=SqliteStore(tmp_path / "shared.sqlite3", clock=clock))))
+        for _ in range(2)
+    ]
     for c in clients:
         await c.start_server()
     try:

@@ -14,7 +14,7 @@ import secrets
 import tomllib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -61,7 +61,7 @@ ERIKA = Identity(
     address=Place(street="HEIDESTRASSE 17", city="KÖLN", zip_code="51147", country="D"),
     age_verification=True,
     level_of_assurance=LevelOfAssurance.HIGH,
-    authenticated_at=datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc),
+    authenticated_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
 )
 
 
@@ -100,30 +100,49 @@ class GatewayView:
     services: ServiceRegistry
 
 
-SERVICES = ServiceRegistry((
-    Service(
-        id="portal", name_de="Bürgerportal", name_en="Citizen portal",
-        allowed_attributes=frozenset({Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH,
-                                      Attribute.ADDRESS, Attribute.PSEUDONYM}),
-    ),
-    Service(
-        id="youth", name_de="Jugendportal", name_en="Youth portal",
-        allowed_attributes=frozenset({Attribute.AGE_VERIFICATION, Attribute.PSEUDONYM}),
-        minimum_age=16,
-    ),
-    Service(
-        id="tax", name_de="Steueramt", name_en="Tax office",
-        allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}),
-    ),
-    Service(  # client_secret_post (openid-client's default) and RS256 ID tokens
-        id="library", name_de="Stadtbibliothek", name_en="City library",
-        allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}),
-    ),
-    Service(  # behind mod_auth_openidc < 2.4.13: no iss in error responses
-        id="legacy", name_de="Altanwendung", name_en="Legacy application",
-        allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.PSEUDONYM}),
-    ),
-))
+SERVICES = ServiceRegistry(
+    (
+        Service(
+            id="portal",
+            name_de="Bürgerportal",
+            name_en="Citizen portal",
+            allowed_attributes=frozenset(
+                {
+                    Attribute.GIVEN_NAMES,
+                    Attribute.FAMILY_NAMES,
+                    Attribute.DATE_OF_BIRTH,
+                    Attribute.ADDRESS,
+                    Attribute.PSEUDONYM,
+                }
+            ),
+        ),
+        Service(
+            id="youth",
+            name_de="Jugendportal",
+            name_en="Youth portal",
+            allowed_attributes=frozenset({Attribute.AGE_VERIFICATION, Attribute.PSEUDONYM}),
+            minimum_age=16,
+        ),
+        Service(
+            id="tax",
+            name_de="Steueramt",
+            name_en="Tax office",
+            allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}),
+        ),
+        Service(  # client_secret_post (openid-client's default) and RS256 ID tokens
+            id="library",
+            name_de="Stadtbibliothek",
+            name_en="City library",
+            allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.GIVEN_NAMES, Attribute.PSEUDONYM}),
+        ),
+        Service(  # behind mod_auth_openidc < 2.4.13: no iss in error responses
+            id="legacy",
+            name_de="Altanwendung",
+            name_en="Legacy application",
+            allowed_attributes=frozenset({Attribute.FAMILY_NAMES, Attribute.PSEUDONYM}),
+        ),
+    )
+)
 
 
 @pytest.fixture(scope="session")
@@ -196,7 +215,7 @@ id = "tax"
 client_id = "tax-rp"
 redirect_uris = ["{TAX_CB}"]
 token_endpoint_auth_method = "private_key_jwt"
-jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", kid = "tax-1", x = "{jwk['x']}", y = "{jwk['y']}" }} ] }}
+jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", kid = "tax-1", x = "{jwk["x"]}", y = "{jwk["y"]}" }} ] }}
 id_token_signed_response_alg = "PS256"
 
 [[services]]
@@ -262,6 +281,7 @@ async def provider(
 
 # --- helpers the tests share ---------------------------------------------------------------------------
 
+
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -279,8 +299,14 @@ async def authorize(provider: Provider, **params: str) -> tuple[int, str, str]:
 
 
 async def code_for(provider: Provider, **params: str) -> str:
-    base = {"response_type": "code", "client_id": "portal-rp", "redirect_uri": PORTAL_CB,
-            "scope": "openid profile", "state": "st-1", "nonce": "n-1"}
+    base = {
+        "response_type": "code",
+        "client_id": "portal-rp",
+        "redirect_uri": PORTAL_CB,
+        "scope": "openid profile",
+        "state": "st-1",
+        "nonce": "n-1",
+    }
     base.update(params)
     status, location, _ = await authorize(provider, **base)
     assert status == 303, location

@@ -54,17 +54,19 @@ async def userinfo_status(provider: Provider, access_token: str) -> int:
 
 # --- redirect_uri: exact match, errors shown, never redirected -------------------------------------------
 
-@pytest.mark.parametrize("redirect_uri", [
-    "https://attacker.example/cb",
-    PORTAL_CB + "/",                          # path extension
-    PORTAL_CB + "?x=1",                       # query added (oidcc-redirect-uri-query-added)
-    "https://portal.example/cb?tenant=bonn",  # query changed (oidcc-redirect-uri-query-mismatch)
-    "http://LOCALHOST:8765/cb",               # case variant
-    "http://localhost:8765/cb#frag",
-])
-async def test_unregistered_redirect_uri_shows_page_and_never_redirects(
-    provider: Provider, redirect_uri: str
-) -> None:
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://attacker.example/cb",
+        PORTAL_CB + "/",  # path extension
+        PORTAL_CB + "?x=1",  # query added (oidcc-redirect-uri-query-added)
+        "https://portal.example/cb?tenant=bonn",  # query changed (oidcc-redirect-uri-query-mismatch)
+        "http://LOCALHOST:8765/cb",  # case variant
+        "http://localhost:8765/cb#frag",
+    ],
+)
+async def test_unregistered_redirect_uri_shows_page_and_never_redirects(provider: Provider, redirect_uri: str) -> None:
     status, location, body = await authorize(provider, **{**PORTAL, "redirect_uri": redirect_uri})
     assert status == 400 and location == ""
     assert "nicht registriert" in body
@@ -82,8 +84,12 @@ async def test_unknown_client_page_in_english_on_request(provider: Provider) -> 
     status, location, body = await authorize(provider, **{**PORTAL, "client_id": "nobody", "ui_locales": "en"})
     assert (status, location) == (400, "")
     assert "not registered with this gateway" in body and 'lang="en"' in body
-    resp = await provider.client.get("/oidc/authorize", params={"redirect_uri": PORTAL_CB},
-                                     headers={"Accept-Language": "en-GB,en;q=0.8"}, allow_redirects=False)
+    resp = await provider.client.get(
+        "/oidc/authorize",
+        params={"redirect_uri": PORTAL_CB},
+        headers={"Accept-Language": "en-GB,en;q=0.8"},
+        allow_redirects=False,
+    )
     assert resp.status == 400 and "client_id is missing" in await resp.text()
 
 
@@ -95,21 +101,26 @@ async def test_missing_redirect_uri_is_a_page(provider: Provider) -> None:
 
 # --- PKCE -----------------------------------------------------------------------------------------------
 
+
 async def test_public_client_without_pkce_gets_redirect_error_with_iss(provider: Provider) -> None:
-    status, location, _ = await authorize(provider, response_type="code", client_id="youth-app",
-                                          redirect_uri=YOUTH_CB, scope="openid", state="abc")
+    status, location, _ = await authorize(
+        provider, response_type="code", client_id="youth-app", redirect_uri=YOUTH_CB, scope="openid", state="abc"
+    )
     q = query_of(location)
     assert status == 303 and location.startswith(YOUTH_CB + "?")
     assert q["error"] == "invalid_request" and q["state"] == "abc" and q["iss"] == provider.issuer
     assert provider.flow.begun == []  # the citizen was never sent to the card step
 
 
-@pytest.mark.parametrize("extra", [
-    {"code_challenge": "x" * 43, "code_challenge_method": "plain"},
-    {"code_challenge": "x" * 43},                         # method defaults to plain: refused
-    {"code_challenge": "short", "code_challenge_method": "S256"},
-    {"code_challenge_method": "S256"},                    # method without challenge
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"code_challenge": "x" * 43, "code_challenge_method": "plain"},
+        {"code_challenge": "x" * 43},  # method defaults to plain: refused
+        {"code_challenge": "short", "code_challenge_method": "S256"},
+        {"code_challenge_method": "S256"},  # method without challenge
+    ],
+)
 async def test_pkce_other_than_s256_is_refused(provider: Provider, extra: dict[str, str]) -> None:
     _, location, _ = await authorize(provider, **PORTAL, **extra)
     assert query_of(location)["error"] == "invalid_request"
@@ -119,24 +130,30 @@ async def test_pkce_wrong_or_missing_verifier_fails_and_burns_code(provider: Pro
     verifier, challenge = pkce_pair()
     for bad in ({}, {"code_verifier": pkce_pair()[0]}, {"code_verifier": "tooshort"}):
         code = await code_for(provider, code_challenge=challenge, code_challenge_method="S256")
-        status, body = await token_request(provider, {"grant_type": "authorization_code", "code": code,
-                                                      "redirect_uri": PORTAL_CB, **bad})
+        status, body = await token_request(
+            provider, {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB, **bad}
+        )
         assert (status, body["error"]) == (400, "invalid_grant")
         # the failed attempt used the code up: the right verifier does not help any more
-        status, body = await token_request(provider, {"grant_type": "authorization_code", "code": code,
-                                                      "redirect_uri": PORTAL_CB, "code_verifier": verifier})
+        status, body = await token_request(
+            provider,
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB, "code_verifier": verifier},
+        )
         assert body["error"] == "invalid_grant"
 
 
 async def test_verifier_without_challenge_is_refused(provider: Provider) -> None:
     """PKCE downgrade: a verifier for a code that was issued without a challenge."""
     code = await code_for(provider)
-    status, body = await token_request(provider, {"grant_type": "authorization_code", "code": code,
-                                                  "redirect_uri": PORTAL_CB, "code_verifier": pkce_pair()[0]})
+    status, body = await token_request(
+        provider,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB, "code_verifier": pkce_pair()[0]},
+    )
     assert body["error"] == "invalid_grant"
 
 
 # --- codes ----------------------------------------------------------------------------------------------
+
 
 async def test_reused_code_fails_and_revokes_the_access_token(provider: Provider) -> None:
     code = await code_for(provider)
@@ -161,35 +178,49 @@ async def test_code_reuse_30_seconds_later_still_revokes(provider: Provider) -> 
 async def test_expired_code_is_refused(provider: Provider) -> None:
     code = await code_for(provider)
     provider.clock.advance(61)
-    status, body = await token_request(provider, {"grant_type": "authorization_code", "code": code,
-                                                  "redirect_uri": PORTAL_CB})
+    status, body = await token_request(
+        provider, {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB}
+    )
     assert (status, body["error"]) == (400, "invalid_grant")
 
 
 async def test_code_is_bound_to_redirect_uri_and_client(provider: Provider, tax_client_key: ECKey) -> None:
     code = await code_for(provider)
-    status, body = await token_request(provider, {"grant_type": "authorization_code", "code": code,
-                                                  "redirect_uri": PORTAL_CB_QUERY})
+    status, body = await token_request(
+        provider, {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB_QUERY}
+    )
     assert body["error"] == "invalid_grant"
     # a code stolen from the portal, redeemed by another (properly authenticated) client
     code = await code_for(provider)
-    assertion = jwt.encode({"alg": "ES256", "kid": "tax-1"}, _assertion_claims(provider), tax_client_key,
-                           algorithms=["ES256"])
-    status, body = await token_request(provider, {
-        "grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB,
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": assertion,
-    }, auth=None)
+    assertion = jwt.encode(
+        {"alg": "ES256", "kid": "tax-1"}, _assertion_claims(provider), tax_client_key, algorithms=["ES256"]
+    )
+    status, body = await token_request(
+        provider,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": PORTAL_CB,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+        auth=None,
+    )
     assert (status, body["error"]) == (400, "invalid_grant")
 
 
 # --- client authentication ------------------------------------------------------------------------------
 
+
 async def test_wrong_client_secret_is_invalid_client(provider: Provider) -> None:
     code = await code_for(provider)
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB}
-    resp = await provider.client.post("/oidc/token", data=form, auth=None, headers={
-        "Authorization": "Basic " + base64.b64encode(b"portal-rp:wrong-secret").decode()})
+    resp = await provider.client.post(
+        "/oidc/token",
+        data=form,
+        auth=None,
+        headers={"Authorization": "Basic " + base64.b64encode(b"portal-rp:wrong-secret").decode()},
+    )
     assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Basic")
     assert (await resp.json())["error"] == "invalid_client"
     assert resp.headers["Cache-Control"] == "no-store"
@@ -198,18 +229,22 @@ async def test_wrong_client_secret_is_invalid_client(provider: Provider) -> None
     assert status == 200
 
 
-@pytest.mark.parametrize("form_extra,auth", [
-    ({"client_id": "portal-rp"}, None),                                 # confidential client, no auth
-    ({"client_id": "portal-rp", "client_secret": PORTAL_SECRET}, None),  # client_secret_post: not allowed
-    ({}, ("nobody", PORTAL_SECRET)),
-    ({}, ("youth-app", "")),                                           # public client pretending
-])
+@pytest.mark.parametrize(
+    "form_extra,auth",
+    [
+        ({"client_id": "portal-rp"}, None),  # confidential client, no auth
+        ({"client_id": "portal-rp", "client_secret": PORTAL_SECRET}, None),  # client_secret_post: not allowed
+        ({}, ("nobody", PORTAL_SECRET)),
+        ({}, ("youth-app", "")),  # public client pretending
+    ],
+)
 async def test_client_authentication_failures(
     provider: Provider, form_extra: dict[str, str], auth: tuple[str, str] | None
 ) -> None:
     code = await code_for(provider)
     status, body = await token_request(
-        provider, {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB, **form_extra},
+        provider,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB, **form_extra},
         auth=auth,
     )
     assert (status, body["error"]) == (401, "invalid_client")
@@ -217,38 +252,56 @@ async def test_client_authentication_failures(
 
 def _assertion_claims(provider: Provider, **override: Any) -> dict[str, Any]:
     now = int(provider.clock())
-    claims = {"iss": "tax-rp", "sub": "tax-rp", "aud": provider.url("/oidc/token"), "exp": now + 60,
-              "iat": now, "jti": f"jti-{time.monotonic_ns()}"}
+    claims = {
+        "iss": "tax-rp",
+        "sub": "tax-rp",
+        "aud": provider.url("/oidc/token"),
+        "exp": now + 60,
+        "iat": now,
+        "jti": f"jti-{time.monotonic_ns()}",
+    }
     claims.update(override)
     return claims
 
 
 async def _tax_token(provider: Provider, assertion: str) -> tuple[int, dict[str, Any]]:
     verifier, challenge = pkce_pair()
-    code = await code_for(provider, client_id="tax-rp", redirect_uri=TAX_CB, code_challenge=challenge,
-                          code_challenge_method="S256")
-    return await token_request(provider, {
-        "grant_type": "authorization_code", "code": code, "redirect_uri": TAX_CB, "code_verifier": verifier,
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": assertion,
-    }, auth=None)
+    code = await code_for(
+        provider, client_id="tax-rp", redirect_uri=TAX_CB, code_challenge=challenge, code_challenge_method="S256"
+    )
+    return await token_request(
+        provider,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": TAX_CB,
+            "code_verifier": verifier,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+        auth=None,
+    )
 
 
 async def test_client_assertion_replay_is_refused(provider: Provider, tax_client_key: ECKey) -> None:
-    assertion = jwt.encode({"alg": "ES256", "kid": "tax-1"}, _assertion_claims(provider), tax_client_key,
-                           algorithms=["ES256"])
+    assertion = jwt.encode(
+        {"alg": "ES256", "kid": "tax-1"}, _assertion_claims(provider), tax_client_key, algorithms=["ES256"]
+    )
     status, _ = await _tax_token(provider, assertion)
     assert status == 200
     status, body = await _tax_token(provider, assertion)
     assert (status, body["error"]) == (401, "invalid_client")
 
 
-@pytest.mark.parametrize("override", [
-    {"aud": "https://other-op.example/token"},
-    {"iss": "portal-rp"},
-    {"exp": 1},
-    {"jti": None},
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"aud": "https://other-op.example/token"},
+        {"iss": "portal-rp"},
+        {"exp": 1},
+        {"jti": None},
+    ],
+)
 async def test_client_assertion_claims_are_checked(
     provider: Provider, tax_client_key: ECKey, override: dict[str, Any]
 ) -> None:
@@ -265,19 +318,23 @@ async def test_client_assertion_alg_none_and_hmac_with_public_key_are_refused(
     none_token = forge({"alg": "none", "typ": "JWT"}, claims)
     public_pem = tax_client_key.as_pem(private=False)
     public_jwk = json.dumps(tax_client_key.as_dict(private=False)).encode()
-    for token in (none_token,
-                  forge({"alg": "HS256", "kid": "tax-1"}, _assertion_claims(provider), public_pem),
-                  forge({"alg": "HS256", "kid": "tax-1"}, _assertion_claims(provider), public_jwk)):
+    for token in (
+        none_token,
+        forge({"alg": "HS256", "kid": "tax-1"}, _assertion_claims(provider), public_pem),
+        forge({"alg": "HS256", "kid": "tax-1"}, _assertion_claims(provider), public_jwk),
+    ):
         status, body = await _tax_token(provider, token)
         assert (status, body["error"]) == (401, "invalid_client")
 
 
 # --- the relying party's side: forged ID tokens fail validation against the JWKS ------------------------
 
+
 async def _issued(provider: Provider) -> dict[str, Any]:
     code = await code_for(provider, nonce="n-1")
-    _, body = await token_request(provider, {"grant_type": "authorization_code", "code": code,
-                                             "redirect_uri": PORTAL_CB})
+    _, body = await token_request(
+        provider, {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB}
+    )
     return body
 
 
@@ -292,7 +349,7 @@ async def test_rp_refuses_id_token_with_alg_none_or_hmac_over_the_jwks(provider:
     keys, algs = await _rp_keys(provider)
     genuine = jwt.decode(body["id_token"], keys, algorithms=algs)
     evil = dict(genuine.claims, sub="someone-else")
-    jwks_text = (await (await provider.client.get("/oidc/jwks")).read())
+    jwks_text = await (await provider.client.get("/oidc/jwks")).read()
     current = next(k for k in keys.keys if k.kid == "es-current")
     assert isinstance(current, ECKey)
     forgeries = [
@@ -312,23 +369,37 @@ async def test_rp_detects_nonce_mismatch(provider: Provider) -> None:
     keys, algs = await _rp_keys(provider)
     decoded = jwt.decode(body["id_token"], keys, algorithms=algs)
     assert decoded.claims["nonce"] == "n-1"
-    claims = CodeIDToken(decoded.claims, decoded.header, None,
-                         {"nonce": "n-other", "client_id": "portal-rp", "access_token": body["access_token"]})
+    claims = CodeIDToken(
+        decoded.claims,
+        decoded.header,
+        None,
+        {"nonce": "n-other", "client_id": "portal-rp", "access_token": body["access_token"]},
+    )
     with pytest.raises(InvalidClaimError):
         claims.validate(leeway=5)
 
 
 # --- data minimisation ----------------------------------------------------------------------------------
 
+
 async def test_claims_beyond_registration_are_not_released(provider: Provider) -> None:
     """The tax office may have names only; it asks for address and birthdate in every way there is."""
     verifier, challenge = pkce_pair()
-    claims = json.dumps({"id_token": {"address": {"essential": True}, "birthdate": None},
-                         "userinfo": {"address": None, "nationalities": {"essential": True},
-                                      "family_name": None}})
+    claims = json.dumps(
+        {
+            "id_token": {"address": {"essential": True}, "birthdate": None},
+            "userinfo": {"address": None, "nationalities": {"essential": True}, "family_name": None},
+        }
+    )
     status, location, _ = await authorize(
-        provider, response_type="code", client_id="tax-rp", redirect_uri=TAX_CB,
-        scope="openid address profile", claims=claims, code_challenge=challenge, code_challenge_method="S256",
+        provider,
+        response_type="code",
+        client_id="tax-rp",
+        redirect_uri=TAX_CB,
+        scope="openid address profile",
+        claims=claims,
+        code_challenge=challenge,
+        code_challenge_method="S256",
     )
     assert status == 303
     _, _, eid_request = provider.flow.begun[-1]

@@ -83,14 +83,24 @@ async def test_oidcc_discovery_endpoint_verification(provider: Provider) -> None
     resp = await provider.client.get("/.well-known/openid-configuration")
     assert resp.status == 200 and resp.content_type == "application/json"
     meta = await resp.json()
-    for name in ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                 "response_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported"):
+    for name in (
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ):
         assert name in meta, name
     assert meta["issuer"] == provider.issuer
     assert "RS256" in meta["id_token_signing_alg_values_supported"]  # Discovery §3 (with [oidc.rsa_signing_key])
     assert "openid" in meta["scopes_supported"]
-    assert all(meta[k].startswith(provider.issuer) for k in ("authorization_endpoint", "token_endpoint",
-                                                             "userinfo_endpoint", "jwks_uri"))
+    assert all(
+        meta[k].startswith(provider.issuer)
+        for k in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
+    )
     jwks = await (await provider.client.get("/oidc/jwks")).json()
     assert all("kid" in k and k["use"] == "sig" for k in jwks["keys"])
 
@@ -123,8 +133,12 @@ async def test_oidcc_scope_profile_address_and_unsupported_email_phone(provider:
     assert set(await userinfo(provider, body["access_token"])) == {"sub", "given_name", "family_name", "birthdate"}
     body, _ = await sign_in(provider, scope="openid address")
     info = await userinfo(provider, body["access_token"])
-    assert info["address"] == {"street_address": "HEIDESTRASSE 17", "locality": "KÖLN",
-                               "postal_code": "51147", "country": "D"}
+    assert info["address"] == {
+        "street_address": "HEIDESTRASSE 17",
+        "locality": "KÖLN",
+        "postal_code": "51147",
+        "country": "D",
+    }
     body, _ = await sign_in(provider, scope="openid email phone")  # the card holds neither: ignored
     assert set(await userinfo(provider, body["access_token"])) == {"sub"}
     body, _ = await sign_in(provider, scope="openid profile email address phone")  # oidcc-scope-all
@@ -136,12 +150,22 @@ async def test_oidcc_ensure_other_scope_order_succeeds(provider: Provider) -> No
     assert "given_name" in await userinfo(provider, body["access_token"])
 
 
-@pytest.mark.parametrize("params", [
-    {"display": "page"}, {"display": "popup"}, {"prompt": "login"}, {"max_age": "1"}, {"max_age": "10000"},
-    {"login_hint": "erika@example.de"}, {"ui_locales": "en"}, {"claims_locales": "de"},
-    {"acr_values": "http://eidas.europa.eu/LoA/high"}, {"id_token_hint": "eyJ.eyJ.x"},
-    {"unknown_parameter": "value"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"display": "page"},
+        {"display": "popup"},
+        {"prompt": "login"},
+        {"max_age": "1"},
+        {"max_age": "10000"},
+        {"login_hint": "erika@example.de"},
+        {"ui_locales": "en"},
+        {"claims_locales": "de"},
+        {"acr_values": "http://eidas.europa.eu/LoA/high"},
+        {"id_token_hint": "eyJ.eyJ.x"},
+        {"unknown_parameter": "value"},
+    ],
+)
 async def test_accepted_request_parameters(provider: Provider, params: dict[str, str]) -> None:
     """oidcc-display-*, -prompt-login, -max-age-*, -login-hint, -ui-locales, -claims-locales,
     -ensure-request-with-acr-values-succeeds, -ensure-request-with-unknown-parameter-succeeds."""
@@ -186,8 +210,7 @@ async def test_oidcc_ensure_post_request_succeeds(provider: Provider) -> None:
 
 async def test_oidcc_ensure_request_with_valid_pkce_succeeds(provider: Provider) -> None:
     verifier, challenge = pkce_pair()
-    body, _ = await sign_in(provider, code_challenge=challenge, code_challenge_method="S256",
-                            code_verifier=verifier)
+    body, _ = await sign_in(provider, code_challenge=challenge, code_challenge_method="S256", code_verifier=verifier)
     assert body["access_token"]
 
 
@@ -197,8 +220,11 @@ async def test_missing_openid_scope_is_invalid_scope(provider: Provider) -> None
 
 async def test_duplicate_parameter_is_invalid_request(provider: Provider) -> None:
     resp = await provider.client.get(
-        "/oidc/authorize?response_type=code&client_id=portal-rp&redirect_uri=" + PORTAL_CB
-        + "&scope=openid&state=err-state&scope=openid%20profile", allow_redirects=False)
+        "/oidc/authorize?response_type=code&client_id=portal-rp&redirect_uri="
+        + PORTAL_CB
+        + "&scope=openid&state=err-state&scope=openid%20profile",
+        allow_redirects=False,
+    )
     q = query_of(resp.headers["Location"])
     assert q["error"] == "invalid_request"
 
@@ -211,9 +237,15 @@ async def test_refresh_token_grant_is_unsupported(provider: Provider) -> None:
 async def test_token_endpoint_responses_are_not_cached(provider: Provider) -> None:
     args = {**BASE, "state": "s"}
     _, location, _ = await authorize(provider, **args)
-    resp = await provider.client.post("/oidc/token", data={
-        "grant_type": "authorization_code", "code": query_of(location)["code"], "redirect_uri": PORTAL_CB,
-    }, headers={"Authorization": "Basic " + base64.b64encode(f"portal-rp:{PORTAL_SECRET}".encode()).decode()})
+    resp = await provider.client.post(
+        "/oidc/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query_of(location)["code"],
+            "redirect_uri": PORTAL_CB,
+        },
+        headers={"Authorization": "Basic " + base64.b64encode(f"portal-rp:{PORTAL_SECRET}".encode()).decode()},
+    )
     assert resp.status == 200
     assert resp.headers["Cache-Control"] == "no-store" and resp.headers["Pragma"] == "no-cache"
     resp = await provider.client.post("/oidc/token", json={"grant_type": "authorization_code"})

@@ -29,19 +29,26 @@ def test_every_attribute_has_a_claim_value_mapping() -> None:
 
 
 def test_partial_dates_and_absent_places() -> None:
-    identity = Identity(date_of_birth=PartialDate(1970), address=Place(no_place_info="keine Hauptwohnung"),
-                        place_of_birth=Place(city="BONN", country="D"))
-    values = claim_values(identity, [Attribute.DATE_OF_BIRTH, Attribute.ADDRESS, Attribute.PLACE_OF_BIRTH,
-                                     Attribute.GIVEN_NAMES])
+    identity = Identity(
+        date_of_birth=PartialDate(1970),
+        address=Place(no_place_info="keine Hauptwohnung"),
+        place_of_birth=Place(city="BONN", country="D"),
+    )
+    values = claim_values(
+        identity, [Attribute.DATE_OF_BIRTH, Attribute.ADDRESS, Attribute.PLACE_OF_BIRTH, Attribute.GIVEN_NAMES]
+    )
     assert values == {"birthdate": "1970", "place_of_birth": {"locality": "BONN", "country": "D"}}
 
 
 def test_scopes_and_claims_parameter() -> None:
     assert scope_attributes(["openid", "profile", "unknown"]) == {
-        Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH}
+        Attribute.GIVEN_NAMES,
+        Attribute.FAMILY_NAMES,
+        Attribute.DATE_OF_BIRTH,
+    }
     req = parse_claims_parameter(
-        '{"id_token": {"birthdate": {"essential": true}, "sub": null, "email": null},'
-        ' "userinfo": {"address": null}}')
+        '{"id_token": {"birthdate": {"essential": true}, "sub": null, "email": null}, "userinfo": {"address": null}}'
+    )
     assert req.id_token == {Attribute.DATE_OF_BIRTH} and req.userinfo == {Attribute.ADDRESS}
     assert req.essential == {Attribute.DATE_OF_BIRTH}
     narrowed = req.within(frozenset({Attribute.ADDRESS}))
@@ -65,8 +72,15 @@ def test_at_hash_is_left_half_of_sha256() -> None:
     assert len(value) == 22 and "=" not in value
 
 
-@pytest.mark.parametrize("locales,negotiated,expected", [
-    ((), "de", "de"), ((), "en", "en"), (("en",), "de", "en"), (("fr", "en-GB"), "de", "en"), (("fr",), "en", "en"),
-])
+@pytest.mark.parametrize(
+    "locales,negotiated,expected",
+    [
+        ((), "de", "de"),
+        ((), "en", "en"),
+        (("en",), "de", "en"),
+        (("fr", "en-GB"), "de", "en"),
+        (("fr",), "en", "en"),
+    ],
+)
 def test_pick_language(locales: tuple[str, ...], negotiated: str, expected: str) -> None:
     assert pick_language(locales, negotiated) == expected

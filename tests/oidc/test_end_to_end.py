@@ -25,12 +25,12 @@ from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.pseudonym import derive_pseudonym
 
 from .conftest import (
+    ERIKA,
     PORTAL_CB,
     PORTAL_SECRET,
     PSEUDONYM_SECRET,
     TAX_CB,
     YOUTH_CB,
-    ERIKA,
     Provider,
     in_thread,
     query_of,
@@ -86,13 +86,17 @@ class RelyingParty:
     def validate_id_token(self, token: dict[str, Any]) -> CodeIDToken:
         keys = KeySet.import_key_set(requests.get(self.metadata["jwks_uri"], timeout=5).json())
         decoded = jwt.decode(
-            token["id_token"], keys,
+            token["id_token"],
+            keys,
             registry=JWSRegistry(algorithms=self.metadata["id_token_signing_alg_values_supported"]),
         )
         claims = CodeIDToken(
-            decoded.claims, decoded.header,
-            {"iss": {"essential": True, "value": self.issuer},
-             "aud": {"essential": True, "value": self.session.client_id}},
+            decoded.claims,
+            decoded.header,
+            {
+                "iss": {"essential": True, "value": self.issuer},
+                "aud": {"essential": True, "value": self.session.client_id},
+            },
             {"nonce": self.nonce, "client_id": self.session.client_id, "access_token": token["access_token"]},
         )
         claims.validate(leeway=5)
@@ -114,10 +118,17 @@ def sign_in(rp: RelyingParty, **extra: str) -> tuple[CodeIDToken, dict[str, Any]
 
 
 async def test_confidential_client_secret_basic(provider: Provider) -> None:
-    rp = RelyingParty(provider.issuer, OAuth2Session(
-        "portal-rp", PORTAL_SECRET, scope="openid profile", redirect_uri=PORTAL_CB,
-        token_endpoint_auth_method="client_secret_basic", code_challenge_method="S256",
-    ))
+    rp = RelyingParty(
+        provider.issuer,
+        OAuth2Session(
+            "portal-rp",
+            PORTAL_SECRET,
+            scope="openid profile",
+            redirect_uri=PORTAL_CB,
+            token_endpoint_auth_method="client_secret_basic",
+            code_challenge_method="S256",
+        ),
+    )
     id_token, userinfo = await in_thread(sign_in, rp)
 
     assert id_token.header["alg"] == "ES256" and id_token.header["kid"] == "es-current"
@@ -128,22 +139,34 @@ async def test_confidential_client_secret_basic(provider: Provider) -> None:
     assert id_token["auth_time"] == int(ERIKA.authenticated_at.timestamp())  # type: ignore[union-attr]
     assert "given_name" not in id_token  # scope claims go to userinfo only
     assert userinfo == {
-        "sub": expected_sub, "given_name": "ERIKA", "family_name": "MUSTERMANN", "birthdate": "1964-08-12",
+        "sub": expected_sub,
+        "given_name": "ERIKA",
+        "family_name": "MUSTERMANN",
+        "birthdate": "1964-08-12",
     }
     # what the card step was asked for: the profile scope within the registration, plus the pseudonym
     service_id, _, eid_request = provider.flow.begun[-1]
     assert service_id == "portal"
     assert eid_request.required | eid_request.optional == {
-        Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.DATE_OF_BIRTH, Attribute.PSEUDONYM,
+        Attribute.GIVEN_NAMES,
+        Attribute.FAMILY_NAMES,
+        Attribute.DATE_OF_BIRTH,
+        Attribute.PSEUDONYM,
     }
     assert eid_request.level_of_assurance is LevelOfAssurance.HIGH
 
 
 async def test_public_client_with_pkce_and_claims_parameter(provider: Provider) -> None:
-    rp = RelyingParty(provider.issuer, OAuth2Session(
-        "youth-app", scope="openid", redirect_uri=YOUTH_CB,
-        token_endpoint_auth_method="none", code_challenge_method="S256",
-    ))
+    rp = RelyingParty(
+        provider.issuer,
+        OAuth2Session(
+            "youth-app",
+            scope="openid",
+            redirect_uri=YOUTH_CB,
+            token_endpoint_auth_method="none",
+            code_challenge_method="S256",
+        ),
+    )
     claims = '{"id_token": {"age_verification": {"essential": true}}, "userinfo": {"given_name": null}}'
     id_token, userinfo = await in_thread(sign_in, rp, claims=claims)
 
@@ -162,8 +185,12 @@ async def test_public_client_with_pkce_and_claims_parameter(provider: Provider) 
 async def test_private_key_jwt_client_gets_ps256_id_token(provider: Provider, tax_client_key: ECKey) -> None:
     token_endpoint = provider.url("/oidc/token")
     session = OAuth2Session(
-        "tax-rp", tax_client_key, scope="openid profile", redirect_uri=TAX_CB,
-        token_endpoint_auth_method=PrivateKeyJWT(token_endpoint, alg="ES256"), code_challenge_method="S256",
+        "tax-rp",
+        tax_client_key,
+        scope="openid profile",
+        redirect_uri=TAX_CB,
+        token_endpoint_auth_method=PrivateKeyJWT(token_endpoint, alg="ES256"),
+        code_challenge_method="S256",
     )
     rp = RelyingParty(provider.issuer, session)
     id_token, userinfo = await in_thread(sign_in, rp)

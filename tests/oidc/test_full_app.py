@@ -19,18 +19,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from authlib.integrations.requests_client import OAuth2Session
 
 from eid_gateway.app import FLOWS_KEY, create_app
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import GatewayConfig, StoreConfig, load_config
+from eid_gateway.demo.pages import OidcDemoPages
 from eid_gateway.frontends.oidc import create_oidc_frontend, parse_oidc_settings
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret
-from eid_gateway.demo.pages import OidcDemoPages
 from eid_gateway.frontends.oidc.demo_client import DemoClientSettings, create_oidc_demo_routes
 from eid_gateway.frontends.oidc.settings import with_oidc_services
+from eid_gateway.instance import write_example_config
 from eid_gateway.simulator import run_simulated_client
 from eid_gateway.store.sqlite import SqliteStore
-from saml.keys import generate_key_pair, key_pair_to_pem
-
 from helpers.ports import free_port
+from saml.keys import generate_key_pair, key_pair_to_pem
 
 from .conftest import in_thread, query_of
 from .test_end_to_end import RelyingParty
@@ -57,7 +56,7 @@ class Gateway:
 
     def path(self, url: str) -> str:
         assert url.startswith(self.origin) or url.startswith("/"), url
-        return url[len(self.origin):] if url.startswith(self.origin) else url
+        return url[len(self.origin) :] if url.startswith(self.origin) else url
 
     async def browse_to_gateway_redirect(self, url: str, *, cancel: bool = False) -> str:
         """Browser + AusweisApp from the authorization URL to the redirect back to the service."""
@@ -69,25 +68,22 @@ class Gateway:
         page = await self.browser.get(start)
         assert page.status == 200 and "Mit der AusweisApp anmelden" in await page.text()
         async with aiohttp.ClientSession() as ausweisapp:  # no cookies: AusweisApp is not the browser
-            target = await run_simulated_client(
-                ausweisapp, f"{self.origin}/eid/tctoken/{m.group(1)}", cancel=cancel
-            )
+            target = await run_simulated_client(ausweisapp, f"{self.origin}/eid/tctoken/{m.group(1)}", cancel=cancel)
         resp = await self.browser.get(self.path(target), allow_redirects=False)
         if cancel:  # the failure page, then "back to the service"
             html = await resp.text()
             form = re.search(r'action="([^"]+)"', html)
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', html)
             assert form and csrf, html
-            resp = await self.browser.post(form.group(1).replace("&amp;", "&"),
-                                           data={"csrf_token": csrf.group(1)}, allow_redirects=False)
+            resp = await self.browser.post(
+                form.group(1).replace("&amp;", "&"), data={"csrf_token": csrf.group(1)}, allow_redirects=False
+            )
         assert resp.status == 303, await resp.text()
         return resp.headers["Location"]
 
 
 @pytest.fixture
-async def gateway(
-    instance: Path, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[Gateway]:
+async def gateway(instance: Path, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
     """The demo service registered as a confidential client, as a public one, or as a confidential one
     behind mod_auth_openidc < 2.4.13 (``indirect`` param: "confidential", "public", "legacy")."""
     kind = getattr(request, "param", "confidential")
@@ -114,8 +110,11 @@ redirect_uris = ["{origin}/demo/oidc/callback", "{RP_CB}"]
     assert settings is not None
     base = load_config(instance / "gateway.toml")
     config = replace(
-        base, public_origin=origin, store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
-        demo=replace(base.demo, enabled=False), services=with_oidc_services(base.services, settings),
+        base,
+        public_origin=origin,
+        store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
+        demo=replace(base.demo, enabled=False),
+        services=with_oidc_services(base.services, settings),
         oidc=None,  # this test mounts its own OIDC frontend with the registrations above
     )
     store = SqliteStore(config.store.path)
@@ -124,10 +123,13 @@ redirect_uris = ["{origin}/demo/oidc/callback", "{RP_CB}"]
     oidc = create_oidc_frontend(config, flows, store, settings)
     flows.add_frontend(oidc)
     app.add_routes(oidc.routes())
-    app.add_routes(create_oidc_demo_routes(
-        DemoClientSettings(origin, "demo-oidc", f"{origin}/demo/oidc/callback", None if public else SECRET), store,
-        OidcDemoPages("/demo"),
-    ))
+    app.add_routes(
+        create_oidc_demo_routes(
+            DemoClientSettings(origin, "demo-oidc", f"{origin}/demo/oidc/callback", None if public else SECRET),
+            store,
+            OidcDemoPages("/demo"),
+        )
+    )
     browser = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await browser.start_server()
     try:
@@ -136,16 +138,21 @@ redirect_uris = ["{origin}/demo/oidc/callback", "{RP_CB}"]
         await browser.close()
 
 
-async def test_authlib_relying_party_through_the_real_flow(
-    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_authlib_relying_party_through_the_real_flow(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
     subs = []
     for _ in range(2):
-        rp = RelyingParty(gateway.origin, OAuth2Session(
-            "demo-oidc", SECRET, scope="openid profile address", redirect_uri=RP_CB,
-            token_endpoint_auth_method="client_secret_basic", code_challenge_method="S256",
-        ))
+        rp = RelyingParty(
+            gateway.origin,
+            OAuth2Session(
+                "demo-oidc",
+                SECRET,
+                scope="openid profile address",
+                redirect_uri=RP_CB,
+                token_endpoint_auth_method="client_secret_basic",
+                code_challenge_method="S256",
+            ),
+        )
         await in_thread(rp.discover)
         url = rp.authorization_url()
         location = await gateway.browse_to_gateway_redirect(url)
@@ -163,8 +170,10 @@ async def test_authlib_relying_party_through_the_real_flow(
 
 
 async def test_cancelled_card_step_returns_access_denied(gateway: Gateway) -> None:
-    url = (f"{gateway.origin}/oidc/authorize?response_type=code&client_id=demo-oidc&scope=openid"
-           f"&redirect_uri={RP_CB}&state=s1")
+    url = (
+        f"{gateway.origin}/oidc/authorize?response_type=code&client_id=demo-oidc&scope=openid"
+        f"&redirect_uri={RP_CB}&state=s1"
+    )
     location = await gateway.browse_to_gateway_redirect(url, cancel=True)
     q = query_of(location)
     assert location.startswith(RP_CB + "?")
@@ -175,8 +184,10 @@ async def test_cancelled_card_step_returns_access_denied(gateway: Gateway) -> No
 async def test_cancel_without_iss_for_mod_auth_openidc_before_2_4_13(gateway: Gateway) -> None:
     """``error_response_iss = false``: the cancel redirect has error and state but no ``iss``, which
     mod_auth_openidc 2.4.12 would take for an issuer-discovery response and start over."""
-    url = (f"{gateway.origin}/oidc/authorize?response_type=code&client_id=demo-oidc&scope=openid"
-           f"&redirect_uri={RP_CB}&state=s2")
+    url = (
+        f"{gateway.origin}/oidc/authorize?response_type=code&client_id=demo-oidc&scope=openid"
+        f"&redirect_uri={RP_CB}&state=s2"
+    )
     location = await gateway.browse_to_gateway_redirect(url, cancel=True)
     q = query_of(location)
     assert location.startswith(RP_CB + "?")

@@ -23,17 +23,16 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from eid_gateway.app import create_app
-from eid_gateway.core.port import FailureKind
-from eid_gateway.instance import write_example_config
 from eid_gateway.config import load_config
+from eid_gateway.core.port import FailureKind
 from eid_gateway.frontends.oidc.settings import parse_client_settings
+from eid_gateway.instance import write_example_config
 from eid_gateway.settings_base import ConfigError
 
 from .conftest import (
     LEGACY_CB,
     LIBRARY_CB,
     LIBRARY_SECRET,
-    PORTAL_CB,
     PORTAL_SECRET,
     Provider,
     authorize,
@@ -45,10 +44,20 @@ from .conftest import (
 )
 from .test_end_to_end import RelyingParty, sign_in
 
-LIBRARY = {"response_type": "code", "client_id": "library-rp", "redirect_uri": LIBRARY_CB,
-           "scope": "openid profile", "state": "lib-1"}
-LEGACY = {"response_type": "code", "client_id": "legacy-rp", "redirect_uri": LEGACY_CB,
-          "scope": "openid", "state": "legacy-1"}
+LIBRARY = {
+    "response_type": "code",
+    "client_id": "library-rp",
+    "redirect_uri": LIBRARY_CB,
+    "scope": "openid profile",
+    "state": "lib-1",
+}
+LEGACY = {
+    "response_type": "code",
+    "client_id": "legacy-rp",
+    "redirect_uri": LEGACY_CB,
+    "scope": "openid",
+    "state": "legacy-1",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -64,12 +73,20 @@ def basic(client_id: str, secret: str) -> str:
 
 # --- client_secret_post --------------------------------------------------------------------------------
 
+
 async def test_authlib_client_secret_post_gets_a_verified_rs256_id_token(provider: Provider) -> None:
     """authlib as the RP with client_secret_post (openid-client's default), registered for RS256."""
-    rp = RelyingParty(provider.issuer, OAuth2Session(
-        "library-rp", LIBRARY_SECRET, scope="openid profile", redirect_uri=LIBRARY_CB,
-        token_endpoint_auth_method="client_secret_post", code_challenge_method="S256",
-    ))
+    rp = RelyingParty(
+        provider.issuer,
+        OAuth2Session(
+            "library-rp",
+            LIBRARY_SECRET,
+            scope="openid profile",
+            redirect_uri=LIBRARY_CB,
+            token_endpoint_auth_method="client_secret_post",
+            code_challenge_method="S256",
+        ),
+    )
     id_token, userinfo = await in_thread(sign_in, rp)
 
     assert id_token.header["alg"] == "RS256" and id_token.header["kid"] == "rsa-1"
@@ -84,39 +101,59 @@ async def test_authlib_client_secret_post_gets_a_verified_rs256_id_token(provide
 
 async def test_client_secret_post_by_hand(provider: Provider) -> None:
     code = await code_for(provider, **LIBRARY)
-    status, body = await token_request(provider, {
-        "grant_type": "authorization_code", "code": code, "redirect_uri": LIBRARY_CB,
-        "client_id": "library-rp", "client_secret": LIBRARY_SECRET,
-    }, auth=None)
+    status, body = await token_request(
+        provider,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": LIBRARY_CB,
+            "client_id": "library-rp",
+            "client_secret": LIBRARY_SECRET,
+        },
+        auth=None,
+    )
     assert status == 200, body
     published = KeySet.import_key_set(provider.frontend.keys.jwks())
     decoded = jwt.decode(body["id_token"], published, registry=JWSRegistry(algorithms=["RS256"]))
     assert decoded.header["kid"] == "rsa-1" and decoded.claims["aud"] == "library-rp"
 
 
-@pytest.mark.parametrize("form_extra,auth,expected", [
-    # wrong secret, posted
-    ({"client_id": "library-rp", "client_secret": "wrong-" + LIBRARY_SECRET}, None, (401, "invalid_client")),
-    # the right secret, but sent with Basic: the client is registered for client_secret_post
-    ({}, ("library-rp", LIBRARY_SECRET), (401, "invalid_client")),
-    # a client registered for client_secret_basic that posts its (right) secret
-    ({"client_id": "portal-rp", "client_secret": PORTAL_SECRET}, None, (401, "invalid_client")),
-    # two methods at once: Basic header and a posted secret (RFC 6749 §2.3: MUST NOT)
-    ({"client_id": "library-rp", "client_secret": LIBRARY_SECRET}, ("library-rp", LIBRARY_SECRET),
-     (400, "invalid_request")),
-    # two methods at once: a posted secret and a client assertion
-    ({"client_id": "library-rp", "client_secret": LIBRARY_SECRET, "client_assertion": "a.b.c",
-      "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, None,
-     (400, "invalid_request")),
-    # a posted secret without the client_id it belongs to
-    ({"client_secret": LIBRARY_SECRET}, None, (401, "invalid_client")),
-    # the library's secret under another client's id
-    ({"client_id": "portal-rp", "client_secret": LIBRARY_SECRET}, None, (401, "invalid_client")),
-    # an empty secret
-    ({"client_id": "library-rp", "client_secret": ""}, None, (401, "invalid_client")),
-    # a public client cannot turn itself into a confidential one by posting a secret
-    ({"client_id": "youth-app", "client_secret": "anything"}, None, (401, "invalid_client")),
-])
+@pytest.mark.parametrize(
+    "form_extra,auth,expected",
+    [
+        # wrong secret, posted
+        ({"client_id": "library-rp", "client_secret": "wrong-" + LIBRARY_SECRET}, None, (401, "invalid_client")),
+        # the right secret, but sent with Basic: the client is registered for client_secret_post
+        ({}, ("library-rp", LIBRARY_SECRET), (401, "invalid_client")),
+        # a client registered for client_secret_basic that posts its (right) secret
+        ({"client_id": "portal-rp", "client_secret": PORTAL_SECRET}, None, (401, "invalid_client")),
+        # two methods at once: Basic header and a posted secret (RFC 6749 §2.3: MUST NOT)
+        (
+            {"client_id": "library-rp", "client_secret": LIBRARY_SECRET},
+            ("library-rp", LIBRARY_SECRET),
+            (400, "invalid_request"),
+        ),
+        # two methods at once: a posted secret and a client assertion
+        (
+            {
+                "client_id": "library-rp",
+                "client_secret": LIBRARY_SECRET,
+                "client_assertion": "a.b.c",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            },
+            None,
+            (400, "invalid_request"),
+        ),
+        # a posted secret without the client_id it belongs to
+        ({"client_secret": LIBRARY_SECRET}, None, (401, "invalid_client")),
+        # the library's secret under another client's id
+        ({"client_id": "portal-rp", "client_secret": LIBRARY_SECRET}, None, (401, "invalid_client")),
+        # an empty secret
+        ({"client_id": "library-rp", "client_secret": ""}, None, (401, "invalid_client")),
+        # a public client cannot turn itself into a confidential one by posting a secret
+        ({"client_id": "youth-app", "client_secret": "anything"}, None, (401, "invalid_client")),
+    ],
+)
 async def test_client_secret_post_attacks(
     provider: Provider, form_extra: dict[str, str], auth: tuple[str, str] | None, expected: tuple[int, str]
 ) -> None:
@@ -134,16 +171,22 @@ async def test_client_secret_post_attacks(
 
 async def test_posted_secret_given_twice_is_refused(provider: Provider) -> None:
     code = await code_for(provider, **LIBRARY)
-    body = (f"grant_type=authorization_code&code={code}&redirect_uri={LIBRARY_CB}&client_id=library-rp"
-            f"&client_secret=wrong&client_secret={LIBRARY_SECRET}")
-    resp = await provider.client.post("/oidc/token", data=body,
-                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    body = (
+        f"grant_type=authorization_code&code={code}&redirect_uri={LIBRARY_CB}&client_id=library-rp"
+        f"&client_secret=wrong&client_secret={LIBRARY_SECRET}"
+    )
+    resp = await provider.client.post(
+        "/oidc/token", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert resp.status == 400 and (await resp.json())["error"] == "invalid_request"
 
 
 def test_client_secret_post_needs_a_hash() -> None:
-    raw = {"client_id": "c", "redirect_uris": ["https://a.example/cb"],
-           "token_endpoint_auth_method": "client_secret_post"}
+    raw = {
+        "client_id": "c",
+        "redirect_uris": ["https://a.example/cb"],
+        "token_endpoint_auth_method": "client_secret_post",
+    }
     with pytest.raises(ConfigError, match=r"required for client_secret_post .*`eid-gateway client-secret`"):
         parse_client_settings("s", raw, Path("."))
     client = parse_client_settings("s", {**raw, "client_secret_hash": "scrypt$1$2$3$4$5"}, Path("."))
@@ -151,6 +194,7 @@ def test_client_secret_post_needs_a_hash() -> None:
 
 
 # --- discovery: RS256 offered, no contradictions ----------------------------------------------------
+
 
 def contradictions(meta: dict[str, Any], jwks: dict[str, Any]) -> list[str]:
     """What a careful RP library would trip over in a discovery document (Discovery 1.0 §3, RFC 8414)."""
@@ -166,8 +210,9 @@ def contradictions(meta: dict[str, Any], jwks: dict[str, Any]) -> list[str]:
     kty = {"ES256": ("EC", "P-256"), "RS256": ("RSA", None), "PS256": ("RSA", None)}
     for alg in meta["id_token_signing_alg_values_supported"]:
         want = kty.get(alg)
-        if want is None or not any(k["kty"] == want[0] and k.get("crv") == want[1] and k.get("use") == "sig"
-                                   for k in jwks["keys"]):
+        if want is None or not any(
+            k["kty"] == want[0] and k.get("crv") == want[1] and k.get("use") == "sig" for k in jwks["keys"]
+        ):
             found.append(f"{alg} offered but no signing key for it in the JWKS")
     if "code" in meta["response_types_supported"] and "authorization_code" not in meta["grant_types_supported"]:
         found.append("response type code without the authorization_code grant")
@@ -193,7 +238,11 @@ async def test_discovery_offers_client_secret_post_and_has_no_contradictions(pro
     meta = await (await provider.client.get("/.well-known/openid-configuration")).json()
     jwks = await (await provider.client.get("/oidc/jwks")).json()
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    }
     assert meta["id_token_signing_alg_values_supported"][0] == "ES256"  # still the preferred one
     assert meta["require_request_uri_registration"] is False
     assert contradictions(meta, jwks) == []
@@ -228,12 +277,18 @@ async def test_embedded_default_discovery_offers_rs256_without_contradictions(tm
 def test_contradictions_are_found() -> None:
     """The check above can fail: the discovery document as it was before issue 15."""
     meta = {
-        "issuer": "https://gw.example", "authorization_endpoint": "https://gw.example/oidc/authorize",
-        "token_endpoint": "https://gw.example/oidc/token", "userinfo_endpoint": "https://gw.example/oidc/userinfo",
-        "jwks_uri": "https://gw.example/oidc/jwks", "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code"], "id_token_signing_alg_values_supported": ["ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic"], "scopes_supported": ["openid"],
-        "code_challenge_methods_supported": ["S256"], "request_uri_parameter_supported": False,
+        "issuer": "https://gw.example",
+        "authorization_endpoint": "https://gw.example/oidc/authorize",
+        "token_endpoint": "https://gw.example/oidc/token",
+        "userinfo_endpoint": "https://gw.example/oidc/userinfo",
+        "jwks_uri": "https://gw.example/oidc/jwks",
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "scopes_supported": ["openid"],
+        "code_challenge_methods_supported": ["S256"],
+        "request_uri_parameter_supported": False,
         "require_request_uri_registration": True,
     }
     jwks = {"keys": [{"kty": "EC", "crv": "P-256", "use": "sig"}]}
@@ -244,6 +299,7 @@ def test_contradictions_are_found() -> None:
 
 
 # --- error_response_iss ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("params,sends_iss", [(LIBRARY, True), (LEGACY, False)], ids=["default", "switched-off"])
 async def test_error_response_iss_after_cancel(provider: Provider, params: dict[str, str], sends_iss: bool) -> None:
@@ -273,17 +329,23 @@ async def test_error_response_iss_off_keeps_iss_on_success(provider: Provider) -
     status, location, _ = await authorize(provider, **LEGACY)
     q = query_of(location)
     assert status == 303 and "code" in q and q["iss"] == provider.issuer
-    status, body = await token_request(provider, {
-        "grant_type": "authorization_code", "code": q["code"], "redirect_uri": LEGACY_CB,
-    }, auth=("legacy-rp", PORTAL_SECRET))
+    status, body = await token_request(
+        provider,
+        {
+            "grant_type": "authorization_code",
+            "code": q["code"],
+            "redirect_uri": LEGACY_CB,
+        },
+        auth=("legacy-rp", PORTAL_SECRET),
+    )
     assert status == 200, body
 
 
 def test_error_response_iss_must_be_a_boolean() -> None:
-    raw = tomllib.loads('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
-                        'error_response_iss = "no"')
+    raw = tomllib.loads(
+        'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\nerror_response_iss = "no"'
+    )
     with pytest.raises(ConfigError, match=r"services\.oidc\.error_response_iss: must be true or false"):
         parse_client_settings("s", raw, Path("."))
     off = parse_client_settings("s", {**raw, "error_response_iss": False}, Path("."))
     assert off.error_response_iss is False
-

@@ -31,8 +31,9 @@ async def test_claims_wait_sealed_and_leave_at_hand_over(provider: Provider, tmp
     assert sealed_code is not None and not any(p.decode() in sealed_code for p in PERSONAL)
     assert not [p for p in PERSONAL if p in store_bytes(tmp_path)]
 
-    status, body = await token_request(provider, {"grant_type": "authorization_code", "code": code,
-                                                  "redirect_uri": PORTAL_CB})
+    status, body = await token_request(
+        provider, {"grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_CB}
+    )
     assert status == 200
     assert await provider.store.get_value(CODE_NAMESPACE, _key(code)) is None  # taken with the answer
     grant = await provider.store.get_flow(GRANT_PREFIX + _key(code))
@@ -64,8 +65,12 @@ def test_sealed_values_open_only_with_their_secret_and_purpose() -> None:
     sealed = seal("code-secret", "code", b'{"family_name":"MUSTERMANN"}')
     assert b"MUSTERMANN" not in sealed.encode()
     assert unseal("code-secret", "code", sealed) == b'{"family_name":"MUSTERMANN"}'
-    for secret, purpose, value in [("other", "code", sealed), ("code-secret", "grant", sealed),
-                                   ("code-secret", "code", sealed[:-4] + "AAAA"), ("code-secret", "code", "%%"),
-                                   ("code-secret", "code", "")]:
+    for secret, purpose, value in [
+        ("other", "code", sealed),
+        ("code-secret", "grant", sealed),
+        ("code-secret", "code", sealed[:-4] + "AAAA"),
+        ("code-secret", "code", "%%"),
+        ("code-secret", "code", ""),
+    ]:
         with pytest.raises(SealError):
             unseal(secret, purpose, value)

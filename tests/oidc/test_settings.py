@@ -38,8 +38,11 @@ def service(oidc: str, sid: str = "portal") -> str:
 
 
 def test_minimal_settings_and_defaults(key_dir: Path) -> None:
-    s = parse(PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
-                                 'client_secret_hash = "scrypt$x"'), key_dir)
+    s = parse(
+        PROVIDER
+        + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\nclient_secret_hash = "scrypt$x"'),
+        key_dir,
+    )
     assert s.provider.code_lifetime == 60 and s.provider.signing_key.path == key_dir / "current.pem"
     client = s.client("c")
     assert client.auth_method is ClientAuthMethod.CLIENT_SECRET_BASIC and client.service_id == "portal"
@@ -51,54 +54,120 @@ def test_no_oidc_section_means_no_frontend(key_dir: Path) -> None:
     assert parse('[[services]]\nid = "x"\n', key_dir) is None
 
 
-@pytest.mark.parametrize("text,message", [
-    ("[oidc]\n", "oidc.signing_key: is required"),
-    (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetime = 120\n"), "oidc.code_lifetime: must be between 1 and 60"),
-    (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetime = true\n"), "oidc.code_lifetime"),
-    (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetme = 30\n"), "oidc.code_lifetme: unknown key"),
-    (PROVIDER + '[oidc.next_signing_key]\nkid = "k1"\npath = "next.pem"\n', "kid values must differ"),
-    (PROVIDER + service('redirect_uris = ["https://a.example/cb"]'), "services[0].oidc.client_id"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = []'), "services[0].oidc.redirect_uris"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb#x"]\npublic_client = true'),
-     "must not contain a fragment"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["http://a.example/cb"]\npublic_client = true'),
-     "must be an absolute https URL"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["/cb"]\npublic_client = true'),
-     "must be an absolute https URL"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]'),
-     "services[0].oidc.client_secret_hash: required for client_secret_basic"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\nclient_secret_hash = "s3cret"'),
-     "client_secret_hash"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
-                        'token_endpoint_auth_method = "client_secret_post"'),
-     "services[0].oidc.client_secret_hash: required for client_secret_post (a scrypt$... hash made by "
-     "`eid-gateway client-secret`"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
-                        'token_endpoint_auth_method = "client_secret_jwt"'),
-     "token_endpoint_auth_method: 'client_secret_jwt' is not one of"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
-                        'client_secret_hash = "scrypt$1$2$3$4$5"'),
-     "client_secret_hash: only used with client_secret_basic or client_secret_post"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
-                        'token_endpoint_auth_method = "none"'), "a public client uses"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
-                        'token_endpoint_auth_method = "private_key_jwt"'), "private_key_jwt needs exactly one"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
-                        'token_endpoint_auth_method = "private_key_jwt"\n'
-                        'jwks = { keys = [ { kty = "oct", k = "c2VjcmV0" } ] }'),
-     "services[0].oidc.jwks.keys[0]: only EC and RSA"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
-                        'id_token_signed_response_alg = "HS256"'), "id_token_signed_response_alg: 'HS256'"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
-                        'id_token_signed_response_alg = "none"'), "id_token_signed_response_alg: 'none'"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
-                        'id_token_signed_response_alg = "RS256"'), "needs an [oidc.rsa_signing_key]"),
-    (PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true', "a")
-     + service('client_id = "c"\nredirect_uris = ["https://b.example/cb"]\npublic_client = true', "b"),
-     "services[1].oidc.client_id: 'c' is already used by service 'a'"),
-    (service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true'),
-     "services[0].oidc: needs the provider section [oidc]"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[oidc]\n", "oidc.signing_key: is required"),
+        (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetime = 120\n"), "oidc.code_lifetime: must be between 1 and 60"),
+        (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetime = true\n"), "oidc.code_lifetime"),
+        (PROVIDER.replace("[oidc]\n", "[oidc]\ncode_lifetme = 30\n"), "oidc.code_lifetme: unknown key"),
+        (PROVIDER + '[oidc.next_signing_key]\nkid = "k1"\npath = "next.pem"\n', "kid values must differ"),
+        (PROVIDER + service('redirect_uris = ["https://a.example/cb"]'), "services[0].oidc.client_id"),
+        (PROVIDER + service('client_id = "c"\nredirect_uris = []'), "services[0].oidc.redirect_uris"),
+        (
+            PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb#x"]\npublic_client = true'),
+            "must not contain a fragment",
+        ),
+        (
+            PROVIDER + service('client_id = "c"\nredirect_uris = ["http://a.example/cb"]\npublic_client = true'),
+            "must be an absolute https URL",
+        ),
+        (
+            PROVIDER + service('client_id = "c"\nredirect_uris = ["/cb"]\npublic_client = true'),
+            "must be an absolute https URL",
+        ),
+        (
+            PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]'),
+            "services[0].oidc.client_secret_hash: required for client_secret_basic",
+        ),
+        (
+            PROVIDER
+            + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\nclient_secret_hash = "s3cret"'),
+            "client_secret_hash",
+        ),
+        (
+            PROVIDER
+            + service(
+                'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
+                'token_endpoint_auth_method = "client_secret_post"'
+            ),
+            "services[0].oidc.client_secret_hash: required for client_secret_post (a scrypt$... hash made by "
+            "`eid-gateway client-secret`",
+        ),
+        (
+            PROVIDER
+            + service(
+                'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
+                'token_endpoint_auth_method = "client_secret_jwt"'
+            ),
+            "token_endpoint_auth_method: 'client_secret_jwt' is not one of",
+        ),
+        (
+            PROVIDER
+            + service(
+                'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
+                'client_secret_hash = "scrypt$1$2$3$4$5"'
+            ),
+            "client_secret_hash: only used with client_secret_basic or client_secret_post",
+        ),
+        (
+            PROVIDER
+            + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\ntoken_endpoint_auth_method = "none"'),
+            "a public client uses",
+        ),
+        (
+            PROVIDER
+            + service(
+                'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
+                'token_endpoint_auth_method = "private_key_jwt"'
+            ),
+            "private_key_jwt needs exactly one",
+        ),
+        (
+            PROVIDER
+            + service(
+                'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
+                'token_endpoint_auth_method = "private_key_jwt"\n'
+                'jwks = { keys = [ { kty = "oct", k = "c2VjcmV0" } ] }'
+            ),
+            "services[0].oidc.jwks.keys[0]: only EC and RSA",
+        ),
+        (
+            PROVIDER
+            + service(
+                'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
+                'id_token_signed_response_alg = "HS256"'
+            ),
+            "id_token_signed_response_alg: 'HS256'",
+        ),
+        (
+            PROVIDER
+            + service(
+                'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
+                'id_token_signed_response_alg = "none"'
+            ),
+            "id_token_signed_response_alg: 'none'",
+        ),
+        (
+            PROVIDER
+            + service(
+                'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true\n'
+                'id_token_signed_response_alg = "RS256"'
+            ),
+            "needs an [oidc.rsa_signing_key]",
+        ),
+        (
+            PROVIDER
+            + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true', "a")
+            + service('client_id = "c"\nredirect_uris = ["https://b.example/cb"]\npublic_client = true', "b"),
+            "services[1].oidc.client_id: 'c' is already used by service 'a'",
+        ),
+        (
+            service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true'),
+            "services[0].oidc: needs the provider section [oidc]",
+        ),
+    ],
+)
 def test_mistakes_are_named(key_dir: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as e:
         parse(text, key_dir)
@@ -106,8 +175,11 @@ def test_mistakes_are_named(key_dir: Path, text: str, message: str) -> None:
 
 
 def test_all_problems_are_reported_at_once(key_dir: Path) -> None:
-    text = ("[oidc]\ncode_lifetime = 0\n" + service('client_id = "c"\nredirect_uris = []', "a")
-            + service('redirect_uris = ["https://x.example"]\npublic_client = true', "b"))
+    text = (
+        "[oidc]\ncode_lifetime = 0\n"
+        + service('client_id = "c"\nredirect_uris = []', "a")
+        + service('redirect_uris = ["https://x.example"]\npublic_client = true', "b")
+    )
     with pytest.raises(ConfigError) as e:
         parse(text, key_dir)
     # [oidc] reports both of its problems (the missing key does not hide the wrong lifetime)
@@ -129,10 +201,17 @@ def test_localhost_http_only_outside_production(key_dir: Path) -> None:
 def test_key_files_are_checked(key_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "rsa-as-ec.pem").write_bytes((key_dir / "rsa.pem").read_bytes())
     (tmp_path / "garbage.pem").write_text("not a key")
-    for name, message in (("missing.pem", "cannot read"), ("rsa-as-ec.pem", "must hold an EC P-256"),
-                          ("garbage.pem", "not an unencrypted PEM private key")):
-        s = parse(f'[oidc.signing_key]\nkid = "k"\npath = "{tmp_path / name}"\n'.replace(
-            "[oidc.signing_key]", "[oidc]\n[oidc.signing_key]"), tmp_path)
+    for name, message in (
+        ("missing.pem", "cannot read"),
+        ("rsa-as-ec.pem", "must hold an EC P-256"),
+        ("garbage.pem", "not an unencrypted PEM private key"),
+    ):
+        s = parse(
+            f'[oidc.signing_key]\nkid = "k"\npath = "{tmp_path / name}"\n'.replace(
+                "[oidc.signing_key]", "[oidc]\n[oidc.signing_key]"
+            ),
+            tmp_path,
+        )
         with pytest.raises(ConfigError, match=f"oidc.signing_key.path: .*{message}"):
             load_provider_keys(s.provider)
     s = parse(PROVIDER + f'[oidc.rsa_signing_key]\nkid = "r"\npath = "{key_dir / "current.pem"}"\n', key_dir)
@@ -145,8 +224,10 @@ def test_client_jwks_from_file(key_dir: Path, tmp_path: Path, tax_client_key: EC
 
     (tmp_path / "c.jwks").write_text(json.dumps({"keys": [tax_client_key.as_dict(private=False)]}))
     (tmp_path / "private.jwks").write_text(json.dumps({"keys": [tax_client_key.as_dict(private=True)]}))
-    base = ('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
-            'token_endpoint_auth_method = "private_key_jwt"\njwks_path = "{}"')
+    base = (
+        'client_id = "c"\nredirect_uris = ["https://a.example/cb"]\n'
+        'token_endpoint_auth_method = "private_key_jwt"\njwks_path = "{}"'
+    )
     s = parse(PROVIDER + service(base.format("c.jwks")), tmp_path)
     keys = load_client_keys(s.client("c"))
     assert keys is not None and [k.kid for k in keys.keys] == ["tax-1"]
@@ -158,16 +239,21 @@ def test_client_jwks_from_file(key_dir: Path, tmp_path: Path, tax_client_key: EC
 def test_client_of_unknown_service_is_refused(key_dir: Path, tmp_path: Path) -> None:
     from eid_gateway.store.sqlite import SqliteStore
 
-    s = parse(PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true',
-                                 "nowhere"), key_dir)
+    s = parse(
+        PROVIDER
+        + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true', "nowhere"),
+        key_dir,
+    )
     with pytest.raises(ConfigError, match="unknown service 'nowhere'"):
-        create_oidc_frontend(GatewayView("https://gw.example", SERVICES), ImmediateFlow(),
-                             SqliteStore(tmp_path / "s.db"), s)
+        create_oidc_frontend(
+            GatewayView("https://gw.example", SERVICES), ImmediateFlow(), SqliteStore(tmp_path / "s.db"), s
+        )
 
 
 def test_with_oidc_services_fills_the_registry(key_dir: Path) -> None:
-    s = parse(PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true'),
-              key_dir)
+    s = parse(
+        PROVIDER + service('client_id = "c"\nredirect_uris = ["https://a.example/cb"]\npublic_client = true'), key_dir
+    )
     registry = with_oidc_services(SERVICES, s)
     found = registry.by_client_id("c")
     assert found is not None and found.id == "portal"
@@ -181,6 +267,12 @@ def test_client_secret_hash_round_trip() -> None:
     assert verify_client_secret("correct horse", stored)
     assert not verify_client_secret("correct hors", stored)
     assert hash_client_secret("correct horse") != stored  # salted
-    for broken in ("", "scrypt$", "scrypt$x$8$1$AA$AA", "scrypt$16384$8$1$!!$AA", "scrypt$2$8$1$AAAA$AAAA",
-                   "bcrypt$16384$8$1$AAAA$AAAA"):
+    for broken in (
+        "",
+        "scrypt$",
+        "scrypt$x$8$1$AA$AA",
+        "scrypt$16384$8$1$!!$AA",
+        "scrypt$2$8$1$AAAA$AAAA",
+        "bcrypt$16384$8$1$AAAA$AAAA",
+    ):
         assert not verify_client_secret("correct horse", broken)

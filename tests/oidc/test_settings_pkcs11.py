@@ -28,8 +28,9 @@ def test_a_token_key_uses_the_hsm_settings_of_keys(tmp_path: Path) -> None:
     s = parse_oidc_settings(tomllib.loads(provider('[keys]\npkcs11_pin_env = "GW_PIN"')), tmp_path)
     assert s is not None
     assert s.provider.signing_key == SigningKeyRef(kid="hsm-1", path=None, token=TokenKeyRef(URI, "GW_PIN"))
-    s = parse_oidc_settings(tomllib.loads(provider(
-        '[keys]\npkcs11_pin_env = "GW_PIN"\npkcs11_module = "lib/hsm.so"')), tmp_path)
+    s = parse_oidc_settings(
+        tomllib.loads(provider('[keys]\npkcs11_pin_env = "GW_PIN"\npkcs11_module = "lib/hsm.so"')), tmp_path
+    )
     assert s is not None and s.provider.signing_key.token is not None
     assert s.provider.signing_key.token.module == tmp_path / "lib" / "hsm.so"
     # a PEM file next to it stays a file
@@ -37,11 +38,14 @@ def test_a_token_key_uses_the_hsm_settings_of_keys(tmp_path: Path) -> None:
     assert s is not None and s.provider.signing_key == SigningKeyRef(kid="hsm-1", path=tmp_path / "k.pem")
 
 
-@pytest.mark.parametrize(("keys", "message"), [
-    ("", r"oidc.signing_key.path: a pkcs11: key needs keys.pkcs11_pin_env"),
-    ('[keys]\npkcs11_pin_env = ""', r"oidc.signing_key.path: a pkcs11: key needs keys.pkcs11_pin_env"),
-    ('[keys]\npkcs11_pin_env = "P"\npkcs11_module = 3', r"keys.pkcs11_module: must be a path string"),
-])
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ("", r"oidc.signing_key.path: a pkcs11: key needs keys.pkcs11_pin_env"),
+        ('[keys]\npkcs11_pin_env = ""', r"oidc.signing_key.path: a pkcs11: key needs keys.pkcs11_pin_env"),
+        ('[keys]\npkcs11_pin_env = "P"\npkcs11_module = 3', r"keys.pkcs11_module: must be a path string"),
+    ],
+)
 def test_a_token_key_without_hsm_settings_is_refused(tmp_path: Path, keys: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_oidc_settings(tomllib.loads(provider(keys)), tmp_path)
@@ -61,8 +65,9 @@ def test_the_pin_variable_must_be_set_before_the_token_is_opened(
 def test_a_malformed_uri_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pkcs11")
     monkeypatch.setenv("TEST_EIDGW_PIN", "1234")
-    s = parse_oidc_settings(tomllib.loads(provider('[keys]\npkcs11_pin_env = "TEST_EIDGW_PIN"',
-                                                   "pkcs11:token=gw")), tmp_path)
+    s = parse_oidc_settings(
+        tomllib.loads(provider('[keys]\npkcs11_pin_env = "TEST_EIDGW_PIN"', "pkcs11:token=gw")), tmp_path
+    )
     assert s is not None
     with pytest.raises(ConfigError, match="oidc.signing_key.path: the PKCS#11 URI must name token= and object="):
         load_provider_keys(s.provider)

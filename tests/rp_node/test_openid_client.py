@@ -25,11 +25,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from helpers.gateway import Browser, Gateway, Servers, StartGateway, ausweisapp, tc_token_url_of
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret, new_client_secret
 from eid_gateway.identity import LevelOfAssurance
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
+from helpers.gateway import Browser, Gateway, Servers, StartGateway, ausweisapp, tc_token_url_of
 
 RP_DIR = Path(__file__).resolve().parent
 RP_SCRIPT = RP_DIR / "rp.mjs"
@@ -62,7 +62,9 @@ def node() -> str:
     """The node binary and the installed packages, or a failure that says how to get them."""
     found = shutil.which("node")
     if found is None:
-        pytest.fail("node is not installed: `./dev test` installs it (Debian's nodejs; openid-client 6 needs Node >= 20)")
+        pytest.fail(
+            "node is not installed: `./dev test` installs it (Debian's nodejs; openid-client 6 needs Node >= 20)"
+        )
     if not (RP_DIR / "node_modules" / "openid-client" / "package.json").is_file():
         pytest.fail("tests/rp_node/node_modules is missing: `./dev test` installs it (npm ci --prefix tests/rp_node)")
     return found
@@ -77,12 +79,23 @@ class NodeRp:
     redirect_uri: str
 
     async def run(self, *args: str) -> tuple[int, dict[str, Any]]:
-        env = {**os.environ, "EIDGW_ISSUER": self.gateway.origin, "EIDGW_CLIENT_ID": CLIENT_ID,
-               "EIDGW_CLIENT_SECRET": self.secret, "EIDGW_REDIRECT_URI": self.redirect_uri,
-               "EIDGW_ALLOW_HTTP": "1"}
+        env = {
+            **os.environ,
+            "EIDGW_ISSUER": self.gateway.origin,
+            "EIDGW_CLIENT_ID": CLIENT_ID,
+            "EIDGW_CLIENT_SECRET": self.secret,
+            "EIDGW_REDIRECT_URI": self.redirect_uri,
+            "EIDGW_ALLOW_HTTP": "1",
+        }
         proc = await asyncio.create_subprocess_exec(
-            node(), str(RP_SCRIPT), *args, cwd=RP_DIR, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            node(),
+            str(RP_SCRIPT),
+            *args,
+            cwd=RP_DIR,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), NODE_TIMEOUT)
         except TimeoutError:
@@ -152,8 +165,7 @@ async def test_sign_in_with_openid_client(start_gateway: StartGateway, browser: 
     code, answer = await rp.callback(current, session)
     assert code == 0, answer  # the code exchange with client_secret_post, the ID token's checks, userinfo
     claims, userinfo = answer["claims"], answer["userinfo"]
-    pseudonym = derive_pseudonym(rp.gateway.config.keys.pseudonym_secret, CLIENT_ID,
-                                 stable_restricted_id("erika").id)
+    pseudonym = derive_pseudonym(rp.gateway.config.keys.pseudonym_secret, CLIENT_ID, stable_restricted_id("erika").id)
     assert claims["sub"] == pseudonym and claims["iss"] == rp.gateway.origin and claims["aud"] == CLIENT_ID
     assert claims["nonce"] == session["nonce"] and claims["acr"] == LevelOfAssurance.HIGH.value
     assert userinfo["sub"] == pseudonym
@@ -174,8 +186,9 @@ WRONG_ISS = 'unexpected "iss" (issuer) response parameter value'
 MISSING_ISS = 'response parameter "iss" (issuer) missing'
 
 
-@pytest.mark.parametrize("variant", ["as sent", "forged iss", "error_response_iss = false"],
-                         ids=["as-sent", "forged-iss", "no-iss-switch"])
+@pytest.mark.parametrize(
+    "variant", ["as sent", "forged iss", "error_response_iss = false"], ids=["as-sent", "forged-iss", "no-iss-switch"]
+)
 async def test_cancel_raises_access_denied(
     start_gateway: StartGateway, browser: Browser, servers: Servers, variant: str
 ) -> None:
@@ -212,6 +225,6 @@ def test_the_docs_show_the_code_the_test_runs() -> None:
     """docs/integrations/openid-client.md shows rp.mjs's snippet unchanged."""
     source = RP_SCRIPT.read_text(encoding="utf-8")
     begin, end = "// --- the snippet of docs/integrations/openid-client.md", "// --- end of the snippet"
-    snippet = source[source.index("\n", source.index(begin)) + 1:source.index(end)]
+    snippet = source[source.index("\n", source.index(begin)) + 1 : source.index(end)]
     assert snippet.count("\n") > 30 and "client.discovery(" in snippet
     assert snippet in DOC.read_text(encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from saml.xmlenc import encrypt_assertion
 IDP = "https://idp.example.de/saml/metadata"
 SP = "https://service.stadt.example/saml/metadata"
 ACS = "https://service.stadt.example/saml/acs"
-NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +72,19 @@ class Factory:
             issue_instant=NOW,
             subject=m.Subject(
                 m.NameID(p.name_id, m.NAMEID_TRANSIENT, sp_name_qualifier=SP),
-                (m.SubjectConfirmation(recipient=p.recipient, not_on_or_after=p.not_on_or_after,
-                                       in_response_to=p.request_id),),
+                (
+                    m.SubjectConfirmation(
+                        recipient=p.recipient, not_on_or_after=p.not_on_or_after, in_response_to=p.request_id
+                    ),
+                ),
             ),
-            conditions=m.Conditions(not_before=p.not_before, not_on_or_after=p.not_on_or_after,
-                                    audience_restrictions=((p.audience,),), one_time_use=True),
-            authn_statements=(m.AuthnStatement(authn_instant=NOW, session_index="_s1",
-                                               class_ref=m.AC_SMARTCARD_PKI),),
+            conditions=m.Conditions(
+                not_before=p.not_before,
+                not_on_or_after=p.not_on_or_after,
+                audience_restrictions=((p.audience,),),
+                one_time_use=True,
+            ),
+            authn_statements=(m.AuthnStatement(authn_instant=NOW, session_index="_s1", class_ref=m.AC_SMARTCARD_PKI),),
             attributes=p.attributes,
         )
 
@@ -88,9 +94,15 @@ class Factory:
             m.sign_message(el, key or self.idp_key)
         return el
 
-    def response_element(self, p: Parts | None = None, *, sign_assertion: bool = True,
-                         sign_response: bool = False, encrypt: bool = False,
-                         assertions: list[etree._Element] | None = None) -> etree._Element:
+    def response_element(
+        self,
+        p: Parts | None = None,
+        *,
+        sign_assertion: bool = True,
+        sign_response: bool = False,
+        encrypt: bool = False,
+        assertions: list[etree._Element] | None = None,
+    ) -> etree._Element:
         p = p or Parts()
         if assertions is None:
             a = self.assertion_element(p, sign=sign_assertion) if p.status.is_success else None
@@ -98,8 +110,13 @@ class Factory:
                 a = encrypt_assertion(a, self.sp_key.certificate)
             assertions = [] if a is None else [a]
         resp = m.build_response(
-            m.Response(issuer=p.response_issuer, status=p.status, issue_instant=NOW,
-                       destination=p.destination, in_response_to=p.request_id),
+            m.Response(
+                issuer=p.response_issuer,
+                status=p.status,
+                issue_instant=NOW,
+                destination=p.destination,
+                in_response_to=p.request_id,
+            ),
             assertions,
         )
         if sign_response:
@@ -119,13 +136,19 @@ def factory(idp_key: KeyPair, sp_key: KeyPair) -> Factory:
 def make_validator(idp_key: KeyPair, sp_key: KeyPair) -> Callable[..., ResponseValidator]:
     def make(**kw: Any) -> ResponseValidator:
         options: dict[str, Any] = dict(
-            sp_entity_id=SP, acs_url=ACS, idp_entity_id=IDP, idp_certs=[idp_key.certificate],
-            decryption_keys=[sp_key], request_store=InMemoryRequestStore(), replay_cache=InMemoryReplayCache(),
+            sp_entity_id=SP,
+            acs_url=ACS,
+            idp_entity_id=IDP,
+            idp_certs=[idp_key.certificate],
+            decryption_keys=[sp_key],
+            request_store=InMemoryRequestStore(),
+            replay_cache=InMemoryReplayCache(),
         )
         options.update(kw)
         v = ResponseValidator(**options)
         v.request_store.add(Parts().request_id or "", expires_at=NOW + timedelta(minutes=10))
         return v
+
     return make
 
 

@@ -25,8 +25,9 @@ IDP_SSO = "https://idp.example.de/sso"
 
 
 def _request() -> m.AuthnRequest:
-    return m.AuthnRequest(issuer=SP, issue_instant=NOW, destination=IDP_SSO, acs_url=ACS,
-                          protocol_binding=m.BINDING_HTTP_POST)
+    return m.AuthnRequest(
+        issuer=SP, issue_instant=NOW, destination=IDP_SSO, acs_url=ACS, protocol_binding=m.BINDING_HTTP_POST
+    )
 
 
 def _query(url: str) -> str:
@@ -44,14 +45,13 @@ def test_redirect_signed_round_trip(request: pytest.FixtureRequest, key_name: st
     assert msg.signed and msg.param == "SAMLRequest" and msg.relay_state == "state 1/ä"
     assert msg.sig_alg == b.default_signature_algorithm(key)
     # The IdP then checks the request itself, trusting the binding's signature.
-    parsed = verify_authn_request(msg.element, trusted=[key.certificate], destination=IDP_SSO,
-                                  binding_signed=msg.signed, now=NOW)
+    parsed = verify_authn_request(
+        msg.element, trusted=[key.certificate], destination=IDP_SSO, binding_signed=msg.signed, now=NOW
+    )
     assert parsed == req
 
 
-def test_redirect_decoded_first_then_verified_with_the_senders_certificates(
-    sp_key: KeyPair, idp_key: KeyPair
-) -> None:
+def test_redirect_decoded_first_then_verified_with_the_senders_certificates(sp_key: KeyPair, idp_key: KeyPair) -> None:
     """The IdP path: decode without trust, read the Issuer, verify with that sender's keys — one decode."""
     url = b.redirect_url(IDP_SSO, m.build_authn_request(_request()), relay_state="st", key=sp_key)
     decoded = b.decode_redirect(_query(url))
@@ -71,6 +71,7 @@ def test_redirect_decoded_first_then_verified_with_the_senders_certificates(
 
 def test_redirect_rsa_pss_signature(sp_key: KeyPair) -> None:
     from saml.algorithms import RSA_PSS_SHA256
+
     url = b.redirect_url(IDP_SSO, m.build_authn_request(_request()), key=sp_key, sig_alg=RSA_PSS_SHA256)
     assert b.parse_redirect(_query(url), trusted=[sp_key.certificate], require_signature=True).signed
 
@@ -120,7 +121,9 @@ def test_redirect_verifies_raw_encoding_not_a_reencoding(idp_key: KeyPair) -> No
 
 def test_redirect_sigalg_outside_policy_refused(sp_key: KeyPair) -> None:
     url = b.redirect_url(IDP_SSO, m.build_authn_request(_request()), key=sp_key, sig_alg=RSA_SHA256)
-    query = _query(url).replace(quote(RSA_SHA256, safe=""), quote("http://www.w3.org/2000/09/xmldsig#rsa-sha1", safe=""))
+    query = _query(url).replace(
+        quote(RSA_SHA256, safe=""), quote("http://www.w3.org/2000/09/xmldsig#rsa-sha1", safe="")
+    )
     with pytest.raises(b.BindingSignatureInvalid, match="not an allowed"):
         b.parse_redirect(query, trusted=[sp_key.certificate], require_signature=True)
 
@@ -140,8 +143,9 @@ def test_redirect_malformed_inputs() -> None:
     with pytest.raises(BindingError, match="not valid base64"):
         b.parse_redirect("SAMLRequest=%%%", trusted=None, require_signature=False)
     with pytest.raises(BindingError, match="not raw DEFLATE"):
-        b.parse_redirect("SAMLRequest=" + quote(base64.b64encode(b"plain").decode()), trusted=None,
-                         require_signature=False)
+        b.parse_redirect(
+            "SAMLRequest=" + quote(base64.b64encode(b"plain").decode()), trusted=None, require_signature=False
+        )
     truncated = quote(base64.b64encode(b._deflate(b"<a>hello</a>")[:-3]).decode(), safe="")
     with pytest.raises(BindingError, match="truncated"):
         b.parse_redirect("SAMLRequest=" + truncated, trusted=None, require_signature=False)

@@ -31,16 +31,28 @@ def idp_metadata(tmp_path: Path, idp_key: KeyPair) -> Path:
     key_pem, cert_pem = key_pair_to_pem(idp_key)
     (tmp_path / "idp.crt").write_bytes(cert_pem)
     path = tmp_path / "idp.xml"
-    code, _, err = run("metadata", "--entity-id", IDP, "--cert", str(tmp_path / "idp.crt"),
-                       "--idp-sso", "https://idp/sso", "--out", str(path), "--valid-days", "36500")
+    code, _, err = run(
+        "metadata",
+        "--entity-id",
+        IDP,
+        "--cert",
+        str(tmp_path / "idp.crt"),
+        "--idp-sso",
+        "https://idp/sso",
+        "--out",
+        str(path),
+        "--valid-days",
+        "36500",
+    )
     assert code == 0, err
     return path
 
 
 def test_keygen_writes_a_usable_pair(tmp_path: Path) -> None:
     key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
-    code, out, _ = run("keygen", "--kind", "ec-p256", "--cn", "Stadt Test", "--out-key", str(key),
-                       "--out-cert", str(cert))
+    code, out, _ = run(
+        "keygen", "--kind", "ec-p256", "--cn", "Stadt Test", "--out-key", str(key), "--out-cert", str(cert)
+    )
     assert code == 0 and "ec-p256" in out
     kp = load_key_pair(key.read_bytes(), cert.read_bytes())
     assert kp.is_ec and (key.stat().st_mode & 0o777) == 0o600
@@ -50,8 +62,19 @@ def test_metadata_command_sp_signed(tmp_path: Path, sp_key: KeyPair) -> None:
     key_pem, cert_pem = key_pair_to_pem(sp_key)
     (tmp_path / "k.pem").write_bytes(key_pem)
     (tmp_path / "c.pem").write_bytes(cert_pem)
-    code, out, _ = run("metadata", "--entity-id", SP, "--cert", str(tmp_path / "c.pem"), "--acs", ACS,
-                       "--sign-key", str(tmp_path / "k.pem"), "--sign-cert", str(tmp_path / "c.pem"))
+    code, out, _ = run(
+        "metadata",
+        "--entity-id",
+        SP,
+        "--cert",
+        str(tmp_path / "c.pem"),
+        "--acs",
+        ACS,
+        "--sign-key",
+        str(tmp_path / "k.pem"),
+        "--sign-cert",
+        str(tmp_path / "c.pem"),
+    )
     assert code == 0
     parsed = parse_metadata(out.encode(), trusted=[sp_key.certificate], require_signature=True)
     assert parsed.signed and parsed.sp is not None and parsed.sp.acs_locations() == [ACS]
@@ -65,11 +88,26 @@ def test_metadata_command_needs_a_role(tmp_path: Path, idp_key: KeyPair) -> None
 
 def test_verify_ok_xml_and_base64(tmp_path: Path, idp_metadata: Path, factory: Factory) -> None:
     xml = factory.response(Parts(request_id="_abc"))
-    for name, data in (("r.xml", xml), ("r.b64", base64.b64encode(xml)),
-                       ("r.form", b"SAMLResponse=" + quote(base64.b64encode(xml).decode(), safe="").encode())):
+    for name, data in (
+        ("r.xml", xml),
+        ("r.b64", base64.b64encode(xml)),
+        ("r.form", b"SAMLResponse=" + quote(base64.b64encode(xml).decode(), safe="").encode()),
+    ):
         (tmp_path / name).write_bytes(data)
-        code, out, err = run("verify", "--metadata", str(idp_metadata), "--sp-entity-id", SP, "--acs-url", ACS,
-                             "--request-id", "_abc", "--now", m.format_datetime(NOW), str(tmp_path / name))
+        code, out, err = run(
+            "verify",
+            "--metadata",
+            str(idp_metadata),
+            "--sp-entity-id",
+            SP,
+            "--acs-url",
+            ACS,
+            "--request-id",
+            "_abc",
+            "--now",
+            m.format_datetime(NOW),
+            str(tmp_path / name),
+        )
         assert code == 0, err
         assert "subject: user@city.de" in out
         assert "attribute: urn:oid:0.9.2342.19200300.100.1.3 = a@x.de, b@x.de" in out
@@ -80,35 +118,72 @@ def test_verify_encrypted_with_key(tmp_path: Path, idp_metadata: Path, factory: 
     (tmp_path / "k.pem").write_bytes(key_pem)
     (tmp_path / "c.pem").write_bytes(cert_pem)
     (tmp_path / "r.xml").write_bytes(factory.response(Parts(request_id=None), encrypt=True))
-    code, out, err = run("verify", "--metadata", str(idp_metadata), "--sp-entity-id", SP, "--acs-url", ACS,
-                         "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "c.pem"),
-                         "--allow-unsolicited", "--now", m.format_datetime(NOW), str(tmp_path / "r.xml"))
+    code, out, err = run(
+        "verify",
+        "--metadata",
+        str(idp_metadata),
+        "--sp-entity-id",
+        SP,
+        "--acs-url",
+        ACS,
+        "--key",
+        str(tmp_path / "k.pem"),
+        "--cert",
+        str(tmp_path / "c.pem"),
+        "--allow-unsolicited",
+        "--now",
+        m.format_datetime(NOW),
+        str(tmp_path / "r.xml"),
+    )
     assert code == 0, err
     assert "encrypted: True" in out
 
 
-@pytest.mark.parametrize(("parts", "now_delta", "exit_code", "error"), [
-    (Parts(request_id=None), 0, 18, "UnsolicitedResponse"),
-    (Parts(request_id=None), 600, 11, "Expired"),
-    (Parts(audience="https://other"), 0, 13, "AudienceMismatch"),
-    (Parts(status=m.Status(m.STATUS_RESPONDER)), 0, 10, "StatusError"),
-])
-def test_verify_errors_have_distinct_exit_codes(tmp_path: Path, idp_metadata: Path, factory: Factory,
-                                                parts: Parts, now_delta: int, exit_code: int, error: str) -> None:
+@pytest.mark.parametrize(
+    ("parts", "now_delta", "exit_code", "error"),
+    [
+        (Parts(request_id=None), 0, 18, "UnsolicitedResponse"),
+        (Parts(request_id=None), 600, 11, "Expired"),
+        (Parts(audience="https://other"), 0, 13, "AudienceMismatch"),
+        (Parts(status=m.Status(m.STATUS_RESPONDER)), 0, 10, "StatusError"),
+    ],
+)
+def test_verify_errors_have_distinct_exit_codes(
+    tmp_path: Path, idp_metadata: Path, factory: Factory, parts: Parts, now_delta: int, exit_code: int, error: str
+) -> None:
     (tmp_path / "r.xml").write_bytes(factory.response(parts))
-    code, out, err = run("verify", "--metadata", str(idp_metadata), "--sp-entity-id", SP, "--acs-url", ACS,
-                         "--any-request-id", "--now", m.format_datetime(NOW + timedelta(seconds=now_delta)),
-                         str(tmp_path / "r.xml"))
+    code, out, err = run(
+        "verify",
+        "--metadata",
+        str(idp_metadata),
+        "--sp-entity-id",
+        SP,
+        "--acs-url",
+        ACS,
+        "--any-request-id",
+        "--now",
+        m.format_datetime(NOW + timedelta(seconds=now_delta)),
+        str(tmp_path / "r.xml"),
+    )
     assert code == exit_code and error in err and out == ""
 
 
-def test_verify_forged_and_garbage(tmp_path: Path, idp_metadata: Path, factory: Factory,
-                                   other_key: KeyPair) -> None:
+def test_verify_forged_and_garbage(tmp_path: Path, idp_metadata: Path, factory: Factory, other_key: KeyPair) -> None:
     forged = factory.response(Parts(request_id=None), assertions=[factory.assertion_element(Parts(), key=other_key)])
     (tmp_path / "f.xml").write_bytes(forged)
     (tmp_path / "g.xml").write_bytes(b"not base64 at all!")
-    common = ["verify", "--metadata", str(idp_metadata), "--sp-entity-id", SP, "--acs-url", ACS, "--any-request-id",
-              "--now", m.format_datetime(NOW)]
+    common = [
+        "verify",
+        "--metadata",
+        str(idp_metadata),
+        "--sp-entity-id",
+        SP,
+        "--acs-url",
+        ACS,
+        "--any-request-id",
+        "--now",
+        m.format_datetime(NOW),
+    ]
     code, _, err = run(*common, str(tmp_path / "f.xml"))
     assert code == 33 and "UntrustedKey" in err
     code, _, err = run(*common, str(tmp_path / "g.xml"))
@@ -117,17 +192,38 @@ def test_verify_forged_and_garbage(tmp_path: Path, idp_metadata: Path, factory: 
     assert code == cli.EXIT_ERROR
 
 
-def test_verify_derives_unverified_defaults_with_warning(tmp_path: Path, idp_metadata: Path,
-                                                        factory: Factory) -> None:
+def test_verify_derives_unverified_defaults_with_warning(tmp_path: Path, idp_metadata: Path, factory: Factory) -> None:
     (tmp_path / "r.xml").write_bytes(factory.response(Parts(request_id=None)))
-    code, out, err = run("verify", "--metadata", str(idp_metadata), "--allow-unsolicited",
-                         "--now", m.format_datetime(NOW), str(tmp_path / "r.xml"))
+    code, out, err = run(
+        "verify",
+        "--metadata",
+        str(idp_metadata),
+        "--allow-unsolicited",
+        "--now",
+        m.format_datetime(NOW),
+        str(tmp_path / "r.xml"),
+    )
     assert code == 0 and "warning: --acs-url not given" in err
 
 
 def test_python_dash_m_saml(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "saml", "keygen", "--cn", "x", "--out-key", str(tmp_path / "k"),
-                           "--out-cert", str(tmp_path / "c")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "saml",
+            "keygen",
+            "--cn",
+            "x",
+            "--out-key",
+            str(tmp_path / "k"),
+            "--out-cert",
+            str(tmp_path / "c"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     proc = subprocess.run([sys.executable, "-m", "saml", "verify"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--metadata" in proc.stderr

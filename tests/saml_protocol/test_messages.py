@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
@@ -30,15 +30,23 @@ def test_authn_request_round_trip_keeps_every_field() -> None:
     ext = etree.Element("{urn:example:ext}Hint")
     ext.text = "kiosk"
     req = m.AuthnRequest(
-        issuer=SP, issue_instant=NOW, destination="https://idp.example.de/sso", acs_url=ACS,
-        protocol_binding=m.BINDING_HTTP_POST, force_authn=True, is_passive=False, provider_name="Stadt",
+        issuer=SP,
+        issue_instant=NOW,
+        destination="https://idp.example.de/sso",
+        acs_url=ACS,
+        protocol_binding=m.BINDING_HTTP_POST,
+        force_authn=True,
+        is_passive=False,
+        provider_name="Stadt",
         name_id_policy=m.NameIDPolicy(m.NAMEID_PERSISTENT, SP, True),
         requested_authn_context=m.RequestedAuthnContext((m.AC_SMARTCARD_PKI,), "minimum"),
         extensions=(ext,),
     )
     parsed = m.parse_authn_request(reparse(m.build_authn_request(req)))
     assert parsed.extensions[0].tag == "{urn:example:ext}Hint" and parsed.extensions[0].text == "kiosk"
-    assert m.AuthnRequest(**{**parsed.__dict__, "extensions": ()}) == m.AuthnRequest(**{**req.__dict__, "extensions": ()})
+    assert m.AuthnRequest(**{**parsed.__dict__, "extensions": ()}) == m.AuthnRequest(
+        **{**req.__dict__, "extensions": ()}
+    )
 
 
 def test_assertion_round_trip(factory: Factory) -> None:
@@ -50,24 +58,33 @@ def test_assertion_round_trip(factory: Factory) -> None:
 
 
 def test_response_and_status_round_trip() -> None:
-    r = m.Response(issuer=IDP, issue_instant=NOW, destination=ACS, in_response_to="_r1",
-                   status=m.Status(m.STATUS_RESPONDER, m.STATUS_AUTHN_FAILED, "cancelled"))
+    r = m.Response(
+        issuer=IDP,
+        issue_instant=NOW,
+        destination=ACS,
+        in_response_to="_r1",
+        status=m.Status(m.STATUS_RESPONDER, m.STATUS_AUTHN_FAILED, "cancelled"),
+    )
     assert m.parse_response(reparse(m.build_response(r))) == r
 
 
 def test_logout_round_trip() -> None:
-    lr = m.LogoutRequest(issuer=SP, name_id=m.NameID("abc", m.NAMEID_TRANSIENT), issue_instant=NOW,
-                         destination="https://idp/slo", session_indexes=("_s1", "_s2"), reason=m.LOGOUT_REASON_USER,
-                         not_on_or_after=NOW + timedelta(minutes=1))
+    lr = m.LogoutRequest(
+        issuer=SP,
+        name_id=m.NameID("abc", m.NAMEID_TRANSIENT),
+        issue_instant=NOW,
+        destination="https://idp/slo",
+        session_indexes=("_s1", "_s2"),
+        reason=m.LOGOUT_REASON_USER,
+        not_on_or_after=NOW + timedelta(minutes=1),
+    )
     assert m.parse_logout_request(reparse(m.build_logout_request(lr))) == lr
-    resp = m.LogoutResponse(issuer=IDP, in_response_to=lr.id, issue_instant=NOW,
-                            status=m.Status(m.STATUS_SUCCESS))
+    resp = m.LogoutResponse(issuer=IDP, in_response_to=lr.id, issue_instant=NOW, status=m.Status(m.STATUS_SUCCESS))
     assert m.parse_logout_response(reparse(m.build_logout_response(resp))) == resp
 
 
 def test_datetime_parsing_is_aware_and_refuses_zoneless() -> None:
-    assert m.parse_datetime("2026-03-01T13:00:00.123456789+01:00") == datetime(
-        2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    assert m.parse_datetime("2026-03-01T13:00:00.123456789+01:00") == datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
     assert m.format_datetime(NOW) == "2026-03-01T12:00:00Z"
     with pytest.raises(MessageError, match="time zone"):
         m.parse_datetime("2026-03-01T12:00:00")
@@ -80,8 +97,9 @@ def _assertion_xml(factory: Factory) -> bytes:
 
 
 def test_name_id_with_child_element_is_refused(factory: Factory) -> None:
-    xml = _assertion_xml(factory).replace(b"user@city.de</saml:NameID>",
-                                          b"user@city.de<saml:Foo>x</saml:Foo>.evil.com</saml:NameID>")
+    xml = _assertion_xml(factory).replace(
+        b"user@city.de</saml:NameID>", b"user@city.de<saml:Foo>x</saml:Foo>.evil.com</saml:NameID>"
+    )
     with pytest.raises(MessageError, match="NameID must contain only text"):
         m.parse_assertion(parse_xml(xml))
 

@@ -19,11 +19,15 @@ def _idp_entity(idp_key: KeyPair, other_key: KeyPair, sp_key: KeyPair) -> md.Ent
     return md.EntityDescriptor(
         entity_id=IDP,
         idp=md.IDPSSODescriptor(
-            sso_services=(md.Endpoint(m.BINDING_HTTP_REDIRECT, "https://idp/sso"),
-                          md.Endpoint(m.BINDING_HTTP_POST, "https://idp/sso-post")),
-            keys=(md.KeyDescriptor(idp_key.certificate, md.USE_SIGNING),
-                  md.KeyDescriptor(other_key.certificate, md.USE_SIGNING),  # rollover: next key
-                  md.KeyDescriptor(sp_key.certificate, md.USE_ENCRYPTION)),
+            sso_services=(
+                md.Endpoint(m.BINDING_HTTP_REDIRECT, "https://idp/sso"),
+                md.Endpoint(m.BINDING_HTTP_POST, "https://idp/sso-post"),
+            ),
+            keys=(
+                md.KeyDescriptor(idp_key.certificate, md.USE_SIGNING),
+                md.KeyDescriptor(other_key.certificate, md.USE_SIGNING),  # rollover: next key
+                md.KeyDescriptor(sp_key.certificate, md.USE_ENCRYPTION),
+            ),
             slo_services=(md.Endpoint(m.BINDING_HTTP_REDIRECT, "https://idp/slo"),),
             name_id_formats=(m.NAMEID_TRANSIENT, m.NAMEID_PERSISTENT),
             want_authn_requests_signed=True,
@@ -47,9 +51,15 @@ def test_idp_metadata_round_trip(idp_key: KeyPair, other_key: KeyPair, sp_key: K
 
 
 def test_sp_metadata_round_trip(sp_key: KeyPair) -> None:
-    entity = md.EntityDescriptor(SP, sp=md.SPSSODescriptor(
-        acs_services=(md.Endpoint(m.BINDING_HTTP_POST, ACS, is_default=True),),
-        keys=(md.KeyDescriptor(sp_key.certificate),), authn_requests_signed=True, want_assertions_signed=True))
+    entity = md.EntityDescriptor(
+        SP,
+        sp=md.SPSSODescriptor(
+            acs_services=(md.Endpoint(m.BINDING_HTTP_POST, ACS, is_default=True),),
+            keys=(md.KeyDescriptor(sp_key.certificate),),
+            authn_requests_signed=True,
+            want_assertions_signed=True,
+        ),
+    )
     parsed = md.parse_metadata(to_bytes(md.build_metadata(entity)), now=NOW)
     assert parsed.sp is not None and parsed.sp.acs_locations() == [ACS]
     assert parsed.sp.acs_services[0].index == 0 and parsed.sp.acs_services[0].is_default
@@ -68,8 +78,9 @@ def test_signed_metadata(idp_key: KeyPair, other_key: KeyPair, sp_key: KeyPair) 
         md.parse_metadata(tampered, trusted=[sp_key.certificate], now=NOW)
 
 
-def test_unsigned_metadata_refused_when_signature_required(idp_key: KeyPair, other_key: KeyPair,
-                                                           sp_key: KeyPair) -> None:
+def test_unsigned_metadata_refused_when_signature_required(
+    idp_key: KeyPair, other_key: KeyPair, sp_key: KeyPair
+) -> None:
     xml = to_bytes(md.build_metadata(_idp_entity(idp_key, other_key, sp_key)))
     with pytest.raises(md.MetadataSignatureMissing, match="not signed"):
         md.parse_metadata(xml, trusted=[sp_key.certificate], require_signature=True, now=NOW)
@@ -86,12 +97,14 @@ def test_malformed_metadata() -> None:
         md.parse_metadata(b"<EntitiesDescriptor xmlns='urn:oasis:names:tc:SAML:2.0:metadata'/>")
     with pytest.raises(MetadataError, match="neither"):
         md.parse_metadata(b"<md:EntityDescriptor xmlns:md='urn:oasis:names:tc:SAML:2.0:metadata' entityID='x'/>")
-    bad_cert = (b"<md:EntityDescriptor xmlns:md='urn:oasis:names:tc:SAML:2.0:metadata' "
-                b"xmlns:ds='http://www.w3.org/2000/09/xmldsig#' entityID='x'>"
-                b"<md:IDPSSODescriptor protocolSupportEnumeration='urn:oasis:names:tc:SAML:2.0:protocol'>"
-                b"<md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>AAAA</ds:X509Certificate>"
-                b"</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
-                b"<md:SingleSignOnService Binding='b' Location='l'/></md:IDPSSODescriptor></md:EntityDescriptor>")
+    bad_cert = (
+        b"<md:EntityDescriptor xmlns:md='urn:oasis:names:tc:SAML:2.0:metadata' "
+        b"xmlns:ds='http://www.w3.org/2000/09/xmldsig#' entityID='x'>"
+        b"<md:IDPSSODescriptor protocolSupportEnumeration='urn:oasis:names:tc:SAML:2.0:protocol'>"
+        b"<md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>AAAA</ds:X509Certificate>"
+        b"</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+        b"<md:SingleSignOnService Binding='b' Location='l'/></md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
     with pytest.raises(MetadataError, match="unreadable"):
         md.parse_metadata(bad_cert)
 

@@ -32,10 +32,10 @@ import pytest
 from saml import bindings, dsig
 from saml import messages as m
 from saml import metadata as md
+from saml.algorithms import RSA_OAEP_MGF1P, SHA1
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 from saml.validate import ResponseValidator, verify_authn_request
 from saml.xml import to_bytes
-from saml.algorithms import RSA_OAEP_MGF1P, SHA1
 from saml.xmlenc import ForbiddenEncryptionAlgorithm, encrypt_assertion
 
 XMLSEC1 = shutil.which("xmlsec1")
@@ -93,14 +93,16 @@ def _write(directory: Path, name: str, data: bytes) -> str:
 @pytest.fixture(scope="module")
 def py_sp(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Saml2Client:
     d = tmp_path_factory.mktemp("py_sp")
-    our_idp_metadata = md.build_metadata(md.EntityDescriptor(
-        OUR_IDP,
-        idp=md.IDPSSODescriptor(
-            sso_services=(md.Endpoint(m.BINDING_HTTP_REDIRECT, OUR_SSO), md.Endpoint(m.BINDING_HTTP_POST, OUR_SSO)),
-            keys=(md.KeyDescriptor(keys.idp.certificate, md.USE_SIGNING),),
-            name_id_formats=(m.NAMEID_TRANSIENT,),
-        ),
-    ))
+    our_idp_metadata = md.build_metadata(
+        md.EntityDescriptor(
+            OUR_IDP,
+            idp=md.IDPSSODescriptor(
+                sso_services=(md.Endpoint(m.BINDING_HTTP_REDIRECT, OUR_SSO), md.Endpoint(m.BINDING_HTTP_POST, OUR_SSO)),
+                keys=(md.KeyDescriptor(keys.idp.certificate, md.USE_SIGNING),),
+                name_id_formats=(m.NAMEID_TRANSIENT,),
+            ),
+        )
+    )
     key_pem, cert_pem = key_pair_to_pem(keys.sp)
     key_file, cert_file = _write(d, "sp.key", key_pem), _write(d, "sp.crt", cert_pem)
     config: dict[str, Any] = {
@@ -111,38 +113,55 @@ def py_sp(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Saml2Client:
         "encryption_keypairs": [{"key_file": key_file, "cert_file": cert_file}],
         "xmlsec_binary": XMLSEC1,
         "allow_unknown_attributes": True,
-        "service": {"sp": {
-            "endpoints": {"assertion_consumer_service": [(PY_ACS, BINDING_HTTP_POST)]},
-            "want_assertions_signed": True,
-            "want_response_signed": False,
-            "allow_unsolicited": False,
-            "authn_requests_signed": True,
-            "name_id_format": [NAMEID_FORMAT_TRANSIENT],
-        }},
+        "service": {
+            "sp": {
+                "endpoints": {"assertion_consumer_service": [(PY_ACS, BINDING_HTTP_POST)]},
+                "want_assertions_signed": True,
+                "want_response_signed": False,
+                "allow_unsolicited": False,
+                "authn_requests_signed": True,
+                "name_id_format": [NAMEID_FORMAT_TRANSIENT],
+            }
+        },
     }
     cfg = SPConfig()
     cfg.load(config)
     return Saml2Client(cfg)
 
 
-def _our_response(keys: Keys, request_id: str, *, sign_response: bool, encrypt: bool = False,
-                  name_id: str = "pseudonym-4711", **encryption: str) -> bytes:
+def _our_response(
+    keys: Keys,
+    request_id: str,
+    *,
+    sign_response: bool,
+    encrypt: bool = False,
+    name_id: str = "pseudonym-4711",
+    **encryption: str,
+) -> bytes:
     now = m.utcnow()
-    assertion = m.build_assertion(m.Assertion(
-        issuer=OUR_IDP,
-        subject=m.Subject(m.NameID(name_id, m.NAMEID_TRANSIENT),
-                          (m.SubjectConfirmation(recipient=PY_ACS, not_on_or_after=now + timedelta(minutes=5),
-                                                 in_response_to=request_id),)),
-        conditions=m.Conditions(now - timedelta(seconds=30), now + timedelta(minutes=5), ((PY_SP,),)),
-        authn_statements=(m.AuthnStatement(now, m.new_id(), m.AC_SMARTCARD_PKI),),
-        attributes=(m.Attribute("urn:oid:2.5.4.42", ("ERIKA",), friendly_name="givenName"),
-                    m.Attribute("urn:oid:2.5.4.4", ("MUSTERMANN",), friendly_name="sn")),
-    ))
+    assertion = m.build_assertion(
+        m.Assertion(
+            issuer=OUR_IDP,
+            subject=m.Subject(
+                m.NameID(name_id, m.NAMEID_TRANSIENT),
+                (
+                    m.SubjectConfirmation(
+                        recipient=PY_ACS, not_on_or_after=now + timedelta(minutes=5), in_response_to=request_id
+                    ),
+                ),
+            ),
+            conditions=m.Conditions(now - timedelta(seconds=30), now + timedelta(minutes=5), ((PY_SP,),)),
+            authn_statements=(m.AuthnStatement(now, m.new_id(), m.AC_SMARTCARD_PKI),),
+            attributes=(
+                m.Attribute("urn:oid:2.5.4.42", ("ERIKA",), friendly_name="givenName"),
+                m.Attribute("urn:oid:2.5.4.4", ("MUSTERMANN",), friendly_name="sn"),
+            ),
+        )
+    )
     m.sign_message(assertion, keys.idp)
     if encrypt:
         assertion = encrypt_assertion(assertion, keys.sp.certificate, **encryption)
-    response = m.build_response(m.Response(issuer=OUR_IDP, destination=PY_ACS, in_response_to=request_id),
-                                [assertion])
+    response = m.build_response(m.Response(issuer=OUR_IDP, destination=PY_ACS, in_response_to=request_id), [assertion])
     if sign_response:
         m.sign_message(response, keys.idp)
     return to_bytes(response)
@@ -151,8 +170,9 @@ def _our_response(keys: Keys, request_id: str, *, sign_response: bool, encrypt: 
 def _py_parse(client: Saml2Client, xml: bytes, request_id: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return client.parse_authn_request_response(base64.b64encode(xml).decode(), BINDING_HTTP_POST,
-                                                   outstanding={request_id: "/"})
+        return client.parse_authn_request_response(
+            base64.b64encode(xml).decode(), BINDING_HTTP_POST, outstanding={request_id: "/"}
+        )
 
 
 @pytest.mark.parametrize("sign_response", [True, False], ids=["signed-response", "signed-assertion-only"])
@@ -175,9 +195,11 @@ def test_pysaml2_sp_refuses_our_response_tampered_after_signing(py_sp: Saml2Clie
         _py_parse(py_sp, xml, request_id)
 
 
-@pytest.mark.skipif(XMLSEC1 is not None and _xmlsec1_version() < (1, 3),
-                    reason="xmlsec1 < 1.3 (Debian bookworm: 1.2.37) cannot do xmlenc11#rsa-oaep or OAEP with "
-                           "SHA-256, which is what we encrypt with (AES-256-GCM + RSA-OAEP/MGF1-SHA256)")
+@pytest.mark.skipif(
+    XMLSEC1 is not None and _xmlsec1_version() < (1, 3),
+    reason="xmlsec1 < 1.3 (Debian bookworm: 1.2.37) cannot do xmlenc11#rsa-oaep or OAEP with "
+    "SHA-256, which is what we encrypt with (AES-256-GCM + RSA-OAEP/MGF1-SHA256)",
+)
 def test_pysaml2_sp_decrypts_our_encrypted_assertion(py_sp: Saml2Client, keys: Keys) -> None:
     request_id = m.new_id()
     result = _py_parse(py_sp, _our_response(keys, request_id, sign_response=True, encrypt=True), request_id)
@@ -188,8 +210,9 @@ def test_pysaml2_sp_decrypts_our_encrypted_assertion(py_sp: Saml2Client, keys: K
 def test_pysaml2_sp_decrypts_our_assertion_encrypted_in_xml_enc_1_0_form(py_sp: Saml2Client, keys: Keys) -> None:
     """AES-256-GCM with RSA-OAEP-MGF1P (SHA-1 OAEP digest): what xmlsec1 1.2 (pysaml2's backend) decrypts."""
     request_id = m.new_id()
-    xml = _our_response(keys, request_id, sign_response=True, encrypt=True,
-                        key_transport=RSA_OAEP_MGF1P, oaep_digest=SHA1)
+    xml = _our_response(
+        keys, request_id, sign_response=True, encrypt=True, key_transport=RSA_OAEP_MGF1P, oaep_digest=SHA1
+    )
     assert b"EncryptedAssertion" in xml and b"ERIKA" not in xml
     result = _py_parse(py_sp, xml, request_id)
     assert result is not None and result.name_id is not None
@@ -201,14 +224,25 @@ def test_pysaml2_sp_redirect_authn_request_verified_by_our_idp_side(py_sp: Saml2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         request_id, info = py_sp.prepare_for_authenticate(
-            entityid=OUR_IDP, relay_state="st-1", binding=BINDING_HTTP_REDIRECT, sign=True,
-            sigalg=RSA_SHA256, digest_alg=SHA256)
+            entityid=OUR_IDP,
+            relay_state="st-1",
+            binding=BINDING_HTTP_REDIRECT,
+            sign=True,
+            sigalg=RSA_SHA256,
+            digest_alg=SHA256,
+        )
     location = dict(info["headers"])["Location"]
     assert location.startswith(OUR_SSO + "?")
     msg = bindings.parse_redirect(urlsplit(location).query, trusted=[keys.sp.certificate], require_signature=True)
     assert msg.signed and msg.relay_state == "st-1" and msg.sig_alg == RSA_SHA256
-    request = verify_authn_request(msg.element, trusted=[keys.sp.certificate], destination=OUR_SSO,
-                                   sp_entity_id=PY_SP, acs_urls=[PY_ACS], binding_signed=msg.signed)
+    request = verify_authn_request(
+        msg.element,
+        trusted=[keys.sp.certificate],
+        destination=OUR_SSO,
+        sp_entity_id=PY_SP,
+        acs_urls=[PY_ACS],
+        binding_signed=msg.signed,
+    )
     assert request.id == request_id and request.acs_url == PY_ACS
     # one changed character anywhere in the signed part breaks it
     tampered = urlsplit(location).query.replace("RelayState=st-1", "RelayState=st-2")
@@ -228,9 +262,16 @@ class PyIdp:
 @pytest.fixture(scope="module")
 def py_idp(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> PyIdp:
     d = tmp_path_factory.mktemp("py_idp")
-    our_sp_metadata = md.build_metadata(md.EntityDescriptor(OUR_SP, sp=md.SPSSODescriptor(
-        acs_services=(md.Endpoint(m.BINDING_HTTP_POST, OUR_ACS),),
-        keys=(md.KeyDescriptor(keys.sp.certificate),), want_assertions_signed=True)))
+    our_sp_metadata = md.build_metadata(
+        md.EntityDescriptor(
+            OUR_SP,
+            sp=md.SPSSODescriptor(
+                acs_services=(md.Endpoint(m.BINDING_HTTP_POST, OUR_ACS),),
+                keys=(md.KeyDescriptor(keys.sp.certificate),),
+                want_assertions_signed=True,
+            ),
+        )
+    )
     key_pem, cert_pem = key_pair_to_pem(keys.idp)
     config: dict[str, Any] = {
         "entityid": PY_IDP,
@@ -238,12 +279,19 @@ def py_idp(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> PyIdp:
         "key_file": _write(d, "idp.key", key_pem),
         "cert_file": _write(d, "idp.crt", cert_pem),
         "xmlsec_binary": XMLSEC1,
-        "service": {"idp": {
-            "endpoints": {"single_sign_on_service": [("https://pysaml2-idp.example/sso", BINDING_HTTP_REDIRECT)]},
-            "policy": {"default": {"lifetime": {"minutes": 5}, "attribute_restrictions": None,
-                                   "name_form": m.ATTRNAME_FORMAT_URI}},
-            "name_id_format": [NAMEID_FORMAT_TRANSIENT],
-        }},
+        "service": {
+            "idp": {
+                "endpoints": {"single_sign_on_service": [("https://pysaml2-idp.example/sso", BINDING_HTTP_REDIRECT)]},
+                "policy": {
+                    "default": {
+                        "lifetime": {"minutes": 5},
+                        "attribute_restrictions": None,
+                        "name_form": m.ATTRNAME_FORMAT_URI,
+                    }
+                },
+                "name_id_format": [NAMEID_FORMAT_TRANSIENT],
+            }
+        },
     }
     cfg = IdPConfig()
     cfg.load(config)
@@ -259,18 +307,25 @@ def _py_response(idp: PyIdp, request_id: str, **kw: Any) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         resp = idp.server.create_authn_response(
-            {"givenName": ["ERIKA"], "mail": ["erika@example.de", "e.m@example.de"]}, request_id, OUR_ACS, OUR_SP,
+            {"givenName": ["ERIKA"], "mail": ["erika@example.de", "e.m@example.de"]},
+            request_id,
+            OUR_ACS,
+            OUR_SP,
             name_id=PyNameID(format=NAMEID_FORMAT_TRANSIENT, text="py-subject-1"),
-            authn=broker.get_authn_by_accr(PASSWORDPROTECTEDTRANSPORT), sign_response=True, sign_assertion=True,
-            **kw)
+            authn=broker.get_authn_by_accr(PASSWORDPROTECTEDTRANSPORT),
+            sign_response=True,
+            sign_assertion=True,
+            **kw,
+        )
     return str(resp).encode()
 
 
 def _validator(idp: PyIdp, keys: Keys, request_id: str, **kw: Any) -> ResponseValidator:
     entity = md.parse_metadata(idp.metadata)
     assert entity.entity_id == PY_IDP and entity.idp is not None
-    validator = ResponseValidator.from_metadata(entity, sp_entity_id=OUR_SP, acs_url=OUR_ACS,
-                                                require_signed_response=True, decryption_keys=[keys.sp], **kw)
+    validator = ResponseValidator.from_metadata(
+        entity, sp_entity_id=OUR_SP, acs_url=OUR_ACS, require_signed_response=True, decryption_keys=[keys.sp], **kw
+    )
     validator.request_store.add(request_id, expires_at=m.utcnow() + timedelta(minutes=5))
     return validator
 
@@ -282,15 +337,18 @@ def test_our_validator_accepts_pysaml2_idp_response(py_idp: PyIdp, keys: Keys) -
     assert result.issuer == PY_IDP and result.in_response_to == request_id
     assert result.name_id.value == "py-subject-1" and result.name_id.format == m.NAMEID_TRANSIENT
     assert result.response_signed and result.assertion_signed
-    assert result.attributes == {"urn:oid:2.5.4.42": ["ERIKA"],
-                                 "urn:oid:0.9.2342.19200300.100.1.3": ["erika@example.de", "e.m@example.de"]}
+    assert result.attributes == {
+        "urn:oid:2.5.4.42": ["ERIKA"],
+        "urn:oid:0.9.2342.19200300.100.1.3": ["erika@example.de", "e.m@example.de"],
+    }
     assert result.authn_context == m.AC_PASSWORD_PROTECTED
 
 
 def test_pysaml2_idp_response_tampered_is_refused(py_idp: PyIdp, keys: Keys) -> None:
     request_id = m.new_id()
     xml = _py_response(py_idp, request_id, sign_alg=RSA_SHA256, digest_alg=SHA256).replace(
-        b"py-subject-1", b"py-subject-2")
+        b"py-subject-1", b"py-subject-2"
+    )
     with pytest.raises(dsig.BadSignature):
         _validator(py_idp, keys, request_id).validate(xml)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -35,8 +35,13 @@ with warnings.catch_warnings():
 IDP = "https://gateway.stadt.example/saml/metadata"
 SP = "https://python3-saml.stadt.example/metadata"
 ACS = "https://python3-saml.stadt.example/acs"
-REQUEST_DATA = {"https": "on", "http_host": "python3-saml.stadt.example", "script_name": "/acs",
-                "get_data": {}, "post_data": {}}
+REQUEST_DATA = {
+    "https": "on",
+    "http_host": "python3-saml.stadt.example",
+    "script_name": "/acs",
+    "get_data": {},
+    "post_data": {},
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,26 +58,46 @@ def _settings(keys: tuple[KeyPair, KeyPair]) -> OneLogin_Saml2_Settings:
     sp_key, sp_cert = key_pair_to_pem(sp)
     config: dict[str, Any] = {
         "strict": True,
-        "sp": {"entityId": SP, "assertionConsumerService": {"url": ACS},
-               "x509cert": _pem_body(sp_cert), "privateKey": sp_key.decode()},
-        "idp": {"entityId": IDP, "singleSignOnService": {"url": "https://gateway.stadt.example/saml/sso"},
-                "x509cert": _pem_body(key_pair_to_pem(idp)[1])},
-        "security": {"wantAssertionsEncrypted": True, "wantAssertionsSigned": True,
-                     "wantMessagesSigned": True, "wantNameId": True},
+        "sp": {
+            "entityId": SP,
+            "assertionConsumerService": {"url": ACS},
+            "x509cert": _pem_body(sp_cert),
+            "privateKey": sp_key.decode(),
+        },
+        "idp": {
+            "entityId": IDP,
+            "singleSignOnService": {"url": "https://gateway.stadt.example/saml/sso"},
+            "x509cert": _pem_body(key_pair_to_pem(idp)[1]),
+        },
+        "security": {
+            "wantAssertionsEncrypted": True,
+            "wantAssertionsSigned": True,
+            "wantMessagesSigned": True,
+            "wantNameId": True,
+        },
     }
     return OneLogin_Saml2_Settings(config, sp_validation_only=True)
 
 
 def _response(keys: tuple[KeyPair, KeyPair], key_transport: str, request_id: str) -> str:
     idp, sp = keys
-    settings = SamlServiceSettings(entity_id=SP, acs_urls=(ACS,), signing_certs=(sp.certificate,),
-                                   encryption_cert=sp.certificate, encrypt_assertions=True,
-                                   key_transport=key_transport)
+    settings = SamlServiceSettings(
+        entity_id=SP,
+        acs_urls=(ACS,),
+        signing_certs=(sp.certificate,),
+        encryption_cert=sp.certificate,
+        encrypt_assertions=True,
+        key_transport=key_transport,
+    )
     element = build_success_response(
-        idp_entity_id=IDP, key=idp, settings=settings, acs_url=ACS, request_id=request_id,
-        identity=Identity(given_names="ERIKA", family_names="MUSTERMANN",
-                          authenticated_at=datetime.now(timezone.utc)),
-        pseudonym="pseudonym-4711", released=frozenset({Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES}),
+        idp_entity_id=IDP,
+        key=idp,
+        settings=settings,
+        acs_url=ACS,
+        request_id=request_id,
+        identity=Identity(given_names="ERIKA", family_names="MUSTERMANN", authenticated_at=datetime.now(UTC)),
+        pseudonym="pseudonym-4711",
+        released=frozenset({Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES}),
     )
     return base64.b64encode(to_bytes(element)).decode()
 

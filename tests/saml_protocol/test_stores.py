@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from saml.stores import (
     SqliteRequestStore,
 )
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 MakeStore = Callable[[], InMemoryRequestStore | SqliteRequestStore]
 MakeCache = Callable[..., InMemoryReplayCache | SqliteReplayCache]
@@ -101,7 +101,7 @@ def test_concurrent_consumers_only_one_wins(make_store: MakeStore, make_cache: M
 def test_sqlite_state_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     store, cache = SqliteRequestStore(path), SqliteReplayCache(path)
-    later = datetime.now(timezone.utc) + timedelta(minutes=5)
+    later = datetime.now(UTC) + timedelta(minutes=5)
     store.add("_r", expires_at=later)
     assert cache.add_if_new("_a", expires_at=later)
     store.close()

@@ -60,8 +60,10 @@ def test_signed_assertion_round_trip(factory: Factory, make_validator: MakeValid
     assert result.session_index == "_s1"
     assert result.authn_instant == NOW
     assert result.authn_context == m.AC_SMARTCARD_PKI
-    assert result.attributes == {"urn:oid:2.5.4.42": ["ERIKA"],
-                                 "urn:oid:0.9.2342.19200300.100.1.3": ["a@x.de", "b@x.de"]}
+    assert result.attributes == {
+        "urn:oid:2.5.4.42": ["ERIKA"],
+        "urn:oid:0.9.2342.19200300.100.1.3": ["a@x.de", "b@x.de"],
+    }
     assert (result.response_signed, result.assertion_signed, result.encrypted) == (False, True, False)
 
 
@@ -83,13 +85,23 @@ def test_signed_response_with_unsigned_assertion(factory: Factory, make_validato
 
 def test_validator_from_metadata_and_config_checks(idp_key: KeyPair) -> None:
     from saml.metadata import Endpoint, EntityDescriptor, IDPSSODescriptor, KeyDescriptor
-    md = EntityDescriptor(IDP, idp=IDPSSODescriptor((Endpoint(m.BINDING_HTTP_POST, "https://idp/sso"),),
-                                                     keys=(KeyDescriptor(idp_key.certificate, "signing"),)))
+
+    md = EntityDescriptor(
+        IDP,
+        idp=IDPSSODescriptor(
+            (Endpoint(m.BINDING_HTTP_POST, "https://idp/sso"),), keys=(KeyDescriptor(idp_key.certificate, "signing"),)
+        ),
+    )
     validator = ResponseValidator.from_metadata(md, sp_entity_id=SP, acs_url=ACS)
     assert validator.idp_certs == (idp_key.certificate,) and validator.idp_entity_id == IDP
     with pytest.raises(ValueError, match="at least one"):
-        ResponseValidator(sp_entity_id=SP, acs_url=ACS, idp_entity_id=IDP, idp_certs=[idp_key.certificate],
-                          require_signed_assertion=False)
+        ResponseValidator(
+            sp_entity_id=SP,
+            acs_url=ACS,
+            idp_entity_id=IDP,
+            idp_certs=[idp_key.certificate],
+            require_signed_assertion=False,
+        )
 
 
 def test_encrypted_assertion_without_decryption_key(factory: Factory, make_validator: MakeValidator) -> None:
@@ -154,8 +166,9 @@ def test_wrong_recipient(factory: Factory, make_validator: MakeValidator) -> Non
 
 def test_wrong_issuer(factory: Factory, make_validator: MakeValidator) -> None:
     with pytest.raises(v.IssuerMismatch):
-        make_validator().validate(factory.response(Parts(issuer="https://evil.example/idp",
-                                                         response_issuer=None)), now=NOW)
+        make_validator().validate(
+            factory.response(Parts(issuer="https://evil.example/idp", response_issuer=None)), now=NOW
+        )
     with pytest.raises(v.IssuerMismatch):
         make_validator().validate(factory.response(Parts(response_issuer="https://evil.example/idp")), now=NOW)
 
@@ -186,8 +199,7 @@ def test_in_response_to_reused(factory: Factory, make_validator: MakeValidator) 
         validator.validate(factory.response(), now=NOW)
 
 
-def test_in_response_to_differs_between_response_and_assertion(factory: Factory,
-                                                               make_validator: MakeValidator) -> None:
+def test_in_response_to_differs_between_response_and_assertion(factory: Factory, make_validator: MakeValidator) -> None:
     resp = factory.response_element()
     resp.set("InResponseTo", "_another_request")
     validator = make_validator()
@@ -198,8 +210,9 @@ def test_in_response_to_differs_between_response_and_assertion(factory: Factory,
 
 def test_missing_bearer_confirmation(factory: Factory, make_validator: MakeValidator) -> None:
     a = factory.assertion(Parts())
-    a = m.Assertion(**{**a.__dict__, "subject": m.Subject(a.subject.name_id,
-                                                          (m.SubjectConfirmation(method="urn:x:holder"),))})
+    a = m.Assertion(
+        **{**a.__dict__, "subject": m.Subject(a.subject.name_id, (m.SubjectConfirmation(method="urn:x:holder"),))}
+    )
     el = m.build_assertion(a)
     m.sign_message(el, factory.idp_key)
     xml = factory.response(assertions=[el])
@@ -273,8 +286,9 @@ def test_child_element_inside_name_id_refused(factory: Factory, make_validator: 
 # ------------------------------------------------------------------------------ attacks: XSW catalogue ---
 
 
-def test_xsw1_cloned_response_with_original_in_signature_object(factory: Factory,
-                                                                make_validator: MakeValidator) -> None:
+def test_xsw1_cloned_response_with_original_in_signature_object(
+    factory: Factory, make_validator: MakeValidator
+) -> None:
     original = factory.response_element(sign_assertion=False, sign_response=True)
     evil = copy.deepcopy(original)
     evil.set("ID", m.new_id())
@@ -290,8 +304,9 @@ def test_xsw1_cloned_response_with_original_in_signature_object(factory: Factory
         make_validator(require_signed_response=True, require_signed_assertion=False).validate(_xml(evil), now=NOW)
 
 
-def test_xsw2_cloned_response_with_original_before_detached_signature(factory: Factory,
-                                                                     make_validator: MakeValidator) -> None:
+def test_xsw2_cloned_response_with_original_before_detached_signature(
+    factory: Factory, make_validator: MakeValidator
+) -> None:
     original = factory.response_element(sign_assertion=False, sign_response=True)
     evil = copy.deepcopy(original)
     evil.set("ID", m.new_id())
@@ -332,8 +347,9 @@ def test_xsw5_copied_signature_with_original_after(factory: Factory, make_valida
         make_validator().validate(_xml(resp), now=NOW)
 
 
-def test_xsw5b_copied_signature_with_original_hidden_in_extensions(factory: Factory,
-                                                                  make_validator: MakeValidator) -> None:
+def test_xsw5b_copied_signature_with_original_hidden_in_extensions(
+    factory: Factory, make_validator: MakeValidator
+) -> None:
     resp = factory.response_element()
     original = _assertion(resp)
     evil = _evil_copy(original, keep_signature=True)
@@ -345,8 +361,9 @@ def test_xsw5b_copied_signature_with_original_hidden_in_extensions(factory: Fact
         make_validator().validate(_xml(resp), now=NOW)
 
 
-def test_xsw6_original_assertion_inside_copied_signature_object(factory: Factory,
-                                                               make_validator: MakeValidator) -> None:
+def test_xsw6_original_assertion_inside_copied_signature_object(
+    factory: Factory, make_validator: MakeValidator
+) -> None:
     resp = factory.response_element()
     original = _assertion(resp)
     evil = _evil_copy(original, keep_signature=True)
@@ -367,8 +384,9 @@ def test_xsw7_evil_assertion_in_extensions_is_never_read(factory: Factory, make_
     assert result.name_id.value == "user@city.de"  # the signed one, not the wrapped evil copy
 
 
-def test_xsw8_evil_assertion_with_signature_object_holding_original(factory: Factory,
-                                                                   make_validator: MakeValidator) -> None:
+def test_xsw8_evil_assertion_with_signature_object_holding_original(
+    factory: Factory, make_validator: MakeValidator
+) -> None:
     resp = factory.response_element()
     original = _assertion(resp)
     evil = _evil_copy(original, keep_signature=True)
@@ -381,8 +399,7 @@ def test_xsw8_evil_assertion_with_signature_object_holding_original(factory: Fac
         make_validator().validate(_xml(resp), now=NOW)
 
 
-def test_xsw_duplicate_id_evil_assertion_takes_the_signed_id(factory: Factory,
-                                                            make_validator: MakeValidator) -> None:
+def test_xsw_duplicate_id_evil_assertion_takes_the_signed_id(factory: Factory, make_validator: MakeValidator) -> None:
     resp = factory.response_element()
     original = _assertion(resp)
     evil = _evil_copy(original, keep_signature=True)
@@ -395,8 +412,7 @@ def test_xsw_duplicate_id_evil_assertion_takes_the_signed_id(factory: Factory,
         make_validator().validate(_xml(resp), now=NOW)
 
 
-def test_xsw_signature_copied_from_another_signed_assertion(factory: Factory,
-                                                           make_validator: MakeValidator) -> None:
+def test_xsw_signature_copied_from_another_signed_assertion(factory: Factory, make_validator: MakeValidator) -> None:
     resp = factory.response_element()
     original = _assertion(resp)
     other = factory.assertion_element(Parts(name_id="someone@city.de"))
@@ -418,6 +434,7 @@ def test_xsw_signed_response_evil_assertion_appended(factory: Factory, make_vali
 
 def test_parse_once_document_with_doctype_refused(factory: Factory, make_validator: MakeValidator) -> None:
     from saml.errors import XmlSecurityError
+
     xml = b'<!DOCTYPE r [<!ENTITY e "x">]>' + factory.response()
     with pytest.raises(XmlSecurityError):
         make_validator().validate(xml, now=NOW)
@@ -438,9 +455,11 @@ def test_verify_authn_request_post_binding(other_key: KeyPair) -> None:
     m.sign_message(el, sp_key)
     xml = to_bytes(el)
     from saml.stores import InMemoryReplayCache
+
     cache = InMemoryReplayCache()
-    kw = dict(trusted=[sp_key.certificate], destination="https://idp/sso", sp_entity_id=SP, acs_urls=[ACS],
-              replay_cache=cache)
+    kw = dict(
+        trusted=[sp_key.certificate], destination="https://idp/sso", sp_entity_id=SP, acs_urls=[ACS], replay_cache=cache
+    )
     parsed = v.verify_authn_request(parse_xml(xml), now=NOW, **kw)  # type: ignore[arg-type]
     assert parsed == req
     with pytest.raises(v.ReplayedRequest):
@@ -448,11 +467,25 @@ def test_verify_authn_request_post_binding(other_key: KeyPair) -> None:
     with pytest.raises(v.Expired):
         v.verify_authn_request(parse_xml(xml), now=NOW + timedelta(minutes=7), **{**kw, "replay_cache": None})  # type: ignore[arg-type]
     with pytest.raises(v.DestinationMismatch):
-        v.verify_authn_request(parse_xml(xml), now=NOW, **{**kw, "replay_cache": None,  # type: ignore[arg-type]
-                                                           "destination": "https://idp/other"})
+        v.verify_authn_request(
+            parse_xml(xml),
+            now=NOW,
+            **{
+                **kw,
+                "replay_cache": None,  # type: ignore[arg-type]
+                "destination": "https://idp/other",
+            },
+        )
     with pytest.raises(v.AcsUrlMismatch):
-        v.verify_authn_request(parse_xml(xml), now=NOW, **{**kw, "replay_cache": None,  # type: ignore[arg-type]
-                                                           "acs_urls": ["https://x/acs"]})
+        v.verify_authn_request(
+            parse_xml(xml),
+            now=NOW,
+            **{
+                **kw,
+                "replay_cache": None,  # type: ignore[arg-type]
+                "acs_urls": ["https://x/acs"],
+            },
+        )
     unsigned = m.build_authn_request(req)
     with pytest.raises(dsig.MissingSignature):
         v.verify_authn_request(parse_xml(to_bytes(unsigned)), now=NOW, **{**kw, "replay_cache": None})  # type: ignore[arg-type]

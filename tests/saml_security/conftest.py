@@ -41,7 +41,7 @@ def rsa_key_pair(bits: int) -> KeyPair:
     """RSA key pair of any size (generate_key_pair only offers acceptable sizes)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rsa-{bits}")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

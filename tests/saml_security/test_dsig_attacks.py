@@ -342,7 +342,17 @@ def test_no_trusted_keys(response: etree._Element, rsa3072: KeyPair) -> None:
 
 
 def test_every_error_is_a_signature_error() -> None:
-    for exc in (BadSignature, DuplicateId, ForbiddenAlgorithm, ForbiddenTransform, MalformedSignature,
-                MissingSignature, MultipleSignatures, ReferenceMismatch, UntrustedKey, WeakKeyError):
+    for exc in (
+        BadSignature,
+        DuplicateId,
+        ForbiddenAlgorithm,
+        ForbiddenTransform,
+        MalformedSignature,
+        MissingSignature,
+        MultipleSignatures,
+        ReferenceMismatch,
+        UntrustedKey,
+        WeakKeyError,
+    ):
         assert issubclass(exc, SignatureError)
     assert xmlsec  # raw xmlsec is what builds the attacker documents above

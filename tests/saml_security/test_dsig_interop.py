@@ -21,7 +21,9 @@ EC = A.EXC_C14N
 def test_signxml_signed_rsa_verifies(rsa3072: KeyPair, method: str) -> None:
     _, cert = key_pair_to_pem(rsa3072)
     signer = XMLSigner(signature_algorithm=method, digest_algorithm="sha256", c14n_algorithm=EC)
-    signed = signer.sign(etree.fromstring(RESPONSE), key=rsa3072.private_key, cert=cert.decode(), reference_uri="#_resp1")
+    signed = signer.sign(
+        etree.fromstring(RESPONSE), key=rsa3072.private_key, cert=cert.decode(), reference_uri="#_resp1"
+    )
     doc = parse_xml(etree.tostring(signed))
     assert verify_enveloped(doc, [rsa3072.certificate]) is doc
 

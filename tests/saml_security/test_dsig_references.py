@@ -58,7 +58,10 @@ def _sig(env: etree._Element) -> etree._Element:
 def test_round_trip_two_references(rsa3072: KeyPair, ec256: KeyPair) -> None:
     env = _signed(rsa3072)
     _, ts, body = _parts(env)
-    assert verify_references(_sig(env), [ts, body], [ec256.certificate, rsa3072.certificate], id_attr_qname=WSU_ID) == rsa3072.certificate
+    assert (
+        verify_references(_sig(env), [ts, body], [ec256.certificate, rsa3072.certificate], id_attr_qname=WSU_ID)
+        == rsa3072.certificate
+    )
     assert [r.get("URI") for r in _sig(env).iter(f"{{{DS}}}Reference")] == ["#TS-1", "#Body-1"]
 
 
@@ -139,8 +142,13 @@ def test_enveloped_transform_refused_for_detached(rsa3072: KeyPair) -> None:
     security, ts, body = _parts(env)
     ts.set(WSU_ID, "TS-1")
     body.set(WSU_ID, "Body-1")
-    raw_sign(security, rsa3072, [("#TS-1", (A.EXC_C14N,)), ("#Body-1", (A.ENVELOPED, A.EXC_C14N))],
-             register=[ts, body], id_attr=WSU_ID)
+    raw_sign(
+        security,
+        rsa3072,
+        [("#TS-1", (A.EXC_C14N,)), ("#Body-1", (A.ENVELOPED, A.EXC_C14N))],
+        register=[ts, body],
+        id_attr=WSU_ID,
+    )
     env = parse_xml(to_bytes(env))
     _, ts, body = _parts(env)
     with pytest.raises(ForbiddenTransform):
@@ -153,8 +161,13 @@ def test_reference_by_other_id_attribute(rsa3072: KeyPair) -> None:
     security, ts, body = _parts(env)
     ts.set(WSU_ID, "TS-1")
     body.set("Id", "Body-1")
-    raw_sign(security, rsa3072, [("#TS-1", (A.EXC_C14N,)), ("#Body-1", (A.EXC_C14N,))],
-             register=[ts, (body, "Id")], id_attr=WSU_ID)
+    raw_sign(
+        security,
+        rsa3072,
+        [("#TS-1", (A.EXC_C14N,)), ("#Body-1", (A.EXC_C14N,))],
+        register=[ts, (body, "Id")],
+        id_attr=WSU_ID,
+    )
     env = parse_xml(to_bytes(env))
     _, ts, body = _parts(env)
     with pytest.raises(ReferenceMismatch):

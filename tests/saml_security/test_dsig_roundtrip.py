@@ -74,8 +74,9 @@ def test_pretty_printed_document_verifies(response: etree._Element, rsa3072: Key
     assert etree.QName(doc[0]).localname == "Signature"
 
 
-def test_one_of_several_trusted_keys(response: etree._Element, rsa3072: KeyPair, ec256: KeyPair,
-                                     rsa3072_attacker: KeyPair) -> None:
+def test_one_of_several_trusted_keys(
+    response: etree._Element, rsa3072: KeyPair, ec256: KeyPair, rsa3072_attacker: KeyPair
+) -> None:
     doc = _sign_and_reparse(response, rsa3072)
     trusted = [ec256.certificate, rsa3072_attacker.certificate, rsa3072.certificate]
     assert verify_enveloped(doc, trusted) is doc

@@ -36,7 +36,12 @@ def test_certificate_forms(ec256: KeyPair) -> None:
 
 
 def test_not_a_certificate() -> None:
-    for junk in (b"", b"hello", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", b"\x30\x03\x02\x01\x00"):
+    for junk in (
+        b"",
+        b"hello",
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        b"\x30\x03\x02\x01\x00",
+    ):
         with pytest.raises(KeyLoadError):
             load_certificate(junk)
 

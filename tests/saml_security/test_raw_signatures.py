@@ -13,9 +13,7 @@ from saml.keys import KeyPair, WeakKeyError, generate_key_pair
 QUERY = b"SAMLRequest=fZJNb4MwDIb%2FCsodSGgHrVWQOnWa&RelayState=abc&SigAlg=http%3A%2F%2Fwww.w3.org"
 
 
-@pytest.mark.parametrize(
-    "algorithm", [A.RSA_SHA256, A.RSA_SHA384, A.RSA_SHA512, A.RSA_PSS_SHA256, A.RSA_PSS_SHA512]
-)
+@pytest.mark.parametrize("algorithm", [A.RSA_SHA256, A.RSA_SHA384, A.RSA_SHA512, A.RSA_PSS_SHA256, A.RSA_PSS_SHA512])
 def test_rsa_round_trip(rsa3072: KeyPair, rsa3072_attacker: KeyPair, algorithm: str) -> None:
     sig = sign_bytes(rsa3072, QUERY, algorithm)
     assert len(sig) == 384
@@ -23,9 +21,14 @@ def test_rsa_round_trip(rsa3072: KeyPair, rsa3072_attacker: KeyPair, algorithm: 
     assert verify_bytes(trusted, QUERY, sig, algorithm) == rsa3072.certificate
 
 
-@pytest.mark.parametrize(("kind", "algorithm", "size"), [
-    ("ec-p256", A.ECDSA_SHA256, 64), ("ec-p384", A.ECDSA_SHA384, 96), ("ec-bp256", A.ECDSA_SHA256, 64),
-])
+@pytest.mark.parametrize(
+    ("kind", "algorithm", "size"),
+    [
+        ("ec-p256", A.ECDSA_SHA256, 64),
+        ("ec-p384", A.ECDSA_SHA384, 96),
+        ("ec-bp256", A.ECDSA_SHA256, 64),
+    ],
+)
 def test_ecdsa_round_trip_raw_r_s(kind: str, algorithm: str, size: int) -> None:
     key = generate_key_pair(kind)
     sig = sign_bytes(key, QUERY, algorithm)

@@ -22,7 +22,8 @@ def test_xxe_parameter_entity() -> None:
 
 def test_billion_laughs() -> None:
     lol = b"".join(
-        b'<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;">' % (i, *([i - 1] * 10)) for i in range(1, 10)
+        b'<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;">' % (i, *([i - 1] * 10))
+        for i in range(1, 10)
     )
     doc = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY l0 "lol">' + lol + b"]><r>&l9;</r>"
     with pytest.raises(XmlSecurityError):

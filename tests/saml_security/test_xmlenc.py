@@ -73,7 +73,9 @@ def test_signed_assertion_survives_encryption(response: etree._Element, rsa3072:
 
 
 def test_detached_assertion(rsa3072: KeyPair) -> None:
-    assertion = etree.fromstring(f'<saml:Assertion xmlns:saml="{SAML}" ID="_x"><saml:Issuer>i</saml:Issuer></saml:Assertion>'.encode())
+    assertion = etree.fromstring(
+        f'<saml:Assertion xmlns:saml="{SAML}" ID="_x"><saml:Issuer>i</saml:Issuer></saml:Assertion>'.encode()
+    )
     wrapper = encrypt_assertion(assertion, rsa3072.certificate)
     assert wrapper.getparent() is None
     result = decrypt_assertion(parse_xml(to_bytes(wrapper)), [rsa3072])
@@ -90,7 +92,9 @@ def test_encrypt_element_returns_encrypted_data(response: etree._Element, rsa307
 
 
 @pytest.mark.parametrize("cbc", [A.AES128_CBC, A.AES256_CBC])
-def test_cbc_encrypted_assertion_refused_before_decryption(response: etree._Element, rsa3072: KeyPair, cbc: str) -> None:
+def test_cbc_encrypted_assertion_refused_before_decryption(
+    response: etree._Element, rsa3072: KeyPair, cbc: str
+) -> None:
     doc = _encrypted_response(response, rsa3072, data_algorithm=cbc, policy=A.LEGACY_POLICY)
     with pytest.raises(ForbiddenEncryptionAlgorithm):
         decrypt_assertion(_enc(doc), [])  # refused before any key is even looked at
@@ -128,7 +132,9 @@ def test_unknown_algorithm_refused(response: etree._Element, rsa3072: KeyPair) -
 
 def test_oaep_with_md5_digest_refused(response: etree._Element, rsa3072: KeyPair) -> None:
     doc = _encrypted_response(response, rsa3072)
-    digest = doc.find(f".//{{{XENC}}}EncryptedKey/{{{XENC}}}EncryptionMethod/{{http://www.w3.org/2000/09/xmldsig#}}DigestMethod")
+    digest = doc.find(
+        f".//{{{XENC}}}EncryptedKey/{{{XENC}}}EncryptionMethod/{{http://www.w3.org/2000/09/xmldsig#}}DigestMethod"
+    )
     assert digest is not None
     digest.set("Algorithm", "http://www.w3.org/2001/04/xmldsig-more#md5")
     with pytest.raises(ForbiddenEncryptionAlgorithm):

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from eid_gateway.cli import main
 from helpers.gateway import Gateway, StartGateway
 from helpers.ports import bound_socket
-from eid_gateway.cli import main
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")
@@ -79,7 +79,9 @@ ScriptSock "{root}/run/cgid.sock"
 DocumentRoot "{root}/htdocs"
 """
 
-HTTPD_CONF = HTTPD_BASE + """
+HTTPD_CONF = (
+    HTTPD_BASE
+    + """
 LoadModule auth_openidc_module {modules}/mod_auth_openidc.so
 Define EIDGW_ISSUER {issuer}
 Define EIDGW_CLIENT_ID {client_id}
@@ -93,18 +95,27 @@ Include "{snippet}"
 # The application: a CGI script at {protected_path}/claims.
 ScriptAlias {protected_path}/claims "{root}/cgi-bin/claims"
 """
+)
 
 
-def httpd_values(root: Path, port: int, *, log_level: str = "", server_name: str | None = None,
-                 listen_port: int | None = None,
-                 extra_modules: tuple[tuple[str, str], ...] = (("authz_user_module", "mod_authz_user.so"),),
-                 ) -> dict[str, object]:
+def httpd_values(
+    root: Path,
+    port: int,
+    *,
+    log_level: str = "",
+    server_name: str | None = None,
+    listen_port: int | None = None,
+    extra_modules: tuple[tuple[str, str], ...] = (("authz_user_module", "mod_authz_user.so"),),
+) -> dict[str, object]:
     """:data:`HTTPD_BASE`'s values: ``log_level`` per-module levels (e.g. ``auth_openidc:info``),
     ``server_name`` (default ``127.0.0.1:port``; a scheme for HTTPS), ``listen_port`` (default ``port``,
     another one while the service's own port is held) and ``extra_modules`` (module name, file in
     :data:`MODULES`; default mod_authz_user for ``Require valid-user``)."""
     return {
-        "root": root, "port": port, "modules": MODULES, "log_level": log_level,
+        "root": root,
+        "port": port,
+        "modules": MODULES,
+        "log_level": log_level,
         "server_name": server_name or f"127.0.0.1:{port}",
         "listen_port": port if listen_port is None else listen_port,
         "extra_modules": "\n".join(f"LoadModule {name} {MODULES / file}" for name, file in extra_modules),
@@ -114,9 +125,22 @@ def httpd_values(root: Path, port: int, *, log_level: str = "", server_name: str
 def registration(service_id: str, redirect_uri: str, *, no_iss_in_errors: bool) -> tuple[str, str]:
     """The gateway's ``[[services]]`` table for the relying party as ``eid-gateway service add`` writes it
     (appended to the init config), and the client secret it printed once."""
-    args = ["service", "add", "--id", service_id, "--name-de", "Bürgerportal (Apache)",
-            "--name-en", "Citizen portal (Apache)", "--attributes", "given_names,family_names,date_of_birth,pseudonym",
-            "--oidc-redirect-uri", redirect_uri, "--oidc-auth", "client_secret_basic"]
+    args = [
+        "service",
+        "add",
+        "--id",
+        service_id,
+        "--name-de",
+        "Bürgerportal (Apache)",
+        "--name-en",
+        "Citizen portal (Apache)",
+        "--attributes",
+        "given_names,family_names,date_of_birth,pseudonym",
+        "--oidc-redirect-uri",
+        redirect_uri,
+        "--oidc-auth",
+        "client_secret_basic",
+    ]
     out, err = io.StringIO(), io.StringIO()
     code = main(args + (["--oidc-no-iss-in-errors"] if no_iss_in_errors else []), stdout=out, stderr=err)
     assert code == 0, err.getvalue()
@@ -168,8 +192,9 @@ def require_module(module: str, package: str) -> None:
         pytest.fail(f"apache2 / {package} are not installed: `./dev test` installs them")
 
 
-async def wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, bound: float,
-                     logs: Callable[[], str]) -> None:
+async def wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, bound: float, logs: Callable[[], str]
+) -> None:
     """Wait (bounded by ``bound`` seconds) until ``ready()``; fail with ``logs()`` if ``process`` exits."""
     deadline = time.monotonic() + bound
     while not ready():
@@ -214,13 +239,19 @@ class ApacheRunner:
         """Stop ``process`` at teardown too (if it still runs then)."""
         self.processes.append(process)
 
-    async def start(self, root: Path, conf: Path, port: int,
-                    env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    async def start(
+        self, root: Path, conf: Path, port: int, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start apache2 with ``conf`` (and ``env``, default: this process's) and wait (bounded) until it
         listens on ``port``."""
         with open(root / "stderr.log", "ab") as stderr:  # what apache2 says before its ErrorLog is open
-            process = subprocess.Popen([APACHE, "-f", str(conf), "-DFOREGROUND"], stdin=subprocess.DEVNULL,
-                                       stdout=stderr, stderr=stderr, env=env)
+            process = subprocess.Popen(
+                [APACHE, "-f", str(conf), "-DFOREGROUND"],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                env=env,
+            )
         self.track(process)
         await wait_until(lambda: _listening(port), process, "apache2", START_TIMEOUT, lambda: apache_log(root))
         return process
@@ -273,13 +304,20 @@ async def start_apache(start_gateway: StartGateway, apache_runner: ApacheRunner)
             block, secret = registration(SERVICE_ID, redirect_uri, no_iss_in_errors=no_iss_in_errors)
             gateway = await start_gateway(edit_config=lambda text: text + block)
             root = apache_runner.new_root()
-            conf = write_apache_config(root, HTTPD_CONF.format(
-                **httpd_values(root, port, log_level="auth_openidc:info"), snippet=SNIPPET,
-                issuer=gateway.origin,
-                client_id=SERVICE_ID, client_secret=secret, redirect_uri=redirect_uri,
-                passphrase=secrets.token_urlsafe(32), protected_path=PROTECTED_PATH,
-                default_url=f"{origin}{PROTECTED_PATH}/claims",
-            ))
+            conf = write_apache_config(
+                root,
+                HTTPD_CONF.format(
+                    **httpd_values(root, port, log_level="auth_openidc:info"),
+                    snippet=SNIPPET,
+                    issuer=gateway.origin,
+                    client_id=SERVICE_ID,
+                    client_secret=secret,
+                    redirect_uri=redirect_uri,
+                    passphrase=secrets.token_urlsafe(32),
+                    protected_path=PROTECTED_PATH,
+                    default_url=f"{origin}{PROTECTED_PATH}/claims",
+                ),
+            )
         process = await apache_runner.start(root, conf, port)
         return Apache(origin, root, gateway, SERVICE_ID, process)
 

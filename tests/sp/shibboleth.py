@@ -31,13 +31,21 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from eid_gateway.cli import main
 from helpers.gateway import Browser, Gateway, StartGateway
 from helpers.ports import bound_socket
-from eid_gateway.cli import main
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
-from .conftest import (APACHE, HTTPD_BASE, MODULES, ApacheRunner, check_apache_config, httpd_values, stop_process,
-                       wait_until)
+from .conftest import (
+    APACHE,
+    HTTPD_BASE,
+    MODULES,
+    ApacheRunner,
+    check_apache_config,
+    httpd_values,
+    stop_process,
+    wait_until,
+)
 
 SHIBD = shutil.which("shibd") or "/usr/sbin/shibd"
 #: The shipped configuration (templates, security-policy.xml, protocols.xml, attribute-policy.xml).
@@ -83,7 +91,9 @@ printf 'Content-Type: text/plain; charset=utf-8\\r\\n\\r\\n'
 env | sort
 """
 
-HTTPD_CONF = HTTPD_BASE + """
+HTTPD_CONF = (
+    HTTPD_BASE
+    + """
 UseCanonicalName On
 SSLEngine on
 SSLCertificateFile "{root}/tls.crt"
@@ -104,6 +114,7 @@ ShibConfig "{config_dir}/shibboleth2.xml"
 # The application: a CGI script at {protected_path}/attributes.
 ScriptAlias {protected_path}/attributes "{root}/cgi-bin/attributes"
 """
+)
 
 
 #: What the test's service may receive: the names, dates and places the application is shown.
@@ -114,9 +125,26 @@ def registration(service_id: str, sp_metadata: Path, cert_dir: Path) -> str:
     """The gateway's ``[[services]]`` table for the SP, as ``eid-gateway service add`` writes it from
     Shibboleth's own metadata (certificates into ``cert_dir``)."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(["service", "add", "--id", service_id, "--name-de", "Bürgerportal (Shibboleth)",
-                 "--name-en", "Citizen portal (Shibboleth)", "--attributes", ATTRIBUTES,
-                 "--saml-metadata", str(sp_metadata), "--cert-dir", str(cert_dir)], stdout=out, stderr=err)
+    code = main(
+        [
+            "service",
+            "add",
+            "--id",
+            service_id,
+            "--name-de",
+            "Bürgerportal (Shibboleth)",
+            "--name-en",
+            "Citizen portal (Shibboleth)",
+            "--attributes",
+            ATTRIBUTES,
+            "--saml-metadata",
+            str(sp_metadata),
+            "--cert-dir",
+            str(cert_dir),
+        ],
+        stdout=out,
+        stderr=err,
+    )
     assert code == 0, err.getvalue()
     return out.getvalue()
 
@@ -151,8 +179,11 @@ class ShibbolethSp:
     def logs(self) -> str:
         """shibd's, Apache's and mod_shib's logs, for assertion messages."""
         names = ("shibd.log", "stderr.log", "error.log")
-        return "".join(f"--- {n}\n" + (self.root / n).read_text(encoding="utf-8", errors="replace")
-                       for n in names if (self.root / n).exists())
+        return "".join(
+            f"--- {n}\n" + (self.root / n).read_text(encoding="utf-8", errors="replace")
+            for n in names
+            if (self.root / n).exists()
+        )
 
 
 StartShibboleth = Callable[..., Awaitable[ShibbolethSp]]
@@ -162,7 +193,7 @@ def fill(template: str, values: dict[str, str]) -> str:
     """The ``{{NAME}}`` placeholders of a docs/integrations file, every one of them filled."""
     for name, value in values.items():
         template = template.replace("{{" + name + "}}", value)
-    assert "{{" not in template, f"unfilled placeholder in {template[template.index('{{'):][:40]}"
+    assert "{{" not in template, f"unfilled placeholder in {template[template.index('{{') :][:40]}"
     return template
 
 
@@ -194,17 +225,25 @@ def write_shibboleth_config(root: Path, sp_entity_id: str, gateway_entity_id: st
     the gateway's metadata once there is a gateway; then checked with ``shibd -t``."""
     config_dir = root / "shibboleth"
     shutil.copyfile(ATTRIBUTE_MAP, config_dir / "attribute-map.xml")
-    excerpt = fill(EXCERPT.read_text(encoding="utf-8"), {
-        "SP_ENTITY_ID": sp_entity_id, "GATEWAY_ENTITY_ID": gateway_entity_id,
-        "SUPPORT_CONTACT": "it-service@example.de",
-    })
+    excerpt = fill(
+        EXCERPT.read_text(encoding="utf-8"),
+        {
+            "SP_ENTITY_ID": sp_entity_id,
+            "GATEWAY_ENTITY_ID": gateway_entity_id,
+            "SUPPORT_CONTACT": "it-service@example.de",
+        },
+    )
     conf = config_dir / "shibboleth2.xml"
     conf.write_text(SHIBBOLETH2_XML.format(root=root, excerpt=excerpt), encoding="utf-8")
     if metadata is None:
         return conf  # the SP's self-description only: shibd reports the missing IdP metadata, and runs
     (config_dir / "eid-gateway-metadata.xml").write_bytes(metadata)
-    check = subprocess.run([SHIBD, "-t", "-c", str(conf)], capture_output=True, timeout=SHIBD_START_TIMEOUT,
-                           env=shibboleth_environment(root, "shibd.logger"))
+    check = subprocess.run(
+        [SHIBD, "-t", "-c", str(conf)],
+        capture_output=True,
+        timeout=SHIBD_START_TIMEOUT,
+        env=shibboleth_environment(root, "shibd.logger"),
+    )
     output = (check.stdout + check.stderr).decode(errors="replace")
     assert check.returncode == 0 and " ERROR " not in output and " CRIT " not in output, output
     return conf
@@ -227,11 +266,24 @@ def write_apache_config(root: Path, port: int, listen_port: int) -> Path:
     """``httpd.conf`` for the service at ``https://127.0.0.1:port``, listening on ``listen_port``
     (``apache2 -t``)."""
     conf = root / "httpd.conf"
-    conf.write_text(HTTPD_CONF.format(
-        **httpd_values(root, port, server_name=f"https://127.0.0.1:{port}", listen_port=listen_port,
-                       extra_modules=(("socache_shmcb_module", "mod_socache_shmcb.so"),
-                                      ("ssl_module", "mod_ssl.so"), ("mod_shib", MOD_SHIB.name))),
-        config_dir=root / "shibboleth", protected_path=PROTECTED_PATH), encoding="utf-8")
+    conf.write_text(
+        HTTPD_CONF.format(
+            **httpd_values(
+                root,
+                port,
+                server_name=f"https://127.0.0.1:{port}",
+                listen_port=listen_port,
+                extra_modules=(
+                    ("socache_shmcb_module", "mod_socache_shmcb.so"),
+                    ("ssl_module", "mod_ssl.so"),
+                    ("mod_shib", MOD_SHIB.name),
+                ),
+            ),
+            config_dir=root / "shibboleth",
+            protected_path=PROTECTED_PATH,
+        ),
+        encoding="utf-8",
+    )
     check_apache_config(conf, env=shibboleth_environment(root, "native.logger"))
     return conf
 
@@ -241,19 +293,29 @@ def _accepting(path: Path) -> bool:
         return s.connect_ex(str(path)) == 0
 
 
-async def _launch(root: Path, port: int, runner: ApacheRunner) -> tuple[
-        subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+async def _launch(
+    root: Path, port: int, runner: ApacheRunner
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
     """shibd (in the foreground, until its socket accepts), then apache2 (until ``port`` accepts)."""
     conf = root / "shibboleth" / "shibboleth2.xml"
     socket_path = root / "run" / "shibd.sock"
     socket_path.unlink(missing_ok=True)
     with open(root / "shibd.log", "ab") as log:
-        shibd = subprocess.Popen([SHIBD, "-F", "-f", "-c", str(conf), "-p", str(root / "run" / "shibd.pid")],
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 env=shibboleth_environment(root, "shibd.logger"))
+        shibd = subprocess.Popen(
+            [SHIBD, "-F", "-f", "-c", str(conf), "-p", str(root / "run" / "shibd.pid")],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=shibboleth_environment(root, "shibd.logger"),
+        )
     runner.track(shibd)
-    await wait_until(lambda: _accepting(socket_path), shibd, "shibd", SHIBD_START_TIMEOUT,
-                     lambda: (root / "shibd.log").read_text(errors="replace"))
+    await wait_until(
+        lambda: _accepting(socket_path),
+        shibd,
+        "shibd",
+        SHIBD_START_TIMEOUT,
+        lambda: (root / "shibd.log").read_text(errors="replace"),
+    )
     apache = await runner.start(root, root / "httpd.conf", port, env=shibboleth_environment(root, "native.logger"))
     return shibd, apache
 
@@ -268,15 +330,18 @@ def start_shibboleth(start_gateway: StartGateway, apache_runner: ApacheRunner) -
     """
     missing = [str(p) for p in (Path(SHIBD), Path(APACHE), MOD_SHIB) if not os.access(p, os.R_OK)]
     if missing:
-        pytest.fail(f"Shibboleth SP is not installed ({', '.join(missing)} missing): `./dev test` installs "
-                    "apache2, libapache2-mod-shib and shibboleth-sp-utils")
+        pytest.fail(
+            f"Shibboleth SP is not installed ({', '.join(missing)} missing): `./dev test` installs "
+            "apache2, libapache2-mod-shib and shibboleth-sp-utils"
+        )
+
     async def start(*, edit_registration: Callable[[str], str] = lambda block: block) -> ShibbolethSp:
         # Not under pytest's tmp_path: its parents are 0700, and Apache's children (www-data when the
         # suite runs as root) read shibboleth2.xml, reach shibd's socket and run the CGI script.
         root = apache_runner.new_root()
         root.chmod(0o755)
         (root / "run").mkdir(mode=0o755)
-        config_dir = make_config_dir(root)
+        make_config_dir(root)
         make_apache_root(root)
         # the service's port stays bound here (so no free-port pick can take it) until its Apache starts
         with bound_socket() as holder:

@@ -19,15 +19,22 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, tc_token_url_of
-from helpers.ports import bound_socket
 from eid_gateway.cli import main
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
+from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, tc_token_url_of
+from helpers.ports import bound_socket
 from saml.keys import cert_b64, generate_key_pair, key_pair_to_pem
 
-from .conftest import (HTTPD_BASE, PROTECTED_PATH, ApacheRunner, apache_log, httpd_values, require_module,
-                       write_apache_config)
+from .conftest import (
+    HTTPD_BASE,
+    PROTECTED_PATH,
+    ApacheRunner,
+    apache_log,
+    httpd_values,
+    require_module,
+    write_apache_config,
+)
 
 SNIPPET = Path(__file__).resolve().parents[2] / "docs" / "integrations" / "mod_auth_mellon.conf"
 SERVICE_ID = "apache-mellon"
@@ -63,7 +70,9 @@ SP_METADATA = """\
 </EntityDescriptor>
 """
 
-MELLON_CONF = HTTPD_BASE + """
+MELLON_CONF = (
+    HTTPD_BASE
+    + """
 LoadModule auth_mellon_module {modules}/mod_auth_mellon.so
 Define EIDGW_SP_METADATA {root}/sp-metadata.xml
 Define EIDGW_SP_KEY {root}/sp.key
@@ -78,6 +87,7 @@ Include "{snippet}"
 # The application: a CGI script at {protected_path}/claims, and its page for failed sign-ins.
 ScriptAlias {protected_path}/claims "{root}/cgi-bin/claims"
 """
+)
 
 
 def registration(sp_metadata: Path, cert_dir: Path) -> str:
@@ -85,9 +95,26 @@ def registration(sp_metadata: Path, cert_dir: Path) -> str:
     mellon's own metadata (its certificates into ``cert_dir``): encrypted, with the gateway's default key
     transport, since mellon's metadata names no md:EncryptionMethod."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(["service", "add", "--id", SERVICE_ID, "--name-de", "Bürgerportal (Apache, SAML)",
-                 "--name-en", "Citizen portal (Apache, SAML)", "--attributes", ATTRIBUTES,
-                 "--saml-metadata", str(sp_metadata), "--cert-dir", str(cert_dir)], stdout=out, stderr=err)
+    code = main(
+        [
+            "service",
+            "add",
+            "--id",
+            SERVICE_ID,
+            "--name-de",
+            "Bürgerportal (Apache, SAML)",
+            "--name-en",
+            "Citizen portal (Apache, SAML)",
+            "--attributes",
+            ATTRIBUTES,
+            "--saml-metadata",
+            str(sp_metadata),
+            "--cert-dir",
+            str(cert_dir),
+        ],
+        stdout=out,
+        stderr=err,
+    )
     assert code == 0, err.getvalue()
     block = out.getvalue()
     assert "encrypt_assertions = true" in block and "key_transport" not in block, block
@@ -141,7 +168,8 @@ def start_mellon(start_gateway: StartGateway, apache_runner: ApacheRunner) -> St
             entity_id = f"{endpoint}/metadata"
             (root / "sp-metadata.xml").write_text(
                 SP_METADATA.format(entity_id=entity_id, endpoint=endpoint, cert=cert_b64(sp.certificate)),
-                encoding="utf-8")
+                encoding="utf-8",
+            )
             block = registration(root / "sp-metadata.xml", root)
             if key_transport is not None:
                 block += f'key_transport = "{key_transport}"\n'
@@ -150,12 +178,19 @@ def start_mellon(start_gateway: StartGateway, apache_runner: ApacheRunner) -> St
                 async with http.get(gateway.url("/saml/metadata")) as resp:
                     assert resp.status == 200
                     (root / "idp-metadata.xml").write_bytes(await resp.read())
-            conf = write_apache_config(root, MELLON_CONF.format(
-                **httpd_values(root, port, log_level="auth_mellon:info"), snippet=SNIPPET,
-                protected_path=PROTECTED_PATH, origin=origin, error_page=ERROR_PAGE,
-            ))
+            conf = write_apache_config(
+                root,
+                MELLON_CONF.format(
+                    **httpd_values(root, port, log_level="auth_mellon:info"),
+                    snippet=SNIPPET,
+                    protected_path=PROTECTED_PATH,
+                    origin=origin,
+                    error_page=ERROR_PAGE,
+                ),
+            )
             (root / "htdocs" / ERROR_PAGE.lstrip("/")).write_text(
-                f"<!doctype html><title>Anmeldung</title><p>{ERROR_PAGE_TEXT}</p>\n", encoding="utf-8")
+                f"<!doctype html><title>Anmeldung</title><p>{ERROR_PAGE_TEXT}</p>\n", encoding="utf-8"
+            )
         await apache_runner.start(root, conf, port)
         return Mellon(origin, root, gateway)
 
@@ -173,7 +208,8 @@ async def open_start_page(browser: Browser, mellon: Mellon) -> Page:
     browser.history.clear()
     start = await browser.get(mellon.protected_url)
     assert start.status == 200 and start.url.startswith(mellon.gateway.origin + "/signin/"), (
-        f"{start.status} {start.url}\n{start.text[:2000]}\n{mellon.error_log()}")
+        f"{start.status} {start.url}\n{start.text[:2000]}\n{mellon.error_log()}"
+    )
     assert any(urlsplit(u).path == "/saml/sso" and "Signature=" in u for u in browser.history), browser.history
     assert "Bürgerportal (Apache, SAML)" in start.text  # the registered service's name on the start page
     return start
@@ -203,8 +239,9 @@ async def test_sign_in_through_mod_auth_mellon(start_mellon: StartMellon, browse
     assert env["MELLON_given_names"] == "ERIKA"
     assert env["MELLON_date_of_birth"] == "1964-08-12"
     assert env["MELLON_address"] == '{"city":"KÖLN","country":"D","street":"HEIDESTRASSE 17","zip_code":"51147"}'
-    pseudonym = derive_pseudonym(mellon.gateway.config.keys.pseudonym_secret, SERVICE_ID,
-                                 stable_restricted_id("erika").id)
+    pseudonym = derive_pseudonym(
+        mellon.gateway.config.keys.pseudonym_secret, SERVICE_ID, stable_restricted_id("erika").id
+    )
     assert env["MELLON_pseudonym"] == pseudonym and env["REMOTE_USER"] == pseudonym
     # mellon asked for a transient NameID (its metadata names no format): a one-time value, not the pseudonym
     assert TRANSIENT.fullmatch(env["MELLON_NAME_ID"]), env["MELLON_NAME_ID"]

@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from helpers.gateway import Browser, Page, Servers, ausweisapp, tc_token_url_of
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
+from helpers.gateway import Browser, Page, Servers, ausweisapp, tc_token_url_of
 
 from .conftest import Apache, StartApache
-
 
 
 def claims_of(page: Page) -> dict[str, str]:
@@ -60,8 +59,9 @@ async def test_sign_in_through_mod_auth_openidc(start_apache: StartApache, brows
     assert claims["OIDC_CLAIM_family_name"] == "MUSTERMANN", claims
     assert claims["OIDC_CLAIM_given_name"] == "ERIKA"
     assert claims["OIDC_CLAIM_birthdate"] == "1964-08-12"
-    pseudonym = derive_pseudonym(apache.gateway.config.keys.pseudonym_secret, apache.service_id,
-                                 stable_restricted_id("erika").id)
+    pseudonym = derive_pseudonym(
+        apache.gateway.config.keys.pseudonym_secret, apache.service_id, stable_restricted_id("erika").id
+    )
     assert claims["OIDC_CLAIM_sub"] == pseudonym
     assert claims["REMOTE_USER"] == pseudonym
     assert claims["OIDC_CLAIM_iss"] == apache.gateway.origin
@@ -101,7 +101,7 @@ async def test_without_the_switch_this_version_loops_into_a_fresh_sign_in(
     needed for it (docs/integrations/mod_auth_openidc.md)."""
     apache = await start_apache(no_iss_in_errors=False)  # the gateway's default: RFC 9207 iss in error responses too
     page = await open_start_page(browser, apache)
-    for cancels in range(1, 11):
+    for cancels in range(1, 11):  # noqa: B007 - read after the loop: how many cancels until the 503
         browser.history.clear()
         page = await browser.submit(page)
         callback = parse_qs(urlsplit(browser.history[0]).query)

@@ -13,11 +13,11 @@ import pytest
 from cryptography import x509
 from lxml import etree
 
-from helpers.gateway import Browser, Page, Servers, ausweisapp, tc_token_url_of
 from eid_gateway.frontends.saml_idp import KEY_TRANSPORTS
 from eid_gateway.identity import SAML_NAMES, Attribute
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
+from helpers.gateway import Browser, Page, Servers, ausweisapp, tc_token_url_of
 from saml import algorithms as alg
 from saml.bindings import decode_redirect
 
@@ -57,7 +57,7 @@ async def open_start_page(browser: Browser, sp: ShibbolethSp) -> Page:
     [sso] = [u for u in browser.history if urlsplit(u).path == "/saml/sso"]
     query = urlsplit(sso).query
     assert parse_qs(query)["SigAlg"] == [alg.RSA_SHA256]  # signed without being told: the gateway's
-    request = decode_redirect(query).element                # metadata says WantAuthnRequestsSigned
+    request = decode_redirect(query).element  # metadata says WantAuthnRequestsSigned
     assert request.findtext("saml:Issuer", namespaces=NS) == sp.entity_id
     assert request.get("AssertionConsumerServiceURL") == sp.acs_url
     assert "Bürgerportal (Shibboleth)" in start.text
@@ -110,14 +110,19 @@ async def test_sign_in_through_shibboleth(
     page = await tls_browser.submit(post)
     assert tls_browser.history == [sp.protected_url], sp.logs()
     env = environment_of(page)
-    pseudonym = derive_pseudonym(sp.gateway.config.keys.pseudonym_secret, sp.service_id,
-                                 stable_restricted_id("erika").id)
+    pseudonym = derive_pseudonym(
+        sp.gateway.config.keys.pseudonym_secret, sp.service_id, stable_restricted_id("erika").id
+    )
     assert env["family_names"] == "MUSTERMANN", env
     assert env["given_names"] == "ERIKA"
     assert env["date_of_birth"] == "1964-08-12"
     assert json.loads(env["place_of_birth"]) == {"freetext": "BERLIN"}
-    assert json.loads(env["address"]) == {"city": "KÖLN", "country": "D", "street": "HEIDESTRASSE 17",
-                                          "zip_code": "51147"}
+    assert json.loads(env["address"]) == {
+        "city": "KÖLN",
+        "country": "D",
+        "street": "HEIDESTRASSE 17",
+        "zip_code": "51147",
+    }
     assert env["pseudonym"] == pseudonym
     idp = sp.gateway.config.saml_idp.entity_id
     # the persistent NameID, with its qualifiers (the Apache CGI environment spells "persistent-id" so)
@@ -170,7 +175,9 @@ async def test_shibboleths_metadata_matches_the_registration(
     md = etree.fromstring(page.text.encode())
     assert md.get("entityID") == sp.entity_id
     [sso] = md.findall("md:SPSSODescriptor", NS)
-    post_acs = [e.get("Location") for e in sso.findall("md:AssertionConsumerService", NS) if e.get("Binding") == HTTP_POST]
+    post_acs = [
+        e.get("Location") for e in sso.findall("md:AssertionConsumerService", NS) if e.get("Binding") == HTTP_POST
+    ]
     assert post_acs == [sp.acs_url]
 
     def cert(use: str) -> x509.Certificate:

@@ -36,9 +36,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def make_store(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[Callable[..., Store]]:
+async def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Store]]:
     """Builds stores of this test's kind on one shared database: two calls = two gateway nodes."""
     made: list[Store] = []
     prefix = f"t{secrets.token_hex(6)}:"

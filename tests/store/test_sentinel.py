@@ -37,8 +37,9 @@ def replicated(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, int]]
         )
         exe = shutil.which("redis-server")
         assert exe is not None
-        sentinel = subprocess.Popen([exe, str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+        sentinel = subprocess.Popen(
+            [exe, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -59,9 +60,16 @@ def replicated(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, int]]
 
 async def test_store_follows_a_sentinel_failover(replicated: tuple[RedisServer, RedisServer, int]) -> None:
     master, replica, sentinel_port = replicated
-    store = create_redis_store(RedisSettings(sentinels=(("127.0.0.1", sentinel_port),), sentinel_master="eidgw",
-                                             key_prefix="sent:", retries=5, timeout_seconds=0.5,
-                                             connect_timeout_seconds=0.3))
+    store = create_redis_store(
+        RedisSettings(
+            sentinels=(("127.0.0.1", sentinel_port),),
+            sentinel_master="eidgw",
+            key_prefix="sent:",
+            retries=5,
+            timeout_seconds=0.5,
+            connect_timeout_seconds=0.3,
+        )
+    )
     try:
         await store.create_flow("r", "pending", {"n": 1}, ttl=600)
         assert await store.consume_once("ids", "a", 600)

@@ -10,7 +10,6 @@ import pytest
 
 from eid_gateway.store.base import EMPTY_TAIL, AuditEntry, Counter, FlowExists, OnceClaim, Store, StoreError
 from eid_gateway.store.sqlite import SqliteStore
-
 from helpers.clocks import FakeClock
 
 from .conftest import StoreMaker
@@ -99,13 +98,12 @@ async def test_two_nodes_accept_each_value_exactly_once(make_store: StoreMaker, 
     for i in range(20):
         await a.create_flow(f"f{i}", "card", {}, ttl=60)
         await a.put_value("oidc_code", f"c{i}", "grant", 60)
-    once = await asyncio.gather(*(s.consume_once("assertion", f"id-{i}", 60)
-                                  for i in range(20) for s in (a, b, a, b)))
-    moved = await asyncio.gather(*(s.transition(f"f{i}", "card", "fetching")
-                                   for i in range(20) for s in (b, a, b, a)))
+    once = await asyncio.gather(*(s.consume_once("assertion", f"id-{i}", 60) for i in range(20) for s in (a, b, a, b)))
+    moved = await asyncio.gather(*(s.transition(f"f{i}", "card", "fetching") for i in range(20) for s in (b, a, b, a)))
     taken = await asyncio.gather(*(s.take_value("oidc_code", f"c{i}") for i in range(20) for s in (a, b, a)))
-    claimed = await asyncio.gather(*(s.transition(f"f{i}", "fetching", "done", once=OnceClaim("x", "same", 60))
-                                     for i in range(20) for s in (a, b)))
+    claimed = await asyncio.gather(
+        *(s.transition(f"f{i}", "fetching", "done", once=OnceClaim("x", "same", 60)) for i in range(20) for s in (a, b))
+    )
     assert once.count(True) == 20
     assert [m is not None for m in moved].count(True) == 20
     assert taken.count("grant") == 20
@@ -176,8 +174,9 @@ async def test_audit_chain_appends_only_after_the_tail(make_store: StoreMaker) -
     assert await a.audit_read() == [*first, AuditEntry(3, "m2", "m3", '{"n":3}')]
     assert [e.seq for e in await a.audit_read(after_seq=1, limit=1)] == [2]
     # racing appends of the same position: exactly one lands
-    racers = await asyncio.gather(*(s.audit_append([AuditEntry(4, "m3", f"m4{i}", "{}")])
-                                    for i, s in enumerate((a, b) * 10)))
+    racers = await asyncio.gather(
+        *(s.audit_append([AuditEntry(4, "m3", f"m4{i}", "{}")]) for i, s in enumerate((a, b) * 10))
+    )
     assert racers.count(None) == 1
     assert all(r is None or r.seq == 4 for r in racers)
     assert len(await a.audit_read()) == 4
@@ -189,10 +188,13 @@ async def test_audit_trail_chains_across_nodes(make_store: StoreMaker) -> None:
 
     key = b"k" * 32
     trails = [AuditTrail(make_store(), key, backend="simulator") for _ in range(2)]
-    await asyncio.gather(*(
-        t.record(t.make(service="demo", frontend="saml", result="success", flow_ref=f"r{i}"))
-        for i in range(40) for t in trails
-    ))
+    await asyncio.gather(
+        *(
+            t.record(t.make(service="demo", frontend="saml", result="success", flow_ref=f"r{i}"))
+            for i in range(40)
+            for t in trails
+        )
+    )
     entries = await trails[0].store.audit_read(0, 1000)
     assert len(entries) == 80 and verify_chain(entries, key).ok
     assert sum(t.written for t in trails) == 80
