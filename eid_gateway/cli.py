@@ -407,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("kiosk-credential", "make a kiosk credential or a staff password hash for the config"),
         ("dev-pki", "write the embedded eID-Server's TEST PKI (CV certificates, description, TLS)"),
         ("smoke-test", "one sign-in with the real AusweisApp, headless (--ausweisapp [--url URL])"),
-    ):  # dispatched in main() before argparse; listed here for --help
+    ):  # dispatched before argparse (readers, kiosk-agent: by eid_gateway.entry); listed here for --help
         passthrough = sub.add_parser(name, help=text, add_help=False)
         passthrough.add_argument("rest", nargs=argparse.REMAINDER, help=f"see `eid-gateway {name} --help`")
         passthrough.set_defaults(func=None)
@@ -478,14 +478,6 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         from saml import cli as saml_cli
 
         return saml_cli.main(["verify", *argv[1:]], prog="eid-gateway", stdout=out, stderr=err)
-    if argv and argv[0] == "readers":
-        from cardreader.cli import readers_main
-
-        return readers_main(argv[1:], out=out)
-    if argv and argv[0] == "kiosk-agent":
-        from cardreader.agent import main as agent_main
-
-        return agent_main(argv[1:])
     if argv and argv[0] in ("dev-pki", "smoke-test"):
         from eid_gateway.eidserver.cli import dev_pki_main, smoke_test_main
 
@@ -499,6 +491,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.func is None:  # readers, kiosk-agent: the script's entry (eid_gateway.entry) runs them
+        err.write(f"error: run `eid-gateway {argv[0]}` (the eid-gateway script dispatches it, not this module)\n")
+        return EXIT_USAGE
     code: int = args.func(args, out, err)
     return code
 

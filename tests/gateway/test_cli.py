@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certs.loading import load_key_pair_file
-from eid_gateway.cli import EXIT_CONFIG, EXIT_EXISTS, EXIT_OK, main
+from eid_gateway.cli import EXIT_CONFIG, EXIT_EXISTS, EXIT_OK, EXIT_USAGE, main
 from eid_gateway.config import CONFIG_ENV
 
 from .conftest import write_variant
@@ -161,6 +161,21 @@ def test_metadata_prints_signed_idp_metadata(instance: Path) -> None:
     code, out, err = run("metadata", "--config", str(instance / "gateway.toml"))
     assert code == EXIT_OK, err
     assert "EntityDescriptor" in out and 'entityID="http://127.0.0.1:8080/saml/metadata"' in out
+
+
+def test_kiosk_commands_are_listed_but_run_only_by_the_script(capsys: pytest.CaptureFixture[str]) -> None:
+    """readers and kiosk-agent have one dispatch, eid_gateway.entry (tests/kiosks/test_agent_install.py runs
+    it); the CLI lists them for --help and refuses them clearly rather than running them a second way."""
+    code, _, _ = run("--help")
+    listing = capsys.readouterr().out
+    assert (
+        code == EXIT_OK
+        and re.search(r"^\s+readers\s", listing, re.M)
+        and re.search(r"^\s+kiosk-agent\s", listing, re.M)
+    )
+    for command in ("readers", "kiosk-agent"):
+        code, out, err = run(command)
+        assert (code, out) == (EXIT_USAGE, "") and f"run `eid-gateway {command}`" in err
 
 
 def test_verify_delegates_to_saml_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
