@@ -252,10 +252,13 @@ class Secret:
 
 
 def check_url(value: str, production: bool) -> str:
-    """Absolute URL: https always in production; http also allowed in development."""
+    """Absolute URL: https always in production; http also allowed in development. No fragment, and no
+    space, control character, quote or angle bracket: RFC 3986 has none of them, and each of these URLs
+    ends up in an HTML attribute or an HTTP header (ACS, redirect, footer links)."""
     parts = urlsplit(value)
     allowed = ("https",) if production else ("https", "http")
-    if parts.scheme not in allowed or not parts.netloc or parts.fragment:
+    unsafe = any(ord(ch) <= 32 or ord(ch) == 127 or ch in '"<>' for ch in value)
+    if parts.scheme not in allowed or not parts.netloc or parts.fragment or unsafe:
         raise problem("must be an absolute https URL" + ("" if production else " (http is allowed in development)"))
     return value
 

@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from lxml import etree
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator
 
 from eid_gateway.settings_base import (
     ConfigError,
@@ -33,7 +32,7 @@ from eid_gateway.settings_base import (
     ReadContext,
     Section,
     Text,
-    context_of,
+    Url,
     problem,
     validate,
 )
@@ -172,18 +171,6 @@ def _color(value: str) -> str:
     return color
 
 
-def _url(value: str, info: ValidationInfo) -> str:
-    production = context_of(info).production
-    parts = urlsplit(value)
-    if (
-        parts.scheme not in (("https",) if production else ("https", "http"))
-        or not parts.netloc
-        or any(ch in value for ch in ' "<>\n\r\t')
-    ):
-        raise problem("must be an absolute https URL" + ("" if production else " (http is allowed in development)"))
-    return value
-
-
 def _check_svg(content: bytes) -> str | None:
     """Why this SVG must not be served from the gateway's origin, or None."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -226,9 +213,6 @@ def _load_logo(path: Path) -> Logo:
     if trouble is not None:
         raise problem(f"{path} {trouble}")
     return Logo(kind[0], kind[1], content)
-
-
-Url = Annotated[str, AfterValidator(_url)]
 
 
 class BrandingTable(Section):

@@ -43,6 +43,28 @@ def errors_of(data: dict[str, Any], base_dir: Path) -> list[str]:
     return info.value.errors
 
 
+# --- one URL type -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        'https://sp.example/acs"><script>',
+        "https://sp.example/a b",
+        "https://sp.example/acs\n",
+        "https://sp.example/acs#x",
+    ],
+)
+def test_service_and_branding_urls_follow_one_rule(instance: Path, example_toml: str, url: str) -> None:
+    """settings_base.Url is the one URL check: an ACS URL and a footer link are refused alike (a quote or a
+    space would end up in an HTML attribute; a fragment is no part of an endpoint)."""
+    data = tomllib.loads(example_toml)
+    data["services"][0]["saml"]["acs_urls"] = [url]
+    data["branding"] = {"help_url": url}
+    message = "must be an absolute https URL (http is allowed in development)"
+    assert errors_of(data, instance) == [f"services[0].saml.acs_urls[0]: {message}", f"branding.help_url: {message}"]
+
+
 # --- the init template -------------------------------------------------------------------------------------
 
 
