@@ -20,6 +20,8 @@ EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_USAGE = 64
 EXIT_EXISTS = 73
+#: serve, simulator, demo-service: the port is taken (the same code as a failed start of the workers).
+EXIT_CANNOT_LISTEN = 1
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -128,13 +130,13 @@ def _serve(app_factory: str, args: argparse.Namespace, err: TextIO, *, workers_a
     workers: int = (args.workers or config.listen.workers) if workers_allowed else 1
     if workers > 1:
         return _serve_workers(args, config, host, port, workers, err)
+    from eid_gateway.ports import port_in_use
     from eid_gateway.web.connections import run_app
-    from eid_gateway.workers import EXIT_WORKERS_FAILED, port_in_use
 
-    problem = port_in_use(host, port)  # one clean line (exit 1, as with --workers), not a traceback
+    problem = port_in_use(host, port)  # one clean line (as with --workers), not a traceback
     if problem is not None:
         err.write(f"error: cannot listen on {problem} (listen.host / listen.port, --host / --port)\n")
-        return EXIT_WORKERS_FAILED
+        return EXIT_CANNOT_LISTEN
 
     app, guard = _build_app(app_factory, config)
     run_app(app, host, port, guard)
@@ -159,7 +161,8 @@ def _serve_workers(
     reads it again after the fork (and loads its own keys), because key handles and store connections do
     not survive a fork."""
     from eid_gateway.config import single_process_reasons
-    from eid_gateway.workers import EXIT_WORKERS_FAILED, Served, port_in_use, serve
+    from eid_gateway.ports import port_in_use
+    from eid_gateway.workers import Served, serve
 
     reasons = single_process_reasons(
         config.eid_server.kind, kiosks=config.kiosks is not None, simulator=config.simulator, demo=config.demo
@@ -171,7 +174,7 @@ def _serve_workers(
     problem = port_in_use(host, port)
     if problem is not None:
         err.write(f"error: cannot listen on {problem} (listen.host / listen.port, --host / --port)\n")
-        return EXIT_WORKERS_FAILED
+        return EXIT_CANNOT_LISTEN
 
     def start_worker(index: int) -> Served | None:
         configure_logging(str(args.log_level), str(args.log_format), index)

@@ -23,7 +23,6 @@ Metrics of all workers add up in one directory (prometheus-client's multi-proces
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -71,31 +70,6 @@ class Served:
 #: build the app. ``None`` (the reason written) or an exception is a failed start: the arbiter then stops
 #: every worker and exits.
 StartWorker = Callable[[int], "Served | None"]
-
-
-def port_in_use(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be bound now, or ``None``.
-
-    Binding with SO_REUSEPORT succeeds even where another server with that option (say, a second gateway
-    started by mistake) already listens, and the kernel would then split the traffic between the two.
-    So before the workers bind, the arbiter's process binds once without it, as a lone server would.
-    """
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        return f"cannot resolve {host!r}: {exc.strerror}"
-    for family, kind, proto, _, address in addresses:
-        shown = f"[{address[0]!s}]" if family == socket.AF_INET6 else f"{address[0]!s}"
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does: TIME_WAIT is fine
-            if family == socket.AF_INET6:
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                reason = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-                return f"{shown} port {port}: {reason}"
-    return None
 
 
 def bind_addresses(host: str, port: int) -> list[str]:
@@ -177,7 +151,7 @@ class _Gunicorn(BaseApplication):
 
 def serve(start_worker: StartWorker, host: str, port: int, count: int, *, log_level: str = "info") -> int:
     """Run ``count`` workers on ``host:port`` until SIGTERM / SIGINT (then 0), or until a worker fails to
-    start (then :data:`EXIT_WORKERS_FAILED`). Check the port with :func:`port_in_use` first."""
+    start (then :data:`EXIT_WORKERS_FAILED`). Check the port with :func:`eid_gateway.ports.port_in_use` first."""
     metrics_dir = tempfile.mkdtemp(prefix="eid-gateway-metrics-")
     os.environ[MULTIPROC_DIR_ENV] = metrics_dir  # the workers inherit it
 

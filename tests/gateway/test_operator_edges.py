@@ -95,6 +95,29 @@ def test_a_taken_port_is_one_clean_line(instance: Path) -> None:
     assert "Traceback" not in result.stderr and "gateway started" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["serve", "simulator", "demo-service"])
+def test_a_single_process_checks_its_port_without_gunicorn(instance: Path, command: str) -> None:
+    """Only ``serve --workers N`` needs gunicorn (eid_gateway.workers); one process checks its port with
+    eid_gateway.ports and never imports it."""
+    code = (
+        "import sys; from eid_gateway.cli import main; "
+        "code = main(sys.argv[1:]); print('gunicorn' in sys.modules, 'eid_gateway.workers' in sys.modules, code)"
+    )
+    with _taken_port() as sock:
+        port = sock.getsockname()[1]
+        config = str(instance / "gateway.toml")
+        result = subprocess.run(
+            [sys.executable, "-c", code, command, "--config", config, "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=instance,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    assert f"error: cannot listen on 127.0.0.1 port {port}: in use" in result.stderr
+    assert result.stdout.split() == ["False", "False", "1"], result.stderr
+
+
 async def test_the_start_line_says_where_to_open_the_demo(
     base_config: GatewayConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
