@@ -210,7 +210,7 @@ def create_app(
         config,
         store,
         backend,
-        simulator_client_path=kind.test_client_path(config),
+        test_client_path=kind.test_client_path(config),
         metrics=metrics,
         audit=audit,
         limiter=limiter,

@@ -182,7 +182,7 @@ class FlowManager:
         backend: EidServer,
         frontends: Mapping[str, Frontend] | None = None,
         *,
-        simulator_client_path: str | None = None,
+        test_client_path: str | None = None,
         metrics: GatewayMetrics | None = None,
         audit: AuditTrail | None = None,
         limiter: RateLimiter | None = None,
@@ -196,7 +196,7 @@ class FlowManager:
         self.frontends: dict[str, Frontend] = dict(frontends or {})
         #: A test card client the citizen pages link to (with the test banner): the backend's capability
         #: (eid_gateway.backends.registry), not a backend name the flow would test.
-        self.simulator_client_path = simulator_client_path
+        self.test_client_path = test_client_path
         self.ttl = float(config.flow.ttl_seconds)
         self.cookie_name = "__Host-eidgw-browser" if config.secure_origin else "eidgw-browser"
         self.backend_timeout = config.eid_server.timeout_seconds + 2.0
@@ -347,7 +347,7 @@ class FlowManager:
             failure_text=body,
             return_url=f"/eid/return/{flow.ref}?lang={lang}",
             csrf_token=flow.data["csrf"],
-            simulator=self.simulator_client_path is not None,
+            test_client=self.test_client_path is not None,
         )
 
     async def _csrf_ok(self, request: web.Request, flow: FlowRecord) -> bool:
@@ -442,9 +442,9 @@ class FlowManager:
         ]
         urls = self.urls(flow.ref)
         token_param = quote(urls.tctoken, safe="")
-        simulator_url = None
-        if self.simulator_client_path is not None:
-            simulator_url = f"{self.simulator_client_path}?tcTokenURL={token_param}"
+        test_client_url = None
+        if self.test_client_path is not None:
+            test_client_url = f"{self.test_client_path}?tcTokenURL={token_param}"
         remaining = max(1, int((flow.expires_at - time.time()) // 60))
         return render_page(
             request,
@@ -458,8 +458,8 @@ class FlowManager:
             phone=is_phone(request.headers),
             status_url=f"{DESKTOP_CLIENT}?Status",  # TR-03124-1 status query: does AusweisApp answer?
             download_url=AUSWEISAPP_DOWNLOAD_URL,
-            simulator_url=simulator_url,
-            simulator=self.simulator_client_path is not None,
+            test_client_url=test_client_url,
+            test_client=self.test_client_path is not None,
             ttl_minutes=remaining,
             cancel_url=f"/signin/{flow.ref}/cancel?lang={lang}",
             csrf_token=flow.data["csrf"],
