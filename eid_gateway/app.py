@@ -250,7 +250,14 @@ def create_app(
         trusted = limiter.trusted
         lockout = StaffLockout(store, audit_key, lambda request: client_address(request, trusted))
         app.add_subapp(
-            "/kiosks/", create_kiosk_app(config.kiosks, state_store=SharedKioskStateStore(store), lockout=lockout)
+            "/kiosks/",
+            create_kiosk_app(
+                config.kiosks,
+                state_store=SharedKioskStateStore(store),
+                lockout=lockout,
+                store=store,
+                secure_cookies=config.secure_origin,
+            ),
         )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -408,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("readers", "show the local card readers (PC/SC); --watch follows changes"),
         ("kiosk-agent", "run the Bürgerbüro kiosk agent (reports reader state to the gateway)"),
         ("kiosk-credential", "make a kiosk credential or a staff password hash for the config"),
+        ("kiosk-staff", "add a named staff account of the kiosk dashboard (kiosk-staff add NAME --role view)"),
         ("dev-pki", "write the embedded eID-Server's TEST PKI (CV certificates, description, TLS)"),
         ("smoke-test", "one sign-in with the real AusweisApp, headless (--ausweisapp [--url URL])"),
     ):  # dispatched before argparse (readers, kiosk-agent: by eid_gateway.entry); listed here for --help
@@ -485,6 +486,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         from eid_gateway.eidserver.cli import dev_pki_main, smoke_test_main
 
         return (dev_pki_main if argv[0] == "dev-pki" else smoke_test_main)(argv[1:], out, err)
+    if argv and argv[0] == "kiosk-staff":
+        from eid_gateway.kiosks.staff_add import staff_main
+
+        return staff_main(argv[1:], out, err)
     if argv and argv[0] == "kiosk-credential":
         from eid_gateway.kiosks.credentials import credential_main
 

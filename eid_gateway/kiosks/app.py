@@ -5,10 +5,12 @@ Routes (relative to the mount point):
   POST api/v1/kiosks/{kiosk_id}/heartbeat   kiosk bearer token
   POST api/v1/kiosks/{kiosk_id}/offline     kiosk bearer token (the agent stops cleanly)
   GET  api/v1/openapi.json                  public (describes the API, no data)
-  GET  dashboard                            staff (HTTP basic)
+  GET  login, POST login                    the staff login page (public)
+  POST logout                               staff session
+  GET  dashboard                            staff session (without one: to the login page)
   GET  dashboard/events                     staff, server-sent events
-  GET  status.json                          staff, for monitoring
-  GET  metrics                              staff, Prometheus text format
+  GET  status.json                          staff (session, or HTTP basic for monitoring checks)
+  GET  metrics                              the scrape token (metrics_token_hash) or staff; Prometheus text
   GET  static/{name}                        public (dashboard.js, dashboard.css)
 """
 
@@ -21,14 +23,17 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from eid_gateway.kiosks import api, dashboard
+from eid_gateway.kiosks import api, dashboard, login
 from eid_gateway.kiosks.auth import StaffAuth
 from eid_gateway.kiosks.keys import METRICS, REGISTRY, STAFF, STATE_STORE
 from eid_gateway.kiosks.lockout import StaffLockout
 from eid_gateway.kiosks.metrics import metrics_registry
 from eid_gateway.kiosks.registry import KioskRegistry
 from eid_gateway.kiosks.settings import KioskSettings
+from eid_gateway.kiosks.staff import StaffSessions
 from eid_gateway.kiosks.state_store import KioskStateStore, MemoryKioskStateStore
+from eid_gateway.store.base import Store
+from eid_gateway.store.sqlite import SqliteStore
 
 
 def create_kiosk_app(
@@ -38,14 +43,24 @@ def create_kiosk_app(
     clock: Callable[[], float] = time.time,
     tick_seconds: float = 1.0,
     lockout: StaffLockout | None = None,
+    store: Store | None = None,
+    secure_cookies: bool = False,
 ) -> web.Application:
     """Build the kiosk sub-app. *state_store* keeps last states across restarts (memory if None);
-    *lockout* counts failed staff sign-ins in the shared store (the gateway passes one)."""
+    *lockout* counts failed staff sign-ins and *store* keeps staff sessions, both in the shared store
+    (the gateway passes them; without a store, sessions live in an in-memory SQLite of this app);
+    *secure_cookies*: the staff cookies get Secure (an https origin)."""
     app = web.Application()
     registry = KioskRegistry(settings, clock=clock)
     app[REGISTRY] = registry
     app[STATE_STORE] = state_store if state_store is not None else MemoryKioskStateStore()
-    app[STAFF] = StaffAuth(settings.staff_user, settings.staff_password_hash, lockout=lockout)
+    own_store: SqliteStore | None = None
+    if store is None:
+        store = own_store = SqliteStore(":memory:")
+    sessions = StaffSessions(store, settings.session_minutes * 60.0, secure=secure_cookies)
+    app[STAFF] = StaffAuth(
+        settings.staff_accounts(), sessions, metrics_token_hash=settings.metrics_token_hash, lockout=lockout
+    )
     app[METRICS] = metrics_registry(registry)
 
     r = app.router
@@ -53,6 +68,9 @@ def create_kiosk_app(
     r.add_post("/api/v1/kiosks/{kiosk_id}/heartbeat", api.post_heartbeat, name="kiosk-heartbeat")
     r.add_post("/api/v1/kiosks/{kiosk_id}/offline", api.post_offline, name="kiosk-offline")
     r.add_get("/api/v1/openapi.json", api.get_openapi, name="kiosk-openapi")
+    r.add_get("/login", login.login_page, name="kiosk-login")
+    r.add_post("/login", login.login_post)
+    r.add_post("/logout", login.logout, name="kiosk-logout")
     r.add_get("/dashboard", dashboard.dashboard_page, name="kiosk-dashboard")
     r.add_get("/dashboard/events", dashboard.dashboard_events, name="kiosk-events")
     r.add_get("/status.json", dashboard.status_json, name="kiosk-status")
@@ -73,6 +91,8 @@ def create_kiosk_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await app[STATE_STORE].close()
+        if own_store is not None:
+            await own_store.close()
 
     async def on_shutdown(app: web.Application) -> None:
         registry.close_all()  # end open event streams so shutdown does not wait for them

@@ -1,9 +1,11 @@
 """Who may talk to the kiosk endpoints: kiosks by bearer token (+ optional client certificate pin),
-staff by HTTP basic auth against a scrypt hash.
+staff by a signed-in session (:mod:`eid_gateway.kiosks.staff`, the login page) or, for machines such
+as a monitoring check of ``status.json``, HTTP basic auth against a staff account's scrypt hash; a
+Prometheus scraper by its own bearer token (``metrics_token_hash``), never a staff password.
 
-Both checks are constant-time in the secret. A successful staff check is remembered for a minute
-(keyed by a hash of the header) so that the dashboard's page, event stream and a monitoring scraper do
-not each pay a full scrypt run. Failed staff checks are counted per address and per account
+Every check is constant-time in the secret. A successful basic-auth check is remembered for a minute
+(keyed by a hash of the header) so that repeated machine requests do not each pay a full scrypt run.
+Failed staff checks (login form and basic auth alike) are counted per address and per account
 (:mod:`eid_gateway.kiosks.lockout`); a locked address or account gets 429 before scrypt runs.
 """
 
@@ -14,13 +16,17 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
 from eid_gateway.kiosks.credentials import verify_kiosk_credential, verify_staff_password
-from eid_gateway.kiosks.lockout import StaffLockout, too_many_failures
-from eid_gateway.kiosks.settings import KioskEntry
+from eid_gateway.kiosks.lockout import Locked, StaffLockout, too_many_failures
+from eid_gateway.kiosks.settings import KioskEntry, Role, StaffAccount
+from eid_gateway.kiosks.staff import StaffSession, StaffSessions
+
+#: Compared against for an unknown account name, so that it costs the same scrypt run as a known one.
+_DUMMY_STAFF_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
 
 STAFF_REALM = 'Basic realm="eid-gateway kiosk dashboard", charset="UTF-8"'
 
@@ -66,64 +72,110 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return user, password
 
 
+class StaffLocked(Exception):
+    """A sign-in refused without a password check: the address or account is locked."""
+
+    def __init__(self, locked: Locked) -> None:
+        super().__init__(locked.scope)
+        self.locked = locked
+
+
 class StaffAuth:
+    """Staff accounts, their sessions and the scrape token: the one place that says who is signed in."""
+
     def __init__(
         self,
-        user: str,
-        password_hash: str,
+        accounts: Sequence[StaffAccount],
+        sessions: StaffSessions,
         *,
+        metrics_token_hash: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         remember_seconds: float = 60.0,
         lockout: StaffLockout | None = None,
     ) -> None:
-        self.user = user
-        self.password_hash = password_hash
+        self.accounts = {a.name: a for a in accounts}
+        self.sessions = sessions
+        self.metrics_token_hash = metrics_token_hash
         self.clock = clock
         self.remember = remember_seconds
         #: Failure backoff shared over the store (the gateway always sets it; None: no backoff).
         self.lockout = lockout
-        self._ok: dict[bytes, float] = {}
+        self._ok: dict[bytes, tuple[float, StaffSession]] = {}
         # scrypt is slow and memory-hard on purpose; a flood of wrong passwords must not take every
         # thread and all memory, so at most two checks run at once (the rest wait their turn)
         self._slots = asyncio.Semaphore(2)
 
-    async def check(self, request: web.Request) -> bool:
-        """True for the staff credential; raises HTTP 429 while the address or account is locked."""
-        header = request.headers.get("Authorization", "")
-        parsed = parse_basic(header)
-        if parsed is None:
-            return False
-        key = hashlib.sha256(header.encode("utf-8")).digest()
-        now = self.clock()
-        expiry = self._ok.get(key)
-        if expiry is not None and expiry > now:
-            return True
-        user, password = parsed
+    async def sign_in(self, request: web.Request, user: str, password: str) -> Role | None:
+        """The account's role when name and password match; None (and one failure counted) otherwise.
+        Raises :class:`StaffLocked` while the address or account is locked, without running scrypt."""
         await self._refuse_if_locked(request, user)  # no waiting for a slot while locked
         async with self._slots:
             # again in the slot: a lock set while this request waited holds for it too; and a failure
             # is counted before the slot is free, so the next one in line already sees its lock
             await self._refuse_if_locked(request, user)
-            pw_ok = await asyncio.to_thread(verify_staff_password, password, self.password_hash)
-            ok = pw_ok and hmac.compare_digest(user.encode("utf-8"), self.user.encode("utf-8"))
+            account = self.accounts.get(user)
+            stored = account.password_hash if account is not None else _DUMMY_STAFF_HASH
+            ok = await asyncio.to_thread(verify_staff_password, password, stored) and account is not None
             locked = None if ok or self.lockout is None else await self.lockout.failed(request, user)
         if locked is not None:
-            raise too_many_failures(locked)
-        if ok:
-            if len(self._ok) > 1000:
-                self._ok = {k: v for k, v in self._ok.items() if v > now}
-            self._ok[key] = now + self.remember
-        return ok
+            raise StaffLocked(locked)
+        return account.role if ok and account is not None else None
 
     async def _refuse_if_locked(self, request: web.Request, user: str) -> None:
         if self.lockout is not None:
             locked = await self.lockout.locked(request, user)
             if locked is not None:
-                raise too_many_failures(locked)
+                raise StaffLocked(locked)
 
-    async def require(self, request: web.Request) -> None:
-        if not await self.check(request):
-            raise web.HTTPUnauthorized(
-                text="staff credentials required\n",
-                headers={"WWW-Authenticate": STAFF_REALM, "Cache-Control": "no-store"},
-            )
+    async def basic(self, request: web.Request) -> StaffSession | None:
+        """The staff account of an HTTP basic Authorization header (machines); raises HTTP 429 while locked."""
+        header = request.headers.get("Authorization", "")
+        parsed = parse_basic(header)
+        if parsed is None:
+            return None
+        key = hashlib.sha256(header.encode("utf-8")).digest()
+        now = self.clock()
+        known = self._ok.get(key)
+        if known is not None and known[0] > now:
+            return known[1]
+        user, password = parsed
+        try:
+            role = await self.sign_in(request, user, password)
+        except StaffLocked as exc:
+            raise too_many_failures(exc.locked) from None
+        if role is None:
+            return None
+        if len(self._ok) > 1000:
+            self._ok = {k: v for k, v in self._ok.items() if v[0] > now}
+        session = StaffSession(name=user, role=role, csrf="")
+        self._ok[key] = (now + self.remember, session)
+        return session
+
+    async def current(self, request: web.Request) -> StaffSession | None:
+        """The signed-in staff member: the session cookie first, then HTTP basic (machines)."""
+        session = await self.sessions.get(request)
+        return session if session is not None else await self.basic(request)
+
+    async def check(self, request: web.Request) -> bool:
+        return await self.current(request) is not None
+
+    async def require(self, request: web.Request) -> StaffSession:
+        session = await self.current(request)
+        if session is None:
+            raise unauthorized()
+        return session
+
+    def scraper(self, request: web.Request) -> bool:
+        """True for the Prometheus scrape token (constant time; False when none is configured)."""
+        token = bearer_token(request)
+        if token is None or self.metrics_token_hash is None:
+            return False
+        return verify_kiosk_credential(token, self.metrics_token_hash)
+
+
+def unauthorized() -> web.HTTPUnauthorized:
+    """401 for a request without a valid staff sign-in (machines: the basic challenge)."""
+    return web.HTTPUnauthorized(
+        text="staff sign-in required (Anmeldung erforderlich)\n",
+        headers={"WWW-Authenticate": STAFF_REALM, "Cache-Control": "no-store"},
+    )

@@ -93,16 +93,22 @@ def verify_staff_password(password: str, stored: str) -> bool:
 
 
 def credential_main(argv: list[str] | None = None) -> int:
-    """`eid-gateway kiosk-credential new` / `staff-password`: make a credential and its config hash."""
+    """`eid-gateway kiosk-credential new` / `metrics-token` / `staff-password`: a credential and its config hash."""
     ap = argparse.ArgumentParser(prog="eid-gateway kiosk-credential", description=credential_main.__doc__)
     sub = ap.add_subparsers(dest="what", required=True)
     sub.add_parser("new", help="a new kiosk token (for the kiosk) and its hash (for [[kiosks]])")
+    sub.add_parser("metrics-token", help="a scrape token for /kiosks/metrics (Prometheus) and its hash")
     sub.add_parser("staff-password", help="hash a staff password for [kiosk_monitor] (read from the terminal)")
     args = ap.parse_args(argv)
     if args.what == "new":
         token, digest = new_kiosk_credential()
         print(f"kiosk token (put it in the kiosk's credential file, mode 0600): {token}")
         print(f'credential_hash = "{digest}"')
+        return 0
+    if args.what == "metrics-token":
+        token, digest = new_kiosk_credential()  # the same kind of secret: 256 random bits, SHA-256 stored
+        print(f"scrape token (Prometheus: authorization credentials_file, mode 0600): {token}")
+        print(f'metrics_token_hash = "{digest}"   # in [kiosk_monitor]')
         return 0
     pw = getpass.getpass("staff password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     if len(pw) < 12:

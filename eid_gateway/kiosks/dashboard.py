@@ -4,8 +4,9 @@ The page is complete without JavaScript (a table that reloads itself through a <
 times in the configured zone); the external dashboard.js follows the event stream instead, shows times
 in the staff browser's zone with "vor N s" and keeps "Stand" live. A row is rendered by one template
 (kiosk_parts.html) for the page and for the stream, which sends it as HTML. No inline script, so the
-gateway's CSP (script-src 'self') holds. Everything here is behind the staff credential except the
-static files. German or English: ``?lang=``, the language cookie, then Accept-Language.
+gateway's CSP (script-src 'self') holds. Everything here is behind the staff sign-in except the
+static files (a browser without one is sent to the login page; metrics also take the scrape token).
+German or English: ``?lang=``, the language cookie, then Accept-Language.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from aiohttp import web
 
 from eid_gateway.kiosks import texts
 from eid_gateway.kiosks.api import status_document
+from eid_gateway.kiosks.auth import unauthorized
 from eid_gateway.kiosks.keys import METRICS, REGISTRY, STAFF
 from eid_gateway.kiosks.metrics import render_metrics
 from eid_gateway.kiosks.registry import DOWN_WORDS, OFFLINE, REFUSED, UNKNOWN, KioskRegistry
-from eid_gateway.kiosks.texts import ADVICE, LABELS, UI, detail_text, t
+from eid_gateway.kiosks.texts import ADVICE, LABELS, LOGIN, UI, detail_text, t
 from eid_gateway.web.i18n import LANGUAGES, negotiate_language
 
 _HERE: Final = Path(__file__).parent
@@ -152,10 +154,15 @@ def _url(request: web.Request, route: str, **parts: str) -> str:
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
-    await request.app[STAFF].require(request)
+    staff = await request.app[STAFF].current(request)
     registry = request.app[REGISTRY]
-    registry.refresh_staleness()
     view = _view(request, registry)
+    if staff is None:  # a browser: to the login page (HTTP basic stays for machines that send it)
+        if "Authorization" in request.headers:
+            raise unauthorized()
+        location = _url(request, "kiosk-login") + f"?lang={view.lang}"
+        return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+    registry.refresh_staleness()
     other = "en" if view.lang == "de" else "de"
     ago = {k: view.ui[k] for k in ("ago_s", "ago_min", "ago_h", "ago_d")}
     html = _ENV.get_template("dashboard.html").render(
@@ -173,6 +180,10 @@ async def dashboard_page(request: web.Request) -> web.Response:
         events_url=_url(request, "kiosk-events") + f"?lang={view.lang}",
         js_url=_url(request, "kiosk-static", name="dashboard.js"),
         css_url=_url(request, "kiosk-static", name="dashboard.css"),
+        signed_in=t(LOGIN, "signed_in_as", view.lang, name=staff.name, role=t(LOGIN, f"role_{staff.role}", view.lang)),
+        logout_url=_url(request, "kiosk-logout") + f"?lang={view.lang}",
+        logout_label=t(LOGIN, "logout", view.lang),
+        logout_csrf=staff.csrf,
     )
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
@@ -262,7 +273,8 @@ async def status_json(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    await request.app[STAFF].require(request)
+    if not request.app[STAFF].scraper(request):
+        await request.app[STAFF].require(request)
     body = render_metrics(request.app[METRICS])
     return web.Response(
         body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}

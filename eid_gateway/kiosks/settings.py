@@ -12,7 +12,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
@@ -32,15 +32,43 @@ class KioskEntry:
     client_cert_sha256: str | None = None
 
 
+Role = Literal["view", "admin"]
+
+
+@dataclass(frozen=True)
+class StaffAccount:
+    """A named staff account of the dashboard (``[[kiosk_monitor.staff]]``)."""
+
+    name: str
+    password_hash: str
+    role: Role = "view"
+
+
 @dataclass(frozen=True)
 class KioskSettings:
     kiosks: tuple[KioskEntry, ...]
-    staff_user: str
-    staff_password_hash: str
+    #: The one shared account of earlier versions (``staff_user``/``staff_password_hash``), role admin.
+    staff_user: str | None = None
+    staff_password_hash: str | None = None
     heartbeat_seconds: float = 10.0
     stale_after_missed: int = 1
     #: shown on the dashboard without JavaScript (with it, the staff browser's own zone)
     time_zone: str = "Europe/Berlin"
+    #: Named staff accounts with roles.
+    staff: tuple[StaffAccount, ...] = ()
+    #: Hash of the bearer token a Prometheus scraper presents for ``/kiosks/metrics`` (no staff password).
+    metrics_token_hash: str | None = None
+    #: How long a staff sign-in on the dashboard lasts.
+    session_minutes: int = 480
+
+    def staff_accounts(self) -> tuple[StaffAccount, ...]:
+        """Every account that may sign in: the named ones and the shared one of earlier versions."""
+        legacy = (
+            (StaffAccount(self.staff_user, self.staff_password_hash, "admin"),)
+            if self.staff_user is not None and self.staff_password_hash is not None
+            else ()
+        )
+        return legacy + self.staff
 
     @property
     def stale_after_seconds(self) -> float:
@@ -105,11 +133,22 @@ def _plain_credential(value: object) -> object:
     raise problem("unknown key (store only credential_hash)")
 
 
-class KioskMonitorTable(Section):
-    """``[kiosk_monitor]``: the staff dashboard's login and how stale a kiosk may get."""
+class KioskStaffTable(Section):
+    """One ``[[kiosk_monitor.staff]]`` account (``eid-gateway kiosk-staff add`` writes them)."""
 
-    staff_user: Annotated[str, AfterValidator(_staff_user)]
-    staff_password_hash: Annotated[str, AfterValidator(_staff_hash)]
+    name: Annotated[str, AfterValidator(_staff_user)]
+    password_hash: Annotated[str, AfterValidator(_staff_hash)]
+    role: Role = "view"
+
+
+class KioskMonitorTable(Section):
+    """``[kiosk_monitor]``: the staff accounts, the scrape credential and how stale a kiosk may get."""
+
+    staff_user: Annotated[str, AfterValidator(_staff_user)] | None = None
+    staff_password_hash: Annotated[str, AfterValidator(_staff_hash)] | None = None
+    staff: list[KioskStaffTable] = []
+    metrics_token_hash: Annotated[str, AfterValidator(_kiosk_hash)] | None = None
+    session_minutes: Annotated[int, Range(5, 1440)] = 480
     heartbeat_seconds: Annotated[float, Range(1, 3600)] = 10.0
     stale_after_missed: Annotated[int, Range(1, 100)] = 1
     time_zone: Annotated[str, AfterValidator(_time_zone)] = "Europe/Berlin"
@@ -158,6 +197,8 @@ def parse_kiosk_settings(doc: Mapping[str, Any], context: ReadContext | None = N
                     client_cert_sha256=table.client_cert_sha256,
                 )
             )
+    if monitor is not None:
+        _check_staff(reader, monitor)
     reader.check()
     assert monitor is not None
     return KioskSettings(
@@ -167,4 +208,22 @@ def parse_kiosk_settings(doc: Mapping[str, Any], context: ReadContext | None = N
         heartbeat_seconds=monitor.heartbeat_seconds,
         stale_after_missed=monitor.stale_after_missed,
         time_zone=monitor.time_zone,
+        staff=tuple(StaffAccount(s.name, s.password_hash, s.role) for s in monitor.staff),
+        metrics_token_hash=monitor.metrics_token_hash,
+        session_minutes=monitor.session_minutes,
     )
+
+
+def _check_staff(reader: Reader, monitor: KioskMonitorTable) -> None:
+    """At least one account, names unique, and the shared account complete (user and hash together)."""
+    if (monitor.staff_user is None) != (monitor.staff_password_hash is None):
+        reader.problem("kiosk_monitor", "staff_user and staff_password_hash go together")
+    names = [monitor.staff_user] if monitor.staff_user is not None else []
+    for i, account in enumerate(monitor.staff):
+        if account.name in names:
+            reader.problem(("kiosk_monitor", "staff", i, "name"), f"duplicate staff account {account.name!r}")
+        names.append(account.name)
+    if not names:
+        reader.problem(
+            "kiosk_monitor", "no staff account: add one with `eid-gateway kiosk-staff add NAME --config FILE`"
+        )

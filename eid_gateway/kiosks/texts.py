@@ -61,6 +61,37 @@ UI: Final[Texts] = {
     "ago_d": {"de": "vor {n} Tagen", "en": "{n} days ago"},
 }
 
+#: The staff login page and the signed-in line of the dashboard.
+LOGIN: Final[Texts] = {
+    "title": {"de": "Anmeldung für Mitarbeitende", "en": "Staff sign-in"},
+    "intro": {
+        "de": "Melden Sie sich mit Ihrem persönlichen Zugang an, um die Kiosk-Übersicht zu sehen.",
+        "en": "Sign in with your personal account to see the kiosk overview.",
+    },
+    "name": {"de": "Benutzername", "en": "User name"},
+    "password": {"de": "Passwort", "en": "Password"},
+    "submit": {"de": "Anmelden", "en": "Sign in"},
+    "wrong": {
+        "de": "Benutzername oder Passwort ist falsch. Bitte prüfen Sie die Eingabe.",
+        "en": "The user name or password is wrong. Please check what you typed.",
+    },
+    "locked": {
+        "de": "Zu viele fehlgeschlagene Anmeldungen. Bitte warten Sie etwa {minutes} Minute(n). "
+        "Wenn Sie Ihr Passwort vergessen haben, wenden Sie sich an die IT.",
+        "en": "Too many failed sign-ins. Please wait about {minutes} minute(s). "
+        "If you have forgotten your password, ask your IT.",
+    },
+    "stale": {
+        "de": "Das Formular war veraltet. Bitte melden Sie sich noch einmal an.",
+        "en": "The form was out of date. Please sign in again.",
+    },
+    "signed_out": {"de": "Sie sind abgemeldet.", "en": "You are signed out."},
+    "signed_in_as": {"de": "Angemeldet als {name} ({role})", "en": "Signed in as {name} ({role})"},
+    "role_view": {"de": "Ansicht", "en": "view"},
+    "role_admin": {"de": "Verwaltung", "en": "admin"},
+    "logout": {"de": "Abmelden", "en": "Sign out"},
+}
+
 #: The one word per kiosk (status word of the registry) and per reader.
 LABELS: Final[Texts] = {
     UNKNOWN: {"de": "noch keine Meldung", "en": "no report yet"},

@@ -153,6 +153,7 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
     soap_headers = (("SOAPAction", '"http://bsi.bund.de/eID/useID"'),)
 
     sim_csrf = secrets.token_urlsafe(32)
+    staff_csrf = secrets.token_urlsafe(32)
     kiosk_auth = (("Authorization", f"Bearer {KIOSK_TOKEN}"),)
     staff_auth = (("Authorization", "Basic " + base64.b64encode(":".join(STAFF).encode()).decode()),)
     state = {"instance": "agent-run-1", "seq": 1, "queue": 0, "dropped": 0, "status": {"service": "ok", "readers": []}}
@@ -273,6 +274,14 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
         ),
         plain("GET /kiosks/api/v1/openapi.json", "/kiosks/api/v1/openapi.json"),
         plain("GET /kiosks/dashboard", "/kiosks/dashboard", staff_auth),
+        plain("GET /kiosks/login", "/kiosks/login"),
+        form(
+            "POST /kiosks/login",
+            "/kiosks/login",
+            (("csrf_token", staff_csrf), ("name", STAFF[0]), ("password", STAFF[1])),
+            (("Cookie", f"eid_kiosk_login={staff_csrf}"),),
+        ),
+        form("POST /kiosks/logout", "/kiosks/logout", (("csrf_token", staff_csrf),)),
         plain("GET /kiosks/status.json", "/kiosks/status.json", staff_auth),
         plain("GET /kiosks/metrics", "/kiosks/metrics", staff_auth),
         in_path("GET /kiosks/static/{name}", "/kiosks/static/dashboard.css"),

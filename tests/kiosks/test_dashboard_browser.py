@@ -51,7 +51,17 @@ async def scene_server():
     await runner.cleanup()
 
 
-STAFF_LOGIN = {"http_credentials": {"username": STAFF_USER, "password": STAFF_PASSWORD}}
+async def staff_context(browser, base, **options):
+    """A browser context signed in through the staff login page (its session cookie in the jar)."""
+    ctx = await browser.new_context(**options)
+    page = await ctx.new_page()
+    await page.goto(f"{base}/kiosks/login")
+    await page.fill("#name", STAFF_USER)
+    await page.fill("#password", STAFF_PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(re.compile(r".*/kiosks/dashboard\?lang=\w+$"))
+    await page.close()
+    return ctx
 
 
 async def post_state(base, kiosk, state, seq):
@@ -77,7 +87,7 @@ async def browser():
 
 async def test_dashboard_updates_live_under_csp(server, browser):
     await post_state(server, "mitte-1", ReaderState.EMPTY, 1)
-    ctx = await browser.new_context(locale="de-DE", **STAFF_LOGIN)
+    ctx = await staff_context(browser, server, locale="de-DE")
     page = await ctx.new_page()
     violations = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
@@ -97,7 +107,7 @@ async def test_dashboard_updates_live_under_csp(server, browser):
 
 
 async def test_dashboard_without_javascript_is_a_refreshing_table(server, browser):
-    ctx = await browser.new_context(java_script_enabled=False, locale="de-DE", **STAFF_LOGIN)
+    ctx = await staff_context(browser, server, java_script_enabled=False, locale="de-DE")
     page = await ctx.new_page()
     await page.goto(f"{server}/kiosks/dashboard")
     assert "noch keine Meldung" in await page.locator("#kiosk-mitte-1 td.status").inner_text()
@@ -107,19 +117,19 @@ async def test_dashboard_without_javascript_is_a_refreshing_table(server, browse
     await ctx.close()
 
 
-async def test_dashboard_refuses_without_staff_credential(server, browser):
-    ctx = await browser.new_context()
-    resp = await ctx.request.get(f"{server}/kiosks/dashboard")
-    assert resp.status == 401 and resp.headers["www-authenticate"].startswith("Basic")
+async def test_dashboard_sends_a_browser_without_sign_in_to_the_login_page(server, browser):
+    ctx = await browser.new_context(locale="de-DE")
     page = await ctx.new_page()
-    with pytest.raises(Exception, match="ERR_INVALID_AUTH_CREDENTIALS"):  # no dialog in headless mode
-        await page.goto(f"{server}/kiosks/dashboard")
+    await page.goto(f"{server}/kiosks/dashboard")
+    assert page.url == f"{server}/kiosks/login?lang=de"
+    assert await page.locator("h1").inner_text() == "Anmeldung für Mitarbeitende"
+    assert await page.locator("#kiosks").count() == 0
     await ctx.close()
 
 
 async def test_times_in_the_staff_browsers_zone_with_age_and_a_live_stand(server, browser):
     await post_state(server, "mitte-1", ReaderState.EMPTY, 1)
-    ctx = await browser.new_context(locale="de-DE", timezone_id="Asia/Tokyo", **STAFF_LOGIN)
+    ctx = await staff_context(browser, server, locale="de-DE", timezone_id="Asia/Tokyo")
     page = await ctx.new_page()
     await page.goto(f"{server}/kiosks/dashboard")
     await page.locator("#live").wait_for(state="visible")
@@ -149,8 +159,8 @@ async def test_times_in_the_staff_browsers_zone_with_age_and_a_live_stand(server
 
 @pytest.mark.parametrize("lang", ["de", "en"])
 async def test_no_sideways_scrolling_at_360_px(scene_server, browser, lang):
-    ctx = await browser.new_context(
-        locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740}, **STAFF_LOGIN
+    ctx = await staff_context(
+        browser, scene_server, locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740}
     )
     page = await ctx.new_page()
     await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
@@ -168,7 +178,7 @@ async def test_axe_finds_no_violations_on_the_dashboard(scene_server, browser):
     report = Report()
     for lang, locale in (("de", "de-DE"), ("en", "en-GB")):
         for width in (1280, 360):
-            ctx = await browser.new_context(locale=locale, viewport={"width": width, "height": 800}, **STAFF_LOGIN)
+            ctx = await staff_context(browser, scene_server, locale=locale, viewport={"width": width, "height": 800})
             page = await ctx.new_page()
             await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
             await page.locator("#live").wait_for(state="visible")

@@ -46,7 +46,9 @@ credential_hash = "{hash_kiosk_credential(KIOSK_TOKEN)}"
     try:
         spec = await client.get("/kiosks/api/v1/openapi.json")
         assert spec.status == 200 and "openapi" in await spec.json()
-        assert (await client.get("/kiosks/dashboard")).status == 401
+        # a browser without a sign-in is sent to the login page
+        to_login = await client.get("/kiosks/dashboard", allow_redirects=False)
+        assert to_login.status == 303 and to_login.headers["Location"] == "/kiosks/login?lang=de"
         forged = await client.post(
             "/kiosks/api/v1/kiosks/mitte-1/heartbeat", json={}, headers={"Authorization": "Bearer " + "x" * 52}
         )
