@@ -43,7 +43,8 @@ from eid_gateway.config import load_config
 from eid_gateway.eid.results import MAJOR_OK, REFRESH_ERROR, REFRESH_OK
 from eid_gateway.eid.tctoken import TcToken, parse_tc_token, refresh_url
 from eid_gateway.instance import write_example_config
-from eid_gateway.store.redis_server import RedisServer, free_port
+from eid_gateway.ports import free_port
+from eid_gateway.store.redis_server import RedisServer
 from saml import AuthnRequest, build_authn_request, redirect_url
 
 EXE = str(Path(sys.executable).with_name("eid-gateway"))

@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,18 +45,13 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from eid_gateway.ports import free_port
 from eid_gateway.simulator import run_simulated_client
 
 HOPS_PER_LOGIN = 9
 START_SECONDS = 180.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,7 +1,9 @@
-"""Listening ports: whether one can be bound now.
+"""Listening ports: whether one can be bound now, and a free loopback port for a child server.
 
 Standard library only, so a single-process ``serve``, ``simulator`` or ``demo-service`` checks its port
-without importing gunicorn (:mod:`eid_gateway.workers`).
+without importing gunicorn (:mod:`eid_gateway.workers`), and the throwaway servers the product starts
+(``redis-server`` for tests and benchmarks, the smoke test's gateway) share one way to find a port.
+The tests have their own in ``tests/helpers/ports.py``.
 """
 
 from __future__ import annotations
@@ -33,3 +35,11 @@ def port_in_use(host: str, port: int) -> str | None:
                 reason = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
                 return f"{shown} port {port}: {reason}"
     return None
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago, for a server started next that binds it itself."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

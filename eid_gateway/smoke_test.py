@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import aiohttp
 import lxml.html
 from yarl import URL
+
+from eid_gateway.ports import free_port
 
 BINARY: Final = "AusweisApp2"
 SETTINGS_DIR: Final = "Unknown Organization"
@@ -364,13 +365,6 @@ async def sign_in(
 
 
 # --- the command ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

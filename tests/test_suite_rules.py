@@ -128,6 +128,28 @@ def test_no_test_module_defines_its_own_free_port_or_clock() -> None:
     assert offenders == [], "use helpers.ports / helpers.clocks instead of: " + ", ".join(offenders)
 
 
+#: The product side's one free-port helper (the servers it starts itself: redis-server, the smoke test).
+PRODUCT_PORTS = TESTS.parent / "eid_gateway" / "ports.py"
+
+
+def test_no_product_module_defines_its_own_free_port() -> None:
+    root = TESTS.parent
+    sources = [
+        path
+        for package in ("eid_gateway", "saml", "certs", "cardreader", "tr03110", "bench")
+        for path in sorted((root / package).rglob("*.py"))
+        if path != PRODUCT_PORTS
+    ]
+    assert len(sources) > 100 and "def free_port" in PRODUCT_PORTS.read_text(encoding="utf-8")
+    offenders = [
+        f"{path.relative_to(root)}:{where}"
+        for path in sources
+        for where in own_helpers(path.read_text(encoding="utf-8"))
+        if "class " not in where
+    ]
+    assert offenders == [], "use eid_gateway.ports.free_port instead of: " + ", ".join(offenders)
+
+
 def test_no_test_module_reads_the_clock_at_import() -> None:
     offenders = [
         f"{path.relative_to(TESTS)}:{line}"

@@ -14,16 +14,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from eid_gateway.ports import free_port
+
 
 class RedisServerError(RuntimeError):
     """redis-server is not installed or did not come up."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class RedisServer:
