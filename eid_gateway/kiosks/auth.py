@@ -154,7 +154,13 @@ class StaffAuth:
     async def current(self, request: web.Request) -> StaffSession | None:
         """The signed-in staff member: the session cookie first, then HTTP basic (machines)."""
         session = await self.sessions.get(request)
-        return session if session is not None else await self.basic(request)
+        if session is None:
+            return await self.basic(request)
+        # the account as configured now: a removed account's sessions end with the restart that removes it
+        account = self.accounts.get(session.name)
+        if account is None:
+            return None
+        return session if account.role == session.role else StaffSession(session.name, account.role, session.csrf)
 
     async def check(self, request: web.Request) -> bool:
         return await self.current(request) is not None

@@ -309,3 +309,40 @@ def test_kiosk_staff_add_without_config_prints_the_block() -> None:
     out = io.StringIO()
     assert cli_main(["kiosk-staff", "add", "c.d", "--role", "admin"], stdout=out, stderr=io.StringIO()) == 0
     assert out.getvalue().startswith('[[kiosk_monitor.staff]]\nname = "c.d"\nrole = "admin"\npassword_hash = "scrypt$')
+
+
+async def test_a_removed_accounts_session_ends_with_the_restart_that_removes_it(tmp_path: Path) -> None:
+    """Two gateways on one store file: the second is the first restarted without the viewer's account."""
+    store_file = tmp_path / "store.sqlite3"
+    before = load_config(kiosk_config(tmp_path / "before", staff_toml()))
+    c = TestClient(TestServer(create_app(before, store=SqliteStore(store_file))))
+    await c.start_server()
+    try:
+        assert (await sign_in(c, VIEWER, VIEWER_PW)).status == 303
+        session = c.session.cookie_jar.filter_cookies(c.make_url("/kiosks/"))["eid_kiosk_staff"].value
+    finally:
+        await c.close()
+    text = staff_toml().replace(f'name = "{VIEWER}"', 'name = "someone.else"')
+    after = load_config(kiosk_config(tmp_path / "after", text))
+    c = TestClient(TestServer(create_app(after, store=SqliteStore(store_file))))
+    await c.start_server()
+    try:
+        gone = await c.get("/kiosks/dashboard", cookies={"eid_kiosk_staff": session}, allow_redirects=False)
+        assert gone.status == 303 and gone.headers["Location"].startswith("/kiosks/login")
+        assert (await c.get("/kiosks/status.json", cookies={"eid_kiosk_staff": session})).status == 401
+    finally:
+        await c.close()
+
+
+async def test_the_documented_alert_rules_use_exported_metrics_and_states(client: TestClient) -> None:
+    """docs/kiosks.md's Prometheus rules name only metrics the gateway exports and status words it uses."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "kiosks.md").read_text(encoding="utf-8")
+    rules = doc.split("groups:\n", 1)[1].split("```", 1)[0]
+    exported = await (await client.get("/kiosks/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})).text()
+    names = set(re.findall(r"^# TYPE (\w+) ", exported, re.M))
+    words = set(re.findall(r'status="(\w+)"', exported))
+    used_names = set(re.findall(r"expr: .*?\b(eid_\w+)", rules)) | set(re.findall(r"\((eid_\w+)\)", rules))
+    used_words = {w for group in re.findall(r'status=~?"([\w|]+)"', rules) for w in group.split("|")}
+    assert used_names and used_names <= names, used_names - names
+    assert {"offline", "credential_refused", "unknown"} <= used_words <= words, used_words - words
+    assert "expr: eid_kiosk_up == 0\n        for: 1m" in rules
