@@ -25,8 +25,16 @@ from eid_gateway.kiosks.lockout import Locked, StaffLockout, too_many_failures
 from eid_gateway.kiosks.settings import KioskEntry, Role, StaffAccount
 from eid_gateway.kiosks.staff import StaffSession, StaffSessions
 
-#: Compared against for an unknown account name, so that it costs the same scrypt run as a known one.
+#: Compared against for an unknown account name when no account is configured.
 _DUMMY_STAFF_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
+
+
+def _dummy_like(stored: str) -> str:
+    """A hash no password matches, with the cost of ``stored``: an unknown name costs the same scrypt run
+    as a known one, so the time of an answer does not tell which names exist."""
+    n, r, p, salt, digest = stored.split("$")[1:]
+    return "$".join(("scrypt", n, r, p, "A" * len(salt), "A" * len(digest)))
+
 
 STAFF_REALM = 'Basic realm="eid-gateway kiosk dashboard", charset="UTF-8"'
 
@@ -94,6 +102,8 @@ class StaffAuth:
         lockout: StaffLockout | None = None,
     ) -> None:
         self.accounts = {a.name: a for a in accounts}
+        costliest = max(accounts, key=lambda a: int(a.password_hash.split("$")[1]), default=None)
+        self._dummy = _dummy_like(costliest.password_hash) if costliest is not None else _DUMMY_STAFF_HASH
         self.sessions = sessions
         self.metrics_token_hash = metrics_token_hash
         self.clock = clock
@@ -114,7 +124,7 @@ class StaffAuth:
             # is counted before the slot is free, so the next one in line already sees its lock
             await self._refuse_if_locked(request, user)
             account = self.accounts.get(user)
-            stored = account.password_hash if account is not None else _DUMMY_STAFF_HASH
+            stored = account.password_hash if account is not None else self._dummy
             ok = await asyncio.to_thread(verify_staff_password, password, stored) and account is not None
             locked = None if ok or self.lockout is None else await self.lockout.failed(request, user)
         if locked is not None:

@@ -346,3 +346,22 @@ async def test_the_documented_alert_rules_use_exported_metrics_and_states(client
     assert used_names and used_names <= names, used_names - names
     assert {"offline", "credential_refused", "unknown"} <= used_words <= words, used_words - words
     assert "expr: eid_kiosk_up == 0\n        for: 1m" in rules
+
+
+async def test_an_unknown_name_costs_the_same_scrypt_run(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unknown name is checked against a hash with the accounts' scrypt cost, so the answer's time does
+    not tell which names exist."""
+    from eid_gateway.kiosks import auth
+
+    seen: list[str] = []
+    real = auth.verify_staff_password
+
+    def recording(password: str, stored: str) -> bool:
+        seen.append(stored)
+        return real(password, stored)
+
+    monkeypatch.setattr(auth, "verify_staff_password", recording)
+    assert (await sign_in(client, VIEWER, "wrong")).status == 401
+    assert (await sign_in(client, "nobody", "wrong")).status == 401
+    known, unknown = (h.split("$") for h in seen)
+    assert unknown[1:4] == known[1:4] and len(unknown[5]) == len(known[5]) and unknown[5] != known[5]
