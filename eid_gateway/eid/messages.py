@@ -197,6 +197,26 @@ class PersonalData:
     restricted_id: RestrictedID | None = None
 
 
+#: ``UseOperations`` name -> the :class:`PersonalData` field it releases, for the operations whose value is
+#: read from a data group (not the two checks, not RestrictedID, which has a type of its own).
+PERSONAL_DATA_FIELDS: Final[Mapping[str, str]] = {
+    "DocumentType": "document_type",
+    "IssuingState": "issuing_state",
+    "DateOfExpiry": "date_of_expiry",
+    "GivenNames": "given_names",
+    "FamilyNames": "family_names",
+    "ArtisticName": "artistic_name",
+    "AcademicTitle": "academic_title",
+    "DateOfBirth": "date_of_birth",
+    "PlaceOfBirth": "place_of_birth",
+    "Nationality": "nationality",
+    "BirthName": "birth_name",
+    "PlaceOfResidence": "place_of_residence",
+    "CommunityID": "community_id",
+    "ResidencePermitI": "residence_permit_i",
+}
+
+
 @dataclass(frozen=True)
 class GetResultResponse:
     result: Result

@@ -20,6 +20,7 @@ from eid_gateway.eid import results
 from eid_gateway.eid.chat import ATTRIBUTE_RIGHTS
 from eid_gateway.eid.messages import (
     OPERATION_NAMES,
+    PERSONAL_DATA_FIELDS,
     GetResultResponse,
     Permission,
     RestrictedID,
@@ -55,23 +56,8 @@ EID_AID: Final = bytes.fromhex("E80704007F00070302")
 SW_VERIFY_FAILED: Final = 0x6300
 SW_FILE_NOT_FOUND: Final = (0x6A82, 0x6A88)
 _NAME_ATTRIBUTE: Final = {name: attr for attr, name in TR03130_NAMES.items()}
-#: Operation name -> PersonalData field (the 15 that are data, not checks).
-_FIELDS: Final = {
-    "DocumentType": "document_type",
-    "IssuingState": "issuing_state",
-    "DateOfExpiry": "date_of_expiry",
-    "GivenNames": "given_names",
-    "FamilyNames": "family_names",
-    "ArtisticName": "artistic_name",
-    "AcademicTitle": "academic_title",
-    "DateOfBirth": "date_of_birth",
-    "PlaceOfBirth": "place_of_birth",
-    "Nationality": "nationality",
-    "BirthName": "birth_name",
-    "PlaceOfResidence": "place_of_residence",
-    "CommunityID": "community_id",
-    "ResidencePermitI": "residence_permit_i",
-}
+#: Operation name -> PersonalData field (the operations that are data, not checks).
+_FIELDS: Final = PERSONAL_DATA_FIELDS
 RI_KEY_ID: Final = 1
 _CHECKS: Final = {"AgeVerification": oids.ID_DATE_OF_BIRTH, "PlaceVerification": oids.ID_COMMUNITY_ID}
 

@@ -27,6 +27,7 @@ from eid_gateway.eid.interface_sessions import InterfaceSession, SessionRules, S
 from eid_gateway.eid.interface_sessions_sqlite import sqlite_session_rules
 from eid_gateway.eid.messages import (
     OPERATION_NAMES,
+    PERSONAL_DATA_FIELDS,
     GetResultRequest,
     GetResultResponse,
     GetServerInfoResponse,
@@ -48,23 +49,7 @@ LOA_HIGH: Final = "http://eidas.europa.eu/LoA/high"
 
 
 #: UseOperations name -> the PersonalData field it releases (the two checks read a field too).
-_DATA_FIELDS: Final[dict[str, str]] = {
-    "DocumentType": "document_type",
-    "IssuingState": "issuing_state",
-    "DateOfExpiry": "date_of_expiry",
-    "GivenNames": "given_names",
-    "FamilyNames": "family_names",
-    "ArtisticName": "artistic_name",
-    "AcademicTitle": "academic_title",
-    "DateOfBirth": "date_of_birth",
-    "PlaceOfBirth": "place_of_birth",
-    "Nationality": "nationality",
-    "BirthName": "birth_name",
-    "PlaceOfResidence": "place_of_residence",
-    "CommunityID": "community_id",
-    "ResidencePermitI": "residence_permit_i",
-    "RestrictedID": "restricted_id",
-}
+_DATA_FIELDS: Final[dict[str, str]] = {**PERSONAL_DATA_FIELDS, "RestrictedID": "restricted_id"}
 _SOURCE: Final[dict[str, str]] = {
     **_DATA_FIELDS,
     "AgeVerification": "date_of_birth",
