@@ -689,30 +689,59 @@ class FlowManager:
                     # briefly, so that a relayed sign-in's other browser (sent here by AusweisApp right
                     # after the card step) can still end the flow before anything is released.
                     await self._hold(flow.ref, self.config.flow.late_result_grace_seconds)
-                done = await self.store.transition(flow.ref, State.FETCHING, State.DONE, {"counter": counter})
-                if done is None:  # ended meanwhile (another browser opened the refresh address): release nothing
-                    current = await self.store.get_flow(flow.ref)
-                    if current is not None and current.state == State.FAILED:
-                        return self._failure_page(request, current, FailureKind(current.data["failure"]))
-                    return self._used(request, flow)
-                # Recorded before anything is released (the audit trail fails closed).
-                await self._ended(
-                    done, "success", "refresh", attributes=released_attributes(service, req), pseudonym=pseudonym
+                return await self.succeed(
+                    request, flow, State.FETCHING, released, pseudonym, step="refresh", changes={"counter": counter}
                 )
-                log.info(
-                    "flow succeeded flow=%s service=%s attributes=%d",
-                    ref_hash(flow.ref),
-                    service.id,
-                    len(released_attributes(service, req)),
-                )
-                lang = self._lang(request, flow)
-                return await self._frontend(flow).finish(request, self._context(flow, lang), released, pseudonym)
+        return await self.end_failed(request, flow, State.FETCHING, kind, step="refresh", changes={"counter": counter})
+
+    # --- the two endings every way in shares (card refresh, wallet) -------------------------------------------
+
+    async def succeed(
+        self,
+        request: web.Request,
+        flow: FlowRecord,
+        from_state: str,
+        released: Identity,
+        pseudonym: str,
+        *,
+        step: str,
+        changes: Mapping[str, Any] | None = None,
+    ) -> web.StreamResponse:
+        """Hand ``released`` (already minimised, :func:`release_identity`) to the service: the one-time
+        compare-and-set ``from_state`` -> DONE (with ``changes``, e.g. removing what waited for the
+        browser), the audit record before anything is released (the trail fails closed), the frontend's
+        answer. A flow that moved meanwhile (ended by another browser, used) releases nothing."""
+        service = self._service(flow)
+        attributes = released_attributes(service, request_from_json(flow.data["request"]))
+        done = await self.store.transition(flow.ref, from_state, State.DONE, changes)
+        if done is None:
+            current = await self.store.get_flow(flow.ref)
+            if current is not None and current.state == State.FAILED:
+                return self._failure_page(request, current, FailureKind(current.data["failure"]))
+            return self._used(request, flow)
+        await self._ended(done, "success", step, attributes=attributes, pseudonym=pseudonym)
+        log.info("flow succeeded flow=%s service=%s attributes=%d", ref_hash(flow.ref), service.id, len(attributes))
+        lang = self._lang(request, flow)
+        return await self._frontend(flow).finish(request, self._context(flow, lang), released, pseudonym)
+
+    async def end_failed(
+        self,
+        request: web.Request,
+        flow: FlowRecord,
+        from_state: str,
+        kind: FailureKind,
+        *,
+        step: str,
+        changes: Mapping[str, Any] | None = None,
+    ) -> web.StreamResponse:
+        """End the flow as failed (``from_state`` -> FAILED, recorded and counted once) and show the
+        citizen the failure page, whose button returns the error to the service (POST /eid/return)."""
         failed = await self.store.transition(
-            flow.ref, State.FETCHING, State.FAILED, {"failure": kind.value, "counter": counter}
+            flow.ref, from_state, State.FAILED, {**(changes or {}), "failure": kind.value}
         )
         if failed is not None:
-            await self._ended(failed, kind.value, "refresh")
-        log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), service.id, kind.value)
+            await self._ended(failed, kind.value, step)
+        log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), flow.data["service"], kind.value)
         return self._failure_page(request, failed or flow, kind)
 
     # --- GET /eid/error/{ref} (CommunicationErrorAddress) --------------------------------------------------
