@@ -1,4 +1,4 @@
-"""Who may talk to the kiosk endpoints: kiosks by bearer token (+ optional client certificate pin),
+"""Who may talk to the kiosk endpoints: kiosks by bearer token (client certificates: at the proxy),
 staff by a signed-in session (:mod:`eid_gateway.kiosks.staff`, the login page) or, for machines such
 as a monitoring check of ``status.json``, HTTP basic auth against a staff account's scrypt hash; a
 Prometheus scraper by its own bearer token (``metrics_token_hash``), never a staff password.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import hmac
 import time
 from collections.abc import Callable, Sequence
 
@@ -47,22 +46,11 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-def peer_cert_sha256(request: web.Request) -> str | None:
-    transport = request.transport
-    ssl_obj = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_obj is None:
-        return None
-    der = ssl_obj.getpeercert(binary_form=True)
-    return hashlib.sha256(der).hexdigest() if der else None
-
-
 def kiosk_authorized(request: web.Request, entry: KioskEntry | None) -> bool:
-    """Bearer token against the kiosk's hash; the certificate pin too when one is configured."""
+    """Bearer token against the kiosk's hash (constant time; an unknown kiosk costs the same).
+    Client certificates are the reverse proxy's job (TLS ends there; docs/kiosks.md)."""
     token = bearer_token(request) or ""
     ok = verify_kiosk_credential(token, entry.credential_hash if entry is not None else None)
-    if ok and entry is not None and entry.client_cert_sha256 is not None:
-        got = peer_cert_sha256(request) or ""
-        ok = hmac.compare_digest(got.encode(), entry.client_cert_sha256.encode())
     return ok and bool(token)
 
 

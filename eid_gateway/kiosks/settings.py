@@ -20,7 +20,6 @@ from eid_gateway.kiosks.credentials import CredentialFormatError, check_kiosk_ha
 from eid_gateway.settings_base import Range, ReadContext, Reader, Section, Text, problem
 
 _KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,6 @@ class KioskEntry:
     id: str
     name: str
     credential_hash: str
-    #: SHA-256 of the kiosk's TLS client certificate (DER) when mutual TLS is required for it.
-    client_cert_sha256: str | None = None
 
 
 Role = Literal["view", "admin"]
@@ -108,11 +105,17 @@ def _kiosk_id(value: str) -> str:
     return value
 
 
-def _pin(value: str) -> str:
-    pin = value.replace(":", "").lower()
-    if not _HEX64.fullmatch(pin):
-        raise problem("must be 64 hex digits")
-    return pin
+#: Why ``client_cert_sha256`` is refused, and what to do instead (docs/kiosks.md, "Client certificates").
+CLIENT_CERT_DROPPED = (
+    "is not supported any more: TLS ends at the reverse proxy, so the gateway never sees a kiosk's "
+    "certificate and could not check it; remove the key and, to require a client certificate, let the "
+    "proxy verify it for /kiosks/api/ (nginx ssl_verify_client, Apache SSLVerifyClient; see docs/kiosks.md, "
+    "'Client certificates'). The kiosk token is still checked."
+)
+
+
+def _dropped_pin(value: object) -> object:
+    raise problem(CLIENT_CERT_DROPPED)
 
 
 def _name(value: str) -> str:
@@ -160,7 +163,8 @@ class KioskTable(Section):
     id: Annotated[str, AfterValidator(_kiosk_id)]
     name: Annotated[Text, AfterValidator(_name)] | None = None
     credential_hash: Annotated[str, AfterValidator(_kiosk_hash)]
-    client_cert_sha256: Annotated[str, AfterValidator(_pin)] | None = None
+    #: Refused with the replacement named (TLS ends at the reverse proxy; it checks client certificates).
+    client_cert_sha256: Annotated[object, AfterValidator(_dropped_pin)] = None
     #: Never stored: a plain credential in the config is refused with a hint.
     credential: Annotated[object, AfterValidator(_plain_credential)] = None
 
@@ -194,7 +198,6 @@ def parse_kiosk_settings(doc: Mapping[str, Any], context: ReadContext | None = N
                     id=table.id,
                     name=table.name or table.id,
                     credential_hash=table.credential_hash,
-                    client_cert_sha256=table.client_cert_sha256,
                 )
             )
     if monitor is not None:

@@ -32,10 +32,10 @@ TOKENS = {"mitte-1": "tok-mitte-1-" + "a" * 32, "nord-2": "tok-nord-2-" + "b" * 
 _STAFF_HASH = hash_staff_password(STAFF_PASSWORD, n=2**14)
 
 
-def make_settings(heartbeat: float = 10.0, missed: int = 3, pin: str | None = None) -> KioskSettings:
+def make_settings(heartbeat: float = 10.0, missed: int = 3) -> KioskSettings:
     return KioskSettings(
         kiosks=(
-            KioskEntry("mitte-1", "Bürgerbüro Mitte, Platz 1", hash_kiosk_credential(TOKENS["mitte-1"]), pin),
+            KioskEntry("mitte-1", "Bürgerbüro Mitte, Platz 1", hash_kiosk_credential(TOKENS["mitte-1"])),
             KioskEntry("nord-2", "Bürgerbüro Nord <Platz 2>", hash_kiosk_credential(TOKENS["nord-2"])),
         ),
         staff_user=STAFF_USER,
@@ -124,7 +124,8 @@ class Pki:
     server_ctx: ssl.SSLContext
     client_cert: Path
     client_key: Path
-    client_cert_sha256: str
+    server_cert: Path
+    server_key: Path
 
 
 def _cert(subject: str, key, issuer_name, issuer_key, *, ca: bool, san=None, eku=None):
@@ -175,13 +176,14 @@ def pki(tmp_path_factory) -> Pki:
     (d / "client.key").write_bytes(cli_key.private_bytes(pem, pkcs8, none))
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(d / "ca.pem"))
     ctx.load_cert_chain(str(d / "server.pem"), str(d / "server.key"))
-    ctx.verify_mode = ssl.CERT_OPTIONAL  # client certificates are asked for, required per kiosk by pin
+    ctx.verify_mode = ssl.CERT_OPTIONAL  # asked for, not required (a proxy that requires them: test_agent_e2e)
     return Pki(
         ca_file=d / "ca.pem",
         server_ctx=ctx,
         client_cert=d / "client.pem",
         client_key=d / "client.key",
-        client_cert_sha256=cli.fingerprint(hashes.SHA256()).hex(),
+        server_cert=d / "server.pem",
+        server_key=d / "server.key",
     )
 
 

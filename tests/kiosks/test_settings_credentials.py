@@ -76,7 +76,7 @@ GOOD = {
     },
     "kiosks": [
         {"id": "mitte-1", "name": "Bürgerbüro Mitte", "credential_hash": "sha256$" + "1" * 64},
-        {"id": "nord-2", "credential_hash": "sha256$" + "2" * 64, "client_cert_sha256": "AB:" * 31 + "AB"},
+        {"id": "nord-2", "credential_hash": "sha256$" + "2" * 64},
     ],
 }
 
@@ -85,7 +85,7 @@ def test_parse_settings():
     s = parse_kiosk_settings(GOOD)
     assert s is not None
     assert [k.id for k in s.kiosks] == ["mitte-1", "nord-2"]
-    assert s.kiosks[1].name == "nord-2" and s.kiosks[1].client_cert_sha256 == "ab" * 32
+    assert s.kiosks[1].name == "nord-2"
     assert s.stale_after_seconds == 12.5  # two missed heartbeats, the second half an interval overdue
 
 
@@ -115,6 +115,34 @@ def test_every_problem_is_reported_by_key():
         "kiosks[1].credential: unknown key (store only credential_hash)",
         "kiosks[1].credential_hash: is required",
         "kiosks[3].id: duplicate kiosk id 'ok-2'",
-        "kiosks[3].client_cert_sha256: must be 64 hex digits",
+        "kiosks[3].client_cert_sha256: is not supported any more: TLS ends at the reverse proxy",
     ):
         assert expected in errors
+
+
+def test_client_cert_sha256_is_refused_naming_the_proxy_as_the_replacement(tmp_path, capsys):
+    """`serve` has no TLS listener, so a pin could never match: the config says so (check-config too)
+    and names what to do instead, rather than every report getting the 401 of a wrong token."""
+    from eid_gateway.cli import main as cli_main
+
+    from .test_gateway_wiring import kiosk_config
+
+    pin = "ab" * 32
+    path = kiosk_config(
+        tmp_path,
+        f'''
+[kiosk_monitor]
+staff_user = "staff"
+staff_password_hash = "{_STAFF_HASH}"
+
+[[kiosks]]
+id = "mitte-1"
+credential_hash = "sha256${"1" * 64}"
+client_cert_sha256 = "{pin}"
+''',
+    )
+    assert cli_main(["check-config", "--config", str(path)]) != 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "kiosks[0].client_cert_sha256: is not supported any more" in text
+    assert "ssl_verify_client" in text and "SSLVerifyClient" in text and "docs/kiosks.md" in text
