@@ -50,6 +50,7 @@ DEV_KEYS: tuple[DevKeySpec, ...] = (
     DevKeySpec("oidc-signing", "ec-p256", "OpenID Connect ID token signing (ES256)"),
     # RS256 is what OpenID Connect Discovery §3 requires a provider to offer; ES256 stays the default
     DevKeySpec("oidc-rsa-signing", "rsa-3072", "OpenID Connect ID token signing (RS256 / PS256)"),
+    DevKeySpec("wallet-request", "ec-p256", "EUDI wallet verifier: OpenID4VP request object signing (ES256)"),
 )
 PSEUDONYM_SECRET_FILE = "pseudonym.secret"
 

@@ -70,6 +70,7 @@ from eid_gateway.settings_base import (
     problem,
     resolve_path,
 )
+from eid_gateway.wallet.settings import WalletSettings, check_service_methods, parse_wallet
 from eid_gateway.web.branding import Branding, parse_branding
 from saml.errors import SamlError
 from saml.keys import KeyPair
@@ -256,6 +257,8 @@ class GatewayConfig:
     kiosks: KioskSettings | None = None
     #: The operator's name, logo, colour and legal pages on the citizen pages ([branding]).
     branding: Branding = Branding()
+    #: The EUDI wallet as a second way in ([wallet], eid_gateway/wallet/settings.py); None = card only.
+    wallet: WalletSettings | None = None
 
     @property
     def production(self) -> bool:
@@ -374,6 +377,7 @@ class DocumentTable(Section):
     kiosk_monitor: dict[str, Any] | None = None
     kiosks: Any = None  # read by kiosks/settings (its own message)
     branding: dict[str, Any] | None = None
+    wallet: dict[str, Any] | None = None
 
     @classmethod
     def check_raw(cls, raw: Mapping[str, Any], problems: Problems, context: ReadContext) -> None:
@@ -743,6 +747,9 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         embedded_paos = reader.run(lambda: parse_backend(data, base_dir, production=production, origin=origin))
     kiosks = reader.run(lambda: parse_kiosk_settings(data, context))
     branding = reader.run(lambda: parse_branding(data, base_dir, production=production)) or Branding()
+    wallet = reader.run(lambda: parse_wallet(data, context))
+    if "wallet" not in data or wallet is not None:  # a broken [wallet] is reported once, by parse_wallet
+        check_service_methods(services, wallet, data.get("services"), reader)
 
     if listen.workers > 1:
         for reason in single_process_reasons(
@@ -784,4 +791,5 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         embedded_paos=embedded_paos,
         kiosks=kiosks,
         branding=branding,
+        wallet=wallet,
     )

@@ -66,6 +66,14 @@ def _at_least_one(value: list[str]) -> list[str]:
     return value
 
 
+def _methods(value: list[str]) -> list[str]:
+    if not value:
+        raise problem('must list at least one sign-in method ("card", "wallet")')
+    if len(set(value)) != len(value):
+        raise problem("must not list a method twice")
+    return value
+
+
 AttributeName = Annotated[str, AfterValidator(_attribute)]
 
 
@@ -80,6 +88,8 @@ class ServiceTable(Section):
     minimum_age: Annotated[int, Range(1, 150)] | None = None
     community_id: Annotated[str, AfterValidator(_community_id)] | None = None
     level_of_assurance: Annotated[str, AfterValidator(_loa)] = "high"
+    #: "card", "wallet" or both (the start page offers them in this order); wallet needs [wallet].
+    methods: Annotated[list[Literal["card", "wallet"]], AfterValidator(_methods)] = ["card"]
     saml: dict[str, Any] | None = None
     oidc: dict[str, Any] | None = None
 
@@ -184,6 +194,7 @@ def parse_services(raw: object, context: ReadContext) -> tuple[Service, ...]:
                 community_id=table.community_id,
                 level_of_assurance=_LOA[table.level_of_assurance],
                 saml=saml,
+                methods=tuple(table.methods),
             )
         )
     reader.check()

@@ -54,6 +54,9 @@ class Service:
     community_id: str | None = None
     level_of_assurance: LevelOfAssurance = LevelOfAssurance.HIGH
     saml: SamlServiceSettings | None = None
+    #: How citizens may sign in, in the start page's order: "card" (the eID card via an eID-Server),
+    #: "wallet" (the EUDI wallet's PID, eid_gateway.wallet; needs a [wallet] section).
+    methods: tuple[str, ...] = ("card",)
     oidc: OidcServiceSettings | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
