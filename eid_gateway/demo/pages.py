@@ -1,6 +1,7 @@
-"""What the demo city service shows, in German and English: its texts, and attribute values, SAML
-statuses and OIDC claims in words (never a raw URN or a Python dict). The pages themselves are the
-gateway's templates (``demo_*.html`` extending ``base.html``): one design for every page a citizen sees.
+"""What the demo city service shows, in German and English: its texts (the catalog file
+``eid_gateway/catalog/demo.toml``), and attribute values, SAML statuses and OIDC claims in words (never a
+raw URN or a Python dict). The pages themselves are the gateway's templates (``demo_*.html`` extending
+``base.html``): one design for every page a citizen sees.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from eid_gateway import catalog
 from eid_gateway.identity import OIDC_CLAIMS, SAML_NAMES, Attribute, LevelOfAssurance
 from eid_gateway.web.i18n import ATTRIBUTE_LABELS, negotiate_language
 from eid_gateway.web.render import render_page
@@ -26,146 +28,10 @@ from saml.messages import (
     Status,
 )
 
-LANGS: Final = ("de", "en")
+LANGS: Final = catalog.LANGUAGES
 
-TEXTS: Final[dict[str, dict[str, str]]] = {
-    "portal": {"de": "Bürgerportal Düren (Demo)", "en": "Citizens' portal Düren (demo)"},
-    "title": {"de": "Meldebescheinigung beantragen", "en": "Apply for a certificate of registration"},
-    "demo_note": {
-        "de": "Dies ist ein Demonstrationsdienst. Es werden keine echten Anträge bearbeitet.",
-        "en": "This is a demonstration service. No real applications are processed.",
-    },
-    "intro": {
-        "de": "Für eine Meldebescheinigung müssen wir Sie sicher identifizieren. Melden Sie sich dazu mit "
-        "der Online-Ausweisfunktion Ihres Personalausweises an. Übermittelt werden: Vornamen, "
-        "Familienname, Geburtsdatum und Anschrift.",
-        "en": "To issue a certificate of registration we need to identify you securely. Please sign in "
-        "with the online ID function of your German ID card. Passed on: given names, family name, date "
-        "of birth and address.",
-    },
-    "signin": {"de": "Mit Online-Ausweis anmelden", "en": "Sign in with the online ID"},
-    "signin_oidc": {
-        "de": "Mit Online-Ausweis anmelden (OpenID Connect)",
-        "en": "Sign in with the online ID (OpenID Connect)",
-    },
-    "other_language": {"de": "English", "en": "Deutsch"},
-    "ok_heading": {"de": "Anmeldung erfolgreich", "en": "Signed in"},
-    "ok_text": {
-        "de": "Die Anmeldung wurde geprüft (Signatur, Empfänger, Gültigkeit). Diese Daten hat der "
-        "Anmeldedienst übermittelt:",
-        "en": "The sign-in was verified (signature, recipient, validity). The gateway passed on these data:",
-    },
-    "subject": {"de": "Pseudonym bei diesem Dienst", "en": "Pseudonym at this service"},
-    "loa": {"de": "Vertrauensniveau", "en": "Level of assurance"},
-    "encrypted": {"de": "Verschlüsselt übertragen", "en": "Transferred encrypted"},
-    "yes": {"de": "ja", "en": "yes"},
-    "no": {"de": "nein", "en": "no"},
-    "next_step": {
-        "de": "Ihre Meldebescheinigung würde jetzt erstellt (Demo).",
-        "en": "Your certificate of registration would now be issued (demo).",
-    },
-    "again": {"de": "Erneut anmelden", "en": "Sign in again"},
-    "error_heading": {"de": "Anmeldung nicht erfolgreich", "en": "Sign-in not successful"},
-    "status_denied": {
-        "de": "Die Anmeldung wurde abgebrochen. Es wurden keine Daten übermittelt.",
-        "en": "The sign-in was cancelled. No data was passed on.",
-    },
-    "status_authn_failed": {
-        "de": "Die Authentifizierung mit dem Ausweis ist fehlgeschlagen (zum Beispiel PIN falsch oder "
-        "Online-Ausweisfunktion gesperrt).",
-        "en": "Authentication with the ID card failed (for example a wrong PIN or a blocked online ID function).",
-    },
-    "status_other": {
-        "de": "Der Anmeldedienst hat einen Fehler gemeldet.",
-        "en": "The sign-in gateway reported an error.",
-    },
-    "rejected": {
-        "de": "Die Antwort des Anmeldedienstes wurde bei der Prüfung abgelehnt.",
-        "en": "The gateway's answer failed verification and was refused.",
-    },
-    "reason": {"de": "Grund", "en": "Reason"},
-    "unavailable": {
-        "de": "Der Anmeldedienst ist zurzeit nicht erreichbar. Bitte versuchen Sie es später noch einmal.",
-        "en": "The sign-in gateway cannot be reached at the moment. Please try again later.",
-    },
-    "missing": {
-        "de": "Es wurde keine Anmeldeantwort übermittelt.",
-        "en": "No sign-in answer was received.",
-    },
-    "status_label": {"de": "Status", "en": "Status"},
-    "word_requester": {"de": "Anfrage des Dienstes abgelehnt", "en": "The service's request was refused"},
-    "word_responder": {"de": "Fehler beim Anmeldedienst", "en": "Error at the sign-in gateway"},
-    "word_version": {"de": "SAML-Version nicht unterstützt", "en": "SAML version not supported"},
-    "word_denied": {"de": "abgebrochen", "en": "cancelled"},
-    "word_failed": {"de": "Authentifizierung fehlgeschlagen", "en": "authentication failed"},
-    "word_passive": {
-        "de": "Anmeldung ohne Mitwirkung nicht möglich",
-        "en": "sign-in without the citizen's action not possible",
-    },
-    "word_context": {"de": "Vertrauensniveau nicht erreichbar", "en": "level of assurance not available"},
-    "word_unsupported": {"de": "Anfrage nicht unterstützt", "en": "request not supported"},
-    "word_unknown": {"de": "unbekannter Status", "en": "unknown status"},
-    "loa_high": {"de": "hoch (eIDAS)", "en": "high (eIDAS)"},
-    "loa_substantial": {"de": "substanziell (eIDAS)", "en": "substantial (eIDAS)"},
-    "loa_low": {"de": "niedrig (eIDAS)", "en": "low (eIDAS)"},
-    "loa_none": {"de": "nicht angegeben", "en": "not stated"},
-    "via": {"de": "Angemeldet über", "en": "Signed in via"},
-    "via_saml": {"de": "SAML 2.0", "en": "SAML 2.0"},
-    "via_oidc": {"de": "OpenID Connect", "en": "OpenID Connect"},
-    "signed_with": {"de": "Signiert (ID-Token)", "en": "Signed (ID token)"},
-    "oidc_failed": {
-        "de": "Die Anmeldung über OpenID Connect konnte nicht abgeschlossen werden.",
-        "en": "The sign-in over OpenID Connect could not be completed.",
-    },
-    "oidc_denied": {
-        "de": "Die Anmeldung wurde abgebrochen. Es wurden keine Daten übermittelt.",
-        "en": "The sign-in was cancelled. No data was passed on.",
-    },
-    "oidc_expired": {
-        "de": "Diese Anmeldung ist unbekannt, abgelaufen oder gehört zu einem anderen Browser.",
-        "en": "This sign-in is unknown, has expired or belongs to another browser.",
-    },
-    "oidc_unavailable": {
-        "de": "Der Anmeldedienst ist zurzeit nicht erreichbar. Bitte versuchen Sie es später noch einmal.",
-        "en": "The sign-in gateway cannot be reached at the moment. Please try again later.",
-    },
-    "oidc_rejected": {
-        "de": "Die Antwort des Anmeldedienstes wurde bei der Prüfung abgelehnt.",
-        "en": "The gateway's answer failed verification and was refused.",
-    },
-    "legal_note": {
-        "de": "Platzhalter der Demo: Hier verlinkt eine Stadt ihre eigene Seite ([branding] in der "
-        "Konfiguration des Gateways).",
-        "en": "Demo placeholder: here a city links its own page ([branding] in the gateway's configuration).",
-    },
-    "legal_impressum": {"de": "Impressum", "en": "Legal notice"},
-    "legal_impressum_text": {
-        "de": "Angaben nach § 5 DDG: Name und Anschrift der Behörde, vertretungsberechtigte Person, Kontakt.",
-        "en": "Information under § 5 DDG: the authority's name and address, who represents it, contact.",
-    },
-    "legal_datenschutz": {"de": "Datenschutzerklärung", "en": "Privacy policy"},
-    "legal_datenschutz_text": {
-        "de": "Informationen nach Art. 13 DSGVO: welche Ausweisdaten wofür verarbeitet werden, wie lange, "
-        "und an wen Sie sich wenden können.",
-        "en": "Information under Art. 13 GDPR: which ID card data are processed for what, for how long, and "
-        "whom you can contact.",
-    },
-    "legal_barrierefreiheit": {"de": "Erklärung zur Barrierefreiheit", "en": "Accessibility statement"},
-    "legal_barrierefreiheit_text": {
-        "de": "Erklärung nach § 12b BGG / BITV 2.0: Stand der Vereinbarkeit, bekannte Einschränkungen, "
-        "Feedback-Kontakt und Schlichtungsverfahren.",
-        "en": "Statement under § 12b BGG / BITV 2.0: state of compliance, known limitations, feedback "
-        "contact and the conciliation procedure.",
-    },
-    "legal_hilfe": {"de": "Hilfe", "en": "Help"},
-    "legal_hilfe_text": {
-        "de": "Hilfe zur Online-Ausweisfunktion: die AusweisApp unter www.ausweisapp.bund.de, PIN und PUK, "
-        "das Bürgerbüro.",
-        "en": "Help with the online ID function: the AusweisApp at www.ausweisapp.bund.de, PIN and PUK, the "
-        "citizens' office.",
-    },
-    "back_to_start": {"de": "Zur Startseite des Bürgerportals", "en": "To the citizens' portal's start page"},
-}
+#: The demo's texts (key -> language -> text), from the catalog file ``demo.toml``.
+TEXTS: Final = catalog.table("demo", "texts")
 
 _SHOWN: Final = (
     Attribute.FAMILY_NAMES,
@@ -188,7 +54,7 @@ _SHOWN: Final = (
 
 
 def t(key: str, lang: str) -> str:
-    return TEXTS[key][lang]
+    return catalog.lookup(TEXTS, key, lang)
 
 
 def _place(text: str) -> str:

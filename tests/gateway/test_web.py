@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import replace
 
 import pytest
@@ -11,26 +10,14 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from eid_gateway.config import GatewayConfig
-from eid_gateway.core.port import EidRequest, FailureKind
+from eid_gateway.core.port import EidRequest
 from eid_gateway.flow import FlowManager, card_request, release_identity
 from eid_gateway.identity import Attribute, Identity, PartialDate, Place
 from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
 from eid_gateway.store.sqlite import SqliteStore
-from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, TEXTS, negotiate_language
+from eid_gateway.web.i18n import negotiate_language
 from eid_gateway.web.middlewares import content_security_policy, security_headers
 from eid_gateway.web.render import STATIC_DIR, TEMPLATE_DIR
-
-
-def test_every_text_exists_in_german_and_english() -> None:
-    for key, entry in TEXTS.items():
-        assert set(entry) == {"de", "en"}, key
-        de_fields = {f for _, f, _, _ in string.Formatter().parse(entry["de"]) if f}
-        en_fields = {f for _, f, _, _ in string.Formatter().parse(entry["en"]) if f}
-        assert de_fields == en_fields, key
-    for kind in FailureKind:
-        assert set(FAILURE_TEXTS[kind]) == {"de", "en"}, kind
-    for attribute in Attribute:
-        assert set(ATTRIBUTE_LABELS[attribute]) == {"de", "en"}, attribute
 
 
 @pytest.mark.parametrize(
