@@ -10,7 +10,7 @@ gateway nodes pays per sign-in. The same test suite (tests/store/) runs against 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -66,6 +66,22 @@ class AuditEntry:
     seq: int
     prev: str
     mac: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A value of a versioned map with its version (1 for the first write, +1 with each change)."""
+
+    value: str
+    version: int
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One entry of a time-ordered log (e.g. a kiosk's history): ``at`` seconds since the epoch."""
+
+    at: float
     body: str
 
 
@@ -138,6 +154,41 @@ class Store(Protocol):
 
     async def map_delete(self, namespace: str, key: str) -> bool:
         """Remove ``key`` from the map; ``False`` if it was not there."""
+        ...
+
+    async def get_versioned(self, namespace: str, key: str) -> Versioned | None:
+        """The entry of the versioned map ``namespace`` (durable, no TTL), or ``None``."""
+        ...
+
+    async def put_versioned(self, namespace: str, key: str, value: str, *, expected_version: int) -> int | None:
+        """Compare-and-set: write ``value`` if the entry is still at ``expected_version`` (0: absent);
+        the new version, or ``None`` when another writer came first (read again and decide again)."""
+        ...
+
+    async def all_versioned(self, namespace: str) -> dict[str, Versioned]:
+        """Every entry of the versioned map ``namespace`` (small maps: up to some thousand keys)."""
+        ...
+
+    async def log_append(self, namespace: str, key: str, entries: Sequence[LogEntry]) -> None:
+        """Append to the log ``key`` of ``namespace`` (durable until :meth:`log_prune`)."""
+        ...
+
+    async def log_read(self, namespace: str, key: str, *, since: float, limit: int) -> list[LogEntry]:
+        """The newest ``limit`` entries with ``at >= since``, oldest first (equal times: append order)."""
+        ...
+
+    async def log_prune(self, namespace: str, before: float) -> int:
+        """Delete every entry of every log in ``namespace`` with ``at < before``; how many went."""
+        ...
+
+    async def publish(self, channel: str, message: str) -> None:
+        """Send ``message`` to every :meth:`listen` on ``channel``, on every node (best effort: a
+        listener that was disconnected misses it and must read the state again)."""
+        ...
+
+    def listen(self, channel: str) -> AsyncIterator[str]:
+        """The messages published on ``channel`` from now on, in order; :class:`StoreError` when the
+        store is lost (listen again, after reading the state again)."""
         ...
 
     async def hit(self, counters: Sequence[Counter]) -> list[int]:

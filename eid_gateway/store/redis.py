@@ -10,6 +10,10 @@ operation. Layout under the key prefix ``P`` (default ``eidgw:``)::
     P k:<namespace>:<key>      str   "<expiry> <value>"
     P c:<namespace>:<key>:<n>  int   rate-limit counter of fixed window n
     P m:<namespace>            hash  a small durable map (no TTL)
+    P v:<namespace>            hash  a versioned map: "<version> <value>" per key (compare-and-set)
+    P l:<namespace>:<key>      zset  a log: score the time, member "<random> <body>"
+    P l:<namespace>            set   the keys of the logs of <namespace> (for pruning)
+    P n:<channel>              pub/sub channel of publish / listen
     P{audit}                   stream of audit records, entry ID "<seq>-0", fields prev, mac, body
     P{audit}:tail              str   "<seq> <mac>" of the highest record ever appended
 
@@ -20,10 +24,12 @@ touches two keys); Sentinel is supported for failover.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import redis.asyncio as aioredis
@@ -40,9 +46,11 @@ from eid_gateway.store.base import (
     Counter,
     FlowExists,
     FlowRecord,
+    LogEntry,
     OnceClaim,
     StoreError,
     StoreUnavailable,
+    Versioned,
     check_names,
     window_index,
 )
@@ -147,6 +155,15 @@ local e = redis.call('XRANGE', KEYS[1], id, id)
 return {t, e}
 """
 
+_PUT_VERSIONED: Final = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local v = 0
+if cur then v = tonumber(string.sub(cur, 1, string.find(cur, ' ', 1, true) - 1)) end
+if v ~= tonumber(ARGV[2]) then return false end
+redis.call('HSET', KEYS[1], ARGV[1], (v + 1) .. ' ' .. ARGV[3])
+return v + 1
+"""
+
 # KEYS: candidates; ARGV[1] now, ARGV[i+1] the kind of KEYS[i]: f (flow), o (once), k (value).
 _SWEEP: Final = """
 local n = 0
@@ -207,6 +224,7 @@ class RedisStore:
         self._audit_append = client.register_script(_AUDIT_APPEND)
         self._audit_tail = client.register_script(_AUDIT_TAIL)
         self._sweep = client.register_script(_SWEEP)
+        self._put_versioned = client.register_script(_PUT_VERSIONED)
         self._audit_key = prefix + "{audit}"
         self._audit_tail_key = prefix + "{audit}:tail"
 
@@ -337,6 +355,88 @@ class RedisStore:
 
     async def map_delete(self, namespace: str, key: str) -> bool:
         return bool(await self._do(self._r.hdel(self._map_key(namespace), key)))
+
+    # --- versioned maps, logs, pub/sub ---------------------------------------------------------------------
+
+    @staticmethod
+    def _versioned(raw: str) -> Versioned:
+        version, _, value = raw.partition(" ")
+        return Versioned(value, int(version))
+
+    async def get_versioned(self, namespace: str, key: str) -> Versioned | None:
+        _check_name("namespace", namespace)
+        raw = await self._do(self._r.hget(f"{self._p}v:{namespace}", key))
+        return None if raw is None else self._versioned(raw)
+
+    async def put_versioned(self, namespace: str, key: str, value: str, *, expected_version: int) -> int | None:
+        _check_name("namespace", namespace)
+        got = await self._do(self._put_versioned(keys=[f"{self._p}v:{namespace}"], args=[key, expected_version, value]))
+        return None if got is None else int(got)
+
+    async def all_versioned(self, namespace: str) -> dict[str, Versioned]:
+        _check_name("namespace", namespace)
+        raw = await self._do(self._r.hgetall(f"{self._p}v:{namespace}"))
+        return {str(k): self._versioned(v) for k, v in raw.items()}
+
+    async def log_append(self, namespace: str, key: str, entries: Sequence[LogEntry]) -> None:
+        _check_name("namespace", namespace)
+        if not entries:
+            return
+        pipe = self._r.pipeline(transaction=True)
+        # the random prefix keeps equal bodies at equal times apart; the order within one time is the
+        # member order, so it is the append order only within one call (a counter would cost a key)
+        pipe.zadd(
+            f"{self._p}l:{namespace}:{key}",
+            {f"{secrets.token_hex(4)}{i:04d} {e.body}": e.at for i, e in enumerate(entries)},
+        )
+        pipe.sadd(f"{self._p}l:{namespace}", key)
+        await self._do(pipe.execute())
+
+    async def log_read(self, namespace: str, key: str, *, since: float, limit: int) -> list[LogEntry]:
+        _check_name("namespace", namespace)
+        if limit <= 0:
+            return []
+        raw = await self._do(
+            self._r.zrevrangebyscore(
+                f"{self._p}l:{namespace}:{key}", "+inf", repr(since), start=0, num=limit, withscores=True
+            )
+        )
+        return [LogEntry(float(score), str(member).partition(" ")[2]) for member, score in reversed(raw)]
+
+    async def log_prune(self, namespace: str, before: float) -> int:
+        _check_name("namespace", namespace)
+        keys = await self._do(self._r.smembers(f"{self._p}l:{namespace}"))
+        if not keys:
+            return 0
+        pipe = self._r.pipeline(transaction=False)
+        for key in sorted(keys):
+            pipe.zremrangebyscore(f"{self._p}l:{namespace}:{key}", "-inf", f"({before!r}")
+        return sum(int(n) for n in await self._do(pipe.execute()))
+
+    async def publish(self, channel: str, message: str) -> None:
+        _check_name("channel", channel)
+        await self._do(self._r.publish(f"{self._p}n:{channel}", message))
+
+    async def listen(self, channel: str) -> AsyncIterator[str]:
+        """Redis pub/sub on a connection of its own (taken from the pool for as long as it listens)."""
+        _check_name("channel", channel)
+        if self._closed:
+            raise StoreError("store is closed")
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        try:
+            try:
+                await pubsub.subscribe(f"{self._p}n:{channel}")
+                while True:
+                    msg = await pubsub.get_message(timeout=5.0)
+                    if msg is not None and msg.get("type") == "message":
+                        yield str(msg["data"])
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+            except RedisError as exc:
+                raise StoreError(f"redis: {type(exc).__name__}") from exc
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # --- rate-limit counters ----------------------------------------------------------------------------------
 

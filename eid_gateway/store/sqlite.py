@@ -13,10 +13,10 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from eid_gateway.store.base import (
     EMPTY_TAIL,
@@ -24,8 +24,10 @@ from eid_gateway.store.base import (
     Counter,
     FlowExists,
     FlowRecord,
+    LogEntry,
     OnceClaim,
     StoreError,
+    Versioned,
     check_names,
     window_index,
 )
@@ -72,6 +74,28 @@ CREATE TABLE IF NOT EXISTS maps (
     value TEXT NOT NULL,
     PRIMARY KEY (ns, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versioned (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_key ON logs(ns, key, at);
+CREATE INDEX IF NOT EXISTS logs_age ON logs(ns, at);
+CREATE TABLE IF NOT EXISTS notices (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    at REAL NOT NULL,
+    message TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     prev TEXT NOT NULL,
@@ -123,11 +147,22 @@ def _merge_sql(changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
     return expr, params
 
 
-class SqliteStore:
-    """SQLite store. ``path`` may be ``":memory:"`` for tests (then it is not shared between processes)."""
+#: how long a published message stays in the notices table (listeners poll far more often)
+NOTICE_SECONDS: Final = 300.0
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+
+class SqliteStore:
+    """SQLite store. ``path`` may be ``":memory:"`` for tests (then it is not shared between processes).
+
+    :meth:`publish` / :meth:`listen` work across the processes sharing the file: a message is a row of
+    ``notices`` and each listener polls for new rows every ``listen_interval`` seconds (one indexed
+    query), so a message reaches the other processes within that interval plus a write."""
+
+    def __init__(
+        self, path: Path | str, *, clock: Callable[[], float] = time.time, listen_interval: float = 0.1
+    ) -> None:
         self._path = str(path)
+        self.listen_interval = listen_interval
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
@@ -144,10 +179,11 @@ class SqliteStore:
             self._conn = open_shared_sqlite(self._path, _SCHEMA, busy_timeout=5.0)
         return self._conn
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, count: bool = True) -> T:
         if self._closed:
             raise StoreError("store is closed")
-        self.round_trips += 1
+        if count:  # a listener's polls are not requests of the node's work
+            self.round_trips += 1
 
         def job() -> T:
             return fn(self._connect())
@@ -312,6 +348,90 @@ class SqliteStore:
             lambda c: c.execute("DELETE FROM maps WHERE ns = ? AND key = ?", (namespace, key)).rowcount == 1
         )
 
+    # --- versioned maps, logs, notices ---------------------------------------------------------------------
+
+    async def get_versioned(self, namespace: str, key: str) -> Versioned | None:
+        def op(c: sqlite3.Connection) -> Versioned | None:
+            row = c.execute(
+                "SELECT value, version FROM versioned WHERE ns = ? AND key = ?", (namespace, key)
+            ).fetchone()
+            return None if row is None else Versioned(str(row[0]), int(row[1]))
+
+        return await self._run(op)
+
+    async def put_versioned(self, namespace: str, key: str, value: str, *, expected_version: int) -> int | None:
+        check_names("namespace", (namespace,))
+
+        def op(c: sqlite3.Connection) -> int | None:
+            if expected_version == 0:
+                cur = c.execute(
+                    "INSERT INTO versioned (ns, key, version, value) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING",
+                    (namespace, key, value),
+                )
+            else:
+                cur = c.execute(
+                    "UPDATE versioned SET value = ?, version = version + 1 WHERE ns = ? AND key = ? AND version = ?",
+                    (value, namespace, key, expected_version),
+                )
+            return expected_version + 1 if cur.rowcount == 1 else None
+
+        return await self._run(op)
+
+    async def all_versioned(self, namespace: str) -> dict[str, Versioned]:
+        rows = await self._run(
+            lambda c: c.execute("SELECT key, value, version FROM versioned WHERE ns = ?", (namespace,)).fetchall()
+        )
+        return {str(k): Versioned(str(v), int(n)) for k, v, n in rows}
+
+    async def log_append(self, namespace: str, key: str, entries: Sequence[LogEntry]) -> None:
+        check_names("namespace", (namespace,))
+        if not entries:
+            return
+        rows = [(namespace, key, e.at, e.body) for e in entries]
+        await self._run(lambda c: c.executemany("INSERT INTO logs (ns, key, at, body) VALUES (?, ?, ?, ?)", rows))
+
+    async def log_read(self, namespace: str, key: str, *, since: float, limit: int) -> list[LogEntry]:
+        def op(c: sqlite3.Connection) -> list[LogEntry]:
+            rows = c.execute(
+                "SELECT at, body FROM logs WHERE ns = ? AND key = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?",
+                (namespace, key, since, max(0, limit)),
+            ).fetchall()
+            return [LogEntry(float(at), str(body)) for at, body in reversed(rows)]
+
+        return await self._run(op)
+
+    async def log_prune(self, namespace: str, before: float) -> int:
+        return await self._run(
+            lambda c: c.execute("DELETE FROM logs WHERE ns = ? AND at < ?", (namespace, before)).rowcount
+        )
+
+    async def publish(self, channel: str, message: str) -> None:
+        check_names("channel", (channel,))
+        now = self._clock()
+        await self._run(
+            lambda c: c.execute("INSERT INTO notices (channel, at, message) VALUES (?, ?, ?)", (channel, now, message))
+        )
+
+    async def listen(self, channel: str) -> AsyncIterator[str]:
+        """Polls ``notices`` (see the class); starts after the newest row present when called."""
+        check_names("channel", (channel,))
+        last = await self._run(lambda c: int(c.execute("SELECT COALESCE(MAX(id), 0) FROM notices").fetchone()[0]))
+
+        def op(c: sqlite3.Connection) -> list[tuple[int, str]]:
+            rows = c.execute(
+                "SELECT id, message FROM notices WHERE id > ? AND channel = ? ORDER BY id LIMIT 1000",
+                (last, channel),
+            ).fetchall()
+            return [(int(i), str(m)) for i, m in rows]
+
+        while True:
+            rows = await self._run(op, count=False)
+            for i, message in rows:
+                last = i
+                yield message
+            if not rows:
+                await asyncio.sleep(self.listen_interval)
+
     # --- rate-limit counters -------------------------------------------------------------------------------
 
     async def hit(self, counters: Sequence[Counter]) -> list[int]:
@@ -408,6 +528,7 @@ class SqliteStore:
             total = 0
             for table in ("flows", "once_values", "kv", "counters"):
                 total += c.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount
+            total += c.execute("DELETE FROM notices WHERE at <= ?", (now - NOTICE_SECONDS,)).rowcount
             if self._path != ":memory:":
                 truncate_wal(c)  # what was deleted since the last sweep leaves the WAL too
             return total
