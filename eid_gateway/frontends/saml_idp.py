@@ -28,6 +28,7 @@ from typing import Final
 from aiohttp import web
 from lxml import etree
 
+from eid_gateway import catalog
 from eid_gateway.config import GatewayConfig
 from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.frontends.base import FlowContext, FlowStarter
@@ -169,49 +170,11 @@ class RequestRefused(Exception):
         self.relay_state = relay_state
 
 
-#: (title, text) per language for each :class:`RequestRejected` reason.
-REJECTION_TEXTS: Final[dict[str, dict[str, tuple[str, str]]]] = {
-    "malformed": {
-        "de": ("Ungültige Anmeldeanfrage", "Die Anfrage des Dienstes konnte nicht gelesen werden."),
-        "en": ("Invalid sign-in request", "The service's request could not be read."),
-    },
-    "unknown_service": {
-        "de": (
-            "Unbekannter Dienst",
-            "Der Dienst, der diese Anmeldung angefragt hat, ist bei diesem "
-            "Anmeldedienst nicht registriert. Es werden keine Daten übermittelt.",
-        ),
-        "en": (
-            "Unknown service",
-            "The service that asked for this sign-in is not registered with this "
-            "sign-in gateway. No data will be passed on.",
-        ),
-    },
-    "bad_signature": {
-        "de": (
-            "Anfrage nicht vertrauenswürdig",
-            "Die Anmeldeanfrage trägt keine gültige Signatur des "
-            "Dienstes. Aus Sicherheitsgründen wird sie nicht bearbeitet.",
-        ),
-        "en": (
-            "Request not trustworthy",
-            "The sign-in request does not carry a valid signature of the "
-            "service. For your security it is not processed.",
-        ),
-    },
-    "unregistered_acs": {
-        "de": (
-            "Unbekannte Rücksprungadresse",
-            "Die Anfrage nennt eine Rücksprungadresse, die für diesen "
-            "Dienst nicht registriert ist. Aus Sicherheitsgründen werden Sie nicht dorthin "
-            "weitergeleitet.",
-        ),
-        "en": (
-            "Unknown return address",
-            "The request names a return address that is not registered for "
-            "this service. For your security you are not sent there.",
-        ),
-    },
+#: (title, text) per language for each :class:`RequestRejected` reason (catalog file citizen.toml).
+_REJECTIONS: Final = catalog.table("citizen", "rejections")
+REJECTION_TEXTS: Final = {
+    reason: catalog.title_and_text(_REJECTIONS, reason)
+    for reason in ("malformed", "unknown_service", "bad_signature", "unregistered_acs")
 }
 
 
