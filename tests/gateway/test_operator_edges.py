@@ -168,4 +168,24 @@ def test_packaging_has_no_license_warning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     assert "project.license" not in output and "Warning" not in output, output[-3000:]
-    assert list(tmp_path.glob("eid_gateway-*.whl"))
+    (wheel,) = tmp_path.glob("eid_gateway-*.whl")
+    # the translation catalog is package data: read from the wheel itself (-I -S: not the source tree,
+    # not the editable install), every area and table
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); from eid_gateway import catalog; "
+            "print(catalog.__file__); print(sorted(catalog.areas())); "
+            "print(sum(len(t) for a in catalog.areas() for t in catalog._area(a).values()))",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert read.returncode == 0, read.stderr[-2000:]
+    where, areas, entries = read.stdout.splitlines()
+    assert where.startswith(str(wheel)) and areas == "['citizen', 'demo', 'kiosks']" and int(entries) > 200, read.stdout
