@@ -47,21 +47,31 @@ def b64url_decode(text: str) -> bytes:
     return raw
 
 
-def json_object(data: bytes) -> dict[str, Any]:
-    """A JSON object from UTF-8 bytes (duplicate member names refused: they would be read two ways)."""
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise JoseFormatError(f"duplicate member {key!r}")
+        out[key] = value
+    return out
 
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                raise JoseFormatError(f"duplicate member {key!r}")
-            out[key] = value
-        return out
 
+def _no_constant(name: str) -> Any:
+    raise JoseFormatError(f"{name} is not JSON")
+
+
+def json_value(data: bytes) -> Any:
+    """Strict JSON from UTF-8 bytes: duplicate member names (they would be read two ways) and
+    NaN/Infinity are refused."""
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicates)
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise JoseFormatError("not JSON") from None
+
+
+def json_object(data: bytes) -> dict[str, Any]:
+    """A strict JSON object (:func:`json_value`)."""
+    value = json_value(data)
     if not isinstance(value, dict):
         raise JoseFormatError("not a JSON object")
     return value
