@@ -89,23 +89,32 @@ class StaffAuth:
         remember_seconds: float = 60.0,
         lockout: StaffLockout | None = None,
     ) -> None:
-        self.accounts = {a.name: a for a in accounts}
-        costliest = max(accounts, key=lambda a: int(a.password_hash.split("$")[1]), default=None)
-        self._dummy = _dummy_like(costliest.password_hash) if costliest is not None else _DUMMY_STAFF_HASH
+        self.use_accounts(accounts, metrics_token_hash)
+        #: Called before every check: re-reads the accounts when the config file changed (reload.py).
+        self.refresh: Callable[[], object] = lambda: None
         self.sessions = sessions
-        self.metrics_token_hash = metrics_token_hash
         self.clock = clock
         self.remember = remember_seconds
         #: Failure backoff shared over the store (the gateway always sets it; None: no backoff).
         self.lockout = lockout
-        self._ok: dict[bytes, tuple[float, StaffSession]] = {}
         # scrypt is slow and memory-hard on purpose; a flood of wrong passwords must not take every
         # thread and all memory, so at most two checks run at once (the rest wait their turn)
         self._slots = asyncio.Semaphore(2)
 
+    def use_accounts(self, accounts: Sequence[StaffAccount], metrics_token_hash: str | None) -> None:
+        """The accounts and scrape token from now on (a reload; a removed account's sessions end at once,
+        since every request looks its account up again)."""
+        self.accounts = {a.name: a for a in accounts}
+        costliest = max(accounts, key=lambda a: int(a.password_hash.split("$")[1]), default=None)
+        self._dummy = _dummy_like(costliest.password_hash) if costliest is not None else _DUMMY_STAFF_HASH
+        self.metrics_token_hash = metrics_token_hash
+        # remembered basic-auth checks may belong to a removed or changed account: forget them
+        self._ok: dict[bytes, tuple[float, StaffSession]] = {}
+
     async def sign_in(self, request: web.Request, user: str, password: str) -> Role | None:
         """The account's role when name and password match; None (and one failure counted) otherwise.
         Raises :class:`StaffLocked` while the address or account is locked, without running scrypt."""
+        self.refresh()
         await self._refuse_if_locked(request, user)  # no waiting for a slot while locked
         async with self._slots:
             # again in the slot: a lock set while this request waited holds for it too; and a failure
@@ -151,10 +160,11 @@ class StaffAuth:
 
     async def current(self, request: web.Request) -> StaffSession | None:
         """The signed-in staff member: the session cookie first, then HTTP basic (machines)."""
+        self.refresh()
         session = await self.sessions.get(request)
         if session is None:
             return await self.basic(request)
-        # the account as configured now: a removed account's sessions end with the restart that removes it
+        # the account as configured now: a removed account's sessions end with the reload that removes it
         account = self.accounts.get(session.name)
         if account is None:
             return None
@@ -171,6 +181,7 @@ class StaffAuth:
 
     def scraper(self, request: web.Request) -> bool:
         """True for the Prometheus scrape token (constant time; False when none is configured)."""
+        self.refresh()
         token = bearer_token(request)
         if token is None or self.metrics_token_hash is None:
             return False
