@@ -257,6 +257,7 @@ def create_app(
                 lockout=lockout,
                 store=store,
                 secure_cookies=config.secure_origin,
+                source=config.source,  # kiosk credentials and staff accounts reload when it changes
             ),
         )
 

@@ -20,15 +20,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from aiohttp import web
 
 from eid_gateway.kiosks import api, dashboard, login
 from eid_gateway.kiosks.auth import StaffAuth
-from eid_gateway.kiosks.keys import METRICS, REGISTRY, STAFF, STATE_STORE
+from eid_gateway.kiosks.keys import METRICS, REGISTRY, RELOAD, STAFF, STATE_STORE
 from eid_gateway.kiosks.lockout import StaffLockout
 from eid_gateway.kiosks.metrics import metrics_registry
 from eid_gateway.kiosks.registry import KioskRegistry
+from eid_gateway.kiosks.reload import CHECK_SECONDS, CredentialsFile, use_kiosks
 from eid_gateway.kiosks.settings import KioskSettings
 from eid_gateway.kiosks.staff import StaffSessions
 from eid_gateway.kiosks.state_store import KioskStateStore, MemoryKioskStateStore
@@ -45,11 +47,14 @@ def create_kiosk_app(
     lockout: StaffLockout | None = None,
     store: Store | None = None,
     secure_cookies: bool = False,
+    source: Path | None = None,
+    reload_seconds: float = CHECK_SECONDS,
 ) -> web.Application:
     """Build the kiosk sub-app. *state_store* keeps last states across restarts (memory if None);
     *lockout* counts failed staff sign-ins and *store* keeps staff sessions, both in the shared store
     (the gateway passes them; without a store, sessions live in an in-memory SQLite of this app);
-    *secure_cookies*: the staff cookies get Secure (an https origin)."""
+    *secure_cookies*: the staff cookies get Secure (an https origin); *source*: the config file whose
+    kiosk credentials and staff accounts are re-read when it changes (looked at every *reload_seconds*)."""
     app = web.Application()
     registry = KioskRegistry(settings, clock=clock)
     app[REGISTRY] = registry
@@ -63,6 +68,15 @@ def create_kiosk_app(
     )
     app[METRICS] = metrics_registry(registry)
 
+    if source is not None:
+        staff = app[STAFF]
+
+        def apply(new: KioskSettings) -> None:
+            use_kiosks(registry, new)
+            staff.use_accounts(new.staff_accounts(), new.metrics_token_hash)
+
+        app[RELOAD] = CredentialsFile(source, settings, apply, check_seconds=reload_seconds)
+        staff.refresh = app[RELOAD].poll
     r = app.router
     r.add_post("/api/v1/kiosks/{kiosk_id}/state", api.post_state, name="kiosk-state")
     r.add_post("/api/v1/kiosks/{kiosk_id}/heartbeat", api.post_heartbeat, name="kiosk-heartbeat")
@@ -84,6 +98,8 @@ def create_kiosk_app(
             while True:
                 await asyncio.sleep(tick_seconds)
                 registry.refresh_staleness()
+                if RELOAD in app:
+                    app[RELOAD].poll()
 
         task = asyncio.create_task(tick())
         yield
