@@ -2,23 +2,24 @@
 
 Kiosk credentials are 256-bit random tokens made by `new_kiosk_credential`, so one SHA-256 is enough
 to store them (no dictionary to guess from) and cheap enough for 1,000 kiosks' heartbeats. Staff
-passwords are chosen by people, so they get scrypt (memory-hard), checked off the event loop.
+passwords are chosen by people, so they get scrypt (memory-hard, :mod:`eid_gateway.secret_hash`),
+checked off the event loop.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import getpass
 import hashlib
 import hmac
 import secrets
 import sys
 
+from eid_gateway.secret_hash import HashFormatError, hash_secret, parse_hash, verify_secret
+
 KIOSK_PREFIX = "sha256$"
-SCRYPT_PREFIX = "scrypt$"
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+#: People choose staff passwords, so a higher scrypt cost than for random client secrets.
+STAFF_PASSWORD_N = 2**15
 _DUMMY_KIOSK_HASH = KIOSK_PREFIX + "00" * 32
 
 
@@ -53,43 +54,22 @@ def verify_kiosk_credential(token: str, stored: str | None) -> bool:
     return ok and stored is not None
 
 
-def _b64(b: bytes) -> str:
-    return base64.urlsafe_b64encode(b).decode("ascii").rstrip("=")
-
-
-def _unb64(s: str) -> bytes:
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
-def hash_staff_password(password: str, *, n: int = _SCRYPT_N, r: int = _SCRYPT_R, p: int = _SCRYPT_P) -> str:
-    salt = secrets.token_bytes(16)
-    dk = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=2**27, dklen=32)
-    return f"{SCRYPT_PREFIX}{n}${r}${p}${_b64(salt)}${_b64(dk)}"
-
-
-def _parse_scrypt(stored: str) -> tuple[int, int, int, bytes, bytes]:
-    parts = stored.split("$")
-    if len(parts) != 6 or parts[0] + "$" != SCRYPT_PREFIX:
-        raise CredentialFormatError("staff password hash must be scrypt$N$r$p$salt$hash")
-    try:
-        n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
-        salt, dk = _unb64(parts[4]), _unb64(parts[5])
-    except (ValueError, binascii.Error):
-        raise CredentialFormatError("staff password hash has malformed fields") from None
-    if n < 2**14 or n & (n - 1) or not 1 <= r <= 32 or not 1 <= p <= 16 or len(salt) < 16 or len(dk) < 32:
-        raise CredentialFormatError("staff password hash parameters are too weak or invalid")
-    return n, r, p, salt, dk
+def hash_staff_password(password: str, *, n: int = STAFF_PASSWORD_N) -> str:
+    """The stored form of a staff password (:mod:`eid_gateway.secret_hash`)."""
+    return hash_secret(password, n=n)
 
 
 def check_staff_hash(stored: str) -> None:
-    _parse_scrypt(stored)
+    """Raise CredentialFormatError unless *stored* is a scrypt hash we accept."""
+    try:
+        parse_hash(stored)
+    except HashFormatError as exc:
+        raise CredentialFormatError(f"staff password hash {exc}") from None
 
 
 def verify_staff_password(password: str, stored: str) -> bool:
     """Recompute scrypt and compare in constant time (slow on purpose: run it in a thread)."""
-    n, r, p, salt, dk = _parse_scrypt(stored)
-    got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=2**27, dklen=len(dk))
-    return hmac.compare_digest(got, dk)
+    return verify_secret(password, stored)
 
 
 def credential_main(argv: list[str] | None = None) -> int:
