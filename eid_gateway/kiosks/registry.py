@@ -1,14 +1,18 @@
-"""Last known state per kiosk, staleness, and fan-out of changes to dashboards (no HTTP here).
+"""Each node's view of every kiosk's state, staleness, and fan-out of changes to its dashboards.
 
-The agent numbers its messages (instance id + sequence number) and retries until acknowledged, so
-the registry drops what it has already applied: a retried or reordered message never rolls a kiosk
-back. After a gateway restart the registry asks each agent, in the heartbeat answer, to resend its
-whole state (`want_state`), so a card inserted before the restart is still shown.
+The state itself is shared (:mod:`eid_gateway.kiosks.kiosk_state`, kept in the gateway's store and
+changed by compare-and-set in :mod:`eid_gateway.kiosks.service`); this registry holds the newest
+version this node has seen, applied from its own writes and from what the other nodes publish. A
+version older than the one held is ignored, so messages arriving late or twice change nothing.
 
 Liveness: a kiosk is ``offline`` when its agent announced a clean stop, or when a heartbeat is missed
-(silent for longer than :attr:`KioskSettings.stale_after_seconds`); ``credential_refused`` when the
-gateway refused its credential lately and nothing valid came since. Both override the last reader
-lines, which are not true any more.
+(silent for longer than :attr:`KioskSettings.stale_after_seconds`), decided from the shared
+``last_seen`` and this node's clock, so a heartbeat taken by another node counts here too;
+``credential_refused`` when the gateway refused its credential lately and nothing valid came since.
+Both override the last reader lines, which are not true any more.
+
+The ``record_*`` methods apply the same steps to this registry alone (one process without a store:
+unit tests).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cardreader.model import KioskSnapshot, ModelError, ReaderStatus, snapshot_from_json, snapshot_to_json
+from cardreader.model import KioskSnapshot, ReaderStatus
+from eid_gateway.kiosks import kiosk_state as ks
+from eid_gateway.kiosks.kiosk_state import Ack, KioskState, StateError, Step, state_from_json
 from eid_gateway.kiosks.settings import KioskEntry, KioskSettings
-from eid_gateway.kiosks.state_store import StoredKiosk
+from eid_gateway.store.base import Versioned
 
 UNKNOWN = "unknown"
 OFFLINE = "offline"
@@ -30,35 +36,50 @@ REFUSED = "credential_refused"
 #: the status words that mean "this kiosk's readers are not known now" (eid_kiosk_up 0)
 DOWN_WORDS = (UNKNOWN, OFFLINE, REFUSED)
 
+__all__ = ["DOWN_WORDS", "OFFLINE", "REFUSED", "UNKNOWN", "Ack", "KioskRecord", "KioskRegistry", "Subscription"]
+
 
 @dataclass
 class KioskRecord:
     entry: KioskEntry
-    snapshot: KioskSnapshot | None = None
-    last_seen: float | None = None
-    changed_at: float | None = None
-    instance: str | None = None
-    seq: int = -1
-    state_instance: str | None = None
+    #: the newest shared state this node has seen, and its version in the store (0: none yet)
+    state: KioskState = field(default_factory=KioskState)
+    version: int = 0
     stale: bool = True
-    agent_queue: int = 0
-    agent_dropped: int = 0
-    #: when the agent announced a clean stop (None while it runs)
-    stopped_at: float | None = None
-    #: the last time the kiosk API refused a credential for this kiosk
-    refused_at: float | None = None
     #: the status word dashboards were last told (the word itself moves with the clock)
     shown: str = UNKNOWN
 
     @property
+    def snapshot(self) -> KioskSnapshot | None:
+        return self.state.snapshot
+
+    @property
+    def last_seen(self) -> float | None:
+        return self.state.last_seen
+
+    @property
+    def changed_at(self) -> float | None:
+        return self.state.changed_at
+
+    @property
+    def stopped_at(self) -> float | None:
+        return self.state.stopped_at
+
+    @property
+    def refused_at(self) -> float | None:
+        return self.state.refused_at
+
+    @property
+    def agent_queue(self) -> int:
+        return self.state.agent_queue
+
+    @property
+    def agent_dropped(self) -> int:
+        return self.state.agent_dropped
+
+    @property
     def summary(self) -> str:
         return self.snapshot.summary if self.snapshot is not None else UNKNOWN
-
-
-@dataclass(frozen=True)
-class Ack:
-    applied: bool
-    want_state: bool
 
 
 @dataclass(eq=False)  # identity semantics: kept in a set
@@ -104,85 +125,60 @@ class KioskRegistry:
         }
         self.sub_queue_size = 2000
 
-    # -- persistence --------------------------------------------------------------------------
-    def restore(self, rows: list[StoredKiosk]) -> None:
-        """Load last states saved before a restart; they stay stale until the kiosk reports again."""
-        for row in rows:
-            rec = self.records.get(row.kiosk_id)
-            if rec is None:
-                continue
-            try:
-                rec.snapshot = snapshot_from_json(row.status)
-            except ModelError:
-                continue
-            rec.last_seen, rec.changed_at = row.last_seen, row.changed_at
-            rec.stale = True
-            rec.shown = self.status_word(rec)
-
-    def stored(self, kiosk_id: str) -> StoredKiosk | None:
-        rec = self.records[kiosk_id]
-        if rec.snapshot is None or rec.last_seen is None:
-            return None
-        return StoredKiosk(kiosk_id, snapshot_to_json(rec.snapshot), rec.last_seen, rec.changed_at or rec.last_seen)
-
-    # -- updates ------------------------------------------------------------------------------
-    def _sequence(self, rec: KioskRecord, instance: str, seq: int) -> bool:
-        """True when (instance, seq) is new; an agent restart brings a new instance and starts over."""
-        if rec.instance == instance and seq <= rec.seq:
-            self.counters["duplicate"] += 1
+    # -- the shared state ---------------------------------------------------------------------
+    def apply(self, kiosk_id: str, state: KioskState, version: int, *, seen_only: bool = False) -> bool:
+        """Take a newer version of a kiosk's shared state and tell this node's dashboards; False when
+        the kiosk is not configured here or the version is not newer than the one held."""
+        rec = self.records.get(kiosk_id)
+        if rec is None or version <= rec.version:
             return False
-        rec.instance, rec.seq = instance, seq
+        rec.state, rec.version = state, version
+        rec.stale = ks.is_silent(state, self.clock(), self.settings.stale_after_seconds)
+        self.publish(kiosk_id, heartbeat_only=seen_only and self.status_word(rec) == rec.shown)
         return True
+
+    def restore(self, rows: dict[str, Versioned]) -> None:
+        """Load the shared states (at start, and again when messages may have been missed)."""
+        for kiosk_id, row in rows.items():
+            try:
+                state = state_from_json(row.value)
+            except StateError:
+                continue
+            self.apply(kiosk_id, state, row.version)
+
+    def count(self, kind: str, step: Step) -> None:
+        """Count a kiosk message by what it did (the ``eid_kiosk_messages`` metric)."""
+        self.counters[kind if step.state is not None else "duplicate"] += 1
+
+    # -- one process without a store (unit tests) ---------------------------------------------
+    def _local(self, kiosk_id: str, kind: str, step: Step) -> Ack:
+        if kind:
+            self.count(kind, step)
+        if step.state is not None:
+            rec = self.records[kiosk_id]
+            self.apply(kiosk_id, step.state, rec.version + 1, seen_only=step.seen_only)
+        return step.ack
 
     def record_state(
         self, kiosk_id: str, instance: str, seq: int, snapshot: KioskSnapshot, queue: int = 0, dropped: int = 0
     ) -> Ack:
-        rec = self.records[kiosk_id]
-        if not self._sequence(rec, instance, seq):
-            return Ack(applied=False, want_state=False)
-        now = self.clock()
-        self.counters["state"] += 1
-        if snapshot != rec.snapshot:
-            rec.changed_at = now
-        rec.snapshot, rec.state_instance = snapshot, instance
-        rec.last_seen, rec.stale, rec.stopped_at = now, False, None
-        rec.agent_queue, rec.agent_dropped = queue, dropped
-        self.publish(kiosk_id)
-        return Ack(applied=True, want_state=False)
+        limit = self.settings.stale_after_seconds
+        step = ks.on_state(self.records[kiosk_id].state, instance, seq, snapshot, queue, dropped, self.clock(), limit)
+        return self._local(kiosk_id, "state", step)
 
     def record_heartbeat(self, kiosk_id: str, instance: str, seq: int, queue: int = 0, dropped: int = 0) -> Ack:
-        rec = self.records[kiosk_id]
-        want = rec.snapshot is None or rec.state_instance != instance
-        if not self._sequence(rec, instance, seq):
-            return Ack(applied=False, want_state=want)
-        self.counters["heartbeat"] += 1
-        was_stale = rec.stale or rec.stopped_at is not None
-        rec.last_seen, rec.stale, rec.stopped_at = self.clock(), False, None
-        rec.agent_queue, rec.agent_dropped = queue, dropped
-        if was_stale or want:
-            self.publish(kiosk_id)
-        else:
-            self.publish(kiosk_id, heartbeat_only=True)
-        return Ack(applied=True, want_state=want)
+        limit = self.settings.stale_after_seconds
+        step = ks.on_heartbeat(self.records[kiosk_id].state, instance, seq, queue, dropped, self.clock(), limit)
+        return self._local(kiosk_id, "heartbeat", step)
 
     def record_offline(self, kiosk_id: str, instance: str, seq: int) -> Ack:
-        """The agent stops cleanly: the kiosk is offline now, not after missed heartbeats."""
-        rec = self.records[kiosk_id]
-        if not self._sequence(rec, instance, seq):
-            return Ack(applied=False, want_state=False)
-        self.counters["offline"] += 1
-        rec.stopped_at = self.clock()
-        self.publish(kiosk_id)
-        return Ack(applied=True, want_state=False)
+        step = ks.on_offline(self.records[kiosk_id].state, instance, seq, self.clock())
+        return self._local(kiosk_id, "offline", step)
 
     def record_refused(self, kiosk_id: str) -> None:
-        """The kiosk API refused a credential for this (configured) kiosk."""
         rec = self.records.get(kiosk_id)
-        if rec is None:
-            return
-        rec.refused_at = self.clock()
-        if self.status_word(rec) != rec.shown:
-            self.publish(kiosk_id)
+        if rec is not None:
+            self._local(kiosk_id, "", ks.on_refused(rec.state, self.clock(), self.settings.stale_after_seconds))
 
     def refresh_staleness(self) -> list[str]:
         """Mark kiosks offline whose heartbeat is overdue (and refusals that aged out); publish changes."""
@@ -190,7 +186,7 @@ class KioskRegistry:
         limit = self.settings.stale_after_seconds
         changed = []
         for kid, rec in self.records.items():
-            rec.stale = rec.last_seen is None or now - rec.last_seen > limit
+            rec.stale = ks.is_silent(rec.state, now, limit)
             if self.status_word(rec) != rec.shown:
                 changed.append(kid)
                 self.publish(kid)
@@ -198,9 +194,7 @@ class KioskRegistry:
 
     # -- views --------------------------------------------------------------------------------
     def _refused_lately(self, rec: KioskRecord) -> bool:
-        if rec.refused_at is None or (rec.last_seen is not None and rec.last_seen >= rec.refused_at):
-            return False
-        return self.clock() - rec.refused_at <= self.settings.stale_after_seconds
+        return ks.refused_lately(rec.state, self.clock(), self.settings.stale_after_seconds)
 
     def status_word(self, rec: KioskRecord) -> str:
         """A kiosk that reports validly shows its readers; a refused credential only shows while the

@@ -23,7 +23,7 @@ from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_pas
 from eid_gateway.kiosks.keys import REGISTRY
 from eid_gateway.kiosks.registry import KioskRegistry
 from eid_gateway.kiosks.settings import KioskEntry, KioskSettings
-from eid_gateway.kiosks.state_store import MemoryKioskStateStore
+from eid_gateway.kiosks.state_store import KioskStateStore, MemoryKioskStateStore
 
 STAFF_USER = "buergerbuero"
 STAFF_PASSWORD = "correct horse battery staple"
@@ -73,7 +73,7 @@ class RunningGateway:
     port: int
     ssl_context: ssl.SSLContext | None = None
     received: list[Received] = field(default_factory=list)
-    store: MemoryKioskStateStore = field(default_factory=MemoryKioskStateStore)
+    store: KioskStateStore = field(default_factory=MemoryKioskStateStore)
     runner: web.AppRunner | None = None
     kiosk_app: web.Application | None = None
 

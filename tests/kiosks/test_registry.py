@@ -1,8 +1,9 @@
 import asyncio
 
-from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
+from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState
+from eid_gateway.kiosks.kiosk_state import KioskState, state_to_json
 from eid_gateway.kiosks.registry import KioskRegistry
-from eid_gateway.kiosks.state_store import StoredKiosk
+from eid_gateway.store.base import Versioned
 from helpers.clocks import FakeClock
 
 from .conftest import make_settings
@@ -51,19 +52,24 @@ def test_heartbeat_asks_for_state_when_gateway_does_not_have_it():
     assert not reg.record_heartbeat("mitte-1", "inst-aaaa", 3).want_state
 
 
-def test_restored_state_is_stale_and_asks_agent_to_resend():
+def test_restored_state_is_stale_by_its_time_and_a_new_agent_is_asked_to_resend():
     reg, clock = registry()
+    old = KioskState(snapshot=CARD, last_seen=clock.now - 100, changed_at=clock.now - 200, instance="inst-old1", seq=4)
+    old = KioskState(**{**old.__dict__, "state_instance": "inst-old1"})
     reg.restore(
-        [
-            StoredKiosk("mitte-1", snapshot_to_json(CARD), clock.now - 100, clock.now - 200),
-            StoredKiosk("not-configured", snapshot_to_json(CARD), clock.now, clock.now),
-            StoredKiosk("nord-2", {"service": "broken"}, clock.now, clock.now),
-        ]
+        {
+            "mitte-1": Versioned(state_to_json(old), 3),
+            "not-configured": Versioned(state_to_json(KioskState(snapshot=CARD, last_seen=clock.now)), 1),
+            "nord-2": Versioned('{"snapshot": {"service": "broken"}}', 1),
+        }
     )
     row = reg.row("mitte-1")
     assert row["summary"] == "id_card" and row["stale"] and row["status"] == "offline"
     assert reg.row("nord-2")["status"] == "unknown"
     assert reg.record_heartbeat("mitte-1", "inst-new1", 1).want_state
+    # an older version (a late message from another node) changes nothing
+    assert not reg.apply("mitte-1", KioskState(), 3)
+    assert reg.row("mitte-1")["summary"] == "id_card"
 
 
 async def test_changes_fan_out_and_slow_dashboards_are_cut_off():
