@@ -14,6 +14,7 @@ from cardreader.model import ModelError, snapshot_from_json
 from eid_gateway.kiosks.auth import kiosk_authorized
 from eid_gateway.kiosks.keys import REGISTRY, STATE_STORE
 from eid_gateway.kiosks.openapi import openapi_document
+from eid_gateway.kiosks.service import SERVICE
 
 log = logging.getLogger("eid_gateway.kiosks")
 
@@ -66,14 +67,14 @@ def parse_envelope(doc: Any) -> tuple[str, int, int, int]:
     return instance, out[0], out[1], out[2]
 
 
-def _authorize(request: web.Request) -> str:
+async def _authorize(request: web.Request) -> str:
     """The kiosk ID from the path, after its credential was checked (401 otherwise)."""
     registry = request.app[REGISTRY]
     kiosk_id = request.match_info["kiosk_id"]
     rec = registry.records.get(kiosk_id)
     if not kiosk_authorized(request, rec.entry if rec is not None else None):
         registry.counters["auth_failure"] += 1
-        registry.record_refused(kiosk_id)
+        await request.app[SERVICE].refused(kiosk_id)  # the refusal is shown on every node
         log.warning("kiosk API: refused credential for kiosk path %r from %s", kiosk_id[:64], request.remote)
         raise web.HTTPUnauthorized(
             text='{"error": "kiosk credential refused"}',
@@ -88,7 +89,7 @@ def _ack(applied: bool, want_state: bool) -> web.Response:
 
 
 async def post_state(request: web.Request) -> web.Response:
-    kiosk_id = _authorize(request)
+    kiosk_id = await _authorize(request)
     registry = request.app[REGISTRY]
     try:
         doc = await _read_json(request)
@@ -97,36 +98,32 @@ async def post_state(request: web.Request) -> web.Response:
     except (BadMessage, ModelError) as exc:
         registry.counters["bad_request"] += 1
         return _error(400, str(exc))
-    ack = registry.record_state(kiosk_id, instance, seq, snapshot, queue, dropped)
-    if ack.applied:
-        stored = registry.stored(kiosk_id)
-        if stored is not None:
-            await request.app[STATE_STORE].save(stored)
+    ack = await request.app[SERVICE].report_state(kiosk_id, instance, seq, snapshot, queue, dropped)
     return _ack(ack.applied, ack.want_state)
 
 
 async def post_heartbeat(request: web.Request) -> web.Response:
-    kiosk_id = _authorize(request)
+    kiosk_id = await _authorize(request)
     registry = request.app[REGISTRY]
     try:
         instance, seq, queue, dropped = parse_envelope(await _read_json(request))
     except BadMessage as exc:
         registry.counters["bad_request"] += 1
         return _error(400, str(exc))
-    ack = registry.record_heartbeat(kiosk_id, instance, seq, queue, dropped)
+    ack = await request.app[SERVICE].heartbeat(kiosk_id, instance, seq, queue, dropped)
     return _ack(ack.applied, ack.want_state)
 
 
 async def post_offline(request: web.Request) -> web.Response:
     """The agent's last word on a clean stop (SIGTERM / SIGINT)."""
-    kiosk_id = _authorize(request)
+    kiosk_id = await _authorize(request)
     registry = request.app[REGISTRY]
     try:
         instance, seq, _, _ = parse_envelope(await _read_json(request))
     except BadMessage as exc:
         registry.counters["bad_request"] += 1
         return _error(400, str(exc))
-    ack = registry.record_offline(kiosk_id, instance, seq)
+    ack = await request.app[SERVICE].offline(kiosk_id, instance, seq)
     return _ack(ack.applied, ack.want_state)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from eid_gateway.kiosks import api, dashboard, login
+from eid_gateway.kiosks import api, dashboard, login, service
 from eid_gateway.kiosks.auth import StaffAuth
 from eid_gateway.kiosks.keys import METRICS, REGISTRY, RELOAD, STAFF, STATE_STORE
 from eid_gateway.kiosks.lockout import StaffLockout
@@ -59,6 +59,7 @@ def create_kiosk_app(
     registry = KioskRegistry(settings, clock=clock)
     app[REGISTRY] = registry
     app[STATE_STORE] = state_store if state_store is not None else MemoryKioskStateStore()
+    kiosks = app[service.SERVICE] = service.KioskService(registry, app[STATE_STORE], clock=clock)
     own_store: SqliteStore | None = None
     if store is None:
         store = own_store = SqliteStore(":memory:")
@@ -92,7 +93,7 @@ def create_kiosk_app(
     r.add_get("/static/{name}", dashboard.static_file, name="kiosk-static")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        registry.restore(await app[STATE_STORE].load_all())
+        await kiosks.resync()  # the shared states; then follow what every node writes
 
         async def tick() -> None:
             while True:
@@ -102,7 +103,12 @@ def create_kiosk_app(
                     app[RELOAD].poll()
 
         task = asyncio.create_task(tick())
+        helpers = [asyncio.create_task(kiosks.follow()), asyncio.create_task(kiosks.keep(tick_seconds))]
         yield
+        for helper in helpers:
+            helper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await helper
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -57,6 +57,8 @@ class KioskSettings:
     metrics_token_hash: str | None = None
     #: How long a staff sign-in on the dashboard lasts.
     session_minutes: int = 480
+    #: How long each kiosk's history (state changes, no personal data) is kept.
+    history_days: int = 30
 
     def staff_accounts(self) -> tuple[StaffAccount, ...]:
         """Every account that may sign in: the named ones and the shared one of earlier versions."""
@@ -155,6 +157,7 @@ class KioskMonitorTable(Section):
     heartbeat_seconds: Annotated[float, Range(1, 3600)] = 10.0
     stale_after_missed: Annotated[int, Range(1, 100)] = 1
     time_zone: Annotated[str, AfterValidator(_time_zone)] = "Europe/Berlin"
+    history_days: Annotated[int, Range(1, 3650)] = 30
 
 
 class KioskTable(Section):
@@ -214,6 +217,7 @@ def parse_kiosk_settings(doc: Mapping[str, Any], context: ReadContext | None = N
         staff=tuple(StaffAccount(s.name, s.password_hash, s.role) for s in monitor.staff),
         metrics_token_hash=monitor.metrics_token_hash,
         session_minutes=monitor.session_minutes,
+        history_days=monitor.history_days,
     )
 
 
