@@ -1,0 +1,228 @@
+"""The test wallet against a stub verifier endpoint: what it posts is checked by the gateway's verifier
+(eid_gateway.wallet.sdjwt) and by the reference library's (sd_jwt.verifier), and each Tamper makes the
+gateway's verifier fail with the reason it is meant for."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+from cryptography import x509
+from jwcrypto import jwk
+from sd_jwt.verifier import SDJWTVerifier
+
+from eid_gateway.identity import Attribute
+from eid_gateway.wallet.dcql import dcql_query
+from eid_gateway.wallet.errors import PresentationRejected, RejectReason
+from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
+from eid_gateway.wallet.sdjwt import VerifiedPid, verify_presentation
+from eid_gateway.wallet.trust import TrustList
+from eid_gateway.wallet_sim.wallet import PresentResult, Tamper, TestWallet, WalletRequestError
+from wallet_sim.verifier import StubVerifier
+
+NAMES_ADDRESS_AGE = frozenset({Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.ADDRESS})
+
+
+def query(attributes: frozenset[Attribute] = NAMES_ADDRESS_AGE, minimum_age: int | None = 18) -> dict[str, Any]:
+    return dcql_query(attributes, minimum_age=minimum_age, vct_values=DEFAULT_VCT_VALUES)
+
+
+def verify(wallet: TestWallet, verifier: StubVerifier, tx: str, presentation: str) -> VerifiedPid:
+    t = verifier.transactions[tx]
+    return verify_presentation(
+        presentation,
+        trust=TrustList([wallet.keys.ca.certificate]),
+        vct_values=DEFAULT_VCT_VALUES,
+        nonce=t.nonce,
+        audience=verifier.client_id,
+        now=int(time.time()),
+    )
+
+
+def presented(verifier: StubVerifier, tx: str) -> str:
+    payload = verifier.transactions[tx].payload()
+    assert payload["state"] == verifier.transactions[tx].state
+    (presentation,) = payload["vp_token"]["pid"]
+    assert isinstance(presentation, str)
+    return presentation
+
+
+async def test_presents_only_the_claims_asked_for(wallet: TestWallet, verifier: StubVerifier) -> None:
+    tx, url = verifier.begin(query())
+    result = await wallet.present(url, person="erika")
+    assert result == PresentResult(
+        200,
+        f"{verifier.base}/done/{tx}",
+        result.body,
+        f"{verifier.base}/response/{tx}",
+        result.form,
+        result.presentation,
+    )
+    presentation = presented(verifier, tx)
+    assert presentation == result.presentation
+    pid = verify(wallet, verifier, tx, presentation)
+    personal = {k: v for k, v in pid.claims.items() if k not in ("iss", "iat", "exp", "vct", "status", "nbf")}
+    assert personal == {
+        "given_name": "ERIKA",
+        "family_name": "MUSTERMANN",
+        "address": {
+            "street_address": "HEIDESTRASSE",
+            "house_number": "17",
+            "locality": "KÖLN",
+            "postal_code": "51147",
+            "country": "DE",
+        },
+        "age_equal_or_over": {"18": True},
+    }
+    assert pid.holder_jwk_thumbprint == wallet.holder_thumbprint("erika")
+    # the independent reading: the reference library's verifier accepts the same presentation
+    issuer_key = jwk.JWK.from_pyca(wallet.keys.issuer.certificate.public_key())
+    oracle = SDJWTVerifier(
+        presentation, lambda iss, header: issuer_key, verifier.client_id, verifier.transactions[tx].nonce
+    )
+    payload = oracle.get_verified_payload()
+    assert {k: payload[k] for k in personal} == personal
+    assert "birthdate" not in payload and "birth_family_name" not in payload
+
+
+async def test_a_pseudonym_only_query_discloses_nothing(wallet: TestWallet, verifier: StubVerifier) -> None:
+    tx, url = verifier.begin(query(frozenset({Attribute.PSEUDONYM}), None))
+    await wallet.present(url, person="andre")
+    presentation = presented(verifier, tx)
+    issuer_jwt, *disclosures, kb = presentation.split("~")
+    assert disclosures == [] and kb
+    pid = verify(wallet, verifier, tx, presentation)
+    assert set(pid.claims) <= {"iss", "iat", "exp", "vct", "status", "nbf"}
+    assert pid.holder_jwk_thumbprint == wallet.holder_thumbprint("andre") != wallet.holder_thumbprint("erika")
+
+
+async def test_cross_device_has_no_redirect(wallet: TestWallet, verifier: StubVerifier) -> None:
+    tx, url = verifier.begin(query(), same_device=False)
+    result = await wallet.present(url, person="andre")
+    assert (result.status, result.redirect_uri) == (200, None)
+    assert verify(wallet, verifier, tx, presented(verifier, tx)).claims["given_name"] == "ANDRÉ"
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (Tamper.FORGED_ISSUER, RejectReason.ISSUER_SIGNATURE),
+        (Tamper.UNTRUSTED_CA, RejectReason.UNTRUSTED_ISSUER),
+        (Tamper.WRONG_NONCE, RejectReason.NONCE),
+        (Tamper.WRONG_AUDIENCE, RejectReason.AUDIENCE),
+        (Tamper.TAMPERED_DISCLOSURE, RejectReason.DISCLOSURE_UNKNOWN),
+        (Tamper.DUPLICATED_DISCLOSURE, RejectReason.DISCLOSURE_DUPLICATE),
+        (Tamper.STALE_KB, RejectReason.KB_STALE),
+    ],
+)
+async def test_each_tamper_fails_its_check(
+    wallet: TestWallet, verifier: StubVerifier, tamper: Tamper, reason: RejectReason
+) -> None:
+    tx, url = verifier.begin(query())
+    result = await wallet.present(url, person="erika", tamper=tamper)
+    assert result.status == 200  # the stub accepts anything; the checks follow
+    with pytest.raises(PresentationRejected) as caught:
+        verify(wallet, verifier, tx, presented(verifier, tx))
+    assert caught.value.reason is reason
+
+
+async def test_a_replay_resends_the_previous_presentation_into_a_new_flow(
+    wallet: TestWallet, verifier: StubVerifier
+) -> None:
+    with pytest.raises(WalletRequestError, match="nothing to replay"):
+        _, url = verifier.begin(query())
+        await wallet.present(url, person="andre", tamper=Tamper.REPLAY)
+    first, url = verifier.begin(query())
+    original = await wallet.present(url, person="andre")
+    verify(wallet, verifier, first, presented(verifier, first))
+    second, url = verifier.begin(query())
+    await wallet.present(url, person="andre", tamper=Tamper.REPLAY)
+    assert presented(verifier, second) == original.presentation
+    with pytest.raises(PresentationRejected) as caught:
+        verify(wallet, verifier, second, presented(verifier, second))
+    assert caught.value.reason is RejectReason.NONCE
+    # the raw form posted again into the same flow: the verifier sees a second response
+    assert verifier.transactions[first].forms == [original.form]
+
+
+async def test_expired_pid(wallet: TestWallet, verifier: StubVerifier) -> None:
+    tx, url = verifier.begin(query())
+    await wallet.present(url, person="expired")
+    with pytest.raises(PresentationRejected) as caught:
+        verify(wallet, verifier, tx, presented(verifier, tx))
+    assert caught.value.reason is RejectReason.EXPIRED
+
+
+@pytest.mark.parametrize("tamper", [Tamper.CANCEL, Tamper.CANCEL_UNENCRYPTED])
+async def test_cancel(wallet: TestWallet, verifier: StubVerifier, tamper: Tamper) -> None:
+    tx, url = verifier.begin(query())
+    result = await wallet.present(url, person="erika", tamper=tamper)
+    assert result.presentation is None
+    form = verifier.transactions[tx].forms[0]
+    assert ("response" in form) is (tamper is Tamper.CANCEL)
+    payload = verifier.transactions[tx].payload()
+    assert payload["error"] == "access_denied" and payload["state"] == verifier.transactions[tx].state
+    assert "vp_token" not in payload
+
+
+async def test_the_response_is_encrypted_to_the_verifiers_key(wallet: TestWallet, verifier: StubVerifier) -> None:
+    tx, url = verifier.begin(query())
+    await wallet.present(url, person="erika")
+    token = verifier.transactions[tx].forms[0]["response"]
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    kid = json.loads(verifier.transactions[tx].private_jwk)["kid"]
+    assert (header["alg"], header["enc"], header["kid"]) == ("ECDH-ES", "A128GCM", kid)
+    assert token.count(".") == 4 and "ERIKA" not in token
+
+
+async def test_the_wallet_refuses_a_request_whose_client_id_is_not_its_certificate_hash(
+    wallet: TestWallet, verifier: StubVerifier
+) -> None:
+    tx, url = verifier.begin(query())
+    other = StubVerifier.generate()
+    other.base = verifier.base
+    other.transactions[tx] = verifier.transactions[tx]
+    verifier.override[tx] = other.request_object(tx)  # signed by another key: its x5c hash differs
+    with pytest.raises(WalletRequestError, match="client_id"):
+        await wallet.present(url, person="erika")
+    assert verifier.transactions[tx].forms == []
+
+
+async def test_the_wallet_refuses_a_forged_request_signature(wallet: TestWallet, verifier: StubVerifier) -> None:
+    tx, url = verifier.begin(query())
+    genuine = verifier.request_object(tx)
+    header, payload, signature = genuine.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["response_uri"] = "https://attacker.test/collect"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    verifier.override[tx] = f"{header}.{forged}.{signature}"
+    with pytest.raises(WalletRequestError, match="signature"):
+        await wallet.present(url, person="erika")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("openid4vp://?client_id=x", "exactly one"),
+        ("openid4vp://?client_id=a&client_id=b&request_uri=https://x.test/", "exactly one"),
+    ],
+)
+async def test_bad_invocation_urls(wallet: TestWallet, url: str, message: str) -> None:
+    with pytest.raises(WalletRequestError, match=message):
+        await wallet.present(url, person="erika")
+
+
+async def test_unknown_person(wallet: TestWallet, verifier: StubVerifier) -> None:
+    _, url = verifier.begin(query())
+    with pytest.raises(WalletRequestError, match="no test person 'nobody'"):
+        await wallet.present(url, person="nobody")
+
+
+def test_issuer_certificate_chains_to_the_ca(wallet: TestWallet) -> None:
+    leaf = wallet.keys.issuer.certificate
+    leaf.verify_directly_issued_by(wallet.keys.ca.certificate)
+    assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    assert TrustList([wallet.keys.ca.certificate]).verify_x5c(wallet.keys.x5c(), int(time.time())) == leaf
