@@ -411,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("kiosk-staff", "add a named staff account of the kiosk dashboard (kiosk-staff add NAME --role view)"),
         ("dev-pki", "write the embedded eID-Server's TEST PKI (CV certificates, description, TLS)"),
         ("smoke-test", "one sign-in with the real AusweisApp, headless (--ausweisapp [--url URL])"),
+        ("wallet-sim", "serve the test EUDI wallet and test PID provider (--listen HOST:PORT --dir DIR)"),
     ):  # dispatched before argparse (readers, kiosk-agent: by eid_gateway.entry); listed here for --help
         passthrough = sub.add_parser(name, help=text, add_help=False)
         passthrough.add_argument("rest", nargs=argparse.REMAINDER, help=f"see `eid-gateway {name} --help`")
@@ -486,6 +487,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         from eid_gateway.eidserver.cli import dev_pki_main, smoke_test_main
 
         return (dev_pki_main if argv[0] == "dev-pki" else smoke_test_main)(argv[1:], out, err)
+    if argv and argv[0] == "wallet-sim":
+        from eid_gateway.wallet_sim.cli import wallet_sim_main
+
+        return wallet_sim_main(argv[1:], out, err)
     if argv and argv[0] == "kiosk-staff":
         from eid_gateway.kiosks.staff_add import staff_main
 
