@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Final
+from typing import Final, TypedDict
 
 from lxml import etree
 
@@ -704,11 +704,12 @@ class Response:
     in_response_to: str | None = None
 
 
-def build_response(response: Response, assertions: Iterable[etree._Element] = ()) -> etree._Element:
-    """A Response carrying the given (already signed and/or encrypted) Assertion/EncryptedAssertion."""
+def _build_status_response(local: str, response: Response | LogoutResponse) -> etree._Element:
+    """The frame Response and LogoutResponse share (StatusResponseType, SAML core 3.2.2): its attributes,
+    Issuer and Status."""
     el = _root(
         "samlp",
-        "Response",
+        local,
         ID=response.id,
         Version="2.0",
         IssueInstant=format_datetime(response.issue_instant),
@@ -717,6 +718,33 @@ def build_response(response: Response, assertions: Iterable[etree._Element] = ()
     )
     _add_issuer(el, response.issuer)
     build_status(el, response.status)
+    return el
+
+
+class _StatusResponseFields(TypedDict):
+    status: Status
+    id: str
+    issue_instant: datetime
+    destination: str | None
+    in_response_to: str | None
+
+
+def _parse_status_response(el: etree._Element, local: str) -> _StatusResponseFields:
+    """The StatusResponseType fields but the Issuer (optional in a Response, required in a LogoutResponse)."""
+    _expect(el, qname("samlp", local))
+    _version(el)
+    return _StatusResponseFields(
+        status=parse_status(el),
+        id=_attr(el, "ID"),
+        issue_instant=parse_datetime(_attr(el, "IssueInstant"), "IssueInstant"),
+        destination=_opt_attr(el, "Destination"),
+        in_response_to=_opt_attr(el, "InResponseTo"),
+    )
+
+
+def build_response(response: Response, assertions: Iterable[etree._Element] = ()) -> etree._Element:
+    """A Response carrying the given (already signed and/or encrypted) Assertion/EncryptedAssertion."""
+    el = _build_status_response("Response", response)
     for assertion in assertions:
         if assertion.tag not in (qname("saml", "Assertion"), qname("saml", "EncryptedAssertion")):
             raise ValueError("a Response carries only Assertion or EncryptedAssertion elements")
@@ -726,16 +754,8 @@ def build_response(response: Response, assertions: Iterable[etree._Element] = ()
 
 def parse_response(el: etree._Element) -> Response:
     """Parse the Response envelope; the Assertion(s) inside are not read here."""
-    _expect(el, qname("samlp", "Response"))
-    _version(el)
-    return Response(
-        issuer=_issuer(el, required=False),
-        status=parse_status(el),
-        id=_attr(el, "ID"),
-        issue_instant=parse_datetime(_attr(el, "IssueInstant"), "IssueInstant"),
-        destination=_opt_attr(el, "Destination"),
-        in_response_to=_opt_attr(el, "InResponseTo"),
-    )
+    fields = _parse_status_response(el, "Response")
+    return Response(issuer=_issuer(el, required=False), **fields)
 
 
 # ------------------------------------------------------------------------------------------- Logout ---
@@ -801,33 +821,14 @@ class LogoutResponse:
 
 
 def build_logout_response(response: LogoutResponse) -> etree._Element:
-    el = _root(
-        "samlp",
-        "LogoutResponse",
-        ID=response.id,
-        Version="2.0",
-        IssueInstant=format_datetime(response.issue_instant),
-        Destination=response.destination,
-        InResponseTo=response.in_response_to,
-    )
-    _add_issuer(el, response.issuer)
-    build_status(el, response.status)
-    return el
+    return _build_status_response("LogoutResponse", response)
 
 
 def parse_logout_response(el: etree._Element) -> LogoutResponse:
-    _expect(el, qname("samlp", "LogoutResponse"))
-    _version(el)
+    fields = _parse_status_response(el, "LogoutResponse")
     issuer = _issuer(el, required=True)
     assert issuer is not None
-    return LogoutResponse(
-        issuer=issuer,
-        in_response_to=_opt_attr(el, "InResponseTo"),
-        status=parse_status(el),
-        id=_attr(el, "ID"),
-        issue_instant=parse_datetime(_attr(el, "IssueInstant"), "IssueInstant"),
-        destination=_opt_attr(el, "Destination"),
-    )
+    return LogoutResponse(issuer=issuer, **fields)
 
 
 # ---------------------------------------------------------------------------------------------- signing ---
