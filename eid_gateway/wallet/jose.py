@@ -101,9 +101,9 @@ class CompactJws:
         return True
 
 
-def parse_compact(token: str) -> CompactJws:
+def parse_compact(token: str, *, max_size: int = MAX_JWS) -> CompactJws:
     """Split and decode a compact JWS (header and payload must be JSON objects)."""
-    if not isinstance(token, str) or len(token) > MAX_JWS:
+    if not isinstance(token, str) or len(token) > max_size:
         raise JoseFormatError("not a compact JWS")
     parts = token.split(".")
     if len(parts) != 3:

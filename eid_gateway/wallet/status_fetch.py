@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from eid_gateway.wallet.errors import StatusUnavailable
-from eid_gateway.wallet.statuslist import cache_lifetime
+from eid_gateway.wallet.statuslist import MAX_TOKEN, cache_lifetime
 
-MAX_STATUS_LIST = 1024 * 1024
+MAX_STATUS_LIST = MAX_TOKEN
 MAX_CACHED = 64
 ACCEPT = "application/statuslist+jwt"
 

@@ -24,6 +24,8 @@ STATUS_LIST_TYP = "statuslist+jwt"
 VALID = 0
 #: The decompressed list may not be larger than this (a zlib bomb is refused, not inflated).
 MAX_LIST_BYTES = 4 * 1024 * 1024
+#: The token itself (compressed list inside) may be as large as the fetcher accepts.
+MAX_TOKEN = 1024 * 1024
 _BITS = (1, 2, 4, 8)
 
 
@@ -59,7 +61,7 @@ def status_value(lst: bytes, bits: int, idx: int) -> int:
 def read_status_list(token: str, ref: StatusRef, *, trust: TrustList, now: int, leeway: int = 60) -> tuple[int, bytes]:
     """``(bits, decompressed list)`` of a status list token that passes every check."""
     try:
-        jwt = parse_compact(token)
+        jwt = parse_compact(token, max_size=MAX_TOKEN)
     except JoseFormatError as exc:
         raise StatusUnavailable(f"status list token: {exc}") from None
     if jwt.header.get("typ") != STATUS_LIST_TYP or "crit" in jwt.header:
@@ -108,7 +110,7 @@ def cache_lifetime(token: str, *, now: int, default: int) -> int:
     ``default`` seconds.
     """
     try:
-        claims = parse_compact(token).payload
+        claims = parse_compact(token, max_size=MAX_TOKEN).payload
     except JoseFormatError:
         return 0
     lifetime = default

@@ -178,3 +178,31 @@ def resign_issuer_jwt(
     head = json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4))) | (header or {})
     body = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) | (payload or {})
     return es256(head, body, issuer.private_key) + "~" + rest  # type: ignore[arg-type]
+
+
+def status_list_token(
+    signer: KeyPair,
+    uri: str,
+    statuses: list[int],
+    *,
+    bits: int = 1,
+    chain: list[Any] | None = None,
+    claims: dict[str, Any] | None = None,
+    header: dict[str, Any] | None = None,
+) -> str:
+    """A Token Status List JWT (IETF draft: LSB-first packing, zlib, base64url) written here, not by the verifier."""
+    import zlib
+
+    packed = bytearray((len(statuses) * bits + 7) // 8)
+    for idx, value in enumerate(statuses):
+        packed[(idx * bits) // 8] |= value << ((idx * bits) % 8)
+    now = int(time.time())
+    body = {
+        "sub": uri,
+        "iat": now,
+        "exp": now + 3600,
+        "ttl": 300,
+        "status_list": {"bits": bits, "lst": b64url(zlib.compress(bytes(packed)))},
+    }
+    head = {"alg": "ES256", "typ": "statuslist+jwt", "x5c": x5c_of(chain or [signer.certificate])}
+    return es256(head | (header or {}), body | (claims or {}), signer.private_key)  # type: ignore[arg-type]
