@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -116,8 +117,10 @@ class ProviderKeys:
         if all(present):
             ca = load_key_pair_file(*paths[CA_STEM])
             issuer = load_key_pair_file(*paths[ISSUER_STEM])
-            if issuer.certificate.issuer != ca.certificate.subject:
-                raise ProviderError(f"{paths[ISSUER_STEM][1]} was not issued by {paths[CA_STEM][1]}")
+            try:
+                issuer.certificate.verify_directly_issued_by(ca.certificate)
+            except (ValueError, TypeError, InvalidSignature):
+                raise ProviderError(f"{paths[ISSUER_STEM][1]} was not issued by {paths[CA_STEM][1]}") from None
             return cls(ca, KeyPair(issuer.private_key, issuer.certificate, (ca.certificate,)))
         if any(present):
             raise ProviderError(f"{directory} holds a part of a PID provider only; remove its pid-* files")

@@ -265,9 +265,9 @@ async def status_list(request: web.Request) -> web.Response:
     if state.status_mode == "unavailable":
         return web.Response(status=503, text="status list unavailable (test mode)")
     if state.status_mode == "garbage":
-        return web.Response(text="not-a-status-list", content_type="application/statuslist+jwt")
+        return web.Response(body=b"not-a-status-list", content_type="application/statuslist+jwt")
     token = state.status.token(state.wallet.keys, now=int(time.time()))
-    return web.Response(text=token, content_type="application/statuslist+jwt")
+    return web.Response(body=token.encode("ascii"), content_type="application/statuslist+jwt")
 
 
 async def ca_pem(request: web.Request) -> web.Response:
