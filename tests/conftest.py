@@ -44,6 +44,7 @@ SLOW: dict[str, str] = {
     "cardreader/test_cr_pcsc_isolation.py": "two pcscd daemons side by side",
     "kiosks/test_agent_liveness.py": "the kiosk agent process killed and stopped against real pcscd",
     "kiosks/test_agent_install.py": "the agent installed alone in a fresh venv (pip, pyscard build)",
+    "wallet_sim/test_process.py": "`eid-gateway wallet-sim` processes (the test EUDI wallet)",
 }
 
 
