@@ -21,9 +21,13 @@ from jwcrypto.jws import JWS
 
 from eid_gateway.identity import Attribute
 from eid_gateway.wallet.dcql import dcql_query
+from eid_gateway.wallet.errors import PresentationRejected, RejectReason, StatusUnavailable, WalletCancelled
 from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
-from eid_gateway.wallet.sdjwt import verify_presentation
+from eid_gateway.wallet.sdjwt import StatusRef, VerifiedPid, verify_presentation
+from eid_gateway.wallet.status_fetch import StatusListFetcher
+from eid_gateway.wallet.statuslist import check_status
 from eid_gateway.wallet.trust import TrustList
+from eid_gateway.wallet.verifier import verify_wallet_response
 from eid_gateway.wallet_sim.cli import EXIT_CANNOT_LISTEN, wallet_sim_main
 from eid_gateway.wallet_sim.wallet import Tamper
 from helpers.wallet_sim import WalletSim, wallet_sim  # noqa: F401  (fixture)
@@ -233,3 +237,72 @@ def test_a_taken_port_is_refused(tmp_path: Path) -> None:
         code = wallet_sim_main(["--listen", f"127.0.0.1:{port}", "--dir", str(tmp_path)], StringIO(), err)
     assert code == EXIT_CANNOT_LISTEN and "in use" in err.getvalue()
     assert not any(tmp_path.iterdir())  # nothing written before the port check
+
+
+@pytest.mark.parametrize(
+    ("person", "tamper", "outcome"),
+    [
+        ("erika", None, "ERIKA"),
+        ("andre", None, "ANDRÉ"),
+        ("expired", None, RejectReason.EXPIRED),
+        ("revoked", None, RejectReason.REVOKED),
+        ("erika", Tamper.CANCEL, WalletCancelled),
+        ("erika", Tamper.CANCEL_UNENCRYPTED, WalletCancelled),
+        ("andre", Tamper.UNTRUSTED_CA, RejectReason.UNTRUSTED_ISSUER),
+    ],
+)
+async def test_every_person_through_the_gateways_verifier(
+    wallet_sim: WalletSim, verifier: StubVerifier, person: str, tamper: Tamper | None, outcome: object
+) -> None:
+    """The process's answers through the gateway's whole response check, the status list fetched from the
+    process by the gateway's fetcher (so revocation is decided by the served list)."""
+    tx, url = verifier.begin(QUERY, same_device=False)
+    await wallet_sim.present(url, person=person, tamper=tamper)
+    t = verifier.transactions[tx]
+    fetcher = StatusListFetcher(timeout=30.0)
+    try:
+        token = await fetcher.fetch(wallet_sim.status_uri)
+    finally:
+        await fetcher.close()
+
+    def check() -> VerifiedPid:
+        return verify_wallet_response(
+            t.forms[0],
+            private_jwk_json=t.private_jwk,
+            state=t.state,
+            nonce=t.nonce,
+            client_id=verifier.client_id,
+            trust=TrustList.from_file(wallet_sim.ca_path),
+            vct_values=DEFAULT_VCT_VALUES,
+            now=int(time.time()),
+            status_token=lambda ref: token if ref.uri == wallet_sim.status_uri else "",
+        )
+
+    if isinstance(outcome, str):
+        assert check().claims["given_name"] == outcome
+    elif outcome is WalletCancelled:
+        with pytest.raises(WalletCancelled) as cancelled:
+            check()
+        assert cancelled.value.error == "access_denied"
+    else:
+        with pytest.raises(PresentationRejected) as caught:
+            check()
+        assert caught.value.reason is outcome
+
+
+async def test_an_unavailable_status_list_is_reported_by_the_gateways_fetcher(wallet_sim: WalletSim) -> None:
+    for mode in ("unavailable", "garbage"):
+        fetcher = StatusListFetcher(timeout=30.0, cache_seconds=0)
+        wallet_sim.status_mode(mode)
+        try:
+            if mode == "unavailable":
+                with pytest.raises(StatusUnavailable):
+                    await fetcher.fetch(wallet_sim.status_uri)
+            else:
+                garbage = await fetcher.fetch(wallet_sim.status_uri)
+                ref = StatusRef(wallet_sim.status_uri, 0)
+                with pytest.raises(StatusUnavailable):
+                    check_status(garbage, ref, trust=TrustList.from_file(wallet_sim.ca_path), now=int(time.time()))
+        finally:
+            wallet_sim.status_mode("ok")
+            await fetcher.close()

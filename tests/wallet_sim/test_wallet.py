@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import segno
 from cryptography import x509
 from jwcrypto import jwk
 from sd_jwt.verifier import SDJWTVerifier
@@ -20,7 +22,7 @@ from eid_gateway.wallet.errors import PresentationRejected, RejectReason
 from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
 from eid_gateway.wallet.sdjwt import VerifiedPid, verify_presentation
 from eid_gateway.wallet.trust import TrustList
-from eid_gateway.wallet_sim.wallet import PresentResult, Tamper, TestWallet, WalletRequestError
+from eid_gateway.wallet_sim.wallet import PresentResult, Tamper, TestWallet, WalletRequestError, read_qr
 from wallet_sim.verifier import StubVerifier
 
 NAMES_ADDRESS_AGE = frozenset({Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.ADDRESS})
@@ -226,3 +228,22 @@ def test_issuer_certificate_chains_to_the_ca(wallet: TestWallet) -> None:
     leaf.verify_directly_issued_by(wallet.keys.ca.certificate)
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     assert TrustList([wallet.keys.ca.certificate]).verify_x5c(wallet.keys.x5c(), int(time.time())) == leaf
+
+
+async def test_present_from_a_qr_code_image(wallet: TestWallet, verifier: StubVerifier, tmp_path: Path) -> None:
+    """Cross-device: the invocation URL read from a QR code PNG by zbarimg (as the e2e tests read the
+    screenshot of the gateway's page)."""
+    tx, url = verifier.begin(query(), same_device=False)
+    png = tmp_path / "qr.png"
+    segno.make(url, error="m").save(str(png), scale=4)
+    assert await read_qr(png) == url
+    result = await wallet.present_from_qr(png, person="andre")
+    assert (result.status, result.redirect_uri) == (200, None)
+    assert verify(wallet, verifier, tx, presented(verifier, tx)).claims["family_name"] == "MUSTERMANN"
+
+
+async def test_an_image_without_a_qr_code_is_reported(tmp_path: Path) -> None:
+    png = tmp_path / "blank.png"
+    segno.make("x").save(str(png), scale=1, border=0, dark="white")  # all white: nothing to decode
+    with pytest.raises(WalletRequestError, match="no single QR code"):
+        await read_qr(png)
