@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, TypedDict
 
 from cryptography import x509
 from lxml import etree
@@ -73,12 +73,24 @@ class KeyDescriptor:
             raise ValueError("KeyDescriptor use must be signing, encryption or None")
 
 
-def _certs(keys: Sequence[KeyDescriptor], use: str) -> list[x509.Certificate]:
-    return [k.certificate for k in keys if k.use in (None, use)]
+class _SSODescriptor:
+    """What the IdP and SP descriptors share (SSODescriptorType, SAML metadata 2.4.2)."""
+
+    keys: tuple[KeyDescriptor, ...]
+    slo_services: tuple[Endpoint, ...]
+    name_id_formats: tuple[str, ...]
+    valid_until: datetime | None
+
+    def signing_certificates(self) -> list[x509.Certificate]:
+        """Every certificate usable for signing: all of them during a key rollover."""
+        return [k.certificate for k in self.keys if k.use in (None, USE_SIGNING)]
+
+    def encryption_certificates(self) -> list[x509.Certificate]:
+        return [k.certificate for k in self.keys if k.use in (None, USE_ENCRYPTION)]
 
 
 @dataclass(frozen=True)
-class IDPSSODescriptor:
+class IDPSSODescriptor(_SSODescriptor):
     sso_services: tuple[Endpoint, ...]
     keys: tuple[KeyDescriptor, ...] = ()
     slo_services: tuple[Endpoint, ...] = ()
@@ -86,19 +98,12 @@ class IDPSSODescriptor:
     want_authn_requests_signed: bool = False
     valid_until: datetime | None = None
 
-    def signing_certificates(self) -> list[x509.Certificate]:
-        """Every certificate usable for signing: all of them during a key rollover."""
-        return _certs(self.keys, USE_SIGNING)
-
-    def encryption_certificates(self) -> list[x509.Certificate]:
-        return _certs(self.keys, USE_ENCRYPTION)
-
     def sso_location(self, binding: str) -> str | None:
         return next((e.location for e in self.sso_services if e.binding == binding), None)
 
 
 @dataclass(frozen=True)
-class SPSSODescriptor:
+class SPSSODescriptor(_SSODescriptor):
     acs_services: tuple[Endpoint, ...]
     keys: tuple[KeyDescriptor, ...] = ()
     slo_services: tuple[Endpoint, ...] = ()
@@ -106,12 +111,6 @@ class SPSSODescriptor:
     authn_requests_signed: bool = False
     want_assertions_signed: bool = False
     valid_until: datetime | None = None
-
-    def signing_certificates(self) -> list[x509.Certificate]:
-        return _certs(self.keys, USE_SIGNING)
-
-    def encryption_certificates(self) -> list[x509.Certificate]:
-        return _certs(self.keys, USE_ENCRYPTION)
 
     def encryption_methods(self) -> list[str]:
         """The ``md:EncryptionMethod`` algorithms listed with the encryption keys, in order, no repeats."""
@@ -208,6 +207,17 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
+def _build_sso_descriptor(root: etree._Element, local: str, role: _SSODescriptor, **flags: bool) -> etree._Element:
+    """An IDP/SPSSODescriptor with what both have (schema order); the caller adds its own endpoints."""
+    el = _md(root, local, protocolSupportEnumeration=PROTOCOL_SAML2, **{k: _flag(v) for k, v in flags.items()})
+    if role.valid_until is not None:
+        el.set("validUntil", format_datetime(role.valid_until))
+    _build_keys(el, role.keys)
+    _build_endpoints(el, "SingleLogoutService", role.slo_services)
+    _build_formats(el, role.name_id_formats)
+    return el
+
+
 def build_metadata(entity: EntityDescriptor, *, sign_key: KeyPair | None = None) -> etree._Element:
     """The md:EntityDescriptor element; signed (enveloped, first child) if ``sign_key`` is given."""
     if entity.idp is None and entity.sp is None:
@@ -223,34 +233,21 @@ def build_metadata(entity: EntityDescriptor, *, sign_key: KeyPair | None = None)
         idp = entity.idp
         if not idp.sso_services:
             raise ValueError("an IdP needs at least one SingleSignOnService")
-        el = _md(
-            root,
-            "IDPSSODescriptor",
-            protocolSupportEnumeration=PROTOCOL_SAML2,
-            WantAuthnRequestsSigned=_flag(idp.want_authn_requests_signed),
+        el = _build_sso_descriptor(
+            root, "IDPSSODescriptor", idp, WantAuthnRequestsSigned=idp.want_authn_requests_signed
         )
-        if idp.valid_until is not None:
-            el.set("validUntil", format_datetime(idp.valid_until))
-        _build_keys(el, idp.keys)
-        _build_endpoints(el, "SingleLogoutService", idp.slo_services)
-        _build_formats(el, idp.name_id_formats)
         _build_endpoints(el, "SingleSignOnService", idp.sso_services)
     if entity.sp is not None:
         sp = entity.sp
         if not sp.acs_services:
             raise ValueError("an SP needs at least one AssertionConsumerService")
-        el = _md(
+        el = _build_sso_descriptor(
             root,
             "SPSSODescriptor",
-            protocolSupportEnumeration=PROTOCOL_SAML2,
-            AuthnRequestsSigned=_flag(sp.authn_requests_signed),
-            WantAssertionsSigned=_flag(sp.want_assertions_signed),
+            sp,
+            AuthnRequestsSigned=sp.authn_requests_signed,
+            WantAssertionsSigned=sp.want_assertions_signed,
         )
-        if sp.valid_until is not None:
-            el.set("validUntil", format_datetime(sp.valid_until))
-        _build_keys(el, sp.keys)
-        _build_endpoints(el, "SingleLogoutService", sp.slo_services)
-        _build_formats(el, sp.name_id_formats)
         acs = [
             ep if ep.index is not None else Endpoint(ep.binding, ep.location, i, ep.is_default, ep.response_location)
             for i, ep in enumerate(sp.acs_services)
@@ -364,6 +361,32 @@ def _check_valid(valid_until: datetime | None, now: datetime, what: str) -> None
         raise MetadataExpired(f"{what} expired (validUntil lies in the past)")
 
 
+class _SSODescriptorFields(TypedDict):
+    keys: tuple[KeyDescriptor, ...]
+    slo_services: tuple[Endpoint, ...]
+    name_id_formats: tuple[str, ...]
+    valid_until: datetime | None
+
+
+def _required_endpoints(role: etree._Element, local: str) -> tuple[Endpoint, ...]:
+    endpoints = _parse_endpoints(role, local)
+    if not endpoints:
+        raise MetadataError(f"{etree.QName(role).localname} has no {local}")
+    return endpoints
+
+
+def _parse_sso_descriptor(el: etree._Element, now: datetime) -> _SSODescriptorFields:
+    """What an IDP/SPSSODescriptor element has in common (:class:`_SSODescriptor`); expired is refused."""
+    fields = _SSODescriptorFields(
+        keys=_parse_keys(el),
+        slo_services=_parse_endpoints(el, "SingleLogoutService"),
+        name_id_formats=_formats(el),
+        valid_until=_time(el, "validUntil"),
+    )
+    _check_valid(fields["valid_until"], now, etree.QName(el).localname)
+    return fields
+
+
 def parse_metadata(
     xml: bytes,
     *,
@@ -398,34 +421,20 @@ def parse_metadata(
     idp = None
     idp_el = _saml2_role(root, "IDPSSODescriptor")
     if idp_el is not None:
-        sso = _parse_endpoints(idp_el, "SingleSignOnService")
-        if not sso:
-            raise MetadataError("IDPSSODescriptor has no SingleSignOnService")
         idp = IDPSSODescriptor(
-            sso_services=sso,
-            keys=_parse_keys(idp_el),
-            slo_services=_parse_endpoints(idp_el, "SingleLogoutService"),
-            name_id_formats=_formats(idp_el),
+            sso_services=_required_endpoints(idp_el, "SingleSignOnService"),
             want_authn_requests_signed=_bool(idp_el, "WantAuthnRequestsSigned"),
-            valid_until=_time(idp_el, "validUntil"),
+            **_parse_sso_descriptor(idp_el, now),
         )
-        _check_valid(idp.valid_until, now, "IDPSSODescriptor")
     sp = None
     sp_el = _saml2_role(root, "SPSSODescriptor")
     if sp_el is not None:
-        acs = _parse_endpoints(sp_el, "AssertionConsumerService")
-        if not acs:
-            raise MetadataError("SPSSODescriptor has no AssertionConsumerService")
         sp = SPSSODescriptor(
-            acs_services=acs,
-            keys=_parse_keys(sp_el),
-            slo_services=_parse_endpoints(sp_el, "SingleLogoutService"),
-            name_id_formats=_formats(sp_el),
+            acs_services=_required_endpoints(sp_el, "AssertionConsumerService"),
             authn_requests_signed=_bool(sp_el, "AuthnRequestsSigned"),
             want_assertions_signed=_bool(sp_el, "WantAssertionsSigned"),
-            valid_until=_time(sp_el, "validUntil"),
+            **_parse_sso_descriptor(sp_el, now),
         )
-        _check_valid(sp.valid_until, now, "SPSSODescriptor")
     if idp is None and sp is None:
         raise MetadataError("metadata describes neither a SAML 2.0 IdP nor SP")
     return EntityDescriptor(
