@@ -8,9 +8,9 @@ signature is checked (the key comes from the header's ``x5c``), and nothing is a
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,17 +34,19 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding: other alphabets, padding and whitespace are refused."""
-    if not isinstance(text, str) or "=" in text or not text.isascii():
+    """Strict base64url without padding: other alphabets, padding, whitespace and non-canonical trailing
+    bits are refused (so that one value has exactly one encoding)."""
+    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise JoseFormatError("not base64url")
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise JoseFormatError("not base64url") from None
-    if b64url_encode(raw) != text:  # non-canonical trailing bits, stray characters
+    rest = len(text) % 4
+    if rest and _ALPHABET.index(text[-1]) & (0x0F if rest == 2 else 0x03):
         raise JoseFormatError("not canonical base64url")
-    return raw
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -60,11 +62,14 @@ def _no_constant(name: str) -> Any:
     raise JoseFormatError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
 def json_value(data: bytes) -> Any:
     """Strict JSON from UTF-8 bytes: duplicate member names (they would be read two ways) and
     NaN/Infinity are refused."""
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return _DECODER.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise JoseFormatError("not JSON") from None
 

@@ -22,6 +22,8 @@ from eid_gateway.wallet.errors import PresentationRejected, RejectReason
 
 #: Longer x5c headers are refused before any parsing (a PID chain is leaf + one or two CAs).
 MAX_CHAIN = 5
+#: Validated chains remembered (issuers are few; the memory is dropped whole when full).
+MAX_VALIDATED = 256
 
 
 class TrustListError(ValueError):
@@ -56,6 +58,9 @@ class TrustList:
             raise TrustListError("the trust list holds no certificate")
         self.anchors: tuple[x509.Certificate, ...] = tuple(anchors)
         self._store = Store(list(self.anchors))
+        # x5c -> (leaf, the validity window common to the whole chain): a chain validated once stays
+        # valid inside that window (nothing else of path validation depends on time)
+        self._validated: dict[tuple[str, ...], tuple[x509.Certificate, int, int]] = {}
 
     @classmethod
     def from_pem(cls, data: bytes) -> TrustList:
@@ -77,6 +82,10 @@ class TrustList:
         Raises :class:`PresentationRejected` (MALFORMED for an unreadable header, UNTRUSTED_ISSUER for
         a chain that does not validate).
         """
+        if isinstance(x5c, list) and all(isinstance(c, str) for c in x5c):
+            known = self._validated.get(tuple(x5c))
+            if known is not None and known[1] <= now <= known[2]:
+                return known[0]
         certs = parse_x5c(x5c)
         leaf, intermediates = certs[0], certs[1:]
         when = datetime.datetime.fromtimestamp(now, tz=datetime.UTC)
@@ -89,7 +98,15 @@ class TrustList:
             .build_client_verifier()
         )
         try:
-            verifier.verify(leaf, intermediates)
+            verified = verifier.verify(leaf, intermediates)
         except VerificationError as exc:
             raise PresentationRejected(RejectReason.UNTRUSTED_ISSUER, f"x5c chain: {exc}") from None
+        chain = verified.chain
+        window = (
+            max(int(c.not_valid_before_utc.timestamp()) for c in chain),
+            min(int(c.not_valid_after_utc.timestamp()) for c in chain),
+        )
+        if len(self._validated) >= MAX_VALIDATED:
+            self._validated.clear()
+        self._validated[tuple(x5c)] = (leaf, *window)  # type: ignore[arg-type]
         return leaf

@@ -67,3 +67,19 @@ def test_the_trust_list_file_is_pem(pki: Pki, tmp_path: Path) -> None:
         TrustList.from_file(path)
     with pytest.raises(TrustListError):
         TrustList([])
+
+
+def test_a_remembered_chain_is_still_refused_outside_its_validity(pki: Pki) -> None:
+    """The trust list remembers validated chains; time still decides (the same TrustList object)."""
+    trust = pki.trust
+    x5c = x5c_of([pki.issuer.certificate, pki.ca.certificate])
+    now = int(time.time())
+    assert trust.verify_x5c(x5c, now) == pki.issuer.certificate
+    assert trust.verify_x5c(x5c, now + 60) == pki.issuer.certificate  # from memory
+    for when in (now + 3 * 365 * 86400, now - 86400):
+        with pytest.raises(PresentationRejected) as caught:
+            trust.verify_x5c(x5c, when)
+        assert caught.value.reason is RejectReason.UNTRUSTED_ISSUER
+    # another chain is not taken for the remembered one
+    with pytest.raises(PresentationRejected):
+        trust.verify_x5c(x5c_of([pki.foreign_issuer.certificate, pki.ca.certificate]), now)
