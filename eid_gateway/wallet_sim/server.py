@@ -173,7 +173,8 @@ async def authorize_page(request: web.Request) -> web.Response:
     )
     switch_query = {"client_id": client_id, "request_uri": request_uri, "lang": other}
     body = (
-        f'<p><a href="/authorize?{html.escape(urlencode(switch_query))}" lang="{other}" hreflang="{other}">{t["other_lang"]}</a></p>'
+        f'<p><a href="/authorize?{html.escape(urlencode(switch_query))}" lang="{other}" hreflang="{other}">'
+        f"{t['other_lang']}</a></p>"
         f"<h1>{html.escape(t['h1'])}</h1><p class=note>{html.escape(t['test_only'])}</p>"
         f"<h2>{html.escape(t['asker'])}</h2><p><code>{html.escape(client_id)}</code></p>"
         f"<h2>{html.escape(t['asked'])}</h2>{asked}"
