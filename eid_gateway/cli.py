@@ -164,9 +164,7 @@ def _serve_workers(
     from eid_gateway.ports import port_in_use
     from eid_gateway.workers import Served, serve
 
-    reasons = single_process_reasons(
-        config.eid_server.kind, kiosks=config.kiosks is not None, simulator=config.simulator, demo=config.demo
-    )
+    reasons = single_process_reasons(config.eid_server.kind, simulator=config.simulator, demo=config.demo)
     if reasons:
         err.write(f"error: --workers / listen.workers = {workers}: must be 1 because\n")
         err.write("".join(f"  - {reason}\n" for reason in reasons))

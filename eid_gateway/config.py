@@ -274,17 +274,10 @@ class GatewayConfig:
         return self.public_origin + path
 
 
-def single_process_reasons(
-    eid_server_kind: str, *, kiosks: bool, simulator: SimulatorSection | None, demo: DemoConfig
-) -> list[str]:
+def single_process_reasons(eid_server_kind: str, *, simulator: SimulatorSection | None, demo: DemoConfig) -> list[str]:
     """What of this configuration lives in one process's memory only, so that several workers would
     each hold a part of it and requests landing on another worker would silently miss it."""
-    reasons: list[str] = []
-    if kiosks:
-        reasons.append(
-            "kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the "
-            "staff dashboard's stream are kept in one process"
-        )
+    reasons: list[str] = []  # kiosks are none: their state and dashboard stream live in the store
     backend_reason = BACKENDS[eid_server_kind].single_process_reason(BackendSections(simulator=simulator))
     if backend_reason is not None:
         reasons.append(backend_reason)
@@ -752,9 +745,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path, source: Path | None = 
         check_service_methods(services, wallet, data.get("services"), reader)
 
     if listen.workers > 1:
-        for reason in single_process_reasons(
-            ekind, kiosks="kiosk_monitor" in data or "kiosks" in data, simulator=simulator, demo=demo
-        ):
+        for reason in single_process_reasons(ekind, simulator=simulator, demo=demo):
             reader.problem(("listen", "workers"), f"must be 1 because {reason}")
 
     reader.check()
