@@ -11,8 +11,9 @@ operation. Layout under the key prefix ``P`` (default ``eidgw:``)::
     P c:<namespace>:<key>:<n>  int   rate-limit counter of fixed window n
     P m:<namespace>            hash  a small durable map (no TTL)
     P v:<namespace>            hash  a versioned map: "<version> <value>" per key (compare-and-set)
-    P l:<namespace>:<key>      zset  a log: score the time, member "<random> <body>"
+    P l:<namespace>:<key>      zset  a log: score the time, member "<counter> <body>"
     P l:<namespace>            set   the keys of the logs of <namespace> (for pruning)
+    P lc:<namespace>           int   the counter that orders log entries of equal time
     P n:<channel>              pub/sub channel of publish / listen
     P{audit}                   stream of audit records, entry ID "<seq>-0", fields prev, mac, body
     P{audit}:tail              str   "<seq> <mac>" of the highest record ever appended
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -155,6 +155,17 @@ local e = redis.call('XRANGE', KEYS[1], id, id)
 return {t, e}
 """
 
+# KEYS: the log, the set of the namespace's logs, the namespace's counter. ARGV: key, (at, body)...
+# Members are "<counter, 16 hex digits> <body>": equal times sort in append order, equal bodies stay apart.
+_LOG_APPEND: Final = """
+for i = 2, #ARGV, 2 do
+  local n = redis.call('INCR', KEYS[3])
+  redis.call('ZADD', KEYS[1], ARGV[i], string.format('%016x', n) .. ' ' .. ARGV[i + 1])
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+return 0
+"""
+
 _PUT_VERSIONED: Final = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local v = 0
@@ -225,6 +236,7 @@ class RedisStore:
         self._audit_tail = client.register_script(_AUDIT_TAIL)
         self._sweep = client.register_script(_SWEEP)
         self._put_versioned = client.register_script(_PUT_VERSIONED)
+        self._log_append = client.register_script(_LOG_APPEND)
         self._audit_key = prefix + "{audit}"
         self._audit_tail_key = prefix + "{audit}:tail"
 
@@ -382,15 +394,11 @@ class RedisStore:
         _check_name("namespace", namespace)
         if not entries:
             return
-        pipe = self._r.pipeline(transaction=True)
-        # the random prefix keeps equal bodies at equal times apart; the order within one time is the
-        # member order, so it is the append order only within one call (a counter would cost a key)
-        pipe.zadd(
-            f"{self._p}l:{namespace}:{key}",
-            {f"{secrets.token_hex(4)}{i:04d} {e.body}": e.at for i, e in enumerate(entries)},
-        )
-        pipe.sadd(f"{self._p}l:{namespace}", key)
-        await self._do(pipe.execute())
+        args: list[Any] = [key]
+        for e in entries:
+            args.extend([repr(e.at), e.body])
+        keys = [f"{self._p}l:{namespace}:{key}", f"{self._p}l:{namespace}", f"{self._p}lc:{namespace}"]
+        await self._do(self._log_append(keys=keys, args=args))
 
     async def log_read(self, namespace: str, key: str, *, since: float, limit: int) -> list[LogEntry]:
         _check_name("namespace", namespace)

@@ -87,13 +87,11 @@ def test_single_process_reasons_come_from_the_kind(tmp_path: Path, monkeypatch: 
     from eid_gateway.config import DemoConfig
 
     demo = DemoConfig(enabled=False, key=None, entity_id="x", service_id=None)
-    assert single_process_reasons("tr03130", kiosks=False, simulator=None, demo=demo) == []
-    assert any(
-        "embedded-paos" in r for r in single_process_reasons("embedded-paos", kiosks=False, simulator=None, demo=demo)
-    )
+    assert single_process_reasons("tr03130", simulator=None, demo=demo) == []
+    assert any("embedded-paos" in r for r in single_process_reasons("embedded-paos", simulator=None, demo=demo))
     lone = replace(BACKENDS["tr03130"], name="lone", single_process_reason=lambda sections: "lone keeps state")
     monkeypatch.setitem(BACKENDS, "lone", lone)
-    assert single_process_reasons("lone", kiosks=False, simulator=None, demo=demo) == ["lone keeps state"]
+    assert single_process_reasons("lone", simulator=None, demo=demo) == ["lone keeps state"]
 
 
 async def test_a_new_kind_is_one_registry_line(

@@ -8,11 +8,14 @@ server-side socket of its own connection in /proc/net/tcp and the worker process
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.client
+import json
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -24,11 +27,16 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
 from eid_gateway.config import ConfigError, load_config
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
+from eid_gateway.kiosks.history import KioskEvent
+from eid_gateway.kiosks.state_store import SharedKioskStateStore
 from eid_gateway.simulator import run_simulated_client
+from eid_gateway.store.sqlite import SqliteStore
 from eid_gateway.workers import EXIT_WORKERS_FAILED
 from helpers.ports import free_port
+from helpers.sse import Event, EventStream
 
 EID_GATEWAY = str(Path(sys.executable).with_name("eid-gateway"))
 START_TIMEOUT = 60.0
@@ -494,17 +502,111 @@ def test_a_taken_port_is_refused_before_any_worker_starts(gateway: Gateway) -> N
 # --- refusals ---------------------------------------------------------------------------------------------------
 
 
-def _kiosks() -> str:
+def _kiosks(heartbeat: float = 10.0) -> str:
     return f'''
 [kiosk_monitor]
 staff_user = "buergerbuero"
-staff_password_hash = "{hash_staff_password("staff-secret")}"
+staff_password_hash = "{hash_staff_password("staff-secret", n=2**14)}"
+heartbeat_seconds = {heartbeat}
 
 [[kiosks]]
 id = "mitte-1"
 name = "Bürgerbüro Mitte, Platz 1"
 credential_hash = "{hash_kiosk_credential("kiosk-token-" + "k" * 40)}"
 '''
+
+
+KIOSK_TOKEN = "kiosk-token-" + "k" * 40
+STAFF_BASIC = "Basic " + base64.b64encode(b"buergerbuero:staff-secret").decode()
+
+
+def _kiosk_post(conn: http.client.HTTPConnection, kind: str, body: dict[str, object]) -> dict[str, object]:
+    """One message of the kiosk agent's protocol (cardreader/agent.py) on this connection."""
+    headers = {"Authorization": f"Bearer {KIOSK_TOKEN}", "Content-Type": "application/json"}
+    conn.request("POST", f"/kiosks/api/v1/kiosks/mitte-1/{kind}", body=json.dumps(body), headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    assert resp.status == 200, data
+    answer: dict[str, object] = json.loads(data)
+    return answer
+
+
+def _row(word: str) -> Callable[[Event], bool]:
+    return lambda e: e.name == "kiosk" and e.data["id"] == "mitte-1" and f'"badge status-{word}"' in e.data["row"]
+
+
+def test_kiosks_on_two_workers_one_takes_the_reports_the_other_streams_them(tmp_path: Path) -> None:
+    """`serve --workers 2` on the SQLite store: the kiosk reports go to one worker process, a staff
+    dashboard stream is open on the other (both told apart by the kernel); every change is streamed
+    live, heartbeats to the first keep the kiosk live on the second, a silence shows it offline there
+    within two heartbeat intervals. Prints the report -> event latency."""
+    heartbeat = 4.0
+    config, port = init_instance(tmp_path, NO_LIMITS + _kiosks(heartbeat))
+    gw = start_gateway(config, port)
+    stream: EventStream | None = None
+    try:
+        (worker_a, conn_a), (worker_b, conn_b) = sorted(gw.pinned().items())
+        stream = EventStream(conn_b, "/kiosks/dashboard/events?lang=de", {"Authorization": STAFF_BASIC}).start()
+        assert conn_b.sock is not None
+        assert socket_owner(port, conn_b.sock.getsockname()[1], gw.workers()) == worker_b != worker_a
+        stream.wait_for(lambda e: e.name == "snapshot")
+        empty = snapshot_to_json(KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.EMPTY),)))
+        card = snapshot_to_json(KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.ID_CARD),)))
+        latencies = []
+        for seq in range(1, 21):  # card out, card in, ...
+            n = len(stream)
+            sent = time.monotonic()
+            status = card if seq % 2 else empty
+            assert _kiosk_post(conn_a, "state", {"instance": "agent-run-1", "seq": seq, "status": status}) == {
+                "applied": True,
+                "want_state": False,
+            }
+            _, event = stream.wait_for(_row("id_card" if seq % 2 else "empty"), after=n)
+            latencies.append(event.at - sent)
+        latencies.sort()
+        print(
+            f"\nSQLite, 2 workers: report -> dashboard event on the other worker: median "
+            f"{statistics.median(latencies) * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms (n={len(latencies)})"
+        )
+        # an older message, or one retried, changes nothing on either worker
+        assert _kiosk_post(conn_a, "state", {"instance": "agent-run-1", "seq": 19, "status": card})["applied"] is False
+        # heartbeats to worker A reach worker B's dashboard and keep the kiosk live there
+        for seq in range(21, 24):
+            n = len(stream)
+            assert _kiosk_post(conn_a, "heartbeat", {"instance": "agent-run-1", "seq": seq})["applied"] is True
+            stream.wait_for(lambda e: e.name == "seen" and e.data["id"] == "mitte-1", after=n)
+        last = time.monotonic()
+        n = len(stream)
+        _, event = stream.wait_for(_row("offline"), after=n, timeout=heartbeat * 6)
+        took = event.at - last
+        print(f"silent after the last heartbeat -> offline on the other worker: {took:.2f} s (heartbeat {heartbeat} s)")
+        assert took <= 2 * heartbeat
+        assert "Agent offline seit" in event.data["row"]
+        # the agent comes back, then stops cleanly: offline at once
+        _kiosk_post(conn_a, "heartbeat", {"instance": "agent-run-1", "seq": 24})
+        stream.wait_for(_row("empty"), after=n)
+        n = len(stream)
+        stopped = time.monotonic()
+        _kiosk_post(conn_a, "offline", {"instance": "agent-run-1", "seq": 25})
+        _, event = stream.wait_for(_row("offline"), after=n)
+        assert event.at - stopped < heartbeat
+    finally:
+        if stream is not None:
+            stream.close()
+        gw.stop()
+    # the history is in the gateway's SQLite file, written once by whichever worker took the report
+    events = asyncio.run(_history(config))
+    kinds = [e.kind for e in events]
+    assert kinds.count("reader_state") == 19 and kinds.count("agent_offline") == 2
+    assert [e.detail for e in events if e.kind == "agent_offline"] == ["silent", "stopped"]
+
+
+async def _history(config: Path) -> list[KioskEvent]:
+    store = SqliteStore(load_config(config).store.path)
+    try:
+        return await SharedKioskStateStore(store).kiosk_history("mitte-1", since=0)
+    finally:
+        await store.close()
 
 
 def _embedded_paos(directory: Path) -> str:
@@ -514,17 +616,11 @@ def _embedded_paos(directory: Path) -> str:
     return '\n[embedded_paos]\npki_dir = "eid-test-pki"\nlisten_port = 9443\n'
 
 
-@pytest.mark.parametrize("kind", ["kiosks", "embedded-paos", "simulator-in-memory", "demo-in-memory"])
+@pytest.mark.parametrize("kind", ["embedded-paos", "simulator-in-memory", "demo-in-memory"])
 def test_state_kept_in_one_process_refuses_several_workers(kind: str, tmp_path: Path) -> None:
     config, _ = init_instance(tmp_path)
     text = config.read_text(encoding="utf-8")
-    if kind == "kiosks":
-        text += _kiosks()
-        reason = (
-            "kiosks are configured ([kiosk_monitor], [[kiosks]]): the live kiosk registry and the staff "
-            "dashboard's stream are kept in one process"
-        )
-    elif kind == "embedded-paos":
+    if kind == "embedded-paos":
         text = text.replace('kind = "simulator"', 'kind = "embedded-paos"', 1) + _embedded_paos(tmp_path)
         reason = 'eid_server.kind = "embedded-paos": its PAOS sessions are kept in one process'
     elif kind == "simulator-in-memory":

@@ -54,6 +54,10 @@ async def test_logs_read_newest_first_limited_and_prune_by_age(make_store: Store
     assert [e.body for e in await b.log_read("hist", "k1", since=0, limit=100)] == ["e2", "e3", "e4", "e5"]
     assert await b.log_read("hist", "k2", since=0, limit=100) == []
     assert await a.log_prune("hist", before=t + 2) == 0
+    # equal times (and equal bodies) keep the append order, over calls and nodes
+    await a.log_append("hist", "k3", [LogEntry(t, "z"), LogEntry(t, "a")])
+    await b.log_append("hist", "k3", [LogEntry(t, "m"), LogEntry(t, "a")])
+    assert [e.body for e in await a.log_read("hist", "k3", since=0, limit=10)] == ["z", "a", "m", "a"]
 
 
 async def _collect(store: Store, channel: str, out: list[str], ready: asyncio.Event) -> None:
