@@ -46,6 +46,29 @@ def _evil_copy(original: etree._Element, *, keep_signature: bool) -> etree._Elem
     return evil
 
 
+def _unsigned(el: etree._Element) -> etree._Element:
+    """A copy of ``el`` without its enveloped Signature."""
+    stripped = copy.deepcopy(el)
+    stripped.remove(stripped.find(SIG))  # type: ignore[arg-type]
+    return stripped
+
+
+def _hide_in_extensions(resp: etree._Element, el: etree._Element) -> None:
+    """Put ``el`` into a samlp:Extensions right after the Response's Issuer."""
+    ext = etree.Element(qname("samlp", "Extensions"))
+    ext.append(el)
+    resp.find(qname("saml", "Issuer")).addnext(ext)  # type: ignore[union-attr]
+
+
+def _evil_in_place(factory: Factory) -> tuple[etree._Element, etree._Element, etree._Element]:
+    """(response, original, evil): the signed assertion replaced by an evil copy carrying its signature."""
+    resp = factory.response_element()
+    original = _assertion(resp)
+    evil = _evil_copy(original, keep_signature=True)
+    resp.replace(original, evil)
+    return resp, original, evil
+
+
 def _xml(el: etree._Element) -> bytes:
     return to_bytes(el)
 
@@ -297,9 +320,7 @@ def test_xsw1_cloned_response_with_original_in_signature_object(
     evil_assertion = _evil_copy(_assertion(evil), keep_signature=False)
     evil.replace(_assertion(evil), evil_assertion)
     obj = etree.SubElement(sig, qname("ds", "Object"))
-    stripped = copy.deepcopy(original)
-    stripped.remove(stripped.find(SIG))  # type: ignore[arg-type]
-    obj.append(stripped)
+    obj.append(_unsigned(original))
     with pytest.raises(dsig.MalformedSignature):
         make_validator(require_signed_response=True, require_signed_assertion=False).validate(_xml(evil), now=NOW)
 
@@ -313,9 +334,7 @@ def test_xsw2_cloned_response_with_original_before_detached_signature(
     evil.replace(_assertion(evil), _evil_copy(_assertion(evil), keep_signature=False))
     sig = evil.find(SIG)
     assert sig is not None
-    stripped = copy.deepcopy(original)
-    stripped.remove(stripped.find(SIG))  # type: ignore[arg-type]
-    sig.addprevious(stripped)
+    sig.addprevious(_unsigned(original))
     with pytest.raises(dsig.ReferenceMismatch):
         make_validator(require_signed_response=True, require_signed_assertion=False).validate(_xml(evil), now=NOW)
 
@@ -350,13 +369,8 @@ def test_xsw5_copied_signature_with_original_after(factory: Factory, make_valida
 def test_xsw5b_copied_signature_with_original_hidden_in_extensions(
     factory: Factory, make_validator: MakeValidator
 ) -> None:
-    resp = factory.response_element()
-    original = _assertion(resp)
-    evil = _evil_copy(original, keep_signature=True)
-    resp.replace(original, evil)
-    ext = etree.Element(qname("samlp", "Extensions"))
-    ext.append(original)
-    resp.find(qname("saml", "Issuer")).addnext(ext)  # type: ignore[union-attr]
+    resp, original, evil = _evil_in_place(factory)
+    _hide_in_extensions(resp, original)
     with pytest.raises(dsig.ReferenceMismatch):
         make_validator().validate(_xml(resp), now=NOW)
 
@@ -364,10 +378,7 @@ def test_xsw5b_copied_signature_with_original_hidden_in_extensions(
 def test_xsw6_original_assertion_inside_copied_signature_object(
     factory: Factory, make_validator: MakeValidator
 ) -> None:
-    resp = factory.response_element()
-    original = _assertion(resp)
-    evil = _evil_copy(original, keep_signature=True)
-    resp.replace(original, evil)
+    resp, original, evil = _evil_in_place(factory)
     obj = etree.SubElement(evil.find(SIG), qname("ds", "Object"))  # type: ignore[arg-type]
     obj.append(original)
     with pytest.raises(dsig.MalformedSignature):
@@ -377,9 +388,7 @@ def test_xsw6_original_assertion_inside_copied_signature_object(
 def test_xsw7_evil_assertion_in_extensions_is_never_read(factory: Factory, make_validator: MakeValidator) -> None:
     resp = factory.response_element()
     original = _assertion(resp)
-    ext = etree.Element(qname("samlp", "Extensions"))
-    ext.append(_evil_copy(original, keep_signature=False))
-    resp.find(qname("saml", "Issuer")).addnext(ext)  # type: ignore[union-attr]
+    _hide_in_extensions(resp, _evil_copy(original, keep_signature=False))
     result = make_validator().validate(_xml(resp), now=NOW)
     assert result.name_id.value == "user@city.de"  # the signed one, not the wrapped evil copy
 
@@ -387,27 +396,17 @@ def test_xsw7_evil_assertion_in_extensions_is_never_read(factory: Factory, make_
 def test_xsw8_evil_assertion_with_signature_object_holding_original(
     factory: Factory, make_validator: MakeValidator
 ) -> None:
-    resp = factory.response_element()
-    original = _assertion(resp)
-    evil = _evil_copy(original, keep_signature=True)
-    resp.replace(original, evil)
-    stripped = copy.deepcopy(original)
-    stripped.remove(stripped.find(SIG))  # type: ignore[arg-type]
+    resp, original, evil = _evil_in_place(factory)
     obj = etree.SubElement(evil.find(SIG), qname("ds", "Object"))  # type: ignore[arg-type]
-    obj.append(stripped)
+    obj.append(_unsigned(original))
     with pytest.raises(dsig.MalformedSignature):
         make_validator().validate(_xml(resp), now=NOW)
 
 
 def test_xsw_duplicate_id_evil_assertion_takes_the_signed_id(factory: Factory, make_validator: MakeValidator) -> None:
-    resp = factory.response_element()
-    original = _assertion(resp)
-    evil = _evil_copy(original, keep_signature=True)
+    resp, original, evil = _evil_in_place(factory)
     evil.set("ID", original.get("ID") or "")
-    resp.replace(original, evil)
-    ext = etree.Element(qname("samlp", "Extensions"))
-    ext.append(original)
-    resp.find(qname("saml", "Issuer")).addnext(ext)  # type: ignore[union-attr]
+    _hide_in_extensions(resp, original)
     with pytest.raises(dsig.DuplicateId):
         make_validator().validate(_xml(resp), now=NOW)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
 import pytest
 import xmlsec
@@ -32,8 +33,16 @@ from .conftest import DS, SAML, raw_sign
 ENV = (A.ENVELOPED, A.EXC_C14N)
 
 
-def _signed(response: etree._Element, key: KeyPair) -> etree._Element:
-    sign_enveloped(response, key, insert_after=response[0])
+def _signed(response: etree._Element, key: KeyPair, part: etree._Element | None = None) -> etree._Element:
+    """The response, reparsed, after ``part`` (the response itself unless given) was signed enveloped."""
+    target = response if part is None else part
+    sign_enveloped(target, key, insert_after=target[0])
+    return parse_xml(to_bytes(response))
+
+
+def _raw_signed(response: etree._Element, key: KeyPair, *args: Any, **kwargs: Any) -> etree._Element:
+    """The response, reparsed, after :func:`raw_sign` (any algorithm, transform, URI) put a signature in."""
+    raw_sign(response, key, *args, **kwargs)
     return parse_xml(to_bytes(response))
 
 
@@ -88,9 +97,7 @@ def test_signature_value_altered(response: etree._Element, ec256: KeyPair) -> No
 
 def test_wrapping_signed_element_moved_evil_in_place(response: etree._Element, rsa3072: KeyPair) -> None:
     """XSW: the signed assertion moves into an extension, an evil one (own ID) carries the signature."""
-    assertion = _assertion(response)
-    sign_enveloped(assertion, rsa3072, insert_after=assertion[0])
-    doc = parse_xml(to_bytes(response))
+    doc = _signed(response, rsa3072, part=_assertion(response))
     original = _assertion(doc)
     evil = copy.deepcopy(original)
     evil.set("ID", "_evil")
@@ -107,9 +114,7 @@ def test_wrapping_signed_element_moved_evil_in_place(response: etree._Element, r
 
 def test_wrapping_evil_element_reuses_signed_id(response: etree._Element, rsa3072: KeyPair) -> None:
     """XSW: the evil assertion takes the signed ID, the original stays in the document elsewhere."""
-    assertion = _assertion(response)
-    sign_enveloped(assertion, rsa3072, insert_after=assertion[0])
-    doc = parse_xml(to_bytes(response))
+    doc = _signed(response, rsa3072, part=_assertion(response))
     original = _assertion(doc)
     evil = copy.deepcopy(original)
     evil.find(f".//{{{SAML}}}NameID").text = "admin"  # type: ignore[union-attr]
@@ -122,9 +127,7 @@ def test_wrapping_evil_element_reuses_signed_id(response: etree._Element, rsa307
 
 def test_wrapping_original_in_signature_object(response: etree._Element, rsa3072: KeyPair) -> None:
     """XSW (ds:Object variant): the original hides inside the signature, the evil one takes its ID."""
-    assertion = _assertion(response)
-    sign_enveloped(assertion, rsa3072, insert_after=assertion[0])
-    doc = parse_xml(to_bytes(response))
+    doc = _signed(response, rsa3072, part=_assertion(response))
     original = _assertion(doc)
     sig = original.find(f"{{{DS}}}Signature")
     assert sig is not None
@@ -143,9 +146,7 @@ def test_wrapping_original_in_signature_object(response: etree._Element, rsa3072
 
 def test_wrapping_evil_replaces_signed_same_id(response: etree._Element, rsa3072: KeyPair) -> None:
     """The evil assertion takes ID and signature, the original is gone: the digest no longer matches."""
-    assertion = _assertion(response)
-    sign_enveloped(assertion, rsa3072, insert_after=assertion[0])
-    doc = parse_xml(to_bytes(response))
+    doc = _signed(response, rsa3072, part=_assertion(response))
     _assertion(doc).find(f".//{{{SAML}}}NameID").text = "admin"  # type: ignore[union-attr]
     with pytest.raises(BadSignature):
         verify_enveloped(_assertion(doc), [rsa3072.certificate])
@@ -153,8 +154,9 @@ def test_wrapping_evil_replaces_signed_same_id(response: etree._Element, rsa3072
 
 def test_two_references(response: etree._Element, rsa3072: KeyPair) -> None:
     assertion = _assertion(response)
-    raw_sign(response, rsa3072, [("#_resp1", ENV), ("#_assert1", (A.EXC_C14N,))], register=[response, assertion])
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(
+        response, rsa3072, [("#_resp1", ENV), ("#_assert1", (A.EXC_C14N,))], register=[response, assertion]
+    )
     with pytest.raises(ReferenceMismatch):
         verify_enveloped(doc, [rsa3072.certificate])
 
@@ -162,22 +164,19 @@ def test_two_references(response: etree._Element, rsa3072: KeyPair) -> None:
 def test_reference_to_another_element(response: etree._Element, rsa3072: KeyPair) -> None:
     """The response carries a genuine signature, but it covers the assertion, not the response."""
     assertion = _assertion(response)
-    raw_sign(response, rsa3072, [("#_assert1", (A.EXC_C14N,))], register=[assertion])
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("#_assert1", (A.EXC_C14N,))], register=[assertion])
     with pytest.raises(ReferenceMismatch):
         verify_enveloped(doc, [rsa3072.certificate])
 
 
 def test_empty_reference_uri(response: etree._Element, rsa3072: KeyPair) -> None:
-    raw_sign(response, rsa3072, [("", ENV)])
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("", ENV)])
     with pytest.raises(ReferenceMismatch):
         verify_enveloped(doc, [rsa3072.certificate])
 
 
 def test_xpointer_reference_uri(response: etree._Element, rsa3072: KeyPair) -> None:
-    raw_sign(response, rsa3072, [("#xpointer(id('_resp1'))", ENV)], register=[response])
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("#xpointer(id('_resp1'))", ENV)], register=[response])
     with pytest.raises(ReferenceMismatch):
         verify_enveloped(doc, [rsa3072.certificate])
 
@@ -193,8 +192,7 @@ def test_signature_not_direct_child(response: etree._Element, rsa3072: KeyPair) 
 
 def test_two_signatures(response: etree._Element, rsa3072: KeyPair) -> None:
     sign_enveloped(response, rsa3072)
-    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response], position=2)
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("#_resp1", ENV)], register=[response], position=2)
     with pytest.raises(MultipleSignatures):
         verify_enveloped(doc, [rsa3072.certificate])
 
@@ -234,29 +232,25 @@ def test_xpath_transform(response: etree._Element, rsa3072: KeyPair) -> None:
 
 
 def test_missing_exclusive_c14n_transform(response: etree._Element, rsa3072: KeyPair) -> None:
-    raw_sign(response, rsa3072, [("#_resp1", (A.ENVELOPED,))], register=[response])
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("#_resp1", (A.ENVELOPED,))], register=[response])
     with pytest.raises(ForbiddenTransform):
         verify_enveloped(doc, [rsa3072.certificate])
 
 
 def test_inclusive_c14n_refused(response: etree._Element, rsa3072: KeyPair) -> None:
-    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response], c14n=A.C14N)
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("#_resp1", ENV)], register=[response], c14n=A.C14N)
     with pytest.raises(ForbiddenAlgorithm):
         verify_enveloped(doc, [rsa3072.certificate])
 
 
 def test_sha1_digest(response: etree._Element, rsa3072: KeyPair) -> None:
-    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response], digest=A.SHA1)
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("#_resp1", ENV)], register=[response], digest=A.SHA1)
     with pytest.raises(ForbiddenAlgorithm):
         verify_enveloped(doc, [rsa3072.certificate])
 
 
 def test_rsa_sha1_signature(response: etree._Element, rsa3072: KeyPair) -> None:
-    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response], signature_method=A.RSA_SHA1)
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("#_resp1", ENV)], register=[response], signature_method=A.RSA_SHA1)
     with pytest.raises(ForbiddenAlgorithm):
         verify_enveloped(doc, [rsa3072.certificate])
     with pytest.raises(ForbiddenAlgorithm):  # not even the legacy policy accepts SHA-1
@@ -264,16 +258,14 @@ def test_rsa_sha1_signature(response: etree._Element, rsa3072: KeyPair) -> None:
 
 
 def test_hmac_signature_method(response: etree._Element, rsa3072: KeyPair) -> None:
-    raw_sign(response, rsa3072, [("#_resp1", ENV)], register=[response])
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa3072, [("#_resp1", ENV)], register=[response])
     doc.find(f".//{{{DS}}}SignatureMethod").set("Algorithm", "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256")  # type: ignore[union-attr]
     with pytest.raises(ForbiddenAlgorithm):
         verify_enveloped(doc, [rsa3072.certificate])
 
 
 def test_rsa1024_key(response: etree._Element, rsa1024: KeyPair) -> None:
-    raw_sign(response, rsa1024, [("#_resp1", ENV)], register=[response])
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa1024, [("#_resp1", ENV)], register=[response])
     with pytest.raises(WeakKeyError):
         verify_enveloped(doc, [rsa1024.certificate])
     with pytest.raises(WeakKeyError):
@@ -281,8 +273,7 @@ def test_rsa1024_key(response: etree._Element, rsa1024: KeyPair) -> None:
 
 
 def test_rsa2048_key_refused_by_default(response: etree._Element, rsa2048: KeyPair) -> None:
-    raw_sign(response, rsa2048, [("#_resp1", ENV)], register=[response])
-    doc = parse_xml(to_bytes(response))
+    doc = _raw_signed(response, rsa2048, [("#_resp1", ENV)], register=[response])
     with pytest.raises(WeakKeyError):
         verify_enveloped(doc, [rsa2048.certificate])
     assert verify_enveloped(doc, [rsa2048.certificate], policy=A.LEGACY_POLICY) is doc
