@@ -12,7 +12,7 @@ from aiohttp import web
 
 from cardreader.model import ModelError, snapshot_from_json
 from eid_gateway.kiosks.auth import kiosk_authorized
-from eid_gateway.kiosks.keys import REGISTRY, STATE_STORE
+from eid_gateway.kiosks.keys import REGISTRY, RELOAD
 from eid_gateway.kiosks.openapi import openapi_document
 from eid_gateway.kiosks.service import SERVICE
 
@@ -69,6 +69,8 @@ def parse_envelope(doc: Any) -> tuple[str, int, int, int]:
 
 async def _authorize(request: web.Request) -> str:
     """The kiosk ID from the path, after its credential was checked (401 otherwise)."""
+    if RELOAD in request.app:
+        request.app[RELOAD].poll()  # a credential added, rotated or removed counts within CHECK_SECONDS
     registry = request.app[REGISTRY]
     kiosk_id = request.match_info["kiosk_id"]
     rec = registry.records.get(kiosk_id)

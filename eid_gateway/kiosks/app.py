@@ -12,6 +12,9 @@ Routes (relative to the mount point):
   GET  status.json                          staff (session, or HTTP basic for monitoring checks)
   GET  metrics                              the scrape token (metrics_token_hash) or staff; Prometheus text
   GET  static/{name}                        public (dashboard.js, dashboard.css)
+  GET  history/{kiosk_id}                   staff (view, admin): the kiosk's last changes
+  POST history/{kiosk_id}/export            admin + CSRF: the history as CSV or JSON (format=csv|json)
+  POST admin/kiosks/{kiosk_id}/remove       admin + CSRF: off the board, its credential void (board.py)
 """
 
 from __future__ import annotations
@@ -24,17 +27,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from eid_gateway.kiosks import api, dashboard, login, service
+from eid_gateway.kiosks import admin, api, dashboard, login, service
 from eid_gateway.kiosks.auth import StaffAuth
-from eid_gateway.kiosks.keys import METRICS, REGISTRY, RELOAD, STAFF, STATE_STORE
+from eid_gateway.kiosks.board import Board
+from eid_gateway.kiosks.keys import BOARD, METRICS, REGISTRY, RELOAD, STAFF, STATE_STORE
 from eid_gateway.kiosks.lockout import StaffLockout
 from eid_gateway.kiosks.metrics import metrics_registry
 from eid_gateway.kiosks.registry import KioskRegistry
-from eid_gateway.kiosks.reload import CHECK_SECONDS, CredentialsFile, use_kiosks
+from eid_gateway.kiosks.reload import CHECK_SECONDS, CredentialsFile
 from eid_gateway.kiosks.settings import KioskSettings
 from eid_gateway.kiosks.staff import StaffSessions
 from eid_gateway.kiosks.state_store import KioskStateStore, MemoryKioskStateStore
-from eid_gateway.store.base import Store
+from eid_gateway.store.base import Store, StoreError
 from eid_gateway.store.sqlite import SqliteStore
 
 
@@ -68,16 +72,11 @@ def create_kiosk_app(
         settings.staff_accounts(), sessions, metrics_token_hash=settings.metrics_token_hash, lockout=lockout
     )
     app[METRICS] = metrics_registry(registry)
-
+    board = app[BOARD] = Board(settings, registry, app[STAFF], store)
     if source is not None:
-        staff = app[STAFF]
+        app[RELOAD] = CredentialsFile(source, settings, board.configure, check_seconds=reload_seconds)
+        app[STAFF].refresh = app[RELOAD].poll
 
-        def apply(new: KioskSettings) -> None:
-            use_kiosks(registry, new)
-            staff.use_accounts(new.staff_accounts(), new.metrics_token_hash)
-
-        app[RELOAD] = CredentialsFile(source, settings, apply, check_seconds=reload_seconds)
-        staff.refresh = app[RELOAD].poll
     r = app.router
     r.add_post("/api/v1/kiosks/{kiosk_id}/state", api.post_state, name="kiosk-state")
     r.add_post("/api/v1/kiosks/{kiosk_id}/heartbeat", api.post_heartbeat, name="kiosk-heartbeat")
@@ -91,16 +90,22 @@ def create_kiosk_app(
     r.add_get("/status.json", dashboard.status_json, name="kiosk-status")
     r.add_get("/metrics", dashboard.metrics, name="kiosk-metrics")
     r.add_get("/static/{name}", dashboard.static_file, name="kiosk-static")
+    r.add_get("/history/{kiosk_id}", admin.history_page, name="kiosk-history")
+    r.add_post("/history/{kiosk_id}/export", admin.history_export, name="kiosk-history-export")
+    r.add_post("/admin/kiosks/{kiosk_id}/remove", admin.remove_kiosk, name="kiosk-remove")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await kiosks.resync()  # the shared states; then follow what every node writes
+        await board.sync()  # kiosks an admin removed from the board (on any node)
 
         async def tick() -> None:
             while True:
                 await asyncio.sleep(tick_seconds)
-                registry.refresh_staleness()
                 if RELOAD in app:
                     app[RELOAD].poll()
+                with contextlib.suppress(StoreError):  # the store is down: the board stays as it is
+                    await board.sync()
+                registry.refresh_staleness()
 
         task = asyncio.create_task(tick())
         helpers = [asyncio.create_task(kiosks.follow()), asyncio.create_task(kiosks.keep(tick_seconds))]

@@ -25,14 +25,14 @@ from aiohttp import web
 from eid_gateway.kiosks import texts
 from eid_gateway.kiosks.api import status_document
 from eid_gateway.kiosks.auth import unauthorized
-from eid_gateway.kiosks.keys import METRICS, REGISTRY, STAFF
+from eid_gateway.kiosks.keys import BOARD, METRICS, REGISTRY, STAFF
 from eid_gateway.kiosks.metrics import render_metrics
 from eid_gateway.kiosks.registry import DOWN_WORDS, OFFLINE, REFUSED, UNKNOWN, KioskRegistry
-from eid_gateway.kiosks.texts import ADVICE, LABELS, LOGIN, UI, detail_text, t
+from eid_gateway.kiosks.texts import ADMIN, ADVICE, HISTORY, LABELS, LOGIN, UI, detail_text, t
 from eid_gateway.web.i18n import LANGUAGES, negotiate_language
 
 _HERE: Final = Path(__file__).parent
-_ENV: Final = jinja2.Environment(
+ENV: Final = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
@@ -83,6 +83,12 @@ class View:
             "changed": self.time(row["changed_at"]),
             "agent": None,
             "readers": [],
+            # relative to the dashboard (and to the event stream's page): /kiosks/history/{id}
+            "history": {
+                "href": f"history/{row['id']}?lang={self.lang}",
+                "text": t(HISTORY, "link", self.lang),
+                "label": t(HISTORY, "link_label", self.lang, name=row["name"]),
+            },
         }
         if status == OFFLINE:
             out["advice"] = t(ADVICE, f"offline_{row['offline_reason']}", self.lang)
@@ -138,18 +144,18 @@ class View:
         return str(_PARTS.module.counts(self.counts(registry), self.ui))  # type: ignore[attr-defined]
 
 
-_PARTS: Final = _ENV.get_template("kiosk_parts.html")
+_PARTS: Final = ENV.get_template("kiosk_parts.html")
 
 
 def _view(request: web.Request, registry: KioskRegistry) -> View:
     return View(negotiate_language(request), registry.settings.time_zone)
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _url(request: web.Request, route: str, **parts: str) -> str:
+def url_of(request: web.Request, route: str, **parts: str) -> str:
     return str(request.app.router[route].url_for(**parts))
 
 
@@ -160,32 +166,42 @@ async def dashboard_page(request: web.Request) -> web.Response:
     if staff is None:  # a browser: to the login page (HTTP basic stays for machines that send it)
         if "Authorization" in request.headers:
             raise unauthorized()
-        location = _url(request, "kiosk-login") + f"?lang={view.lang}"
+        location = url_of(request, "kiosk-login") + f"?lang={view.lang}"
         return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
     registry.refresh_staleness()
     other = "en" if view.lang == "de" else "de"
     ago = {k: view.ui[k] for k in ("ago_s", "ago_min", "ago_h", "ago_d")}
-    html = _ENV.get_template("dashboard.html").render(
+    html = ENV.get_template("dashboard.html").render(
         lang=view.lang,
         other=other,
         ui=view.ui,
         rows=[view.row(r) for r in registry.rows()],
         counts=view.counts(registry),
-        generated=view.time(_now()),
+        generated=view.time(now_iso()),
         offline_after=t(UI, "offline_after", view.lang, seconds=f"{registry.settings.stale_after_seconds:g}"),
         reload=t(UI, "reload", view.lang, seconds=max(5, int(registry.settings.heartbeat_seconds))),
         refresh_seconds=max(5, int(registry.settings.heartbeat_seconds)),
         time_zone=registry.settings.time_zone,
         ago_json=json.dumps(ago, ensure_ascii=False),
-        events_url=_url(request, "kiosk-events") + f"?lang={view.lang}",
-        js_url=_url(request, "kiosk-static", name="dashboard.js"),
-        css_url=_url(request, "kiosk-static", name="dashboard.css"),
+        events_url=url_of(request, "kiosk-events") + f"?lang={view.lang}",
+        js_url=url_of(request, "kiosk-static", name="dashboard.js"),
+        css_url=url_of(request, "kiosk-static", name="dashboard.css"),
         signed_in=t(LOGIN, "signed_in_as", view.lang, name=staff.name, role=t(LOGIN, f"role_{staff.role}", view.lang)),
-        logout_url=_url(request, "kiosk-logout") + f"?lang={view.lang}",
+        logout_url=url_of(request, "kiosk-logout") + f"?lang={view.lang}",
         logout_label=t(LOGIN, "logout", view.lang),
         logout_csrf=staff.csrf,
+        notice=_removed_notice(request, registry, view.lang),
     )
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+def _removed_notice(request: web.Request, registry: KioskRegistry, lang: str) -> str | None:
+    """After an admin removed a kiosk (admin.py redirects here with ``removed=<id>``): say it is gone.
+    Only for a kiosk that is removed indeed (a crafted link cannot make the page claim anything else)."""
+    removed = request.query.get("removed", "")
+    if removed not in request.app[BOARD].removed or removed in registry.records:
+        return None
+    return t(ADMIN, "removed", lang, name=removed)
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -232,7 +248,7 @@ async def dashboard_events(request: web.Request) -> web.StreamResponse:
         snapshot = {
             "rows": [view.row_html(r) for r in registry.rows()],
             "counts": view.counts_html(registry),
-            "generated": _now(),
+            "generated": now_iso(),
         }
         await resp.write(b"retry: 3000\n\n" + sse("snapshot", snapshot))
         closed = asyncio.ensure_future(sub.closed.wait())

@@ -76,7 +76,7 @@ async def login_page(request: web.Request) -> web.Response:
     return _page(request, message=t(LOGIN, "signed_out", lang) if signed_out else None, kind="status")
 
 
-def _csrf_ok(sent: str | None, expected: str | None) -> bool:
+def csrf_ok(sent: str | None, expected: str | None) -> bool:
     return well_formed(sent) and well_formed(expected) and hmac.compare_digest(str(sent), str(expected))
 
 
@@ -86,7 +86,7 @@ async def login_post(request: web.Request) -> web.Response:
         form = await read_form(request, max_bytes=_MAX_FORM_BYTES)
     except FormError as exc:
         return _page(request, status=exc.status, message=t(LOGIN, "stale", lang))
-    if not _csrf_ok(form.get("csrf_token"), request.cookies.get(LOGIN_COOKIE)):
+    if not csrf_ok(form.get("csrf_token"), request.cookies.get(LOGIN_COOKIE)):
         return _page(request, status=403, message=t(LOGIN, "stale", lang))
     name, password = form.get("name", ""), form.get("password", "")
     if not name or not password or len(name) > 200 or len(password) > 1024:
@@ -120,7 +120,7 @@ async def logout(request: web.Request) -> web.Response:
         form = await read_form(request, max_bytes=_MAX_FORM_BYTES)
     except FormError:
         form = None
-    if session is not None and (form is None or not _csrf_ok(form.get("csrf_token"), session.csrf)):
+    if session is not None and (form is None or not csrf_ok(form.get("csrf_token"), session.csrf)):
         return _page(request, status=403, message=t(LOGIN, "stale", lang))
     response = _see_other(_login_url(request) + f"?lang={lang}&signed_out=1")
     await staff.sessions.end(request, response)

@@ -42,3 +42,9 @@ t: Final = catalog.lookup
 def detail_text(detail: str, lang: str) -> str:
     """What a technical detail means for staff; a general sentence for codes without an entry."""
     return t(DETAILS, detail, lang) if detail in DETAILS else t(_GENERAL, "unknown_detail", lang)
+
+
+#: A kiosk's history page and export (history_view.py).
+HISTORY: Final = catalog.table(_AREA, "history")
+#: The admin actions of the dashboard and the page a view-only account gets for them (admin.py).
+ADMIN: Final = catalog.table(_AREA, "admin")
