@@ -6,7 +6,7 @@ import base64
 import io
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,6 +24,23 @@ def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(list(argv), stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
+
+
+def run_verify(metadata: Path, message: Path, *options: str, now: datetime = NOW) -> tuple[int, str, str]:
+    """``verify`` of ``message`` for the test SP (its entity ID and ACS URL) at ``now``."""
+    return run(
+        "verify",
+        "--metadata",
+        str(metadata),
+        "--sp-entity-id",
+        SP,
+        "--acs-url",
+        ACS,
+        *options,
+        "--now",
+        m.format_datetime(now),
+        str(message),
+    )
 
 
 @pytest.fixture()
@@ -94,20 +111,7 @@ def test_verify_ok_xml_and_base64(tmp_path: Path, idp_metadata: Path, factory: F
         ("r.form", b"SAMLResponse=" + quote(base64.b64encode(xml).decode(), safe="").encode()),
     ):
         (tmp_path / name).write_bytes(data)
-        code, out, err = run(
-            "verify",
-            "--metadata",
-            str(idp_metadata),
-            "--sp-entity-id",
-            SP,
-            "--acs-url",
-            ACS,
-            "--request-id",
-            "_abc",
-            "--now",
-            m.format_datetime(NOW),
-            str(tmp_path / name),
-        )
+        code, out, err = run_verify(idp_metadata, tmp_path / name, "--request-id", "_abc")
         assert code == 0, err
         assert "subject: user@city.de" in out
         assert "attribute: urn:oid:0.9.2342.19200300.100.1.3 = a@x.de, b@x.de" in out
@@ -118,22 +122,14 @@ def test_verify_encrypted_with_key(tmp_path: Path, idp_metadata: Path, factory: 
     (tmp_path / "k.pem").write_bytes(key_pem)
     (tmp_path / "c.pem").write_bytes(cert_pem)
     (tmp_path / "r.xml").write_bytes(factory.response(Parts(request_id=None), encrypt=True))
-    code, out, err = run(
-        "verify",
-        "--metadata",
-        str(idp_metadata),
-        "--sp-entity-id",
-        SP,
-        "--acs-url",
-        ACS,
+    code, out, err = run_verify(
+        idp_metadata,
+        tmp_path / "r.xml",
         "--key",
         str(tmp_path / "k.pem"),
         "--cert",
         str(tmp_path / "c.pem"),
         "--allow-unsolicited",
-        "--now",
-        m.format_datetime(NOW),
-        str(tmp_path / "r.xml"),
     )
     assert code == 0, err
     assert "encrypted: True" in out
@@ -152,18 +148,8 @@ def test_verify_errors_have_distinct_exit_codes(
     tmp_path: Path, idp_metadata: Path, factory: Factory, parts: Parts, now_delta: int, exit_code: int, error: str
 ) -> None:
     (tmp_path / "r.xml").write_bytes(factory.response(parts))
-    code, out, err = run(
-        "verify",
-        "--metadata",
-        str(idp_metadata),
-        "--sp-entity-id",
-        SP,
-        "--acs-url",
-        ACS,
-        "--any-request-id",
-        "--now",
-        m.format_datetime(NOW + timedelta(seconds=now_delta)),
-        str(tmp_path / "r.xml"),
+    code, out, err = run_verify(
+        idp_metadata, tmp_path / "r.xml", "--any-request-id", now=NOW + timedelta(seconds=now_delta)
     )
     assert code == exit_code and error in err and out == ""
 
@@ -172,23 +158,11 @@ def test_verify_forged_and_garbage(tmp_path: Path, idp_metadata: Path, factory: 
     forged = factory.response(Parts(request_id=None), assertions=[factory.assertion_element(Parts(), key=other_key)])
     (tmp_path / "f.xml").write_bytes(forged)
     (tmp_path / "g.xml").write_bytes(b"not base64 at all!")
-    common = [
-        "verify",
-        "--metadata",
-        str(idp_metadata),
-        "--sp-entity-id",
-        SP,
-        "--acs-url",
-        ACS,
-        "--any-request-id",
-        "--now",
-        m.format_datetime(NOW),
-    ]
-    code, _, err = run(*common, str(tmp_path / "f.xml"))
+    code, _, err = run_verify(idp_metadata, tmp_path / "f.xml", "--any-request-id")
     assert code == 33 and "UntrustedKey" in err
-    code, _, err = run(*common, str(tmp_path / "g.xml"))
+    code, _, err = run_verify(idp_metadata, tmp_path / "g.xml", "--any-request-id")
     assert code == 52 and "neither XML nor base64" in err
-    code, _, err = run(*common, str(tmp_path / "missing.xml"))
+    code, _, err = run_verify(idp_metadata, tmp_path / "missing.xml", "--any-request-id")
     assert code == cli.EXIT_ERROR
 
 
