@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import html
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -212,21 +211,10 @@ async def authorize_submit(request: web.Request) -> web.StreamResponse:
     except (WalletRequestError, aiohttp.ClientError, TimeoutError) as exc:
         body = f"<h1>{html.escape(t['bad_request'])}</h1><p>{html.escape(str(exc) or type(exc).__name__)}</p>"
         return _page(lang, t["bad_request"], body, status=400)
-    redirect = result.redirect_uri or _redirect_in(result.body)
-    if redirect:
-        raise web.HTTPSeeOther(redirect)
+    if result.redirect_uri:  # also after a refusal: the citizen lands on the verifier's failure page
+        raise web.HTTPSeeOther(result.redirect_uri)
     text = t["sent_text"] if result.status == 200 else t["refused"].format(status=result.status)
     return _page(lang, t["sent"], f"<h1>{html.escape(t['sent'])}</h1><p>{html.escape(text)}</p>")
-
-
-def _redirect_in(body: str) -> str | None:
-    """A ``redirect_uri`` in an error answer (a verifier may send the browser back on failure too)."""
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return None
-    uri = answer.get("redirect_uri") if isinstance(answer, dict) else None
-    return uri if isinstance(uri, str) and uri.startswith(("http://", "https://")) else None
 
 
 async def present(request: web.Request) -> web.Response:

@@ -76,7 +76,8 @@ class WalletRequestError(Exception):
 
 @dataclass(frozen=True)
 class PresentResult:
-    """What the verifier answered: HTTP status and, for same-device, the ``redirect_uri``.
+    """What the verifier answered: HTTP status and, for same-device, the ``redirect_uri`` (taken from a
+    JSON answer of any status: a refusal may carry one too; only http(s) URLs).
 
     ``form`` is the body that was posted (a test may post it again: a replay into the same flow);
     ``presentation`` the SD-JWT presentation inside it (``None`` for a cancel).
@@ -534,13 +535,14 @@ class TestWallet:
             if own:
                 await client.close()
         redirect_uri: str | None = None
-        if status == 200:
-            try:
-                answer = json.loads(body)
-            except ValueError:
-                answer = None
-            if isinstance(answer, dict) and isinstance(answer.get("redirect_uri"), str):
-                redirect_uri = answer["redirect_uri"]
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        # a verifier may send the browser on after a refusal too (400 with redirect_uri): the page follows it
+        uri = answer.get("redirect_uri") if isinstance(answer, dict) else None
+        if isinstance(uri, str) and uri.startswith(("https://", "http://")):
+            redirect_uri = uri
         return PresentResult(
             status=status,
             redirect_uri=redirect_uri,

@@ -306,3 +306,24 @@ async def test_an_unavailable_status_list_is_reported_by_the_gateways_fetcher(wa
         finally:
             wallet_sim.status_mode("ok")
             await fetcher.close()
+
+
+async def test_the_wallet_page_follows_a_refusals_redirect(wallet_sim: WalletSim, verifier: StubVerifier) -> None:
+    """The gateway answers a rejected presentation 400 with redirect_uri (same-device): the browser goes there."""
+    tx, url = verifier.begin(QUERY, wallet_base=wallet_sim.authorize_url, refuse=True)
+    async with browser() as session:
+        async with session.get(url) as response:
+            form = _form(await response.text())
+        async with session.post(
+            wallet_sim.url + "/authorize", data={**form, "person": "expired"}, allow_redirects=False
+        ) as response:
+            assert response.status == 303
+            assert response.headers["Location"] == f"{verifier.base}/done/{tx}?failed"
+    # cross-device refusal (no redirect_uri): the page says the service refused
+    _, url = verifier.begin(QUERY, same_device=False, wallet_base=wallet_sim.authorize_url, refuse=True)
+    async with browser() as session:
+        async with session.get(url) as response:
+            form = _form(await response.text())
+        async with session.post(wallet_sim.url + "/authorize", data={**form, "person": "erika"}) as response:
+            assert response.status == 200
+            assert "Der Dienst hat die Antwort abgelehnt (HTTP 400)." in await response.text()

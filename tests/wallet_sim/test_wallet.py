@@ -247,3 +247,15 @@ async def test_an_image_without_a_qr_code_is_reported(tmp_path: Path) -> None:
     segno.make("x").save(str(png), scale=1, border=0, dark="white")  # all white: nothing to decode
     with pytest.raises(WalletRequestError, match="no single QR code"):
         await read_qr(png)
+
+
+@pytest.mark.parametrize("same_device", [True, False])
+async def test_a_refusal_keeps_its_status_and_redirect(
+    wallet: TestWallet, verifier: StubVerifier, same_device: bool
+) -> None:
+    tx, url = verifier.begin(query(), same_device=same_device, refuse=True)
+    result = await wallet.present(url, person="erika")
+    assert result.status == 400
+    assert result.redirect_uri == (f"{verifier.base}/done/{tx}?failed" if same_device else None)
+    again = await wallet.present(url, person="erika")  # a second answer to the same request
+    assert (again.status, again.redirect_uri) == (400, None)

@@ -28,6 +28,7 @@ class Transaction:
     private_jwk: str
     dcql: dict[str, Any]
     same_device: bool
+    refuse: bool = False
     forms: list[dict[str, str]] = field(default_factory=list)
 
     def payload(self, index: int = -1) -> dict[str, Any]:
@@ -58,13 +59,13 @@ class StubVerifier:
         return client_id_for(self.signer.certificate)
 
     def begin(
-        self, dcql: dict[str, Any], *, same_device: bool = True, wallet_base: str = "openid4vp://"
+        self, dcql: dict[str, Any], *, same_device: bool = True, wallet_base: str = "openid4vp://", refuse: bool = False
     ) -> tuple[str, str]:
         """A new transaction: (its id, the wallet invocation URL)."""
         tx = secrets.token_urlsafe(8)
         private, _ = new_response_key()
         self.transactions[tx] = Transaction(
-            secrets.token_urlsafe(16), secrets.token_urlsafe(16), private, dcql, same_device
+            secrets.token_urlsafe(16), secrets.token_urlsafe(16), private, dcql, same_device, refuse
         )
         return tx, invocation_url(wallet_base, self.client_id, f"{self.base}/request/{tx}")
 
@@ -99,6 +100,9 @@ class StubVerifier:
         t.forms.append({k: str(v) for k, v in (await request.post()).items()})
         if len(t.forms) > 1:
             return web.json_response({"error": "invalid_request"}, status=400)
+        if t.refuse:  # as the gateway answers a rejected presentation
+            redirect = {"redirect_uri": f"{self.base}/done/{tx}?failed"} if t.same_device else {}
+            return web.json_response({"error": "invalid_request", "error_description": "nonce", **redirect}, status=400)
         return web.json_response({"redirect_uri": f"{self.base}/done/{tx}"} if t.same_device else {})
 
     async def done(self, request: web.Request) -> web.Response:
