@@ -226,6 +226,15 @@ def create_app(
         flows.add_frontend(oidc)
         app.add_routes(oidc.routes())
     app.add_routes(flows.routes())
+    status_lists = None
+    if config.wallet is not None:  # the EUDI wallet as a second way in (docs/wallet.md)
+        from eid_gateway.wallet.status_fetch import StatusListFetcher
+        from eid_gateway.wallet.web import WalletRoutes
+
+        status_lists = StatusListFetcher(
+            timeout=config.wallet.status_timeout_seconds, cache_seconds=int(config.wallet.status_cache_seconds)
+        )
+        app.add_routes(WalletRoutes(flows, config.wallet, fetcher=status_lists).routes())
     operators = OperatorRule(config.metrics.allow, config.limits.trusted_proxies)
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", _readyz(store, backend, operators))])
     app.router.add_get("/", home_page(demo_path="/demo/" if config.demo.enabled else None))
@@ -277,6 +286,8 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await backend.close()
+        if status_lists is not None:
+            await status_lists.close()
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -78,6 +78,11 @@ class State:
     FAILED: Final = "failed"
     DONE: Final = "done"
     RETURNED: Final = "returned"
+    #: The citizen chose the EUDI wallet (eid_gateway.wallet.web): pending --wallet--> wallet
+    #: --response--> wallet_verifying --verified--> wallet_verified --browser picks up--> done.
+    WALLET: Final = "wallet"
+    WALLET_VERIFYING: Final = "wallet_verifying"
+    WALLET_VERIFIED: Final = "wallet_verified"
 
 
 def _digest(value: str) -> str:
@@ -254,6 +259,8 @@ class FlowManager:
             "counter": 0,
             "started_at": round(time.time(), 3),
         }
+        if request.query.get("method") == "wallet":  # the service's hint (like lang): offer the wallet first
+            data["method"] = "wallet"
         await self.store.create_flow(ref, State.PENDING, data, self.ttl)
         if self.metrics is not None:
             self.metrics.signin_started(service.id, frontend)
@@ -272,7 +279,7 @@ class FlowManager:
 
     # --- helpers -------------------------------------------------------------------------------------------------
 
-    def _lang(self, request: web.Request, flow: FlowRecord | None) -> str:
+    def language(self, request: web.Request, flow: FlowRecord | None) -> str:
         """A language chosen since (switch, cookie) before the one the flow began in."""
         chosen = chosen_language(request)
         if chosen is not None:
@@ -281,38 +288,38 @@ class FlowManager:
             return str(flow.data["language"])
         return negotiate_language(request)
 
-    def _same_browser(self, request: web.Request, flow: FlowRecord) -> bool:
+    def same_browser(self, request: web.Request, flow: FlowRecord) -> bool:
         cookie = request.cookies.get(self.cookie_name, "")
         if not _COOKIE_VALUE.fullmatch(cookie):
             return False
         return hmac.compare_digest(_digest(cookie), str(flow.data.get("browser", "")))
 
-    async def _flow(self, request: web.Request) -> FlowRecord | None:
+    async def flow_of(self, request: web.Request) -> FlowRecord | None:
         ref = request.match_info["ref"]
         if not _REF.fullmatch(ref):
             return None
         return await self.store.get_flow(ref)
 
-    def _service(self, flow: FlowRecord) -> Service:
+    def service_of(self, flow: FlowRecord) -> Service:
         service = self.config.services.by_id(str(flow.data["service"]))
         if service is None:  # the registry changed under a running flow (restart with a new config)
             raise RuntimeError("service of a pending flow is no longer registered")
         return service
 
-    def _context(self, flow: FlowRecord, lang: str) -> FlowContext:
+    def context_of(self, flow: FlowRecord, lang: str) -> FlowContext:
         state = flow.data.get("frontend_state") or {}
-        return FlowContext(flow.ref, self._service(flow), {str(k): str(v) for k, v in state.items()}, lang)
+        return FlowContext(flow.ref, self.service_of(flow), {str(k): str(v) for k, v in state.items()}, lang)
 
-    def _frontend(self, flow: FlowRecord) -> Frontend:
+    def frontend_of(self, flow: FlowRecord) -> Frontend:
         name = str(flow.data["frontend"])
         if name not in self.frontends:
             raise RuntimeError(f"frontend {name!r} of a pending flow is not available")
         return self.frontends[name]
 
-    def _not_found(self, request: web.Request) -> web.Response:
+    def not_found_page(self, request: web.Request) -> web.Response:
         return render_message(request, "not_found_title", "not_found_text", status=404)
 
-    def _used(self, request: web.Request, flow: FlowRecord | None) -> web.Response:
+    def used_page(self, request: web.Request, flow: FlowRecord | None) -> web.Response:
         return render_page(
             request,
             "message.html",
@@ -321,10 +328,10 @@ class FlowManager:
             text_key="used_text",
             values={},
             error_id=None,
-            lang=self._lang(request, flow),
+            lang=self.language(request, flow),
         )
 
-    def _wrong_browser(self, request: web.Request, flow: FlowRecord) -> web.Response:
+    def wrong_browser_page(self, request: web.Request, flow: FlowRecord) -> web.Response:
         return render_page(
             request,
             "message.html",
@@ -333,11 +340,11 @@ class FlowManager:
             text_key="wrong_browser_text",
             values={},
             error_id=None,
-            lang=self._lang(request, flow),
+            lang=self.language(request, flow),
         )
 
-    def _failure_page(self, request: web.Request, flow: FlowRecord, kind: FailureKind) -> web.Response:
-        lang = self._lang(request, flow)
+    def failure_page(self, request: web.Request, flow: FlowRecord, kind: FailureKind) -> web.Response:
+        lang = self.language(request, flow)
         title, body = FAILURE_TEXTS[kind][lang]
         return render_page(
             request,
@@ -350,7 +357,7 @@ class FlowManager:
             test_client=self.test_client_path is not None,
         )
 
-    async def _csrf_ok(self, request: web.Request, flow: FlowRecord) -> bool:
+    async def csrf_ok(self, request: web.Request, flow: FlowRecord) -> bool:
         """Whether the form carries the flow's token; a malformed body raises FormError (a 400 page)."""
         token = (await read_form(request)).get("csrf_token")
         return token is not None and hmac.compare_digest(token.encode(), str(flow.data["csrf"]).encode())
@@ -387,7 +394,7 @@ class FlowManager:
         else:
             self.metrics.signin_failed(service, frontend, result, step)
 
-    def _step(self, flow: FlowRecord, step: str, once: bool = False) -> None:
+    def count_step(self, flow: FlowRecord, step: str, once: bool = False) -> None:
         if self.metrics is not None:
             self.metrics.step(str(flow.data["service"]), str(flow.data["frontend"]), step, flow.ref if once else None)
 
@@ -410,7 +417,7 @@ class FlowManager:
 
         return too_many_requests(request, limited)
 
-    async def _mark_failed(self, flow: FlowRecord, from_state: str, kind: FailureKind) -> FlowRecord | None:
+    async def mark_failed(self, flow: FlowRecord, from_state: str, kind: FailureKind) -> FlowRecord | None:
         moved = await self.store.transition(flow.ref, from_state, State.FAILED, {"failure": kind.value})
         if moved is not None:
             log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), flow.data["service"], kind.value)
@@ -420,19 +427,23 @@ class FlowManager:
     # --- GET /signin/{ref} -----------------------------------------------------------------------------------
 
     async def start_page(self, request: web.Request) -> web.StreamResponse:
-        flow = await self._flow(request)
+        flow = await self.flow_of(request)
         if flow is None:
-            return self._not_found(request)
-        if not self._same_browser(request, flow):
-            return self._wrong_browser(request, flow)
+            return self.not_found_page(request)
+        if not self.same_browser(request, flow):
+            return self.wrong_browser_page(request, flow)
         if flow.state == State.FAILED:
-            return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
+            return self.failure_page(request, flow, FailureKind(flow.data["failure"]))
+        if flow.state in (State.WALLET, State.WALLET_VERIFYING, State.WALLET_VERIFIED):  # back from the wallet page
+            return web.Response(
+                status=303, headers={"Location": f"/signin/{flow.ref}/wallet", "Cache-Control": "no-store"}
+            )
         if flow.state not in (State.PENDING, State.STARTING, State.CARD):
-            return self._used(request, flow)
+            return self.used_page(request, flow)
         if flow.state == State.PENDING:
-            self._step(flow, "start_page", once=True)
-        lang = self._lang(request, flow)
-        service = self._service(flow)
+            self.count_step(flow, "start_page", once=True)
+        lang = self.language(request, flow)
+        service = self.service_of(flow)
         req = request_from_json(flow.data["request"])
         shown = sorted(released_attributes(service, req), key=lambda a: list(Attribute).index(a))
         attributes = [
@@ -446,6 +457,8 @@ class FlowManager:
         if self.test_client_path is not None:
             test_client_url = f"{self.test_client_path}?tcTokenURL={token_param}"
         remaining = max(1, int((flow.expires_at - time.time()) // 60))
+        wallet = self.config.wallet
+        wallet_offered = wallet is not None and wallet.offers_for(service, req.level_of_assurance)
         return render_page(
             request,
             "signin.html",
@@ -463,19 +476,22 @@ class FlowManager:
             ttl_minutes=remaining,
             cancel_url=f"/signin/{flow.ref}/cancel?lang={lang}",
             csrf_token=flow.data["csrf"],
+            card="card" in service.methods,
+            wallet_url=f"/signin/{flow.ref}/wallet?lang={lang}" if wallet_offered else None,
+            wallet_first=wallet_offered and (flow.data.get("method") == "wallet" or "card" not in service.methods),
         )
 
     # --- POST /signin/{ref}/cancel --------------------------------------------------------------------------
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
-        flow = await self._flow(request)
+        flow = await self.flow_of(request)
         if flow is None:
-            return self._not_found(request)
-        if not self._same_browser(request, flow):
-            return self._wrong_browser(request, flow)
-        if not await self._csrf_ok(request, flow):
+            return self.not_found_page(request)
+        if not self.same_browser(request, flow):
+            return self.wrong_browser_page(request, flow)
+        if not await self.csrf_ok(request, flow):
             return render_message(request, "csrf_title", "csrf_text", status=403)
-        for from_state in (State.PENDING, State.CARD, State.STARTING, State.FAILED):
+        for from_state in (State.PENDING, State.CARD, State.STARTING, State.WALLET, State.FAILED):
             moved = await self.store.transition(
                 flow.ref, from_state, State.RETURNED, {"failure": FailureKind.CANCELLED.value}
             )
@@ -483,9 +499,9 @@ class FlowManager:
                 log.info("flow cancelled flow=%s service=%s", ref_hash(flow.ref), flow.data["service"])
                 if from_state != State.FAILED:  # a failed flow was recorded when it failed
                     await self._ended(moved, FailureKind.CANCELLED.value, _FAILED_AT.get(from_state, from_state))
-                lang = self._lang(request, moved)
-                return await self._frontend(moved).fail(request, self._context(moved, lang), FailureKind.CANCELLED)
-        return self._used(request, flow)
+                lang = self.language(request, moved)
+                return await self.frontend_of(moved).fail(request, self.context_of(moved, lang), FailureKind.CANCELLED)
+        return self.used_page(request, flow)
 
     # --- GET /eid/tctoken/{ref} ----------------------------------------------------------------------------
 
@@ -513,7 +529,7 @@ class FlowManager:
         if flow is None:
             log.info("tc token for unknown, expired or moved flow flow=%s", ref_hash(ref))
             return await self._miss(request, "tctoken") or error_token()
-        self._step(flow, "tctoken")
+        self.count_step(flow, "tctoken")
         req = card_request(request_from_json(flow.data["request"]))
         try:
             async with asyncio.timeout(self.backend_timeout):
@@ -525,7 +541,7 @@ class FlowManager:
             log.warning(
                 "useID failed flow=%s service=%s error=%s", ref_hash(ref), flow.data["service"], type(exc).__name__
             )
-            await self._mark_failed(flow, State.STARTING, kind)
+            await self.mark_failed(flow, State.STARTING, kind)
             return error_token()
         moved = await self.store.transition(
             ref,
@@ -537,7 +553,7 @@ class FlowManager:
         if moved is None:
             # Either the eID-Server handed out a session ID it had used before, or the flow moved.
             log.error("eID session refused (reused session ID or moved flow) flow=%s", ref_hash(ref))
-            await self._mark_failed(flow, State.STARTING, FailureKind.SERVER_ERROR)
+            await self.mark_failed(flow, State.STARTING, FailureKind.SERVER_ERROR)
             return error_token()
         token = build_tc_token(
             TcToken(
@@ -561,28 +577,28 @@ class FlowManager:
         blocked = self._blocked(request, "refresh")
         if blocked is not None:
             return blocked
-        flow = await self._flow(request)
+        flow = await self.flow_of(request)
         if flow is None:
-            return await self._miss(request, "refresh") or self._not_found(request)
-        if not self._same_browser(request, flow):
+            return await self._miss(request, "refresh") or self.not_found_page(request)
+        if not self.same_browser(request, flow):
             if is_browser_navigation(request.headers):
                 return await self._other_browser(request, flow)
             # AusweisApp's own requests (following redirects) carry no browser cookie: they change nothing.
-            return self._wrong_browser(request, flow)
+            return self.wrong_browser_page(request, flow)
         if flow.state == State.FAILED:
-            return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
+            return self.failure_page(request, flow, FailureKind(flow.data["failure"]))
         client_kind: FailureKind | None = None
         if request.query.get("ResultMajor") == "error":
             client_kind = refresh_failure_kind(request.query.get("ResultMinor"))
         if flow.state == State.PENDING:
             # The TC Token was never fetched: the client failed before reaching us.
-            moved = await self._mark_failed(flow, State.PENDING, client_kind or FailureKind.COMMUNICATION)
-            return self._failure_page(request, moved or flow, client_kind or FailureKind.COMMUNICATION)
+            moved = await self.mark_failed(flow, State.PENDING, client_kind or FailureKind.COMMUNICATION)
+            return self.failure_page(request, moved or flow, client_kind or FailureKind.COMMUNICATION)
         # CARD -> FETCHING is the one-time use of the refresh: the state never returns to CARD.
         fetching = await self.store.transition(flow.ref, State.CARD, State.FETCHING)
         if fetching is None:
-            return self._used(request, flow)
-        self._step(fetching, "refresh")
+            return self.used_page(request, flow)
+        self.count_step(fetching, "refresh")
         return await self._complete(request, fetching, client_kind)
 
     async def _other_browser(self, request: web.Request, flow: FlowRecord) -> web.StreamResponse:
@@ -595,7 +611,7 @@ class FlowManager:
         an error, and this browser a warning. Before the card step nothing is at stake and nothing changes.
         """
         for from_state in (State.CARD, State.FETCHING):
-            if await self._mark_failed(flow, from_state, FailureKind.OTHER_BROWSER) is not None:
+            if await self.mark_failed(flow, from_state, FailureKind.OTHER_BROWSER) is not None:
                 log.warning(
                     "refresh opened in another browser after the card step; flow ended flow=%s service=%s",
                     ref_hash(flow.ref),
@@ -609,7 +625,7 @@ class FlowManager:
                     text_key="relay_text",
                     values={},
                     error_id=None,
-                    lang=self._lang(request, flow),
+                    lang=self.language(request, flow),
                 )
         current = await self.store.get_flow(flow.ref)
         if current is not None and current.state in (State.DONE, State.RETURNED):
@@ -618,8 +634,8 @@ class FlowManager:
                 ref_hash(flow.ref),
                 flow.data["service"],
             )
-            return self._used(request, current)
-        return self._wrong_browser(request, current or flow)
+            return self.used_page(request, current)
+        return self.wrong_browser_page(request, current or flow)
 
     async def _hold(self, ref: str, seconds: float) -> None:
         """Wait up to ``seconds`` while the flow stays in FETCHING (it may be ended meanwhile)."""
@@ -650,7 +666,7 @@ class FlowManager:
     async def _complete(
         self, request: web.Request, flow: FlowRecord, client_kind: FailureKind | None
     ) -> web.StreamResponse:
-        service = self._service(flow)
+        service = self.service_of(flow)
         req = request_from_json(flow.data["request"])
         kind: FailureKind
         try:
@@ -711,18 +727,18 @@ class FlowManager:
         compare-and-set ``from_state`` -> DONE (with ``changes``, e.g. removing what waited for the
         browser), the audit record before anything is released (the trail fails closed), the frontend's
         answer. A flow that moved meanwhile (ended by another browser, used) releases nothing."""
-        service = self._service(flow)
+        service = self.service_of(flow)
         attributes = released_attributes(service, request_from_json(flow.data["request"]))
         done = await self.store.transition(flow.ref, from_state, State.DONE, changes)
         if done is None:
             current = await self.store.get_flow(flow.ref)
             if current is not None and current.state == State.FAILED:
-                return self._failure_page(request, current, FailureKind(current.data["failure"]))
-            return self._used(request, flow)
+                return self.failure_page(request, current, FailureKind(current.data["failure"]))
+            return self.used_page(request, flow)
         await self._ended(done, "success", step, attributes=attributes, pseudonym=pseudonym)
         log.info("flow succeeded flow=%s service=%s attributes=%d", ref_hash(flow.ref), service.id, len(attributes))
-        lang = self._lang(request, flow)
-        return await self._frontend(flow).finish(request, self._context(flow, lang), released, pseudonym)
+        lang = self.language(request, flow)
+        return await self.frontend_of(flow).finish(request, self.context_of(flow, lang), released, pseudonym)
 
     async def end_failed(
         self,
@@ -742,15 +758,15 @@ class FlowManager:
         if failed is not None:
             await self._ended(failed, kind.value, step)
         log.info("flow failed flow=%s service=%s result=%s", ref_hash(flow.ref), flow.data["service"], kind.value)
-        return self._failure_page(request, failed or flow, kind)
+        return self.failure_page(request, failed or flow, kind)
 
     # --- GET /eid/error/{ref} (CommunicationErrorAddress) --------------------------------------------------
 
     async def communication_error(self, request: web.Request) -> web.StreamResponse:
-        flow = await self._flow(request)
+        flow = await self.flow_of(request)
         if flow is None:
             return render_message(request, "comm_error_title", "comm_error_text", status=200)
-        if not self._same_browser(request, flow):
+        if not self.same_browser(request, flow):
             return render_page(
                 request,
                 "message.html",
@@ -759,35 +775,35 @@ class FlowManager:
                 text_key="comm_error_text",
                 values={},
                 error_id=None,
-                lang=self._lang(request, flow),
+                lang=self.language(request, flow),
             )
         if flow.state == State.FAILED:
-            return self._failure_page(request, flow, FailureKind(flow.data["failure"]))
+            return self.failure_page(request, flow, FailureKind(flow.data["failure"]))
         kind = FailureKind.COMMUNICATION
         if request.query.get("ResultMajor") == "error" and request.query.get("ResultMinor"):
             kind = refresh_failure_kind(request.query.get("ResultMinor"))
         for from_state in (State.PENDING, State.STARTING, State.CARD):
-            moved = await self._mark_failed(flow, from_state, kind)
+            moved = await self.mark_failed(flow, from_state, kind)
             if moved is not None:
-                return self._failure_page(request, moved, kind)
-        return self._used(request, flow)
+                return self.failure_page(request, moved, kind)
+        return self.used_page(request, flow)
 
     # --- POST /eid/return/{ref} -------------------------------------------------------------------------------
 
     async def return_failure(self, request: web.Request) -> web.StreamResponse:
-        flow = await self._flow(request)
+        flow = await self.flow_of(request)
         if flow is None:
-            return self._not_found(request)
-        if not self._same_browser(request, flow):
-            return self._wrong_browser(request, flow)
-        if not await self._csrf_ok(request, flow):
+            return self.not_found_page(request)
+        if not self.same_browser(request, flow):
+            return self.wrong_browser_page(request, flow)
+        if not await self.csrf_ok(request, flow):
             return render_message(request, "csrf_title", "csrf_text", status=403)
         moved = await self.store.transition(flow.ref, State.FAILED, State.RETURNED)
         if moved is None:
-            return self._used(request, flow)
+            return self.used_page(request, flow)
         kind = FailureKind(moved.data["failure"])
-        lang = self._lang(request, moved)
-        return await self._frontend(moved).fail(request, self._context(moved, lang), kind)
+        lang = self.language(request, moved)
+        return await self.frontend_of(moved).fail(request, self.context_of(moved, lang), kind)
 
 
 #: The funnel step at which a flow leaving ``state`` for FAILED stopped (the failure metric's label).
@@ -796,6 +812,8 @@ _FAILED_AT: Final = {
     State.STARTING: "tctoken",
     State.CARD: "card",
     State.FETCHING: "refresh",
+    State.WALLET: "wallet",
+    State.WALLET_VERIFYING: "wallet_response",
 }
 
 

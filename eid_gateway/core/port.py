@@ -48,6 +48,14 @@ class FailureKind(enum.Enum):
     #: After the card step a browser other than the one that began the sign-in opened its refresh
     #: address: the mark of a relayed sign-in (see eid_gateway.web.navigation), so the flow ends.
     OTHER_BROWSER = "other_browser"
+    #: The EUDI wallet (eid_gateway.wallet): the citizen declined in the wallet; the presented PID was
+    #: refused by a check (signature, trust, key binding, disclosures, type); it has expired; it was
+    #: revoked on its status list; its status list could not be fetched or checked (never an accept).
+    WALLET_CANCELLED = "wallet_cancelled"
+    CREDENTIAL_REJECTED = "credential_rejected"
+    CREDENTIAL_EXPIRED = "credential_expired"
+    CREDENTIAL_REVOKED = "credential_revoked"
+    CREDENTIAL_STATUS_UNKNOWN = "credential_status_unknown"
 
 
 class EidError(Exception):

@@ -83,9 +83,11 @@ def _lang(request: web.Request, fallback: str | None = None) -> str:
 
 
 class DemoHandlers:
-    def __init__(self, prefix: str, *, oidc_enabled: bool = False) -> None:
+    def __init__(self, prefix: str, *, oidc_enabled: bool = False, wallet_enabled: bool = False) -> None:
         self.prefix = prefix
         self.oidc_enabled = oidc_enabled
+        #: The gateway offers the demo service the EUDI wallet: a button that asks for it first.
+        self.wallet_enabled = wallet_enabled
 
     def _again(self, lang: str) -> str:
         return f"{self.prefix}/?{urlencode({'lang': lang})}"
@@ -107,9 +109,18 @@ class DemoHandlers:
         lang = _lang(request)
         login = f"{self.prefix}/login?{urlencode({'lang': lang})}"
         oidc_login = f"{self.prefix}/oidc/login?{urlencode({'lang': lang})}" if self.oidc_enabled else None
+        wallet_login = (
+            f"{self.prefix}/login?{urlencode({'lang': lang, 'method': 'wallet'})}" if self.wallet_enabled else None
+        )
         other = "en" if lang == "de" else "de"
         return pages.render(
-            request, "demo_start.html", lang, switch_url=self._again(other), login_url=login, oidc_login_url=oidc_login
+            request,
+            "demo_start.html",
+            lang,
+            switch_url=self._again(other),
+            login_url=login,
+            oidc_login_url=oidc_login,
+            wallet_login_url=wallet_login,
         )
 
     async def legal(self, request: web.Request) -> web.StreamResponse:
@@ -137,6 +148,8 @@ class DemoHandlers:
             # the documented language hint (docs/saml.md): outside the signed parameters, so the
             # gateway's pages speak the language the citizen chose here
             url += "&" + urlencode({"lang": lang})
+            if self.wallet_enabled and request.query.get("method") == "wallet":
+                url += "&method=wallet"  # a hint like lang: the gateway's start page offers the wallet first
         except MetadataUnavailable as exc:
             log.warning("demo: gateway metadata unavailable: %s", exc)
             return self._error(request, lang, "unavailable", [], 502)
@@ -231,7 +244,12 @@ def create_demo_app(config: GatewayConfig, *, prefix: str = DEFAULT_PREFIX) -> w
     The OIDC relying party (:func:`demo_oidc_routes`) is mounted beside it by the composing app."""
     settings = demo_settings(config, prefix)
     app = web.Application()
-    handlers = DemoHandlers(prefix, oidc_enabled=demo_oidc_client(config, prefix) is not None)
+    service = config.services.by_id(config.demo.service_id) if config.demo.service_id else None
+    handlers = DemoHandlers(
+        prefix,
+        oidc_enabled=demo_oidc_client(config, prefix) is not None,
+        wallet_enabled=config.wallet is not None and service is not None and config.wallet.offers(service),
+    )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         http = aiohttp.ClientSession()

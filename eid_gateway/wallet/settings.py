@@ -28,11 +28,10 @@ from eid_gateway.settings_base import (
     Text,
     problem,
 )
+from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
 from eid_gateway.wallet.trust import TrustList, TrustListError
 from saml.keys import KeyPair
 
-#: The PID types accepted unless configured: the EUDI PID rulebook's SD-JWT VC type and the German one.
-DEFAULT_VCT_VALUES: Final = ("urn:eudi:pid:1", "urn:eudi:pid:de:1")
 #: The wallet's invocation scheme (OpenID4VP 1.0 §13.1); tests and the demo point it at the test wallet.
 DEFAULT_INVOCATION_URL: Final = "openid4vp://"
 #: Card and wallet: the values of a service's ``methods``.
@@ -62,6 +61,10 @@ class WalletSettings:
     def offers(self, service: Service) -> bool:
         """Whether ``service`` may be signed in with the wallet (it lists it, and it is switched on)."""
         return self.enabled and "wallet" in service.methods
+
+    def offers_for(self, service: Service, requested: LevelOfAssurance) -> bool:
+        """:meth:`offers`, for a request asking ``requested``: the wallet's level must reach it."""
+        return self.offers(service) and LOA_RANK[requested] <= LOA_RANK[self.level_of_assurance]
 
 
 def _invocation_url(value: str) -> str:

@@ -14,7 +14,8 @@ from certs.devpki import generate_ca, write_private
 from eid_gateway.config import parse_config
 from eid_gateway.identity import LevelOfAssurance
 from eid_gateway.settings_base import ConfigError
-from eid_gateway.wallet.settings import DEFAULT_INVOCATION_URL, DEFAULT_VCT_VALUES
+from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
+from eid_gateway.wallet.settings import DEFAULT_INVOCATION_URL
 from saml.keys import key_pair_to_pem
 
 

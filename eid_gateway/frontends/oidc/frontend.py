@@ -76,6 +76,11 @@ _FAILURES: dict[FailureKind, tuple[str, str]] = {
     FailureKind.COMMUNICATION: ("temporarily_unavailable", "the eID service could not be reached"),
     FailureKind.SERVER_ERROR: ("server_error", "the eID service failed"),
     FailureKind.OTHER_BROWSER: ("access_denied", "the sign-in was continued in another browser and ended"),
+    FailureKind.WALLET_CANCELLED: ("access_denied", "the citizen declined in the wallet"),
+    FailureKind.CREDENTIAL_REJECTED: ("access_denied", "the wallet's credential was not accepted"),
+    FailureKind.CREDENTIAL_EXPIRED: ("access_denied", "the wallet's credential has expired"),
+    FailureKind.CREDENTIAL_REVOKED: ("access_denied", "the wallet's credential has been revoked"),
+    FailureKind.CREDENTIAL_STATUS_UNKNOWN: ("temporarily_unavailable", "the credential's status could not be checked"),
 }
 
 

@@ -1,0 +1,258 @@
+"""Issue 18, end to end without a real browser: demo service -> gateway -> the test wallet process
+(``eid-gateway wallet-sim``) -> SAML Response / OIDC ID token, and every way a wallet answer is refused.
+
+The browser is the scripted one (helpers.gateway); the wallet is the separate process, which issues its
+PIDs with the IETF reference SD-JWT library and answers the gateway's signed request object. Chromium
+(same-device clicks, the QR code read from a screenshot) is in test_wallet_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+
+from eid_gateway.flow import State
+from eid_gateway.store.sqlite import SqliteStore
+from eid_gateway.wallet_sim.wallet import Tamper
+from helpers.gateway import Browser, Gateway, Page, StartGateway, deliver
+from helpers.saml_post import status_on
+from helpers.wallet_sim import WalletSim, wallet_sim  # noqa: F401 - the fixture
+from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
+
+
+def with_wallet(
+    sim: WalletSim, *, methods: str = '["card", "wallet"]', loa: str = "substantial"
+) -> Callable[[str], str]:
+    """The example config plus [wallet] (trust list = the test PID provider's CA, invocation URL = the
+    test wallet's page) and the demo service offering ``methods`` at level ``loa``."""
+
+    def edit(text: str) -> str:
+        text = text.replace('\nid = "demo"\n', f'\nid = "demo"\nmethods = {methods}\nlevel_of_assurance = "{loa}"\n', 1)
+        return (
+            text
+            + f'''
+[wallet]
+trust_list = "{sim.ca_path}"
+signing_key = "certs/wallet-request.key"
+signing_cert = "certs/wallet-request.crt"
+invocation_url = "{sim.authorize_url}"
+'''
+        )
+
+    return edit
+
+
+async def wallet_page(browser: Browser, gw: Gateway, *, button: str = "signin") -> Page:
+    """Demo -> start page -> "Mit der EUDI-Wallet anmelden" -> the wallet page."""
+    demo = await browser.get(gw.url("/demo/"))
+    [link] = [a for a in demo.doc().iter("a") if a.get("id") == button]
+    start = await browser.get(gw.url(str(link.get("href"))))
+    assert start.status == 200 and urlsplit(start.url).path.startswith("/signin/"), start.text
+    [index] = [i for i, f in enumerate(start.forms()) if str(f.action).split("?")[0].endswith("/wallet")]
+    page = await browser.submit(start, index)
+    assert page.status == 200, page.text
+    assert urlsplit(page.url).path.endswith("/wallet")
+    return page
+
+
+def invocation(page: Page, *, same_device: bool) -> str:
+    if same_device:
+        [link] = [a for a in page.doc().iter("a") if a.get("id") == "wallet-same-device"]
+        return str(link.get("href"))
+    [code] = [c for c in page.doc().iter("code") if c.get("id") == "wallet-cross-device-url"]
+    return str(code.text)
+
+
+async def continue_(browser: Browser, page: Page) -> Page:
+    """The wallet page's "Weiter" (a GET form): what the citizen presses after sharing in the wallet."""
+    [form] = [f for f in page.forms() if f.get("id") == "wallet-continue"]
+    fields = {str(i.name): str(i.value) for i in form.inputs if i.name}
+    query = "&".join(f"{k}={v}" for k, v in fields.items())
+    return await browser.get(f"{urlsplit(page.url).scheme}://{urlsplit(page.url).netloc}{form.action}?{query}")
+
+
+def demo_table(page: Page) -> dict[str, str]:
+    return {str(row.findtext("th")): str(row.findtext("td")) for row in page.doc().iter("tr")}
+
+
+async def test_the_demo_offers_the_wallet_only_when_the_gateway_has_one(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway()
+    demo = await browser.get(gw.url("/demo/"))
+    assert "signin-wallet" not in demo.text and "EUDI" not in demo.text
+    start = await browser.get(gw.url("/demo/login"))
+    assert "Mit der EUDI-Wallet anmelden" not in start.text and "/wallet" not in start.text
+
+
+@pytest.mark.parametrize("person", ["erika", "andre"])
+async def test_cross_device_saml_sign_in_releases_only_registered_attributes(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim, person: str
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await wallet_page(browser, gw, button="signin-wallet")
+    assert "<svg" in page.text and 'role="img"' in page.text  # the QR code, with its text alternative
+    url = invocation(page, same_device=False)
+    assert url.startswith(wallet_sim.authorize_url + "?client_id=x509_hash%3A")
+    request_uri = parse_qs(urlsplit(url).query)["request_uri"][0]
+    assert request_uri.startswith(gw.url("/wallet/request/")) and "device=same" not in request_uri
+
+    not_yet = await continue_(browser, page)  # nothing shared yet: said clearly, nothing changes
+    assert not_yet.status == 200 and "Noch nicht freigegeben" in not_yet.text
+
+    answer = await wallet_sim.present(url, person=person)
+    assert answer["status"] == 200 and answer.get("redirect_uri") is None  # cross-device: no redirect
+    # the wallet was asked only for the demo's registered claims (no nationality, no birth place)
+    asked = {tuple(p) for p in answer.get("requested_paths", [])} if "requested_paths" in answer else None
+    if asked is not None:
+        assert ("nationalities",) not in asked and ("place_of_birth",) not in asked
+
+    post_page = await continue_(browser, page)
+    assert post_page.status == 200, post_page.text
+    result = await deliver(browser, post_page)
+    assert result.status == 200, result.text
+    table = demo_table(result)
+    assert (table["Familienname"], table["Vornamen"]) == {
+        "erika": ("MUSTERMANN", "ERIKA"),
+        "andre": ("MUSTERMANN", "ANDRÉ"),
+    }[person]
+    assert table["Vertrauensniveau"] == "substanziell (eIDAS)"  # the wallet's level, not the card's "hoch"
+    assert re.fullmatch(r"[a-z2-7]{52}", table["Pseudonym bei diesem Dienst"])  # per-service, from the holder key
+    # only the registered attributes (the demo: names, birth date, address, pseudonym)
+    assert set(table) == {
+        "Familienname",
+        "Vornamen",
+        "Geburtsdatum",
+        "Anschrift",
+        "Pseudonym bei diesem Dienst",
+        "Vertrauensniveau",
+        "Verschlüsselt übertragen",
+        "Angemeldet über",
+    }
+
+
+async def test_same_device_returns_the_browser_that_began_and_no_other(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await wallet_page(browser, gw)
+    url = invocation(page, same_device=True)
+    assert "device%3Dsame" in url
+    answer = await wallet_sim.present(url, person="erika")
+    redirect = answer["redirect_uri"]
+    assert answer["status"] == 200 and redirect.startswith(gw.url("/wallet/done/"))
+    async with aiohttp.ClientSession() as other:  # another browser cannot pick the result up
+        async with other.get(redirect, allow_redirects=False) as response:
+            assert response.status == 403
+            assert "anderen Browser" in await response.text() or "browser" in (await response.text()).lower()
+    post_page = await browser.get(redirect)
+    result = await deliver(browser, post_page)
+    assert demo_table(result)["Familienname"] == "MUSTERMANN"
+    again = await browser.get(redirect)  # handed over once
+    assert again.status in (404, 410)
+
+
+async def test_nothing_personal_stays_in_the_store_after_hand_over(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await wallet_page(browser, gw)
+    ref = urlsplit(page.url).path.split("/")[2]
+    await wallet_sim.present(invocation(page, same_device=False), person="erika")
+    store = SqliteStore(gw.config.store.path)  # the gateway's own store file, read beside it
+    waiting = await store.get_flow(ref)
+    assert waiting is not None and waiting.state == State.WALLET_VERIFIED
+    assert "MUSTERMANN" not in repr(waiting.data) and "ERIKA" not in repr(waiting.data)  # sealed while it waits
+    await deliver(browser, await continue_(browser, page))
+    done = await store.get_flow(ref)
+    assert done is not None and done.state == State.DONE
+    assert "wallet_pid" not in done.data
+    await store.close()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "person", "title", "status"),
+    [
+        (Tamper.FORGED_ISSUER, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.UNTRUSTED_CA, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.WRONG_NONCE, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.WRONG_AUDIENCE, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.TAMPERED_DISCLOSURE, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.DUPLICATED_DISCLOSURE, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.STALE_KB, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (None, "expired", "Nachweis abgelaufen", STATUS_AUTHN_FAILED),
+        (None, "revoked", "Nachweis widerrufen", STATUS_AUTHN_FAILED),
+        (Tamper.CANCEL, "erika", "Freigabe abgelehnt", STATUS_REQUEST_DENIED),
+        (Tamper.CANCEL_UNENCRYPTED, "erika", "Freigabe abgelehnt", STATUS_REQUEST_DENIED),
+    ],
+    ids=lambda v: getattr(v, "value", v) if not isinstance(v, str) or not v.startswith("urn:") else None,
+)
+async def test_a_refused_wallet_answer_is_a_clear_page_and_a_protocol_error(
+    start_gateway: StartGateway,
+    browser: Browser,
+    wallet_sim: WalletSim,
+    tamper: Tamper | None,
+    person: str,
+    title: str,
+    status: str,
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await wallet_page(browser, gw)
+    answer = await wallet_sim.present(invocation(page, same_device=True), person=person, tamper=tamper)
+    cancelled = tamper in (Tamper.CANCEL, Tamper.CANCEL_UNENCRYPTED)
+    assert answer["status"] == (200 if cancelled else 400), answer
+    body = json.loads(answer["body"])
+    if not cancelled:  # the wallet hears of the refusal (OAuth error), and still sends the browser back
+        assert body["error"] == "invalid_request" and body["error_description"], body
+    redirect = body["redirect_uri"]
+    assert redirect.startswith(gw.url("/wallet/done/"))
+    failure = await browser.get(redirect)
+    assert failure.status == 200 and title in failure.text, failure.text
+    assert "MUSTERMANN" not in failure.text
+    post_page = await browser.submit(failure)  # "return to the service"
+    # on the wire: the signed error Response's status codes
+    saml_status = status_on(post_page, [gw.config.keys.saml_signing.certificate])
+    assert (saml_status.code, saml_status.sub_code) == (STATUS_RESPONDER, status)
+    result = await deliver(browser, post_page)
+    assert result.status == 200 and "MUSTERMANN" not in result.text
+
+
+async def test_a_presentation_replayed_into_another_flow_is_refused(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    first = await wallet_page(browser, gw)
+    answer = await wallet_sim.present(invocation(first, same_device=False), person="erika")
+    assert answer["status"] == 200
+    second = await wallet_page(browser, gw)
+    second_url = invocation(second, same_device=False)
+    tx = urlsplit(parse_qs(urlsplit(second_url).query)["request_uri"][0]).path.rsplit("/", 1)[1]
+    async with aiohttp.ClientSession() as attacker:  # the captured form, posted to the second flow
+        async with attacker.post(gw.url(f"/wallet/response/{tx}"), data=answer["form"]) as response:
+            assert response.status == 400
+            assert (await response.json())["error"] == "invalid_request"
+    failure = await continue_(browser, second)
+    assert "Nachweis nicht anerkannt" in failure.text
+    # and the first flow's own answer cannot be posted again either
+    first_tx = urlsplit(answer["response_uri"]).path.rsplit("/", 1)[1]
+    async with aiohttp.ClientSession() as attacker:
+        async with attacker.post(gw.url(f"/wallet/response/{first_tx}"), data=answer["form"]) as response:
+            assert response.status == 400
+
+
+async def test_a_card_only_service_cannot_be_made_to_use_the_wallet(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim, tmp_path: Path
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim, methods='["card"]'))
+    start = await browser.get(gw.url("/demo/login"))
+    assert "Mit der EUDI-Wallet anmelden" not in start.text
+    ref = urlsplit(start.url).path.split("/")[2]
+    csrf = start.doc().xpath("//input[@name='csrf_token']/@value")[0]
+    async with browser.session.post(gw.url(f"/signin/{ref}/wallet"), data={"csrf_token": csrf}) as response:
+        assert response.status == 404  # a service without the wallet cannot be made to use it
