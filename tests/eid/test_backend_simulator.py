@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import unused_port
 from lxml import etree
 
 from eid_gateway.backends.tr03130 import Tr03130Client
@@ -267,11 +268,27 @@ async def test_connection_refused_is_unavailable(gateway_key: KeyPair, server_ke
         await client.close()
 
 
-async def _serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> tuple[str, TestServer]:
+@asynccontextmanager
+async def _client_against(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    gateway_key: KeyPair,
+    server_key: KeyPair,
+    timeout: float = 2,
+) -> AsyncIterator[Tr03130Client]:
+    """A Tr03130Client whose eID-Server is ``handler`` on a loopback port; both closed afterwards."""
     app = web.Application()
     app.router.add_post("/eID", handler)
     server = await start_server(app)
-    return f"http://127.0.0.1:{server.port}/eID", server
+    client = Tr03130Client(f"http://127.0.0.1:{server.port}/eID", gateway_key, server_key.certificate, timeout=timeout)
+    try:
+        yield client
+    finally:
+        await client.close()
+        await server.close()
+
+
+#: A session as useID left it, for getResult against a fake server.
+SESSION = EidSession("ab" * 32, "https://x/paos", None, None)
 
 
 async def test_slow_server_is_unavailable_and_use_id_not_retried(gateway_key: KeyPair, server_key: KeyPair) -> None:
@@ -283,18 +300,13 @@ async def test_slow_server_is_unavailable_and_use_id_not_retried(gateway_key: Ke
         await asyncio.sleep(2)
         return web.Response(text="late")
 
-    url, server = await _serve(slow)
-    client = Tr03130Client(url, gateway_key, server_key.certificate, timeout=0.3)
-    try:
+    async with _client_against(slow, gateway_key, server_key, timeout=0.3) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(EidServerUnavailable):
             await client.start_session(EidRequest(required=ALL_DATA))
         assert loop.time() - started < 1.5
         assert calls == 1
-    finally:
-        await client.close()
-        await server.close()
 
 
 @pytest.mark.parametrize(
@@ -320,14 +332,9 @@ async def test_malformed_answers(
     async def handler(request: web.Request) -> web.Response:
         return web.Response(status=status, body=body, content_type=content_type)
 
-    url, server = await _serve(handler)
-    client = Tr03130Client(url, gateway_key, server_key.certificate, timeout=2)
-    try:
+    async with _client_against(handler, gateway_key, server_key) as client:
         with pytest.raises(expected):
-            await client.fetch_result(EidSession("ab" * 32, "https://x/paos", None, None), 1)
-    finally:
-        await client.close()
-        await server.close()
+            await client.fetch_result(SESSION, 1)
 
 
 def _answer(key: KeyPair | None, personal: PersonalData) -> bytes:
@@ -349,14 +356,9 @@ async def test_forged_or_unsigned_answers_refused(
             body = _answer(server_key, PersonalData(given_names="ERIKA")).replace(b"ERIKA", b"MALLO")
         return web.Response(body=body, content_type="text/xml")
 
-    url, server = await _serve(handler)
-    client = Tr03130Client(url, gateway_key, server_key.certificate, timeout=2)
-    try:
+    async with _client_against(handler, gateway_key, server_key) as client:
         with pytest.raises(EidProtocolError):
-            await client.fetch_result(EidSession("ab" * 32, "https://x/paos", None, None), 1)
-    finally:
-        await client.close()
-        await server.close()
+            await client.fetch_result(SESSION, 1)
 
 
 async def test_genuine_answer_from_fake_server_is_accepted(gateway_key: KeyPair, server_key: KeyPair) -> None:
@@ -365,14 +367,9 @@ async def test_genuine_answer_from_fake_server_is_accepted(gateway_key: KeyPair,
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=_answer(server_key, PersonalData(given_names="ERIKA")), content_type="text/xml")
 
-    url, server = await _serve(handler)
-    client = Tr03130Client(url, gateway_key, server_key.certificate, timeout=2)
-    try:
-        identity = await client.fetch_result(EidSession("ab" * 32, "https://x/paos", None, None), 1)
+    async with _client_against(handler, gateway_key, server_key) as client:
+        identity = await client.fetch_result(SESSION, 1)
         assert identity.given_names == "ERIKA"
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def test_psk_swapped_by_server_refused(gateway_key: KeyPair, server_key: KeyPair) -> None:
@@ -394,14 +391,9 @@ async def test_psk_swapped_by_server_refused(gateway_key: KeyPair, server_key: K
         answer = sim.core.handle_soap(resigned, request.headers.get("SOAPAction"))
         return web.Response(status=answer.status, body=answer.body, content_type="text/xml")
 
-    url, server = await _serve(handler)
-    client = Tr03130Client(url, gateway_key, server_key.certificate, timeout=2)
-    try:
+    async with _client_against(handler, gateway_key, server_key) as client:
         with pytest.raises(EidProtocolError):
             await client.start_session(EidRequest(required=ALL_DATA))
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def test_signed_answer_of_the_wrong_kind_refused(gateway_key: KeyPair, server_key: KeyPair) -> None:
@@ -411,14 +403,9 @@ async def test_signed_answer_of_the_wrong_kind_refused(gateway_key: KeyPair, ser
         payload = build_get_server_info_response(GetServerInfoResponse("x", 1, 0))
         return web.Response(body=sign_envelope(soap_envelope(payload), server_key), content_type="text/xml")
 
-    url, server = await _serve(handler)
-    client = Tr03130Client(url, gateway_key, server_key.certificate, timeout=2)
-    try:
+    async with _client_against(handler, gateway_key, server_key) as client:
         with pytest.raises(EidProtocolError):
-            await client.fetch_result(EidSession("ab" * 32, "https://x/paos", None, None), 1)
-    finally:
-        await client.close()
-        await server.close()
+            await client.fetch_result(SESSION, 1)
 
 
 async def test_replayed_old_answer_refused(gateway_key: KeyPair, server_key: KeyPair) -> None:
@@ -435,14 +422,9 @@ async def test_replayed_old_answer_refused(gateway_key: KeyPair, server_key: Key
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=old, content_type="text/xml")
 
-    url, server = await _serve(handler)
-    client = Tr03130Client(url, gateway_key, server_key.certificate, timeout=2)
-    try:
+    async with _client_against(handler, gateway_key, server_key) as client:
         with pytest.raises(EidProtocolError):
-            await client.fetch_result(EidSession("ab" * 32, "https://x/paos", None, None), 1)
-    finally:
-        await client.close()
-        await server.close()
+            await client.fetch_result(SESSION, 1)
 
 
 async def test_no_personal_data_in_logs(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
