@@ -218,7 +218,8 @@ def _check_issuer_jwt(
     header, payload = jwt.header, jwt.payload
     if "crit" in header:
         raise _reject(RejectReason.CRITICAL, "the issuer JWT has critical header parameters")
-    if header.get("typ") not in ISSUER_TYPES:
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ not in ISSUER_TYPES:
         raise _reject(RejectReason.MALFORMED, "the issuer JWT's typ is not dc+sd-jwt")
     if header.get("alg") != ES256:
         raise _reject(RejectReason.ISSUER_SIGNATURE, "the issuer JWT is not ES256")
@@ -228,7 +229,8 @@ def _check_issuer_jwt(
         raise _reject(RejectReason.ISSUER_SIGNATURE, "the issuer signature does not verify")
     if payload.get("_sd_alg", SD_ALG) != SD_ALG:
         raise _reject(RejectReason.MALFORMED, "unsupported _sd_alg")
-    if payload.get("vct") not in vct_values:
+    vct = payload.get("vct")
+    if not isinstance(vct, str) or vct not in vct_values:
         raise _reject(RejectReason.VCT, "not an accepted PID type")
     nbf, iat, exp = _int_claim(payload, "nbf"), _int_claim(payload, "iat"), _int_claim(payload, "exp")
     if (nbf is not None and nbf > now + leeway) or (iat is not None and iat > now + leeway):

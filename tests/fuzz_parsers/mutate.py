@@ -385,7 +385,7 @@ def _json_edit(rng: random.Random, doc: Any) -> Any:
     paths = list(_json_paths(doc))
     path = rng.choice(paths)
     if not path:
-        return rng.choice(_JSON_VALUES + ([doc],))
+        return copy.deepcopy(rng.choice(_JSON_VALUES + ([doc],)))  # never a shared value: later edits mutate it
     holder = doc
     for key in path[:-1]:
         holder = holder[key]
@@ -394,11 +394,13 @@ def _json_edit(rng: random.Random, doc: Any) -> Any:
     if op == 0 and isinstance(holder, dict):
         del holder[key]
     elif op == 1 and isinstance(holder, list):
-        holder.append(copy.deepcopy(holder[key]) if rng.random() < 0.7 else rng.choice(_JSON_VALUES))
+        holder.append(copy.deepcopy(holder[key] if rng.random() < 0.7 else rng.choice(_JSON_VALUES)))
     elif op == 2:
         holder[key] = [holder[key]] if rng.random() < 0.5 else {"v": holder[key]}
     elif op == 3 and isinstance(holder, dict):
-        holder[rng.choice(("extra", "status", "card", "readers", "seq", key + "_"))] = rng.choice(_JSON_VALUES)
+        holder[rng.choice(("extra", "status", "card", "readers", "seq", key + "_"))] = copy.deepcopy(
+            rng.choice(_JSON_VALUES)
+        )
     else:
         holder[key] = copy.deepcopy(rng.choice(_JSON_VALUES))
     return doc

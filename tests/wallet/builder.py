@@ -161,10 +161,11 @@ def bind(
     return body + es256(protected, claims, holder.private_key)
 
 
-def es256(header: dict[str, Any], payload: dict[str, Any], key: ec.EllipticCurvePrivateKey) -> str:
-    """A compact JWS written by hand, for what no library writes (unknown critical parameters)."""
+def es256(header: dict[str, Any], payload: dict[str, Any] | bytes, key: ec.EllipticCurvePrivateKey) -> str:
+    """A compact JWS written by hand, for what no library writes (unknown critical parameters, a payload
+    that is not JSON)."""
     h = b64url(json.dumps(header).encode())
-    p = b64url(json.dumps(payload).encode())
+    p = b64url(payload if isinstance(payload, bytes) else json.dumps(payload).encode())
     r, s = decode_dss_signature(key.sign(f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256())))
     return f"{h}.{p}." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 

@@ -280,3 +280,13 @@ def test_a_holder_key_that_is_not_p256_is_malformed(pki: Pki, holder: Holder) ->
     for cnf in ({"jwk": {"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}}, {"kid": "x"}, "x"):
         changed = resign_issuer_jwt(full, pki.issuer, payload={"cnf": cnf})
         assert rejected(pki, changed) is RejectReason.MALFORMED
+
+
+def test_a_type_or_typ_that_is_not_a_string_is_refused_not_crashed(pki: Pki, holder: Holder) -> None:
+    """Found by tests/fuzz_parsers/test_fuzz_wallet.py: an unhashable vct/typ met a set lookup (TypeError)."""
+    full = present(issue(pki.issuer, holder), holder)
+    for vct in ({"v": VCT}, [VCT]):
+        changed = resign_issuer_jwt(full, pki.issuer, payload={"vct": vct})
+        assert rejected(pki, bind(without_kb(changed), holder)) is RejectReason.VCT
+    changed = resign_issuer_jwt(full, pki.issuer, header={"typ": ["dc+sd-jwt"]})
+    assert rejected(pki, bind(without_kb(changed), holder)) is RejectReason.MALFORMED
