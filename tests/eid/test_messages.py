@@ -47,12 +47,11 @@ from eid_gateway.eid.messages import (
     split_envelope,
 )
 from eid_gateway.identity import PartialDate, Place
+from helpers.eid_samples import ERIKA, PSK, SESSION_ID
 from saml.xml import parse_xml, to_bytes
 
 E = "{http://bsi.bund.de/eID/}"
 DSS = "{urn:oasis:names:tc:dss:1.0:core:schema}"
-PSK = Psk("0123456789abcdef0123", "00112233445566778899aabbccddeeff")
-SID = "0a" * 32
 
 
 def reparse(el: etree._Element) -> etree._Element:
@@ -210,7 +209,7 @@ def test_negative_age_refused() -> None:
 
 
 def test_use_id_response_round_trip() -> None:
-    resp = UseIDResponse(Result(results.MAJOR_OK), SID, "https://eid.example/paos", PSK)
+    resp = UseIDResponse(Result(results.MAJOR_OK), SESSION_ID, "https://eid.example/paos", PSK)
     el = build_use_id_response(resp)
     assert [etree.QName(c).localname for c in el] == ["Session", "eCardServerAddress", "PSK", "Result"]
     assert el[3].tag == f"{DSS}Result" and el[3][0].tag == f"{DSS}ResultMajor"
@@ -237,41 +236,23 @@ def test_short_session_id_refused() -> None:
 
 
 def test_get_result_request_round_trip() -> None:
-    req = GetResultRequest(SID, 7)
+    req = GetResultRequest(SESSION_ID, 7)
     assert parse_get_result_request(reparse(build_get_result_request(req))) == req
 
 
 def test_request_counter_must_be_int() -> None:
-    inner = f"<eid:Session><eid:ID>{SID}</eid:ID></eid:Session><eid:RequestCounter>one</eid:RequestCounter>"
+    inner = f"<eid:Session><eid:ID>{SESSION_ID}</eid:ID></eid:Session><eid:RequestCounter>one</eid:RequestCounter>"
     with pytest.raises(InvalidValueError):
         parse_get_result_request(wrap("getResultRequest", inner))
 
 
 # --- getResult --------------------------------------------------------------------------------------------
 
-FULL = PersonalData(
-    document_type="ID",
-    issuing_state="D",
-    date_of_expiry="2029-10-31",
-    given_names="ERIKA",
-    family_names="MUSTERMANN",
-    artistic_name="",
-    academic_title="DR.",
-    date_of_birth=PartialDate(1964, 8, 12),
-    place_of_birth=Place(freetext="BERLIN"),
-    nationality="D",
-    birth_name="GABLER",
-    place_of_residence=Place(street="HEIDESTRASSE 17", city="KÖLN", state="NRW", country="D", zip_code="51147"),
-    community_id="02760503150000",
-    residence_permit_i="Erwerbstätigkeit gestattet.",
-    restricted_id=RestrictedID("01A4FB509CEBC6595151A4FB5F9C75C6", "5C6FE01A4FB59CB655A4FB5F9C75C6FE"),
-)
-
 
 def test_get_result_response_full_round_trip() -> None:
     resp = GetResultResponse(
         Result(results.MAJOR_OK),
-        personal_data=FULL,
+        personal_data=ERIKA,
         fulfils_age_verification=True,
         fulfils_place_verification=False,
         operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES}
@@ -470,7 +451,7 @@ def test_result_message_language() -> None:
 
 def test_wrong_payload_type_refused() -> None:
     with pytest.raises(UnexpectedElementError):
-        parse_get_result_response(reparse(build_get_result_request(GetResultRequest(SID, 1))))
+        parse_get_result_response(reparse(build_get_result_request(GetResultRequest(SESSION_ID, 1))))
     with pytest.raises(UnexpectedElementError):
         parse_request(wrap("getResultResponse", OK))
 
@@ -492,7 +473,7 @@ def test_server_info_request_must_be_empty() -> None:
 
 
 def test_envelope_round_trip() -> None:
-    env = split_envelope(reparse(soap_envelope(build_get_result_request(GetResultRequest(SID, 1)))))
+    env = split_envelope(reparse(soap_envelope(build_get_result_request(GetResultRequest(SESSION_ID, 1)))))
     assert env.header is not None
     assert parse_get_result_request(body_payload(env.body)).request_counter == 1
 

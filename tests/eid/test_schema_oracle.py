@@ -20,7 +20,6 @@ from eid_gateway.eid.messages import (
     GetServerInfoResponse,
     Permission,
     PersonalData,
-    Psk,
     RestrictedID,
     Result,
     Selection,
@@ -39,12 +38,12 @@ from eid_gateway.eid.messages import (
 from eid_gateway.eid.wssec import sign_envelope, verify_envelope
 from eid_gateway.identity import PartialDate, Place
 from eid_gateway.simulator import SimulatedEidServer, SimulatorConfig, default_identities
+from helpers.eid_samples import PSK
 from saml.keys import KeyPair
 from saml.xml import parse_xml
 
 SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "data" / "tr03130-messages.xsd")))
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-PSK = Psk("0123456789abcdef0123", "00112233445566778899aabbccddeeff")
 
 
 def assert_valid(el: etree._Element) -> None:

@@ -17,8 +17,6 @@ from eid_gateway.eid.messages import (
     GetServerInfoResponse,
     Permission,
     PersonalData,
-    Psk,
-    RestrictedID,
     Result,
     Selection,
     UseIDRequest,
@@ -41,6 +39,7 @@ from eid_gateway.eid.messages import (
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, build_error_tc_token, build_tc_token, parse_tc_token
 from eid_gateway.eid.wssec import _parse_datetime, sign_envelope, verify_envelope
 from eid_gateway.identity import PartialDate, Place
+from helpers.eid_samples import ERIKA, PSK, SESSION_ID
 from saml.errors import XmlSecurityError
 from saml.keys import KeyPair, generate_key_pair
 from saml.xml import parse_xml, to_bytes
@@ -48,27 +47,7 @@ from saml.xml import parse_xml, to_bytes
 from .mutate import binary_mutants, fuzz, xml_mutants
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-PSK = Psk("0123456789abcdef0123", "00112233445566778899aabbccddeeff")
-SID = "0a" * 32
 E = "{http://bsi.bund.de/eID/}"
-
-PERSON = PersonalData(
-    document_type="ID",
-    issuing_state="D",
-    date_of_expiry="2029-10-31",
-    given_names="ERIKA",
-    family_names="MUSTERMANN",
-    artistic_name="",
-    academic_title="DR.",
-    date_of_birth=PartialDate(1964, 8, 12),
-    place_of_birth=Place(freetext="BERLIN"),
-    nationality="D",
-    birth_name="GABLER",
-    place_of_residence=Place(street="HEIDESTRASSE 17", city="KÖLN", state="NRW", country="D", zip_code="51147"),
-    community_id="02760503150000",
-    residence_permit_i="Erwerbstätigkeit gestattet.",
-    restricted_id=RestrictedID("01A4FB509CEBC6595151A4FB5F9C75C6", "5C6FE01A4FB59CB655A4FB5F9C75C6FE"),
-)
 
 
 def _payloads() -> list[etree._Element]:
@@ -90,13 +69,13 @@ def _payloads() -> list[etree._Element]:
                 psk=PSK,
             )
         ),
-        build_use_id_response(UseIDResponse(Result(results.MAJOR_OK), SID, "https://eid.example/paos", PSK)),
+        build_use_id_response(UseIDResponse(Result(results.MAJOR_OK), SESSION_ID, "https://eid.example/paos", PSK)),
         build_use_id_response(UseIDResponse(Result(results.MAJOR_ERROR, results.TOO_MANY_OPEN_SESSIONS, "busy", "de"))),
-        build_get_result_request(GetResultRequest(SID, 7)),
+        build_get_result_request(GetResultRequest(SESSION_ID, 7)),
         build_get_result_response(
             GetResultResponse(
                 Result(results.MAJOR_OK),
-                personal_data=PERSON,
+                personal_data=ERIKA,
                 fulfils_age_verification=True,
                 fulfils_place_verification=False,
                 operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES}

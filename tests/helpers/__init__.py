@@ -9,6 +9,7 @@ where pytest happened to find a conftest); the fixtures built on these modules l
 - :mod:`helpers.chromium`: where Debian's Chromium is and how the browser tests start it
 - :mod:`helpers.gateway`: an in-process gateway on a loopback port, a scripted browser, AusweisApp
   played by the simulator client, and the demo service's sign-in steps
+- :mod:`helpers.eid_samples`: one complete TR-03130 citizen record and a useID exchange's PSK and session ID
 
 A test module that needs one of these imports it from here; ``tests/test_suite_rules.py`` fails when a
 module outside this package defines its own ``free_port`` or fake clock again.
