@@ -136,9 +136,9 @@ async def test_sign_in_opens_the_dashboard_with_a_server_side_session(
     assert "staff signed in to the kiosk dashboard role=view" in caplog.text and VIEWER not in caplog.text
 
 
-async def test_roles_view_and_admin_both_see_the_dashboard_which_has_no_admin_actions(client: TestClient) -> None:
-    """The dashboard is read-only: there is no admin action a 'view' account could be refused. Both roles
-    sign in; the page names the role; the only form on it is the logout."""
+async def test_roles_view_and_admin_both_see_the_dashboard_named_by_role(client: TestClient) -> None:
+    """Both roles sign in and the page names the role; the board itself only shows (its one form is the
+    logout): the admin actions are on a kiosk's history page (tests/kiosks/test_history_admin.py)."""
     for name, password, role in ((VIEWER, VIEWER_PW, "Ansicht"), (ADMIN, ADMIN_PW, "Verwaltung")):
         client.session.cookie_jar.clear()
         assert (await sign_in(client, name, password)).status == 303
