@@ -254,8 +254,8 @@ def create_app(
         from eid_gateway.kiosks.state_store import SharedKioskStateStore
         from eid_gateway.web.clients import client_address
 
-        # last states and failed staff sign-ins live in the shared store; the live registry and the
-        # dashboard stream are per node. Client addresses as for the abuse limits (trusted proxies).
+        # kiosk states, their history, the dashboard stream and failed staff sign-ins go through the
+        # shared store (any node, any worker). Client addresses as for the abuse limits (trusted proxies).
         trusted = limiter.trusted
         lockout = StaffLockout(store, audit_key, lambda request: client_address(request, trusted))
         app.add_subapp(
