@@ -184,7 +184,7 @@ def test_with_two_workers_every_worker_takes_an_added_and_a_removed_credential(
 ) -> None:
     """`serve --workers 2`: each worker watches the file itself; a heartbeat through a connection pinned to
     each worker shows that both took the new credential, and both refuse it once it is removed."""
-    from tests.gateway.test_workers import NO_LIMITS, init_instance, start_gateway
+    from gateway.test_workers import NO_LIMITS, init_instance, start_gateway
 
     config, port = init_instance(tmp_path, NO_LIMITS + staff_toml(FAST_STALE))
     gw = start_gateway(config, port)
