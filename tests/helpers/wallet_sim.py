@@ -11,10 +11,16 @@ session) and then
 - ``wallet_sim.wallet()``: an in-process :class:`TestWallet` with the same keys (same pseudonyms), e.g.
   for ``present_from_qr``;
 - ``wallet_sim.revoke(idx)`` / ``status_mode("unavailable")`` for the revocation tests (reset them).
+
+:func:`node_wallet_present` is a second wallet built on maintained libraries the project did not write
+(``tests/wallet_node``: @openid4vc/openid4vp and @sd-jwt/sd-jwt-vc); it presents a PID of the test wallet.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +36,8 @@ import pytest
 from helpers.ports import free_port
 
 EID_GATEWAY = str(Path(sys.executable).with_name("eid-gateway"))
+NODE_WALLET = Path(__file__).resolve().parents[1] / "wallet_node" / "holder.mjs"
+NODE_WALLET_INSTALLED = (NODE_WALLET.parent / "node_modules" / "@openid4vc" / "openid4vp").is_dir()
 #: Start-up bound (generous: CI machines are up to 4x slower; the process usually answers within 2 s).
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -139,3 +147,33 @@ def wallet_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalletSim]:
         yield sim
     finally:
         stop_wallet_sim(sim)
+
+
+async def node_wallet_present(invocation_url: str, wallet: Any, person: str = "erika") -> dict[str, Any]:
+    """Present ``person``'s PID held by ``wallet`` (a ``TestWallet``) with the Node.js wallet
+    (``tests/wallet_node/holder.mjs``); returns its JSON (``status``, ``body``, ``presentation``) or fails
+    the test with its error. ``./dev test`` installs its packages (npm ci)."""
+    node = shutil.which("node")
+    if node is None or not NODE_WALLET_INSTALLED:
+        pytest.fail("the Node.js test wallet is not installed: ./dev test runs npm ci in tests/wallet_node")
+    holding = wallet.holding(person)
+    request = {
+        "invocation_url": invocation_url,
+        "issuance": holding.issuance,
+        "holder_jwk": json.loads(holding.holder_key.export_private()),
+        "allow_http": True,  # the tests' servers listen on http://127.0.0.1
+    }
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(NODE_WALLET),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), timeout=START_TIMEOUT)
+    try:
+        answer: dict[str, Any] = json.loads(out)
+    except ValueError:
+        answer = {"error": out.decode(errors="replace")}
+    assert process.returncode == 0 and "error" not in answer, f"node wallet: {answer} {err.decode(errors='replace')}"
+    return answer

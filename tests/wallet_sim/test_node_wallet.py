@@ -1,0 +1,82 @@
+"""A second wallet against the gateway's verifier: the maintained TypeScript libraries @openid4vc/openid4vp
+(OpenID4VP 1.0 wallet side: request object with x509_hash client id, encrypted direct_post.jwt response)
+and @sd-jwt/sd-jwt-vc (presentation and KB-JWT) present the test provider's PIDs; the gateway's
+response check (eid_gateway.wallet.verifier) accepts them with exactly the claims asked for."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from eid_gateway.identity import Attribute
+from eid_gateway.wallet.dcql import dcql_query
+from eid_gateway.wallet.errors import PresentationRejected, RejectReason
+from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
+from eid_gateway.wallet.sdjwt import VerifiedPid
+from eid_gateway.wallet.trust import TrustList
+from eid_gateway.wallet.verifier import verify_wallet_response
+from eid_gateway.wallet_sim.wallet import TestWallet
+from helpers.wallet_sim import node_wallet_present
+from wallet_sim.verifier import StubVerifier
+
+REGISTERED = (
+    (frozenset({Attribute.GIVEN_NAMES, Attribute.FAMILY_NAMES, Attribute.ADDRESS}), 18),
+    (frozenset({Attribute.DATE_OF_BIRTH, Attribute.NATIONALITY, Attribute.PLACE_OF_BIRTH}), None),
+    (frozenset({Attribute.PSEUDONYM}), None),
+)
+PLAIN = {"iss", "iat", "exp", "vct", "status", "nbf"}
+
+
+def check(wallet: TestWallet, verifier: StubVerifier, tx: str) -> VerifiedPid:
+    t = verifier.transactions[tx]
+    return verify_wallet_response(
+        t.forms[0],
+        private_jwk_json=t.private_jwk,
+        state=t.state,
+        nonce=t.nonce,
+        client_id=verifier.client_id,
+        trust=TrustList([wallet.keys.ca.certificate]),
+        vct_values=DEFAULT_VCT_VALUES,
+        now=int(time.time()),
+        status_token=None,
+    )
+
+
+@pytest.mark.parametrize("person", ["erika", "andre"])
+@pytest.mark.parametrize(("attributes", "minimum_age"), REGISTERED)
+async def test_the_node_wallets_presentation_is_accepted(
+    wallet_dir: Path, verifier: StubVerifier, person: str, attributes: frozenset[Attribute], minimum_age: int | None
+) -> None:
+    wallet = TestWallet.open(wallet_dir, status_uri=None)  # PIDs without a status list entry
+    query = dcql_query(attributes, minimum_age=minimum_age, vct_values=DEFAULT_VCT_VALUES)
+    tx, url = verifier.begin(query)
+    answer = await node_wallet_present(url, wallet, person)
+    assert answer["status"] == 200 and answer["client_id"] == verifier.client_id
+    pid = check(wallet, verifier, tx)
+    asked = {str(c["path"][0]) for c in query["credentials"][0].get("claims", [])}
+    present = asked & set(wallet.persons[person].claims) | ({"age_equal_or_over"} if minimum_age else set())
+    assert set(pid.claims) - PLAIN == present
+    assert pid.holder_jwk_thumbprint == wallet.holder_thumbprint(person)
+    if minimum_age:
+        assert pid.claims["age_equal_or_over"] == {"18": True}
+    if Attribute.ADDRESS in attributes:
+        assert pid.claims["address"] == wallet.persons[person].claims["address"]
+
+
+async def test_a_node_presentation_replayed_into_another_transaction_is_refused(
+    wallet_dir: Path, verifier: StubVerifier
+) -> None:
+    """The library's presentation, made for one transaction, posted into another: its nonce is refused."""
+    wallet = TestWallet.open(wallet_dir, status_uri=None)
+    query = dcql_query(frozenset({Attribute.GIVEN_NAMES}), minimum_age=None, vct_values=DEFAULT_VCT_VALUES)
+    first, url = verifier.begin(query)
+    await node_wallet_present(url, wallet, "erika")
+    second, _ = verifier.begin(query)
+    verifier.transactions[second].forms.append(verifier.transactions[first].forms[0])
+    verifier.transactions[second].private_jwk = verifier.transactions[first].private_jwk  # decryptable
+    verifier.transactions[second].state = verifier.transactions[first].state
+    with pytest.raises(PresentationRejected) as caught:
+        check(wallet, verifier, second)
+    assert caught.value.reason is RejectReason.NONCE
