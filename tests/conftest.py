@@ -45,6 +45,7 @@ SLOW: dict[str, str] = {
     "kiosks/test_agent_liveness.py": "the kiosk agent process killed and stopped against real pcscd",
     "kiosks/test_agent_install.py": "the agent installed alone in a fresh venv (pip, pyscard build)",
     "wallet_sim/test_process.py": "`eid-gateway wallet-sim` processes (the test EUDI wallet)",
+    "wallet_sim/test_node_wallet.py": "Node.js processes (the second test wallet, tests/wallet_node)",
 }
 
 
