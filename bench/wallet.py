@@ -35,12 +35,12 @@ from sd_jwt.holder import SDJWTHolder
 from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
-from certs.devpki import generate_ca, issue_certificate
 from eid_gateway.wallet.jose import b64url_decode
 from eid_gateway.wallet.request import new_response_key
 from eid_gateway.wallet.sdjwt import verify_presentation
 from eid_gateway.wallet.trust import TrustList, x5c_of
 from eid_gateway.wallet.verifier import verify_wallet_response
+from eid_gateway.wallet_sim.pid_provider import ISSUER_ID, ProviderKeys
 
 VCT = "urn:eudi:pid:de:1"
 AUD = "x509_hash:bench"
@@ -88,13 +88,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best is reported")
     args = parser.parse_args()
 
-    ca = generate_ca("bench PID CA")
-    issuer = issue_certificate(ca, "bench PID issuer", server=False)
+    provider = ProviderKeys.generate()  # the test PID provider: CA, issuer certificate named ISSUER_ID
+    ca, issuer = provider.ca, provider.issuer
     trust = TrustList([ca.certificate])
     issuer_jwk = jwk.JWK.from_pem(issuer.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     holder = jwk.JWK.generate(kty="EC", crv="P-256")
     now = int(time.time())
-    claims = {"iss": "https://pid-provider.bench", "vct": VCT, "iat": now, "exp": now + 86400} | disclosable(PID)
+    claims = {"iss": ISSUER_ID, "vct": VCT, "iat": now, "exp": now + 86400} | disclosable(PID)
     header = {"typ": "dc+sd-jwt", "x5c": x5c_of([issuer.certificate, ca.certificate])}
     issuance = SDJWTIssuer(
         claims, issuer_jwk, holder_key=holder, sign_alg="ES256", add_decoy_claims=True, extra_header_parameters=header

@@ -4,7 +4,8 @@
 :class:`~eid_gateway.wallet.errors.RejectReason`:
 
 1. the issuer JWT: ``typ`` dc+sd-jwt, ES256, no ``crit`` (CRITICAL), the ``x5c`` chain to the trust
-   list (UNTRUSTED_ISSUER) and the signature by its leaf (ISSUER_SIGNATURE);
+   list (UNTRUSTED_ISSUER), the signature by its leaf (ISSUER_SIGNATURE), ``iss`` (when present) one of
+   the leaf's subjectAltNames (UNTRUSTED_ISSUER);
 2. ``vct`` one of the accepted PID types (VCT); ``nbf``/``iat`` not in the future (NOT_YET_VALID);
    ``exp`` not passed (EXPIRED); a leeway of ``leeway`` seconds for clock skew;
 3. the disclosures: every one referenced by exactly one digest in the signed payload (DISCLOSURE_UNKNOWN),
@@ -20,6 +21,7 @@ fetch, and this module stays free of I/O.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -211,6 +213,28 @@ class _Resolver:
         return out
 
 
+@functools.lru_cache(maxsize=256)
+def _san_names(leaf: x509.Certificate) -> tuple[frozenset[str], frozenset[str]]:
+    """The leaf's subjectAltName URIs and (lower-case) DNS names, read once per certificate."""
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):  # ValueError: an extension that does not parse
+        return frozenset(), frozenset()
+    uris = frozenset(san.get_values_for_type(x509.UniformResourceIdentifier))
+    return uris, frozenset(n.lower() for n in san.get_values_for_type(x509.DNSName))
+
+
+def _names_issuer(leaf: x509.Certificate, iss: object) -> bool:
+    """SD-JWT VC §3.5 (x5c): ``iss`` is a uniformResourceIdentifier SAN of the leaf, or for a ``dns:``
+    URI a dNSName SAN — so one trusted provider cannot issue in another provider's name."""
+    if not isinstance(iss, str):
+        return False
+    uris, dns_names = _san_names(leaf)
+    if iss.startswith("dns:"):
+        return iss[4:].lower() in dns_names
+    return iss in uris
+
+
 def _check_issuer_jwt(
     jwt: CompactJws, *, trust: TrustList, vct_values: frozenset[str], now: int, leeway: int
 ) -> x509.Certificate:
@@ -227,6 +251,9 @@ def _check_issuer_jwt(
     key = leaf.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or not jwt.verify(key):
         raise _reject(RejectReason.ISSUER_SIGNATURE, "the issuer signature does not verify")
+    iss = payload.get("iss")
+    if iss is not None and not _names_issuer(leaf, iss):
+        raise _reject(RejectReason.UNTRUSTED_ISSUER, "iss is not a name in the issuer's certificate")
     if payload.get("_sd_alg", SD_ALG) != SD_ALG:
         raise _reject(RejectReason.MALFORMED, "unsupported _sd_alg")
     vct = payload.get("vct")

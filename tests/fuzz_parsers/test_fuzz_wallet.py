@@ -22,7 +22,6 @@ from joserfc import jwe
 from joserfc.jwk import ECKey
 from wallet.builder import AUDIENCE, NONCE, VCT, Holder, b64url, bind, es256, issue, present, status_list_token
 
-from certs.devpki import generate_ca, issue_certificate
 from eid_gateway.identity import LevelOfAssurance
 from eid_gateway.wallet.errors import PresentationRejected, StatusUnavailable, WalletCancelled
 from eid_gateway.wallet.mapping import MappingError, identity_from_pid
@@ -31,6 +30,7 @@ from eid_gateway.wallet.sdjwt import StatusRef, verify_presentation
 from eid_gateway.wallet.statuslist import check_status
 from eid_gateway.wallet.trust import TrustList
 from eid_gateway.wallet.verifier import verify_wallet_response
+from eid_gateway.wallet_sim.pid_provider import ProviderKeys
 
 from .mutate import fuzz, json_mutants
 
@@ -44,9 +44,9 @@ def _part(token: str, i: int) -> Any:
 
 class Setting:
     def __init__(self) -> None:
-        self.ca = generate_ca("fuzz PID CA")
-        self.issuer = issue_certificate(self.ca, "fuzz PID issuer", server=False)
-        self.trust = TrustList([self.ca.certificate])
+        provider = ProviderKeys.generate()
+        self.issuer = provider.issuer
+        self.trust = TrustList([provider.ca.certificate])
         self.holder = Holder()
         status = {"status_list": {"idx": 1, "uri": URI}}
         self.presentation = present(issue(self.issuer, self.holder, decoys=False, status=status), self.holder)

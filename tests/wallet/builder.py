@@ -24,6 +24,7 @@ from sd_jwt.holder import SDJWTHolder
 from sd_jwt.issuer import SDJWTIssuer
 
 from eid_gateway.wallet.trust import x5c_of
+from eid_gateway.wallet_sim.pid_provider import ISSUER_ID
 from saml.keys import KeyPair
 
 VCT = "urn:eudi:pid:de:1"
@@ -92,7 +93,7 @@ def issue(
 ) -> str:
     """An SD-JWT VC issuance (issuer JWT ~ disclosures ~) of ``claims`` (default Erika), all disclosable."""
     now = int(time.time())
-    user: dict[Any, Any] = {"iss": "https://pid-provider.test", "vct": vct, "iat": now if iat is None else iat}
+    user: dict[Any, Any] = {"iss": ISSUER_ID, "vct": vct, "iat": now if iat is None else iat}
     user["exp"] = now + 30 * 86400 if exp is None else exp
     if status is not None:
         user["status"] = status

@@ -1,5 +1,6 @@
-"""Fixtures of the wallet verifier tests: a PID-provider PKI (CA + issuer certificate), a second,
-untrusted CA, the verifier's request-signing certificate, all made per test session with certs.devpki."""
+"""Fixtures of the wallet verifier tests: a PID-provider PKI (CA + issuer certificate whose
+subjectAltName is the provider's ``iss``: the test PID provider's keys), a second, untrusted provider of
+the same names, and the verifier's request-signing certificate, all made once per test session."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from certs.devpki import generate_ca, issue_certificate
+from certs.devpki import issue_certificate
 from eid_gateway.wallet.trust import TrustList
+from eid_gateway.wallet_sim.pid_provider import ProviderKeys
 from saml.keys import KeyPair
 
 
@@ -29,12 +31,12 @@ class Pki:
 
 @pytest.fixture(scope="session")
 def pki() -> Pki:
-    ca = generate_ca("Test PID Provider CA")
-    foreign = generate_ca("Test PID Provider CA")  # same name, other key: not trusted
+    provider = ProviderKeys.generate()
+    foreign = ProviderKeys.generate()  # same names, other keys: not trusted
     return Pki(
-        ca=ca,
-        issuer=issue_certificate(ca, "Test PID Provider", server=False),
-        foreign_ca=foreign,
-        foreign_issuer=issue_certificate(foreign, "Test PID Provider", server=False),
-        verifier=issue_certificate(ca, "Test verifier (request signing)", server=False),
+        ca=provider.ca,
+        issuer=provider.issuer,
+        foreign_ca=foreign.ca,
+        foreign_issuer=foreign.issuer,
+        verifier=issue_certificate(provider.ca, "Test verifier (request signing)", server=False),
     )
