@@ -7,6 +7,7 @@ Dispatched by :mod:`eid_gateway.cli` before the gateway's own parser, so the ``s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 def wallet_sim_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(list(argv))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(list(argv))
     except SystemExit as exc:
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
     host, port = args.listen
