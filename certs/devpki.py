@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certs.loading import is_pkcs12
-from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
+from saml.keys import KeyPair, certificate_builder, generate_key_pair, key_pair_to_pem
 
 DEV_MARKER = "DEVELOPMENT ONLY"
 DEV_DAYS = 730
@@ -171,19 +171,28 @@ DEV_TLS_CA = "eid-tls-ca"
 DEV_TLS_SERVER = "simulator-tls"
 
 
+def host_names(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
+    """subjectAltName entries for ``hosts``: an IP address as iPAddress, anything else as dNSName."""
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
+
+
 def generate_ca(common_name: str, kind: str = "ec-p256", days: int = DEV_DAYS) -> KeyPair:
     """A self-signed CA certificate (keyCertSign) for issuing TLS certificates in tests and development."""
     key = generate_key_pair(kind, common_name, days).private_key
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        certificate_builder(
+            common_name,
+            key.public_key(),
+            not_before=now - datetime.timedelta(minutes=5),
+            not_after=now + datetime.timedelta(days=days),
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -222,23 +231,14 @@ def issue_certificate(
     now = datetime.datetime.now(datetime.UTC)
     start = not_before or now - datetime.timedelta(minutes=5)
     end = not_after or now + datetime.timedelta(days=DEV_DAYS)
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
+    names = host_names(hosts)
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
         [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
     )
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
+        certificate_builder(
+            common_name, key.public_key(), not_before=start, not_after=end, issuer=ca.certificate.subject
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(

@@ -20,6 +20,7 @@ import xmlsec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from saml.algorithms import DEFAULT_POLICY, AlgorithmPolicy
@@ -152,6 +153,28 @@ _CURVES: Final[dict[str, ec.EllipticCurve]] = {
 _RSA_BITS: Final[dict[str, int]] = {"rsa-2048": 2048, "rsa-3072": 3072, "rsa-4096": 4096}
 
 
+def certificate_builder(
+    subject: str | x509.Name,
+    public_key: CertificatePublicKeyTypes,
+    *,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    issuer: x509.Name | None = None,
+) -> x509.CertificateBuilder:
+    """A builder with subject (a common name, or a whole name), issuer (the subject itself unless given:
+    self-signed), public key, a random serial number and the validity; the caller adds extensions and signs."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]) if isinstance(subject, str) else subject
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name if issuer is None else issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+
+
 def generate_key_pair(kind: str = "ec-p256", common_name: str = "eid-gateway", days: int = 365) -> KeyPair:
     """A fresh key with a self-signed certificate (tests, first start, development).
 
@@ -165,17 +188,15 @@ def generate_key_pair(kind: str = "ec-p256", common_name: str = "eid-gateway", d
         key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS[kind])
     else:
         raise ValueError(f"unknown key kind {kind!r}")
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     hash_alg: hashes.SHA256 | hashes.SHA384 = hashes.SHA384() if kind in ("ec-p384", "ec-bp384") else hashes.SHA256()
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        certificate_builder(
+            common_name,
+            key.public_key(),
+            not_before=now - datetime.timedelta(minutes=5),
+            not_after=now + datetime.timedelta(days=days),
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

@@ -30,6 +30,7 @@ from eid_gateway.eid import results
 from eid_gateway.eid.messages import PersonalData
 from eid_gateway.eidserver import datagroups, paos
 from eid_gateway.eidserver.sm import SecureMessaging, SecureMessagingError
+from saml.keys import certificate_builder
 from saml.xml import parse_xml
 from tr03110 import crypto, oids, tlv
 from tr03110.apdu import CommandApdu, ResponseApdu
@@ -88,16 +89,12 @@ def _document_signer() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         ]
     )
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
+    cert = certificate_builder(
+        name,
+        key.public_key(),
+        not_before=now - datetime.timedelta(days=1),
+        not_after=now + datetime.timedelta(days=3650),
+    ).sign(key, hashes.SHA256())
     return key, cert
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -22,11 +21,10 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
-from certs.devpki import DEV_MARKER, write_private
+from certs.devpki import DEV_MARKER, host_names, write_private
 from eid_gateway.eidserver.eac import TerminalCredentials
-from saml.keys import generate_key_pair, key_pair_to_pem
+from saml.keys import certificate_builder, generate_key_pair, key_pair_to_pem
 from tr03110 import crypto
 from tr03110.cvc import (
     AccessRight,
@@ -105,22 +103,14 @@ def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
 
 def tls_certificate(key: rsa.RSAPrivateKey, hosts: tuple[str, ...], now: datetime.datetime) -> x509.Certificate:
     """A self-signed RSA server certificate for ``hosts`` (DNS names or IP addresses)."""
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"eid-gateway eID-Server TLS ({DEV_MARKER})")])
     return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=TLS_DAYS))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        certificate_builder(
+            f"eid-gateway eID-Server TLS ({DEV_MARKER})",
+            key.public_key(),
+            not_before=now - datetime.timedelta(minutes=5),
+            not_after=now + datetime.timedelta(days=TLS_DAYS),
+        )
+        .add_extension(x509.SubjectAlternativeName(host_names(hosts)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())

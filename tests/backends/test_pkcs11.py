@@ -24,7 +24,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from lxml import etree
@@ -58,7 +57,7 @@ from saml import algorithms as alg
 from saml.bindings import parse_redirect, redirect_url
 from saml.dsig import sign_enveloped, verify_enveloped
 from saml.errors import SignatureError
-from saml.keys import KeyLoadError, KeyPair
+from saml.keys import KeyLoadError, KeyPair, certificate_builder
 from saml.messages import AuthnRequest, build_authn_request
 from saml.xml import parse_xml, to_bytes
 from tr03110.cvc import Chat, Role, build_cvc, parse_cvc
@@ -98,18 +97,13 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11Token]:
 
 def _self_signed(key: object, name: str) -> x509.Certificate:
     """A certificate signed by the token key itself (cryptography calls its ``sign``)."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())  # type: ignore[attr-defined]
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )  # type: ignore[arg-type]
+    return certificate_builder(
+        name,
+        key.public_key(),  # type: ignore[attr-defined]
+        not_before=now - datetime.timedelta(minutes=1),
+        not_after=now + datetime.timedelta(days=30),
+    ).sign(key, hashes.SHA256())  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,10 @@ import xmlsec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from saml import algorithms as A
-from saml.keys import KeyPair, generate_key_pair
+from saml.keys import KeyPair, certificate_builder, generate_key_pair
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -40,18 +39,10 @@ RESPONSE = (
 def rsa_key_pair(bits: int) -> KeyPair:
     """RSA key pair of any size (generate_key_pair only offers acceptable sizes)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rsa-{bits}")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    cert = certificate_builder(
+        f"rsa-{bits}", key.public_key(), not_before=now, not_after=now + datetime.timedelta(days=1)
+    ).sign(key, hashes.SHA256())
     return KeyPair(key, cert)
 
 
