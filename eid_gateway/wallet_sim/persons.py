@@ -2,7 +2,8 @@
 
 One source of test people: the claims are derived from :func:`eid_gateway.simulator.identities.default_identities`
 (Erika and André Mustermann), so a card sign-in and a wallet sign-in of the same person can be compared.
-Two more hold a PID that must be refused: one expired, one revoked on the provider's status list.
+Two more hold a PID that must be refused: one expired, one revoked on the provider's status list; a
+minor's (valid) PID answers "18 or over" with false.
 Claim names follow the EUDI PID rulebook's SD-JWT VC encoding (written out here rather than taken from
 the gateway's ``eid_gateway.wallet.pid`` table, so that the verifier is tested against an independent
 reading; tests/wallet_sim checks that the two agree).
@@ -122,10 +123,11 @@ def _display(data: PersonalData) -> str:
 
 
 def default_persons(today: date | None = None) -> dict[str, TestPerson]:
-    """The wallet's holders by key: ``erika``, ``andre`` (valid PIDs), ``expired``, ``revoked`` (Erika's data)."""
+    """The wallet's holders by key: ``erika``, ``andre`` (valid PIDs), ``expired``, ``revoked`` (Erika's data),
+    ``minor`` (Lukas Mustermann, 16 today: ``age_equal_or_over`` 18 is false)."""
     today = today or date.today()
     cards = default_identities(today)
-    erika, andre = cards["erika"].data, cards["andre"].data
+    erika, andre, minor = cards["erika"].data, cards["andre"].data, cards["minor"].data
     people = [
         TestPerson("erika", _display(erika), pid_claims(erika, today), status_idx=0),
         TestPerson("andre", _display(andre), pid_claims(andre, today), status_idx=1),
@@ -146,6 +148,14 @@ def default_persons(today: date | None = None) -> dict[str, TestPerson]:
             revoked=True,
             note_de="widerrufene PID",
             note_en="revoked PID",
+        ),
+        TestPerson(
+            "minor",
+            _display(minor),
+            pid_claims(minor, today),
+            status_idx=4,
+            note_de="16 Jahre alt",
+            note_en="16 years old",
         ),
     ]
     return {p.key: p for p in people}

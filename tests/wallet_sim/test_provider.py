@@ -22,7 +22,7 @@ from eid_gateway.wallet_sim.pid_provider import (
     StatusList,
     issue_pid,
 )
-from eid_gateway.wallet_sim.wallet import TestWallet, disclosed_claims
+from eid_gateway.wallet_sim.wallet import TestWallet, disclosed_claims, selection
 
 
 def test_provider_files_are_private_and_reused(tmp_path: Path) -> None:
@@ -84,12 +84,20 @@ def test_the_pid_carries_every_claim_of_the_gateways_table() -> None:
 
 def test_the_persons() -> None:
     persons = default_persons(date(2026, 12, 2))
-    assert list(persons) == ["erika", "andre", "expired", "revoked"]
+    assert list(persons) == ["erika", "andre", "expired", "revoked", "minor"]
+    assert persons["minor"].claims["age_equal_or_over"] == {
+        "12": True,
+        "14": True,
+        "16": True,
+        "18": False,
+        "21": False,
+        "65": False,
+    }
     assert persons["andre"].claims["nationalities"] == ["AZ"]
     assert persons["andre"].claims["address"]["street_address"] == "EHM-WELK-STRAßE"
     assert "birth_family_name" not in persons["andre"].claims
     assert persons["expired"].expired and persons["revoked"].revoked
-    assert len({p.status_idx for p in persons.values()}) == 4
+    assert len({p.status_idx for p in persons.values()}) == 5
 
 
 def test_an_expired_pid_ended_yesterday() -> None:
@@ -117,3 +125,49 @@ def test_status_list_bits_are_least_significant_first() -> None:
         status.set(16, 1)
     with pytest.raises(ValueError):
         status.set(1, 2)
+
+
+CLAIMS = {
+    "given_name": "ERIKA",
+    "address": {"locality": "KÖLN", "postal_code": "51147"},
+    "nationalities": ["DE", "AT"],
+    "age_equal_or_over": {"16": True, "18": True},
+}
+
+
+@pytest.mark.parametrize(
+    ("paths", "chosen"),
+    [
+        ([["given_name"]], {"given_name": True}),
+        ([["address"]], {"address": {"locality": True, "postal_code": True}}),
+        ([["address", "locality"]], {"address": {"locality": True}}),
+        ([["address", "locality"], ["address", "postal_code"]], {"address": {"locality": True, "postal_code": True}}),
+        ([["age_equal_or_over", "18"]], {"age_equal_or_over": {"18": True}}),
+        ([["nationalities"]], {"nationalities": [True, True]}),
+        ([["nationalities", None]], {"nationalities": [True, True]}),
+        ([["nationalities", 1]], {"nationalities": [None, True]}),
+        (
+            [["birth_family_name"], ["address", "street_address"], ["nationalities", 5]],
+            {"address": {}, "nationalities": [None, None]},
+        ),
+        ([], {}),
+    ],
+)
+def test_the_holders_selection_for_dcql_paths(paths: list[list[object]], chosen: dict[str, object]) -> None:
+    assert selection(CLAIMS, paths) == chosen
+
+
+def test_disclosed_claims_resolve_nested_disclosures() -> None:
+    keys = ProviderKeys.generate()
+    erika = default_persons()["erika"]
+    issuance = issue_pid(erika, jwk.JWK.generate(kty="EC", crv="P-256"), keys=keys, now=int(time.time()))
+    claims = disclosed_claims(issuance)
+    assert claims["address"] == erika.claims["address"] and "_sd" not in json.dumps(claims)
+    jwt_part, *disclosures = issuance.split("~")
+
+    def name(d: str) -> object:
+        return json.loads(base64.urlsafe_b64decode(d + "=" * (-len(d) % 4)))[1] if d else None
+
+    without_address = "~".join([jwt_part, *(d for d in disclosures if name(d) != "address")])
+    assert "address" not in disclosed_claims(without_address)
+    assert disclosed_claims(without_address)["given_name"] == "ERIKA"
