@@ -17,7 +17,7 @@ import contextlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 from urllib.parse import unquote
 
 import pkcs11
@@ -131,7 +131,25 @@ def _pkcs11_call(token: Pkcs11Token, call: Any) -> bytes:
     return result
 
 
-class Pkcs11EcPrivateKey(ExternalKey, ec.EllipticCurvePrivateKey):
+class _TokenKey(ExternalKey):
+    """What the EC and RSA token keys share: nothing to export, and a copy is the same token object."""
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _refuse_export()
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+
+class Pkcs11EcPrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
     """An EC private key in a token: ``sign`` hashes here and lets the token sign the digest (CKM_ECDSA)."""
 
     def __init__(self, token: Pkcs11Token, label: str):
@@ -176,22 +194,8 @@ class Pkcs11EcPrivateKey(ExternalKey, ec.EllipticCurvePrivateKey):
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
         _refuse_export()
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _refuse_export()
 
-    def __copy__(self) -> Pkcs11EcPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Pkcs11EcPrivateKey:
-        return self
-
-
-class Pkcs11RsaPrivateKey(ExternalKey, rsa.RSAPrivateKey):
+class Pkcs11RsaPrivateKey(_TokenKey, rsa.RSAPrivateKey):
     """An RSA private key in a token: PKCS#1 v1.5 and PSS (salt = hash length) with SHA-2."""
 
     def __init__(self, token: Pkcs11Token, label: str):
@@ -234,20 +238,6 @@ class Pkcs11RsaPrivateKey(ExternalKey, rsa.RSAPrivateKey):
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _refuse_export()
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _refuse_export()
-
-    def __copy__(self) -> Pkcs11RsaPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Pkcs11RsaPrivateKey:
-        return self
 
 
 def token_private_key(token: Pkcs11Token, label: str) -> Pkcs11EcPrivateKey | Pkcs11RsaPrivateKey:

@@ -7,6 +7,7 @@ SoftHSM2 its configuration) once per process, so they share the one ``token`` fi
 from __future__ import annotations
 
 import base64
+import copy
 import datetime
 import os
 import shutil
@@ -124,8 +125,12 @@ def test_private_key_cannot_leave_the_token(ec_pair: KeyPair, rsa_pair: KeyPair)
             pair.private_key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
+        with pytest.raises(TypeError):
+            pair.private_key.private_numbers()
         with pytest.raises(KeyLoadError):
             _ = pair.xmlsec_key
+        # a copy (dataclasses.replace, deepcopy of a config) is the same token key, not an exported one
+        assert copy.copy(pair.private_key) is pair.private_key is copy.deepcopy(pair.private_key)
     assert rsa_pair.private_key.key_size == 3072 and ec_pair.is_ec
 
 
