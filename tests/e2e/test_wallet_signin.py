@@ -12,15 +12,20 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
 import pytest
+from aiohttp import web
+from yarl import URL
 
+from eid_gateway.demo.pages import OidcDemoPages
 from eid_gateway.flow import State
+from eid_gateway.identity import LevelOfAssurance
 from eid_gateway.store.sqlite import SqliteStore
 from eid_gateway.wallet_sim.wallet import Tamper
-from helpers.gateway import Browser, Gateway, Page, StartGateway, deliver
+from helpers.gateway import Browser, Gateway, Page, StartGateway, deliver, open_oidc_start_page
 from helpers.saml_post import status_on
 from helpers.wallet_sim import WalletSim, wallet_sim  # noqa: F401 - the fixture
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
@@ -256,3 +261,128 @@ async def test_a_card_only_service_cannot_be_made_to_use_the_wallet(
     csrf = start.doc().xpath("//input[@name='csrf_token']/@value")[0]
     async with browser.session.post(gw.url(f"/signin/{ref}/wallet"), data={"csrf_token": csrf}) as response:
         assert response.status == 404  # a service without the wallet cannot be made to use it
+
+
+# --- OpenID Connect ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def id_tokens(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The claims the demo's relying party verified (ID token, then userinfo) and showed."""
+    verified: list[dict[str, Any]] = []
+    shown = OidcDemoPages.signed_in
+
+    def signed_in(
+        self: OidcDemoPages, request: web.Request, claims: dict[str, Any], userinfo: dict[str, Any]
+    ) -> web.Response:
+        verified.append({**userinfo, **claims})  # the ID token's claims and what userinfo added
+        return shown(self, request, claims, userinfo)
+
+    monkeypatch.setattr(OidcDemoPages, "signed_in", signed_in)
+    return verified
+
+
+async def oidc_wallet_page(browser: Browser, gw: Gateway) -> Page:
+    """Demo "… (OpenID Connect)" -> authorize -> start page -> "Mit der EUDI-Wallet anmelden"."""
+    start = await open_oidc_start_page(browser, gw)
+    [index] = [i for i, f in enumerate(start.forms()) if str(f.action).split("?")[0].endswith("/wallet")]
+    page = await browser.submit(start, index)
+    assert page.status == 200 and urlsplit(page.url).path.endswith("/wallet"), page.text
+    return page
+
+
+@pytest.mark.parametrize(("person", "same_device"), [("erika", True), ("andre", False)])
+async def test_oidc_sign_in_with_the_wallet_gives_an_id_token_at_substantial(
+    start_gateway: StartGateway,
+    browser: Browser,
+    wallet_sim: WalletSim,
+    id_tokens: list[dict[str, Any]],
+    person: str,
+    same_device: bool,
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await oidc_wallet_page(browser, gw)
+    answer = await wallet_sim.present(invocation(page, same_device=same_device), person=person)
+    assert answer["status"] == 200
+    result = await browser.get(answer["redirect_uri"]) if same_device else await continue_(browser, page)
+    assert result.status == 200 and urlsplit(result.url).path == "/demo/oidc/callback", result.text
+    [claims] = id_tokens
+    assert claims["acr"] == LevelOfAssurance.SUBSTANTIAL.value
+    assert claims["family_name"] == "MUSTERMANN"
+    assert claims["given_name"] == {"erika": "ERIKA", "andre": "ANDRÉ"}[person]
+    assert re.fullmatch(r"[a-z2-7]{52}", claims["sub"])
+    assert "nationalities" not in claims and "place_of_birth" not in claims  # not registered: not asked
+
+
+async def test_oidc_revoked_pid_is_access_denied_for_the_service(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim, id_tokens: list[dict[str, Any]]
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await oidc_wallet_page(browser, gw)
+    answer = await wallet_sim.present(invocation(page, same_device=False), person="revoked")
+    assert answer["status"] == 400 and json.loads(answer["body"])["error_description"] == "revoked"
+    failure = await continue_(browser, page)
+    assert "Nachweis widerrufen" in failure.text
+    back = await browser.session.post(
+        URL(urljoin(failure.url, str(failure.forms()[0].action)), encoded=True),
+        data={"csrf_token": failure.doc().xpath("//input[@name='csrf_token']/@value")[0]},
+        allow_redirects=False,
+    )
+    location = back.headers["Location"]
+    back.release()
+    query = parse_qs(urlsplit(location).query)
+    assert location.startswith(gw.url("/demo/oidc/callback"))
+    assert query["error"] == ["access_denied"] and query["error_description"] == [
+        "the wallet's credential has been revoked"
+    ]
+    assert id_tokens == []
+
+
+async def test_status_list_unreachable_is_never_an_accept(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    wallet_sim.status_mode("unavailable")
+    try:
+        page = await wallet_page(browser, gw)
+        answer = await wallet_sim.present(invocation(page, same_device=False), person="erika")
+    finally:
+        wallet_sim.status_mode("ok")
+    assert answer["status"] == 400 and json.loads(answer["body"])["error_description"] == "status_unavailable"
+    failure = await continue_(browser, page)
+    assert "Nachweis gerade nicht prüfbar" in failure.text
+    post_page = await browser.submit(failure)
+    saml_status = status_on(post_page, [gw.config.keys.saml_signing.certificate])
+    assert (saml_status.code, saml_status.sub_code) == (STATUS_RESPONDER, STATUS_AUTHN_FAILED)
+
+
+# --- bad input: protocol errors for the wallet, pages for the browser, never 5xx -------------------------
+
+
+async def test_bad_wallet_requests_get_4xx(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await wallet_page(browser, gw)
+    tx = urlsplit(parse_qs(urlsplit(invocation(page, same_device=False)).query)["request_uri"][0]).path.rsplit("/")[-1]
+    unknown = "A" * 43
+    async with aiohttp.ClientSession() as wallet:
+        for path in (f"/wallet/request/{unknown}", "/wallet/request/short", f"/wallet/done/{unknown}"):
+            async with wallet.get(gw.url(path), allow_redirects=False) as response:
+                assert response.status == 404, path
+        async with wallet.post(gw.url(f"/wallet/response/{unknown}"), data={"response": "x"}) as response:
+            assert response.status == 404 and (await response.json())["error"] == "invalid_request"
+        async with wallet.post(
+            gw.url(f"/wallet/response/{tx}"), data=b"\xff\xfe", headers={"Content-Type": "text/plain"}
+        ) as response:
+            assert response.status == 415 and (await response.json())["error"] == "invalid_request"
+        async with wallet.get(gw.url(f"/wallet/request/{tx}")) as response:  # still answerable
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "application/oauth-authz-req+jwt"
+            assert (await response.text()).count(".") == 2
+        async with wallet.post(gw.url(f"/wallet/response/{tx}"), data={"response": "not.a.jwe"}) as response:
+            assert response.status == 400 and (await response.json())["error_description"] == "malformed"
+        async with wallet.get(gw.url(f"/wallet/request/{tx}")) as response:  # answered: the request is gone
+            assert response.status == 404
+    failure = await continue_(browser, page)
+    assert "Nachweis nicht anerkannt" in failure.text

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import secrets
 import zlib
 from collections import Counter
@@ -52,10 +53,19 @@ NOT_FUZZED = {
 def _edit_config(text: str) -> str:
     assert "result_wait_seconds = 3.0" in text
     text = text.replace("result_wait_seconds = 3.0", "result_wait_seconds = 0")
+    # the EUDI wallet's routes too: the demo service offers it (any certificate will do as trust list)
+    text = text.replace(
+        '\nid = "demo"\n', '\nid = "demo"\nmethods = ["card", "wallet"]\nlevel_of_assurance = "substantial"\n'
+    )
     text = text.replace("late_result_grace_seconds = 2.0", "late_result_grace_seconds = 0")  # where it exists
     return (
         text
         + f'''
+[wallet]
+trust_list = "certs/wallet-request.crt"
+signing_key = "certs/wallet-request.key"
+signing_cert = "certs/wallet-request.crt"
+
 [limits]
 enabled = false
 
@@ -121,6 +131,17 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
     second = await browser.get(login2.headers["Location"])
     login2.release()
     tc_token_url_2 = tc_token_url_of(second)
+    # the EUDI wallet: a flow that chose it (its transaction id from the wallet page) and one about to
+    wallet_flows = []
+    for _ in range(2):
+        login_w = await browser.get_no_follow(gw.url("/demo/login"))
+        wallet_flows.append(await browser.get(login_w.headers["Location"]))
+        login_w.release()
+    chosen, choosing = wallet_flows
+    chosen_ref = urlsplit(chosen.url).path.rsplit("/", 1)[1]
+    wallet_page = await browser.submit(chosen, [i for i, f in enumerate(chosen.forms()) if "/wallet" in f.action][0])
+    [tx] = set(re.findall(r"wallet%2Frequest%2F([A-Za-z0-9_-]{43})", wallet_page.text))
+    choosing_ref = urlsplit(choosing.url).path.rsplit("/", 1)[1]
 
     assert config.demo.request_signing_key is not None
     authn = AuthnRequest(issuer=config.demo.entity_id, destination=gw.url("/saml/sso"), acs_url=gw.url("/demo/acs"))
@@ -285,6 +306,18 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
         plain("GET /kiosks/status.json", "/kiosks/status.json", staff_auth),
         plain("GET /kiosks/metrics", "/kiosks/metrics", staff_auth),
         in_path("GET /kiosks/static/{name}", "/kiosks/static/dashboard.css"),
+        # the wallet's endpoints in the order of a sign-in: its one answer ends the flow (no long waits after)
+        form(
+            "POST /signin/{ref}/wallet",
+            f"/signin/{choosing_ref}/wallet",
+            _form_fields(choosing.text, "/wallet"),
+            with_cookie,
+        ),
+        in_path("GET /wallet/request/{tx}", f"/wallet/request/{tx}", "device=same"),
+        form("POST /wallet/response/{tx}", f"/wallet/response/{tx}", (("response", "e30.e30.e30.e30.e30"),)),
+        in_path("GET /signin/{ref}/wallet", f"/signin/{chosen_ref}/wallet", "lang=en", with_cookie),
+        in_path("GET /signin/{ref}/wallet/status", f"/signin/{chosen_ref}/wallet/status", "", with_cookie),
+        in_path("GET /wallet/done/{tx}", f"/wallet/done/{tx}", "", with_cookie),
     ]
 
 
