@@ -11,12 +11,9 @@ import asyncio
 import base64
 import http.client
 import json
-import os
 import secrets
 import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +29,7 @@ from eid_gateway.kiosks.history import KioskEvent
 from eid_gateway.kiosks.state_store import SharedKioskStateStore
 from eid_gateway.store.redis import create_redis_store
 from eid_gateway.store.redis_server import RedisServer
+from helpers.kiosk_agent import start_agent_process
 from helpers.sse import Event, EventStream
 
 from .conftest import Cluster, Node, close_cluster, make_cluster
@@ -115,30 +113,6 @@ def history(cluster: Cluster) -> list[KioskEvent]:
     return asyncio.run(read())
 
 
-def start_agent(node: Node, tmp_path: Path) -> subprocess.Popen[bytes]:
-    cred = tmp_path / "credential"
-    cred.write_text(TOKEN + "\n")
-    cred.chmod(0o600)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from cardreader.agent import main; sys.exit(main(sys.argv[1:]))",
-            "--gateway",
-            f"{node.origin}/kiosks/",
-            "--kiosk-id",
-            "mitte-1",
-            "--credential-file",
-            str(cred),
-            "--heartbeat",
-            str(HEARTBEAT),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "agent.log").open("wb"),
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
 def test_agent_reports_to_node_a_and_a_dashboard_on_node_b_sees_every_change(
     kiosk_cluster: Cluster,
     pcscd,  # noqa: F811
@@ -147,7 +121,7 @@ def test_agent_reports_to_node_a_and_a_dashboard_on_node_b_sees_every_change(
 ) -> None:
     a, b = kiosk_cluster.nodes["a"], kiosk_cluster.nodes["b"]
     stream = dashboard(b)
-    agent = start_agent(a, tmp_path)
+    agent = start_agent_process(f"{a.origin}/kiosks/", "mitte-1", TOKEN, tmp_path, heartbeat=HEARTBEAT)
     try:
         stream.wait_for(row("empty"), timeout=60)  # the agent is up and its vpcd slots are seen
         n = len(stream)

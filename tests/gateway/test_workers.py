@@ -28,6 +28,7 @@ import pytest
 from yarl import URL
 
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
+from cardreader.testing.fixtures import pcscd, pcscd_session, vcard  # noqa: F401  (pytest fixtures)
 from eid_gateway.config import ConfigError, load_config
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
 from eid_gateway.kiosks.history import KioskEvent
@@ -35,6 +36,7 @@ from eid_gateway.kiosks.state_store import SharedKioskStateStore
 from eid_gateway.simulator import run_simulated_client
 from eid_gateway.store.sqlite import SqliteStore
 from eid_gateway.workers import EXIT_WORKERS_FAILED
+from helpers.kiosk_agent import start_agent_process
 from helpers.ports import free_port
 from helpers.sse import Event, EventStream
 
@@ -599,6 +601,55 @@ def test_kiosks_on_two_workers_one_takes_the_reports_the_other_streams_them(tmp_
     kinds = [e.kind for e in events]
     assert kinds.count("reader_state") == 19 and kinds.count("agent_offline") == 2
     assert [e.detail for e in events if e.kind == "agent_offline"] == ["silent", "stopped"]
+
+
+def test_the_real_agent_with_two_workers_every_workers_dashboard_sees_every_change(
+    tmp_path: Path,
+    pcscd,  # noqa: F811
+    vcard,  # noqa: F811
+) -> None:
+    """The real agent (pcscd + vpcd + virtual ID card) against `serve --workers 2`: whichever worker its
+    connections reach, a dashboard stream open on each worker sees card in, card out and the agent
+    killed, so at least one of them is fed from the other process."""
+    heartbeat = 4.0
+    config, port = init_instance(tmp_path, NO_LIMITS + _kiosks(heartbeat))
+    gw = start_gateway(config, port)
+    streams: list[EventStream] = []
+    agent = None
+    try:
+        for _, conn in sorted(gw.pinned().items()):
+            streams.append(
+                EventStream(conn, "/kiosks/dashboard/events?lang=de", {"Authorization": STAFF_BASIC}).start()
+            )
+        for stream in streams:
+            stream.wait_for(lambda e: e.name == "snapshot")
+        agent = start_agent_process(
+            f"http://127.0.0.1:{port}/kiosks/", "mitte-1", KIOSK_TOKEN, tmp_path, heartbeat=heartbeat
+        )
+        for stream in streams:
+            stream.wait_for(_row("empty"), timeout=60)
+        for action, word in ((vcard.insert, "id_card"), (vcard.remove, "empty")):
+            marks = [len(stream) for stream in streams]
+            action()
+            for stream, n in zip(streams, marks, strict=True):
+                stream.wait_for(_row(word), after=n)
+        marks = [len(stream) for stream in streams]
+        agent.kill()
+        killed = time.monotonic()
+        agent.wait(10)
+        took = [
+            stream.wait_for(_row("offline"), after=n, timeout=6 * heartbeat)[1].at - killed
+            for stream, n in zip(streams, marks, strict=True)
+        ]
+        print(f"\nreal agent, 2 workers: SIGKILL -> offline on each worker's dashboard {[f'{t:.2f} s' for t in took]}")
+        assert max(took) <= 2 * heartbeat
+    finally:
+        if agent is not None and agent.poll() is None:
+            agent.kill()
+            agent.wait(10)
+        for stream in streams:
+            stream.close()
+        gw.stop()
 
 
 async def _history(config: Path) -> list[KioskEvent]:
