@@ -50,6 +50,8 @@ from eid_gateway.wallet_sim.pid_provider import (
 )
 
 REQUEST_TYP: Final = "oauth-authz-req+jwt"
+#: The audience of a request object fetched from request_uri (static wallet metadata).
+SELF_ISSUED: Final = "https://self-issued.me/v2"
 SUPPORTED_ENC: Final = ("A128GCM", "A256GCM")
 #: How long the wallet waits for the verifier's endpoints (generous: CI machines are slow).
 HTTP_TIMEOUT: Final = 30.0
@@ -106,10 +108,11 @@ class VerifierRequest:
 
     def credential_query(self) -> dict[str, Any]:
         """The one PID query (``dc+sd-jwt`` with our ``vct``); WalletRequestError if there is none."""
-        for query in self.dcql.get("credentials", []):
+        queries = self.dcql.get("credentials")
+        for query in queries if isinstance(queries, list) else []:
             if not isinstance(query, dict) or query.get("format") != SD_JWT_VC_TYP:
                 continue
-            vcts = (query.get("meta") or {}).get("vct_values")
+            vcts = _obj(query.get("meta")).get("vct_values")
             if isinstance(vcts, list) and VCT not in vcts:
                 continue
             if not isinstance(query.get("id"), str):
@@ -120,6 +123,8 @@ class VerifierRequest:
     def requested_paths(self) -> list[list[Any]]:
         """The claim paths the query asks for (an empty list: the credential with no claim disclosed)."""
         claims = self.credential_query().get("claims") or []
+        if not isinstance(claims, list):
+            raise WalletRequestError("the credential query's claims are not a list")
         paths: list[list[Any]] = []
         for claim in claims:
             path = claim.get("path") if isinstance(claim, dict) else None
@@ -141,6 +146,11 @@ def parse_invocation(url: str) -> tuple[str, str]:
     if len(client_ids) != 1 or len(request_uris) != 1:
         raise WalletRequestError("the invocation URL needs exactly one client_id and one request_uri")
     return client_ids[0], request_uris[0]
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (a malformed member reads as absent)."""
+    return value if isinstance(value, dict) else {}
 
 
 def check_request_object(token: str, *, client_id: str, now: int) -> VerifierRequest:
@@ -177,6 +187,8 @@ def check_request_object(token: str, *, client_id: str, now: int) -> VerifierReq
     for name, value in expected.items():
         if claims.get(name) != value:
             raise WalletRequestError(f"request object: {name} must be {value!r}")
+    if claims.get("aud", SELF_ISSUED) != SELF_ISSUED:
+        raise WalletRequestError(f"request object: aud must be {SELF_ISSUED!r} (OpenID4VP 1.0, section 5.8)")
     exp = claims.get("exp")
     if isinstance(exp, int) and exp < now:
         raise WalletRequestError("request object expired")
@@ -186,8 +198,9 @@ def check_request_object(token: str, *, client_id: str, now: int) -> VerifierReq
     dcql = claims.get("dcql_query")
     if not isinstance(dcql, dict):
         raise WalletRequestError("request object without dcql_query")
-    metadata = claims.get("client_metadata") or {}
-    keys = ((metadata.get("jwks") or {}).get("keys")) or []
+    metadata = _obj(claims.get("client_metadata"))
+    keys = _obj(metadata.get("jwks")).get("keys")
+    keys = keys if isinstance(keys, list) else []
     enc_keys = [k for k in keys if isinstance(k, dict) and k.get("kty") == "EC" and k.get("use", "enc") == "enc"]
     if not enc_keys:
         raise WalletRequestError("client_metadata.jwks has no EC encryption key")
@@ -196,7 +209,7 @@ def check_request_object(token: str, *, client_id: str, now: int) -> VerifierReq
     except (JoseError, ValueError) as exc:
         raise WalletRequestError(f"the verifier's encryption key is unusable: {exc}") from None
     offered = metadata.get("encrypted_response_enc_values_supported") or ["A128GCM"]
-    enc = next((e for e in offered if e in SUPPORTED_ENC), None)
+    enc = next((e for e in offered if e in SUPPORTED_ENC), None) if isinstance(offered, list) else None
     if enc is None:
         raise WalletRequestError(f"no supported content encryption offered ({offered})")
     state = claims.get("state")

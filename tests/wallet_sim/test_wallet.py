@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 import segno
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from jwcrypto import jwk
 from sd_jwt.verifier import SDJWTVerifier
 
 from eid_gateway.identity import Attribute
 from eid_gateway.wallet.dcql import dcql_query
 from eid_gateway.wallet.errors import PresentationRejected, RejectReason
+from eid_gateway.wallet.jose import sign_es256
 from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
 from eid_gateway.wallet.sdjwt import VerifiedPid, verify_presentation
 from eid_gateway.wallet.trust import TrustList
@@ -259,3 +261,61 @@ async def test_a_refusal_keeps_its_status_and_redirect(
     assert result.redirect_uri == (f"{verifier.base}/done/{tx}?failed" if same_device else None)
     again = await wallet.present(url, person="erika")  # a second answer to the same request
     assert (again.status, again.redirect_uri) == (400, None)
+
+
+def _edit_claims(claims: Any, change: str) -> None:
+    """``a.b.0.c=<JSON>`` (or ``=<delete>``) applied to the request object's claims."""
+    path, _, value = change.partition("=")
+    *parents, last = path.split(".")
+    target = claims
+    for name in parents:
+        target = target[int(name)] if isinstance(target, list) else target[name]
+    if value == "<delete>":
+        del target[last]
+    else:
+        target[last] = json.loads(value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ('aud="https://verifier.test"', "aud"),
+        ('response_mode="direct_post"', "response_mode"),
+        ('response_type="code"', "response_type"),
+        ("exp=1000", "expired"),
+        ("nonce=<delete>", "nonce"),
+        ("client_metadata=[]", "no EC encryption key"),
+        ('client_metadata.jwks={"keys": "x"}', "no EC encryption key"),
+        (
+            'client_metadata.encrypted_response_enc_values_supported=["A192CBC-HS384"]',
+            "no supported content encryption",
+        ),
+        ('client_metadata.encrypted_response_enc_values_supported="A128GCM"', "no supported content encryption"),
+        ("dcql_query=[]", "dcql_query"),
+        ('dcql_query={"credentials": {}}', "asks for no dc\\+sd-jwt"),
+        ('dcql_query.credentials.0.meta={"vct_values": ["urn:other"]}', "asks for no dc\\+sd-jwt"),
+        ('dcql_query.credentials.0.meta="x"', None),  # a malformed meta reads as "any type": the wallet answers
+        ('dcql_query.credentials.0.claims={"path": ["given_name"]}', "not a list"),
+        ('dcql_query.credentials.0.claims=[{"path": []}]', "without a path"),
+    ],
+)
+async def test_the_wallet_refuses_malformed_requests(
+    wallet: TestWallet, verifier: StubVerifier, change: str, message: str | None
+) -> None:
+    """Signed by the right key but not a request this wallet answers: refused with the reason, nothing posted."""
+    tx, url = verifier.begin(query())
+    genuine = verifier.request_object(tx)
+    header_b64, payload_b64, _ = genuine.split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_b64 + "=="))
+    claims = json.loads(base64.urlsafe_b64decode(payload_b64 + "=="))
+    _edit_claims(claims, change)
+    assert isinstance(verifier.signer.private_key, ec.EllipticCurvePrivateKey)
+    verifier.override[tx] = sign_es256(
+        {k: v for k, v in header.items() if k != "alg"}, claims, verifier.signer.private_key
+    )
+    if message is None:
+        assert (await wallet.present(url, person="erika")).status == 200
+        return
+    with pytest.raises(WalletRequestError, match=message):
+        await wallet.present(url, person="erika")
+    assert verifier.transactions[tx].forms == []
