@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from certs.devpki import generate_ca
 from eid_gateway.backends.tls import TLS12_CIPHERS, EidTlsError, TlsFailure, client_context
+from eid_gateway.backends.tr03130 import Tr03130Client
 from eid_gateway.core.port import EidRequest
 from eid_gateway.identity import Attribute
-from saml.keys import generate_key_pair, key_pair_to_pem
+from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
 from .tlsenv import Pki, TlsSimulator, make_pki, start_tls_simulator, tls_client
 
@@ -48,6 +51,19 @@ async def test_sign_in_over_mutual_tls(pki: Pki, sim: TlsSimulator) -> None:
         await client.close()
 
 
+@asynccontextmanager
+async def _client_against(pki: Pki, server_cert: KeyPair, **client_options: Any) -> AsyncIterator[Tr03130Client]:
+    """A TR-03130 client (:func:`tls_client`) against a TLS simulator presenting ``server_cert``; both
+    closed afterwards."""
+    env = await start_tls_simulator(pki, server_cert)
+    client = tls_client(pki, env.eid_url, **client_options)
+    try:
+        yield client
+    finally:
+        await client.close()
+        await env.close()
+
+
 async def _failure(client_call: object) -> EidTlsError:
     assert callable(client_call)
     with pytest.raises(EidTlsError) as caught:
@@ -68,46 +84,28 @@ async def test_wrong_client_certificate_is_refused_by_the_server(pki: Pki, sim: 
 
 async def test_untrusted_server_certificate(pki: Pki, tmp_path: Path) -> None:
     other_ca = generate_ca("some other CA")
-    env = await start_tls_simulator(pki, pki.server_cert(ca=other_ca))
-    client = tls_client(pki, env.eid_url)
-    try:
+    async with _client_against(pki, pki.server_cert(ca=other_ca)) as client:
         error = await _failure(client.server_info)
-    finally:
-        await client.close()
-        await env.close()
     assert error.failure is TlsFailure.UNTRUSTED
     assert "certificate" in error.detail  # OpenSSL: self-signed certificate in certificate chain
 
 
 async def test_expired_server_certificate(pki: Pki) -> None:
-    env = await start_tls_simulator(pki, pki.server_cert(expired=True))
-    client = tls_client(pki, env.eid_url)
-    try:
+    async with _client_against(pki, pki.server_cert(expired=True)) as client:
         error = await _failure(client.server_info)
-    finally:
-        await client.close()
-        await env.close()
     assert error.failure is TlsFailure.EXPIRED and "expired" in error.detail
 
 
 async def test_server_certificate_with_the_wrong_name(pki: Pki) -> None:
-    env = await start_tls_simulator(pki, pki.server_cert(hosts=("eid.example.org",)))
-    client = tls_client(pki, env.eid_url)
-    try:
+    async with _client_against(pki, pki.server_cert(hosts=("eid.example.org",))) as client:
         error = await _failure(client.server_info)
-    finally:
-        await client.close()
-        await env.close()
     assert error.failure is TlsFailure.NAME_MISMATCH
     assert "127.0.0.1" in error.detail
     # the configured server name (tls_server_name) is what is checked when it is set
-    env = await start_tls_simulator(pki, pki.server_cert(hosts=("eid.example.org",)))
-    client = tls_client(pki, env.eid_url, server_hostname="eid.example.org")
-    try:
+    async with _client_against(
+        pki, pki.server_cert(hosts=("eid.example.org",)), server_hostname="eid.example.org"
+    ) as client:
         assert "simulator" in (await client.server_info()).version
-    finally:
-        await client.close()
-        await env.close()
 
 
 async def test_pinned_server_certificate_as_trust_anchor(pki: Pki, tmp_path: Path) -> None:
@@ -115,13 +113,8 @@ async def test_pinned_server_certificate_as_trust_anchor(pki: Pki, tmp_path: Pat
     server = pki.server_cert()
     pin = tmp_path / "pin.crt"
     pin.write_bytes(key_pair_to_pem(server)[1].split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n")
-    env = await start_tls_simulator(pki, server)
-    client = tls_client(pki, env.eid_url, trust=pin)
-    try:
+    async with _client_against(pki, server, trust=pin) as client:
         assert (await client.server_info()).version
-    finally:
-        await client.close()
-        await env.close()
 
 
 async def test_tls_versions_and_suites(pki: Pki, sim: TlsSimulator) -> None:
