@@ -5,6 +5,7 @@ every node); every action is POST with the session's CSRF token, audit-logged wi
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from cardreader.identify import card_info
@@ -254,3 +256,32 @@ async def test_an_unknown_kiosks_history_is_a_404_page_and_no_sign_in_goes_to_th
     client.session.cookie_jar.clear()
     anonymous = await client.get("/kiosks/history/mitte-1?lang=en", allow_redirects=False)
     assert anonymous.status == 303 and anonymous.headers["Location"] == "/kiosks/login?lang=en"
+
+
+async def snapshot_rows(stream: ClientResponse) -> str:
+    """The rows of the stream's first event, the snapshot (read line by line up to its data line)."""
+    while True:
+        line = await asyncio.wait_for(stream.content.readline(), timeout=20)
+        assert line, "the stream ended before its snapshot"
+        if line.startswith(b"data: "):
+            return " ".join(json.loads(line[6:])["rows"])
+
+
+async def test_open_dashboards_get_the_board_without_the_removed_kiosk(gateway: tuple[TestClient, Path]) -> None:
+    """A removal (as a kiosk added or removed in the file) ends the open event streams; the browser's
+    EventSource reconnects, and its new snapshot is the new board."""
+    client, _ = gateway
+    await signed_in(client, ADMIN_NAME, ADMIN_PW)
+    token = await admin_token(client)
+    stream = await client.get("/kiosks/dashboard/events")
+    assert 'id="kiosk-mitte-1"' in await snapshot_rows(stream)
+    removed = await client.post(
+        "/kiosks/admin/kiosks/mitte-1/remove", data={"csrf_token": token}, allow_redirects=False
+    )
+    assert removed.status == 303
+    await asyncio.wait_for(stream.content.read(), timeout=20)  # returns when the server ends the stream
+    again = await client.get("/kiosks/dashboard/events")
+    try:
+        assert 'id="kiosk-mitte-1"' not in await snapshot_rows(again)
+    finally:
+        again.close()
