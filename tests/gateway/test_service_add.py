@@ -289,9 +289,9 @@ def test_http_metadata_url_is_refused_without_the_dev_flag(gw: Path) -> None:
     assert code == EXIT_INVALID and "must be https" in err
 
 
-@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
-def test_oidc_client_secret_is_printed_once_and_only_its_hash_stored(gw: Path, method: str) -> None:
-    code, out, err = run(
+def add_oidc(gw: Path, *extra: str) -> tuple[int, str, str]:
+    """``service add`` of the OpenID Connect client "rathaus" (redirect URI https://rathaus.example.de/cb)."""
+    return run(
         "service",
         "add",
         "--id",
@@ -300,11 +300,15 @@ def test_oidc_client_secret_is_printed_once_and_only_its_hash_stored(gw: Path, m
         "Rathaus",
         "--oidc-redirect-uri",
         "https://rathaus.example.de/cb",
-        "--oidc-auth",
-        method,
         "--config",
         str(gw),
+        *extra,
     )
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_oidc_client_secret_is_printed_once_and_only_its_hash_stored(gw: Path, method: str) -> None:
+    code, out, err = add_oidc(gw, "--oidc-auth", method)
     assert code == EXIT_OK, err
     [secret] = re.findall(r"shown only now, stored only as its hash\): (\S+)", out)
     text = gw.read_text(encoding="utf-8")
@@ -322,19 +326,7 @@ def test_oidc_client_secret_is_printed_once_and_only_its_hash_stored(gw: Path, m
 def test_oidc_compatibility_switch_for_iss_in_error_responses(gw: Path, switch: bool) -> None:
     """``--oidc-no-iss-in-errors`` writes the per-client switch mod_auth_openidc before 2.4.13 needs;
     without it the client gets RFC 9207's iss in error redirects too."""
-    code, _, err = run(
-        "service",
-        "add",
-        "--id",
-        "rathaus",
-        "--name-de",
-        "Rathaus",
-        "--oidc-redirect-uri",
-        "https://rathaus.example.de/cb",
-        "--config",
-        str(gw),
-        *(["--oidc-no-iss-in-errors"] if switch else []),
-    )
+    code, _, err = add_oidc(gw, *(["--oidc-no-iss-in-errors"] if switch else []))
     assert code == EXIT_OK, err
     assert ("error_response_iss = false" in gw.read_text(encoding="utf-8").split("service add")[-1]) == switch
     config = load_config(gw)
