@@ -306,6 +306,19 @@ async def seeds(gw: Gateway, browser: Browser) -> list[tuple[Seed, int]]:
         plain("GET /kiosks/status.json", "/kiosks/status.json", staff_auth),
         plain("GET /kiosks/metrics", "/kiosks/metrics", staff_auth),
         in_path("GET /kiosks/static/{name}", "/kiosks/static/dashboard.css"),
+        in_path("GET /kiosks/history/{kiosk_id}", "/kiosks/history/mitte-1", "lang=en", staff_auth),
+        form(
+            "POST /kiosks/history/{kiosk_id}/export",
+            "/kiosks/history/mitte-1/export",
+            (("csrf_token", staff_csrf), ("format", "csv")),
+            staff_auth,
+        ),
+        form(
+            "POST /kiosks/admin/kiosks/{kiosk_id}/remove",
+            "/kiosks/admin/kiosks/mitte-1/remove",
+            (("csrf_token", staff_csrf),),
+            staff_auth,
+        ),
         # the wallet's endpoints in the order of a sign-in: its one answer ends the flow (no long waits after)
         form(
             "POST /signin/{ref}/wallet",
