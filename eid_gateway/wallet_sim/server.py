@@ -245,6 +245,7 @@ async def present(request: web.Request) -> web.Response:
             "response_uri": result.response_uri,
             "form": result.form,
             "presentation": result.presentation,
+            "requested_paths": [list(path) for path in result.requested_paths],
         }
     )
 

@@ -91,6 +91,8 @@ class PresentResult:
     response_uri: str
     form: dict[str, str]
     presentation: str | None
+    #: the claim paths the verifier's DCQL query asked for (what the wallet showed the holder)
+    requested_paths: tuple[tuple[Any, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -563,6 +565,7 @@ class TestWallet:
             response_uri=request.response_uri,
             form=form,
             presentation=presentation,
+            requested_paths=tuple(tuple(p) for p in request.requested_paths()),
         )
 
     async def present_from_qr(self, png_path: Path, *, person: str, tamper: Tamper | None = None) -> PresentResult:

@@ -99,6 +99,7 @@ async def test_cross_device_present_through_the_process(wallet_sim: WalletSim, v
     tx, url = verifier.begin(QUERY, same_device=False)
     answer = await wallet_sim.present(url, person="andre")
     assert (answer["status"], answer["redirect_uri"]) == (200, None)
+    assert answer["requested_paths"] == [["given_name"], ["family_name"], ["age_equal_or_over", "18"]]
     t = verifier.transactions[tx]
     (presentation,) = t.payload()["vp_token"]["pid"]
     assert presentation == answer["presentation"]

@@ -64,6 +64,7 @@ async def test_presents_only_the_claims_asked_for(wallet: TestWallet, verifier: 
         f"{verifier.base}/response/{tx}",
         result.form,
         result.presentation,
+        (("given_name",), ("family_name",), ("address",), ("age_equal_or_over", "18")),
     )
     presentation = presented(verifier, tx)
     assert presentation == result.presentation
