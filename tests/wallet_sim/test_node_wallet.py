@@ -5,10 +5,12 @@ response check (eid_gateway.wallet.verifier) accepts them with exactly the claim
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
+from e2e.test_wallet_signin import continue_, demo_table, invocation, wallet_page, with_wallet
 
 from eid_gateway.identity import Attribute
 from eid_gateway.wallet.dcql import dcql_query
@@ -18,7 +20,8 @@ from eid_gateway.wallet.sdjwt import VerifiedPid
 from eid_gateway.wallet.trust import TrustList
 from eid_gateway.wallet.verifier import verify_wallet_response
 from eid_gateway.wallet_sim.wallet import TestWallet
-from helpers.wallet_sim import node_wallet_present
+from helpers.gateway import Browser, StartGateway, deliver
+from helpers.wallet_sim import WalletSim, node_wallet_present, wallet_sim  # noqa: F401 - the fixture
 from wallet_sim.verifier import StubVerifier
 
 REGISTERED = (
@@ -80,3 +83,28 @@ async def test_a_node_presentation_replayed_into_another_transaction_is_refused(
     with pytest.raises(PresentationRejected) as caught:
         check(wallet, verifier, second)
     assert caught.value.reason is RejectReason.NONCE
+
+
+@pytest.mark.parametrize("same_device", [False, True])
+async def test_the_node_wallet_signs_in_to_the_demo_through_the_gateway(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim, same_device: bool
+) -> None:
+    """End to end with the second wallet: demo -> gateway -> @openid4vc/openid4vp wallet -> SAML Response
+    to the demo, the PID issued by the test provider (trusted CA) and its status list fetched by the gateway."""
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await wallet_page(browser, gw, button="signin-wallet")
+    url = invocation(page, same_device=same_device)
+    answer = await node_wallet_present(url, wallet_sim.wallet(), "andre")
+    assert answer["status"] == 200, answer
+    body = json.loads(answer["body"])
+    if same_device:
+        assert body["redirect_uri"].startswith(gw.url("/wallet/done/"))
+        post_page = await browser.get(body["redirect_uri"])
+    else:
+        assert "redirect_uri" not in body
+        post_page = await continue_(browser, page)
+    result = await deliver(browser, post_page)
+    assert result.status == 200, result.text
+    table = demo_table(result)
+    assert (table["Familienname"], table["Vornamen"]) == ("MUSTERMANN", "ANDRÉ")
+    assert table["Vertrauensniveau"] == "substanziell (eIDAS)"
