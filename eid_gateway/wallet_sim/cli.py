@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--status-ttl", type=int, default=10, help="the status list's ttl in seconds (10)")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="listen on an address other than loopback (its admin routes have no login: test networks only)",
+    )
     return parser
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def wallet_sim_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
@@ -50,6 +65,12 @@ def wallet_sim_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     except SystemExit as exc:
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
     host, port = args.listen
+    if not _is_loopback(host) and not args.allow_non_loopback:
+        err.write(
+            f"error: --listen {host}: the test wallet's admin routes have no login; it listens on loopback"
+            " (127.0.0.1, ::1) unless --allow-non-loopback is given\n"
+        )
+        return EXIT_USAGE
     from eid_gateway.ports import port_in_use
 
     problem = port_in_use(host, port)

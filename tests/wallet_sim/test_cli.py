@@ -39,3 +39,9 @@ def test_bad_arguments_are_a_usage_error(argv: list[str]) -> None:
 def test_the_gateway_command_does_not_import_the_sd_jwt_library() -> None:
     code = "import sys, eid_gateway.cli; sys.exit(1 if 'sd_jwt' in sys.modules or 'jwcrypto' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_only_loopback_unless_asked(tmp_path: Path) -> None:
+    err = StringIO()
+    assert wallet_sim_main(["--listen", "0.0.0.0:8700", "--dir", str(tmp_path / "k")], StringIO(), err) == EXIT_USAGE
+    assert "loopback" in err.getvalue() and not (tmp_path / "k").exists()
