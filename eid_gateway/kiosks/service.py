@@ -6,7 +6,7 @@ write fails and the step is decided again on the newer state (so of two reports 
 two nodes, n+1's state is the one that stays, in either order). The winner appends the step's
 history events and publishes the new state; every node (the writer's too) applies what it hears to
 its registry, which tells its dashboards. Missed messages (a Redis reconnect) are healed by reading
-all states again after each (re)subscription and every ``resync_seconds``.
+all states again after each (re)subscription and every heartbeat interval.
 """
 
 from __future__ import annotations
@@ -47,11 +47,12 @@ class KioskService:
         store: KioskStateStore,
         *,
         clock: Callable[[], float] = time.time,
-        resync_seconds: float = 30.0,
+        resync_seconds: float | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.clock = clock
+        #: how often all states are read again (None: every heartbeat interval)
         self.resync_seconds = resync_seconds
 
     # -- messages -------------------------------------------------------------------------------
@@ -167,9 +168,10 @@ class KioskService:
 
     async def keep(self, tick_seconds: float, *, prune_seconds: float = 3600.0) -> None:
         """The app's background duty: :meth:`tick` every ``tick_seconds``, all states read again every
-        ``resync_seconds``, the history pruned every ``prune_seconds`` (and at start)."""
+        ``resync_seconds`` (a message lost while the store's pub/sub reconnected is healed within one
+        heartbeat interval), the history pruned every ``prune_seconds`` (and at start)."""
         loop = asyncio.get_running_loop()
-        next_resync, next_prune = loop.time() + self.resync_seconds, loop.time()
+        last_resync, next_prune = loop.time(), loop.time()
         while True:
             try:
                 if loop.time() >= next_prune:
@@ -177,8 +179,9 @@ class KioskService:
                     pruned = await self.prune()
                     if pruned:
                         log.info("kiosk history: %d old events pruned", pruned)
-                if loop.time() >= next_resync:
-                    next_resync = loop.time() + self.resync_seconds
+                every = self.resync_seconds or self.registry.settings.heartbeat_seconds
+                if loop.time() - last_resync >= every:
+                    last_resync = loop.time()
                     await self.resync()
                 await self.tick()
             except StoreError as exc:

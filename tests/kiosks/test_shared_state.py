@@ -219,3 +219,37 @@ def test_events_read_back_and_damaged_entries_are_refused() -> None:
     for bad in ("", "[]", '{"kind": "nope", "at": 1}', '{"kind": "service", "at": "x"}', '{"kind": "service"}'):
         with pytest.raises(h.HistoryError):
             h.event_from_json(bad)
+
+
+async def test_a_lost_subscription_is_healed_by_reading_the_states_again(make_node, request) -> None:
+    """Redis drops the node's pub/sub connection (a restart, a failover): what was published meanwhile
+    is lost, but the node reads every state again (after resubscribing, and every resync_seconds)."""
+    if "redis" not in request.node.callspec.id:
+        pytest.skip("SQLite has no connection to lose")
+    import redis.asyncio as aioredis
+
+    clock = FakeClock()
+    a, _ = make_node(clock)
+    b, _ = make_node(clock)
+    tasks = [asyncio.create_task(b.follow(retry_seconds=0.05)), asyncio.create_task(b.keep(0.05))]
+    admin = aioredis.Redis.from_url(request.getfixturevalue("redis_server").url)
+    try:
+        for seq in range(1, 600):  # until b hears a's writes
+            await a.heartbeat("mitte-1", "agent-run-1", seq)
+            await asyncio.sleep(0.05)
+            if b.registry.records["mitte-1"].state.seq == seq:
+                break
+        b.resync_seconds = 0.5  # instead of every heartbeat interval (10 s here)
+        await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        await a.report_state("mitte-1", "agent-run-1", 1000, CARD)  # published while b may not listen
+        for _ in range(600):
+            if b.registry.records["mitte-1"].snapshot == CARD:
+                break
+            await asyncio.sleep(0.05)
+        assert b.registry.row("mitte-1")["status"] == "id_card"
+    finally:
+        await admin.aclose()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
