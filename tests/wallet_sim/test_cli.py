@@ -45,3 +45,18 @@ def test_only_loopback_unless_asked(tmp_path: Path) -> None:
     err = StringIO()
     assert wallet_sim_main(["--listen", "0.0.0.0:8700", "--dir", str(tmp_path / "k")], StringIO(), err) == EXIT_USAGE
     assert "loopback" in err.getvalue() and not (tmp_path / "k").exists()
+
+
+def test_the_test_wallet_is_independent_of_the_gateways_verifier() -> None:
+    """The wallet checks the verifier against code the verifier did not write: nothing under
+    eid_gateway.wallet_sim imports eid_gateway.wallet (not even indirectly), and only the command line
+    (lazily) imports eid_gateway.wallet_sim."""
+    from test_import_graph import import_graph, reachable
+
+    graph = import_graph()
+    sim = [m for m in graph if m == "eid_gateway.wallet_sim" or m.startswith("eid_gateway.wallet_sim.")]
+    assert "eid_gateway.wallet_sim.wallet" in sim
+    seen = reachable(graph, sim)
+    assert not [m for m in seen if m == "eid_gateway.wallet" or m.startswith("eid_gateway.wallet.")]
+    importers = {e.source for edges in graph.values() for e in edges if e.target.startswith("eid_gateway.wallet_sim")}
+    assert importers - set(sim) == {"eid_gateway.cli"}
