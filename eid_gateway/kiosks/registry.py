@@ -10,9 +10,6 @@ Liveness: a kiosk is ``offline`` when its agent announced a clean stop, or when 
 ``last_seen`` and this node's clock, so a heartbeat taken by another node counts here too;
 ``credential_refused`` when the gateway refused its credential lately and nothing valid came since.
 Both override the last reader lines, which are not true any more.
-
-The ``record_*`` methods apply the same steps to this registry alone (one process without a store:
-unit tests).
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from typing import Any
 
 from cardreader.model import KioskSnapshot, ReaderStatus
 from eid_gateway.kiosks import kiosk_state as ks
-from eid_gateway.kiosks.kiosk_state import Ack, KioskState, StateError, Step, state_from_json
+from eid_gateway.kiosks.kiosk_state import KioskState, StateError, Step, state_from_json
 from eid_gateway.kiosks.settings import KioskEntry, KioskSettings
 from eid_gateway.store.base import Versioned
 
@@ -36,7 +33,7 @@ REFUSED = "credential_refused"
 #: the status words that mean "this kiosk's readers are not known now" (eid_kiosk_up 0)
 DOWN_WORDS = (UNKNOWN, OFFLINE, REFUSED)
 
-__all__ = ["DOWN_WORDS", "OFFLINE", "REFUSED", "UNKNOWN", "Ack", "KioskRecord", "KioskRegistry", "Subscription"]
+__all__ = ["DOWN_WORDS", "OFFLINE", "REFUSED", "UNKNOWN", "KioskRecord", "KioskRegistry", "Subscription"]
 
 
 @dataclass
@@ -149,36 +146,6 @@ class KioskRegistry:
     def count(self, kind: str, step: Step) -> None:
         """Count a kiosk message by what it did (the ``eid_kiosk_messages`` metric)."""
         self.counters[kind if step.state is not None else "duplicate"] += 1
-
-    # -- one process without a store (unit tests) ---------------------------------------------
-    def _local(self, kiosk_id: str, kind: str, step: Step) -> Ack:
-        if kind:
-            self.count(kind, step)
-        if step.state is not None:
-            rec = self.records[kiosk_id]
-            self.apply(kiosk_id, step.state, rec.version + 1, seen_only=step.seen_only)
-        return step.ack
-
-    def record_state(
-        self, kiosk_id: str, instance: str, seq: int, snapshot: KioskSnapshot, queue: int = 0, dropped: int = 0
-    ) -> Ack:
-        limit = self.settings.stale_after_seconds
-        step = ks.on_state(self.records[kiosk_id].state, instance, seq, snapshot, queue, dropped, self.clock(), limit)
-        return self._local(kiosk_id, "state", step)
-
-    def record_heartbeat(self, kiosk_id: str, instance: str, seq: int, queue: int = 0, dropped: int = 0) -> Ack:
-        limit = self.settings.stale_after_seconds
-        step = ks.on_heartbeat(self.records[kiosk_id].state, instance, seq, queue, dropped, self.clock(), limit)
-        return self._local(kiosk_id, "heartbeat", step)
-
-    def record_offline(self, kiosk_id: str, instance: str, seq: int) -> Ack:
-        step = ks.on_offline(self.records[kiosk_id].state, instance, seq, self.clock())
-        return self._local(kiosk_id, "offline", step)
-
-    def record_refused(self, kiosk_id: str) -> None:
-        rec = self.records.get(kiosk_id)
-        if rec is not None:
-            self._local(kiosk_id, "", ks.on_refused(rec.state, self.clock(), self.settings.stale_after_seconds))
 
     def refresh_staleness(self) -> list[str]:
         """Mark kiosks offline whose heartbeat is overdue (and refusals that aged out); publish changes."""
