@@ -103,12 +103,14 @@ class AuditTrail:
         flow_ref: str,
         attributes: Iterable[str] = (),
         pseudonym: str | None = None,
+        backend: str | None = None,
     ) -> AuditRecord:
+        """``backend``: how the citizen signed in when not through the eID-Server (``"wallet"``)."""
         return AuditRecord(
             time=utc_now(),
             service=service,
             frontend=frontend,
-            backend=self.backend,
+            backend=backend or self.backend,
             result=result,
             attributes=tuple(sorted(attributes)),
             flow=keyed_hash(self.key, "flow", flow_ref),

@@ -382,6 +382,7 @@ class FlowManager:
                     flow_ref=flow.ref,
                     attributes=(a.value for a in attributes),
                     pseudonym=pseudonym,
+                    backend="wallet" if "wallet" in flow.data else None,  # the EUDI wallet's sign-ins
                 )
             )
             if self.metrics is not None:

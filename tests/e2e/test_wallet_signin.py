@@ -30,6 +30,8 @@ from helpers.saml_post import status_on
 from helpers.wallet_sim import WalletSim, wallet_sim  # noqa: F401 - the fixture
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
+from .test_data_at_rest import personal_data_in
+
 
 def with_wallet(
     sim: WalletSim, *, methods: str = '["card", "wallet"]', loa: str = "substantial"
@@ -174,11 +176,51 @@ async def test_nothing_personal_stays_in_the_store_after_hand_over(
     waiting = await store.get_flow(ref)
     assert waiting is not None and waiting.state == State.WALLET_VERIFIED
     assert "MUSTERMANN" not in repr(waiting.data) and "ERIKA" not in repr(waiting.data)  # sealed while it waits
+    path = gw.config.store.path
+    files = [Path(f"{path}{suffix}") for suffix in ("", "-wal")]
+    for file in files:  # while it waits for the browser: sealed on disk too
+        assert personal_data_in(file.read_bytes()) == [], file
     await deliver(browser, await continue_(browser, page))
     done = await store.get_flow(ref)
     assert done is not None and done.state == State.DONE
     assert "wallet_pid" not in done.data
+    for file in files:
+        assert personal_data_in(file.read_bytes()) == [], file
     await store.close()
+
+
+async def test_the_pseudonym_is_stable_per_wallet_and_differs_between_people(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    """The holder key is the wallet's stable identifier (docs/wallet.md): Erika twice -> one pseudonym,
+    Andre another; the audit trail records each sign-in as the wallet's, without personal data."""
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    pseudonyms = []
+    for person in ("erika", "erika", "andre"):
+        page = await wallet_page(browser, gw)
+        assert (await wallet_sim.present(invocation(page, same_device=False), person=person))["status"] == 200
+        result = await deliver(browser, await continue_(browser, page))
+        pseudonyms.append(demo_table(result)["Pseudonym bei diesem Dienst"])
+    assert pseudonyms[0] == pseudonyms[1] != pseudonyms[2]
+    store = SqliteStore(gw.config.store.path)
+    records = [json.loads(e.body) for e in await store.audit_read()]
+    await store.close()
+    assert [(r["backend"], r["result"]) for r in records] == [("wallet", "success")] * 3
+    assert personal_data_in(json.dumps(records).encode()) == []
+
+
+async def test_cancel_on_the_wallet_page_returns_to_the_service(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    page = await wallet_page(browser, gw)
+    [index] = [i for i, f in enumerate(page.forms()) if str(f.action).split("?")[0].endswith("/cancel")]
+    post_page = await browser.submit(page, index)
+    saml_status = status_on(post_page, [gw.config.keys.saml_signing.certificate])
+    assert (saml_status.code, saml_status.sub_code) == (STATUS_RESPONDER, STATUS_REQUEST_DENIED)
+    request_uri = parse_qs(urlsplit(invocation(page, same_device=False)).query)["request_uri"][0]
+    async with aiohttp.ClientSession() as wallet, wallet.get(request_uri) as response:
+        assert response.status == 404  # too late for the wallet: the request is gone
 
 
 @pytest.mark.parametrize(
