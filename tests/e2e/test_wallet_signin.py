@@ -116,9 +116,13 @@ async def test_cross_device_saml_sign_in_releases_only_registered_attributes(
     answer = await wallet_sim.present(url, person=person)
     assert answer["status"] == 200 and answer.get("redirect_uri") is None  # cross-device: no redirect
     # the wallet was asked only for the demo's registered claims (no nationality, no birth place)
-    asked = {tuple(p) for p in answer.get("requested_paths", [])} if "requested_paths" in answer else None
-    if asked is not None:
-        assert ("nationalities",) not in asked and ("place_of_birth",) not in asked
+    # exactly the demo's registered claims (names, birth date, address; the pseudonym asks for none)
+    assert sorted(tuple(p) for p in answer["requested_paths"]) == [
+        ("address",),
+        ("birthdate",),
+        ("family_name",),
+        ("given_name",),
+    ]
 
     post_page = await continue_(browser, page)
     assert post_page.status == 200, post_page.text
@@ -428,3 +432,27 @@ async def test_bad_wallet_requests_get_4xx(
             assert response.status == 404
     failure = await continue_(browser, page)
     assert "Nachweis nicht anerkannt" in failure.text
+
+
+@pytest.mark.parametrize(("person", "of_age"), [("erika", True), ("minor", False)])
+async def test_an_age_check_asks_the_wallet_only_for_the_age_over_answer(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim, person: str, of_age: bool
+) -> None:
+    def edit(text: str) -> str:
+        text = with_wallet(wallet_sim)(text)
+        old_attributes = 'attributes = ["given_names", "family_names", "date_of_birth", "address", "pseudonym"]\n'
+        old_required = 'required = ["given_names", "family_names", "date_of_birth", "address", "pseudonym"]\n'
+        assert old_attributes in text and old_required in text
+        text = text.replace(old_attributes, 'attributes = ["age_verification", "pseudonym"]\nminimum_age = 18\n', 1)
+        return text.replace(old_required, 'required = ["pseudonym"]\n', 1)
+
+    gw = await start_gateway(edit_config=edit)
+    page = await wallet_page(browser, gw)
+    assert "mindestens 18 Jahre" in page.text  # the wallet page says what is asked
+    answer = await wallet_sim.present(invocation(page, same_device=False), person=person)
+    assert answer["status"] == 200
+    assert [tuple(p) for p in answer["requested_paths"]] == [("age_equal_or_over", "18")]  # nothing else
+    result = await deliver(browser, await continue_(browser, page))
+    table = demo_table(result)
+    assert "Familienname" not in table and "Geburtsdatum" not in table
+    assert table["Altersbestätigung"] == ("ja" if of_age else "nein")
