@@ -18,11 +18,11 @@ from eid_gateway.backends.saml_interface import (
 )
 from eid_gateway.eid import results
 from eid_gateway.eid.messages import GetResultResponse, Permission, Result, Selection, UseIDRequest
+from helpers.eid_samples import ERIKA
 from saml.errors import XmlSecurityError
 from saml.xml import parse_xml, to_bytes
 
 from .mutate import INTERESTING_TEXT, fuzz, json_mutants, xml_mutants
-from .test_fuzz_eid import PERSON
 
 
 def test_request_extension() -> None:
@@ -89,7 +89,7 @@ def _attribute_mutants(sample: dict[str, list[str]], count: int, seed: int) -> I
 def test_result_attributes() -> None:
     response = GetResultResponse(
         Result(results.MAJOR_OK),
-        personal_data=PERSON,
+        personal_data=ERIKA,
         fulfils_age_verification=True,
         fulfils_place_verification=False,
         level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
