@@ -531,6 +531,10 @@ class FlowManager:
             log.info("tc token for unknown, expired or moved flow flow=%s", ref_hash(ref))
             return await self._miss(request, "tctoken") or error_token()
         self.count_step(flow, "tctoken")
+        if "card" not in self.service_of(flow).methods:  # a wallet-only service: no card step, whoever asks
+            log.warning("tc token for a service without the card flow=%s", ref_hash(ref))
+            await self.mark_failed(flow, State.STARTING, FailureKind.SERVER_ERROR)
+            return error_token()
         req = card_request(request_from_json(flow.data["request"]))
         try:
             async with asyncio.timeout(self.backend_timeout):

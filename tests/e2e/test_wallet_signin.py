@@ -456,3 +456,18 @@ async def test_an_age_check_asks_the_wallet_only_for_the_age_over_answer(
     table = demo_table(result)
     assert "Familienname" not in table and "Geburtsdatum" not in table
     assert table["Altersbestätigung"] == ("ja" if of_age else "nein")
+
+
+async def test_a_wallet_only_service_offers_no_card_step(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim, methods='["wallet"]'))
+    start = await browser.get(gw.url("/demo/login"))
+    assert start.status == 200 and "Mit der EUDI-Wallet anmelden" in start.text
+    assert "AusweisApp" not in start.text and "/eid/tctoken/" not in start.text
+    ref = urlsplit(start.url).path.split("/")[2]
+    async with aiohttp.ClientSession() as ausweisapp:  # the TC Token asked for anyway: an error token
+        async with ausweisapp.get(gw.url(f"/eid/tctoken/{ref}")) as response:
+            assert response.status == 200 and b"RefreshAddress" not in await response.read()
+    again = await browser.get(gw.url(f"/signin/{ref}"))
+    assert "Mit der EUDI-Wallet anmelden" not in again.text  # the flow has ended
