@@ -2,7 +2,8 @@
 
 The events come from :meth:`KioskStateStore.kiosk_history` (no personal data: card *types* only, a
 reader's PC/SC name, PC/SC error names). Each event gets a sentence saying what happened, in German or
-English, and the time in the dashboard's zone (the same :class:`eid_gateway.kiosks.dashboard.View`).
+English, with its time as the dashboard shows it (the same :class:`eid_gateway.kiosks.dashboard.View`
+and dashboard.js: the staff browser's zone and "vor N s"; without JavaScript the configured zone).
 The export says the same in the same language and keeps the technical fields, so IT can filter it;
 spreadsheet formulas in reader names (a kiosk could send any) are neutralised.
 """
@@ -154,14 +155,9 @@ def render_history(
         k=k,
         title=t(HISTORY, "title", view.lang, name=name),
         page_title=t(HISTORY, "page_title", view.lang, name=name),
-        intro=t(
-            HISTORY,
-            "intro",
-            view.lang,
-            n=SHOWN,
-            zone=registry.settings.time_zone,
-            days=registry.settings.history_days,
-        ),
+        intro=t(HISTORY, "intro", view.lang, n=SHOWN, days=registry.settings.history_days),
+        time_zone=registry.settings.time_zone,
+        ago_json=json.dumps({k: view.ui[k] for k in ("ago_s", "ago_min", "ago_h", "ago_d")}, ensure_ascii=False),
         kiosk_id=kiosk_id,
         rows=event_rows(events, view),
         back_url=url_of(request, "kiosk-dashboard") + f"?lang={view.lang}",

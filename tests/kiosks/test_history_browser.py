@@ -2,6 +2,8 @@
 in German and English (1280 and 360 px, every <details> open), no sideways scrolling at 360 px, and the
 export downloads a file by a click on the admin's button."""
 
+import re
+
 import pytest
 from e2e.test_accessibility import AXE, Report
 
@@ -24,6 +26,10 @@ async def test_history_without_sideways_scrolling_at_360_px(scene_server, browse
     width, inner = await page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width <= inner, f"{width} px wide at {inner} px"
     assert await page.locator("#history tbody tr").count() >= 2  # the scene's readers appeared
+    # the dashboard's local times: the browser's zone and the age, as on the board (dashboard.js)
+    ago = {"de": r" \(vor \d+ (s|min)\)", "en": r" \(\d+ (s|min) ago\)"}[lang]
+    await page.locator("#history tbody tr .ago").first.wait_for()
+    assert re.fullmatch(ago, await page.locator("#history tbody tr .ago").first.inner_text())
     await ctx.close()
 
 

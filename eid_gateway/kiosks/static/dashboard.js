@@ -4,7 +4,8 @@
 // there); they are parsed with DOMParser, which runs no scripts: never innerHTML.
 "use strict";
 (function () {
-  const table = document.getElementById("kiosks");
+  // the dashboard, or a kiosk's history (kiosk_history.html: local times only, no event stream)
+  const table = document.getElementById("kiosks") || document.getElementById("history");
   if (!table) { return; }
   const body = table.tBodies[0];
   const live = document.getElementById("live");
@@ -77,7 +78,7 @@
   let source = null;
   localize(document);
   setInterval(tick, 1000);
-  if (typeof EventSource === "undefined") { return; }
+  if (typeof EventSource === "undefined" || !table.dataset.eventsUrl) { return; }
   source = new EventSource(table.dataset.eventsUrl);
   source.addEventListener("open", function () { if (live) { live.hidden = false; } tick(); });
   source.addEventListener("error", function () { if (live) { live.hidden = true; } });
