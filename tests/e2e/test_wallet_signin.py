@@ -471,3 +471,30 @@ async def test_a_wallet_only_service_offers_no_card_step(
             assert response.status == 200 and b"RefreshAddress" not in await response.read()
     again = await browser.get(gw.url(f"/signin/{ref}"))
     assert "Mit der EUDI-Wallet anmelden" not in again.text  # the flow has ended
+
+
+async def test_the_wallet_choice_and_page_belong_to_the_browser_that_began(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim
+) -> None:
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim))
+    start = await browser.get(gw.url("/demo/login"))
+    ref = urlsplit(start.url).path.split("/")[2]
+    csrf = start.doc().xpath("//input[@name='csrf_token']/@value")[0]
+    choose = gw.url(f"/signin/{ref}/wallet")
+    async with browser.session.post(choose, data={"csrf_token": "wrong"}, allow_redirects=False) as response:
+        assert response.status == 403 and "text/html" in response.headers["Content-Type"]
+    async with aiohttp.ClientSession() as other:  # another browser, even with the right token
+        async with other.post(choose, data={"csrf_token": csrf}, allow_redirects=False) as response:
+            assert response.status == 403 and "text/html" in response.headers["Content-Type"]
+    async with browser.session.post(
+        choose, data=b"\xff", headers={"Content-Type": "multipart/form-data"}, allow_redirects=False
+    ) as response:
+        assert 400 <= response.status < 500
+    page = await browser.get(choose)
+    assert urlsplit(page.url).path == f"/signin/{ref}"  # not chosen yet: back to the start page
+    async with browser.session.post(choose, data={"csrf_token": csrf}, allow_redirects=False) as response:
+        assert response.status == 303
+    async with aiohttp.ClientSession() as other:
+        for path in (f"/signin/{ref}/wallet", f"/signin/{ref}/wallet/status"):
+            async with other.get(gw.url(path), allow_redirects=False) as response:
+                assert response.status in (403, 404), path
