@@ -20,9 +20,13 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
+from eid_gateway.config import GatewayConfig, RedisSettings
 from eid_gateway.demo.pages import OidcDemoPages
 from eid_gateway.flow import State
 from eid_gateway.identity import LevelOfAssurance
+from eid_gateway.store.base import Store
+from eid_gateway.store.redis import create_redis_store
+from eid_gateway.store.redis_server import RedisServer
 from eid_gateway.store.sqlite import SqliteStore
 from eid_gateway.wallet_sim.wallet import Tamper
 from helpers.gateway import Browser, Gateway, Page, StartGateway, deliver, open_oidc_start_page
@@ -30,7 +34,7 @@ from helpers.saml_post import status_on
 from helpers.wallet_sim import WalletSim, wallet_sim  # noqa: F401 - the fixture
 from saml.messages import STATUS_AUTHN_FAILED, STATUS_REQUEST_DENIED, STATUS_RESPONDER
 
-from .test_data_at_rest import personal_data_in
+from .test_data_at_rest import own_redis, personal_data_in  # noqa: F401 - own_redis: a fixture
 
 
 def with_wallet(
@@ -498,3 +502,24 @@ async def test_the_wallet_choice_and_page_belong_to_the_browser_that_began(
         for path in (f"/signin/{ref}/wallet", f"/signin/{ref}/wallet/status"):
             async with other.get(gw.url(path), allow_redirects=False) as response:
                 assert response.status in (403, 404), path
+
+
+async def test_on_redis_the_aof_holds_no_personal_data_of_a_wallet_sign_in(
+    start_gateway: StartGateway, browser: Browser, wallet_sim: WalletSim, own_redis: RedisServer
+) -> None:
+    """The shared store of several nodes: the whole write history (AOF), the waiting PID included."""
+
+    def redis_store(config: GatewayConfig) -> Store:
+        return create_redis_store(RedisSettings(url=own_redis.url, key_prefix="eidgw:"))
+
+    gw = await start_gateway(edit_config=with_wallet(wallet_sim), store=redis_store)
+    for person, same_device in (("erika", True), ("andre", False)):
+        page = await wallet_page(browser, gw)
+        answer = await wallet_sim.present(invocation(page, same_device=same_device), person=person)
+        post_page = await browser.get(answer["redirect_uri"]) if same_device else await continue_(browser, page)
+        assert "MUSTERMANN" in demo_table(await deliver(browser, post_page))["Familienname"]
+    aof = [f for f in own_redis.directory.rglob("*") if f.is_file() and ".aof" in f.name]
+    assert aof and sum(f.stat().st_size for f in aof) > 0
+    assert b"wallet_pid" in b"".join(f.read_bytes() for f in aof)  # the waiting PID was written (sealed) ...
+    for file in aof:
+        assert personal_data_in(file.read_bytes()) == [], file  # ... and nothing personal in the clear
