@@ -156,12 +156,18 @@ def _disclosable(value: Any) -> Any:
 
 
 def pid_payload(
-    person: TestPerson, *, now: int, expires_in: int, status_uri: str | None, status_idx: int | None
+    person: TestPerson,
+    *,
+    now: int,
+    expires_in: int,
+    status_uri: str | None,
+    status_idx: int | None,
+    vct: str = VCT,
 ) -> dict[str, Any]:
     """The claims handed to the issuer: the plain credential claims plus the person's, all disclosable."""
     iat = now - 30 * 24 * 3600 if person.expired else now
     exp = now - 24 * 3600 if person.expired else now + expires_in
-    claims: dict[Any, Any] = {"iss": ISSUER_ID, "iat": iat, "exp": exp, "vct": VCT}
+    claims: dict[Any, Any] = {"iss": ISSUER_ID, "iat": iat, "exp": exp, "vct": vct}
     if status_uri is not None and status_idx is not None:
         claims["status"] = {"status_list": {"idx": status_idx, "uri": status_uri}}
     personal = dict(person.claims)
@@ -179,10 +185,11 @@ def issue_pid(
     expires_in: int = PID_LIFETIME,
     status_uri: str | None = None,
     status_idx: int | None = None,
+    vct: str = VCT,
 ) -> str:
     """One PID for ``person`` bound to ``holder_key`` (``cnf.jwk``): the SD-JWT with every disclosure,
     ``~``-terminated (the issuance a wallet stores)."""
-    payload = pid_payload(person, now=now, expires_in=expires_in, status_uri=status_uri, status_idx=status_idx)
+    payload = pid_payload(person, now=now, expires_in=expires_in, status_uri=status_uri, status_idx=status_idx, vct=vct)
     issuer = SDJWTIssuer(
         payload,
         keys.issuer_jwk(),

@@ -55,6 +55,8 @@ SELF_ISSUED: Final = "https://self-issued.me/v2"
 SUPPORTED_ENC: Final = ("A128GCM", "A256GCM")
 #: How long the wallet waits for the verifier's endpoints (generous: CI machines are slow).
 HTTP_TIMEOUT: Final = 30.0
+#: A PID type no verifier of this project accepts (Tamper.WRONG_VCT).
+OTHER_VCT: Final = "urn:eudi:pid:xx:1"
 
 
 class Tamper(enum.Enum):
@@ -68,6 +70,9 @@ class Tamper(enum.Enum):
     TAMPERED_DISCLOSURE = "tampered_disclosure"  # one byte of a disclosure changed (KB-JWT over the result)
     DUPLICATED_DISCLOSURE = "duplicated_disclosure"  # one disclosure sent twice (KB-JWT over the result)
     STALE_KB = "stale_kb"  # KB-JWT iat one hour ago
+    KB_WRONG_KEY = "kb_wrong_key"  # KB-JWT signed by a key other than the credential's cnf.jwk
+    NO_KEY_BINDING = "no_key_binding"  # the presentation without a KB-JWT (ends in "~")
+    WRONG_VCT = "wrong_vct"  # a genuine PID of a type the verifier does not accept
     CANCEL = "cancel"  # error=access_denied, encrypted like a response
     CANCEL_UNENCRYPTED = "cancel_unencrypted"  # error=access_denied as plain form fields
 
@@ -454,16 +459,18 @@ class TestWallet:
         thumbprint: str = self.holding(person).holder_key.thumbprint()
         return thumbprint
 
-    def _untrusted_issuance(self, holding: _Holding) -> str:
-        if self._rogue is None:
+    def _reissued(self, holding: _Holding, *, untrusted: bool = False, vct: str = VCT) -> str:
+        """The person's PID issued again: by another CA's provider, or with another type."""
+        if untrusted and self._rogue is None:
             self._rogue = ProviderKeys.generate("untrusted test PID provider")
         return issue_pid(
             holding.person,
             holding.holder_key,
-            keys=self._rogue,
+            keys=self._rogue if untrusted and self._rogue is not None else self.keys,
             now=int(self.clock()),
             status_uri=self.status_uri,
             status_idx=holding.person.status_idx if self.status_uri else None,
+            vct=vct,
         )
 
     def presentation(self, request: VerifierRequest, person: str, tamper: Tamper | None = None) -> str:
@@ -477,7 +484,9 @@ class TestWallet:
         if tamper is Tamper.FORGED_ISSUER:
             issuance = _forge_issuer_signature(issuance)
         elif tamper is Tamper.UNTRUSTED_CA:
-            issuance = self._untrusted_issuance(holding)
+            issuance = self._reissued(holding, untrusted=True)
+        elif tamper is Tamper.WRONG_VCT:
+            issuance = self._reissued(holding, vct=OTHER_VCT)
         edit = {Tamper.TAMPERED_DISCLOSURE: _tamper_one_byte, Tamper.DUPLICATED_DISCLOSURE: _duplicate_one}.get(
             tamper  # type: ignore[arg-type]
         )
@@ -490,7 +499,12 @@ class TestWallet:
         if tamper is Tamper.WRONG_AUDIENCE:
             audience = "x509_hash:" + b64url(hashlib.sha256(b"another verifier").digest())
         chosen = selection(disclosed_claims(issuance), request.requested_paths())
-        holder.create_presentation(chosen, nonce=nonce, aud=audience, holder_key=holding.holder_key, sign_alg="ES256")
+        if tamper is Tamper.NO_KEY_BINDING:  # the library makes no KB-JWT without nonce, aud and key
+            holder.create_presentation(chosen)
+            unbound: str = holder.sd_jwt_presentation
+            return unbound
+        signing_key = jwk.JWK.generate(kty="EC", crv="P-256") if tamper is Tamper.KB_WRONG_KEY else holding.holder_key
+        holder.create_presentation(chosen, nonce=nonce, aud=audience, holder_key=signing_key, sign_alg="ES256")
         presentation: str = holder.sd_jwt_presentation
         if tamper is None:
             holding.last_presentation = presentation

@@ -121,6 +121,9 @@ async def test_cross_device_has_no_redirect(wallet: TestWallet, verifier: StubVe
         (Tamper.TAMPERED_DISCLOSURE, RejectReason.DISCLOSURE_UNKNOWN),
         (Tamper.DUPLICATED_DISCLOSURE, RejectReason.DISCLOSURE_DUPLICATE),
         (Tamper.STALE_KB, RejectReason.KB_STALE),
+        (Tamper.KB_WRONG_KEY, RejectReason.KB_SIGNATURE),
+        (Tamper.NO_KEY_BINDING, RejectReason.MALFORMED),
+        (Tamper.WRONG_VCT, RejectReason.VCT),
     ],
 )
 async def test_each_tamper_fails_its_check(
@@ -129,8 +132,10 @@ async def test_each_tamper_fails_its_check(
     tx, url = verifier.begin(query())
     result = await wallet.present(url, person="erika", tamper=tamper)
     assert result.status == 200  # the stub accepts anything; the checks follow
+    presentation = presented(verifier, tx)
+    assert presentation.endswith("~") is (tamper is Tamper.NO_KEY_BINDING)
     with pytest.raises(PresentationRejected) as caught:
-        verify(wallet, verifier, tx, presented(verifier, tx))
+        verify(wallet, verifier, tx, presentation)
     assert caught.value.reason is reason
 
 
