@@ -82,7 +82,7 @@ def test_every_file_init_writes_is_development_material(instance: Path, producti
     from certs.devpki import is_dev_file  # the rule itself (imported here: the other tests only use the config)
 
     written = sorted((instance / "certs").iterdir())
-    assert {p.suffix for p in written} == {".key", ".crt", ".secret"} and len(written) == 17
+    assert {p.suffix for p in written} == {".key", ".crt", ".secret"} and len(written) == 19
     assert [p.name for p in written if not is_dev_file(p)] == []
     # and the rule refuses nothing else: keys, certificates and secrets made without devpki
     assert [p.name for p in production_files.iterdir() if is_dev_file(p, b"pw")] == []
