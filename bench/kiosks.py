@@ -7,6 +7,7 @@ then a state change instead. Each request is timed from send to answer; each das
 event is matched to the update that caused it (per kiosk, in order) and timed from the update's send.
 
     .venv/bin/python bench/kiosks.py [--kiosks 1000] [--period 10] [--duration 30] [--dashboards 20]
+                                     [--store memory|sqlite|redis]
 
 Prints the figures and exits 1 when the p99 update latency is 50 ms or more.
 """
@@ -20,9 +21,11 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import socket
 import statistics
 import sys
+import tempfile
 import time
 from collections import defaultdict, deque
 from pathlib import Path
@@ -33,6 +36,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json  # noqa: E402
+from eid_gateway.store.redis_server import RedisServer  # noqa: E402
 
 STAFF_USER, STAFF_PASSWORD = "bench", "bench staff password"
 
@@ -45,10 +49,18 @@ def kiosk_id(i: int) -> str:
     return f"kiosk-{i:05d}"
 
 
-def serve(port: int, n: int, period: float, ready: multiprocessing.synchronize.Event) -> None:
+def serve(
+    port: int, n: int, period: float, ready: multiprocessing.synchronize.Event, store_kind: str, where: str
+) -> None:
+    """The gateway side; ``where``: the SQLite file, or the URL of the redis-server (started by main)."""
+    from eid_gateway.config import RedisSettings
     from eid_gateway.kiosks import create_kiosk_app
     from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
     from eid_gateway.kiosks.settings import KioskEntry, KioskSettings
+    from eid_gateway.kiosks.state_store import SharedKioskStateStore
+    from eid_gateway.store.base import Store
+    from eid_gateway.store.redis import create_redis_store
+    from eid_gateway.store.sqlite import SqliteStore
     from eid_gateway.web.middlewares import security_headers
 
     settings = KioskSettings(
@@ -57,8 +69,18 @@ def serve(port: int, n: int, period: float, ready: multiprocessing.synchronize.E
         staff_password_hash=hash_staff_password(STAFF_PASSWORD, n=2**14),
         heartbeat_seconds=period,
     )
+    store: Store | None = None
+    if store_kind == "sqlite":
+        store = SqliteStore(where)
+    elif store_kind == "redis":
+        store = create_redis_store(RedisSettings(url=where))
     app = web.Application()
-    app.add_subapp("/kiosks/", create_kiosk_app(settings))
+    kiosks = (
+        create_kiosk_app(settings)
+        if store is None
+        else create_kiosk_app(settings, state_store=SharedKioskStateStore(store), store=store)
+    )
+    app.add_subapp("/kiosks/", kiosks)
     app.on_response_prepare.append(security_headers([], hsts=False))
 
     async def main() -> None:
@@ -128,7 +150,7 @@ class Bench:
             async with s.get(f"{self.base}dashboard/events", headers={"Authorization": f"Basic {auth}"}) as resp:
                 assert resp.status == 200, resp.status
                 name = None
-                async for raw in resp.content:
+                while raw := await resp.content.readline(max_line_length=64 * 1024 * 1024):  # the snapshot
                     if stop.is_set():
                         return
                     line = raw.decode().rstrip("\n")
@@ -183,13 +205,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     ap.add_argument("--dashboards", type=int, default=20, help="open SSE dashboard streams")
     ap.add_argument("--change-rate", type=float, default=0.05, help="share of updates that are state changes")
+    ap.add_argument(
+        "--store",
+        choices=["memory", "sqlite", "redis"],
+        default="memory",
+        help="where kiosk states live: in the process, the gateway's SQLite file, or a redis-server of its own",
+    )
     args = ap.parse_args(argv)
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(port, args.kiosks, args.period, ready), daemon=True)
+    directory = Path(tempfile.mkdtemp(prefix="bench-kiosks-"))
+    redis = RedisServer(directory / "redis") if args.store == "redis" else None
+    if redis is not None:
+        redis.start()
+    where = redis.url if redis is not None else str(directory / "gateway.sqlite3")
+    server = multiprocessing.Process(
+        target=serve, args=(port, args.kiosks, args.period, ready, args.store, where), daemon=True
+    )
     server.start()
     try:
         if not ready.wait(60):
@@ -209,13 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.terminate()
         server.join(5)
+        if redis is not None:
+            redis.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
     lat = [x * 1000 for x in bench.latencies]
     fan = [x * 1000 for x in bench.fanout]
     expected_events = len(lat) * args.dashboards
     print(
         f"kiosks {args.kiosks}, heartbeat every {args.period:g} s, {args.duration:g} s of load, "
-        f"{args.dashboards} dashboard streams, {args.change_rate:.0%} state changes"
+        f"{args.dashboards} dashboard streams, {args.change_rate:.0%} state changes, store {args.store}"
     )
     print(f"updates: {len(lat)} ({len(lat) / args.duration:.0f}/s), errors {bench.errors}")
     print(

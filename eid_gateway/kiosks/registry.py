@@ -134,9 +134,16 @@ class KioskRegistry:
         self.publish(kiosk_id, heartbeat_only=seen_only and self.status_word(rec) == rec.shown)
         return True
 
+    def is_newer(self, kiosk_id: str, version: int) -> bool:
+        """True when ``version`` of a configured kiosk is newer than the one held here."""
+        rec = self.records.get(kiosk_id)
+        return rec is not None and version > rec.version
+
     def restore(self, rows: dict[str, Versioned]) -> None:
         """Load the shared states (at start, and again when messages may have been missed)."""
         for kiosk_id, row in rows.items():
+            if not self.is_newer(kiosk_id, row.version):
+                continue  # parsed only when it changes something (every node does this each interval)
             try:
                 state = state_from_json(row.value)
             except StateError:

@@ -1,10 +1,10 @@
 """Kiosk messages applied to the shared state, and every node's view kept current (the I/O around
 the pure steps of :mod:`eid_gateway.kiosks.kiosk_state`).
 
-A message is one read, one step, one compare-and-set write: when another node wrote first, the
-write fails and the step is decided again on the newer state (so of two reports n and n+1 racing on
-two nodes, n+1's state is the one that stays, in either order). The winner appends the step's
-history events and publishes the new state; every node (the writer's too) applies what it hears to
+A message is one read, one step, one compare-and-set write that also publishes the new state (one
+round trip): when another node wrote first, the write fails and the step is decided again on the
+newer state (so of two reports n and n+1 racing on two nodes, n+1's state is the one that stays, in
+either order). The winner appends the step's history events; every node (the writer's too) applies what it hears to
 its registry, which tells its dashboards. Missed messages (a Redis reconnect) are healed by reading
 all states again after each (re)subscription and every heartbeat interval.
 """
@@ -70,18 +70,17 @@ class KioskService:
                 if cur is not None:
                     self.registry.apply(kiosk_id, state, version)  # this node may lag behind
                 return step
-            new_version = await self.store.put(kiosk_id, state_to_json(step.state), expected_version=version)
+            text = state_to_json(step.state)
+            # the message names the version this write makes; it is sent only if the write succeeds
+            message = json.dumps(
+                {"id": kiosk_id, "v": version + 1, "seen_only": step.seen_only, "state": text}, separators=(",", ":")
+            )
+            new_version = await self.store.put(kiosk_id, text, expected_version=version, message=message)
             if new_version is None:
                 continue  # another node wrote first: decide again on its state
             self.registry.apply(kiosk_id, step.state, new_version, seen_only=step.seen_only)
             if step.events:
                 await self.store.add_history(kiosk_id, step.events)
-            await self.store.publish(
-                json.dumps(
-                    {"id": kiosk_id, "v": new_version, "seen_only": step.seen_only, "state": state_to_json(step.state)},
-                    separators=(",", ":"),
-                )
-            )
             return step
         raise KioskStateBusy("kiosk state kept changing")
 
@@ -122,8 +121,10 @@ class KioskService:
     def _heard(self, message: str) -> None:
         try:
             doc: Any = json.loads(message)
-            state = state_from_json(doc["state"])
             kiosk_id, version, seen_only = str(doc["id"]), int(doc["v"]), bool(doc.get("seen_only"))
+            if not self.registry.is_newer(kiosk_id, version):
+                return  # this node's own write, or one a resync brought already
+            state = state_from_json(doc["state"])
         except (ValueError, KeyError, TypeError, StateError):
             log.warning("kiosk change message unreadable, ignored")
             return

@@ -23,18 +23,15 @@ class KioskStateStore(Protocol):
         """The kiosk's state (:func:`eid_gateway.kiosks.kiosk_state.state_to_json`) and its version."""
         ...
 
-    async def put(self, kiosk_id: str, state: str, *, expected_version: int) -> int | None:
-        """Compare-and-set (0: not there yet); the new version, or None when another write came first."""
+    async def put(self, kiosk_id: str, state: str, *, expected_version: int, message: str) -> int | None:
+        """Compare-and-set (0: not there yet); the new version, or None when another write came first.
+        ``message`` goes to every node (:meth:`changes`) in the same step when the state was written."""
         ...
 
     async def load_all(self) -> dict[str, Versioned]: ...
 
-    async def publish(self, message: str) -> None:
-        """Tell every node's dashboards (this node's own listener included)."""
-        ...
-
     def changes(self) -> AsyncIterator[str]:
-        """What :meth:`publish` sent on any node from now on (StoreError when the store is lost)."""
+        """The messages of :meth:`put` on any node from now on (StoreError when the store is lost)."""
         ...
 
     async def add_history(self, kiosk_id: str, events: Sequence[KioskEvent]) -> None: ...
@@ -62,19 +59,17 @@ class MemoryKioskStateStore:
     async def get(self, kiosk_id: str) -> Versioned | None:
         return self._rows.get(kiosk_id)
 
-    async def put(self, kiosk_id: str, state: str, *, expected_version: int) -> int | None:
+    async def put(self, kiosk_id: str, state: str, *, expected_version: int, message: str) -> int | None:
         cur = self._rows.get(kiosk_id)
         if (cur.version if cur is not None else 0) != expected_version:
             return None
         self._rows[kiosk_id] = Versioned(state, expected_version + 1)
+        for q in self._listeners:
+            q.put_nowait(message)
         return expected_version + 1
 
     async def load_all(self) -> dict[str, Versioned]:
         return dict(self._rows)
-
-    async def publish(self, message: str) -> None:
-        for q in self._listeners:
-            q.put_nowait(message)
 
     async def changes(self) -> AsyncIterator[str]:
         q: asyncio.Queue[str] = asyncio.Queue()
@@ -118,14 +113,13 @@ class SharedKioskStateStore:
     async def get(self, kiosk_id: str) -> Versioned | None:
         return await self._store.get_versioned(self.NAMESPACE, kiosk_id)
 
-    async def put(self, kiosk_id: str, state: str, *, expected_version: int) -> int | None:
-        return await self._store.put_versioned(self.NAMESPACE, kiosk_id, state, expected_version=expected_version)
+    async def put(self, kiosk_id: str, state: str, *, expected_version: int, message: str) -> int | None:
+        return await self._store.put_versioned(
+            self.NAMESPACE, kiosk_id, state, expected_version=expected_version, publish=(self.CHANNEL, message)
+        )
 
     async def load_all(self) -> dict[str, Versioned]:
         return await self._store.all_versioned(self.NAMESPACE)
-
-    async def publish(self, message: str) -> None:
-        await self._store.publish(self.CHANNEL, message)
 
     def changes(self) -> AsyncIterator[str]:
         return self._store.listen(self.CHANNEL)

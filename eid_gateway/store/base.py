@@ -160,9 +160,12 @@ class Store(Protocol):
         """The entry of the versioned map ``namespace`` (durable, no TTL), or ``None``."""
         ...
 
-    async def put_versioned(self, namespace: str, key: str, value: str, *, expected_version: int) -> int | None:
+    async def put_versioned(
+        self, namespace: str, key: str, value: str, *, expected_version: int, publish: tuple[str, str] | None = None
+    ) -> int | None:
         """Compare-and-set: write ``value`` if the entry is still at ``expected_version`` (0: absent);
-        the new version, or ``None`` when another writer came first (read again and decide again)."""
+        the new version, or ``None`` when another writer came first (read again and decide again).
+        With ``publish`` = (channel, message), the message is published in the same step if it was written."""
         ...
 
     async def all_versioned(self, namespace: str) -> dict[str, Versioned]:

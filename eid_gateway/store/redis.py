@@ -166,12 +166,14 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 0
 """
 
+# KEYS: the map, the channel ("" for none). ARGV: key, expected version, value, message.
 _PUT_VERSIONED: Final = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local v = 0
 if cur then v = tonumber(string.sub(cur, 1, string.find(cur, ' ', 1, true) - 1)) end
 if v ~= tonumber(ARGV[2]) then return false end
 redis.call('HSET', KEYS[1], ARGV[1], (v + 1) .. ' ' .. ARGV[3])
+if KEYS[2] ~= '' then redis.call('PUBLISH', KEYS[2], ARGV[4]) end
 return v + 1
 """
 
@@ -380,9 +382,16 @@ class RedisStore:
         raw = await self._do(self._r.hget(f"{self._p}v:{namespace}", key))
         return None if raw is None else self._versioned(raw)
 
-    async def put_versioned(self, namespace: str, key: str, value: str, *, expected_version: int) -> int | None:
+    async def put_versioned(
+        self, namespace: str, key: str, value: str, *, expected_version: int, publish: tuple[str, str] | None = None
+    ) -> int | None:
         _check_name("namespace", namespace)
-        got = await self._do(self._put_versioned(keys=[f"{self._p}v:{namespace}"], args=[key, expected_version, value]))
+        channel, message = "", ""
+        if publish is not None:
+            _check_name("channel", publish[0])
+            channel, message = f"{self._p}n:{publish[0]}", publish[1]
+        keys = [f"{self._p}v:{namespace}", channel]
+        got = await self._do(self._put_versioned(keys=keys, args=[key, expected_version, value, message]))
         return None if got is None else int(got)
 
     async def all_versioned(self, namespace: str) -> dict[str, Versioned]:

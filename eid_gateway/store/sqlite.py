@@ -359,21 +359,39 @@ class SqliteStore:
 
         return await self._run(op)
 
-    async def put_versioned(self, namespace: str, key: str, value: str, *, expected_version: int) -> int | None:
+    async def put_versioned(
+        self, namespace: str, key: str, value: str, *, expected_version: int, publish: tuple[str, str] | None = None
+    ) -> int | None:
         check_names("namespace", (namespace,))
+        if publish is not None:
+            check_names("channel", (publish[0],))
+        now = self._clock()
 
         def op(c: sqlite3.Connection) -> int | None:
-            if expected_version == 0:
-                cur = c.execute(
-                    "INSERT INTO versioned (ns, key, version, value) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING",
-                    (namespace, key, value),
-                )
-            else:
-                cur = c.execute(
-                    "UPDATE versioned SET value = ?, version = version + 1 WHERE ns = ? AND key = ? AND version = ?",
-                    (value, namespace, key, expected_version),
-                )
-            return expected_version + 1 if cur.rowcount == 1 else None
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                if expected_version == 0:
+                    cur = c.execute(
+                        "INSERT INTO versioned (ns, key, version, value) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING",
+                        (namespace, key, value),
+                    )
+                else:
+                    cur = c.execute(
+                        "UPDATE versioned SET value = ?, version = version + 1"
+                        " WHERE ns = ? AND key = ? AND version = ?",
+                        (value, namespace, key, expected_version),
+                    )
+                written = cur.rowcount == 1
+                if written and publish is not None:
+                    c.execute(
+                        "INSERT INTO notices (channel, at, message) VALUES (?, ?, ?)", (publish[0], now, publish[1])
+                    )
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+            return expected_version + 1 if written else None
 
         return await self._run(op)
 

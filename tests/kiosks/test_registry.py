@@ -69,9 +69,16 @@ async def test_states_read_from_the_store_are_stale_by_their_time_and_a_new_agen
     reg, clock = registry()
     old = KioskState(snapshot=CARD, last_seen=clock.now - 100, changed_at=clock.now - 200, instance="inst-old1", seq=4)
     store = reg.service.store
-    await store.put("mitte-1", state_to_json(replace(old, state_instance="inst-old1")), expected_version=0)
-    await store.put("not-configured", state_to_json(KioskState(snapshot=CARD, last_seen=clock.now)), expected_version=0)
-    await store.put("nord-2", '{"snapshot": {"service": "broken"}}', expected_version=0)
+    await store.put(
+        "mitte-1", state_to_json(replace(old, state_instance="inst-old1")), expected_version=0, message="{}"
+    )
+    await store.put(
+        "not-configured",
+        state_to_json(KioskState(snapshot=CARD, last_seen=clock.now)),
+        expected_version=0,
+        message="{}",
+    )
+    await store.put("nord-2", '{"snapshot": {"service": "broken"}}', expected_version=0, message="{}")
     await reg.service.resync()
     row = reg.row("mitte-1")
     assert row["summary"] == "id_card" and row["stale"] and row["status"] == "offline"

@@ -17,9 +17,9 @@ async def test_shared_store_compare_and_set(tmp_path):
     path = tmp_path / "gateway.sqlite3"
     store = SqliteStore(path)
     s = SharedKioskStateStore(store)
-    assert await s.put("mitte-1", "one", expected_version=0) == 1
-    assert await s.put("mitte-1", "two", expected_version=0) is None
-    assert await s.put("mitte-1", "two", expected_version=1) == 2
+    assert await s.put("mitte-1", "one", expected_version=0, message="m1") == 1
+    assert await s.put("mitte-1", "two", expected_version=0, message="m2") is None
+    assert await s.put("mitte-1", "two", expected_version=1, message="m3") == 2
     await store.close()
     store2 = SqliteStore(path)
     got = await SharedKioskStateStore(store2).load_all()

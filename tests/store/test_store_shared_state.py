@@ -95,6 +95,16 @@ async def test_publish_reaches_a_listener_on_another_node_in_order(make_store: S
             await asyncio.sleep(0.05)
         assert [m for m in got if m != "probe"] == sent
         assert other == []
+        # a compare-and-set write publishes with it, and only when it wrote
+        del got[:]
+        assert await a.put_versioned("kiosk", "k1", "v1", expected_version=0, publish=("kiosks", "wrote v1")) == 1
+        assert await a.put_versioned("kiosk", "k1", "v1", expected_version=0, publish=("kiosks", "lost")) is None
+        assert await a.put_versioned("kiosk", "k1", "v2", expected_version=1, publish=("kiosks", "wrote v2")) == 2
+        for _ in range(600):
+            if got[-1:] == ["wrote v2"]:
+                break
+            await asyncio.sleep(0.05)
+        assert got == ["wrote v1", "wrote v2"]
     finally:
         for task in (listener, listener2):
             task.cancel()
