@@ -1,12 +1,13 @@
 """Kiosk messages applied to the shared state, and every node's view kept current (the I/O around
 the pure steps of :mod:`eid_gateway.kiosks.kiosk_state`).
 
-A message is one read, one step, one compare-and-set write that also publishes the new state (one
-round trip): when another node wrote first, the write fails and the step is decided again on the
-newer state (so of two reports n and n+1 racing on two nodes, n+1's state is the one that stays, in
-either order). The winner appends the step's history events; every node (the writer's too) applies what it hears to
-its registry, which tells its dashboards. Missed messages (a Redis reconnect) are healed by reading
-all states again after each (re)subscription and every heartbeat interval.
+A message is one read, one step, and one compare-and-set write that publishes the new state in the
+same store operation: when another node wrote first, the write fails and the step is decided again on
+the newer state (so of two reports n and n+1 racing on two nodes, n+1's state is the one that stays,
+in either order). The winner appends the step's history events; every node (the writer's too)
+applies what it hears to its registry, which tells its dashboards. Missed messages (a Redis
+reconnect) are healed by reading all states again after each (re)subscription and every heartbeat
+interval.
 """
 
 from __future__ import annotations

@@ -149,3 +149,11 @@ async def test_refused_credential_shows_only_while_the_kiosk_does_not_report():
     # a valid report ends it
     await reg.service.heartbeat("mitte-1", "inst-aaaa", 2)
     assert reg.row("mitte-1")["status"] == "empty"
+
+
+async def test_a_damaged_stored_state_is_replaced_by_the_next_report(caplog):
+    reg, _ = registry()
+    await reg.service.store.put("mitte-1", '{"seq": "many"}', expected_version=0, message="{}")
+    assert (await reg.service.report_state("mitte-1", "inst-aaaa", 1, CARD)).applied
+    assert reg.row("mitte-1")["status"] == "id_card"
+    assert "kiosk state of mitte-1 unreadable" in caplog.text
