@@ -127,3 +127,17 @@ def test_production_refuses_the_development_request_signing_key(
     data["mode"] = "production"
     errors = _errors(data, instance)
     assert any(e.startswith("wallet.signing_key: ") and "development key material" in e for e in errors), errors
+
+
+def test_production_refuses_the_test_wallets_ca_as_trust_list(
+    instance: Path, example_toml: str, tmp_path: Path
+) -> None:
+    from certs.devpki import DEV_MARKER
+    from eid_gateway.wallet_sim.pid_provider import ProviderKeys
+
+    test_ca = tmp_path / "pid-ca.crt"
+    write_private(test_ca, ProviderKeys.generate().ca_pem)  # what `eid-gateway wallet-sim` trusts
+    data = _data(example_toml, test_ca)
+    data["mode"] = "production"
+    errors = _errors(data, instance)
+    assert any(e.startswith("wallet.trust_list: ") and DEV_MARKER in e for e in errors), errors
