@@ -133,6 +133,13 @@ async def _fetch(state: SimState, invocation_url: str) -> VerifierRequest:
         return await state.wallet.fetch_request(session, invocation_url)
 
 
+def _cannot_answer(lang: str, exc: Exception) -> web.Response:
+    """400: the heading in the page's language, the wallet's technical reason (English) marked as such."""
+    title = _TEXT[lang]["bad_request"]
+    reason = html.escape(str(exc) or type(exc).__name__)
+    return _page(lang, title, f'<h1>{html.escape(title)}</h1><p lang="en">{reason}</p>', status=400)
+
+
 def _invocation(client_id: str, request_uri: str) -> str:
     return "openid4vp://?" + urlencode({"client_id": client_id, "request_uri": request_uri})
 
@@ -147,8 +154,7 @@ async def authorize_page(request: web.Request) -> web.Response:
         verifier = await _fetch(state, _invocation(client_id, request_uri))
         paths = verifier.requested_paths()
     except (WalletRequestError, aiohttp.ClientError, TimeoutError) as exc:
-        body = f"<h1>{html.escape(t['bad_request'])}</h1><p>{html.escape(str(exc) or type(exc).__name__)}</p>"
-        return _page(lang, t["bad_request"], body, status=400)
+        return _cannot_answer(lang, exc)
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     other = "en" if lang == "de" else "de"
     asked = (
@@ -209,8 +215,7 @@ async def authorize_submit(request: web.Request) -> web.StreamResponse:
     try:
         result = await state.wallet.present(invocation, person=person, tamper=tamper)
     except (WalletRequestError, aiohttp.ClientError, TimeoutError) as exc:
-        body = f"<h1>{html.escape(t['bad_request'])}</h1><p>{html.escape(str(exc) or type(exc).__name__)}</p>"
-        return _page(lang, t["bad_request"], body, status=400)
+        return _cannot_answer(lang, exc)
     if result.redirect_uri:  # also after a refusal: the citizen lands on the verifier's failure page
         raise web.HTTPSeeOther(result.redirect_uri)
     text = t["sent_text"] if result.status == 200 else t["refused"].format(status=result.status)
