@@ -25,7 +25,7 @@ from eid_gateway.kiosks.credentials import credential_main
 from eid_gateway.store.sqlite import SqliteStore
 
 from .test_gateway_wiring import KIOSK_TOKEN, kiosk_config
-from .test_staff_login import ADMIN, ADMIN_PW, VIEWER, VIEWER_PW, sign_in, staff_toml
+from .test_staff_login import ADMIN, ADMIN_PW, SCRAPE_TOKEN, VIEWER, VIEWER_PW, sign_in, staff_toml
 
 #: generous: reload.CHECK_SECONDS is 1 s; CI machines are slow
 WITHIN = 20.0
@@ -222,3 +222,26 @@ def test_with_two_workers_every_worker_takes_an_added_and_a_removed_credential(
         wait_for([401, 401])
     finally:
         gw.stop()
+
+
+async def test_a_rotated_scrape_token_counts_without_restart(
+    gateway: tuple[TestClient, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`eid-gateway kiosk-credential metrics-token`, its hash replacing metrics_token_hash: Prometheus
+    scrapes with the new token, the old one is refused (401), without a restart."""
+    client, path = gateway
+    assert credential_main(["metrics-token"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    new_token, new_hash = lines[0].rsplit(" ", 1)[1], lines[1].split('"')[1]
+    text = path.read_text(encoding="utf-8")
+    old_hash = text.split('metrics_token_hash = "', 1)[1].split('"', 1)[0]
+    path.write_text(text.replace(old_hash, new_hash), encoding="utf-8")
+
+    async def scrape(token: str) -> int:
+        return (await client.get("/kiosks/metrics", headers={"Authorization": f"Bearer {token}"})).status
+
+    async def rotated() -> bool:
+        return await scrape(new_token) == 200
+
+    await until(rotated)
+    assert await scrape(SCRAPE_TOKEN) == 401
