@@ -231,6 +231,23 @@ async def test_cancel_on_the_wallet_page_returns_to_the_service(
         assert response.status == 404  # too late for the wallet: the request is gone
 
 
+#: The check that refuses each misbehaviour (eid_gateway.wallet.errors.RejectReason values).
+REASONS = {
+    "forged_issuer": "issuer_signature",
+    "untrusted_ca": "untrusted_issuer",
+    "wrong_nonce": "nonce",
+    "wrong_audience": "audience",
+    "tampered_disclosure": "disclosure_unknown",
+    "duplicated_disclosure": "disclosure_duplicate",
+    "stale_kb": "kb_stale",
+    "kb_wrong_key": "kb_signature",
+    "no_key_binding": "malformed",
+    "wrong_vct": "vct",
+    "expired": "expired",
+    "revoked": "revoked",
+}
+
+
 @pytest.mark.parametrize(
     ("tamper", "person", "title", "status"),
     [
@@ -241,6 +258,9 @@ async def test_cancel_on_the_wallet_page_returns_to_the_service(
         (Tamper.TAMPERED_DISCLOSURE, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
         (Tamper.DUPLICATED_DISCLOSURE, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
         (Tamper.STALE_KB, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.KB_WRONG_KEY, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.NO_KEY_BINDING, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
+        (Tamper.WRONG_VCT, "erika", "Nachweis nicht anerkannt", STATUS_AUTHN_FAILED),
         (None, "expired", "Nachweis abgelaufen", STATUS_AUTHN_FAILED),
         (None, "revoked", "Nachweis widerrufen", STATUS_AUTHN_FAILED),
         (Tamper.CANCEL, "erika", "Freigabe abgelehnt", STATUS_REQUEST_DENIED),
@@ -263,8 +283,11 @@ async def test_a_refused_wallet_answer_is_a_clear_page_and_a_protocol_error(
     cancelled = tamper in (Tamper.CANCEL, Tamper.CANCEL_UNENCRYPTED)
     assert answer["status"] == (200 if cancelled else 400), answer
     body = json.loads(answer["body"])
-    if not cancelled:  # the wallet hears of the refusal (OAuth error), and still sends the browser back
-        assert body["error"] == "invalid_request" and body["error_description"], body
+    if (
+        not cancelled
+    ):  # the wallet hears of the refusal (OAuth error, the failed check), and still sends the browser back
+        assert body["error"] == "invalid_request", body
+        assert body["error_description"] == REASONS[tamper.value if tamper else person], body
     redirect = body["redirect_uri"]
     assert redirect.startswith(gw.url("/wallet/done/"))
     failure = await browser.get(redirect)
