@@ -16,7 +16,7 @@ from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
 from helpers.gateway import Gateway, StartGateway
 from helpers.wallet_sim import WalletSim, wallet_sim  # noqa: F401 - the fixture
 
-from .test_accessibility import _RUN_AXE, AXE, WCAG_TAGS
+from .test_accessibility import _RUN_AXE, _TEXT_IN_PAGE_LANGUAGE, AXE, OTHER_LANGUAGE_WORDS, WCAG_TAGS
 from .test_wallet_signin import with_wallet
 
 pytestmark = BROWSER_MARKS
@@ -144,7 +144,9 @@ async def test_wallet_pages_have_no_wcag_21_aa_violation(
                     "document.documentElement.scrollWidth - document.documentElement.clientWidth"
                 )
                 assert wider <= 0, f"{name}: {wider} px wider than the screen"
-                assert await page.evaluate("document.documentElement.lang") == lang
+                page_lang, text = await page.evaluate(_TEXT_IN_PAGE_LANGUAGE)
+                assert page_lang == lang
+                assert sorted(set(OTHER_LANGUAGE_WORDS[lang].findall(text))) == [], f"{name}: mixed languages"
                 await page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
                 result = await page.evaluate(_RUN_AXE, WCAG_TAGS)
                 if result["violations"]:
