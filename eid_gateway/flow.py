@@ -6,7 +6,7 @@ States, each change a compare-and-set in the :class:`~eid_gateway.store.base.Sto
         \\                   \\--useID failed--> failed   \\--other browser--> failed  \\--> failed
          \\--cancel / communication error--> failed / returned       failed --return--> returned
     pending --wallet--> wallet --its answer--> wallet_verifying --checked--> wallet_verified --browser--> done
-                                  (eid_gateway.wallet.web)        \--refused / declined--> failed
+                                  (eid_gateway.wallet.web)        \\--refused / declined--> failed
 
 A flow is bound to the browser that began it (a cookie holding a random value whose hash the flow
 keeps); AusweisApp's own requests (TC Token, HEAD probes of the refresh URL) carry no such cookie, so
