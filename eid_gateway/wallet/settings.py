@@ -28,7 +28,7 @@ from eid_gateway.settings_base import (
     Text,
     problem,
 )
-from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
+from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES, NOT_IN_PID
 from eid_gateway.wallet.trust import TrustList, TrustListError
 from saml.keys import KeyPair
 
@@ -149,8 +149,9 @@ def parse_wallet(
 def check_service_methods(
     services: Sequence[Service], wallet: WalletSettings | None, raw_services: object, reader: Reader
 ) -> None:
-    """Across tables: a service offers the wallet only when ``[wallet]`` is configured, and only when
-    the wallet's level of assurance reaches the service's (a ``high`` service stays card-only)."""
+    """Across tables: a service offers the wallet only when ``[wallet]`` is configured, when the PID
+    carries every attribute the service requires, and when the wallet's level of assurance reaches the
+    service's (a ``high`` service stays card-only)."""
     entries = raw_services if isinstance(raw_services, list) else []
     for i, service in enumerate(services):
         if "wallet" not in service.methods:
@@ -158,6 +159,8 @@ def check_service_methods(
         at = ("services", _index(entries, service.id, i), "methods")
         if wallet is None:
             reader.problem(at, "offers 'wallet', but there is no [wallet] section")
+        elif missing := sorted(a.value for a in service.required_attributes & NOT_IN_PID):
+            reader.problem(at, f"offers 'wallet', but the PID does not carry the required {', '.join(missing)}")
         elif LOA_RANK[service.level_of_assurance] > LOA_RANK[wallet.level_of_assurance]:
             reader.problem(
                 at,

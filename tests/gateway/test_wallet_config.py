@@ -141,3 +141,21 @@ def test_production_refuses_the_test_wallets_ca_as_trust_list(
     data["mode"] = "production"
     errors = _errors(data, instance)
     assert any(e.startswith("wallet.trust_list: ") and DEV_MARKER in e for e in errors), errors
+
+
+def test_a_service_requiring_what_no_pid_carries_is_refused_the_wallet(
+    instance: Path, example_toml: str, trust_pem: Path
+) -> None:
+    data = _data(
+        example_toml,
+        trust_pem,
+        methods=["card", "wallet"],
+        level_of_assurance="substantial",
+        attributes=["family_names", "community_id", "document_type"],
+        required=["family_names", "community_id"],
+    )
+    assert _errors(data, instance) == [
+        "services[0].methods: offers 'wallet', but the PID does not carry the required community_id"
+    ]
+    data["services"][0]["required"] = ["family_names"]  # optional: the wallet sign-in simply lacks it
+    assert parse_config(data, instance).services.services[0].methods == ("card", "wallet")
