@@ -375,6 +375,7 @@ class FlowManager:
     ) -> None:
         """Metrics and the audit record of a sign-in that reached its end (success or failure)."""
         service, frontend = str(flow.data["service"]), str(flow.data["frontend"])
+        backend = "wallet" if "wallet" in flow.data else None  # the EUDI wallet's sign-ins, else the eID-Server
         if self.audit is not None:
             await self.audit.record(
                 self.audit.make(
@@ -384,7 +385,7 @@ class FlowManager:
                     flow_ref=flow.ref,
                     attributes=(a.value for a in attributes),
                     pseudonym=pseudonym,
-                    backend="wallet" if "wallet" in flow.data else None,  # the EUDI wallet's sign-ins
+                    backend=backend,
                 )
             )
             if self.metrics is not None:
@@ -393,9 +394,11 @@ class FlowManager:
             return
         if result == "success":
             started = flow.data.get("started_at")
-            self.metrics.signin_completed(service, frontend, float(started) if started is not None else None)
+            self.metrics.signin_completed(
+                service, frontend, float(started) if started is not None else None, backend=backend
+            )
         else:
-            self.metrics.signin_failed(service, frontend, result, step)
+            self.metrics.signin_failed(service, frontend, result, step, backend=backend)
 
     def count_step(self, flow: FlowRecord, step: str, once: bool = False) -> None:
         if self.metrics is not None:

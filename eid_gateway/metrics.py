@@ -173,14 +173,17 @@ class GatewayMetrics:
                 self._seen_start.popitem(last=False)
         self.steps.labels(service, frontend, step).inc()
 
-    def signin_completed(self, service: str, frontend: str, started_at: float | None) -> None:
-        self.completed.labels(service, frontend, self.backend).inc()
+    def signin_completed(
+        self, service: str, frontend: str, started_at: float | None, *, backend: str | None = None
+    ) -> None:
+        """``backend``: how the citizen signed in when not through the eID-Server (``"wallet"``)."""
+        self.completed.labels(service, frontend, backend or self.backend).inc()
         self.steps.labels(service, frontend, "completed").inc()
         if started_at is not None:
             self.signin_duration.labels(service).observe(max(0.0, time.time() - started_at))
 
-    def signin_failed(self, service: str, frontend: str, reason: str, step: str) -> None:
-        self.failed.labels(service, frontend, self.backend, reason, step).inc()
+    def signin_failed(self, service: str, frontend: str, reason: str, step: str, *, backend: str | None = None) -> None:
+        self.failed.labels(service, frontend, backend or self.backend, reason, step).inc()
 
     # --- HTTP -----------------------------------------------------------------------------------------------
 

@@ -215,6 +215,10 @@ async def test_the_pseudonym_is_stable_per_wallet_and_differs_between_people(
     await store.close()
     assert [(r["backend"], r["result"]) for r in records] == [("wallet", "success")] * 3
     assert personal_data_in(json.dumps(records).encode()) == []
+    async with browser.session.get(gw.url("/metrics")) as response:  # counted as the wallet's, not the card's
+        metrics = await response.text()
+    assert 'eidgw_signins_completed_total{backend="wallet",frontend="saml",service="demo"} 3.0' in metrics
+    assert 'eidgw_signins_completed_total{backend="simulator"' not in metrics
 
 
 async def test_cancel_on_the_wallet_page_returns_to_the_service(
