@@ -11,6 +11,9 @@
   function ask() {
     fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
+        if (response.status === 404) {
+          return { waiting: false }; // the sign-in has ended: the page says how
+        }
         if (!response.ok) {
           throw new Error("status " + response.status);
         }
