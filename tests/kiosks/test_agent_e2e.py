@@ -72,7 +72,6 @@ async def test_card_insert_and_removal_reach_the_gateway(gateway, pki, vcard):
         reader = await eventually(lambda: has_state(gateway, ReaderState.ID_CARD))
         (pace,) = reader.card.pace
         assert (pace.name, pace.parameter_id) == ("id-PACE-ECDH-GM-AES-CBC-CMAC-128", 13)
-        t0 = time.monotonic()
         await asyncio.to_thread(vcard.remove)
         # how fast the removal arrives is measured in bench/kiosks.py and tests/cluster; this bound is for a slow,
         # loaded machine
