@@ -46,7 +46,7 @@ from eid_gateway.core.refs import ref_hash
 from eid_gateway.eid.results import refresh_failure_kind
 from eid_gateway.eid.tctoken import CONTENT_TYPE as TC_TOKEN_CONTENT_TYPE
 from eid_gateway.eid.tctoken import TcToken, build_error_tc_token, build_tc_token
-from eid_gateway.frontends.base import FlowContext, Frontend
+from eid_gateway.frontends.base import FlowContext, FlowStart, Frontend
 from eid_gateway.identity import Attribute, Identity, LevelOfAssurance
 from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
 from eid_gateway.services import Service
@@ -229,14 +229,8 @@ class FlowManager:
 
     # --- FlowStarter -----------------------------------------------------------------------------------------
 
-    async def begin(
-        self,
-        request: web.Request,
-        service: Service,
-        frontend: str,
-        frontend_state: Mapping[str, str],
-        eid_request: EidRequest,
-    ) -> web.StreamResponse:
+    async def begin(self, request: web.Request, start: FlowStart) -> web.StreamResponse:
+        service, frontend = start.service, start.frontend
         if frontend not in self.frontends:
             raise RuntimeError(f"frontend {frontend!r} is not registered with the flow manager")
         if self.limiter is not None:
@@ -253,8 +247,8 @@ class FlowManager:
         data = {
             "service": service.id,
             "frontend": frontend,
-            "frontend_state": dict(frontend_state),
-            "request": request_to_json(eid_request),
+            "frontend_state": dict(start.frontend_state),
+            "request": request_to_json(start.eid_request),
             "language": negotiate_language(request),
             "browser": _digest(browser),
             "csrf": secrets.token_urlsafe(24),
@@ -321,29 +315,26 @@ class FlowManager:
     def not_found_page(self, request: web.Request) -> web.Response:
         return render_message(request, "not_found_title", "not_found_text", status=404)
 
-    def used_page(self, request: web.Request, flow: FlowRecord | None) -> web.Response:
+    def message_page(
+        self, request: web.Request, flow: FlowRecord | None, title_key: str, text_key: str, *, status: int
+    ) -> web.Response:
+        """A page with a heading and one paragraph, in the flow's language (:meth:`language`)."""
         return render_page(
             request,
             "message.html",
-            status=410,
-            title_key="used_title",
-            text_key="used_text",
+            status=status,
+            title_key=title_key,
+            text_key=text_key,
             values={},
             error_id=None,
             lang=self.language(request, flow),
         )
 
+    def used_page(self, request: web.Request, flow: FlowRecord | None) -> web.Response:
+        return self.message_page(request, flow, "used_title", "used_text", status=410)
+
     def wrong_browser_page(self, request: web.Request, flow: FlowRecord) -> web.Response:
-        return render_page(
-            request,
-            "message.html",
-            status=403,
-            title_key="wrong_browser_title",
-            text_key="wrong_browser_text",
-            values={},
-            error_id=None,
-            lang=self.language(request, flow),
-        )
+        return self.message_page(request, flow, "wrong_browser_title", "wrong_browser_text", status=403)
 
     def failure_page(self, request: web.Request, flow: FlowRecord, kind: FailureKind) -> web.Response:
         lang = self.language(request, flow)
@@ -363,6 +354,18 @@ class FlowManager:
         """Whether the form carries the flow's token; a malformed body raises FormError (a 400 page)."""
         token = (await read_form(request)).get("csrf_token")
         return token is not None and hmac.compare_digest(token.encode(), str(flow.data["csrf"]).encode())
+
+    async def posted_flow(self, request: web.Request) -> FlowRecord | web.Response:
+        """The flow a citizen's form (cancel, return) posts to, or the page that refuses the post: unknown
+        flow, another browser, or no valid CSRF token."""
+        flow = await self.flow_of(request)
+        if flow is None:
+            return self.not_found_page(request)
+        if not self.same_browser(request, flow):
+            return self.wrong_browser_page(request, flow)
+        if not await self.csrf_ok(request, flow):
+            return render_message(request, "csrf_title", "csrf_text", status=403)
+        return flow
 
     async def _ended(
         self,
@@ -490,13 +493,9 @@ class FlowManager:
     # --- POST /signin/{ref}/cancel --------------------------------------------------------------------------
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
-        flow = await self.flow_of(request)
-        if flow is None:
-            return self.not_found_page(request)
-        if not self.same_browser(request, flow):
-            return self.wrong_browser_page(request, flow)
-        if not await self.csrf_ok(request, flow):
-            return render_message(request, "csrf_title", "csrf_text", status=403)
+        flow = await self.posted_flow(request)
+        if isinstance(flow, web.Response):
+            return flow
         for from_state in (State.PENDING, State.CARD, State.STARTING, State.WALLET, State.FAILED):
             moved = await self.store.transition(
                 flow.ref, from_state, State.RETURNED, {"failure": FailureKind.CANCELLED.value}
@@ -627,16 +626,7 @@ class FlowManager:
                     ref_hash(flow.ref),
                     flow.data["service"],
                 )
-                return render_page(
-                    request,
-                    "message.html",
-                    status=403,
-                    title_key="relay_title",
-                    text_key="relay_text",
-                    values={},
-                    error_id=None,
-                    lang=self.language(request, flow),
-                )
+                return self.message_page(request, flow, "relay_title", "relay_text", status=403)
         current = await self.store.get_flow(flow.ref)
         if current is not None and current.state in (State.DONE, State.RETURNED):
             log.warning(
@@ -777,16 +767,7 @@ class FlowManager:
         if flow is None:
             return render_message(request, "comm_error_title", "comm_error_text", status=200)
         if not self.same_browser(request, flow):
-            return render_page(
-                request,
-                "message.html",
-                status=200,
-                title_key="comm_error_title",
-                text_key="comm_error_text",
-                values={},
-                error_id=None,
-                lang=self.language(request, flow),
-            )
+            return self.message_page(request, flow, "comm_error_title", "comm_error_text", status=200)
         if flow.state == State.FAILED:
             return self.failure_page(request, flow, FailureKind(flow.data["failure"]))
         kind = FailureKind.COMMUNICATION
@@ -801,13 +782,9 @@ class FlowManager:
     # --- POST /eid/return/{ref} -------------------------------------------------------------------------------
 
     async def return_failure(self, request: web.Request) -> web.StreamResponse:
-        flow = await self.flow_of(request)
-        if flow is None:
-            return self.not_found_page(request)
-        if not self.same_browser(request, flow):
-            return self.wrong_browser_page(request, flow)
-        if not await self.csrf_ok(request, flow):
-            return render_message(request, "csrf_title", "csrf_text", status=403)
+        flow = await self.posted_flow(request)
+        if isinstance(flow, web.Response):
+            return flow
         moved = await self.store.transition(flow.ref, State.FAILED, State.RETURNED)
         if moved is None:
             return self.used_page(request, flow)

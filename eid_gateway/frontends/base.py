@@ -1,8 +1,9 @@
 """The ``Frontend`` port: what a service-facing protocol (SAML IdP, OIDC OP) plugs into the flow.
 
 A frontend parses the service's request, checks it against the registry, and calls
-:meth:`FlowStarter.begin` with opaque per-protocol state; when the card step ends the flow calls
-:meth:`Frontend.finish` or :meth:`Frontend.fail` with that state to answer the service.
+:meth:`FlowStarter.begin` with a :class:`FlowStart` that carries its opaque per-protocol state; when the
+card step ends the flow calls :meth:`Frontend.finish` or :meth:`Frontend.fail` with that state to answer
+the service.
 Adding a protocol touches one module that implements this.
 """
 
@@ -29,17 +30,21 @@ class FlowContext:
     language: str
 
 
+@dataclass(frozen=True)
+class FlowStart:
+    """What a frontend hands the flow when it begins: the service, the frontend's name and its opaque
+    state (given back in :class:`FlowContext`), and what the card is asked for."""
+
+    service: Service
+    frontend: str
+    frontend_state: Mapping[str, str]
+    eid_request: EidRequest
+
+
 class FlowStarter(Protocol):
     """Implemented by the flow manager; frontends call it to hand the citizen to the eID step."""
 
-    async def begin(
-        self,
-        request: web.Request,
-        service: Service,
-        frontend: str,
-        frontend_state: Mapping[str, str],
-        eid_request: EidRequest,
-    ) -> web.StreamResponse:
+    async def begin(self, request: web.Request, start: FlowStart) -> web.StreamResponse:
         """Create the pending flow and answer with the redirect to the citizen start page."""
         ...
 

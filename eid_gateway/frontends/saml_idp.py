@@ -31,7 +31,7 @@ from lxml import etree
 from eid_gateway import catalog
 from eid_gateway.config import GatewayConfig
 from eid_gateway.core.port import EidRequest, FailureKind
-from eid_gateway.frontends.base import FlowContext, FlowStarter
+from eid_gateway.frontends.base import FlowContext, FlowStart, FlowStarter
 from eid_gateway.frontends.saml_attributes import released_attributes
 from eid_gateway.identity import SAML_NAMES, Attribute, Identity, LevelOfAssurance
 from eid_gateway.services import SamlServiceSettings, Service, ServiceRegistry
@@ -660,7 +660,7 @@ class SamlIdpFrontend:
             len(accepted.released),
         )
         return await self.flows.begin(
-            request, accepted.service, FRONTEND_NAME, accepted.frontend_state(), accepted.eid_request()
+            request, FlowStart(accepted.service, FRONTEND_NAME, accepted.frontend_state(), accepted.eid_request())
         )
 
     def _rejected_page(self, request: web.Request, exc: RequestRejected) -> web.Response:

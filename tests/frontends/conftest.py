@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from eid_gateway.config import GatewayConfig, load_config
 from eid_gateway.core.port import EidRequest
+from eid_gateway.frontends.base import FlowStart
 from eid_gateway.frontends.saml_idp import SamlIdpFrontend
 from eid_gateway.identity import Attribute
 from eid_gateway.instance import write_example_config
@@ -118,15 +119,8 @@ class RecordingFlows:
 
     begun: list[Begun] = field(default_factory=list)
 
-    async def begin(
-        self,
-        request: web.Request,
-        service: Service,
-        frontend: str,
-        frontend_state: Mapping[str, str],
-        eid_request: EidRequest,
-    ) -> web.StreamResponse:
-        self.begun.append(Begun(service, frontend, dict(frontend_state), eid_request))
+    async def begin(self, request: web.Request, start: FlowStart) -> web.StreamResponse:
+        self.begun.append(Begun(start.service, start.frontend, dict(start.frontend_state), start.eid_request))
         return web.Response(status=303, headers={"Location": "/signin/test-ref"})
 
 

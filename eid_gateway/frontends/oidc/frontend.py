@@ -22,7 +22,7 @@ from joserfc.jws import extract_compact
 
 from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.core.refs import ref_hash
-from eid_gateway.frontends.base import FlowContext, FlowStarter
+from eid_gateway.frontends.base import FlowContext, FlowStart, FlowStarter
 from eid_gateway.frontends.oidc.authorize import (
     AuthorizationPageError,
     AuthorizationRedirectError,
@@ -268,7 +268,7 @@ class OidcFrontend:
             log.info("oidc: authorization request refused (%s)", e.error)
             return self._error_redirect(e.client_id, e.redirect_uri, e.error, e.description, e.state)
         return await self.flows.begin(
-            request, req.service, self.name, self._frontend_state(req), self._eid_request(req)
+            request, FlowStart(req.service, self.name, self._frontend_state(req), self._eid_request(req))
         )
 
     def _lookup(self, client_id: str) -> tuple[ClientSettings, Service] | None:
