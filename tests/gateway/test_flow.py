@@ -23,7 +23,7 @@ from eid_gateway.config import GatewayConfig, StoreConfig
 from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token
 from eid_gateway.flow import State
-from eid_gateway.frontends.base import FlowContext
+from eid_gateway.frontends.base import FlowContext, FlowStart
 from eid_gateway.identity import Attribute, Identity
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator import run_simulated_client
@@ -119,7 +119,7 @@ async def make_gateway(
     assert service is not None
 
     async def begin(request: web.Request) -> web.StreamResponse:
-        return await flows.begin(request, service, "test", {"request_id": "_abc"}, REQUEST)
+        return await flows.begin(request, FlowStart(service, "test", {"request_id": "_abc"}, REQUEST))
 
     async def boom(request: web.Request) -> web.StreamResponse:
         raise RuntimeError("ERIKA MUSTERMANN lives in HEIDESTRASSE 17")

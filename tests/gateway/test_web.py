@@ -12,6 +12,7 @@ from aiohttp.test_utils import make_mocked_request
 from eid_gateway.config import GatewayConfig
 from eid_gateway.core.port import EidRequest
 from eid_gateway.flow import FlowManager, card_request, release_identity
+from eid_gateway.frontends.base import FlowStart
 from eid_gateway.identity import Attribute, Identity, PartialDate, Place
 from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
 from eid_gateway.store.sqlite import SqliteStore
@@ -78,7 +79,7 @@ async def test_https_origin_gets_host_prefixed_secure_cookie(base_config: Gatewa
     service = config.services.by_id("demo")
     assert service is not None
     response = await flows.begin(
-        make_mocked_request("GET", "/"), service, "dummy", {}, EidRequest(frozenset({Attribute.GIVEN_NAMES}))
+        make_mocked_request("GET", "/"), FlowStart(service, "dummy", {}, EidRequest(frozenset({Attribute.GIVEN_NAMES})))
     )
     assert isinstance(response, web.Response)
     morsel = response.cookies["__Host-eidgw-browser"]

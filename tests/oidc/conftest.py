@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey
 
 from eid_gateway.core.port import EidRequest, FailureKind
-from eid_gateway.frontends.base import FlowContext
+from eid_gateway.frontends.base import FlowContext, FlowStart
 from eid_gateway.frontends.oidc import OidcFrontend, create_oidc_frontend, parse_oidc_settings
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret
 from eid_gateway.identity import Attribute, Identity, LevelOfAssurance, PartialDate, Place
@@ -74,14 +74,8 @@ class ImmediateFlow:
     frontend: OidcFrontend | None = None
     begun: list[tuple[str, Mapping[str, str], EidRequest]] = field(default_factory=list)
 
-    async def begin(
-        self,
-        request: web.Request,
-        service: Service,
-        frontend: str,
-        frontend_state: Mapping[str, str],
-        eid_request: EidRequest,
-    ) -> web.StreamResponse:
+    async def begin(self, request: web.Request, start: FlowStart) -> web.StreamResponse:
+        service, eid_request = start.service, start.eid_request
         assert self.frontend is not None
         self.begun.append((service.id, dict(frontend_state), eid_request))
         ctx = FlowContext(secrets.token_urlsafe(16), service, frontend_state, "de")
