@@ -1,8 +1,9 @@
 """Benchmark: the wallet verifier's CPU per presentation against the raw ES256 signature cost, same run.
 
-One presentation = a PID in SD-JWT VC (issued and presented by the IETF reference library ``sd-jwt``,
-so the input is not the verifier's own), the x5c chain leaf <- CA, every claim disclosed (20
-disclosures) or only the family name, and a KB-JWT. Measured:
+One presentation = a PID in SD-JWT VC (issued and presented by the IETF reference library ``sd-jwt``
+through the verifier tests' builder, tests/wallet/builder.py, so the input is not the verifier's own),
+the x5c chain leaf <- CA, every claim disclosed (20 disclosures) or only the family name, and a KB-JWT.
+Measured:
 
 * ``verify_presentation``: issuer signature, disclosures, KB-JWT signature: two P-256 verifications are
   its floor once the trust list has validated the issuer's x5c chain (it remembers validated chains
@@ -19,58 +20,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from joserfc import jwe
 from joserfc.jwk import ECKey
 from jwcrypto import jwk
-from sd_jwt.common import SDObj
-from sd_jwt.holder import SDJWTHolder
-from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
 from eid_gateway.wallet.jose import b64url_decode
 from eid_gateway.wallet.request import new_response_key
 from eid_gateway.wallet.sdjwt import verify_presentation
-from eid_gateway.wallet.trust import TrustList, x5c_of
+from eid_gateway.wallet.trust import TrustList
 from eid_gateway.wallet.verifier import verify_wallet_response
-from eid_gateway.wallet_sim.pid_provider import ISSUER_ID, ProviderKeys
+from eid_gateway.wallet_sim.pid_provider import ProviderKeys
 
-VCT = "urn:eudi:pid:de:1"
-AUD = "x509_hash:bench"
-NONCE = "bench-nonce"
-PID: dict[str, Any] = {
-    "given_name": "ERIKA",
-    "family_name": "MUSTERMANN",
-    "birthdate": "1964-08-12",
-    "place_of_birth": {"locality": "BERLIN", "country": "DE"},
-    "nationalities": ["DE"],
-    "birth_family_name": "GABLER",
-    "address": {
-        "street_address": "HEIDESTRASSE",
-        "house_number": "17",
-        "locality": "KÖLN",
-        "postal_code": "51147",
-        "country": "DE",
-    },
-    "age_equal_or_over": {"16": True, "18": True, "65": False},
-    "issuing_country": "DE",
-    "date_of_expiry": "2031-10-31",
-}
+# the repository root, for the verifier tests' presentation builder (Erika's PID, issued and presented by sd-jwt)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def disclosable(value: Any) -> Any:
-    return {SDObj(k): disclosable(v) for k, v in value.items()} if isinstance(value, dict) else value
-
-
-def everything(value: Any) -> Any:
-    return {k: everything(v) for k, v in value.items()} if isinstance(value, dict) else True
+from tests.wallet.builder import AUDIENCE, NONCE, VCT, Holder, issue, present  # noqa: E402
 
 
 def cpu_per_op(fn: Callable[[], object], n: int) -> float:
@@ -91,20 +64,12 @@ def main() -> None:
     provider = ProviderKeys.generate()  # the test PID provider: CA, issuer certificate named ISSUER_ID
     ca, issuer = provider.ca, provider.issuer
     trust = TrustList([ca.certificate])
-    issuer_jwk = jwk.JWK.from_pem(issuer.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-    holder = jwk.JWK.generate(kty="EC", crv="P-256")
-    now = int(time.time())
-    claims = {"iss": ISSUER_ID, "vct": VCT, "iat": now, "exp": now + 86400} | disclosable(PID)
-    header = {"typ": "dc+sd-jwt", "x5c": x5c_of([issuer.certificate, ca.certificate])}
-    issuance = SDJWTIssuer(
-        claims, issuer_jwk, holder_key=holder, sign_alg="ES256", add_decoy_claims=True, extra_header_parameters=header
-    ).sd_jwt_issuance
-
-    presentations: dict[str, str] = {}
-    for label, disclose in (("all 20 disclosures", everything(PID)), ("family_name only", {"family_name": True})):
-        made = SDJWTHolder(issuance)
-        made.create_presentation(disclose, nonce=NONCE, aud=AUD, holder_key=holder, sign_alg="ES256")
-        presentations[label] = made.sd_jwt_presentation
+    holder = Holder()
+    issuance = issue(issuer, holder, exp=int(time.time()) + 86400, chain=[issuer.certificate, ca.certificate])
+    presentations = {
+        "all 20 disclosures": present(issuance, holder, nonce=NONCE, aud=AUDIENCE),
+        "family_name only": present(issuance, holder, {"family_name": True}, nonce=NONCE, aud=AUDIENCE),
+    }
     private, public = new_response_key()
     full = presentations["all 20 disclosures"]
     payload = json.dumps({"vp_token": {"pid": [full]}, "state": "st"}).encode()
@@ -126,7 +91,7 @@ def main() -> None:
 
     def library(presentation: str) -> Callable[[], object]:
         return lambda: SDJWTVerifier(
-            presentation, lambda iss, h: jwk.JWK.from_pyca(issuer_public), AUD, NONCE
+            presentation, lambda iss, h: jwk.JWK.from_pyca(issuer_public), AUDIENCE, NONCE
         ).get_verified_payload()
 
     jobs: dict[str, Callable[[], object]] = {
@@ -135,17 +100,17 @@ def main() -> None:
     }
     for label, presentation in presentations.items():
         jobs[f"verify_presentation, {label}"] = lambda p=presentation: verify_presentation(  # type: ignore[misc]
-            p, trust=trust, vct_values=[VCT], nonce=NONCE, audience=AUD, now=int(time.time())
+            p, trust=trust, vct_values=[VCT], nonce=NONCE, audience=AUDIENCE, now=int(time.time())
         )
     jobs["verify_presentation, all 20, first sight of the chain"] = lambda: verify_presentation(
-        full, trust=TrustList([ca.certificate]), vct_values=[VCT], nonce=NONCE, audience=AUD, now=int(time.time())
+        full, trust=TrustList([ca.certificate]), vct_values=[VCT], nonce=NONCE, audience=AUDIENCE, now=int(time.time())
     )
     jobs["verify_wallet_response (JWE + all 20)"] = lambda: verify_wallet_response(
         form,
         private_jwk_json=private,
         state="st",
         nonce=NONCE,
-        client_id=AUD,
+        client_id=AUDIENCE,
         trust=trust,
         vct_values=[VCT],
         now=int(time.time()),
