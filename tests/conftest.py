@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -107,6 +107,18 @@ async def browser() -> AsyncIterator[Browser]:
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield Browser(session)
+
+
+# --- Chromium ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium for one test (helpers/chromium.py); its module sets ``pytestmark = BROWSER_MARKS``."""
+    from helpers.chromium import launched
+
+    async with launched() as browser:
+        yield browser
 
 
 # --- Redis ------------------------------------------------------------------------------------------------

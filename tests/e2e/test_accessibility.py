@@ -113,6 +113,13 @@ class Report:
         if result["violations"]:
             self.violations[name] = result["violations"]
 
+    def assert_clean(self, *, pages: int) -> None:
+        """``pages`` pages were checked, by axe's WCAG rule set (more than 20 rules), and none had a finding."""
+        assert len(self.pages) == pages and self.rules > 20
+        assert self.violations == {}
+        assert self.overflow == {}
+        assert self.mixed == {}
+
 
 @pytest.fixture
 async def served(tmp_path: Path, reuse_dev_keys: DevKeys) -> AsyncIterator[Served]:

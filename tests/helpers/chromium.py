@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -29,3 +32,17 @@ requires_chromium = pytest.mark.skipif(
 #: ``pytestmark`` of a module that drives Chromium: marked ``browser`` (and so ``slow``, see
 #: tests/conftest.py), skipped where Chromium is not installed.
 BROWSER_MARKS = [pytest.mark.browser, requires_chromium]
+
+
+@asynccontextmanager
+async def launched() -> AsyncIterator[Any]:
+    """A headless Chromium (Playwright's ``Browser``), closed on the way out. Playwright is imported here,
+    not at the top: only the browser tests need it installed."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -15,7 +15,7 @@ from e2e.test_accessibility import AXE, Report
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
 from eid_gateway.kiosks import create_kiosk_app
 from eid_gateway.web.middlewares import security_headers
-from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
+from helpers.chromium import BROWSER_MARKS
 from helpers.ports import free_port
 
 from .conftest import STAFF_PASSWORD, STAFF_USER, TOKENS, make_settings, post_scene, scene_settings
@@ -75,19 +75,9 @@ async def post_state(base, kiosk, state, seq):
         assert r.status == 200
 
 
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
-
-
-async def test_dashboard_updates_live_under_csp(server, browser):
+async def test_dashboard_updates_live_under_csp(server, chromium):
     await post_state(server, "mitte-1", ReaderState.EMPTY, 1)
-    ctx = await staff_context(browser, server, locale="de-DE")
+    ctx = await staff_context(chromium, server, locale="de-DE")
     page = await ctx.new_page()
     violations = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
@@ -106,8 +96,8 @@ async def test_dashboard_updates_live_under_csp(server, browser):
     await ctx.close()
 
 
-async def test_dashboard_without_javascript_is_a_refreshing_table(server, browser):
-    ctx = await staff_context(browser, server, java_script_enabled=False, locale="de-DE")
+async def test_dashboard_without_javascript_is_a_refreshing_table(server, chromium):
+    ctx = await staff_context(chromium, server, java_script_enabled=False, locale="de-DE")
     page = await ctx.new_page()
     await page.goto(f"{server}/kiosks/dashboard")
     assert "noch keine Meldung" in await page.locator("#kiosk-mitte-1 td.status").inner_text()
@@ -117,8 +107,8 @@ async def test_dashboard_without_javascript_is_a_refreshing_table(server, browse
     await ctx.close()
 
 
-async def test_dashboard_sends_a_browser_without_sign_in_to_the_login_page(server, browser):
-    ctx = await browser.new_context(locale="de-DE")
+async def test_dashboard_sends_a_browser_without_sign_in_to_the_login_page(server, chromium):
+    ctx = await chromium.new_context(locale="de-DE")
     page = await ctx.new_page()
     await page.goto(f"{server}/kiosks/dashboard")
     assert page.url == f"{server}/kiosks/login?lang=de"
@@ -127,9 +117,9 @@ async def test_dashboard_sends_a_browser_without_sign_in_to_the_login_page(serve
     await ctx.close()
 
 
-async def test_times_in_the_staff_browsers_zone_with_age_and_a_live_stand(server, browser):
+async def test_times_in_the_staff_browsers_zone_with_age_and_a_live_stand(server, chromium):
     await post_state(server, "mitte-1", ReaderState.EMPTY, 1)
-    ctx = await staff_context(browser, server, locale="de-DE", timezone_id="Asia/Tokyo")
+    ctx = await staff_context(chromium, server, locale="de-DE", timezone_id="Asia/Tokyo")
     page = await ctx.new_page()
     await page.goto(f"{server}/kiosks/dashboard")
     await page.locator("#live").wait_for(state="visible")
@@ -158,9 +148,9 @@ async def test_times_in_the_staff_browsers_zone_with_age_and_a_live_stand(server
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])
-async def test_no_sideways_scrolling_at_360_px(scene_server, browser, lang):
+async def test_no_sideways_scrolling_at_360_px(scene_server, chromium, lang):
     ctx = await staff_context(
-        browser, scene_server, locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740}
+        chromium, scene_server, locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740}
     )
     page = await ctx.new_page()
     await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
@@ -174,18 +164,15 @@ async def test_no_sideways_scrolling_at_360_px(scene_server, browser, lang):
 
 
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed: ./dev test runs npm ci in tests/rp_node")
-async def test_axe_finds_no_violations_on_the_dashboard(scene_server, browser):
+async def test_axe_finds_no_violations_on_the_dashboard(scene_server, chromium):
     report = Report()
     for lang, locale in (("de", "de-DE"), ("en", "en-GB")):
         for width in (1280, 360):
-            ctx = await staff_context(browser, scene_server, locale=locale, viewport={"width": width, "height": 800})
+            ctx = await staff_context(chromium, scene_server, locale=locale, viewport={"width": width, "height": 800})
             page = await ctx.new_page()
             await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
             await page.locator("#live").wait_for(state="visible")
             await page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
             await report.check(page, f"dashboard {lang} {width}px")
             await ctx.close()
-    assert len(report.pages) == 4 and report.rules > 20
-    assert report.violations == {}
-    assert report.overflow == {}
-    assert report.mixed == {}
+    report.assert_clean(pages=4)

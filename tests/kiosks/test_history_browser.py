@@ -9,15 +9,15 @@ from e2e.test_accessibility import AXE, Report
 
 from helpers.chromium import BROWSER_MARKS
 
-from .test_dashboard_browser import browser, scene_server, staff_context  # noqa: F401  (fixtures)
+from .test_dashboard_browser import scene_server, staff_context  # noqa: F401  (fixture)
 
 pytestmark = BROWSER_MARKS
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])
-async def test_history_without_sideways_scrolling_at_360_px(scene_server, browser, lang):  # noqa: F811
+async def test_history_without_sideways_scrolling_at_360_px(scene_server, chromium, lang):  # noqa: F811
     ctx = await staff_context(
-        browser, scene_server, locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740}
+        chromium, scene_server, locale={"de": "de-DE", "en": "en-GB"}[lang], viewport={"width": 360, "height": 740}
     )
     page = await ctx.new_page()
     await page.goto(f"{scene_server}/kiosks/history/mitte-1?lang={lang}")
@@ -33,8 +33,8 @@ async def test_history_without_sideways_scrolling_at_360_px(scene_server, browse
     await ctx.close()
 
 
-async def test_the_admin_downloads_the_export_by_a_click(scene_server, browser):  # noqa: F811
-    ctx = await staff_context(browser, scene_server, locale="de-DE", accept_downloads=True)
+async def test_the_admin_downloads_the_export_by_a_click(scene_server, chromium):  # noqa: F811
+    ctx = await staff_context(chromium, scene_server, locale="de-DE", accept_downloads=True)
     page = await ctx.new_page()
     await page.goto(f"{scene_server}/kiosks/history/mitte-1?lang=de")
     async with page.expect_download() as info:
@@ -48,11 +48,11 @@ async def test_the_admin_downloads_the_export_by_a_click(scene_server, browser):
 
 
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed: ./dev test runs npm ci in tests/rp_node")
-async def test_axe_finds_no_violations_on_the_history_and_refusal_pages(scene_server, browser):  # noqa: F811
+async def test_axe_finds_no_violations_on_the_history_and_refusal_pages(scene_server, chromium):  # noqa: F811
     report = Report()
     for lang, locale in (("de", "de-DE"), ("en", "en-GB")):
         for width in (1280, 360):
-            ctx = await staff_context(browser, scene_server, locale=locale, viewport={"width": width, "height": 800})
+            ctx = await staff_context(chromium, scene_server, locale=locale, viewport={"width": width, "height": 800})
             page = await ctx.new_page()
             await page.goto(f"{scene_server}/kiosks/history/mitte-1?lang={lang}")
             await page.locator("#history").wait_for()
@@ -61,7 +61,4 @@ async def test_axe_finds_no_violations_on_the_history_and_refusal_pages(scene_se
             await page.goto(f"{scene_server}/kiosks/history/no-such-kiosk?lang={lang}")
             await report.check(page, f"unknown kiosk {lang} {width}px")
             await ctx.close()
-    assert len(report.pages) == 8 and report.rules > 20
-    assert report.violations == {}
-    assert report.overflow == {}
-    assert report.mixed == {}
+    report.assert_clean(pages=8)

@@ -5,28 +5,17 @@ empty, after a wrong password and after signing out; sign-in and sign-out work b
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from e2e.test_accessibility import AXE, Report
 
-from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
+from helpers.chromium import BROWSER_MARKS
 from helpers.gateway import StartGateway
 
 from .test_staff_login import ADMIN, ADMIN_PW, VIEWER, staff_toml
 
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
 
 
 async def submit(page: Any, name: str, password: str) -> None:
@@ -59,8 +48,5 @@ async def test_axe_finds_no_violations_on_the_login_page(start_gateway: StartGat
             assert await page.locator("[role=status]").inner_text() == signed_out
             await report.check(page, f"signed out {lang} {width}px")
             await ctx.close()
-    assert len(report.pages) == 12 and report.rules > 20
-    assert report.violations == {}
-    assert report.overflow == {}
-    assert report.mixed == {}
+    report.assert_clean(pages=12)
     assert csp == []

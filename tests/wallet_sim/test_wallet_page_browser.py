@@ -4,7 +4,6 @@ scrolling, one language per page; sharing by a click sends the browser on to the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from e2e.test_accessibility import AXE, NAVIGATION_TIMEOUT_MS, Report
 from eid_gateway.identity import Attribute
 from eid_gateway.wallet.dcql import dcql_query
 from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
-from helpers.chromium import ARGS, BROWSER_MARKS, CHROMIUM
+from helpers.chromium import BROWSER_MARKS
 from helpers.wallet_sim import WalletSim, wallet_sim  # noqa: F401  (fixture)
 from wallet_sim.verifier import StubVerifier
 
@@ -27,16 +26,6 @@ QUERY = dcql_query(
     minimum_age=18,
     vct_values=DEFAULT_VCT_VALUES,
 )
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
 
 
 async def test_the_wallet_page_is_accessible_and_shares_by_a_click(
@@ -71,7 +60,4 @@ async def test_the_wallet_page_is_accessible_and_shares_by_a_click(
             await page.goto(f"{wallet_sim.authorize_url}?client_id=x&request_uri={verifier.base}/request/none")
             await report.check(page, f"bad request {lang} {width}px")
             await ctx.close()
-    assert len(report.pages) == 12 and report.rules > 20
-    assert report.violations == {}
-    assert report.overflow == {}
-    assert report.mixed == {}
+    report.assert_clean(pages=12)
