@@ -63,7 +63,7 @@ def _years_ago(years: int, today: date) -> PartialDate:
     return PartialDate(born.year, born.month, born.day)
 
 
-_ERIKA: Final = PersonalData(
+ERIKA: Final = PersonalData(
     document_type="ID",
     issuing_state="D",
     date_of_expiry="2029-10-31",
@@ -82,7 +82,7 @@ def default_identities(today: date | None = None) -> dict[str, TestCard]:
     """The built-in test cards by key. The minor's birth date is relative to ``today``."""
     today = today or date.today()
     cards = [
-        _card("erika", "ERIKA MUSTERMANN", _ERIKA),
+        _card("erika", "ERIKA MUSTERMANN", ERIKA),
         _card(
             "andre",
             "ANDRÉ MUSTERMANN",
@@ -194,43 +194,43 @@ def default_identities(today: date | None = None) -> dict[str, TestCard]:
         _card(
             "cancelled",
             "Error card: citizen cancels",
-            _ERIKA,
+            ERIKA,
             forced_minor=results.CANCELLATION_BY_USER,
             label_de="Fehlerkarte: Abbruch durch die Bürgerin",
         ),
-        _card("wrong-pin", "Error card: wrong PIN", _ERIKA, pin="000000", label_de="Fehlerkarte: falsche PIN"),
+        _card("wrong-pin", "Error card: wrong PIN", ERIKA, pin="000000", label_de="Fehlerkarte: falsche PIN"),
         _card(
             "blocked",
             "Error card: PIN blocked",
-            _ERIKA,
+            ERIKA,
             forced_minor=results.NO_PERMISSION,
             label_de="Fehlerkarte: PIN gesperrt",
         ),
         _card(
             "expired",
             "Error card: expired document",
-            replace(_ERIKA, date_of_expiry="2021-10-31"),
+            replace(ERIKA, date_of_expiry="2021-10-31"),
             label_de="Fehlerkarte: abgelaufener Ausweis",
         ),
         # the remaining failure kinds a citizen's page can show (eid_gateway.eid.results.failure_kind)
         _card(
             "timeout",
             "Error card: time ran out",
-            _ERIKA,
+            ERIKA,
             forced_minor=results.DP_TIMEOUT,
             label_de="Fehlerkarte: Zeit abgelaufen",
         ),
         _card(
             "connection",
             "Error card: connection broken",
-            _ERIKA,
+            ERIKA,
             forced_minor=results.TRUSTED_CHANNEL_FAILED,
             label_de="Fehlerkarte: Verbindung abgebrochen",
         ),
         _card(
             "server-error",
             "Error card: eID-Server error",
-            _ERIKA,
+            ERIKA,
             forced_minor=results.INTERNAL_ERROR,
             label_de="Fehlerkarte: Fehler des eID-Servers",
         ),

@@ -5,24 +5,14 @@ from __future__ import annotations
 import pytest
 
 from eid_gateway.core.port import EidRequest, FailureKind
-from eid_gateway.eid import results
+from eid_gateway.eid import messages, results
 from eid_gateway.eid.mapping import MappingError, identity_from_result, use_id_request
-from eid_gateway.eid.messages import (
-    OPERATION_NAMES,
-    GetResultResponse,
-    Permission,
-    PersonalData,
-    Psk,
-    RestrictedID,
-    Result,
-    Selection,
-)
 from eid_gateway.identity import Attribute as A
 from eid_gateway.identity import LevelOfAssurance, PartialDate, Place
 
 
 def test_use_id_request_from_eid_request() -> None:
-    psk = Psk("p" * 16, "ab" * 16)
+    psk = messages.Psk("p" * 16, "ab" * 16)
     req = use_id_request(
         EidRequest(
             required=frozenset({A.FAMILY_NAMES, A.PSEUDONYM}),
@@ -33,21 +23,21 @@ def test_use_id_request_from_eid_request() -> None:
         ),
         psk,
     )
-    assert req.selection("FamilyNames") is Selection.REQUIRED  # required wins over optional
-    assert req.selection("RestrictedID") is Selection.REQUIRED
-    assert req.selection("AcademicTitle") is Selection.ALLOWED
-    assert req.selection("AgeVerification") is Selection.REQUIRED and req.age == 18
-    assert req.selection("PlaceVerification") is Selection.PROHIBITED and req.community_id is None
+    assert req.selection("FamilyNames") is messages.Selection.REQUIRED  # required wins over optional
+    assert req.selection("RestrictedID") is messages.Selection.REQUIRED
+    assert req.selection("AcademicTitle") is messages.Selection.ALLOWED
+    assert req.selection("AgeVerification") is messages.Selection.REQUIRED and req.age == 18
+    assert req.selection("PlaceVerification") is messages.Selection.PROHIBITED and req.community_id is None
     assert req.level_of_assurance == "http://eidas.europa.eu/LoA/substantial"
     assert req.transaction_info == "Antrag 42" and req.psk == psk
-    assert sum(req.selection(n) is not Selection.PROHIBITED for n in OPERATION_NAMES) == 4
+    assert sum(req.selection(n) is not messages.Selection.PROHIBITED for n in messages.OPERATION_NAMES) == 4
 
 
 def test_optional_verification_keeps_allowed() -> None:
     req = use_id_request(
         EidRequest(required=frozenset(), optional=frozenset({A.PLACE_VERIFICATION}), community_id="0276")
     )
-    assert req.selection("PlaceVerification") is Selection.ALLOWED and req.community_id == "0276"
+    assert req.selection("PlaceVerification") is messages.Selection.ALLOWED and req.community_id == "0276"
 
 
 @pytest.mark.parametrize("attr", [A.AGE_VERIFICATION, A.PLACE_VERIFICATION])
@@ -56,19 +46,23 @@ def test_verification_without_argument_refused(attr: A) -> None:
         use_id_request(EidRequest(required=frozenset({attr})))
 
 
-RESPONSE = GetResultResponse(
-    Result(results.MAJOR_OK),
-    PersonalData(
+RESPONSE = messages.GetResultResponse(
+    messages.Result(results.MAJOR_OK),
+    messages.PersonalData(
         given_names="ERIKA",
         family_names="MUSTERMANN",
         academic_title="",
         date_of_birth=PartialDate(1964, 8, 12),
         place_of_residence=Place(city="KÖLN", country="D"),
-        restricted_id=RestrictedID("AB" * 32),
+        restricted_id=messages.RestrictedID("AB" * 32),
     ),
     fulfils_age_verification=True,
-    operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES}
-    | {"BirthName": Permission.NOTONCHIP, "ArtisticName": Permission.NOTONCHIP, "Nationality": Permission.PROHIBITED},
+    operations_allowed_by_user={n: messages.Permission.ALLOWED for n in messages.OPERATION_NAMES}
+    | {
+        "BirthName": messages.Permission.NOTONCHIP,
+        "ArtisticName": messages.Permission.NOTONCHIP,
+        "Nationality": messages.Permission.PROHIBITED,
+    },
     level_of_assurance="http://bsi.bund.de/eID/LoA/substantiell",
 )
 
@@ -103,13 +97,15 @@ def test_identity_minimised_to_request() -> None:
     ],
 )
 def test_level_of_assurance(uri: str | None, loa: LevelOfAssurance) -> None:
-    resp = GetResultResponse(Result(results.MAJOR_OK), level_of_assurance=uri)
+    resp = messages.GetResultResponse(messages.Result(results.MAJOR_OK), level_of_assurance=uri)
     assert identity_from_result(resp).level_of_assurance is loa
 
 
 def test_error_result_is_not_an_identity() -> None:
     with pytest.raises(MappingError):
-        identity_from_result(GetResultResponse(Result(results.MAJOR_ERROR, results.CANCELLATION_BY_USER)))
+        identity_from_result(
+            messages.GetResultResponse(messages.Result(results.MAJOR_ERROR, results.CANCELLATION_BY_USER))
+        )
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from eid_gateway.eid import results
+from eid_gateway.eid import messages, results
 from eid_gateway.eid.errors import (
     InvalidValueError,
     MissingElementError,
@@ -13,41 +13,8 @@ from eid_gateway.eid.errors import (
     SoapFaultError,
     UnexpectedElementError,
 )
-from eid_gateway.eid.messages import (
-    EID_NS,
-    OPERATION_NAMES,
-    GetResultRequest,
-    GetResultResponse,
-    GetServerInfoRequest,
-    GetServerInfoResponse,
-    Permission,
-    PersonalData,
-    Psk,
-    RestrictedID,
-    Result,
-    Selection,
-    UseIDRequest,
-    UseIDResponse,
-    body_payload,
-    build_fault,
-    build_get_result_request,
-    build_get_result_response,
-    build_get_server_info_request,
-    build_get_server_info_response,
-    build_use_id_request,
-    build_use_id_response,
-    parse_get_result_request,
-    parse_get_result_response,
-    parse_get_server_info_response,
-    parse_lenient_date,
-    parse_request,
-    parse_use_id_request,
-    parse_use_id_response,
-    soap_envelope,
-    split_envelope,
-)
 from eid_gateway.identity import PartialDate, Place
-from helpers.eid_samples import ERIKA, PSK, SESSION_ID
+from helpers.eid_samples import ERIKA_RESULT, PSK, SESSION_ID, USE_ID_REQUEST
 from saml.xml import parse_xml, to_bytes
 
 E = "{http://bsi.bund.de/eID/}"
@@ -61,7 +28,7 @@ def reparse(el: etree._Element) -> etree._Element:
 
 def wrap(local: str, inner: str) -> etree._Element:
     return parse_xml(
-        f'<eid:{local} xmlns:eid="{EID_NS}" xmlns:dss="urn:oasis:names:tc:dss:1.0:core:schema">{inner}</eid:{local}>'.encode()
+        f'<eid:{local} xmlns:eid="{messages.EID_NS}" xmlns:dss="urn:oasis:names:tc:dss:1.0:core:schema">{inner}</eid:{local}>'.encode()
     )
 
 
@@ -72,22 +39,10 @@ OK = "<dss:Result><dss:ResultMajor>http://www.bsi.bund.de/ecard/api/1.1/resultma
 
 
 def test_use_id_request_writes_all_17_operations_in_schema_order() -> None:
-    req = UseIDRequest(
-        operations={
-            "GivenNames": Selection.REQUIRED,
-            "ArtisticName": Selection.ALLOWED,
-            "AgeVerification": Selection.REQUIRED,
-        },
-        age=18,
-        community_id="027605",
-        transaction_info="Wohnsitzanmeldung",
-        level_of_assurance="http://eidas.europa.eu/LoA/high",
-        psk=PSK,
-    )
-    el = build_use_id_request(req)
+    el = messages.build_use_id_request(USE_ID_REQUEST)
     ops = el.find(f"{E}UseOperations")
     assert ops is not None
-    assert [etree.QName(c).localname for c in ops] == list(OPERATION_NAMES)
+    assert [etree.QName(c).localname for c in ops] == list(messages.OPERATION_NAMES)
     assert len(ops) == 17
     values = {etree.QName(c).localname: c.text for c in ops}
     assert values["GivenNames"] == "REQUIRED" and values["ArtisticName"] == "ALLOWED"
@@ -100,22 +55,22 @@ def test_use_id_request_writes_all_17_operations_in_schema_order() -> None:
         "LevelOfAssuranceRequest",
         "PSK",
     ]
-    back = parse_use_id_request(reparse(el))
+    back = messages.parse_use_id_request(reparse(el))
     assert back.age == 18 and back.community_id == "027605" and back.psk == PSK
-    assert back.selection("GivenNames") is Selection.REQUIRED
-    assert back.selection("FamilyNames") is Selection.PROHIBITED
+    assert back.selection("GivenNames") is messages.Selection.REQUIRED
+    assert back.selection("FamilyNames") is messages.Selection.PROHIBITED
     assert back.transaction_info == "Wohnsitzanmeldung"
     assert back.level_of_assurance == "http://eidas.europa.eu/LoA/high"
-    assert isinstance(parse_request(reparse(el)), UseIDRequest)
+    assert isinstance(messages.parse_request(reparse(el)), messages.UseIDRequest)
 
 
 def test_use_id_request_optional_parts_round_trip() -> None:
-    req = UseIDRequest(
-        operations={"RestrictedID": Selection.REQUIRED},
+    req = messages.UseIDRequest(
+        operations={"RestrictedID": messages.Selection.REQUIRED},
         transaction_attestation=("http://bsi.bund.de/eID/ExampleAttestationFormat", "ctx"),
         eid_type={"CardCertified": "ALLOWED", "HWKeyStore": "DENIED"},
     )
-    back = parse_use_id_request(reparse(build_use_id_request(req)))
+    back = messages.parse_use_id_request(reparse(messages.build_use_id_request(req)))
     assert back.transaction_attestation == req.transaction_attestation
     assert back.eid_type == req.eid_type
     assert back.psk is None and back.age is None
@@ -125,13 +80,14 @@ def test_empty_operation_means_prohibited() -> None:
     inner = (
         "<eid:UseOperations>"
         + "".join(
-            f"<eid:{n}/>" if n != "GivenNames" else "<eid:GivenNames>REQUIRED</eid:GivenNames>" for n in OPERATION_NAMES
+            f"<eid:{n}/>" if n != "GivenNames" else "<eid:GivenNames>REQUIRED</eid:GivenNames>"
+            for n in messages.OPERATION_NAMES
         )
         + "</eid:UseOperations>"
     )
-    req = parse_use_id_request(wrap("useIDRequest", inner))
-    assert req.selection("GivenNames") is Selection.REQUIRED
-    assert req.selection("DocumentType") is Selection.PROHIBITED
+    req = messages.parse_use_id_request(wrap("useIDRequest", inner))
+    assert req.selection("GivenNames") is messages.Selection.REQUIRED
+    assert req.selection("DocumentType") is messages.Selection.PROHIBITED
 
 
 def _ops(names: list[str], value: str = "ALLOWED") -> str:
@@ -139,36 +95,36 @@ def _ops(names: list[str], value: str = "ALLOWED") -> str:
 
 
 def test_use_operations_out_of_order_refused() -> None:
-    names = list(OPERATION_NAMES)
+    names = list(messages.OPERATION_NAMES)
     names[3], names[4] = names[4], names[3]
     with pytest.raises(MissingElementError):
-        parse_use_id_request(wrap("useIDRequest", _ops(names)))
+        messages.parse_use_id_request(wrap("useIDRequest", _ops(names)))
 
 
 def test_use_operations_missing_child_refused() -> None:
     with pytest.raises(MissingElementError):
-        parse_use_id_request(wrap("useIDRequest", _ops(list(OPERATION_NAMES[:-1]))))
+        messages.parse_use_id_request(wrap("useIDRequest", _ops(list(messages.OPERATION_NAMES[:-1]))))
 
 
 def test_use_operations_extra_child_refused() -> None:
     with pytest.raises(UnexpectedElementError):
-        parse_use_id_request(wrap("useIDRequest", _ops([*OPERATION_NAMES, "GivenNames"])))
+        messages.parse_use_id_request(wrap("useIDRequest", _ops([*messages.OPERATION_NAMES, "GivenNames"])))
 
 
 def test_use_operations_bad_value_refused() -> None:
     with pytest.raises(InvalidValueError):
-        parse_use_id_request(wrap("useIDRequest", _ops(list(OPERATION_NAMES), "MAYBE")))
+        messages.parse_use_id_request(wrap("useIDRequest", _ops(list(messages.OPERATION_NAMES), "MAYBE")))
 
 
 def test_unknown_operation_name_not_built() -> None:
     with pytest.raises(InvalidValueError):
-        build_use_id_request(UseIDRequest(operations={"ShoeSize": Selection.REQUIRED}))
+        messages.build_use_id_request(messages.UseIDRequest(operations={"ShoeSize": messages.Selection.REQUIRED}))
 
 
 @pytest.mark.parametrize("cid", ["0276", "027605", "02760503", "0276050315", "02760503150000"])
 def test_community_id_pattern_accepts(cid: str) -> None:
-    req = UseIDRequest(operations={"PlaceVerification": Selection.REQUIRED}, community_id=cid)
-    assert parse_use_id_request(reparse(build_use_id_request(req))).community_id == cid
+    req = messages.UseIDRequest(operations={"PlaceVerification": messages.Selection.REQUIRED}, community_id=cid)
+    assert messages.parse_use_id_request(reparse(messages.build_use_id_request(req))).community_id == cid
 
 
 @pytest.mark.parametrize(
@@ -176,91 +132,84 @@ def test_community_id_pattern_accepts(cid: str) -> None:
 )
 def test_community_id_pattern_refuses(cid: str) -> None:
     with pytest.raises(InvalidValueError):
-        build_use_id_request(UseIDRequest(operations={"PlaceVerification": Selection.REQUIRED}, community_id=cid))
+        messages.build_use_id_request(
+            messages.UseIDRequest(operations={"PlaceVerification": messages.Selection.REQUIRED}, community_id=cid)
+        )
     inner = (
-        _ops(list(OPERATION_NAMES))
+        _ops(list(messages.OPERATION_NAMES))
         + f"<eid:PlaceVerificationRequest><eid:CommunityID>{cid}</eid:CommunityID></eid:PlaceVerificationRequest>"
     )
     with pytest.raises(InvalidValueError):
-        parse_use_id_request(wrap("useIDRequest", inner))
+        messages.parse_use_id_request(wrap("useIDRequest", inner))
 
 
 @pytest.mark.parametrize(
     "psk",
     [
-        Psk("short", "00112233445566778899aabbccddeeff"),
-        Psk("0123456789abcdef", "0011"),
-        Psk("0123456789abcdef", "zz" * 16),
+        messages.Psk("short", "00112233445566778899aabbccddeeff"),
+        messages.Psk("0123456789abcdef", "0011"),
+        messages.Psk("0123456789abcdef", "zz" * 16),
     ],
 )
-def test_bad_psk_refused(psk: Psk) -> None:
+def test_bad_psk_refused(psk: messages.Psk) -> None:
     with pytest.raises(InvalidValueError):
-        build_use_id_request(UseIDRequest(operations={}, psk=psk))
+        messages.build_use_id_request(messages.UseIDRequest(operations={}, psk=psk))
 
 
 def test_negative_age_refused() -> None:
     with pytest.raises(InvalidValueError):
-        build_use_id_request(UseIDRequest(operations={}, age=-1))
+        messages.build_use_id_request(messages.UseIDRequest(operations={}, age=-1))
     inner = (
-        _ops(list(OPERATION_NAMES)) + "<eid:AgeVerificationRequest><eid:Age>-3</eid:Age></eid:AgeVerificationRequest>"
+        _ops(list(messages.OPERATION_NAMES))
+        + "<eid:AgeVerificationRequest><eid:Age>-3</eid:Age></eid:AgeVerificationRequest>"
     )
     with pytest.raises(InvalidValueError):
-        parse_use_id_request(wrap("useIDRequest", inner))
+        messages.parse_use_id_request(wrap("useIDRequest", inner))
 
 
 def test_use_id_response_round_trip() -> None:
-    resp = UseIDResponse(Result(results.MAJOR_OK), SESSION_ID, "https://eid.example/paos", PSK)
-    el = build_use_id_response(resp)
+    resp = messages.UseIDResponse(messages.Result(results.MAJOR_OK), SESSION_ID, "https://eid.example/paos", PSK)
+    el = messages.build_use_id_response(resp)
     assert [etree.QName(c).localname for c in el] == ["Session", "eCardServerAddress", "PSK", "Result"]
     assert el[3].tag == f"{DSS}Result" and el[3][0].tag == f"{DSS}ResultMajor"
-    assert parse_use_id_response(reparse(el)) == resp
+    assert messages.parse_use_id_response(reparse(el)) == resp
 
 
 def test_use_id_response_ok_without_session_refused() -> None:
     with pytest.raises(MissingElementError):
-        parse_use_id_response(wrap("useIDResponse", OK))
+        messages.parse_use_id_response(wrap("useIDResponse", OK))
 
 
 def test_use_id_error_response_without_session_accepted() -> None:
-    resp = UseIDResponse(Result(results.MAJOR_ERROR, results.TOO_MANY_OPEN_SESSIONS, "busy", "de"))
-    back = parse_use_id_response(reparse(build_use_id_response(resp)))
+    resp = messages.UseIDResponse(messages.Result(results.MAJOR_ERROR, results.TOO_MANY_OPEN_SESSIONS, "busy", "de"))
+    back = messages.parse_use_id_response(reparse(messages.build_use_id_response(resp)))
     assert back == resp and not back.result.ok
 
 
 def test_short_session_id_refused() -> None:
     with pytest.raises(InvalidValueError):
-        build_get_result_request(GetResultRequest("abcd", 1))
+        messages.build_get_result_request(messages.GetResultRequest("abcd", 1))
     inner = "<eid:Session><eid:ID>abcd</eid:ID></eid:Session><eid:RequestCounter>1</eid:RequestCounter>"
     with pytest.raises(InvalidValueError):
-        parse_get_result_request(wrap("getResultRequest", inner))
+        messages.parse_get_result_request(wrap("getResultRequest", inner))
 
 
 def test_get_result_request_round_trip() -> None:
-    req = GetResultRequest(SESSION_ID, 7)
-    assert parse_get_result_request(reparse(build_get_result_request(req))) == req
+    req = messages.GetResultRequest(SESSION_ID, 7)
+    assert messages.parse_get_result_request(reparse(messages.build_get_result_request(req))) == req
 
 
 def test_request_counter_must_be_int() -> None:
     inner = f"<eid:Session><eid:ID>{SESSION_ID}</eid:ID></eid:Session><eid:RequestCounter>one</eid:RequestCounter>"
     with pytest.raises(InvalidValueError):
-        parse_get_result_request(wrap("getResultRequest", inner))
+        messages.parse_get_result_request(wrap("getResultRequest", inner))
 
 
 # --- getResult --------------------------------------------------------------------------------------------
 
 
 def test_get_result_response_full_round_trip() -> None:
-    resp = GetResultResponse(
-        Result(results.MAJOR_OK),
-        personal_data=ERIKA,
-        fulfils_age_verification=True,
-        fulfils_place_verification=False,
-        operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES}
-        | {"BirthName": Permission.NOTONCHIP},
-        level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
-        eid_type_used="CardCertified",
-    )
-    el = build_get_result_response(resp)
+    el = messages.build_get_result_response(ERIKA_RESULT)
     pd = el.find(f"{E}PersonalData")
     assert pd is not None
     assert [etree.QName(c).localname for c in pd] == [
@@ -274,7 +223,7 @@ def test_get_result_response_full_round_trip() -> None:
         "PersonalData", "FulfilsAgeVerification", "FulfilsPlaceVerification", "OperationsAllowedByUser",
         "LevelOfAssuranceResult", "EIDTypeResponse", "Result",
     ]  # fmt: skip
-    assert parse_get_result_response(reparse(el)) == resp
+    assert messages.parse_get_result_response(reparse(el)) == ERIKA_RESULT
 
 
 @pytest.mark.parametrize(
@@ -287,17 +236,20 @@ def test_get_result_response_full_round_trip() -> None:
     ],
 )
 def test_all_place_forms_round_trip(place: Place) -> None:
-    resp = GetResultResponse(Result(results.MAJOR_OK), PersonalData(place_of_residence=place, place_of_birth=place))
-    back = parse_get_result_response(reparse(build_get_result_response(resp)))
+    resp = messages.GetResultResponse(
+        messages.Result(results.MAJOR_OK), messages.PersonalData(place_of_residence=place, place_of_birth=place)
+    )
+    back = messages.parse_get_result_response(reparse(messages.build_get_result_response(resp)))
     assert back.personal_data is not None
     assert back.personal_data.place_of_residence == place == back.personal_data.place_of_birth
 
 
 def test_place_with_two_forms_refused() -> None:
     with pytest.raises(InvalidValueError):
-        build_get_result_response(
-            GetResultResponse(
-                Result(results.MAJOR_OK), PersonalData(place_of_birth=Place(city="A", country="D", freetext="B"))
+        messages.build_get_result_response(
+            messages.GetResultResponse(
+                messages.Result(results.MAJOR_OK),
+                messages.PersonalData(place_of_birth=Place(city="A", country="D", freetext="B")),
             )
         )
     inner = (
@@ -305,7 +257,7 @@ def test_place_with_two_forms_refused() -> None:
         + OK
     )
     with pytest.raises(UnexpectedElementError):
-        parse_get_result_response(wrap("getResultResponse", inner))
+        messages.parse_get_result_response(wrap("getResultResponse", inner))
 
 
 def test_structured_place_needs_city_and_country() -> None:
@@ -314,7 +266,7 @@ def test_structured_place_needs_city_and_country() -> None:
         + OK
     )
     with pytest.raises(MissingElementError):
-        parse_get_result_response(wrap("getResultResponse", inner))
+        messages.parse_get_result_response(wrap("getResultResponse", inner))
 
 
 @pytest.mark.parametrize(
@@ -326,10 +278,12 @@ def test_structured_place_needs_city_and_country() -> None:
     ],
 )
 def test_partial_dates_round_trip(date: PartialDate, string: str, value: str | None) -> None:
-    el = build_get_result_response(GetResultResponse(Result(results.MAJOR_OK), PersonalData(date_of_birth=date)))
+    el = messages.build_get_result_response(
+        messages.GetResultResponse(messages.Result(results.MAJOR_OK), messages.PersonalData(date_of_birth=date))
+    )
     assert el.findtext(f"{E}PersonalData/{E}DateOfBirth/{E}DateString") == string
     assert el.findtext(f"{E}PersonalData/{E}DateOfBirth/{E}DateValue") == value
-    back = parse_get_result_response(reparse(el))
+    back = messages.parse_get_result_response(reparse(el))
     assert back.personal_data is not None and back.personal_data.date_of_birth == date
 
 
@@ -346,7 +300,7 @@ def test_partial_dates_round_trip(date: PartialDate, string: str, value: str | N
     ],
 )
 def test_lenient_dates(text: str, expected: PartialDate) -> None:
-    assert parse_lenient_date(text) == expected
+    assert messages.parse_lenient_date(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -354,7 +308,7 @@ def test_lenient_dates(text: str, expected: PartialDate) -> None:
 )
 def test_bad_dates_refused(text: str) -> None:
     with pytest.raises(InvalidValueError):
-        parse_lenient_date(text)
+        messages.parse_lenient_date(text)
 
 
 def test_tolerant_real_server_dates_in_messages() -> None:
@@ -362,7 +316,7 @@ def test_tolerant_real_server_dates_in_messages() -> None:
         "<eid:PersonalData><eid:DateOfExpiry>2029-11</eid:DateOfExpiry>"
         "<eid:DateOfBirth><eid:DateString>1981-06-17+02:00</eid:DateString></eid:DateOfBirth></eid:PersonalData>" + OK
     )
-    resp = parse_get_result_response(wrap("getResultResponse", inner))
+    resp = messages.parse_get_result_response(wrap("getResultResponse", inner))
     assert resp.personal_data is not None
     assert resp.personal_data.date_of_expiry == "2029-11"
     assert resp.personal_data.date_of_birth == PartialDate(1981, 6, 17)
@@ -374,7 +328,7 @@ def test_date_string_and_value_disagree_refused() -> None:
         "<eid:DateValue>1964-08-13</eid:DateValue></eid:DateOfBirth></eid:PersonalData>" + OK
     )
     with pytest.raises(InvalidValueError):
-        parse_get_result_response(wrap("getResultResponse", inner))
+        messages.parse_get_result_response(wrap("getResultResponse", inner))
 
 
 def test_bsi_sample_shape_is_accepted() -> None:
@@ -384,7 +338,9 @@ def test_bsi_sample_shape_is_accepted() -> None:
         "<eid:PersonalData><eid:GivenNames>ERIKA</eid:GivenNames><eid:AcademicTitle />"
         "<eid:RestrictedID><eid:ID>01a4fb50</eid:ID></eid:RestrictedID></eid:PersonalData>"
         "<eid:OperationsAllowedByUser>"
-        + "".join(f"<eid:{n} />" if n == "ArtisticName" else f"<eid:{n}>ALLOWED</eid:{n}>" for n in OPERATION_NAMES)
+        + "".join(
+            f"<eid:{n} />" if n == "ArtisticName" else f"<eid:{n}>ALLOWED</eid:{n}>" for n in messages.OPERATION_NAMES
+        )
         + "</eid:OperationsAllowedByUser>"
         "<eid:TransactionAttestationResponse><eid:TransactionAttestationFormat>\n  http://bsi.bund.de/eID/ExampleAttestationFormat\n"
         "</eid:TransactionAttestationFormat><eid:TransactionAttestationData>V6IN</eid:TransactionAttestationData>"
@@ -393,15 +349,17 @@ def test_bsi_sample_shape_is_accepted() -> None:
         "<eid:EIDTypeResponse><eid:CardCertified>USED</eid:CardCertified></eid:EIDTypeResponse>"
         "<dss:Result><ResultMajor>\n http://www.bsi.bund.de/ecard/api/1.1/resultmajor#ok\n </ResultMajor></dss:Result>"
     )
-    resp = parse_get_result_response(wrap("getResultResponse", inner))
+    resp = messages.parse_get_result_response(wrap("getResultResponse", inner))
     assert resp.result.ok
     assert resp.level_of_assurance == "http://bsi.bund.de/eID/LoA/hoch"
     assert resp.transaction_attestation_format == "http://bsi.bund.de/eID/ExampleAttestationFormat"
     assert resp.eid_type_used == "CardCertified"
     assert resp.operations_allowed_by_user is not None
-    assert resp.operations_allowed_by_user["ArtisticName"] is Permission.PROHIBITED
+    assert resp.operations_allowed_by_user["ArtisticName"] is messages.Permission.PROHIBITED
     assert resp.personal_data is not None
-    assert resp.personal_data.academic_title == "" and resp.personal_data.restricted_id == RestrictedID("01A4FB50")
+    assert resp.personal_data.academic_title == "" and resp.personal_data.restricted_id == messages.RestrictedID(
+        "01A4FB50"
+    )
 
 
 @pytest.mark.parametrize(
@@ -437,45 +395,53 @@ def test_bsi_sample_shape_is_accepted() -> None:
 )
 def test_get_result_response_refusals(inner: str, error: type[Exception]) -> None:
     with pytest.raises(error):
-        parse_get_result_response(wrap("getResultResponse", inner))
+        messages.parse_get_result_response(wrap("getResultResponse", inner))
 
 
 def test_result_message_language() -> None:
-    resp = GetResultResponse(Result(results.MAJOR_ERROR, results.NO_RESULT_YET, "noch nicht", "de"))
-    el = build_get_result_response(resp)
+    resp = messages.GetResultResponse(messages.Result(results.MAJOR_ERROR, results.NO_RESULT_YET, "noch nicht", "de"))
+    el = messages.build_get_result_response(resp)
     msg = el.find(f"{DSS}Result/{DSS}ResultMessage")
     assert msg is not None and msg.get("{http://www.w3.org/XML/1998/namespace}lang") == "de"
-    back = parse_get_result_response(reparse(el))
+    back = messages.parse_get_result_response(reparse(el))
     assert back == resp and back.result.no_result_yet
 
 
 def test_wrong_payload_type_refused() -> None:
     with pytest.raises(UnexpectedElementError):
-        parse_get_result_response(reparse(build_get_result_request(GetResultRequest(SESSION_ID, 1))))
+        messages.parse_get_result_response(
+            reparse(messages.build_get_result_request(messages.GetResultRequest(SESSION_ID, 1)))
+        )
     with pytest.raises(UnexpectedElementError):
-        parse_request(wrap("getResultResponse", OK))
+        messages.parse_request(wrap("getResultResponse", OK))
 
 
 # --- getServerInfo, envelope, faults ------------------------------------------------------------------------
 
 
 def test_server_info_round_trip() -> None:
-    assert isinstance(parse_request(reparse(build_get_server_info_request())), GetServerInfoRequest)
-    resp = GetServerInfoResponse("poseidas 3.2.1", 3, 2, 1, {n: n != "ResidencePermitI" for n in OPERATION_NAMES})
-    back = parse_get_server_info_response(reparse(build_get_server_info_response(resp)))
+    assert isinstance(
+        messages.parse_request(reparse(messages.build_get_server_info_request())), messages.GetServerInfoRequest
+    )
+    resp = messages.GetServerInfoResponse(
+        "poseidas 3.2.1", 3, 2, 1, {n: n != "ResidencePermitI" for n in messages.OPERATION_NAMES}
+    )
+    back = messages.parse_get_server_info_response(reparse(messages.build_get_server_info_response(resp)))
     assert back == resp
     assert back.rights["ResidencePermitI"] is False and back.rights["GivenNames"] is True
 
 
 def test_server_info_request_must_be_empty() -> None:
     with pytest.raises(UnexpectedElementError):
-        parse_request(wrap("getServerInfoRequest", "<eid:X/>"))
+        messages.parse_request(wrap("getServerInfoRequest", "<eid:X/>"))
 
 
 def test_envelope_round_trip() -> None:
-    env = split_envelope(reparse(soap_envelope(build_get_result_request(GetResultRequest(SESSION_ID, 1)))))
+    env = messages.split_envelope(
+        reparse(messages.soap_envelope(messages.build_get_result_request(messages.GetResultRequest(SESSION_ID, 1))))
+    )
     assert env.header is not None
-    assert parse_get_result_request(body_payload(env.body)).request_counter == 1
+    assert messages.parse_get_result_request(messages.body_payload(env.body)).request_counter == 1
 
 
 @pytest.mark.parametrize(
@@ -491,7 +457,7 @@ def test_envelope_round_trip() -> None:
 )
 def test_bad_envelopes_refused(doc: bytes) -> None:
     with pytest.raises(NotSoapError):
-        split_envelope(parse_xml(doc))
+        messages.split_envelope(parse_xml(doc))
 
 
 @pytest.mark.parametrize(
@@ -505,12 +471,12 @@ def test_bad_envelopes_refused(doc: bytes) -> None:
 def test_bad_bodies_refused(body: bytes) -> None:
     doc = b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">' + body + b"</s:Envelope>"
     with pytest.raises(NotSoapError):
-        body_payload(split_envelope(parse_xml(doc)).body)
+        messages.body_payload(messages.split_envelope(parse_xml(doc)).body)
 
 
 def test_fault_is_reported() -> None:
-    env = split_envelope(reparse(build_fault("soapenv:Server", "internal")))
+    env = messages.split_envelope(reparse(messages.build_fault("soapenv:Server", "internal")))
     with pytest.raises(SoapFaultError) as err:
-        body_payload(env.body)
+        messages.body_payload(env.body)
     assert err.value.faultcode == "soapenv:Server" and err.value.faultstring == "internal"
     assert "internal" not in str(err.value)  # the peer's free text stays out of messages/logs

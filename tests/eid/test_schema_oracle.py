@@ -12,29 +12,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from eid_gateway.eid import results
-from eid_gateway.eid.messages import (
-    OPERATION_NAMES,
-    GetResultRequest,
-    GetResultResponse,
-    GetServerInfoResponse,
-    Permission,
-    PersonalData,
-    RestrictedID,
-    Result,
-    Selection,
-    UseIDRequest,
-    UseIDResponse,
-    body_payload,
-    build_get_result_request,
-    build_get_result_response,
-    build_get_server_info_request,
-    build_get_server_info_response,
-    build_use_id_request,
-    build_use_id_response,
-    parse_use_id_response,
-    soap_envelope,
-)
+from eid_gateway.eid import messages, results
 from eid_gateway.eid.wssec import sign_envelope, verify_envelope
 from eid_gateway.identity import PartialDate, Place
 from eid_gateway.simulator import SimulatedEidServer, SimulatorConfig, default_identities
@@ -52,7 +30,7 @@ def assert_valid(el: etree._Element) -> None:
 
 
 def test_oracle_is_not_vacuous() -> None:
-    el = build_get_result_request(GetResultRequest("ab" * 16, 1))
+    el = messages.build_get_result_request(messages.GetResultRequest("ab" * 16, 1))
     el.append(el[0])  # Session after RequestCounter
     assert not SCHEMA.validate(parse_xml(etree.tostring(el)))
 
@@ -60,10 +38,10 @@ def test_oracle_is_not_vacuous() -> None:
 @pytest.mark.parametrize(
     "message",
     [
-        UseIDRequest(operations={n: Selection.ALLOWED for n in OPERATION_NAMES}),
-        UseIDRequest(operations={}),
-        UseIDRequest(
-            operations={"GivenNames": Selection.REQUIRED, "AgeVerification": Selection.REQUIRED},
+        messages.UseIDRequest(operations={n: messages.Selection.ALLOWED for n in messages.OPERATION_NAMES}),
+        messages.UseIDRequest(operations={}),
+        messages.UseIDRequest(
+            operations={"GivenNames": messages.Selection.REQUIRED, "AgeVerification": messages.Selection.REQUIRED},
             age=18,
             community_id="02760503150000",
             transaction_info="Antrag",
@@ -74,43 +52,51 @@ def test_oracle_is_not_vacuous() -> None:
         ),
     ],
 )
-def test_use_id_requests(message: UseIDRequest) -> None:
-    assert_valid(build_use_id_request(message))
+def test_use_id_requests(message: messages.UseIDRequest) -> None:
+    assert_valid(messages.build_use_id_request(message))
 
 
 def test_other_messages() -> None:
-    assert_valid(build_use_id_response(UseIDResponse(Result(results.MAJOR_OK), "ab" * 32, "https://e/paos", PSK)))
-    assert_valid(build_get_result_request(GetResultRequest("ab" * 32, 2)))
-    assert_valid(build_get_server_info_request())
-    assert_valid(build_get_server_info_response(GetServerInfoResponse("x", 2, 4, None, {"GivenNames": True})))
     assert_valid(
-        build_get_result_response(GetResultResponse(Result(results.MAJOR_ERROR, results.NO_RESULT_YET, "wait", "de")))
+        messages.build_use_id_response(
+            messages.UseIDResponse(messages.Result(results.MAJOR_OK), "ab" * 32, "https://e/paos", PSK)
+        )
+    )
+    assert_valid(messages.build_get_result_request(messages.GetResultRequest("ab" * 32, 2)))
+    assert_valid(messages.build_get_server_info_request())
+    assert_valid(
+        messages.build_get_server_info_response(messages.GetServerInfoResponse("x", 2, 4, None, {"GivenNames": True}))
+    )
+    assert_valid(
+        messages.build_get_result_response(
+            messages.GetResultResponse(messages.Result(results.MAJOR_ERROR, results.NO_RESULT_YET, "wait", "de"))
+        )
     )
 
 
 @pytest.mark.parametrize(
     "personal",
     [
-        PersonalData(
+        messages.PersonalData(
             document_type="ID", issuing_state="D", date_of_expiry="2029-10-31", given_names="ERIKA",
             family_names="MUSTERMANN", artistic_name="A", academic_title="DR.", date_of_birth=PartialDate(1964, 8, 12),
             place_of_birth=Place(freetext="BERLIN"), nationality="D", birth_name="GABLER",
             place_of_residence=Place(street="S 1", city="KÖLN", state="NRW", country="D", zip_code="51147"),
-            community_id="02760503150000", residence_permit_i="x", restricted_id=RestrictedID("ab" * 32, "cd" * 32),
+            community_id="02760503150000", residence_permit_i="x", restricted_id=messages.RestrictedID("ab" * 32, "cd" * 32),
         ),
-        PersonalData(date_of_birth=PartialDate(1946), place_of_residence=Place(no_place_info="keine Hauptwohnung")),
-        PersonalData(date_of_birth=PartialDate(1946, 1), place_of_birth=Place(city="X", country="AZE")),
+        messages.PersonalData(date_of_birth=PartialDate(1946), place_of_residence=Place(no_place_info="keine Hauptwohnung")),
+        messages.PersonalData(date_of_birth=PartialDate(1946, 1), place_of_birth=Place(city="X", country="AZE")),
     ],
 )  # fmt: skip
-def test_get_result_responses(personal: PersonalData) -> None:
+def test_get_result_responses(personal: messages.PersonalData) -> None:
     assert_valid(
-        build_get_result_response(
-            GetResultResponse(
-                Result(results.MAJOR_OK),
+        messages.build_get_result_response(
+            messages.GetResultResponse(
+                messages.Result(results.MAJOR_OK),
                 personal,
                 True,
                 False,
-                {n: Permission.NOTONCHIP for n in OPERATION_NAMES},
+                {n: messages.Permission.NOTONCHIP for n in messages.OPERATION_NAMES},
                 level_of_assurance="http://eidas.europa.eu/LoA/high",
                 eid_type_used="HWKeyStore",
             )
@@ -121,23 +107,29 @@ def test_get_result_responses(personal: PersonalData) -> None:
 @pytest.mark.parametrize("card", sorted(default_identities()))
 def test_simulator_outputs(gateway_key: KeyPair, server_key: KeyPair, card: str) -> None:
     core = SimulatedEidServer(SimulatorConfig("https://gw.example", server_key, gateway_key.certificate))
-    every = UseIDRequest(operations={n: Selection.REQUIRED for n in OPERATION_NAMES}, age=18, community_id="0276")
-    answer = core.handle_soap(
-        sign_envelope(soap_envelope(build_use_id_request(every)), gateway_key, now=NOW), None, NOW
+    every = messages.UseIDRequest(
+        operations={n: messages.Selection.REQUIRED for n in messages.OPERATION_NAMES}, age=18, community_id="0276"
     )
-    use_id = body_payload(verify_envelope(parse_xml(answer.body), server_key.certificate, now=NOW))
+    answer = core.handle_soap(
+        sign_envelope(messages.soap_envelope(messages.build_use_id_request(every)), gateway_key, now=NOW), None, NOW
+    )
+    use_id = messages.body_payload(verify_envelope(parse_xml(answer.body), server_key.certificate, now=NOW))
     assert_valid(use_id)
-    resp = parse_use_id_response(use_id)
+    resp = messages.parse_use_id_response(use_id)
     assert resp.psk is not None and resp.session_id is not None
     core.card_step(resp.psk.id, card, "123456", now=NOW)
     request = sign_envelope(
-        soap_envelope(build_get_result_request(GetResultRequest(resp.session_id, 1))), gateway_key, now=NOW
+        messages.soap_envelope(messages.build_get_result_request(messages.GetResultRequest(resp.session_id, 1))),
+        gateway_key,
+        now=NOW,
     )
     answer = core.handle_soap(request, None, NOW)
-    assert_valid(body_payload(verify_envelope(parse_xml(answer.body), server_key.certificate, now=NOW)))
+    assert_valid(messages.body_payload(verify_envelope(parse_xml(answer.body), server_key.certificate, now=NOW)))
 
 
 def test_error_use_id_response_is_the_known_deviation() -> None:
     """An error useIDResponse carries only Result (the schema would demand Session and PSK even then)."""
-    el = build_use_id_response(UseIDResponse(Result(results.MAJOR_ERROR, results.INTERNAL_ERROR)))
+    el = messages.build_use_id_response(
+        messages.UseIDResponse(messages.Result(results.MAJOR_ERROR, results.INTERNAL_ERROR))
+    )
     assert not SCHEMA.validate(parse_xml(etree.tostring(el)))

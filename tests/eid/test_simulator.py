@@ -13,22 +13,7 @@ import pytest
 from lxml import etree
 
 from eid_gateway.core.port import EidRequest
-from eid_gateway.eid import results
-from eid_gateway.eid.messages import (
-    OPERATION_NAMES,
-    GetResultRequest,
-    Psk,
-    Selection,
-    UseIDRequest,
-    body_payload,
-    build_get_result_request,
-    build_get_server_info_request,
-    build_use_id_request,
-    parse_get_result_response,
-    parse_get_server_info_response,
-    parse_use_id_response,
-    soap_envelope,
-)
+from eid_gateway.eid import messages, results
 from eid_gateway.eid.wssec import sign_envelope, verify_envelope
 from eid_gateway.identity import Attribute as A
 from eid_gateway.simulator import (
@@ -64,7 +49,7 @@ def core(
 
 
 def _req(key: KeyPair, payload: etree._Element, now: datetime = NOW) -> bytes:
-    return sign_envelope(soap_envelope(payload), key, now=now)
+    return sign_envelope(messages.soap_envelope(payload), key, now=now)
 
 
 def _answer(
@@ -72,10 +57,10 @@ def _answer(
 ) -> etree._Element:
     ans = core.handle_soap(data, action, now=now)
     assert ans.status == 200
-    return body_payload(verify_envelope(parse_xml(ans.body), server_key.certificate, now=now))
+    return messages.body_payload(verify_envelope(parse_xml(ans.body), server_key.certificate, now=now))
 
 
-USE_ID = UseIDRequest(operations={"GivenNames": Selection.REQUIRED})
+USE_ID = messages.UseIDRequest(operations={"GivenNames": messages.Selection.REQUIRED})
 
 
 def test_production_refused(gateway_key: KeyPair, server_key: KeyPair) -> None:
@@ -95,7 +80,9 @@ def test_routes(gateway_key: KeyPair, server_key: KeyPair) -> None:
 def test_use_id_answer_signed_and_addressed(
     core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair
 ) -> None:
-    resp = parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(USE_ID)), server_key, ACTION))
+    resp = messages.parse_use_id_response(
+        _answer(core, _req(gateway_key, messages.build_use_id_request(USE_ID)), server_key, ACTION)
+    )
     assert resp.result.ok and resp.ecard_server_address == "https://gw.example/eid-sim/paos"
     assert resp.session_id is not None and len(resp.session_id) == 64
     assert resp.psk is not None and len(resp.psk.id) >= 16 and len(resp.psk.key) == 64
@@ -103,70 +90,85 @@ def test_use_id_answer_signed_and_addressed(
 
 def test_session_cap(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
     for _ in range(3):
-        assert parse_use_id_response(
-            _answer(core, _req(gateway_key, build_use_id_request(USE_ID)), server_key)
+        assert messages.parse_use_id_response(
+            _answer(core, _req(gateway_key, messages.build_use_id_request(USE_ID)), server_key)
         ).result.ok
-    resp = parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(USE_ID)), server_key))
+    resp = messages.parse_use_id_response(
+        _answer(core, _req(gateway_key, messages.build_use_id_request(USE_ID)), server_key)
+    )
     assert resp.result.minor == results.TOO_MANY_OPEN_SESSIONS
     # After the TTL the sessions are gone and there is room again.
     later = NOW + timedelta(minutes=11)
-    resp = parse_use_id_response(
-        _answer(core, _req(gateway_key, build_use_id_request(USE_ID), later), server_key, now=later)
+    resp = messages.parse_use_id_response(
+        _answer(core, _req(gateway_key, messages.build_use_id_request(USE_ID), later), server_key, now=later)
     )
     assert resp.result.ok and core.open_sessions() == 1
 
 
 def test_expired_session_is_invalid(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
-    resp = parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(USE_ID)), server_key))
+    resp = messages.parse_use_id_response(
+        _answer(core, _req(gateway_key, messages.build_use_id_request(USE_ID)), server_key)
+    )
     assert resp.session_id is not None and resp.psk is not None
     later = NOW + timedelta(minutes=11)
     with pytest.raises(CardStepError) as err:
         core.card_step(resp.psk.id, "erika", "123456", now=later)
     assert err.value.status == 404
-    get = build_get_result_request(GetResultRequest(resp.session_id, 1))
-    result = parse_get_result_response(_answer(core, _req(gateway_key, get, later), server_key, now=later))
+    get = messages.build_get_result_request(messages.GetResultRequest(resp.session_id, 1))
+    result = messages.parse_get_result_response(_answer(core, _req(gateway_key, get, later), server_key, now=later))
     assert result.result.minor == results.INVALID_SESSION
 
 
 def test_bad_signature_gets_internal_error(core: SimulatedEidServer, rogue_key: KeyPair, server_key: KeyPair) -> None:
-    resp = parse_use_id_response(_answer(core, _req(rogue_key, build_use_id_request(USE_ID)), server_key))
+    resp = messages.parse_use_id_response(
+        _answer(core, _req(rogue_key, messages.build_use_id_request(USE_ID)), server_key)
+    )
     assert resp.result.minor == results.INTERNAL_ERROR and resp.session_id is None
-    get = build_get_result_request(GetResultRequest("ab" * 32, 1))
+    get = messages.build_get_result_request(messages.GetResultRequest("ab" * 32, 1))
     assert (
-        parse_get_result_response(_answer(core, _req(rogue_key, get), server_key)).result.minor
+        messages.parse_get_result_response(_answer(core, _req(rogue_key, get), server_key)).result.minor
         == results.INTERNAL_ERROR
     )
     assert core.open_sessions() == 0
 
 
 def test_unsigned_request_gets_internal_error(core: SimulatedEidServer, server_key: KeyPair) -> None:
-    data = to_bytes(soap_envelope(build_use_id_request(USE_ID)))
-    assert parse_use_id_response(_answer(core, data, server_key)).result.minor == results.INTERNAL_ERROR
+    data = to_bytes(messages.soap_envelope(messages.build_use_id_request(USE_ID)))
+    assert messages.parse_use_id_response(_answer(core, data, server_key)).result.minor == results.INTERNAL_ERROR
 
 
 def test_stale_request_gets_internal_error(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
-    data = _req(gateway_key, build_use_id_request(USE_ID), NOW - timedelta(hours=1))
-    assert parse_use_id_response(_answer(core, data, server_key)).result.minor == results.INTERNAL_ERROR
+    data = _req(gateway_key, messages.build_use_id_request(USE_ID), NOW - timedelta(hours=1))
+    assert messages.parse_use_id_response(_answer(core, data, server_key)).result.minor == results.INTERNAL_ERROR
 
 
 def test_schema_violation(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
-    payload = build_use_id_request(USE_ID)
+    payload = messages.build_use_id_request(USE_ID)
     payload[0].remove(payload[0][0])  # UseOperations without DocumentType
-    resp = parse_use_id_response(_answer(core, _req(gateway_key, payload), server_key))
+    resp = messages.parse_use_id_response(_answer(core, _req(gateway_key, payload), server_key))
     assert resp.result.minor == results.SCHEMA_VIOLATION
 
 
 def test_missing_argument(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
-    req = UseIDRequest(operations={"AgeVerification": Selection.REQUIRED})
-    resp = parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(req)), server_key))
+    req = messages.UseIDRequest(operations={"AgeVerification": messages.Selection.REQUIRED})
+    resp = messages.parse_use_id_response(
+        _answer(core, _req(gateway_key, messages.build_use_id_request(req)), server_key)
+    )
     assert resp.result.minor == results.MISSING_ARGUMENT
 
 
 def test_psk_from_request_is_used(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
-    psk = Psk("gateway-chosen-id-0001", "cd" * 32)
-    req = UseIDRequest(operations={"GivenNames": Selection.REQUIRED}, psk=psk)
-    assert parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(req)), server_key)).psk == psk
-    again = parse_use_id_response(_answer(core, _req(gateway_key, build_use_id_request(req)), server_key))
+    psk = messages.Psk("gateway-chosen-id-0001", "cd" * 32)
+    req = messages.UseIDRequest(operations={"GivenNames": messages.Selection.REQUIRED}, psk=psk)
+    assert (
+        messages.parse_use_id_response(
+            _answer(core, _req(gateway_key, messages.build_use_id_request(req)), server_key)
+        ).psk
+        == psk
+    )
+    again = messages.parse_use_id_response(
+        _answer(core, _req(gateway_key, messages.build_use_id_request(req)), server_key)
+    )
     assert again.result.minor == results.INVALID_PSK  # a PSK ID names one session only
 
 
@@ -185,17 +187,21 @@ def test_malformed_requests_get_faults(core: SimulatedEidServer, data: bytes) ->
 
 
 def test_soap_action_mismatch_fault(core: SimulatedEidServer, gateway_key: KeyPair) -> None:
-    ans = core.handle_soap(_req(gateway_key, build_use_id_request(USE_ID)), '"http://bsi.bund.de/eID/getResult"', NOW)
+    ans = core.handle_soap(
+        _req(gateway_key, messages.build_use_id_request(USE_ID)), '"http://bsi.bund.de/eID/getResult"', NOW
+    )
     assert ans.status == 400
 
 
 def test_server_info(core: SimulatedEidServer, gateway_key: KeyPair, server_key: KeyPair) -> None:
-    info = parse_get_server_info_response(_answer(core, _req(gateway_key, build_get_server_info_request()), server_key))
-    assert info.major == 2 and info.minor == 4 and set(info.rights) == set(OPERATION_NAMES)
+    info = messages.parse_get_server_info_response(
+        _answer(core, _req(gateway_key, messages.build_get_server_info_request()), server_key)
+    )
+    assert info.major == 2 and info.minor == 4 and set(info.rights) == set(messages.OPERATION_NAMES)
 
 
 def test_server_info_with_bad_signature_is_fault(core: SimulatedEidServer, rogue_key: KeyPair) -> None:
-    ans = core.handle_soap(_req(rogue_key, build_get_server_info_request()), None, NOW)
+    ans = core.handle_soap(_req(rogue_key, messages.build_get_server_info_request()), None, NOW)
     assert ans.status == 400 and b"soapenv:Client" in ans.body  # the sender's signature: the sender's fault
 
 
@@ -288,11 +294,11 @@ def test_sqlite_sessions_keep_every_outcome_exactly(
     base = SimulatorConfig("https://gw.example", server_key, gateway_key.certificate)
     memory = SimulatedEidServer(base)
     shared = SimulatedEidServer(replace(base, sessions=tmp_path / "sessions.sqlite3"))
-    req = UseIDRequest(
-        operations={name: Selection.ALLOWED for name in OPERATION_NAMES},
+    req = messages.UseIDRequest(
+        operations={name: messages.Selection.ALLOWED for name in messages.OPERATION_NAMES},
         age=18,
         community_id="0276",
-        psk=Psk("ab" * 16, "cd" * 32),
+        psk=messages.Psk("ab" * 16, "cd" * 32),
     )
     answers = []
     for core in (memory, shared):

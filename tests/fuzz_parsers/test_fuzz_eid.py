@@ -3,43 +3,18 @@ error types may come out. Seeds are built by the project's own message builders.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from lxml import etree
 
-from eid_gateway.eid import results
+from eid_gateway.eid import messages, results
 from eid_gateway.eid.errors import EidMessageError, TcTokenError, TimestampError, WsSecurityError
-from eid_gateway.eid.messages import (
-    OPERATION_NAMES,
-    GetResultRequest,
-    GetResultResponse,
-    GetServerInfoResponse,
-    Permission,
-    PersonalData,
-    Result,
-    Selection,
-    UseIDRequest,
-    UseIDResponse,
-    body_payload,
-    build_fault,
-    build_get_result_request,
-    build_get_result_response,
-    build_get_server_info_request,
-    build_get_server_info_response,
-    build_use_id_request,
-    build_use_id_response,
-    parse_get_result_response,
-    parse_get_server_info_response,
-    parse_request,
-    parse_use_id_response,
-    soap_envelope,
-    split_envelope,
-)
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, build_error_tc_token, build_tc_token, parse_tc_token
 from eid_gateway.eid.wssec import _parse_datetime, sign_envelope, verify_envelope
 from eid_gateway.identity import PartialDate, Place
-from helpers.eid_samples import ERIKA, PSK, SESSION_ID
+from helpers.eid_samples import ERIKA_RESULT, PSK, SESSION_ID, USE_ID_REQUEST
 from saml.errors import XmlSecurityError
 from saml.keys import KeyPair, generate_key_pair
 from saml.xml import parse_xml, to_bytes
@@ -52,66 +27,55 @@ E = "{http://bsi.bund.de/eID/}"
 
 def _payloads() -> list[etree._Element]:
     return [
-        build_use_id_request(
-            UseIDRequest(
-                operations={
-                    "GivenNames": Selection.REQUIRED,
-                    "ArtisticName": Selection.ALLOWED,
-                    "AgeVerification": Selection.REQUIRED,
-                    "PlaceVerification": Selection.REQUIRED,
-                },
-                age=18,
-                community_id="027605",
-                transaction_info="Wohnsitzanmeldung",
+        messages.build_use_id_request(
+            replace(
+                USE_ID_REQUEST,
+                operations={**USE_ID_REQUEST.operations, "PlaceVerification": messages.Selection.REQUIRED},
                 transaction_attestation=("http://bsi.bund.de/eID/ExampleAttestationFormat", "ctx"),
-                level_of_assurance="http://eidas.europa.eu/LoA/high",
                 eid_type={"CardCertified": "ALLOWED"},
-                psk=PSK,
             )
         ),
-        build_use_id_response(UseIDResponse(Result(results.MAJOR_OK), SESSION_ID, "https://eid.example/paos", PSK)),
-        build_use_id_response(UseIDResponse(Result(results.MAJOR_ERROR, results.TOO_MANY_OPEN_SESSIONS, "busy", "de"))),
-        build_get_result_request(GetResultRequest(SESSION_ID, 7)),
-        build_get_result_response(
-            GetResultResponse(
-                Result(results.MAJOR_OK),
-                personal_data=ERIKA,
-                fulfils_age_verification=True,
-                fulfils_place_verification=False,
-                operations_allowed_by_user={n: Permission.ALLOWED for n in OPERATION_NAMES}
-                | {"BirthName": Permission.NOTONCHIP},
-                transaction_attestation_format="http://bsi.bund.de/eID/ExampleAttestationFormat",
-                level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
-                eid_type_used="CardCertified",
-            )
+        messages.build_use_id_response(
+            messages.UseIDResponse(messages.Result(results.MAJOR_OK), SESSION_ID, "https://eid.example/paos", PSK)
         ),
-        build_get_result_response(
-            GetResultResponse(
-                Result(results.MAJOR_OK),
-                PersonalData(
+        messages.build_use_id_response(
+            messages.UseIDResponse(messages.Result(results.MAJOR_ERROR, results.TOO_MANY_OPEN_SESSIONS, "busy", "de"))
+        ),
+        messages.build_get_result_request(messages.GetResultRequest(SESSION_ID, 7)),
+        messages.build_get_result_response(
+            replace(ERIKA_RESULT, transaction_attestation_format="http://bsi.bund.de/eID/ExampleAttestationFormat")
+        ),
+        messages.build_get_result_response(
+            messages.GetResultResponse(
+                messages.Result(results.MAJOR_OK),
+                messages.PersonalData(
                     date_of_birth=PartialDate(1964, None, None), place_of_birth=Place(no_place_info="unbekannt")
                 ),
             )
         ),
-        build_get_server_info_request(),
-        build_get_server_info_response(GetServerInfoResponse("Version 2.4.0", 2, 4, 0, {"GivenNames": True})),
+        messages.build_get_server_info_request(),
+        messages.build_get_server_info_response(
+            messages.GetServerInfoResponse("Version 2.4.0", 2, 4, 0, {"GivenNames": True})
+        ),
     ]
 
 
 def _receive(data: bytes) -> object:
     """What both ends do with a SOAP message after WS-Security: frame, payload, typed parse."""
-    payload = body_payload(split_envelope(parse_xml(data)).body)
+    payload = messages.body_payload(messages.split_envelope(parse_xml(data)).body)
     if payload.tag == f"{E}useIDResponse":
-        return parse_use_id_response(payload)
+        return messages.parse_use_id_response(payload)
     if payload.tag == f"{E}getResultResponse":
-        return parse_get_result_response(payload)
+        return messages.parse_get_result_response(payload)
     if payload.tag == f"{E}getServerInfoResponse":
-        return parse_get_server_info_response(payload)
-    return parse_request(payload)
+        return messages.parse_get_server_info_response(payload)
+    return messages.parse_request(payload)
 
 
 def test_soap_messages() -> None:
-    samples = [to_bytes(soap_envelope(p)) for p in _payloads()] + [to_bytes(build_fault("soapenv:Server", "x"))]
+    samples = [to_bytes(messages.soap_envelope(p)) for p in _payloads()] + [
+        to_bytes(messages.build_fault("soapenv:Server", "x"))
+    ]
     tally = fuzz(
         "eid.messages (envelope, payloads)",
         _receive,
@@ -127,7 +91,7 @@ def server_key() -> KeyPair:
 
 
 def test_ws_security(server_key: KeyPair) -> None:
-    samples = [sign_envelope(soap_envelope(p), server_key, now=NOW) for p in _payloads()[3:6]]
+    samples = [sign_envelope(messages.soap_envelope(p), server_key, now=NOW) for p in _payloads()[3:6]]
 
     def verify(data: bytes) -> object:
         return verify_envelope(parse_xml(data), server_key.certificate, now=NOW)

@@ -8,6 +8,7 @@ import copy
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 
 from eid_gateway.backends.saml_interface import (
     SamlInterfaceError,
@@ -16,9 +17,8 @@ from eid_gateway.backends.saml_interface import (
     result_attributes,
     result_from_attributes,
 )
-from eid_gateway.eid import results
-from eid_gateway.eid.messages import GetResultResponse, Permission, Result, Selection, UseIDRequest
-from helpers.eid_samples import ERIKA
+from eid_gateway.eid.messages import Permission, Selection, UseIDRequest
+from helpers.eid_samples import ERIKA_RESULT, USE_ID_REQUEST
 from saml.errors import XmlSecurityError
 from saml.xml import parse_xml, to_bytes
 
@@ -27,16 +27,16 @@ from .mutate import INTERESTING_TEXT, fuzz, json_mutants, xml_mutants
 
 def test_request_extension() -> None:
     requests = [
-        UseIDRequest(
+        replace(
+            USE_ID_REQUEST,
             operations={
                 "GivenNames": Selection.REQUIRED,
                 "AgeVerification": Selection.REQUIRED,
                 "PlaceVerification": Selection.ALLOWED,
             },
-            age=18,
-            community_id="027605",
             transaction_info="Anmeldung",
             level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
+            psk=None,
         ),
         UseIDRequest(operations={"RestrictedID": Selection.REQUIRED}),
     ]
@@ -87,14 +87,7 @@ def _attribute_mutants(sample: dict[str, list[str]], count: int, seed: int) -> I
 
 
 def test_result_attributes() -> None:
-    response = GetResultResponse(
-        Result(results.MAJOR_OK),
-        personal_data=ERIKA,
-        fulfils_age_verification=True,
-        fulfils_place_verification=False,
-        level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
-        operations_allowed_by_user={"BirthName": Permission.NOTONCHIP},
-    )
+    response = replace(ERIKA_RESULT, operations_allowed_by_user={"BirthName": Permission.NOTONCHIP}, eid_type_used=None)
     sample: dict[str, list[str]] = {}
     for attribute in result_attributes(response):
         sample.setdefault(attribute.name, []).extend(attribute.values)
