@@ -30,10 +30,12 @@ from eid_gateway.kiosks.metrics import render_metrics
 from eid_gateway.kiosks.registry import DOWN_WORDS, OFFLINE, REFUSED, UNKNOWN, KioskRegistry
 from eid_gateway.kiosks.texts import ADMIN, ADVICE, HISTORY, LABELS, LOGIN, UI, detail_text, t
 from eid_gateway.web.i18n import LANGUAGES, negotiate_language
+from eid_gateway.web.render import TEMPLATE_DIR
 
 _HERE: Final = Path(__file__).parent
 ENV: Final = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+    # the gateway's templates for the HTML document the kiosk pages share with it (base.html)
+    loader=jinja2.FileSystemLoader([str(_HERE / "templates"), str(TEMPLATE_DIR)]),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
