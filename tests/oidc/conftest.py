@@ -36,6 +36,7 @@ from eid_gateway.services import Service, ServiceRegistry
 from eid_gateway.store.sqlite import SqliteStore
 from helpers.clocks import FakeClock
 from helpers.ports import free_port
+from helpers.eid_samples import identity_of
 
 PORTAL_SECRET = "portal-secret-" + "x" * 20
 PORTAL_CB = "http://localhost:8765/cb"
@@ -47,20 +48,13 @@ LIBRARY_CB = "http://localhost:8767/library/cb"
 LEGACY_CB = "http://localhost:8768/redirect_uri"
 PSEUDONYM_SECRET = b"s" * 32
 
-ERIKA = Identity(
+#: The simulator's Erika as the gateway maps her card, without a community ID and with a later expiry.
+ERIKA = identity_of(
+    identities.ERIKA,
     restricted_id="0123456789abcdef" * 4,
-    document_type="ID",
-    issuing_state="D",
     date_of_expiry="2031-10-31",
-    given_names="ERIKA",
-    family_names="MUSTERMANN",
-    date_of_birth=PartialDate(1964, 8, 12),
-    place_of_birth=Place(freetext="BERLIN"),
-    nationality="D",
-    birth_name="GABLER",
-    address=Place(street="HEIDESTRASSE 17", city="KÖLN", zip_code="51147", country="D"),
+    community_id=None,
     age_verification=True,
-    level_of_assurance=LevelOfAssurance.HIGH,
     authenticated_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
 )
 
