@@ -17,29 +17,20 @@ from eid_gateway.identity import (
     TR03130_NAMES,
     Attribute,
     Identity,
-    PartialDate,
     Place,
 )
+from eid_gateway.simulator import identities
+from helpers.eid_samples import identity_of
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "integrations" / "attributes.md"
 PSEUDONYM = "kJ3v0Qm1Yx7sT2bW9pE4hL6nR8cA5dFgZuVoXiMqBtY"
 
 #: The example identity of the page (the simulator's Erika, with the attributes she lacks filled in).
-EXAMPLE = Identity(
+EXAMPLE = identity_of(
+    identities.ERIKA,
     restricted_id="never-released",
-    document_type="ID",
-    issuing_state="D",
-    date_of_expiry="2029-10-31",
-    given_names="ERIKA",
-    family_names="MUSTERMANN",
     artistic_name="ROSIE",
     doctoral_degree="DR.",
-    date_of_birth=PartialDate(1964, 8, 12),
-    place_of_birth=Place(freetext="BERLIN"),
-    nationality="D",
-    birth_name="GABLER",
-    address=Place(street="HEIDESTRASSE 17", city="KÖLN", country="D", zip_code="51147"),
-    community_id="02760503150000",
     residence_permit="GÜLTIG BIS 2030-01-31",
     age_verification=True,
     place_verification=True,
