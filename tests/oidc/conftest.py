@@ -30,13 +30,14 @@ from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.frontends.base import FlowContext, FlowStart
 from eid_gateway.frontends.oidc import OidcFrontend, create_oidc_frontend, parse_oidc_settings
 from eid_gateway.frontends.oidc.client_secret import hash_client_secret
-from eid_gateway.identity import Attribute, Identity, LevelOfAssurance, PartialDate, Place
+from eid_gateway.identity import Attribute, Identity
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.services import Service, ServiceRegistry
+from eid_gateway.simulator import identities
 from eid_gateway.store.sqlite import SqliteStore
 from helpers.clocks import FakeClock
-from helpers.ports import free_port
 from helpers.eid_samples import identity_of
+from helpers.ports import free_port
 
 PORTAL_SECRET = "portal-secret-" + "x" * 20
 PORTAL_CB = "http://localhost:8765/cb"
