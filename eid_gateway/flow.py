@@ -25,7 +25,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -179,34 +179,34 @@ class FlowUrls:
     error: str
 
 
+@dataclass(eq=False)
 class FlowManager:
     """Implements :class:`~eid_gateway.frontends.base.FlowStarter` and serves the flow's endpoints."""
 
-    def __init__(
-        self,
-        config: GatewayConfig,
-        store: Store,
-        backend: EidServer,
-        frontends: Mapping[str, Frontend] | None = None,
-        *,
-        test_client_path: str | None = None,
-        metrics: GatewayMetrics | None = None,
-        audit: AuditTrail | None = None,
-        limiter: RateLimiter | None = None,
-    ) -> None:
-        self.metrics = metrics
-        self.audit = audit
-        self.limiter = limiter
-        self.config = config
-        self.store = store
-        self.backend = backend
-        self.frontends: dict[str, Frontend] = dict(frontends or {})
-        #: A test card client the citizen pages link to (with the test banner): the backend's capability
-        #: (eid_gateway.backends.registry), not a backend name the flow would test.
-        self.test_client_path = test_client_path
-        self.ttl = float(config.flow.ttl_seconds)
-        self.cookie_name = "__Host-eidgw-browser" if config.secure_origin else "eidgw-browser"
-        self.backend_timeout = config.eid_server.timeout_seconds + 2.0
+    config: GatewayConfig
+    store: Store
+    backend: EidServer
+    frontends: dict[str, Frontend] = field(default_factory=dict)
+    _: KW_ONLY
+    #: A test card client the citizen pages link to (with the test banner): the backend's capability
+    #: (eid_gateway.backends.registry), not a backend name the flow would test.
+    test_client_path: str | None = None
+    metrics: GatewayMetrics | None = None
+    audit: AuditTrail | None = None
+    limiter: RateLimiter | None = None
+
+    @property
+    def ttl(self) -> float:
+        """A flow's lifetime in the store (seconds)."""
+        return float(self.config.flow.ttl_seconds)
+
+    @property
+    def cookie_name(self) -> str:
+        return "__Host-eidgw-browser" if self.config.secure_origin else "eidgw-browser"
+
+    @property
+    def backend_timeout(self) -> float:
+        return self.config.eid_server.timeout_seconds + 2.0
 
     def add_frontend(self, frontend: Frontend) -> None:
         self.frontends[frontend.name] = frontend

@@ -24,7 +24,8 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
+from functools import cached_property
 from typing import Final
 
 from aiohttp import web
@@ -32,7 +33,7 @@ from aiohttp import web
 from eid_gateway.config import LimitsConfig
 from eid_gateway.metrics import GatewayMetrics
 from eid_gateway.store.base import Counter, Store, window_remaining
-from eid_gateway.web.clients import client_address, networks
+from eid_gateway.web.clients import Network, client_address, networks
 from eid_gateway.web.render import render_page
 
 log = logging.getLogger("eid_gateway.ratelimit")
@@ -47,25 +48,22 @@ class Limited:
     retry_after: int
 
 
+@dataclass(eq=False)
 class RateLimiter:
-    def __init__(
-        self,
-        store: Store,
-        limits: LimitsConfig,
-        key: bytes,
-        flow_ttl: float,
-        metrics: GatewayMetrics | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.limits = limits
-        self.key = key
-        self.flow_ttl = flow_ttl
-        self.metrics = metrics
-        self.clock = clock
-        self.trusted = networks(limits.trusted_proxies)
-        self._blocked: OrderedDict[tuple[str, str], float] = OrderedDict()
+    store: Store
+    limits: LimitsConfig
+    #: Keys the hash that stands for a client address in the counters.
+    key: bytes
+    flow_ttl: float
+    metrics: GatewayMetrics | None = None
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
+    #: The addresses this node refuses without asking the store, until their window ends.
+    _blocked: OrderedDict[tuple[str, str], float] = field(init=False, default_factory=OrderedDict)
+
+    @cached_property
+    def trusted(self) -> list[Network]:
+        return networks(self.limits.trusted_proxies)
 
     def _id(self, request: web.Request) -> str:
         address = client_address(request, self.trusted)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
@@ -69,39 +70,29 @@ MAX_HEADER_BYTES: Final = 128 * 1024
 _REDIRECTS: Final = frozenset({302, 303, 307})
 
 
+@dataclass(eq=False, kw_only=True)
 class SamlEidServer:
     """One eID-Server reached over its SAML interface; see the module text for the shape of a session."""
 
-    def __init__(
-        self,
-        *,
-        sso_url: str,
-        server_entity_id: str,
-        server_cert: x509.Certificate,
-        encryption_cert: x509.Certificate,
-        sp_entity_id: str,
-        acs_url: str,
-        sp_key: KeyPair,
-        timeout: float = 15.0,
-        ssl_context: ssl.SSLContext | None = None,
-        server_hostname: str | None = None,
-        policy: AlgorithmPolicy = DEFAULT_POLICY,
-        require_https: bool = True,
-    ):
-        self.sso_url = sso_url
-        self._require_https = require_https  # the TC Token's addresses (TR-03124); off only in development
-        self.server_entity_id = server_entity_id
-        self._server_cert = server_cert
-        self._encryption_cert = encryption_cert
-        self.sp_entity_id = sp_entity_id
-        self.acs_url = acs_url
-        self._key = sp_key
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(5.0, timeout))
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
-        self._server_hostname = server_hostname
-        self._policy = policy
-        self._replay = InMemoryReplayCache()
-        self._http: aiohttp.ClientSession | None = None
+    sso_url: str
+    server_entity_id: str
+    server_cert: x509.Certificate
+    encryption_cert: x509.Certificate
+    sp_entity_id: str
+    acs_url: str
+    sp_key: KeyPair
+    timeout: float = 15.0
+    ssl_context: ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    policy: AlgorithmPolicy = DEFAULT_POLICY
+    #: The TC Token's addresses must be https (TR-03124); off only in development.
+    require_https: bool = True
+    _replay: InMemoryReplayCache = field(init=False, default_factory=InMemoryReplayCache)
+    _http: aiohttp.ClientSession | None = field(init=False, default=None)
+
+    @property
+    def _ssl(self) -> ssl.SSLContext | bool:
+        return self.ssl_context if self.ssl_context is not None else True
 
     @classmethod
     def from_config(cls, config: GatewayConfig, ssl_context: ssl.SSLContext | None) -> SamlEidServer:
@@ -126,7 +117,9 @@ class SamlEidServer:
         if self._http is None or self._http.closed:
             # The SAML Response arrives in a Location header: far beyond aiohttp's default 8 KB limit.
             self._http = aiohttp.ClientSession(
-                timeout=self._timeout, max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES
+                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(5.0, self.timeout)),
+                max_line_size=MAX_HEADER_BYTES,
+                max_field_size=MAX_HEADER_BYTES,
             )
         return self._http
 
@@ -140,7 +133,7 @@ class SamlEidServer:
         try:
             # encoded=True: send the query octets exactly as signed (yarl would re-normalise escapes)
             async with self._session().get(
-                URL(url, encoded=True), allow_redirects=False, ssl=self._ssl, server_hostname=self._server_hostname
+                URL(url, encoded=True), allow_redirects=False, ssl=self._ssl, server_hostname=self.server_hostname
             ) as resp:
                 body = await resp.content.read(MAX_TC_TOKEN_BYTES + 1)
                 if len(body) > MAX_TC_TOKEN_BYTES:
@@ -153,7 +146,7 @@ class SamlEidServer:
         except (aiohttp.ClientConnectionError, OSError) as exc:
             error = classify_connection_error(exc)
             if not isinstance(error, EidNotDelivered) and isinstance(self._ssl, ssl.SSLContext):
-                error = await diagnose_reset(url, self._ssl, server_hostname=self._server_hostname) or error
+                error = await diagnose_reset(url, self._ssl, server_hostname=self.server_hostname) or error
             if isinstance(error, EidTlsError):
                 log.warning("eID-Server TLS failure: %s", error)
             raise error from exc
@@ -165,7 +158,7 @@ class SamlEidServer:
     async def start_session(self, request: EidRequest) -> EidSession:
         extension = build_request_extension(use_id_request(request))
         try:
-            encrypted = encrypt_element(extension, self._encryption_cert, policy=self._policy)
+            encrypted = encrypt_element(extension, self.encryption_cert, policy=self.policy)
         except SamlError as exc:
             raise EidProtocolError(f"cannot encrypt the request extension: {exc}") from None
         authn = AuthnRequest(
@@ -175,7 +168,7 @@ class SamlEidServer:
             protocol_binding=BINDING_HTTP_REDIRECT,
             extensions=(wrap_encrypted(encrypted),),
         )
-        url = redirect_url(self.sso_url, build_authn_request(authn), key=self._key)
+        url = redirect_url(self.sso_url, build_authn_request(authn), key=self.sp_key)
         status, content_type, _, body = await self._get(url, "the AuthnRequest")
         if status == 400:
             log.warning("eID-Server refused the AuthnRequest: %s", body[:200].decode("utf-8", "replace"))
@@ -186,7 +179,7 @@ class SamlEidServer:
                 f"eID-Server answered the AuthnRequest with HTTP {status}, {content_type or 'no type'}"
             )
         try:
-            token = parse_tc_token(body, require_https=self._require_https)
+            token = parse_tc_token(body, require_https=self.require_https)
         except TcTokenError as exc:
             raise EidProtocolError(f"eID-Server sent an invalid TC Token: {exc.code}") from None
         if isinstance(token, ErrorTcToken):
@@ -202,11 +195,11 @@ class SamlEidServer:
             sp_entity_id=self.sp_entity_id,
             acs_url=self.acs_url,
             idp_entity_id=self.server_entity_id,
-            idp_certs=[self._server_cert],
-            decryption_keys=[self._key],
+            idp_certs=[self.server_cert],
+            decryption_keys=[self.sp_key],
             require_signed_assertion=True,
             require_encrypted_assertion=True,
-            policy=self._policy,
+            policy=self.policy,
             request_store=requests,
             replay_cache=self._replay,
         )
@@ -226,7 +219,7 @@ class SamlEidServer:
             raise EidProtocolError("eID-Server redirected the refresh somewhere other than our ACS URL")
         now = datetime.now(UTC)
         try:
-            message = parse_redirect(query, trusted=[self._server_cert], require_signature=True, policy=self._policy)
+            message = parse_redirect(query, trusted=[self.server_cert], require_signature=True, policy=self.policy)
             if message.param != "SAMLResponse":
                 raise EidProtocolError("eID-Server redirected with a SAMLRequest, not a SAMLResponse")
             validated = self._validator(ref.request_id, now).validate(to_bytes(message.element), now=now)

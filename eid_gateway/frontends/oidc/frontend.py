@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -104,32 +105,25 @@ class TokenError(Exception):
         self.status = status
 
 
+@dataclass(eq=False, kw_only=True)
 class OidcFrontend:
-    """The gateway as an OpenID Connect provider for the city's services."""
+    """The gateway as an OpenID Connect provider for the city's services (built by
+    :func:`create_oidc_frontend`)."""
 
     name = "oidc"
 
-    def __init__(
-        self,
-        *,
-        issuer: str,
-        services: ServiceRegistry,
-        flows: FlowStarter,
-        grants: GrantStore,
-        settings: OidcSettings,
-        keys: ProviderKeys,
-        client_keys: Mapping[str, KeySet],
-        clock: Callable[[], float] = time.time,
-    ):
-        self.issuer = issuer
-        self.services = services
-        self.flows = flows
-        self.grants = grants
-        self.settings = settings
-        self.keys = keys
-        self.client_keys = client_keys
-        self.clock = clock
-        self.token_endpoint = issuer + TOKEN_PATH
+    issuer: str
+    services: ServiceRegistry
+    flows: FlowStarter
+    grants: GrantStore
+    settings: OidcSettings
+    keys: ProviderKeys
+    client_keys: Mapping[str, KeySet]
+    clock: Callable[[], float] = time.time
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.issuer + TOKEN_PATH
 
     # --- the Frontend port ------------------------------------------------------------------------
 
