@@ -48,6 +48,7 @@ LIBRARY_SECRET = "library-secret-" + "y" * 20
 LIBRARY_CB = "http://localhost:8767/library/cb"
 LEGACY_CB = "http://localhost:8768/redirect_uri"
 PSEUDONYM_SECRET = b"s" * 32
+CONFIG_TEMPLATE = Path(__file__).parent / "data" / "provider.toml"
 
 #: The simulator's Erika as the gateway maps her card, without a community ID and with a later expiry.
 ERIKA = identity_of(
@@ -167,63 +168,20 @@ def library_secret_hash() -> str:
 def config_document(
     key_dir: Path, tax_client_key: ECKey, portal_secret_hash: str, library_secret_hash: str
 ) -> dict[str, Any]:
-    """The TOML a gateway operator would write (parsed, as tomllib hands it over)."""
+    """The TOML a gateway operator would write (``data/provider.toml``, parsed as tomllib hands it over)."""
     jwk = tax_client_key.as_dict(private=False)
-    text = f"""
-[oidc]
-code_lifetime = 60
-access_token_lifetime = 300
-[oidc.signing_key]
-kid = "es-current"
-path = "current.pem"
-[oidc.next_signing_key]
-kid = "es-next"
-path = "next.pem"
-[oidc.rsa_signing_key]
-kid = "rsa-1"
-path = "rsa.pem"
-
-[[services]]
-id = "portal"
-[services.oidc]
-client_id = "portal-rp"
-redirect_uris = ["{PORTAL_CB}", "{PORTAL_CB_QUERY}"]
-token_endpoint_auth_method = "client_secret_basic"
-client_secret_hash = "{portal_secret_hash}"
-
-[[services]]
-id = "youth"
-[services.oidc]
-client_id = "youth-app"
-redirect_uris = ["{YOUTH_CB}"]
-public_client = true
-
-[[services]]
-id = "tax"
-[services.oidc]
-client_id = "tax-rp"
-redirect_uris = ["{TAX_CB}"]
-token_endpoint_auth_method = "private_key_jwt"
-jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", kid = "tax-1", x = "{jwk["x"]}", y = "{jwk["y"]}" }} ] }}
-id_token_signed_response_alg = "PS256"
-
-[[services]]
-id = "library"
-[services.oidc]
-client_id = "library-rp"
-redirect_uris = ["{LIBRARY_CB}"]
-token_endpoint_auth_method = "client_secret_post"
-client_secret_hash = "{library_secret_hash}"
-id_token_signed_response_alg = "RS256"
-
-[[services]]
-id = "legacy"
-[services.oidc]
-client_id = "legacy-rp"
-redirect_uris = ["{LEGACY_CB}"]
-client_secret_hash = "{portal_secret_hash}"
-error_response_iss = false
-"""
+    text = CONFIG_TEMPLATE.read_text(encoding="utf-8").format(
+        PORTAL_CB=PORTAL_CB,
+        PORTAL_CB_QUERY=PORTAL_CB_QUERY,
+        YOUTH_CB=YOUTH_CB,
+        TAX_CB=TAX_CB,
+        LIBRARY_CB=LIBRARY_CB,
+        LEGACY_CB=LEGACY_CB,
+        portal_secret_hash=portal_secret_hash,
+        library_secret_hash=library_secret_hash,
+        jwk_x=jwk["x"],
+        jwk_y=jwk["y"],
+    )
     return tomllib.loads(text)
 
 
