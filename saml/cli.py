@@ -17,17 +17,8 @@ from pathlib import Path
 from typing import Final, TextIO
 from urllib.parse import parse_qs
 
-from saml import dsig, validate
-from saml.errors import (
-    BindingError,
-    EncryptionError,
-    MessageError,
-    MetadataError,
-    SamlError,
-    SignatureError,
-    ValidationError,
-    XmlSecurityError,
-)
+from saml import dsig, errors, validate
+from saml import metadata as md
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem, load_certificates, load_key_pair
 from saml.messages import (
     BINDING_HTTP_POST,
@@ -35,17 +26,6 @@ from saml.messages import (
     NAMEID_PERSISTENT,
     NAMEID_TRANSIENT,
     parse_datetime,
-)
-from saml.metadata import (
-    USE_ENCRYPTION,
-    USE_SIGNING,
-    Endpoint,
-    EntityDescriptor,
-    IDPSSODescriptor,
-    KeyDescriptor,
-    SPSSODescriptor,
-    build_metadata,
-    parse_metadata,
 )
 from saml.xml import NS, parse_xml, to_bytes
 
@@ -68,20 +48,20 @@ EXIT_CODES: Final[tuple[tuple[type[BaseException], int], ...]] = (
     (validate.AssertionCountError, 20),
     (validate.NoBearerConfirmation, 21),
     (validate.MissingAuthnStatement, 22),
-    (ValidationError, 23),
+    (errors.ValidationError, 23),
     (dsig.MissingSignature, 30),
     (dsig.ReferenceMismatch, 31),
     (dsig.DuplicateId, 32),
     (dsig.UntrustedKey, 33),
     (dsig.BadSignature, 34),
     (dsig.ForbiddenAlgorithm, 35),
-    (SignatureError, 36),
-    (EncryptionError, 40),
-    (XmlSecurityError, 50),
-    (MessageError, 51),
-    (BindingError, 52),
-    (MetadataError, 60),
-    (SamlError, EXIT_ERROR),
+    (errors.SignatureError, 36),
+    (errors.EncryptionError, 40),
+    (errors.XmlSecurityError, 50),
+    (errors.MessageError, 51),
+    (errors.BindingError, 52),
+    (errors.MetadataError, 60),
+    (errors.SamlError, EXIT_ERROR),
 )
 
 
@@ -111,12 +91,12 @@ def _read_response(data: bytes) -> bytes:
     if text.startswith("SAMLResponse="):
         values = parse_qs(text).get("SAMLResponse", [])
         if len(values) != 1:
-            raise BindingError("form body does not hold exactly one SAMLResponse")
+            raise errors.BindingError("form body does not hold exactly one SAMLResponse")
         text = values[0]
     try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise BindingError("input is neither XML nor base64") from None
+        raise errors.BindingError("input is neither XML nor base64") from None
 
 
 def _unverified_defaults(xml: bytes) -> tuple[str | None, str | None]:
@@ -128,7 +108,7 @@ def _unverified_defaults(xml: bytes) -> tuple[str | None, str | None]:
 
 def _cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     now = parse_datetime(args.now, "--now") if args.now else datetime.now(UTC)
-    idp = parse_metadata(
+    idp = md.parse_metadata(
         Path(args.metadata).read_bytes(),
         trusted=load_certificates(Path(args.metadata_cert).read_bytes()) if args.metadata_cert else None,
         require_signature=bool(args.metadata_cert),
@@ -193,22 +173,22 @@ def _cmd_keygen(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _load_certs(paths: Sequence[str], use: str | None) -> list[KeyDescriptor]:
-    return [KeyDescriptor(cert, use) for p in paths for cert in load_certificates(Path(p).read_bytes())]
+def _load_certs(paths: Sequence[str], use: str | None) -> list[md.KeyDescriptor]:
+    return [md.KeyDescriptor(cert, use) for p in paths for cert in load_certificates(Path(p).read_bytes())]
 
 
 def _cmd_metadata(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if bool(args.idp_sso) == bool(args.acs):
         err.write("error: give --idp-sso URL (IdP) or --acs URL (SP)\n")
         return EXIT_USAGE
-    signing_use = USE_SIGNING if args.enc_cert else None
-    keys = tuple(_load_certs(args.cert, signing_use) + _load_certs(args.enc_cert, USE_ENCRYPTION))
-    slo = tuple(Endpoint(BINDING_HTTP_REDIRECT, url) for url in args.slo)
+    signing_use = md.USE_SIGNING if args.enc_cert else None
+    keys = tuple(_load_certs(args.cert, signing_use) + _load_certs(args.enc_cert, md.USE_ENCRYPTION))
+    slo = tuple(md.Endpoint(BINDING_HTTP_REDIRECT, url) for url in args.slo)
     formats = tuple(args.name_id_format or [NAMEID_TRANSIENT, NAMEID_PERSISTENT])
     idp = sp = None
     if args.idp_sso:
-        sso = tuple(Endpoint(b, url) for url in args.idp_sso for b in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST))
-        idp = IDPSSODescriptor(
+        sso = tuple(md.Endpoint(b, url) for url in args.idp_sso for b in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST))
+        idp = md.IDPSSODescriptor(
             sso_services=sso,
             keys=keys,
             slo_services=slo,
@@ -217,9 +197,9 @@ def _cmd_metadata(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     else:
         acs = tuple(
-            Endpoint(BINDING_HTTP_POST, url, index=i, is_default=(i == 0) or None) for i, url in enumerate(args.acs)
+            md.Endpoint(BINDING_HTTP_POST, url, index=i, is_default=(i == 0) or None) for i, url in enumerate(args.acs)
         )
-        sp = SPSSODescriptor(
+        sp = md.SPSSODescriptor(
             acs_services=acs,
             keys=keys,
             slo_services=slo,
@@ -228,7 +208,7 @@ def _cmd_metadata(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             want_assertions_signed=True,
         )
     valid_until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=args.valid_days)
-    entity = EntityDescriptor(
+    entity = md.EntityDescriptor(
         entity_id=args.entity_id, idp=idp, sp=sp, valid_until=valid_until, cache_duration=timedelta(hours=24)
     )
     sign_key = None
@@ -237,7 +217,7 @@ def _cmd_metadata(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write("error: --sign-key needs --sign-cert\n")
             return EXIT_USAGE
         sign_key = load_key_pair(Path(args.sign_key).read_bytes(), Path(args.sign_cert).read_bytes())
-    xml = b'<?xml version="1.0" encoding="UTF-8"?>\n' + to_bytes(build_metadata(entity, sign_key=sign_key)) + b"\n"
+    xml = b'<?xml version="1.0" encoding="UTF-8"?>\n' + to_bytes(md.build_metadata(entity, sign_key=sign_key)) + b"\n"
     if args.out:
         Path(args.out).write_bytes(xml)
     else:
@@ -321,7 +301,7 @@ def main(
     try:
         code: int = args.func(args, out, err)
         return code
-    except SamlError as exc:
+    except errors.SamlError as exc:
         err.write(f"error [{type(exc).__name__}/{exc.code}]: {exc}\n")
         return exit_code_for(exc)
     except OSError as exc:

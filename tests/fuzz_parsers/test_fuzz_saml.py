@@ -15,28 +15,11 @@ import pytest
 from lxml import etree
 from saml_protocol.conftest import ACS, IDP, NOW, SP, Factory, Parts
 
+from saml import errors
 from saml import messages as m
+from saml import metadata as md
 from saml.bindings import decode_redirect, parse_post, parse_redirect, redirect_url
-from saml.errors import (
-    BindingError,
-    EncryptionError,
-    MessageError,
-    MetadataError,
-    SamlError,
-    SignatureError,
-    XmlSecurityError,
-)
 from saml.keys import KeyPair, generate_key_pair
-from saml.metadata import (
-    Endpoint,
-    EntityDescriptor,
-    IDPSSODescriptor,
-    KeyDescriptor,
-    SPSSODescriptor,
-    build_metadata,
-    parse_duration,
-    parse_metadata,
-)
 from saml.stores import InMemoryReplayCache, InMemoryRequestStore
 from saml.validate import ResponseValidator
 from saml.xml import parse_xml, qname, to_bytes
@@ -118,7 +101,7 @@ def _parse_message(data: bytes) -> object:
 def test_xml_parser(factory: Factory) -> None:
     samples = [factory.response(), *_authn_requests(), *_logout_messages()]
     tally = fuzz(
-        "saml.xml.parse_xml", parse_xml, xml_mutants(samples, 2000, seed=1, raw_share=0.7), (XmlSecurityError,)
+        "saml.xml.parse_xml", parse_xml, xml_mutants(samples, 2000, seed=1, raw_share=0.7), (errors.XmlSecurityError,)
     )
     tally.check(min_inputs=2000)
 
@@ -127,7 +110,10 @@ def test_message_parsers(factory: Factory) -> None:
     assertion = to_bytes(factory.assertion_element(Parts(), sign=False))
     samples = [factory.response(sign_assertion=False), assertion, *_authn_requests(), *_logout_messages()]
     tally = fuzz(
-        "saml.messages.parse_*", _parse_message, xml_mutants(samples, 2000, seed=2), (MessageError, XmlSecurityError)
+        "saml.messages.parse_*",
+        _parse_message,
+        xml_mutants(samples, 2000, seed=2),
+        (errors.MessageError, errors.XmlSecurityError),
     )
     tally.check(min_inputs=2000)
 
@@ -149,7 +135,9 @@ def test_response_validator(factory: Factory, idp_key: KeyPair, sp_key: KeyPair)
         return validator.validate(data, now=NOW)
 
     samples = [factory.response(), factory.response(sign_response=True), factory.response(encrypt=True)]
-    tally = fuzz("saml.validate.ResponseValidator.validate", validate, xml_mutants(samples, 400, seed=3), (SamlError,))
+    tally = fuzz(
+        "saml.validate.ResponseValidator.validate", validate, xml_mutants(samples, 400, seed=3), (errors.SamlError,)
+    )
     tally.check(min_inputs=400)
 
 
@@ -164,25 +152,25 @@ def test_decrypt_assertion(factory: Factory, sp_key: KeyPair) -> None:
         "saml.xmlenc.decrypt_assertion",
         decrypt,
         xml_mutants([sample], 200, seed=4),
-        (EncryptionError, XmlSecurityError),
+        (errors.EncryptionError, errors.XmlSecurityError),
     )
     tally.check(min_inputs=200)
 
 
 def _metadata(idp_key: KeyPair, sp_key: KeyPair) -> list[bytes]:
-    idp = EntityDescriptor(
+    idp = md.EntityDescriptor(
         entity_id=IDP,
         id="_md1",
         valid_until=NOW + timedelta(days=30),
         cache_duration=timedelta(hours=6),
-        idp=IDPSSODescriptor(
+        idp=md.IDPSSODescriptor(
             sso_services=(
-                Endpoint(m.BINDING_HTTP_REDIRECT, "https://idp.example.de/sso"),
-                Endpoint(m.BINDING_HTTP_POST, "https://idp.example.de/sso/post"),
+                md.Endpoint(m.BINDING_HTTP_REDIRECT, "https://idp.example.de/sso"),
+                md.Endpoint(m.BINDING_HTTP_POST, "https://idp.example.de/sso/post"),
             ),
-            keys=(KeyDescriptor(idp_key.certificate, "signing"), KeyDescriptor(sp_key.certificate)),
+            keys=(md.KeyDescriptor(idp_key.certificate, "signing"), md.KeyDescriptor(sp_key.certificate)),
             slo_services=(
-                Endpoint(
+                md.Endpoint(
                     m.BINDING_HTTP_REDIRECT, "https://idp.example.de/slo", None, None, "https://idp.example.de/slo/r"
                 ),
             ),
@@ -191,32 +179,32 @@ def _metadata(idp_key: KeyPair, sp_key: KeyPair) -> list[bytes]:
             valid_until=NOW + timedelta(days=10),
         ),
     )
-    sp = EntityDescriptor(
+    sp = md.EntityDescriptor(
         entity_id=SP,
         id="_md2",
-        sp=SPSSODescriptor(
-            acs_services=(Endpoint(m.BINDING_HTTP_POST, ACS, 0, True),),
-            keys=(KeyDescriptor(sp_key.certificate, "encryption"),),
+        sp=md.SPSSODescriptor(
+            acs_services=(md.Endpoint(m.BINDING_HTTP_POST, ACS, 0, True),),
+            keys=(md.KeyDescriptor(sp_key.certificate, "encryption"),),
             authn_requests_signed=True,
             want_assertions_signed=True,
         ),
     )
     return [
-        to_bytes(build_metadata(idp)),
-        to_bytes(build_metadata(idp, sign_key=idp_key)),
-        to_bytes(build_metadata(sp)),
+        to_bytes(md.build_metadata(idp)),
+        to_bytes(md.build_metadata(idp, sign_key=idp_key)),
+        to_bytes(md.build_metadata(sp)),
     ]
 
 
 def test_metadata_parser(idp_key: KeyPair, sp_key: KeyPair) -> None:
     def parse(data: bytes) -> object:
-        return parse_metadata(data, trusted=[idp_key.certificate], now=NOW)
+        return md.parse_metadata(data, trusted=[idp_key.certificate], now=NOW)
 
     tally = fuzz(
         "saml.metadata.parse_metadata",
         parse,
         xml_mutants(_metadata(idp_key, sp_key), 1200, seed=5),
-        (MetadataError, XmlSecurityError),
+        (errors.MetadataError, errors.XmlSecurityError),
     )
     tally.check(min_inputs=1200)
 
@@ -253,7 +241,10 @@ def test_redirect_binding(idp_key: KeyPair) -> None:
     inputs = _query_mutants(_queries(idp_key), _authn_requests(), 1200, seed=6)
     # SignatureError: a query with Signature but no SigAlg (or the reverse) is refused even undecoded.
     tally = fuzz(
-        "saml.bindings.decode_redirect", decode_redirect, inputs, (BindingError, SignatureError, XmlSecurityError)
+        "saml.bindings.decode_redirect",
+        decode_redirect,
+        inputs,
+        (errors.BindingError, errors.SignatureError, errors.XmlSecurityError),
     )
     tally.check(min_inputs=1200)
 
@@ -261,7 +252,10 @@ def test_redirect_binding(idp_key: KeyPair) -> None:
         return parse_redirect(query, trusted=[idp_key.certificate], require_signature=True)
 
     tally = fuzz(
-        "saml.bindings.parse_redirect (signed)", verified, inputs, (BindingError, SignatureError, XmlSecurityError)
+        "saml.bindings.parse_redirect (signed)",
+        verified,
+        inputs,
+        (errors.BindingError, errors.SignatureError, errors.XmlSecurityError),
     )
     tally.check(min_inputs=1200)
 
@@ -270,7 +264,7 @@ def test_post_binding(factory: Factory) -> None:
     samples = [factory.response(), *_authn_requests()]
     encoded = [base64.b64encode(x).decode("ascii") for x in xml_mutants(samples, 1000, seed=7)]
     raw = [x.decode("latin-1") for x in binary_mutants([e.encode("ascii") for e in encoded[:3]], 1000, seed=8)]
-    tally = fuzz("saml.bindings.parse_post", parse_post, encoded + raw, (BindingError, XmlSecurityError))
+    tally = fuzz("saml.bindings.parse_post", parse_post, encoded + raw, (errors.BindingError, errors.XmlSecurityError))
     tally.check(min_inputs=2000)
 
 
@@ -278,5 +272,5 @@ def test_duration_parser() -> None:
     """cacheDuration comes from outside metadata; the parser's only error type is MetadataError."""
     samples = [b"PT6H", b"P1Y2M3DT4H5M6.5S", b"-P30D", b"P0D"]
     inputs = [x.decode("latin-1") for x in binary_mutants(samples, 1000, seed=9)]
-    tally = fuzz("saml.metadata.parse_duration", parse_duration, inputs, (MetadataError,))
+    tally = fuzz("saml.metadata.parse_duration", md.parse_duration, inputs, (errors.MetadataError,))
     tally.check(min_inputs=1000)

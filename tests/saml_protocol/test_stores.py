@@ -10,38 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from saml.stores import (
-    InMemoryReplayCache,
-    InMemoryRequestStore,
-    ReplayCache,
-    RequestStore,
-    SqliteReplayCache,
-    SqliteRequestStore,
-)
+from saml import stores
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
-MakeStore = Callable[[], InMemoryRequestStore | SqliteRequestStore]
-MakeCache = Callable[..., InMemoryReplayCache | SqliteReplayCache]
+MakeStore = Callable[[], stores.InMemoryRequestStore | stores.SqliteRequestStore]
+MakeCache = Callable[..., stores.InMemoryReplayCache | stores.SqliteReplayCache]
 
 
 @pytest.fixture(params=["memory", "sqlite"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
     if request.param == "memory":
-        return InMemoryRequestStore
-    return lambda: SqliteRequestStore(tmp_path / "state.sqlite3")
+        return stores.InMemoryRequestStore
+    return lambda: stores.SqliteRequestStore(tmp_path / "state.sqlite3")
 
 
 @pytest.fixture(params=["memory", "sqlite"])
 def make_cache(request: pytest.FixtureRequest, tmp_path: Path) -> MakeCache:
     if request.param == "memory":
-        return InMemoryReplayCache
-    return lambda **kw: SqliteReplayCache(tmp_path / "state.sqlite3", **kw)
+        return stores.InMemoryReplayCache
+    return lambda **kw: stores.SqliteReplayCache(tmp_path / "state.sqlite3", **kw)
 
 
 def test_request_consumed_once_and_expires(make_store: MakeStore) -> None:
     store = make_store()
-    assert isinstance(store, RequestStore)
+    assert isinstance(store, stores.RequestStore)
     store.add("_a", expires_at=T0 + timedelta(minutes=5))
     store.add("_b", expires_at=T0 + timedelta(minutes=5))
     assert store.consume("_a", now=T0)
@@ -52,7 +45,7 @@ def test_request_consumed_once_and_expires(make_store: MakeStore) -> None:
 
 def test_replay_cache_keeps_ids_until_expiry(make_cache: MakeCache) -> None:
     cache = make_cache()
-    assert isinstance(cache, ReplayCache)
+    assert isinstance(cache, stores.ReplayCache)
     exp = T0 + timedelta(minutes=5)
     assert cache.add_if_new("_x", expires_at=exp, now=T0)
     assert not cache.add_if_new("_x", expires_at=exp, now=T0 + timedelta(minutes=4))
@@ -100,13 +93,13 @@ def test_concurrent_consumers_only_one_wins(make_store: MakeStore, make_cache: M
 
 def test_sqlite_state_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
-    store, cache = SqliteRequestStore(path), SqliteReplayCache(path)
+    store, cache = stores.SqliteRequestStore(path), stores.SqliteReplayCache(path)
     later = datetime.now(UTC) + timedelta(minutes=5)
     store.add("_r", expires_at=later)
     assert cache.add_if_new("_a", expires_at=later)
     store.close()
     cache.close()
-    store, cache = SqliteRequestStore(path), SqliteReplayCache(path)  # a restart: the file stays
+    store, cache = stores.SqliteRequestStore(path), stores.SqliteReplayCache(path)  # a restart: the file stays
     assert not cache.add_if_new("_a", expires_at=later)
     assert store.consume("_r") and not store.consume("_r")
     assert path.stat().st_mode & 0o077 == 0  # readable by the service's own user only
