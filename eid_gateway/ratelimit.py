@@ -48,8 +48,27 @@ class Limited:
     retry_after: int
 
 
+def too_many_requests(request: web.Request, limited: Limited, lang: str | None = None) -> web.Response:
+    """HTTP 429 with Retry-After and a page that says what happened and when to try again."""
+    minutes = max(1, math.ceil(limited.retry_after / 60))
+    response = render_page(
+        request,
+        "message.html",
+        status=429,
+        title_key="rate_limited_title",
+        text_key="rate_limited_text",
+        values={"minutes": minutes},
+        error_id=None,
+        **({"lang": lang} if lang else {}),
+    )
+    response.headers["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 @dataclass(eq=False)
 class RateLimiter:
+    """The ``[limits]``, counted in the shared store: each check answers a :class:`Limited` or ``None``."""
+
     store: Store
     limits: LimitsConfig
     #: Keys the hash that stands for a client address in the counters.
@@ -124,20 +143,3 @@ class RateLimiter:
         if len(self._blocked) > _BLOCKED_MAX:
             self._blocked.popitem(last=False)
         return self._refuse(kind, window_remaining(now, window))
-
-
-def too_many_requests(request: web.Request, limited: Limited, lang: str | None = None) -> web.Response:
-    """HTTP 429 with Retry-After and a page that says what happened and when to try again."""
-    minutes = max(1, math.ceil(limited.retry_after / 60))
-    response = render_page(
-        request,
-        "message.html",
-        status=429,
-        title_key="rate_limited_title",
-        text_key="rate_limited_text",
-        values={"minutes": minutes},
-        error_id=None,
-        **({"lang": lang} if lang else {}),
-    )
-    response.headers["Retry-After"] = str(limited.retry_after)
-    return response
