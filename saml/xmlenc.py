@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 import xmlsec
 from cryptography import x509
@@ -144,6 +144,16 @@ def _recipient_manager(recipient: x509.Certificate) -> xmlsec.KeysManager:
     return manager
 
 
+class EncryptionOptions(TypedDict, total=False):
+    """The algorithm choices of :func:`encrypt_element`, which :func:`encrypt_assertion` passes on; the
+    defaults are :func:`encrypt_element`'s."""
+
+    data_algorithm: str
+    key_transport: str
+    oaep_digest: str
+    policy: AlgorithmPolicy
+
+
 def encrypt_element(
     element: etree._Element,
     recipient: x509.Certificate,
@@ -182,34 +192,21 @@ def encrypt_element(
 
 
 def encrypt_assertion(
-    assertion: etree._Element,
-    recipient: x509.Certificate,
-    *,
-    data_algorithm: str = alg.AES256_GCM,
-    key_transport: str = alg.RSA_OAEP,
-    oaep_digest: str = alg.SHA256,
-    policy: AlgorithmPolicy = DEFAULT_POLICY,
+    assertion: etree._Element, recipient: x509.Certificate, **options: Unpack[EncryptionOptions]
 ) -> etree._Element:
-    """Encrypt a (signed) ``saml:Assertion``; return ``saml:EncryptedAssertion``, put in its place.
+    """Encrypt a (signed) ``saml:Assertion`` as :func:`encrypt_element` does (with its ``options``); return
+    ``saml:EncryptedAssertion``, put in its place.
 
     ``key_transport=RSA_OAEP_MGF1P, oaep_digest=SHA1`` is the XML Encryption 1.0 form, for relying services
     whose stack predates XML Encryption 1.1 (e.g. pysaml2 on Debian 12's xmlsec1 1.2.37); the default is
     RSA-OAEP with MGF1-SHA256 and a SHA-256 digest."""
     if assertion.tag != _ASSERTION:
         raise MalformedEncryptedData("only a saml:Assertion can be encrypted as EncryptedAssertion")
-    _check_encryption(recipient, data_algorithm, key_transport, policy)
     # Encrypt a detached copy: it declares every namespace it uses itself, so that the plaintext parses on
     # its own after decryption (relying services such as pysaml2 parse the decrypted assertion alone).
     standalone = copy.deepcopy(assertion)
     standalone.tail = None
-    encrypted = encrypt_element(
-        standalone,
-        recipient,
-        data_algorithm=data_algorithm,
-        key_transport=key_transport,
-        oaep_digest=oaep_digest,
-        policy=policy,
-    )
+    encrypted = encrypt_element(standalone, recipient, **options)
     wrapper = etree.Element(_ENCRYPTED_ASSERTION, nsmap={"saml": SAML})
     wrapper.append(encrypted)
     parent = assertion.getparent()
