@@ -45,12 +45,19 @@ class PaosError(ValueError):
 
 
 @dataclass(frozen=True)
-class StartPaos:
+class _FromClient:
+    """The WS-Addressing header of every client message: its ``MessageID``, and the ``RelatesTo`` that
+    :func:`parse` fills in (keyword-only, so that each message's own fields keep their positions)."""
+
     message_id: str | None
+    relates_to: str | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class StartPaos(_FromClient):
     session_identifier: str
     slot_handle: str | None
     user_agent: str | None
-    relates_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,33 +71,31 @@ class ClientResult:
 
 
 @dataclass(frozen=True)
-class Eac1Output:
-    message_id: str | None
+class _ClientOutput(_FromClient):
+    """The client's answer to a request of the server, with the ``dss:Result`` of what it did."""
+
     result: ClientResult
+
+
+@dataclass(frozen=True)
+class Eac1Output(_ClientOutput):
     chat: bytes | None = None
     car: tuple[str, ...] = ()
     ef_card_access: bytes = b""
     id_picc: bytes = b""
     challenge: bytes = b""
-    relates_to: str | None = None
 
 
 @dataclass(frozen=True)
-class Eac2Output:
-    message_id: str | None
-    result: ClientResult
+class Eac2Output(_ClientOutput):
     ef_card_security: bytes = b""
     authentication_token: bytes = b""
     nonce: bytes = b""
-    relates_to: str | None = None
 
 
 @dataclass(frozen=True)
-class TransmitOutput:
-    message_id: str | None
-    result: ClientResult
+class TransmitOutput(_ClientOutput):
     apdus: tuple[bytes, ...] = ()
-    relates_to: str | None = None
 
 
 ClientMessage = StartPaos | Eac1Output | Eac2Output | TransmitOutput

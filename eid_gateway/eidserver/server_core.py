@@ -145,13 +145,9 @@ class EmbeddedEidServer:
                 return None
             sess = self._sessions.by_psk_id(message.session_identifier)
             return sess if sess is not None and sess.outcome is None else None
-        relates = _relates_to(message)
+        relates = message.relates_to
         sid = self._by_message.get(relates) if relates else None
         sess = self._sessions.get(sid) if sid else None
         if sess is None or (request_id is not None and request_id != sess.psk.id):
             return None
         return sess
-
-
-def _relates_to(message: paos.ClientMessage) -> str | None:
-    return getattr(message, "relates_to", None)
