@@ -31,6 +31,7 @@ from eid_gateway.eid.errors import EidMessageError
 from eid_gateway.eid.messages import (
     EID_NS,
     OPERATION_NAMES,
+    PERSONAL_DATA_FIELDS,
     GetResultResponse,
     Permission,
     PersonalData,
@@ -55,20 +56,13 @@ NOT_ON_CHIP: Final = "AttributeNotOnChip"
 NAME_FORMAT: Final = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
 _PLACE_KEYS: Final = ("street", "city", "state", "country", "zip_code", "freetext", "no_place_info")
 _MAX_AGE: Final = 150
-_STRING_FIELDS: Final[dict[str, str]] = {
-    "DocumentType": "document_type",
-    "IssuingState": "issuing_state",
-    "DateOfExpiry": "date_of_expiry",
-    "GivenNames": "given_names",
-    "FamilyNames": "family_names",
-    "ArtisticName": "artistic_name",
-    "AcademicTitle": "academic_title",
-    "Nationality": "nationality",
-    "BirthName": "birth_name",
-    "CommunityID": "community_id",
-    "ResidencePermitI": "residence_permit_i",
-}
 _PLACE_FIELDS: Final[dict[str, str]] = {"PlaceOfBirth": "place_of_birth", "PlaceOfResidence": "place_of_residence"}
+#: The personal data sent as the text itself; the date of birth and the places have forms of their own.
+_STRING_FIELDS: Final[dict[str, str]] = {
+    name: field_name
+    for name, field_name in PERSONAL_DATA_FIELDS.items()
+    if name != "DateOfBirth" and name not in _PLACE_FIELDS
+}
 _RESULT_NAMES: Final = frozenset({*OPERATION_NAMES, DOCUMENT_VALIDITY, NOT_ON_CHIP, "LevelOfAssurance"})
 
 
