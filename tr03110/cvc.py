@@ -20,7 +20,7 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -35,6 +35,8 @@ from tr03110.oids import ID_DESCRIPTION, ID_ROLES, ID_SECTOR, ID_TA
 
 MAX_CVC_SIZE: Final = 4096  # real CV certificates are 200-600 bytes; a CVCA with RSA-4096 < 1.5 KB
 MAX_DESCRIPTION_SIZE: Final = 64 * 1024  # terms of usage may be a small PDF
+
+_OidEnum = TypeVar("_OidEnum", bound=enum.Enum)
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -351,11 +353,7 @@ class Chat:
 
     @classmethod
     def _from_asn1(cls, value: _ChatAsn1) -> Chat:
-        oid = str(value["oid"])
-        try:
-            terminal_type = TerminalType(oid)
-        except ValueError:
-            raise CvcFormatError(f"unknown CHAT terminal type {oid}") from None
+        terminal_type = _by_oid(TerminalType, value["oid"], "CHAT terminal type")
         raw = bytes(value["mask"])
         if len(raw) != terminal_type.mask_length:
             raise CvcFormatError(
@@ -447,6 +445,15 @@ def _spec(asn1_type: type[univ.Sequence], name: str) -> univ.Asn1Item:
     """The schema object of one named component (to clone values with the right tags)."""
     types = asn1_type.componentType
     return types.getTypeByPosition(types.getPositionByName(name))
+
+
+def _by_oid(kind: type[_OidEnum], oid: univ.ObjectIdentifier, what: str) -> _OidEnum:
+    """The member of ``kind`` whose value is ``oid`` (dotted); an OID it does not list is a format error."""
+    dotted = str(oid)
+    try:
+        return kind(dotted)
+    except ValueError:
+        raise CvcFormatError(f"unknown {what} {dotted}") from None
 
 
 def _decode_strict(data: bytes, spec: univ.Asn1Item, what: str, *, canonical: bool = True) -> univ.Asn1Item:
@@ -597,11 +604,7 @@ class CvcPublicKey:
 
     @classmethod
     def _from_asn1(cls, value: _PublicKeyAsn1) -> CvcPublicKey:
-        oid = str(value["oid"])
-        try:
-            algorithm = TaAlgorithm(oid)
-        except ValueError:
-            raise CvcFormatError(f"unknown public key algorithm {oid}") from None
+        algorithm = _by_oid(TaAlgorithm, value["oid"], "public key algorithm")
         parts = {n: bytes(value[f"c{n}"]) for n in range(1, 8) if value[f"c{n}"].isValue}
         if not algorithm.is_ecdsa:
             if set(parts) != {1, 2}:
@@ -990,11 +993,7 @@ def parse_certificate_description(data: bytes) -> CertificateDescription:
     if len(data) > MAX_DESCRIPTION_SIZE:
         raise CvcFormatError(f"certificate description of {len(data)} bytes exceeds {MAX_DESCRIPTION_SIZE}")
     value = _decode_strict(bytes(data), _DescriptionAsn1(), "certificate description", canonical=False)
-    oid = str(value["descriptionType"])
-    try:
-        fmt = DescriptionFormat(oid)
-    except ValueError:
-        raise CvcFormatError(f"unknown certificate description format {oid}") from None
+    fmt = _by_oid(DescriptionFormat, value["descriptionType"], "certificate description format")
     chosen = value["termsOfUsage"].getName()
     if chosen != fmt.name:
         raise CvcFormatError(f"terms of usage are {chosen.lower()}, but the description says {fmt.name.lower()}")

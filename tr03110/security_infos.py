@@ -68,14 +68,28 @@ class _AlgorithmIdentifier(univ.Sequence):  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
-class PaceInfo:
+class _ProtocolInfo:
+    """What PACEInfo and ChipAuthenticationInfo begin with: the protocol (with its cipher) and its version."""
+
     protocol: str
     version: int
-    parameter_id: int | None
 
     @property
     def name(self) -> str:
         return protocol_name(self.protocol)
+
+
+@dataclass(frozen=True)
+class _DomainParameterInfo:
+    """What the two DomainParameterInfos begin with: the protocol and the domain parameters' algorithm."""
+
+    protocol: str
+    algorithm: str
+
+
+@dataclass(frozen=True)
+class PaceInfo(_ProtocolInfo):
+    parameter_id: int | None
 
     @property
     def parameter_name(self) -> str | None:
@@ -85,27 +99,17 @@ class PaceInfo:
 
 
 @dataclass(frozen=True)
-class PaceDomainParameterInfo:
-    protocol: str
-    algorithm: str
+class PaceDomainParameterInfo(_DomainParameterInfo):
     parameter_id: int | None
 
 
 @dataclass(frozen=True)
-class ChipAuthenticationInfo:
-    protocol: str
-    version: int
+class ChipAuthenticationInfo(_ProtocolInfo):
     key_id: int | None
-
-    @property
-    def name(self) -> str:
-        return protocol_name(self.protocol)
 
 
 @dataclass(frozen=True)
-class ChipAuthenticationDomainParameterInfo:
-    protocol: str
-    algorithm: str
+class ChipAuthenticationDomainParameterInfo(_DomainParameterInfo):
     key_id: int | None
 
 
