@@ -58,9 +58,6 @@ def make_chain(
     References: ``<country>TESTCVCA00001`` -> ``<country>TESTDV00001`` -> ``<country>MUSTERST00001``.
     """
     day = today or datetime.date.today()
-    curve = ec.BrainpoolP256R1()
-    cvca_key, dv_key, term_key = (ec.generate_private_key(curve) for _ in range(3))
-    cvca_ref, dv_ref, term_ref = f"{country}TESTCVCA00001", f"{country}TESTDV00001", f"{country}MUSTERST00001"
     desc = description or CertificateDescription(
         issuer_name="eid-gateway test DV",
         subject_name="Stadt Musterstadt (TEST)",
@@ -68,34 +65,60 @@ def make_chain(
         issuer_url="https://dv.example",
         subject_url=subject_url,
     )
-    desc_bytes = desc.encode()
-    everything = frozenset(AccessRight) - {AccessRight.PIN_MANAGEMENT}
-    cvca = build_cvc(
-        authority_reference=cvca_ref,
-        holder_reference=cvca_ref,
-        public_key=cvca_key.public_key(),
-        chat=Chat.authentication_terminal(everything, Role.CVCA),
-        effective_date=day,
-        expiration_date=day + datetime.timedelta(days=3 * 365),
-        signing_key=cvca_key,
+    return issue_chain(
+        (f"{country}TESTCVCA00001", f"{country}TESTDV00001", f"{country}MUSTERST00001"),
+        rights,
+        issuer_rights=frozenset(AccessRight) - {AccessRight.PIN_MANAGEMENT},
+        dv_role=Role.DV_NON_OFFICIAL,
+        today=day,
+        dv_days=90 + terminal_days,
+        terminal_days=terminal_days,
+        description=desc.encode(),
     )
-    dv = build_cvc(
-        authority_reference=cvca_ref,
-        holder_reference=dv_ref,
-        public_key=dv_key.public_key(),
-        chat=Chat.authentication_terminal(everything, Role.DV_NON_OFFICIAL),
-        effective_date=day,
-        expiration_date=day + datetime.timedelta(days=90 + terminal_days),
-        signing_key=cvca_key,
+
+
+def issue_chain(
+    references: tuple[str, str, str],
+    rights: Set[AccessRight],
+    *,
+    issuer_rights: frozenset[AccessRight],
+    dv_role: Role,
+    today: datetime.date,
+    dv_days: int,
+    terminal_days: int,
+    description: bytes,
+) -> CvcChain:
+    """Fresh brainpoolP256r1 keys and the chain of the holder ``references`` (CVCA, DV, terminal), each
+    certificate effective ``today``: the self-signed CVCA (three years) and the DV (``dv_role``, ``dv_days``)
+    with ``issuer_rights``, the terminal (``terminal_days``) with ``rights`` and the hash of ``description``.
+    """
+    cvca_ref, dv_ref, term_ref = references
+    cvca_key, dv_key, term_key = (ec.generate_private_key(ec.BrainpoolP256R1()) for _ in range(3))
+
+    def issue(
+        issuer: str,
+        holder: str,
+        key: ec.EllipticCurvePrivateKey,
+        chat: Chat,
+        days: int,
+        signer: ec.EllipticCurvePrivateKey,
+        holder_description: bytes | None = None,
+    ) -> bytes:
+        return build_cvc(
+            authority_reference=issuer,
+            holder_reference=holder,
+            public_key=key.public_key(),
+            chat=chat,
+            effective_date=today,
+            expiration_date=today + datetime.timedelta(days=days),
+            signing_key=signer,
+            description=holder_description,
+        )
+
+    cvca = issue(
+        cvca_ref, cvca_ref, cvca_key, Chat.authentication_terminal(issuer_rights, Role.CVCA), 3 * 365, cvca_key
     )
-    terminal = build_cvc(
-        authority_reference=dv_ref,
-        holder_reference=term_ref,
-        public_key=term_key.public_key(),
-        chat=Chat.authentication_terminal(frozenset(rights)),
-        effective_date=day,
-        expiration_date=day + datetime.timedelta(days=terminal_days),
-        signing_key=dv_key,
-        description=desc_bytes,
-    )
-    return CvcChain(cvca, dv, terminal, desc_bytes, cvca_key, dv_key, term_key, frozenset(rights))
+    dv = issue(cvca_ref, dv_ref, dv_key, Chat.authentication_terminal(issuer_rights, dv_role), dv_days, cvca_key)
+    terminal_chat = Chat.authentication_terminal(frozenset(rights))
+    terminal = issue(dv_ref, term_ref, term_key, terminal_chat, terminal_days, dv_key, description)
+    return CvcChain(cvca, dv, terminal, description, cvca_key, dv_key, term_key, frozenset(rights))

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from certs.cvc_chain import issue_chain
 from certs.devpki import DEV_MARKER, host_names, write_private
 from eid_gateway.eidserver.eac import TerminalCredentials
 from saml.keys import certificate_builder, generate_key_pair, key_pair_to_pem
@@ -29,10 +30,8 @@ from tr03110 import crypto
 from tr03110.cvc import (
     AccessRight,
     CertificateDescription,
-    Chat,
     CvCertificate,
     Role,
-    build_cvc,
     load_cvc_file,
 )
 
@@ -154,45 +153,24 @@ def generate_test_pki(
         comm_certificates=tuple(comm_certificate_hash(c) for c in (tls, *extra_comm_certificates)),
     ).encode()
     signing = generate_key_pair("ec-p256", f"eid-gateway embedded eID-Server ({DEV_MARKER})", 730)
-    cvca_key = crypto.generate_key()
-    dv_key = crypto.generate_key()
-    terminal_key = crypto.generate_key()
-    cvca = build_cvc(
-        authority_reference=TEST_CVCA,
-        holder_reference=TEST_CVCA,
-        public_key=cvca_key.public_key(),
-        chat=Chat.authentication_terminal(TERMINAL_RIGHTS, Role.CVCA),
-        effective_date=today,
-        expiration_date=today + datetime.timedelta(days=3 * 365),
-        signing_key=cvca_key,
-    )
-    dv = build_cvc(
-        authority_reference=TEST_CVCA,
-        holder_reference=TEST_DV,
-        public_key=dv_key.public_key(),
-        chat=Chat.authentication_terminal(TERMINAL_RIGHTS, Role.DV_OFFICIAL),
-        effective_date=today,
-        expiration_date=today + datetime.timedelta(days=365),
-        signing_key=cvca_key,
-    )
-    terminal = build_cvc(
-        authority_reference=TEST_DV,
-        holder_reference=TEST_TERMINAL,
-        public_key=terminal_key.public_key(),
-        chat=Chat.authentication_terminal(TERMINAL_RIGHTS),
-        effective_date=today,
-        expiration_date=today + datetime.timedelta(days=TERMINAL_DAYS),
-        signing_key=dv_key,
+    chain = issue_chain(
+        (TEST_CVCA, TEST_DV, TEST_TERMINAL),
+        TERMINAL_RIGHTS,
+        issuer_rights=TERMINAL_RIGHTS,
+        dv_role=Role.DV_OFFICIAL,
+        today=today,
+        dv_days=365,
+        terminal_days=TERMINAL_DAYS,
         description=description,
     )
     for name, data in (
-        ("cvca", cvca),
-        ("dv", dv),
-        ("terminal", terminal),
+        ("cvca", chain.cvca),
+        ("dv", chain.dv),
+        ("terminal", chain.terminal),
         ("description", description),
-        ("cvca_key", _pem(cvca_key)),
-        ("dv_key", _pem(dv_key)),
-        ("terminal_key", _pem(terminal_key)),
+        ("cvca_key", _pem(chain.cvca_key)),
+        ("dv_key", _pem(chain.dv_key)),
+        ("terminal_key", _pem(chain.terminal_key)),
         ("tls_key", _pem(tls_key)),
         ("tls_cert", tls.public_bytes(serialization.Encoding.PEM)),
         *zip(("signing_key", "signing_cert"), key_pair_to_pem(signing), strict=True),
