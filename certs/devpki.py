@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certs.loading import is_pkcs12
-from saml.keys import KeyPair, certificate_builder, generate_key_pair, key_pair_to_pem
+from saml.keys import KeyPair, certificate_builder, generate_key_pair, key_pair_to_pem, key_usage, self_signed_builder
 
 DEV_MARKER = "DEVELOPMENT ONLY"
 DEV_DAYS = 730
@@ -185,29 +185,10 @@ def host_names(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
 def generate_ca(common_name: str, kind: str = "ec-p256", days: int = DEV_DAYS) -> KeyPair:
     """A self-signed CA certificate (keyCertSign) for issuing TLS certificates in tests and development."""
     key = generate_key_pair(kind, common_name, days).private_key
-    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        certificate_builder(
-            common_name,
-            key.public_key(),
-            not_before=now - datetime.timedelta(minutes=5),
-            not_after=now + datetime.timedelta(days=days),
-        )
+        self_signed_builder(common_name, key.public_key(), days)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage(key_cert_sign=True, crl_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )

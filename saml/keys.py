@@ -175,6 +175,41 @@ def certificate_builder(
     )
 
 
+def self_signed_builder(common_name: str, public_key: CertificatePublicKeyTypes, days: int) -> x509.CertificateBuilder:
+    """:func:`certificate_builder` for a self-signed certificate valid for ``days`` from five minutes ago (a
+    little clock skew of whoever checks it at once)."""
+    now = datetime.datetime.now(datetime.UTC)
+    return certificate_builder(
+        common_name,
+        public_key,
+        not_before=now - datetime.timedelta(minutes=5),
+        not_after=now + datetime.timedelta(days=days),
+    )
+
+
+def key_usage(
+    *,
+    digital_signature: bool = False,
+    key_encipherment: bool = False,
+    key_agreement: bool = False,
+    key_cert_sign: bool = False,
+    crl_sign: bool = False,
+) -> x509.KeyUsage:
+    """A KeyUsage extension with only the usages given as True (content commitment, data encipherment and
+    encipher/decipher only are never set here)."""
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=key_agreement,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def generate_key_pair(kind: str = "ec-p256", common_name: str = "eid-gateway", days: int = 365) -> KeyPair:
     """A fresh key with a self-signed certificate (tests, first start, development).
 
@@ -188,30 +223,16 @@ def generate_key_pair(kind: str = "ec-p256", common_name: str = "eid-gateway", d
         key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS[kind])
     else:
         raise ValueError(f"unknown key kind {kind!r}")
-    now = datetime.datetime.now(datetime.UTC)
     hash_alg: hashes.SHA256 | hashes.SHA384 = hashes.SHA384() if kind in ("ec-p384", "ec-bp384") else hashes.SHA256()
+    usage = key_usage(
+        digital_signature=True,
+        key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+        key_agreement=isinstance(key, ec.EllipticCurvePrivateKey),
+    )
     cert = (
-        certificate_builder(
-            common_name,
-            key.public_key(),
-            not_before=now - datetime.timedelta(minutes=5),
-            not_after=now + datetime.timedelta(days=days),
-        )
+        self_signed_builder(common_name, key.public_key(), days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
-                data_encipherment=False,
-                key_agreement=isinstance(key, ec.EllipticCurvePrivateKey),
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(usage, critical=True)
         .sign(key, hash_alg)
     )
     return KeyPair(key, cert)
