@@ -31,7 +31,7 @@ from eid_gateway.eid.errors import (
     UnexpectedElementError,
 )
 from eid_gateway.eid.results import MAJOR_OK, MAJORS, NO_RESULT_YET
-from eid_gateway.identity import PartialDate, Place
+from eid_gateway.identity import LevelOfAssurance, PartialDate, Place
 
 SOAP_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 EID_NS: Final = "http://bsi.bund.de/eID/"
@@ -227,6 +227,26 @@ class GetResultResponse:
     transaction_attestation_format: str | None = None
     level_of_assurance: str | None = None
     eid_type_used: str | None = None
+
+    @classmethod
+    def card_read(
+        cls,
+        personal_data: PersonalData,
+        operations: Mapping[str, Permission],
+        *,
+        age: bool | None,
+        place: bool | None,
+    ) -> GetResultResponse:
+        """The answer of an eID-Server that read the card: ResultMajor ok, what the citizen released, the
+        two checks, and level of assurance high (the German ID card)."""
+        return cls(
+            Result(MAJOR_OK),
+            personal_data=personal_data,
+            fulfils_age_verification=age,
+            fulfils_place_verification=place,
+            operations_allowed_by_user=operations,
+            level_of_assurance=LevelOfAssurance.HIGH.value,
+        )
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,6 @@ from tr03110.cvc import AccessRight, Chat, CvcError
 
 log = logging.getLogger(__name__)
 
-LOA_HIGH: Final = "http://eidas.europa.eu/LoA/high"
 EID_AID: Final = bytes.fromhex("E80704007F00070302")
 SW_VERIFY_FAILED: Final = 0x6300
 SW_FILE_NOT_FOUND: Final = (0x6A82, 0x6A88)
@@ -395,14 +394,7 @@ class EacSession:
             data = replace(data, restricted_id=RestrictedID(self._restricted_id.hex().upper()))
         age = self._checks.get(oids.ID_DATE_OF_BIRTH) if self._wanted("AgeVerification") else None
         place = self._checks.get(oids.ID_COMMUNITY_ID) if self._wanted("PlaceVerification") else None
-        self.outcome = GetResultResponse(
-            Result(results.MAJOR_OK),
-            personal_data=data,
-            fulfils_age_verification=age,
-            fulfils_place_verification=place,
-            operations_allowed_by_user=ops,
-            level_of_assurance=LOA_HIGH,
-        )
+        self.outcome = GetResultResponse.card_read(data, ops, age=age, place=place)
         return StartPaosResponse(ClientResult(results.MAJOR_OK))
 
 

@@ -45,7 +45,6 @@ from saml.keys import KeyPair
 log = logging.getLogger(__name__)
 
 VERSION: Final = "eid-gateway eID-Server simulator 1.0 (TEST FACILITY)"
-LOA_HIGH: Final = "http://eidas.europa.eu/LoA/high"
 
 
 #: UseOperations name -> the PersonalData field it releases (the two checks read a field too).
@@ -225,11 +224,4 @@ class SimulatedEidServer:
         place: bool | None = None
         if "PlaceVerification" in keep and req.community_id is not None and data.community_id is not None:
             place = data.community_id.startswith(req.community_id)
-        return GetResultResponse(
-            Result(results.MAJOR_OK),
-            personal_data=personal,
-            fulfils_age_verification=age,
-            fulfils_place_verification=place,
-            operations_allowed_by_user=ops,
-            level_of_assurance=LOA_HIGH,
-        )
+        return GetResultResponse.card_read(personal, ops, age=age, place=place)
