@@ -479,3 +479,17 @@ def fuzz(
             tally.accepted += 1
     print(tally.report())
     return tally
+
+
+def fuzz_binary(
+    parse: Callable[[bytes], object],
+    samples: Sequence[bytes],
+    count: int,
+    seed: int,
+    declared: tuple[type[BaseException], ...],
+) -> None:
+    """The common case of a parser of octets: :func:`fuzz` over ``count`` :func:`binary_mutants` of
+    ``samples``, then :meth:`Tally.check` that all ``count`` reached it. The tally is named after the
+    parser (its dotted path, without the ``eid_gateway.`` prefix)."""
+    name = f"{parse.__module__}.{parse.__qualname__}".removeprefix("eid_gateway.")
+    fuzz(name, parse, binary_mutants(samples, count, seed=seed), declared).check(min_inputs=count)

@@ -21,7 +21,7 @@ from tr03110.apdu import ApduError, read_card_access
 from tr03110.cvc import CertificateDescription, Chat, CvcFormatError, parse_certificate_description, parse_cvc
 from tr03110.security_infos import SecurityInfosError, parse_security_infos
 
-from .mutate import binary_mutants, fuzz
+from .mutate import binary_mutants, fuzz, fuzz_binary
 
 TODAY = datetime.date(2026, 3, 1)
 
@@ -32,13 +32,7 @@ def chain() -> CvcChain:
 
 
 def test_cv_certificates(chain: CvcChain) -> None:
-    tally = fuzz(
-        "tr03110.cvc.parse_cvc",
-        parse_cvc,
-        binary_mutants([chain.cvca, chain.dv, chain.terminal], 1500, seed=21),
-        (CvcFormatError,),
-    )
-    tally.check(min_inputs=1500)
+    fuzz_binary(parse_cvc, [chain.cvca, chain.dv, chain.terminal], 1500, 21, (CvcFormatError,))
 
 
 def test_certificate_descriptions(chain: CvcChain) -> None:
@@ -51,13 +45,7 @@ def test_certificate_descriptions(chain: CvcChain) -> None:
         redirect_url="https://stadt.example/r",
         comm_certificates=(b"\x11" * 32, b"\x22" * 32),
     ).encode()
-    tally = fuzz(
-        "tr03110.cvc.parse_certificate_description",
-        parse_certificate_description,
-        binary_mutants([chain.description, with_hashes], 1000, seed=22),
-        (CvcFormatError,),
-    )
-    tally.check(min_inputs=1000)
+    fuzz_binary(parse_certificate_description, [chain.description, with_hashes], 1000, 22, (CvcFormatError,))
 
 
 def test_chat() -> None:
@@ -65,8 +53,7 @@ def test_chat() -> None:
         bytes.fromhex("7f4c12060904007f00070301020253050000001801"),
         bytes.fromhex("7f4c0e060904007f0007030102035301c3"),
     ]
-    tally = fuzz("tr03110.cvc.Chat.decode", Chat.decode, binary_mutants(samples, 1000, seed=23), (CvcFormatError,))
-    tally.check(min_inputs=1000)
+    fuzz_binary(Chat.decode, samples, 1000, 23, (CvcFormatError,))
 
 
 def test_ef_card_access() -> None:
@@ -76,23 +63,11 @@ def test_ef_card_access() -> None:
         emulator.security_infos(with_public_key=False),
         emulator.security_infos(with_public_key=True),
     ]
-    tally = fuzz(
-        "tr03110.security_infos.parse_security_infos",
-        parse_security_infos,
-        binary_mutants(samples, 1500, seed=24),
-        (SecurityInfosError,),
-    )
-    tally.check(min_inputs=1500)
+    fuzz_binary(parse_security_infos, samples, 1500, 24, (SecurityInfosError,))
 
 
 def test_ef_card_security() -> None:
-    tally = fuzz(
-        "eidserver.cardsecurity.parse_card_security",
-        parse_card_security,
-        binary_mutants([emulator.card_security()], 600, seed=25),
-        (CardSecurityError,),
-    )
-    tally.check(min_inputs=600)
+    fuzz_binary(parse_card_security, [emulator.card_security()], 600, 25, (CardSecurityError,))
 
 
 def test_data_groups() -> None:
@@ -113,27 +88,14 @@ def test_data_groups() -> None:
 
 def test_atr() -> None:
     samples = sorted(GERMAN_ID_ATRS) + [bytes.fromhex("3B0200AB"), bytes.fromhex("3F9600801F438031E073FE211B6307")]
-    tally = fuzz("cardreader.atr.parse_atr", parse_atr, binary_mutants(samples, 2000, seed=27), (AtrError,))
-    tally.check(min_inputs=2000)
+    fuzz_binary(parse_atr, samples, 2000, 27, (AtrError,))
 
 
 def test_reader_features() -> None:
     features = [bytes.fromhex("060442342C00070442342C010A0442342C02120442342C03200442342C04"), b""]
-    tally = fuzz(
-        "cardreader.features.parse_feature_tlvs",
-        parse_feature_tlvs,
-        binary_mutants(features, 1000, seed=28),
-        (FeatureError,),
-    )
-    tally.check(min_inputs=1000)
+    fuzz_binary(parse_feature_tlvs, features, 1000, 28, (FeatureError,))
     capabilities = [bytes.fromhex("00000000010040"), bytes.fromhex("0000000002000160")]
-    tally = fuzz(
-        "cardreader.features.parse_pace_capabilities",
-        parse_pace_capabilities,
-        binary_mutants(capabilities, 1000, seed=29),
-        (FeatureError,),
-    )
-    tally.check(min_inputs=1000)
+    fuzz_binary(parse_pace_capabilities, capabilities, 1000, 29, (FeatureError,))
 
 
 def test_read_card_access_over_a_fuzzed_card() -> None:
@@ -152,16 +114,9 @@ def test_read_card_access_over_a_fuzzed_card() -> None:
 
     tally = fuzz("tr03110.apdu.read_card_access", read, binary_mutants([good], 1500, seed=30), (ApduError,))
     tally.check(min_inputs=1500)
-    heads = binary_mutants([good[:4], b"\x31\x82\x01\x00", b"\x31\x84\xff\xff\xff\xff"], 500, seed=31)
-    tally = fuzz("tr03110.tlv.total_length", tlv.total_length, heads, (tlv.TlvError,))
-    tally.check(min_inputs=500)
-    tally = fuzz(
-        "tr03110.apdu.ResponseApdu.decode",
-        apdu.ResponseApdu.decode,
-        binary_mutants([b"\x90\x00", good + b"\x90\x00"], 500, seed=32),
-        (ApduError,),
-    )
-    tally.check(min_inputs=500)
+    heads = [good[:4], b"\x31\x82\x01\x00", b"\x31\x84\xff\xff\xff\xff"]
+    fuzz_binary(tlv.total_length, heads, 500, 31, (tlv.TlvError,))
+    fuzz_binary(apdu.ResponseApdu.decode, [b"\x90\x00", good + b"\x90\x00"], 500, 32, (ApduError,))
 
 
 def test_ber_tlv(chain: CvcChain) -> None:
@@ -170,10 +125,8 @@ def test_ber_tlv(chain: CvcChain) -> None:
         emulator.card_security(),
         tlv.encode(0x87, b"\x01" + b"\x00" * 16) + tlv.encode(0x99, b"\x90\x00") + tlv.encode(0x8E, b"\x00" * 8),
     ]
-    tally = fuzz("tr03110.tlv.parse_all", tlv.parse_all, binary_mutants(samples, 2000, seed=33), (tlv.TlvError,))
-    tally.check(min_inputs=2000)
-    tally = fuzz("tr03110.tlv.parse_single", tlv.parse_single, binary_mutants(samples, 1000, seed=34), (tlv.TlvError,))
-    tally.check(min_inputs=1000)
+    fuzz_binary(tlv.parse_all, samples, 2000, 33, (tlv.TlvError,))
+    fuzz_binary(tlv.parse_single, samples, 1000, 34, (tlv.TlvError,))
 
 
 def test_apdus() -> None:
@@ -183,17 +136,5 @@ def test_apdus() -> None:
         apdu.CommandApdu(0x00, 0x2A, 0x00, 0xBE, b"\x7f" * 300, 65536).encode(),
         apdu.CommandApdu(0x00, 0x22, 0x81, 0xA4, b"", 1000).encode(),
     ]
-    tally = fuzz(
-        "tr03110.apdu.CommandApdu.decode",
-        apdu.CommandApdu.decode,
-        binary_mutants(commands, 1500, seed=35),
-        (apdu.ApduError,),
-    )
-    tally.check(min_inputs=1500)
-    tally = fuzz(
-        "tr03110.apdu.ResponseApdu.decode",
-        apdu.ResponseApdu.decode,
-        binary_mutants([b"\x90\x00", b"\x01\x02\x63\x00"], 500, seed=36),
-        (apdu.ApduError,),
-    )
-    tally.check(min_inputs=500)
+    fuzz_binary(apdu.CommandApdu.decode, commands, 1500, 35, (apdu.ApduError,))
+    fuzz_binary(apdu.ResponseApdu.decode, [b"\x90\x00", b"\x01\x02\x63\x00"], 500, 36, (apdu.ApduError,))
