@@ -4,18 +4,18 @@
 from __future__ import annotations
 
 import datetime
-import io
 from pathlib import Path
 
 import pytest
 
 from certs.cvc_chain import CvcChain, make_chain
 from eid_gateway.backends.authorization import Level, check_authorization
-from eid_gateway.cli import EXIT_CONFIG, EXIT_OK, main
+from eid_gateway.cli import EXIT_CONFIG, EXIT_OK
 from eid_gateway.eid.chat import rights_for
 from eid_gateway.identity import Attribute
 from eid_gateway.instance import write_example_config
 from eid_gateway.services import Service
+from helpers.cli import run_cli
 from tr03110.cvc import CertificateDescription
 
 DEMO_ATTRIBUTES = {
@@ -40,12 +40,6 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 def _config_with(instance: Path, chain: CvcChain, name: str) -> Path:
     (instance / f"{name}.cvcert").write_bytes(chain.terminal)
     text = (instance / "gateway.toml").read_text(encoding="utf-8")
@@ -57,14 +51,14 @@ def _config_with(instance: Path, chain: CvcChain, name: str) -> Path:
 
 def test_granting_certificate_passes(instance: Path) -> None:
     config = _config_with(instance, make_chain(rights_for(DEMO_ATTRIBUTES), terminal_days=90), "ok")
-    code, out, err = _run("check-config", "--config", str(config))
+    code, out, err = run_cli("check-config", "--config", str(config))
     assert code == EXIT_OK, err
     assert "configuration OK" in out and "warning" not in err
 
 
 def test_attribute_not_in_chat_is_refused(instance: Path) -> None:
     config = _config_with(instance, make_chain(rights_for(DEMO_ATTRIBUTES - {Attribute.ADDRESS})), "no-address")
-    code, out, err = _run("check-config", "--config", str(config))
+    code, out, err = run_cli("check-config", "--config", str(config))
     assert code == EXIT_CONFIG
     assert "services[0].attributes: service 'demo' is registered for 'address', which needs READ_DG17" in err
     assert "date_of_birth" not in err  # granted, so not mentioned
@@ -73,7 +67,7 @@ def test_attribute_not_in_chat_is_refused(instance: Path) -> None:
 
 def test_expiry_warning_within_30_days(instance: Path) -> None:
     config = _config_with(instance, make_chain(rights_for(DEMO_ATTRIBUTES), terminal_days=30), "soon")
-    code, out, err = _run("check-config", "--config", str(config))
+    code, out, err = run_cli("check-config", "--config", str(config))
     assert code == EXIT_OK
     assert "warning: eid_server.authorization_certificate: DEMUSTERST00001 expires on" in err
     assert "(in 30 days)" in err
@@ -81,7 +75,7 @@ def test_expiry_warning_within_30_days(instance: Path) -> None:
 
 def test_expired_certificate_is_an_error(instance: Path, today: datetime.date) -> None:
     chain = make_chain(rights_for(DEMO_ATTRIBUTES), today=today - datetime.timedelta(days=100), terminal_days=60)
-    code, _, err = _run("check-config", "--config", str(_config_with(instance, chain, "expired")))
+    code, _, err = run_cli("check-config", "--config", str(_config_with(instance, chain, "expired")))
     assert code == EXIT_CONFIG and "expired on" in err
 
 
@@ -93,7 +87,7 @@ def test_unreadable_certificate_is_a_config_error(instance: Path) -> None:
         .replace("[eid_server]\n", '[eid_server]\nauthorization_certificate = "junk.cvcert"\n', 1)
     )
     (instance / "junk.toml").write_text(text, encoding="utf-8")
-    code, _, err = _run("check-config", "--config", str(instance / "junk.toml"))
+    code, _, err = run_cli("check-config", "--config", str(instance / "junk.toml"))
     assert code == EXIT_CONFIG
     assert "eid_server.authorization_certificate: CV certificate is not well-formed" in err
 
@@ -120,20 +114,20 @@ def test_cvc_show(tmp_path: Path) -> None:
     (tmp_path / "t.cvcert").write_bytes(chain.terminal)
     (tmp_path / "t.hex").write_text(chain.terminal.hex().upper() + "\n")
     (tmp_path / "t.desc").write_bytes(chain.description)
-    code, out, err = _run("cvc", "show", str(tmp_path / "t.cvcert"), "--description", str(tmp_path / "t.desc"))
+    code, out, err = run_cli("cvc", "show", str(tmp_path / "t.cvcert"), "--description", str(tmp_path / "t.desc"))
     assert code == EXIT_OK, err
     assert "Holder reference (CHR): DEMUSTERST00001" in out
     assert "READ_DG17" in out and "RESTRICTED_IDENTIFICATION" in out
     assert "Gateway attributes granted: given_names, family_names, date_of_birth, address, pseudonym" in out
     assert "Subject: Stadt Musterstadt <https://eid.musterstadt.example>" in out
     assert "Zweck: Bürgerportal" in out
-    code, hex_out, _ = _run("cvc", "show", str(tmp_path / "t.hex"))
+    code, hex_out, _ = run_cli("cvc", "show", str(tmp_path / "t.hex"))
     assert code == EXIT_OK and hex_out.splitlines()[:8] == out.splitlines()[:8]
     other = make_chain(rights_for(DEMO_ATTRIBUTES))
     (tmp_path / "other.desc").write_bytes(other.description.replace(b"TEST", b"TEXT"))
-    code, _, err = _run("cvc", "show", str(tmp_path / "t.cvcert"), "--description", str(tmp_path / "other.desc"))
+    code, _, err = run_cli("cvc", "show", str(tmp_path / "t.cvcert"), "--description", str(tmp_path / "other.desc"))
     assert code == EXIT_CONFIG and "does not match" in err
-    code, _, err = _run("cvc", "show", str(tmp_path / "missing.cvcert"))
+    code, _, err = run_cli("cvc", "show", str(tmp_path / "missing.cvcert"))
     assert code == EXIT_CONFIG and "cannot be read" in err
 
 

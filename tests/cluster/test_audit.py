@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import sqlite3
 from pathlib import Path
@@ -12,25 +11,19 @@ import pytest
 import redis
 
 from eid_gateway.audit import AuditTrail, chain_mac, derive_audit_key, keyed_hash, read_jsonl, verify_chain
-from eid_gateway.cli import main
 from eid_gateway.config import load_config
 from eid_gateway.instance import write_example_config
 from eid_gateway.store.base import AuditEntry
 from eid_gateway.store.redis_server import RedisServer
 from eid_gateway.store.sqlite import SqliteStore
+from helpers.cli import run_cli
 
 from .conftest import STATUS_SUCCESS, Cluster, NewCitizen
 
 
-def _run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 async def run(*argv: str) -> tuple[int, str, str]:
     """The CLI as an operator runs it (it has its own event loop, so it runs in a thread here)."""
-    return await asyncio.to_thread(_run, *argv)
+    return await asyncio.to_thread(run_cli, *argv)
 
 
 # --- the chain itself -------------------------------------------------------------------------------------

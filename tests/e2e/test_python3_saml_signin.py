@@ -13,7 +13,6 @@ refuses, is shown here end to end as the reason for that default (docs/saml.md#k
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 import warnings
@@ -24,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from eid_gateway.cli import main
+from helpers.cli import service_add
 from helpers.gateway import Browser, Servers, StartGateway, ausweisapp, tc_token_url_of
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
@@ -82,26 +81,9 @@ def registrar(tmp_path: Path, settings: dict[str, Any], key_transport: str | Non
         xml = sp_only.get_sp_metadata()
         assert sp_only.validate_metadata(xml) == []
         metadata.write_bytes(xml if isinstance(xml, bytes) else xml.encode())
-        out, err = io.StringIO(), io.StringIO()
-        code = main(
-            [
-                "service",
-                "add",
-                "--id",
-                "python3-saml",
-                "--name-de",
-                "Wohngeld beantragen",
-                "--attributes",
-                ATTRIBUTES,
-                "--saml-metadata",
-                str(metadata),
-                "--config",
-                str(config),
-            ],
-            stdout=out,
-            stderr=err,
+        service_add(
+            "python3-saml", "Wohngeld beantragen", ATTRIBUTES, "--saml-metadata", str(metadata), "--config", str(config)
         )
-        assert code == 0, err.getvalue()
         written = config.read_text(encoding="utf-8")
         head, block = written[: len(text.rstrip("\n"))], written[len(text.rstrip("\n")) :]
         assert head == text.rstrip("\n") and 'id = "python3-saml"' in block

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import re
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from eid_gateway.cli import main
 from eid_gateway.service_add import ServiceAddError, read_metadata_source
+from helpers.cli import run_cli
 from helpers.gateway import Browser, Servers, StartGateway, ausweisapp, deliver, open_start_page, tc_token_url_of
 from helpers.ports import bound_socket
 from saml import algorithms as A
@@ -49,28 +48,23 @@ def demo_metadata(directory: Path, origin: str, methods: tuple[str, ...]) -> byt
     )
 
 
-def service_add(config: Path, metadata: str, *extra: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        [
-            "service",
-            "add",
-            "--id",
-            "demo",
-            "--name-de",
-            "Meldebescheinigung beantragen",
-            "--attributes",
-            DEMO_ATTRIBUTES,
-            "--saml-metadata",
-            metadata,
-            "--config",
-            str(config),
-            *extra,
-        ],
-        stdout=out,
-        stderr=err,
+def add_demo(config: Path, metadata: str, *extra: str) -> tuple[int, str, str]:
+    """`eid-gateway service add` of the demo service from ``metadata`` (a file or URL) into ``config``."""
+    return run_cli(
+        "service",
+        "add",
+        "--id",
+        "demo",
+        "--name-de",
+        "Meldebescheinigung beantragen",
+        "--attributes",
+        DEMO_ATTRIBUTES,
+        "--saml-metadata",
+        metadata,
+        "--config",
+        str(config),
+        *extra,
     )
-    return code, out.getvalue(), err.getvalue()
 
 
 def without_services(text: str) -> str:
@@ -93,7 +87,7 @@ async def test_signin_with_a_service_added_from_its_metadata(
         metadata = tmp_path / "demo-metadata.xml"
         # it lists only the XML Enc 1.1 key transport (not the default): the gateway must use that one
         metadata.write_bytes(demo_metadata(directory, origin[1], (A.AES256_GCM, A.RSA_OAEP)))
-        code, _, err = service_add(config, str(metadata))
+        code, _, err = add_demo(config, str(metadata))
         assert code == 0, err
         return config.read_text(encoding="utf-8")
 
@@ -127,11 +121,11 @@ async def test_metadata_fetched_from_a_url(servers: Servers, start_gateway: Star
     app.router.add_get("/sp/metadata", metadata)
     url = await servers.serve(app) + "/sp/metadata"
     # https only: an http URL needs the development flag
-    code, _, err = await asyncio.to_thread(service_add, config, url)
+    code, _, err = await asyncio.to_thread(add_demo, config, url)
     assert code == 2 and "must be https" in err
-    code, _, err = await asyncio.to_thread(service_add, config, url, "--allow-http")
+    code, _, err = await asyncio.to_thread(add_demo, config, url, "--allow-http")
     assert code == 0, err
-    code, _, err = await asyncio.to_thread(service_add, config, url.replace("/sp/", "/missing/"), "--allow-http")
+    code, _, err = await asyncio.to_thread(add_demo, config, url.replace("/sp/", "/missing/"), "--allow-http")
     assert code == 2 and "HTTP 404" in err
     text = config.read_text(encoding="utf-8")
     assert f'entity_id = "{gw.origin}/demo/metadata"' in text and "key_transport" not in text

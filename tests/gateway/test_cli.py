@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import tomllib
@@ -12,20 +11,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certs.loading import load_key_pair_file
-from eid_gateway.cli import EXIT_CONFIG, EXIT_EXISTS, EXIT_OK, EXIT_USAGE, main
+from eid_gateway.cli import EXIT_CONFIG, EXIT_EXISTS, EXIT_OK, EXIT_USAGE
 from eid_gateway.config import CONFIG_ENV
+from helpers.cli import run_cli
 
 from .conftest import write_variant
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_init_then_check_config(tmp_path: Path) -> None:
-    code, out, err = run("init", "--dir", str(tmp_path / "inst"), "--port", "9123")
+    code, out, err = run_cli("init", "--dir", str(tmp_path / "inst"), "--port", "9123")
     assert code == EXIT_OK, err
     config_path = tmp_path / "inst" / "gateway.toml"
     # every file init writes is its owner's only (the config names the secrets' paths and the setup)
@@ -72,31 +66,31 @@ def test_init_then_check_config(tmp_path: Path) -> None:
     secret = (tmp_path / "inst" / "certs" / "pseudonym.secret").read_bytes()
     assert secret.startswith(b"eid-gateway pseudonym secret: DEVELOPMENT ONLY") and len(secret.split(b"\n")[1]) == 64
 
-    code, out, err = run("check-config", "--config", str(config_path))
+    code, out, err = run_cli("check-config", "--config", str(config_path))
     assert code == EXIT_OK, err
     assert "configuration OK" in out and "eid_server=simulator" in out and "services=1" in out
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
-    assert run("init", "--dir", str(tmp_path))[0] == EXIT_OK
+    assert run_cli("init", "--dir", str(tmp_path))[0] == EXIT_OK
     before = (tmp_path / "certs" / "saml-signing.key").read_bytes()
-    code, _, err = run("init", "--dir", str(tmp_path))
+    code, _, err = run_cli("init", "--dir", str(tmp_path))
     assert code == EXIT_EXISTS and "--force" in err
     assert (tmp_path / "certs" / "saml-signing.key").read_bytes() == before
     # keys alone present (config deleted) are not overwritten either
     (tmp_path / "gateway.toml").unlink()
-    code, _, err = run("init", "--dir", str(tmp_path))
+    code, _, err = run_cli("init", "--dir", str(tmp_path))
     assert code == EXIT_EXISTS and "refusing to overwrite" in err
-    assert run("init", "--dir", str(tmp_path), "--force")[0] == EXIT_OK
+    assert run_cli("init", "--dir", str(tmp_path), "--force")[0] == EXIT_OK
     assert (tmp_path / "certs" / "saml-signing.key").read_bytes() != before
 
 
 def test_init_with_https_origin(tmp_path: Path) -> None:
-    code, _, err = run("init", "--dir", str(tmp_path), "--origin", "https://eid.example.de")
+    code, _, err = run_cli("init", "--dir", str(tmp_path), "--origin", "https://eid.example.de")
     assert code == EXIT_OK, err
     data = tomllib.loads((tmp_path / "gateway.toml").read_text(encoding="utf-8"))
     assert data["services"][0]["saml"]["acs_urls"] == ["https://eid.example.de/demo/acs"]
-    assert run("init", "--dir", str(tmp_path / "x"), "--origin", "ftp://nope")[0] != EXIT_OK
+    assert run_cli("init", "--dir", str(tmp_path / "x"), "--origin", "ftp://nope")[0] != EXIT_OK
 
 
 def test_check_config_lists_all_errors(tmp_path: Path, example_toml: str, instance: Path) -> None:
@@ -105,7 +99,7 @@ def test_check_config_lists_all_errors(tmp_path: Path, example_toml: str, instan
         example_toml.replace("port = 8080", "port = 0").replace('kind = "sqlite"', 'kind = "memcached"'),
         encoding="utf-8",
     )
-    code, _, err = run("check-config", "--config", str(bad))
+    code, _, err = run_cli("check-config", "--config", str(bad))
     assert code == EXIT_CONFIG
     assert "  - listen.port: must be between 1 and 65535" in err
     assert '  - store.kind: must be "sqlite" or "redis"' in err
@@ -116,7 +110,7 @@ def test_client_secret_prints_a_secret_once_and_its_hash_line(tmp_path: Path, mo
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    code, out, err = run("client-secret")
+    code, out, err = run_cli("client-secret")
     assert code == EXIT_OK and err == ""
     secret = re.search(r"client secret \(give it to the service; shown only now, not stored anywhere\): (\S+)", out)
     assert secret and re.fullmatch(r"[A-Za-z0-9_-]{43,}", secret.group(1))  # >= 256 bits, URL-safe
@@ -126,13 +120,13 @@ def test_client_secret_prints_a_secret_once_and_its_hash_line(tmp_path: Path, mo
     assert stored.startswith("scrypt$") and secret.group(1) not in stored
     assert verify_client_secret(secret.group(1), stored) and not verify_client_secret(secret.group(1)[1:], stored)
     assert list(tmp_path.iterdir()) == []  # stores nothing
-    assert run("client-secret")[1] != out  # a new secret every time (rotation)
+    assert run_cli("client-secret")[1] != out  # a new secret every time (rotation)
 
 
 def test_check_config_names_the_client_secret_command(instance: Path, example_toml: str) -> None:
     text = example_toml.replace("public_client = true", 'token_endpoint_auth_method = "client_secret_post"')
     assert text != example_toml
-    code, _, err = run("check-config", "--config", str(write_variant(instance, text, "no-secret-hash")))
+    code, _, err = run_cli("check-config", "--config", str(write_variant(instance, text, "no-secret-hash")))
     assert code == EXIT_CONFIG
     assert (
         "services[0].oidc.client_secret_hash: required for client_secret_post (a scrypt$... hash made by "
@@ -143,22 +137,22 @@ def test_check_config_names_the_client_secret_command(instance: Path, example_to
 
 def test_default_config_path_from_environment(instance: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONFIG_ENV, str(instance / "gateway.toml"))
-    code, out, _ = run("check-config")
+    code, out, _ = run_cli("check-config")
     assert code == EXIT_OK and "configuration OK" in out
     monkeypatch.setenv(CONFIG_ENV, str(instance / "absent.toml"))
-    code, _, err = run("check-config")
+    code, _, err = run_cli("check-config")
     assert code == EXIT_CONFIG and "cannot read config file" in err
 
 
 def test_default_config_path_is_instance_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(CONFIG_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    code, _, err = run("check-config")
+    code, _, err = run_cli("check-config")
     assert code == EXIT_CONFIG and os.path.join("instance", "gateway.toml") in err
 
 
 def test_metadata_prints_signed_idp_metadata(instance: Path) -> None:
-    code, out, err = run("metadata", "--config", str(instance / "gateway.toml"))
+    code, out, err = run_cli("metadata", "--config", str(instance / "gateway.toml"))
     assert code == EXIT_OK, err
     assert "EntityDescriptor" in out and 'entityID="http://127.0.0.1:8080/saml/metadata"' in out
 
@@ -166,7 +160,7 @@ def test_metadata_prints_signed_idp_metadata(instance: Path) -> None:
 def test_kiosk_commands_are_listed_but_run_only_by_the_script(capsys: pytest.CaptureFixture[str]) -> None:
     """readers and kiosk-agent have one dispatch, eid_gateway.entry (tests/kiosks/test_agent_install.py runs
     it); the CLI lists them for --help and refuses them clearly rather than running them a second way."""
-    code, _, _ = run("--help")
+    code, _, _ = run_cli("--help")
     listing = capsys.readouterr().out
     assert (
         code == EXIT_OK
@@ -174,14 +168,14 @@ def test_kiosk_commands_are_listed_but_run_only_by_the_script(capsys: pytest.Cap
         and re.search(r"^\s+kiosk-agent\s", listing, re.M)
     )
     for command in ("readers", "kiosk-agent"):
-        code, out, err = run(command)
+        code, out, err = run_cli(command)
         assert (code, out) == (EXIT_USAGE, "") and f"run `eid-gateway {command}`" in err
 
 
 def test_verify_delegates_to_saml_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, _ = run("verify", "--help")
+    code, _, _ = run_cli("verify", "--help")
     printed = capsys.readouterr()
     assert code == EXIT_OK and "usage: eid-gateway verify" in printed.out and "--metadata" in printed.out
     (tmp_path / "r.xml").write_text("<not-a-response/>")
-    code, _, _ = run("verify", str(tmp_path / "r.xml"), "--metadata", str(tmp_path / "absent.xml"))
+    code, _, _ = run_cli("verify", str(tmp_path / "r.xml"), "--metadata", str(tmp_path / "absent.xml"))
     assert code != EXIT_OK

@@ -5,7 +5,6 @@ nothing is written. Also the key transport chosen from the metadata's md:Encrypt
 from __future__ import annotations
 
 import base64
-import io
 import re
 import shutil
 import stat
@@ -16,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from eid_gateway.cli import main
 from eid_gateway.config import load_config
 from eid_gateway.frontends.oidc.client_secret import verify_client_secret
 from eid_gateway.frontends.saml_idp import choose_key_transport
 from eid_gateway.identity import Attribute
 from eid_gateway.service_add import EXIT_EXISTS, EXIT_INVALID, EXIT_OK
+from helpers.cli import run_cli
 from saml import algorithms as A
 from saml import metadata as md
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
@@ -30,12 +29,6 @@ from saml.xml import to_bytes
 
 SP = "https://portal.example.de/saml"
 ACS = "https://portal.example.de/saml/acs"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +65,7 @@ def sp_metadata(
 
 
 def add(gw: Path, metadata: Path | str, *extra: str) -> tuple[int, str, str]:
-    return run(
+    return run_cli(
         "service",
         "add",
         "--id",
@@ -180,7 +173,7 @@ def test_printed_block_without_config(tmp_path: Path, sp_keys: tuple[KeyPair, Ke
     meta = tmp_path / "sp.xml"
     meta.write_bytes(sp_metadata(sp_keys))
     certs = tmp_path / "out"
-    code, out, _ = run(
+    code, out, _ = run_cli(
         "service",
         "add",
         "--id",
@@ -255,7 +248,7 @@ def test_block_the_loader_refuses_is_not_written(gw: Path, tmp_path: Path, sp_ke
     meta = tmp_path / "sp.xml"
     meta.write_bytes(sp_metadata(sp_keys))
     before = gw.read_bytes()
-    code, _, err = run(
+    code, _, err = run_cli(
         "service", "add", "--id", "demo", "--name-de", "Doppelt", "--saml-metadata", str(meta), "--config", str(gw)
     )
     assert code == EXIT_INVALID
@@ -265,7 +258,7 @@ def test_block_the_loader_refuses_is_not_written(gw: Path, tmp_path: Path, sp_ke
 
 
 def test_unknown_attribute_and_missing_source_are_usage_errors(gw: Path) -> None:
-    code, _, err = run(
+    code, _, err = run_cli(
         "service",
         "add",
         "--id",
@@ -280,7 +273,7 @@ def test_unknown_attribute_and_missing_source_are_usage_errors(gw: Path) -> None
         str(gw),
     )
     assert code == EXIT_INVALID and "unknown shoe_size" in err
-    code, _, err = run("service", "add", "--id", "x", "--name-de", "X", "--config", str(gw))
+    code, _, err = run_cli("service", "add", "--id", "x", "--name-de", "X", "--config", str(gw))
     assert code == EXIT_INVALID and "--saml-metadata" in err
 
 
@@ -291,7 +284,7 @@ def test_http_metadata_url_is_refused_without_the_dev_flag(gw: Path) -> None:
 
 def add_oidc(gw: Path, *extra: str) -> tuple[int, str, str]:
     """``service add`` of the OpenID Connect client "rathaus" (redirect URI https://rathaus.example.de/cb)."""
-    return run(
+    return run_cli(
         "service",
         "add",
         "--id",
@@ -335,7 +328,7 @@ def test_oidc_compatibility_switch_for_iss_in_error_responses(gw: Path, switch: 
 
 
 def test_oidc_public_client(gw: Path) -> None:
-    code, out, _ = run(
+    code, out, _ = run_cli(
         "service",
         "add",
         "--id",
@@ -410,7 +403,7 @@ def test_pysaml2_sp_metadata(gw: Path, tmp_path: Path) -> None:
     keys = generate_key_pair("rsa-3072", "pysaml2 sp")
     meta = tmp_path / "pysaml2.xml"
     meta.write_bytes(_pysaml2_metadata(tmp_path, keys))
-    code, _, err = run(
+    code, _, err = run_cli(
         "service",
         "add",
         "--id",
@@ -450,7 +443,7 @@ def test_pysaml2_sp_added_from_its_metadata_accepts_the_gateways_response(
     meta.write_bytes(_pysaml2_metadata(tmp_path, keys))
     extra = () if encrypt else ("--no-encrypt",)
     assert (
-        run(
+        run_cli(
             "service",
             "add",
             "--id",
@@ -544,7 +537,7 @@ def test_metadata_made_by_the_sp_software(
         pytest.skip(f"{tool} is not installed (Debian: libapache2-mod-auth-mellon / shibboleth-sp-utils)")
     meta = tmp_path / "sp.xml"
     meta.write_bytes(make(tmp_path))
-    code, _, err = run(
+    code, _, err = run_cli(
         "service", "add", "--id", "sp", "--name-de", "SP", "--saml-metadata", str(meta), "--config", str(gw)
     )
     assert code == EXIT_OK, err

@@ -7,6 +7,7 @@ where pytest happened to find a conftest); the fixtures built on these modules l
 - :mod:`helpers.clocks`: the one fake clock
 - :mod:`helpers.keys`: the development key set, generated once per run and reused by test gateways
 - :mod:`helpers.chromium`: where Debian's Chromium is and how the browser tests start it
+- :mod:`helpers.cli`: the ``eid-gateway`` command line run in this process (``service add`` among others)
 - :mod:`helpers.gateway`: an in-process gateway on a loopback port, a scripted browser, AusweisApp
   played by the simulator client, and the demo service's sign-in steps
 - :mod:`helpers.eid_samples`: one complete TR-03130 citizen record and a useID exchange's PSK and session ID

@@ -13,7 +13,6 @@ script that echoes what mod_auth_openidc hands to the application.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import re
 import secrets
@@ -25,10 +24,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from eid_gateway.cli import main
+from helpers.cli import service_add
 from helpers.gateway import Gateway, StartGateway
 from helpers.ports import bound_socket
 
@@ -125,50 +125,51 @@ def httpd_values(
 def registration(service_id: str, redirect_uri: str, *, no_iss_in_errors: bool) -> tuple[str, str]:
     """The gateway's ``[[services]]`` table for the relying party as ``eid-gateway service add`` writes it
     (appended to the init config), and the client secret it printed once."""
-    args = [
-        "service",
-        "add",
-        "--id",
+    out, err = service_add(
         service_id,
-        "--name-de",
         "Bürgerportal (Apache)",
-        "--name-en",
-        "Citizen portal (Apache)",
-        "--attributes",
         "given_names,family_names,date_of_birth,pseudonym",
         "--oidc-redirect-uri",
         redirect_uri,
         "--oidc-auth",
         "client_secret_basic",
-    ]
-    out, err = io.StringIO(), io.StringIO()
-    code = main(args + (["--oidc-no-iss-in-errors"] if no_iss_in_errors else []), stdout=out, stderr=err)
-    assert code == 0, err.getvalue()
-    [secret] = re.findall(r"client secret \(give it to the service[^)]*\): (\S+)", err.getvalue() + out.getvalue())
-    return out.getvalue(), secret
+        *(["--oidc-no-iss-in-errors"] if no_iss_in_errors else []),
+        name_en="Citizen portal (Apache)",
+    )
+    [secret] = re.findall(r"client secret \(give it to the service[^)]*\): (\S+)", err + out)
+    return out, secret
 
 
 @dataclass
-class Apache:
-    """One running apache2 with mod_auth_openidc in front of ``gateway``."""
+class ApacheSp:
+    """One running apache2 with a service-provider module in front of ``gateway``, the application's
+    CGI script at :data:`PROTECTED_PATH` / :attr:`script`."""
 
     origin: str
     root: Path
     gateway: Gateway
+
+    script: ClassVar[str] = "claims"
+
+    @property
+    def protected_url(self) -> str:
+        return f"{self.origin}{PROTECTED_PATH}/{self.script}"
+
+    def error_log(self) -> str:
+        """Apache's and the SP module's log, for assertion messages."""
+        return apache_log(self.root)
+
+
+@dataclass
+class Apache(ApacheSp):
+    """One running apache2 with mod_auth_openidc in front of ``gateway``."""
+
     service_id: str
     process: subprocess.Popen[bytes]
 
     @property
-    def protected_url(self) -> str:
-        return f"{self.origin}{PROTECTED_PATH}/claims"
-
-    @property
     def redirect_uri(self) -> str:
         return f"{self.origin}{PROTECTED_PATH}/redirect_uri"
-
-    def error_log(self) -> str:
-        """Apache's and mod_auth_openidc's log, for assertion messages."""
-        return apache_log(self.root)
 
 
 StartApache = Callable[..., Awaitable[Apache]]

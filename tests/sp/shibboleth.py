@@ -19,7 +19,6 @@ again with the gateway's metadata.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import socket
@@ -27,12 +26,13 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import aiohttp
 import pytest
 
-from eid_gateway.cli import main
-from helpers.gateway import Browser, Gateway, StartGateway
+from helpers.cli import service_add
+from helpers.gateway import Browser, StartGateway
 from helpers.ports import bound_socket
 from saml.keys import KeyPair, generate_key_pair, key_pair_to_pem
 
@@ -40,7 +40,9 @@ from .conftest import (
     APACHE,
     HTTPD_BASE,
     MODULES,
+    PROTECTED_PATH,
     ApacheRunner,
+    ApacheSp,
     check_apache_config,
     httpd_values,
     stop_process,
@@ -58,7 +60,6 @@ ATTRIBUTE_MAP = DOCS / "attribute-map.xml"
 SHIBD_START_TIMEOUT = 30.0
 
 SERVICE_ID = "apache-shibboleth"
-PROTECTED_PATH = "/secure"
 
 #: The shipped SPConfig around the excerpt, with this test's own listener, loggers and paths.
 SHIBBOLETH2_XML = """\
@@ -124,38 +125,25 @@ ATTRIBUTES = "given_names,family_names,date_of_birth,place_of_birth,address,pseu
 def registration(service_id: str, sp_metadata: Path, cert_dir: Path) -> str:
     """The gateway's ``[[services]]`` table for the SP, as ``eid-gateway service add`` writes it from
     Shibboleth's own metadata (certificates into ``cert_dir``)."""
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        [
-            "service",
-            "add",
-            "--id",
-            service_id,
-            "--name-de",
-            "Bürgerportal (Shibboleth)",
-            "--name-en",
-            "Citizen portal (Shibboleth)",
-            "--attributes",
-            ATTRIBUTES,
-            "--saml-metadata",
-            str(sp_metadata),
-            "--cert-dir",
-            str(cert_dir),
-        ],
-        stdout=out,
-        stderr=err,
+    block, _ = service_add(
+        service_id,
+        "Bürgerportal (Shibboleth)",
+        ATTRIBUTES,
+        "--saml-metadata",
+        str(sp_metadata),
+        "--cert-dir",
+        str(cert_dir),
+        name_en="Citizen portal (Shibboleth)",
     )
-    assert code == 0, err.getvalue()
-    return out.getvalue()
+    return block
 
 
 @dataclass
-class ShibbolethSp:
+class ShibbolethSp(ApacheSp):
     """One running shibd and the apache2 with mod_shib in front of ``gateway``."""
 
-    origin: str
-    root: Path
-    gateway: Gateway
+    script: ClassVar[str] = "attributes"
+
     service_id: str
     shibd: subprocess.Popen[bytes]
     apache: subprocess.Popen[bytes]
@@ -171,10 +159,6 @@ class ShibbolethSp:
     @property
     def acs_url(self) -> str:
         return f"{self.origin}/Shibboleth.sso/SAML2/POST"
-
-    @property
-    def protected_url(self) -> str:
-        return f"{self.origin}{PROTECTED_PATH}/attributes"
 
     def logs(self) -> str:
         """shibd's, Apache's and mod_shib's logs, for assertion messages."""

@@ -9,7 +9,6 @@ gateway knows it only from what ``eid-gateway service add`` writes from that met
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,10 +18,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from eid_gateway.cli import main
 from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator.identities import stable_restricted_id
-from helpers.gateway import Browser, Gateway, Page, Servers, StartGateway, ausweisapp, tc_token_url_of
+from helpers.cli import service_add
+from helpers.gateway import Browser, Page, Servers, StartGateway, ausweisapp, tc_token_url_of
 from helpers.ports import bound_socket
 from saml.keys import cert_b64, generate_key_pair, key_pair_to_pem
 
@@ -30,7 +29,7 @@ from .conftest import (
     HTTPD_BASE,
     PROTECTED_PATH,
     ApacheRunner,
-    apache_log,
+    ApacheSp,
     httpd_values,
     require_module,
     write_apache_config,
@@ -46,29 +45,32 @@ ATTRIBUTES = "given_names,family_names,date_of_birth,address,pseudonym"
 #: A transient NameID as the gateway makes them (docs/saml.md).
 TRANSIENT = re.compile(r"_[0-9a-f]{40}")
 
+#: One ``KeyDescriptor`` of mellon_create_metadata's output: the same certificate for each ``use``.
+_KEY_DESCRIPTOR = """\
+    <KeyDescriptor use="{use}">
+      <ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
+        <ds:X509Data>
+          <ds:X509Certificate>{{cert}}</ds:X509Certificate>
+        </ds:X509Data>
+      </ds:KeyInfo>
+    </KeyDescriptor>
+"""
+
 #: mellon_create_metadata's output for ``<entity ID> <origin>/secure/mellon``, with our certificate.
-SP_METADATA = """\
+SP_METADATA = (
+    """\
 <EntityDescriptor entityID="{entity_id}" xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
   <SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="true">
-    <KeyDescriptor use="encryption">
-      <ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
-        <ds:X509Data>
-          <ds:X509Certificate>{cert}</ds:X509Certificate>
-        </ds:X509Data>
-      </ds:KeyInfo>
-    </KeyDescriptor>
-    <KeyDescriptor use="signing">
-      <ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
-        <ds:X509Data>
-          <ds:X509Certificate>{cert}</ds:X509Certificate>
-        </ds:X509Data>
-      </ds:KeyInfo>
-    </KeyDescriptor>
+"""
+    + _KEY_DESCRIPTOR.format(use="encryption")
+    + _KEY_DESCRIPTOR.format(use="signing")
+    + """\
     <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{endpoint}/logout"/>
     <AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{endpoint}/postResponse" index="0"/>
   </SPSSODescriptor>
 </EntityDescriptor>
 """
+)
 
 MELLON_CONF = (
     HTTPD_BASE
@@ -94,51 +96,27 @@ def registration(sp_metadata: Path, cert_dir: Path) -> str:
     """The gateway's ``[[services]]`` table for mellon, as ``eid-gateway service add`` writes it from
     mellon's own metadata (its certificates into ``cert_dir``): encrypted, with the gateway's default key
     transport, since mellon's metadata names no md:EncryptionMethod."""
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        [
-            "service",
-            "add",
-            "--id",
-            SERVICE_ID,
-            "--name-de",
-            "Bürgerportal (Apache, SAML)",
-            "--name-en",
-            "Citizen portal (Apache, SAML)",
-            "--attributes",
-            ATTRIBUTES,
-            "--saml-metadata",
-            str(sp_metadata),
-            "--cert-dir",
-            str(cert_dir),
-        ],
-        stdout=out,
-        stderr=err,
+    block, _ = service_add(
+        SERVICE_ID,
+        "Bürgerportal (Apache, SAML)",
+        ATTRIBUTES,
+        "--saml-metadata",
+        str(sp_metadata),
+        "--cert-dir",
+        str(cert_dir),
+        name_en="Citizen portal (Apache, SAML)",
     )
-    assert code == 0, err.getvalue()
-    block = out.getvalue()
     assert "encrypt_assertions = true" in block and "key_transport" not in block, block
     return block
 
 
 @dataclass
-class Mellon:
+class Mellon(ApacheSp):
     """One running apache2 with mod_auth_mellon in front of ``gateway``."""
-
-    origin: str
-    root: Path
-    gateway: Gateway
-
-    @property
-    def protected_url(self) -> str:
-        return f"{self.origin}{PROTECTED_PATH}/claims"
 
     @property
     def acs_url(self) -> str:
         return f"{self.origin}{PROTECTED_PATH}/mellon/postResponse"
-
-    def error_log(self) -> str:
-        return apache_log(self.root)
 
 
 StartMellon = Callable[..., Awaitable[Mellon]]
