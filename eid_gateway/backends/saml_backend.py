@@ -35,7 +35,7 @@ from eid_gateway.backends.saml_interface import (
     result_minor_of,
     wrap_encrypted,
 )
-from eid_gateway.backends.tls import EidNotDelivered, EidTlsError, classify_connection_error, diagnose_reset
+from eid_gateway.backends.tr03130 import http_errors
 from eid_gateway.core.port import (
     EidProtocolError,
     EidRequest,
@@ -130,28 +130,17 @@ class SamlEidServer:
 
     async def _get(self, url: str, what: str) -> tuple[int, str, str | None, bytes]:
         """GET without following redirects: (status, content type, Location, body up to the TC Token cap)."""
-        try:
-            # encoded=True: send the query octets exactly as signed (yarl would re-normalise escapes)
-            async with self._session().get(
+        # encoded=True: send the query octets exactly as signed (yarl would re-normalise escapes)
+        async with (
+            http_errors(what, url, self._ssl, self.server_hostname),
+            self._session().get(
                 URL(url, encoded=True), allow_redirects=False, ssl=self._ssl, server_hostname=self.server_hostname
-            ) as resp:
-                body = await resp.content.read(MAX_TC_TOKEN_BYTES + 1)
-                if len(body) > MAX_TC_TOKEN_BYTES:
-                    raise EidProtocolError(f"eID-Server answer to {what} is too large")
-                return resp.status, resp.content_type, resp.headers.get("Location"), body
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise EidNotDelivered("eID-Server did not accept a connection in time") from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise EidServerUnavailable(f"eID-Server did not answer {what} in time") from exc
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            error = classify_connection_error(exc)
-            if not isinstance(error, EidNotDelivered) and isinstance(self._ssl, ssl.SSLContext):
-                error = await diagnose_reset(url, self._ssl, server_hostname=self.server_hostname) or error
-            if isinstance(error, EidTlsError):
-                log.warning("eID-Server TLS failure: %s", error)
-            raise error from exc
-        except aiohttp.ClientError as exc:
-            raise EidProtocolError(f"broken HTTP answer from eID-Server: {type(exc).__name__}") from exc
+            ) as resp,
+        ):
+            body = await resp.content.read(MAX_TC_TOKEN_BYTES + 1)
+            if len(body) > MAX_TC_TOKEN_BYTES:
+                raise EidProtocolError(f"eID-Server answer to {what} is too large")
+            return resp.status, resp.content_type, resp.headers.get("Location"), body
 
     # --- the port -----------------------------------------------------------------------------------------
 

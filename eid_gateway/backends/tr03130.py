@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import secrets
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Final
 
@@ -60,6 +62,31 @@ from saml.xml import MAX_DOCUMENT_BYTES, parse_xml
 log = logging.getLogger(__name__)
 
 _UNAVAILABLE_STATUS: Final = frozenset({502, 503, 504})
+
+
+@asynccontextmanager
+async def http_errors(
+    what: str, url: str, tls: ssl.SSLContext | bool, server_hostname: str | None
+) -> AsyncIterator[None]:
+    """aiohttp's failures on a request to the eID-Server (``what``, for the message) as the port's
+    errors: no connection in time -> :class:`EidNotDelivered`, no answer in time ->
+    :class:`EidServerUnavailable`, a connection or TLS failure -> its classification (a reset under
+    mutual TLS is diagnosed), a broken answer -> :class:`EidProtocolError`."""
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise EidNotDelivered("eID-Server did not accept a connection in time") from exc
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise EidServerUnavailable(f"eID-Server did not answer {what} in time") from exc
+    except (aiohttp.ClientConnectionError, OSError) as exc:
+        error = classify_connection_error(exc)
+        if not isinstance(error, EidNotDelivered) and isinstance(tls, ssl.SSLContext):
+            error = await diagnose_reset(url, tls, server_hostname=server_hostname) or error
+        if isinstance(error, EidTlsError):
+            log.warning("eID-Server TLS failure: %s", error)
+        raise error from exc
+    except aiohttp.ClientError as exc:
+        raise EidProtocolError(f"broken HTTP answer from eID-Server: {type(exc).__name__}") from exc
 
 
 class Tr03130Client:
@@ -113,36 +140,25 @@ class Tr03130Client:
 
     async def _post(self, action: str, body: bytes) -> tuple[int, str, bytes]:
         headers = {"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": f'"{action}"'}
-        try:
-            async with self._session().post(
+        async with (
+            http_errors(action.rsplit("/", 1)[-1], self.url, self._ssl, self._server_hostname),
+            self._session().post(
                 self.url,
                 data=body,
                 headers=headers,
                 ssl=self._ssl,
                 timeout=self._timeout,
                 server_hostname=self._server_hostname,
-            ) as resp:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    size += len(chunk)
-                    if size > MAX_DOCUMENT_BYTES:
-                        raise EidProtocolError("eID-Server answer is too large")
-                    chunks.append(chunk)
-                return resp.status, resp.content_type, b"".join(chunks)
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise EidNotDelivered("eID-Server did not accept a connection in time") from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise EidServerUnavailable(f"eID-Server did not answer {action.rsplit('/', 1)[-1]} in time") from exc
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            error = classify_connection_error(exc)
-            if not isinstance(error, EidNotDelivered) and isinstance(self._ssl, ssl.SSLContext):
-                error = await diagnose_reset(self.url, self._ssl, server_hostname=self._server_hostname) or error
-            if isinstance(error, EidTlsError):
-                log.warning("eID-Server TLS failure: %s", error)
-            raise error from exc
-        except aiohttp.ClientError as exc:
-            raise EidProtocolError(f"broken HTTP answer from eID-Server: {type(exc).__name__}") from exc
+            ) as resp,
+        ):
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > MAX_DOCUMENT_BYTES:
+                    raise EidProtocolError("eID-Server answer is too large")
+                chunks.append(chunk)
+            return resp.status, resp.content_type, b"".join(chunks)
 
     async def _call(self, action: str, payload: etree._Element) -> etree._Element:
         """Sign, send, and return the verified response payload element."""
