@@ -73,13 +73,15 @@ class KeyDescriptor:
             raise ValueError("KeyDescriptor use must be signing, encryption or None")
 
 
+@dataclass(frozen=True, kw_only=True)
 class _SSODescriptor:
-    """What the IdP and SP descriptors share (SSODescriptorType, SAML metadata 2.4.2)."""
+    """What the IdP and SP descriptors share (SSODescriptorType, SAML metadata 2.4.2); keyword-only, so
+    that each role's own first field (its SSO or ACS endpoints) stays the first positional one."""
 
-    keys: tuple[KeyDescriptor, ...]
-    slo_services: tuple[Endpoint, ...]
-    name_id_formats: tuple[str, ...]
-    valid_until: datetime | None
+    keys: tuple[KeyDescriptor, ...] = ()
+    slo_services: tuple[Endpoint, ...] = ()
+    name_id_formats: tuple[str, ...] = ()
+    valid_until: datetime | None = None
 
     def signing_certificates(self) -> list[x509.Certificate]:
         """Every certificate usable for signing: all of them during a key rollover."""
@@ -92,11 +94,7 @@ class _SSODescriptor:
 @dataclass(frozen=True)
 class IDPSSODescriptor(_SSODescriptor):
     sso_services: tuple[Endpoint, ...]
-    keys: tuple[KeyDescriptor, ...] = ()
-    slo_services: tuple[Endpoint, ...] = ()
-    name_id_formats: tuple[str, ...] = ()
     want_authn_requests_signed: bool = False
-    valid_until: datetime | None = None
 
     def sso_location(self, binding: str) -> str | None:
         return next((e.location for e in self.sso_services if e.binding == binding), None)
@@ -105,12 +103,8 @@ class IDPSSODescriptor(_SSODescriptor):
 @dataclass(frozen=True)
 class SPSSODescriptor(_SSODescriptor):
     acs_services: tuple[Endpoint, ...]
-    keys: tuple[KeyDescriptor, ...] = ()
-    slo_services: tuple[Endpoint, ...] = ()
-    name_id_formats: tuple[str, ...] = ()
     authn_requests_signed: bool = False
     want_assertions_signed: bool = False
-    valid_until: datetime | None = None
 
     def encryption_methods(self) -> list[str]:
         """The ``md:EncryptionMethod`` algorithms listed with the encryption keys, in order, no repeats."""
