@@ -411,15 +411,14 @@ class ClientEmulator:
             )
         raise AssertionError(f"unexpected server message {local}")
 
+    def _did_failed(self, minor: str, mid: str | None) -> bytes:
+        """The DIDAuthenticateResponse of a failed (or cancelled) EAC step, ResultMinor ``minor``."""
+        body = f"<iso:DIDAuthenticateResponse>{_result(results.MAJOR_ERROR, minor)}</iso:DIDAuthenticateResponse>"
+        return _envelope(body, mid, self._mid())
+
     def _eac1(self, apd: etree._Element, mid: str | None) -> bytes:
         if self.cancel:
-            return _envelope(
-                "<iso:DIDAuthenticateResponse>"
-                + _result(results.MAJOR_ERROR, results.CANCELLATION_BY_USER)
-                + "</iso:DIDAuthenticateResponse>",
-                mid,
-                self._mid(),
-            )
+            return self._did_failed(results.CANCELLATION_BY_USER, mid)
         self._certs = tuple(bytes.fromhex(c.text or "") for c in apd.findall(_q("Certificate")))
         required = Chat.decode(bytes.fromhex(apd.findtext(_q("RequiredCHAT")) or ""))
         optional_hex = apd.findtext(_q("OptionalCHAT"))
@@ -472,13 +471,7 @@ class ClientEmulator:
         for step in steps:
             r = ResponseApdu.decode(self.card.transmit(step.encode()))
             if not r.ok:
-                return _envelope(
-                    "<iso:DIDAuthenticateResponse>"
-                    + _result(results.MAJOR_ERROR, results.UNKNOWN_ERROR)
-                    + "</iso:DIDAuthenticateResponse>",
-                    mid,
-                    self._mid(),
-                )
+                return self._did_failed(results.UNKNOWN_ERROR, mid)
             response = r.data
         items = tlv.parse_all(tlv.parse_single(response, 0x7C).value)
         nonce, token = tlv.find(items, 0x81) or b"", tlv.find(items, 0x82) or b""
