@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -13,8 +13,9 @@ from aiohttp import web
 from cardreader.model import ModelError, snapshot_from_json
 from eid_gateway.kiosks.auth import kiosk_authorized
 from eid_gateway.kiosks.keys import REGISTRY, RELOAD
+from eid_gateway.kiosks.kiosk_state import Ack
 from eid_gateway.kiosks.openapi import openapi_document
-from eid_gateway.kiosks.service import SERVICE
+from eid_gateway.kiosks.service import SERVICE, KioskService
 
 log = logging.getLogger("eid_gateway.kiosks")
 
@@ -86,47 +87,49 @@ async def _authorize(request: web.Request) -> str:
     return kiosk_id
 
 
-def _ack(applied: bool, want_state: bool) -> web.Response:
-    return web.json_response({"applied": applied, "want_state": want_state}, headers={"Cache-Control": "no-store"})
+def _kiosk_message(
+    read: Callable[[KioskService, str, Any], Awaitable[Ack]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A kiosk's POST handler: ``read`` parses the JSON body and returns the service's call for it.
+
+    The credential is checked first (401). A body ``read`` cannot parse (:class:`BadMessage`,
+    :class:`ModelError`) is counted and answered 400 before anything reaches the service; otherwise the
+    call is awaited and its :class:`Ack` is the answer.
+    """
+
+    async def handler(request: web.Request) -> web.Response:
+        kiosk_id = await _authorize(request)
+        try:
+            call = read(request.app[SERVICE], kiosk_id, await _read_json(request))
+        except (BadMessage, ModelError) as exc:
+            request.app[REGISTRY].counters["bad_request"] += 1
+            return _error(400, str(exc))
+        ack = await call
+        return web.json_response(
+            {"applied": ack.applied, "want_state": ack.want_state}, headers={"Cache-Control": "no-store"}
+        )
+
+    return handler
 
 
-async def post_state(request: web.Request) -> web.Response:
-    kiosk_id = await _authorize(request)
-    registry = request.app[REGISTRY]
-    try:
-        doc = await _read_json(request)
-        instance, seq, queue, dropped = parse_envelope(doc)
-        snapshot = snapshot_from_json(doc.get("status"))
-    except (BadMessage, ModelError) as exc:
-        registry.counters["bad_request"] += 1
-        return _error(400, str(exc))
-    ack = await request.app[SERVICE].report_state(kiosk_id, instance, seq, snapshot, queue, dropped)
-    return _ack(ack.applied, ack.want_state)
+@_kiosk_message
+def post_state(service: KioskService, kiosk_id: str, doc: Any) -> Awaitable[Ack]:
+    instance, seq, queue, dropped = parse_envelope(doc)
+    snapshot = snapshot_from_json(doc.get("status"))
+    return service.report_state(kiosk_id, instance, seq, snapshot, queue, dropped)
 
 
-async def post_heartbeat(request: web.Request) -> web.Response:
-    kiosk_id = await _authorize(request)
-    registry = request.app[REGISTRY]
-    try:
-        instance, seq, queue, dropped = parse_envelope(await _read_json(request))
-    except BadMessage as exc:
-        registry.counters["bad_request"] += 1
-        return _error(400, str(exc))
-    ack = await request.app[SERVICE].heartbeat(kiosk_id, instance, seq, queue, dropped)
-    return _ack(ack.applied, ack.want_state)
+@_kiosk_message
+def post_heartbeat(service: KioskService, kiosk_id: str, doc: Any) -> Awaitable[Ack]:
+    instance, seq, queue, dropped = parse_envelope(doc)
+    return service.heartbeat(kiosk_id, instance, seq, queue, dropped)
 
 
-async def post_offline(request: web.Request) -> web.Response:
+@_kiosk_message
+def post_offline(service: KioskService, kiosk_id: str, doc: Any) -> Awaitable[Ack]:
     """The agent's last word on a clean stop (SIGTERM / SIGINT)."""
-    kiosk_id = await _authorize(request)
-    registry = request.app[REGISTRY]
-    try:
-        instance, seq, _, _ = parse_envelope(await _read_json(request))
-    except BadMessage as exc:
-        registry.counters["bad_request"] += 1
-        return _error(400, str(exc))
-    ack = await request.app[SERVICE].offline(kiosk_id, instance, seq)
-    return _ack(ack.applied, ack.want_state)
+    instance, seq, _, _ = parse_envelope(doc)
+    return service.offline(kiosk_id, instance, seq)
 
 
 async def get_openapi(request: web.Request) -> web.Response:

@@ -74,6 +74,19 @@ def openapi_document(base_path: str) -> dict[str, Any]:
         "required": True,
         "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
     }
+    envelope = {"type": "object", "required": ["instance", "seq"], "properties": _ENVELOPE}
+
+    def kiosk_post(summary: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One kiosk message's POST: its JSON body's schema, the kiosk path parameter, the Ack or an error."""
+        return {
+            "post": {
+                "summary": summary,
+                "parameters": [kiosk_param],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                "responses": {"200": ack, **errors},
+            }
+        }
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -88,69 +101,34 @@ def openapi_document(base_path: str) -> dict[str, Any]:
         },
         "security": [{"kioskToken": []}],
         "paths": {
-            "/api/v1/kiosks/{kiosk_id}/state": {
-                "post": {
-                    "summary": "Report the kiosk's whole reader state (sent on every change)",
-                    "parameters": [kiosk_param],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["instance", "seq", "status"],
-                                    "properties": {
-                                        **_ENVELOPE,
-                                        "status": {
-                                            "type": "object",
-                                            "required": ["service", "readers"],
-                                            "properties": {
-                                                "service": {"enum": ["ok", "pcsc_unavailable", "no_readers"]},
-                                                "detail": _NULLSTR,
-                                                "readers": {
-                                                    "type": "array",
-                                                    "maxItems": 16,
-                                                    "items": {"$ref": "#/components/schemas/Reader"},
-                                                },
-                                            },
-                                        },
-                                    },
-                                }
-                            }
+            "/api/v1/kiosks/{kiosk_id}/state": kiosk_post(
+                "Report the kiosk's whole reader state (sent on every change)",
+                {
+                    "type": "object",
+                    "required": ["instance", "seq", "status"],
+                    "properties": {
+                        **_ENVELOPE,
+                        "status": {
+                            "type": "object",
+                            "required": ["service", "readers"],
+                            "properties": {
+                                "service": {"enum": ["ok", "pcsc_unavailable", "no_readers"]},
+                                "detail": _NULLSTR,
+                                "readers": {
+                                    "type": "array",
+                                    "maxItems": 16,
+                                    "items": {"$ref": "#/components/schemas/Reader"},
+                                },
+                            },
                         },
                     },
-                    "responses": {"200": ack, **errors},
-                }
-            },
-            "/api/v1/kiosks/{kiosk_id}/heartbeat": {
-                "post": {
-                    "summary": "I am alive; the answer's want_state asks for a full state report",
-                    "parameters": [kiosk_param],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"type": "object", "required": ["instance", "seq"], "properties": _ENVELOPE}
-                            }
-                        },
-                    },
-                    "responses": {"200": ack, **errors},
-                }
-            },
-            "/api/v1/kiosks/{kiosk_id}/offline": {
-                "post": {
-                    "summary": "The agent stops cleanly: show the kiosk offline now, not after missed heartbeats",
-                    "parameters": [kiosk_param],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"type": "object", "required": ["instance", "seq"], "properties": _ENVELOPE}
-                            }
-                        },
-                    },
-                    "responses": {"200": ack, **errors},
-                }
-            },
+                },
+            ),
+            "/api/v1/kiosks/{kiosk_id}/heartbeat": kiosk_post(
+                "I am alive; the answer's want_state asks for a full state report", envelope
+            ),
+            "/api/v1/kiosks/{kiosk_id}/offline": kiosk_post(
+                "The agent stops cleanly: show the kiosk offline now, not after missed heartbeats", envelope
+            ),
         },
     }
