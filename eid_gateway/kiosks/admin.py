@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from eid_gateway.kiosks.auth import unauthorized
 from eid_gateway.kiosks.dashboard import ENV, View, url_of
 from eid_gateway.kiosks.keys import BOARD, REGISTRY, STAFF
 from eid_gateway.kiosks.login import csrf_ok
+from eid_gateway.kiosks.settings import KioskEntry
 from eid_gateway.kiosks.staff import StaffSession
 from eid_gateway.kiosks.texts import ADMIN, HISTORY, LOGIN, t
 from eid_gateway.web.forms import FormError, read_form
@@ -66,8 +68,19 @@ async def _signed_in(request: web.Request) -> StaffSession | web.Response:
     )
 
 
-async def _admin(request: web.Request) -> tuple[StaffSession, dict[str, str]] | web.Response:
-    """An admin's session and the posted form (CSRF checked); else the page that says why not."""
+@dataclass(frozen=True)
+class _AdminAction:
+    """An admin's checked POST on one kiosk: who, the posted form (without the CSRF token), which kiosk."""
+
+    staff: StaffSession
+    form: dict[str, str]
+    kiosk_id: str
+    entry: KioskEntry
+
+
+async def _admin_action(request: web.Request) -> _AdminAction | web.Response:
+    """An admin's session, the posted form (CSRF checked) and the kiosk on the board; else the page that
+    says why not (the kiosk is looked up last: an unknown one is a 404 only for an admin's valid form)."""
     staff = await _signed_in(request)
     if isinstance(staff, web.Response):
         return staff
@@ -86,7 +99,11 @@ async def _admin(request: web.Request) -> tuple[StaffSession, dict[str, str]] | 
         return message_page(request, exc.status, t(ADMIN, "forbidden_title", lang), t(ADMIN, "stale", lang))
     if not csrf_ok(form.get("csrf_token"), staff.csrf):
         return message_page(request, 403, t(ADMIN, "forbidden_title", lang), t(ADMIN, "stale", lang))
-    return staff, {k: form[k] for k in form if k != "csrf_token"}
+    kiosk_id = request.match_info["kiosk_id"]
+    entry = request.app[BOARD].entry(kiosk_id)
+    if entry is None:
+        return _unknown(request)
+    return _AdminAction(staff, {k: form[k] for k in form if k != "csrf_token"}, kiosk_id, entry)
 
 
 def _who(request: web.Request, staff: StaffSession) -> str:
@@ -127,15 +144,11 @@ async def history_page(request: web.Request) -> web.Response:
 
 async def history_export(request: web.Request) -> web.Response:
     """Admin: the history as CSV or JSON (``format``), as a download."""
-    checked = await _admin(request)
-    if isinstance(checked, web.Response):
-        return checked
-    staff, form = checked
-    kiosk_id = request.match_info["kiosk_id"]
-    entry = request.app[BOARD].entry(kiosk_id)
-    if entry is None:
-        return _unknown(request)
-    fmt = form.get("format", "csv")
+    action = await _admin_action(request)
+    if isinstance(action, web.Response):
+        return action
+    staff, kiosk_id = action.staff, action.kiosk_id
+    fmt = action.form.get("format", "csv")
     if fmt not in FORMATS:
         lang = negotiate_language(request)
         return message_page(request, 400, t(ADMIN, "forbidden_title", lang), t(ADMIN, "stale", lang))
@@ -149,21 +162,16 @@ async def history_export(request: web.Request) -> web.Response:
         _who(request, staff),
     )
     zone = request.app[REGISTRY].settings.time_zone
-    return history_view.export_response(kiosk_id, entry.name, fmt, events, _view(request), zone)
+    return history_view.export_response(kiosk_id, action.entry.name, fmt, events, _view(request), zone)
 
 
 async def remove_kiosk(request: web.Request) -> web.Response:
     """Admin: take a kiosk off the board on every node and void its credential."""
-    checked = await _admin(request)
-    if isinstance(checked, web.Response):
-        return checked
-    staff, _ = checked
-    kiosk_id = request.match_info["kiosk_id"]
-    board = request.app[BOARD]
-    entry = board.entry(kiosk_id)
-    if entry is None:
-        return _unknown(request)
-    await board.remove(entry, time.time())
+    action = await _admin_action(request)
+    if isinstance(action, web.Response):
+        return action
+    staff, kiosk_id = action.staff, action.kiosk_id
+    await request.app[BOARD].remove(action.entry, time.time())
     audit.info(
         "kiosk admin action=remove_from_board kiosk=%s role=%s staff=%s", kiosk_id, staff.role, _who(request, staff)
     )

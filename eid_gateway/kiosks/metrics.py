@@ -47,10 +47,10 @@ class KioskCollector(Collector):
             up.add_metric([kid], 0.0 if word in DOWN_WORDS else 1.0)
             for w in STATUS_WORDS:
                 status.add_metric([kid, w], 1.0 if w == word else 0.0)
-            if rec.last_seen is not None:
-                seen.add_metric([kid], rec.last_seen)
-            queued.add_metric([kid], float(rec.agent_queue))
-            dropped.add_metric([kid], float(rec.agent_dropped))
+            if rec.state.last_seen is not None:
+                seen.add_metric([kid], rec.state.last_seen)
+            queued.add_metric([kid], float(rec.state.agent_queue))
+            dropped.add_metric([kid], float(rec.state.agent_dropped))
         c = reg.counts()
         for w in STATUS_WORDS:
             counts.add_metric([w], float(c.get(w, 0)))

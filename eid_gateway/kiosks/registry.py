@@ -51,30 +51,6 @@ class KioskRecord:
         return self.state.snapshot
 
     @property
-    def last_seen(self) -> float | None:
-        return self.state.last_seen
-
-    @property
-    def changed_at(self) -> float | None:
-        return self.state.changed_at
-
-    @property
-    def stopped_at(self) -> float | None:
-        return self.state.stopped_at
-
-    @property
-    def refused_at(self) -> float | None:
-        return self.state.refused_at
-
-    @property
-    def agent_queue(self) -> int:
-        return self.state.agent_queue
-
-    @property
-    def agent_dropped(self) -> int:
-        return self.state.agent_dropped
-
-    @property
     def summary(self) -> str:
         return self.snapshot.summary if self.snapshot is not None else UNKNOWN
 
@@ -173,19 +149,19 @@ class KioskRegistry:
     def status_word(self, rec: KioskRecord) -> str:
         """A kiosk that reports validly shows its readers; a refused credential only shows while the
         kiosk is not reporting (someone guessing at a working kiosk's token does not hide it)."""
-        down = rec.last_seen is None or rec.stale or rec.stopped_at is not None
+        down = rec.state.last_seen is None or rec.stale or rec.state.stopped_at is not None
         if down and self._refused_lately(rec):
             return REFUSED
-        if rec.last_seen is None:
+        if rec.state.last_seen is None:
             return UNKNOWN
         return OFFLINE if down else rec.summary
 
     def offline_since(self, rec: KioskRecord) -> tuple[float | None, str | None]:
         """Since when and why (``stopped``: announced; ``silent``: heartbeat missed) a kiosk is offline."""
-        if rec.stopped_at is not None:
-            return rec.stopped_at, "stopped"
-        if rec.last_seen is not None and rec.stale:
-            return rec.last_seen, "silent"
+        if rec.state.stopped_at is not None:
+            return rec.state.stopped_at, "stopped"
+        if rec.state.last_seen is not None and rec.stale:
+            return rec.state.last_seen, "silent"
         return None, None
 
     def row(self, kiosk_id: str) -> dict[str, Any]:
@@ -200,14 +176,14 @@ class KioskRegistry:
             "stale": rec.stale,
             "offline_since": _iso(since),
             "offline_reason": why,
-            "refused_at": _iso(rec.refused_at),
-            "last_seen": _iso(rec.last_seen),
-            "changed_at": _iso(rec.changed_at),
+            "refused_at": _iso(rec.state.refused_at),
+            "last_seen": _iso(rec.state.last_seen),
+            "changed_at": _iso(rec.state.changed_at),
             "service": snap.service.value if snap is not None else None,
             "detail": snap.detail if snap is not None else None,
             "readers": [_reader_row(r) for r in snap.readers] if snap is not None else [],
-            "agent_queue": rec.agent_queue,
-            "agent_dropped": rec.agent_dropped,
+            "agent_queue": rec.state.agent_queue,
+            "agent_dropped": rec.state.agent_dropped,
         }
 
     def rows(self) -> list[dict[str, Any]]:
@@ -239,7 +215,7 @@ class KioskRegistry:
         if not self._subs:
             return
         event = (
-            {"type": "seen", "id": kiosk_id, "last_seen": _iso(rec.last_seen)}
+            {"type": "seen", "id": kiosk_id, "last_seen": _iso(rec.state.last_seen)}
             if heartbeat_only
             else {"type": "kiosk", "row": self.row(kiosk_id)}
         )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator
 
@@ -85,20 +85,21 @@ def _staff_user(value: str) -> str:
     return value
 
 
-def _staff_hash(value: str) -> str:
-    try:
-        check_staff_hash(value)
-    except CredentialFormatError as exc:
-        raise problem(str(exc)) from None
-    return value
+def _hash_checked_by(check: Callable[[str], None]) -> Callable[[str], str]:
+    """A validator for a stored credential hash: ``check``'s :class:`CredentialFormatError` becomes the problem."""
+
+    def validate(value: str) -> str:
+        try:
+            check(value)
+        except CredentialFormatError as exc:
+            raise problem(str(exc)) from None
+        return value
+
+    return validate
 
 
-def _kiosk_hash(value: str) -> str:
-    try:
-        check_kiosk_hash(value)
-    except CredentialFormatError as exc:
-        raise problem(str(exc)) from None
-    return value
+_staff_hash: Final = _hash_checked_by(check_staff_hash)
+_kiosk_hash: Final = _hash_checked_by(check_kiosk_hash)
 
 
 def _kiosk_id(value: str) -> str:
