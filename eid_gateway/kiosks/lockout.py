@@ -29,7 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Final, Literal
 
 from aiohttp import web
@@ -69,23 +69,16 @@ class Locked:
     retry_after: int
 
 
+@dataclass(eq=False, repr=False)  # a service, not a value (and its key stays out of any repr)
 class StaffLockout:
     """Counts failed staff sign-ins and answers whether an address or account is locked."""
 
-    def __init__(
-        self,
-        store: Store,
-        key: bytes,
-        address_of: Callable[[web.Request], str],
-        policy: LockoutPolicy = LockoutPolicy(),
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.key = key
-        self.address_of = address_of
-        self.policy = policy
-        self.clock = clock
+    store: Store
+    key: bytes
+    address_of: Callable[[web.Request], str]
+    policy: LockoutPolicy = LockoutPolicy()
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
 
     def _ids(self, request: web.Request, user: str) -> tuple[tuple[Scope, str], tuple[Scope, str]]:
         def mac(kind: str, value: str) -> str:

@@ -17,7 +17,7 @@ import os
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -67,26 +67,21 @@ def use_kiosks(registry: KioskRegistry, settings: KioskSettings) -> bool:
     return rows_changed
 
 
+@dataclass(eq=False, repr=False)  # a watcher, not a value
 class CredentialsFile:
     """Watches the config file the gateway was started with; calls *apply* with the new settings."""
 
-    def __init__(
-        self,
-        source: Path,
-        settings: KioskSettings,
-        apply: Callable[[KioskSettings], None],
-        *,
-        check_seconds: float = CHECK_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.source = source
-        self.settings = settings
-        self.apply = apply
-        self.check_seconds = check_seconds
-        self.clock = clock
+    source: Path
+    settings: KioskSettings
+    apply: Callable[[KioskSettings], None]
+    _: KW_ONLY
+    check_seconds: float = CHECK_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    reloads: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
         self._identity = self._stat()
-        self._next = clock() + check_seconds
-        self.reloads = 0
+        self._next = self.clock() + self.check_seconds
 
     def _stat(self) -> _Identity | None:
         try:

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Final
 
 from aiohttp import web
@@ -41,20 +42,14 @@ class KioskStateBusy(StoreError):
     """The kiosk's record kept moving under this node's writes (the agent retries)."""
 
 
+@dataclass(eq=False, repr=False)  # a service, not a value
 class KioskService:
-    def __init__(
-        self,
-        registry: KioskRegistry,
-        store: KioskStateStore,
-        *,
-        clock: Callable[[], float] = time.time,
-        resync_seconds: float | None = None,
-    ) -> None:
-        self.registry = registry
-        self.store = store
-        self.clock = clock
-        #: how often all states are read again (None: every heartbeat interval)
-        self.resync_seconds = resync_seconds
+    registry: KioskRegistry
+    store: KioskStateStore
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
+    #: how often all states are read again (None: every heartbeat interval)
+    resync_seconds: float | None = None
 
     # -- messages -------------------------------------------------------------------------------
     async def _step(self, kiosk_id: str, decide: Callable[[KioskState, float], Step]) -> Step:

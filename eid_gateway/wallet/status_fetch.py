@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -21,23 +22,16 @@ MAX_CACHED = 64
 ACCEPT = "application/statuslist+jwt"
 
 
+@dataclass(eq=False, repr=False, kw_only=True)  # a client, not a value
 class StatusListFetcher:
     """GET a status list token by URI, with cache. One per gateway process; close it at shutdown."""
 
-    def __init__(
-        self,
-        *,
-        timeout: float = 5.0,
-        cache_seconds: int = 300,
-        max_bytes: int = MAX_STATUS_LIST,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.timeout = timeout
-        self.cache_seconds = cache_seconds
-        self.max_bytes = max_bytes
-        self.clock = clock
-        self._cache: dict[str, tuple[str, float]] = {}
-        self._session: aiohttp.ClientSession | None = None
+    timeout: float = 5.0
+    cache_seconds: int = 300
+    max_bytes: int = MAX_STATUS_LIST
+    clock: Callable[[], float] = time.time
+    _cache: dict[str, tuple[str, float]] = field(default_factory=dict, init=False)
+    _session: aiohttp.ClientSession | None = field(default=None, init=False)
 
     async def close(self) -> None:
         if self._session is not None:
