@@ -128,34 +128,24 @@ def default_persons(today: date | None = None) -> dict[str, TestPerson]:
     today = today or date.today()
     cards = default_identities(today)
     erika, andre, minor = cards["erika"].data, cards["andre"].data, cards["minor"].data
+
+    def holder(
+        key: str,
+        data: PersonalData,
+        status_idx: int,
+        *,
+        expired: bool = False,
+        revoked: bool = False,
+        note: tuple[str, str] = ("", ""),
+    ) -> TestPerson:
+        """A holder of ``data``'s PID; ``note`` (German, English) stands next to the name on the wallet's page."""
+        return TestPerson(key, _display(data), pid_claims(data, today), status_idx, expired, revoked, *note)
+
     people = [
-        TestPerson("erika", _display(erika), pid_claims(erika, today), status_idx=0),
-        TestPerson("andre", _display(andre), pid_claims(andre, today), status_idx=1),
-        TestPerson(
-            "expired",
-            _display(erika),
-            pid_claims(erika, today),
-            status_idx=2,
-            expired=True,
-            note_de="abgelaufene PID",
-            note_en="expired PID",
-        ),
-        TestPerson(
-            "revoked",
-            _display(erika),
-            pid_claims(erika, today),
-            status_idx=3,
-            revoked=True,
-            note_de="widerrufene PID",
-            note_en="revoked PID",
-        ),
-        TestPerson(
-            "minor",
-            _display(minor),
-            pid_claims(minor, today),
-            status_idx=4,
-            note_de="16 Jahre alt",
-            note_en="16 years old",
-        ),
+        holder("erika", erika, 0),
+        holder("andre", andre, 1),
+        holder("expired", erika, 2, expired=True, note=("abgelaufene PID", "expired PID")),
+        holder("revoked", erika, 3, revoked=True, note=("widerrufene PID", "revoked PID")),
+        holder("minor", minor, 4, note=("16 Jahre alt", "16 years old")),
     ]
     return {p.key: p for p in people}
