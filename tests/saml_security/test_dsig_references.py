@@ -55,20 +55,36 @@ def _sig(env: etree._Element) -> etree._Element:
     return sig
 
 
+def _verify(env: etree._Element, *trusted: KeyPair, expected: list[etree._Element] | None = None) -> object:
+    """verify_references over the envelope's signature, by default expecting the timestamp and the body."""
+    if expected is None:
+        _, ts, body = _parts(env)
+        expected = [ts, body]
+    return verify_references(_sig(env), expected, [k.certificate for k in trusted], id_attr_qname=WSU_ID)
+
+
+def _raw_signed(key: KeyPair, body_transforms: tuple[str, ...], body_id_attr: str = WSU_ID) -> etree._Element:
+    """The envelope signed with unrestricted xmlsec: the timestamp (wsu:Id TS-1) and the body (Body-1 in
+    ``body_id_attr``, with ``body_transforms``), reparsed."""
+    env = parse_xml(ENVELOPE)
+    security, ts, body = _parts(env)
+    ts.set(WSU_ID, "TS-1")
+    body.set(body_id_attr, "Body-1")
+    references = [("#TS-1", (A.EXC_C14N,)), ("#Body-1", body_transforms)]
+    raw_sign(security, key, references, register=[ts, (body, body_id_attr)], id_attr=WSU_ID)
+    return parse_xml(to_bytes(env))
+
+
 def test_round_trip_two_references(rsa3072: KeyPair, ec256: KeyPair) -> None:
     env = _signed(rsa3072)
-    _, ts, body = _parts(env)
-    assert (
-        verify_references(_sig(env), [ts, body], [ec256.certificate, rsa3072.certificate], id_attr_qname=WSU_ID)
-        == rsa3072.certificate
-    )
+    assert _verify(env, ec256, rsa3072) == rsa3072.certificate
     assert [r.get("URI") for r in _sig(env).iter(f"{{{DS}}}Reference")] == ["#TS-1", "#Body-1"]
 
 
 def test_order_of_expected_does_not_matter(ec256: KeyPair) -> None:
     env = _signed(ec256)
     _, ts, body = _parts(env)
-    verify_references(_sig(env), [body, ts], [ec256.certificate], id_attr_qname=WSU_ID)
+    _verify(env, ec256, expected=[body, ts])
 
 
 def test_custom_key_info(ec256: KeyPair) -> None:
@@ -76,23 +92,21 @@ def test_custom_key_info(ec256: KeyPair) -> None:
     env = _signed(ec256, key_info=str_el)
     key_info = _sig(env).find(f"{{{DS}}}KeyInfo")
     assert key_info is not None and key_info[0].tag == f"{{{WSSE}}}SecurityTokenReference"
-    _, ts, body = _parts(env)
-    verify_references(_sig(env), [ts, body], [ec256.certificate], id_attr_qname=WSU_ID)
+    _verify(env, ec256)
 
 
 def test_body_altered(ec256: KeyPair) -> None:
     env = _signed(ec256)
-    _, ts, body = _parts(env)
+    _, _, body = _parts(env)
     etree.SubElement(body[0], "{urn:example:eid}Extra")
     with pytest.raises(BadSignature):
-        verify_references(_sig(env), [ts, body], [ec256.certificate], id_attr_qname=WSU_ID)
+        _verify(env, ec256)
 
 
 def test_signed_by_another_key(ec256: KeyPair, ec256_attacker: KeyPair) -> None:
     env = _signed(ec256_attacker)
-    _, ts, body = _parts(env)
     with pytest.raises(UntrustedKey):
-        verify_references(_sig(env), [ts, body], [ec256.certificate], id_attr_qname=WSU_ID)
+        _verify(env, ec256)
 
 
 def test_unsigned_body_expected(ec256: KeyPair) -> None:
@@ -101,74 +115,45 @@ def test_unsigned_body_expected(ec256: KeyPair) -> None:
     security, ts, body = _parts(env)
     sign_references(security, [(ts, "TS-1")], ec256, id_attr_qname=WSU_ID)
     body.set(WSU_ID, "Body-1")
-    env = parse_xml(to_bytes(env))
-    _, ts, body = _parts(env)
     with pytest.raises(ReferenceMismatch):
-        verify_references(_sig(env), [ts, body], [ec256.certificate], id_attr_qname=WSU_ID)
+        _verify(parse_xml(to_bytes(env)), ec256)
 
 
 def test_extra_reference_not_expected(ec256: KeyPair) -> None:
     env = _signed(ec256)
     _, ts, _body = _parts(env)
     with pytest.raises(ReferenceMismatch):
-        verify_references(_sig(env), [ts], [ec256.certificate], id_attr_qname=WSU_ID)
+        _verify(env, ec256, expected=[ts])
 
 
-def test_wrapping_signed_body_moved_to_header(ec256: KeyPair) -> None:
-    """XSW for SOAP: the signed body moves into the header, an evil body (same Id) takes its place."""
+@pytest.mark.parametrize(
+    ("evil_id", "error"),
+    [
+        # XSW for SOAP: the signed body moves into the header, an evil body (same Id) takes its place
+        (None, DuplicateId),
+        ("Body-2", ReferenceMismatch),  # the same with a new Id on the evil body
+    ],
+)
+def test_wrapping_signed_body_moved_to_header(ec256: KeyPair, evil_id: str | None, error: type[Exception]) -> None:
     env = _signed(ec256)
     security, ts, body = _parts(env)
     evil = copy.deepcopy(body)
-    evil[0][0].tag = "{urn:example:eid}EvilOperations"
+    if evil_id is None:
+        evil[0][0].tag = "{urn:example:eid}EvilOperations"
+    else:
+        evil.set(WSU_ID, evil_id)
     env.replace(body, evil)
     security.append(body)
-    with pytest.raises(DuplicateId):
-        verify_references(_sig(env), [ts, evil], [ec256.certificate], id_attr_qname=WSU_ID)
-
-
-def test_wrapping_evil_body_with_new_id(ec256: KeyPair) -> None:
-    env = _signed(ec256)
-    security, ts, body = _parts(env)
-    evil = copy.deepcopy(body)
-    evil.set(WSU_ID, "Body-2")
-    env.replace(body, evil)
-    security.append(body)
-    with pytest.raises(ReferenceMismatch):
-        verify_references(_sig(env), [ts, evil], [ec256.certificate], id_attr_qname=WSU_ID)
+    with pytest.raises(error):
+        _verify(env, ec256, expected=[ts, evil])
 
 
 def test_enveloped_transform_refused_for_detached(rsa3072: KeyPair) -> None:
-    env = parse_xml(ENVELOPE)
-    security, ts, body = _parts(env)
-    ts.set(WSU_ID, "TS-1")
-    body.set(WSU_ID, "Body-1")
-    raw_sign(
-        security,
-        rsa3072,
-        [("#TS-1", (A.EXC_C14N,)), ("#Body-1", (A.ENVELOPED, A.EXC_C14N))],
-        register=[ts, body],
-        id_attr=WSU_ID,
-    )
-    env = parse_xml(to_bytes(env))
-    _, ts, body = _parts(env)
     with pytest.raises(ForbiddenTransform):
-        verify_references(_sig(env), [ts, body], [rsa3072.certificate], id_attr_qname=WSU_ID)
+        _verify(_raw_signed(rsa3072, (A.ENVELOPED, A.EXC_C14N)), rsa3072)
 
 
 def test_reference_by_other_id_attribute(rsa3072: KeyPair) -> None:
     """The reference resolves through a plain Id attribute instead of wsu:Id: not what the caller expects."""
-    env = parse_xml(ENVELOPE)
-    security, ts, body = _parts(env)
-    ts.set(WSU_ID, "TS-1")
-    body.set("Id", "Body-1")
-    raw_sign(
-        security,
-        rsa3072,
-        [("#TS-1", (A.EXC_C14N,)), ("#Body-1", (A.EXC_C14N,))],
-        register=[ts, (body, "Id")],
-        id_attr=WSU_ID,
-    )
-    env = parse_xml(to_bytes(env))
-    _, ts, body = _parts(env)
     with pytest.raises(ReferenceMismatch):
-        verify_references(_sig(env), [ts, body], [rsa3072.certificate], id_attr_qname=WSU_ID)
+        _verify(_raw_signed(rsa3072, (A.EXC_C14N,), body_id_attr="Id"), rsa3072)

@@ -148,23 +148,20 @@ def test_decryption_with_wrong_key(response: etree._Element, rsa3072: KeyPair, r
     assert _enc(doc) is not None  # the document is left as it was
 
 
-def test_tampered_ciphertext_gcm_tag(response: etree._Element, rsa3072: KeyPair) -> None:
+@pytest.mark.parametrize(
+    ("offset", "flip"),
+    [
+        (-1, 0x01),  # the last byte belongs to the GCM authentication tag
+        (20, 0x80),  # a byte of the ciphertext body
+    ],
+    ids=["gcm_tag", "body"],
+)
+def test_tampered_ciphertext(response: etree._Element, rsa3072: KeyPair, offset: int, flip: int) -> None:
     doc = _encrypted_response(response, rsa3072)
     value = _enc(doc).find(f"{{{XENC}}}EncryptedData/{{{XENC}}}CipherData/{{{XENC}}}CipherValue")
     assert value is not None and value.text
     raw = bytearray(base64.b64decode(value.text))
-    raw[-1] ^= 0x01  # last byte belongs to the GCM authentication tag
-    value.text = base64.b64encode(bytes(raw)).decode()
-    with pytest.raises(DecryptionFailed):
-        decrypt_assertion(_enc(doc), [rsa3072])
-
-
-def test_tampered_ciphertext_body(response: etree._Element, rsa3072: KeyPair) -> None:
-    doc = _encrypted_response(response, rsa3072)
-    value = _enc(doc).find(f"{{{XENC}}}EncryptedData/{{{XENC}}}CipherData/{{{XENC}}}CipherValue")
-    assert value is not None and value.text
-    raw = bytearray(base64.b64decode(value.text))
-    raw[20] ^= 0x80
+    raw[offset] ^= flip
     value.text = base64.b64encode(bytes(raw)).decode()
     with pytest.raises(DecryptionFailed):
         decrypt_assertion(_enc(doc), [rsa3072])
