@@ -10,15 +10,7 @@ from pathlib import Path
 
 from eid_gateway.frontends.oidc.claims import SCOPE_ATTRIBUTES, claim_values
 from eid_gateway.frontends.saml_attributes import NAME_FORMAT_URI, released_attributes
-from eid_gateway.identity import (
-    OIDC_CLAIMS,
-    OIDC_PLACE_MEMBERS,
-    SAML_NAMES,
-    TR03130_NAMES,
-    Attribute,
-    Identity,
-    Place,
-)
+from eid_gateway.identity import OIDC_CLAIMS, OIDC_PLACE_MEMBERS, SAML_NAMES, TR03130_NAMES, Attribute, Identity, Place
 from eid_gateway.simulator import identities
 from helpers.eid_samples import identity_of
 
