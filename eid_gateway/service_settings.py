@@ -11,8 +11,6 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator
-
 from eid_gateway.identity import Attribute, LevelOfAssurance
 from eid_gateway.services import DEFAULT_KEY_TRANSPORT, SamlServiceSettings, Service
 from eid_gateway.settings_base import (
@@ -25,7 +23,7 @@ from eid_gateway.settings_base import (
     Section,
     Text,
     Url,
-    problem,
+    refuse_unless,
     validate,
 )
 
@@ -36,60 +34,46 @@ _LOA: Final = {loa.name.lower(): loa for loa in LevelOfAssurance}
 _ATTRIBUTES: Final = {a.value for a in Attribute}
 
 
-def _service_id(value: str) -> str:
-    if not _SERVICE_ID.fullmatch(value):
-        raise problem("must be 1-64 characters a-z, 0-9, '-' or '_', starting with a letter or digit")
-    return value
+def _distinct(value: list[str]) -> bool:
+    return len(set(value)) == len(value)
 
 
-def _attribute(value: str) -> str:
-    if value not in _ATTRIBUTES:
-        raise problem(f"unknown attribute {value!r} (known: {', '.join(a.value for a in Attribute)})")
-    return value
-
-
-def _community_id(value: str) -> str:
-    if not _COMMUNITY_ID.fullmatch(value):
-        raise problem("must be a TR-03130 community ID (e.g. '0276' or '02760503150000')")
-    return value
-
-
-def _loa(value: str) -> str:
-    if value not in _LOA:
-        raise problem(f"must be one of {', '.join(_LOA)}")
-    return value
-
-
-def _at_least_one(value: list[str]) -> list[str]:
-    if not value:
-        raise problem("must list at least one attribute")
-    return value
-
-
-def _methods(value: list[str]) -> list[str]:
-    if not value:
-        raise problem('must list at least one sign-in method ("card", "wallet")')
-    if len(set(value)) != len(value):
-        raise problem("must not list a method twice")
-    return value
-
-
-AttributeName = Annotated[str, AfterValidator(_attribute)]
+ServiceId = Annotated[
+    str,
+    refuse_unless(
+        _SERVICE_ID.fullmatch, "must be 1-64 characters a-z, 0-9, '-' or '_', starting with a letter or digit"
+    ),
+]
+AttributeName = Annotated[
+    str,
+    refuse_unless(
+        lambda v: v in _ATTRIBUTES,
+        lambda v: f"unknown attribute {v!r} (known: {', '.join(a.value for a in Attribute)})",
+    ),
+]
+CommunityId = Annotated[
+    str, refuse_unless(_COMMUNITY_ID.fullmatch, "must be a TR-03130 community ID (e.g. '0276' or '02760503150000')")
+]
+LoaName = Annotated[str, refuse_unless(lambda v: v in _LOA, f"must be one of {', '.join(_LOA)}")]
 
 
 class ServiceTable(Section):
     """One ``[[services]]`` entry as written (``saml`` and ``oidc`` are read by their own models)."""
 
-    id: Annotated[str, AfterValidator(_service_id)]
+    id: ServiceId
     name_de: Text
     name_en: Text | None = None
-    attributes: Annotated[list[AttributeName], AfterValidator(_at_least_one)]
+    attributes: Annotated[list[AttributeName], refuse_unless(bool, "must list at least one attribute")]
     required: list[AttributeName] = []
     minimum_age: Annotated[int, Range(1, 150)] | None = None
-    community_id: Annotated[str, AfterValidator(_community_id)] | None = None
-    level_of_assurance: Annotated[str, AfterValidator(_loa)] = "high"
+    community_id: CommunityId | None = None
+    level_of_assurance: LoaName = "high"
     #: "card", "wallet" or both (the start page offers them in this order); wallet needs [wallet].
-    methods: Annotated[list[Literal["card", "wallet"]], AfterValidator(_methods)] = ["card"]
+    methods: Annotated[
+        list[Literal["card", "wallet"]],
+        refuse_unless(bool, 'must list at least one sign-in method ("card", "wallet")'),
+        refuse_unless(_distinct, "must not list a method twice"),
+    ] = ["card"]
     saml: dict[str, Any] | None = None
     oidc: dict[str, Any] | None = None
 

@@ -12,10 +12,11 @@ model and validates it with :func:`validate` or a :class:`Reader`, so that
 - there is one exception type, :class:`ConfigError`, carrying the list of problems.
 
 Checks of one value are field types (:class:`Range`, :data:`Text`, :data:`FilePath`,
-:data:`MaterialFile`); checks across the fields of one table are an ``@model_validator(mode="after")``
-that collects its problems in :class:`Problems`. pydantic runs such a validator only when the table's
-fields are valid, so a table that other checks depend on (``[[services]]``'s ``saml`` and ``oidc``) is
-read as a raw table and validated by its own model: the :class:`Reader` collects problems across tables.
+:data:`MaterialFile`, or a condition and its message with :func:`refuse_unless`); checks across the
+fields of one table are an ``@model_validator(mode="after")`` that collects its problems in
+:class:`Problems`. pydantic runs such a validator only when the table's fields are valid, so a table
+that other checks depend on (``[[services]]``'s ``saml`` and ``oidc``) is read as a raw table and
+validated by its own model: the :class:`Reader` collects problems across tables.
 """
 
 from __future__ import annotations
@@ -163,6 +164,18 @@ class Range:
             return value
 
         return core_schema.no_info_after_validator_function(check, handler(source))
+
+
+def refuse_unless(ok: Callable[[T], object], message: str | Callable[[T], str]) -> AfterValidator:
+    """A check of one value (a field type's ``Annotated`` part): the value as it is when ``ok(value)``
+    holds, else a problem that says ``message`` (a text, or made from the value)."""
+
+    def check(value: T) -> T:
+        if not ok(value):
+            raise problem(message(value) if callable(message) else message)
+        return value
+
+    return AfterValidator(check)
 
 
 def _number(value: float) -> str:

@@ -66,6 +66,7 @@ from eid_gateway.settings_base import (
     context_of,
     dev_material_message,
     problem,
+    refuse_unless,
     resolve_path,
     validate,
 )
@@ -165,18 +166,11 @@ class OidcSettings:
 
 def _key_path(value: str, info: ValidationInfo) -> str:
     """A PEM file (production refuses development keys) or a ``pkcs11:`` URI of a key in an HSM."""
-    _non_blank(value)
     ctx = context_of(info)
     if not value.startswith("pkcs11:") and ctx.production:
         path = resolve_path(value, ctx.base_dir)
         if is_dev_file(path, ctx.password):
             raise problem(dev_material_message(path))
-    return value
-
-
-def _non_blank(value: str) -> str:
-    if not value.strip():
-        raise problem("must not be empty")
     return value
 
 
@@ -196,23 +190,11 @@ def _redirect_uri(uri: str, info: ValidationInfo) -> str:
     )
 
 
-def _non_empty_list(value: list[str]) -> list[str]:
-    if not value:
-        raise problem("a non-empty list of URLs is required")
-    return value
-
-
-def _id_token_alg(value: str) -> str:
-    if value not in ID_TOKEN_ALGS:
-        raise problem(f"{value!r} is not one of {', '.join(ID_TOKEN_ALGS)}")
-    return value
-
-
 class KeyRefTable(Section):
     """``[oidc.signing_key]`` and its siblings: where a provider key lives, published under ``kid``."""
 
     kid: Text
-    path: Annotated[str, AfterValidator(_key_path)]
+    path: Annotated[Text, AfterValidator(_key_path)]
 
 
 class ProviderTable(Section):
@@ -240,13 +222,17 @@ class ClientTable(Section):
     """One ``[services.oidc]`` table as written."""
 
     client_id: Text
-    redirect_uris: Annotated[list[Annotated[str, AfterValidator(_redirect_uri)]], AfterValidator(_non_empty_list)]
+    redirect_uris: Annotated[
+        list[Annotated[str, AfterValidator(_redirect_uri)]], refuse_unless(bool, "a non-empty list of URLs is required")
+    ]
     token_endpoint_auth_method: str | None = None
     client_secret_hash: str | None = None
     jwks: dict[str, Any] | str | None = None
     jwks_path: Text | None = None
     public_client: bool = False
-    id_token_signed_response_alg: Annotated[str, AfterValidator(_id_token_alg)] = "ES256"
+    id_token_signed_response_alg: Annotated[
+        str, refuse_unless(lambda v: v in ID_TOKEN_ALGS, lambda v: f"{v!r} is not one of {', '.join(ID_TOKEN_ALGS)}")
+    ] = "ES256"
     error_response_iss: bool = True
 
     @property
