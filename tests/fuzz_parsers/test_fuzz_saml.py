@@ -1,6 +1,6 @@
 """Fuzzing the SAML toolkit's parsers of outside input: only the declared ``SamlError`` types may come out.
 
-Seeds are real messages built by the toolkit's own builders (and the Response factory of the SAML
+Seeds are real messages built by the toolkit's own builders (and the Response factory and keys of the SAML
 protocol tests); every test feeds a fixed number of deterministic mutants (see :mod:`.mutate`).
 """
 
@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import base64
 import zlib
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import quote
 
-import pytest
 from lxml import etree
-from saml_protocol.conftest import ACS, IDP, NOW, SP, Factory, Parts
+from saml_protocol.conftest import ACS, FULL_AUTHN_REQUEST, IDP, NOW, SP, Factory, Parts, factory, idp_key, sp_key  # noqa: F401  (fixtures)
 
 from saml import errors
 from saml import messages as m
 from saml import metadata as md
 from saml.bindings import decode_redirect, parse_post, parse_redirect, redirect_url
-from saml.keys import KeyPair, generate_key_pair
+from saml.keys import KeyPair
 from saml.stores import InMemoryReplayCache, InMemoryRequestStore
 from saml.validate import ResponseValidator
 from saml.xml import parse_xml, qname, to_bytes
@@ -28,34 +28,10 @@ from saml.xmlenc import decrypt_assertion
 from .mutate import binary_mutants, fuzz, xml_mutants
 
 
-@pytest.fixture(scope="module")
-def idp_key() -> KeyPair:
-    return generate_key_pair("ec-p256", "fuzz idp")
-
-
-@pytest.fixture(scope="module")
-def sp_key() -> KeyPair:
-    return generate_key_pair("rsa-3072", "fuzz sp")
-
-
-@pytest.fixture(scope="module")
-def factory(idp_key: KeyPair, sp_key: KeyPair) -> Factory:
-    return Factory(idp_key, sp_key)
-
-
 def _authn_requests() -> list[bytes]:
-    full = m.AuthnRequest(
-        issuer=SP,
-        id="_r1",
-        issue_instant=NOW,
-        destination="https://idp.example.de/sso",
-        acs_url=ACS,
-        protocol_binding=m.BINDING_HTTP_POST,
-        force_authn=True,
-        is_passive=False,
-        provider_name="Stadt",
+    full = replace(
+        FULL_AUTHN_REQUEST,
         name_id_policy=m.NameIDPolicy(m.NAMEID_TRANSIENT, SP, True),
-        requested_authn_context=m.RequestedAuthnContext((m.AC_SMARTCARD_PKI,), "minimum"),
         extensions=(etree.Element("{urn:x}Ext"),),
     )
     by_index = m.AuthnRequest(issuer=SP, id="_r2", issue_instant=NOW, acs_index=3)

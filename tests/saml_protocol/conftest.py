@@ -23,6 +23,21 @@ SP = "https://service.stadt.example/saml/metadata"
 ACS = "https://service.stadt.example/saml/acs"
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
+#: An AuthnRequest with every optional field set but the extensions (and acs_index, which excludes acs_url).
+FULL_AUTHN_REQUEST = m.AuthnRequest(
+    issuer=SP,
+    id="_r1",
+    issue_instant=NOW,
+    destination="https://idp.example.de/sso",
+    acs_url=ACS,
+    protocol_binding=m.BINDING_HTTP_POST,
+    force_authn=True,
+    is_passive=False,
+    provider_name="Stadt",
+    name_id_policy=m.NameIDPolicy(m.NAMEID_PERSISTENT, SP, True),
+    requested_authn_context=m.RequestedAuthnContext((m.AC_SMARTCARD_PKI,), "minimum"),
+)
+
 
 @pytest.fixture(scope="session")
 def idp_key() -> KeyPair:
