@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import base64
 import zlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import quote
 
 from lxml import etree
-from saml_protocol.conftest import ACS, FULL_AUTHN_REQUEST, IDP, NOW, SP, Factory, Parts, factory, idp_key, sp_key  # noqa: F401  (fixtures)
+from saml_protocol.conftest import (
+    ACS,
+    FULL_AUTHN_REQUEST,
+    IDP,
+    NOW,
+    SP,
+    Factory,
+    Parts,
+    factory,  # noqa: F401  (fixture)
+    idp_key,  # noqa: F401  (fixture)
+    make_validator,  # noqa: F401  (fixture)
+    sp_key,  # noqa: F401  (fixture)
+)
 
 from saml import errors
 from saml import messages as m
 from saml import metadata as md
 from saml.bindings import decode_redirect, parse_post, parse_redirect, redirect_url
 from saml.keys import KeyPair
-from saml.stores import InMemoryReplayCache, InMemoryRequestStore
 from saml.validate import ResponseValidator
 from saml.xml import parse_xml, qname, to_bytes
 from saml.xmlenc import decrypt_assertion
@@ -94,21 +106,11 @@ def test_message_parsers(factory: Factory) -> None:
     tally.check(min_inputs=2000)
 
 
-def test_response_validator(factory: Factory, idp_key: KeyPair, sp_key: KeyPair) -> None:
+def test_response_validator(factory: Factory, make_validator: Callable[[], ResponseValidator]) -> None:
     """The whole SP pipeline: XML, dsig (signature shape, references, IDs), decryption, protocol checks."""
 
     def validate(data: bytes) -> object:
-        validator = ResponseValidator(
-            sp_entity_id=SP,
-            acs_url=ACS,
-            idp_entity_id=IDP,
-            idp_certs=[idp_key.certificate],
-            decryption_keys=[sp_key],
-            request_store=InMemoryRequestStore(),
-            replay_cache=InMemoryReplayCache(),
-        )
-        validator.request_store.add(Parts().request_id or "", expires_at=NOW + timedelta(minutes=10))
-        return validator.validate(data, now=NOW)
+        return make_validator().validate(data, now=NOW)
 
     samples = [factory.response(), factory.response(sign_response=True), factory.response(encrypt=True)]
     tally = fuzz(
@@ -216,24 +218,17 @@ def _query_mutants(queries: list[str], messages: list[bytes], count: int, seed: 
 def test_redirect_binding(idp_key: KeyPair) -> None:
     inputs = _query_mutants(_queries(idp_key), _authn_requests(), 1200, seed=6)
     # SignatureError: a query with Signature but no SigAlg (or the reverse) is refused even undecoded.
-    tally = fuzz(
-        "saml.bindings.decode_redirect",
-        decode_redirect,
-        inputs,
-        (errors.BindingError, errors.SignatureError, errors.XmlSecurityError),
-    )
-    tally.check(min_inputs=1200)
+    declared = (errors.BindingError, errors.SignatureError, errors.XmlSecurityError)
 
     def verified(query: str) -> object:
         return parse_redirect(query, trusted=[idp_key.certificate], require_signature=True)
 
-    tally = fuzz(
-        "saml.bindings.parse_redirect (signed)",
-        verified,
-        inputs,
-        (errors.BindingError, errors.SignatureError, errors.XmlSecurityError),
-    )
-    tally.check(min_inputs=1200)
+    for name, parse in (
+        ("saml.bindings.decode_redirect", decode_redirect),
+        ("saml.bindings.parse_redirect (signed)", verified),
+    ):
+        tally = fuzz(name, parse, inputs, declared)
+        tally.check(min_inputs=1200)
 
 
 def test_post_binding(factory: Factory) -> None:
