@@ -1,5 +1,5 @@
-"""Helpers for the SAML IdP frontend tests: requests built the way a city service builds them, and
-readers for the pages the gateway answers with."""
+"""Helpers for the SAML IdP frontend tests: requests built the way a city service builds them, the citizen
+the tests hand to ``finish``, and readers for the pages the gateway answers with."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import lxml.html
 from lxml import etree
 
+from eid_gateway.identity import Identity, LevelOfAssurance, PartialDate
 from saml import AuthnRequest, KeyPair, build_authn_request, parse_xml, redirect_url, sign_message
 
 ORIGIN = "http://127.0.0.1:8080"
@@ -19,6 +20,15 @@ SP_ACS = "https://buergerportal.example.de/saml/acs"
 SP_ACS_2 = "https://buergerportal.example.de/saml/acs2"
 OPEN_ENTITY = "https://open.example.de/saml"
 OPEN_ACS = "https://open.example.de/acs"
+
+#: The signed-in citizen the tests hand to the frontend's ``finish`` (a test adds what it needs more).
+ERIKA = Identity(
+    restricted_id="cd" * 32,
+    given_names="ERIKA",
+    family_names="MUSTERMANN",
+    date_of_birth=PartialDate(1964, 8, 12),
+    level_of_assurance=LevelOfAssurance.HIGH,
+)
 
 
 def authn_request(issuer: str = SP_ENTITY, **kw: Any) -> AuthnRequest:

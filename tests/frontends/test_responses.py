@@ -5,6 +5,7 @@ of the ``saml`` toolkit, the way a city service checks them."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from lxml import etree
 
 from eid_gateway.core.port import FailureKind
 from eid_gateway.frontends.base import FlowContext
-from eid_gateway.identity import Identity, LevelOfAssurance, PartialDate, Place
+from eid_gateway.identity import Identity, Place
 from saml import InMemoryRequestStore, ResponseValidator, parse_response, verify_enveloped
 from saml.messages import (
     NAMEID_PERSISTENT,
@@ -24,17 +25,14 @@ from saml.messages import (
 from saml.validate import DecryptionNotConfigured, StatusError
 from saml.xml import qname
 
+from . import helpers
 from .conftest import Harness
 from .helpers import SP_ACS, SP_ENTITY, form_of, saml_response_of
 
-ERIKA = Identity(
-    restricted_id="cd" * 32,
-    given_names="ERIKA",
-    family_names="MUSTERMANN",
-    date_of_birth=PartialDate(1964, 8, 12),
+ERIKA = replace(
+    helpers.ERIKA,
     address=Place(street="HEIDESTRASSE 17", city="KÖLN", country="D", zip_code="51147"),
     nationality="D",
-    level_of_assurance=LevelOfAssurance.HIGH,
     authenticated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
 )
 PSEUDONYM = "pseudonymforportal"

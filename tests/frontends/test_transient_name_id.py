@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from eid_gateway.frontends.base import FlowContext
-from eid_gateway.identity import Attribute, Identity, LevelOfAssurance, PartialDate
+from eid_gateway.identity import Attribute
 from eid_gateway.services import Service
 from saml import InMemoryRequestStore, NameIDPolicy, ResponseValidator, ValidatedResponse, parse_metadata
 from saml.messages import (
@@ -27,15 +27,8 @@ from saml.messages import (
 )
 
 from .conftest import Harness, make_service
-from .helpers import SP_ACS, SP_ENTITY, authn_request, form_of, get_raw, redirect_query, saml_response_of
+from .helpers import ERIKA, SP_ACS, SP_ENTITY, authn_request, form_of, get_raw, redirect_query, saml_response_of
 
-ERIKA = Identity(
-    restricted_id="cd" * 32,
-    given_names="ERIKA",
-    family_names="MUSTERMANN",
-    date_of_birth=PartialDate(1964, 8, 12),
-    level_of_assurance=LevelOfAssurance.HIGH,
-)
 PSEUDONYM = "pseudonym-of-erika-for-portal"
 PSEUDONYM_ATTRIBUTE = "urn:eid-gateway:attribute:pseudonym"
 
