@@ -24,6 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -53,8 +54,7 @@ from eid_gateway.wallet.settings import WalletSettings
 from eid_gateway.wallet.status_fetch import StatusListFetcher
 from eid_gateway.wallet.statuslist import check_status
 from eid_gateway.web.forms import FormError, read_form
-from eid_gateway.web.i18n import ATTRIBUTE_LABELS
-from eid_gateway.web.render import render_message, render_page
+from eid_gateway.web.render import render_page, signin_data_context
 
 log = logging.getLogger("eid_gateway.wallet")
 
@@ -76,25 +76,22 @@ _REJECTED_KIND: Final = {
 _JSON_HEADERS: Final = {"Cache-Control": "no-store"}
 
 
+@dataclass(eq=False, repr=False)  # routes, not a value
 class WalletRoutes:
     """The wallet sign-in of one gateway: its routes, bound to the flow manager and ``[wallet]``."""
 
-    def __init__(
-        self,
-        flows: FlowManager,
-        settings: WalletSettings,
-        *,
-        fetcher: StatusListFetcher,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.flows = flows
-        self.settings = settings
-        self.fetcher = fetcher
-        self.clock = clock
-        self.client_id = client_id_for(settings.signing.certificate)
-        self.chain = [settings.signing.certificate, *settings.signing.chain]
+    flows: FlowManager
+    settings: WalletSettings
+    _: KW_ONLY
+    fetcher: StatusListFetcher
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.client_id = client_id_for(self.settings.signing.certificate)
+        self.chain = [self.settings.signing.certificate, *self.settings.signing.chain]
         # The key the waiting PID is sealed under: derived from a gateway secret the store never holds.
-        self._seal_key = hmac.new(flows.config.keys.pseudonym_secret, b"eid-gateway wallet seal v1", "sha256").digest()
+        secret = self.flows.config.keys.pseudonym_secret
+        self._seal_key = hmac.new(secret, b"eid-gateway wallet seal v1", "sha256").digest()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -125,6 +122,19 @@ class WalletRoutes:
             return None
         return flow
 
+    def _browser_flow(
+        self, request: web.Request, flow: FlowRecord | None, *, warn: bool = False
+    ) -> FlowRecord | web.Response:
+        """``flow`` if there is one and this browser began it, else the page that says which it is not
+        (``warn``: another browser's visit is logged, for the wallet's return address)."""
+        if flow is None:
+            return self.flows.not_found_page(request)
+        if not self.flows.same_browser(request, flow):
+            if warn:
+                log.warning("wallet return opened in another browser flow=%s", ref_hash(flow.ref))
+            return self.flows.wrong_browser_page(request, flow)
+        return flow
+
     async def _wait_for_change(self, ref: str, seconds: float) -> FlowRecord | None:
         """The flow once it has left the waiting states, or as it is after ``seconds`` (polls the store,
         which every node shares, so the wallet's answer may arrive at any node)."""
@@ -143,13 +153,9 @@ class WalletRoutes:
 
     async def choose(self, request: web.Request) -> web.StreamResponse:
         flows = self.flows
-        flow = await flows.flow_of(request)
-        if flow is None:
-            return flows.not_found_page(request)
-        if not flows.same_browser(request, flow):
-            return flows.wrong_browser_page(request, flow)
-        if not await flows.csrf_ok(request, flow):
-            return render_message(request, "csrf_title", "csrf_text", status=403)
+        flow = await flows.posted_flow(request)
+        if isinstance(flow, web.Response):
+            return flow
         lang = flows.language(request, flow)
         page = f"/signin/{flow.ref}/wallet?lang={lang}"
         if flow.state in (*_WAITING, State.WALLET_VERIFIED):  # chosen before (a second click)
@@ -178,12 +184,9 @@ class WalletRoutes:
     # --- GET /signin/{ref}/wallet, GET /wallet/done/{tx}: waiting, and the pick-up ------------------------
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        flows = self.flows
-        flow = await flows.flow_of(request)
-        if flow is None:
-            return flows.not_found_page(request)
-        if not flows.same_browser(request, flow):
-            return flows.wrong_browser_page(request, flow)
+        flow = self._browser_flow(request, await self.flows.flow_of(request))
+        if isinstance(flow, web.Response):
+            return flow
         checked = request.query.get("check") == "1"
         if checked and flow.state in _WAITING:
             flow = await self._wait_for_change(flow.ref, CHECK_WAIT_SECONDS) or flow
@@ -192,13 +195,9 @@ class WalletRoutes:
     async def done(self, request: web.Request) -> web.StreamResponse:
         """Where the wallet on this device sends the browser back: only the browser that began the flow
         picks the result up (the cookie check of the card's refresh address, flow.py)."""
-        flows = self.flows
-        flow = await self._flow_of_tx(request.match_info["tx"])
-        if flow is None:
-            return flows.not_found_page(request)
-        if not flows.same_browser(request, flow):
-            log.warning("wallet return opened in another browser flow=%s", ref_hash(flow.ref))
-            return flows.wrong_browser_page(request, flow)
+        flow = self._browser_flow(request, await self._flow_of_tx(request.match_info["tx"]), warn=True)
+        if isinstance(flow, web.Response):
+            return flow
         if flow.state == State.WALLET_VERIFYING:  # the wallet's request is still being checked
             flow = await self._wait_for_change(flow.ref, CHECK_WAIT_SECONDS) or flow
         return await self._show(request, flow, not_yet=False)
@@ -225,19 +224,11 @@ class WalletRoutes:
         same_device = invocation_url(self.settings.invocation_url, self.client_id, request_uri + "?device=same")
         cross_device = invocation_url(self.settings.invocation_url, self.client_id, request_uri)
         qr = segno.make(cross_device, error="m").svg_inline(scale=4, dark="#000", light="#fff", omitsize=False)
-        shown = sorted(released_attributes(service, req), key=lambda a: list(Attribute).index(a))
-        attributes = [
-            (ATTRIBUTE_LABELS[a][lang], a in req.required)
-            for a in shown
-            if not (a is Attribute.AGE_VERIFICATION and req.minimum_age) and a is not Attribute.PSEUDONYM
-        ]
+        shown = [a for a in released_attributes(service, req) if a is not Attribute.PSEUDONYM]
         return render_page(
             request,
             "wallet.html",
-            lang=lang,
-            service_name=service.name_de if lang == "de" else service.name_en,
-            attributes=attributes,
-            minimum_age=req.minimum_age,
+            **signin_data_context(service, req, shown, lang),
             same_device_url=same_device,
             cross_device_url=cross_device,
             qr_svg=qr,

@@ -6,7 +6,7 @@ page of the gateway shares the layout, the language choice and the stylesheet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -14,8 +14,11 @@ from urllib.parse import urlencode
 import jinja2
 from aiohttp import web
 
+from eid_gateway.core.port import EidRequest
+from eid_gateway.identity import Attribute
+from eid_gateway.services import Service
 from eid_gateway.web.branding import branding_of
-from eid_gateway.web.i18n import LANGUAGES, http_error_keys, negotiate_language, text
+from eid_gateway.web.i18n import ATTRIBUTE_LABELS, LANGUAGES, http_error_keys, negotiate_language, text
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 STATIC_DIR: Final = Path(__file__).parent / "static"
@@ -71,6 +74,22 @@ def render_page(request: web.Request, template: str, *, status: int = 200, **con
     return response
 
 
+def signin_data_context(service: Service, req: EidRequest, shown: Iterable[Attribute], lang: str) -> dict[str, Any]:
+    """What a sign-in page (signin.html, wallet.html) says about the service and its request, in ``lang``:
+    the service's name and, for signin_parts.html's data list, each ``shown`` attribute (label, required?)
+    in the attributes' order, and the minimum age (listed on its own, so its age check is not listed too)."""
+    return {
+        "lang": lang,
+        "service_name": service.name_de if lang == "de" else service.name_en,
+        "attributes": [
+            (ATTRIBUTE_LABELS[a][lang], a in req.required)
+            for a in sorted(shown, key=list(Attribute).index)
+            if not (a is Attribute.AGE_VERIFICATION and req.minimum_age)
+        ],
+        "minimum_age": req.minimum_age,
+    }
+
+
 def render_message(
     request: web.Request,
     title_key: str,
@@ -79,8 +98,10 @@ def render_message(
     status: int,
     values: Mapping[str, object] | None = None,
     error_id: str | None = None,
+    lang: str | None = None,
 ) -> web.Response:
-    """A simple page with a heading and one paragraph (not found, already used, internal error...)."""
+    """A simple page with a heading and one paragraph (not found, already used, internal error...);
+    in ``lang`` when given (a flow's language), else the request's."""
     return render_page(
         request,
         "message.html",
@@ -89,6 +110,7 @@ def render_message(
         text_key=text_key,
         values=dict(values or {}),
         error_id=error_id,
+        lang=lang,
     )
 
 
