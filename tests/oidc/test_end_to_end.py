@@ -55,6 +55,28 @@ class RelyingParty:
     verifier: str = ""
     state: str = ""
 
+    @classmethod
+    def for_client(
+        cls,
+        issuer: str,
+        client_id: str,
+        redirect_uri: str,
+        secret: Any = None,
+        *,
+        scope: str = "openid profile",
+        auth_method: Any = "client_secret_basic",
+    ) -> RelyingParty:
+        """A client registered as ``client_id`` (``secret``: its secret or private key) that uses PKCE S256."""
+        session = OAuth2Session(
+            client_id,
+            secret,
+            scope=scope,
+            redirect_uri=redirect_uri,
+            token_endpoint_auth_method=auth_method,
+            code_challenge_method="S256",
+        )
+        return cls(issuer, session)
+
     def discover(self) -> None:
         resp = requests.get(self.issuer + "/.well-known/openid-configuration", timeout=5)
         resp.raise_for_status()
@@ -118,17 +140,7 @@ def sign_in(rp: RelyingParty, **extra: str) -> tuple[CodeIDToken, dict[str, Any]
 
 
 async def test_confidential_client_secret_basic(provider: Provider) -> None:
-    rp = RelyingParty(
-        provider.issuer,
-        OAuth2Session(
-            "portal-rp",
-            PORTAL_SECRET,
-            scope="openid profile",
-            redirect_uri=PORTAL_CB,
-            token_endpoint_auth_method="client_secret_basic",
-            code_challenge_method="S256",
-        ),
-    )
+    rp = RelyingParty.for_client(provider.issuer, "portal-rp", PORTAL_CB, PORTAL_SECRET)
     id_token, userinfo = await in_thread(sign_in, rp)
 
     assert id_token.header["alg"] == "ES256" and id_token.header["kid"] == "es-current"
@@ -157,16 +169,7 @@ async def test_confidential_client_secret_basic(provider: Provider) -> None:
 
 
 async def test_public_client_with_pkce_and_claims_parameter(provider: Provider) -> None:
-    rp = RelyingParty(
-        provider.issuer,
-        OAuth2Session(
-            "youth-app",
-            scope="openid",
-            redirect_uri=YOUTH_CB,
-            token_endpoint_auth_method="none",
-            code_challenge_method="S256",
-        ),
-    )
+    rp = RelyingParty.for_client(provider.issuer, "youth-app", YOUTH_CB, scope="openid", auth_method="none")
     claims = '{"id_token": {"age_verification": {"essential": true}}, "userinfo": {"given_name": null}}'
     id_token, userinfo = await in_thread(sign_in, rp, claims=claims)
 
@@ -184,15 +187,8 @@ async def test_public_client_with_pkce_and_claims_parameter(provider: Provider) 
 
 async def test_private_key_jwt_client_gets_ps256_id_token(provider: Provider, tax_client_key: ECKey) -> None:
     token_endpoint = provider.url("/oidc/token")
-    session = OAuth2Session(
-        "tax-rp",
-        tax_client_key,
-        scope="openid profile",
-        redirect_uri=TAX_CB,
-        token_endpoint_auth_method=PrivateKeyJWT(token_endpoint, alg="ES256"),
-        code_challenge_method="S256",
-    )
-    rp = RelyingParty(provider.issuer, session)
+    auth_method = PrivateKeyJWT(token_endpoint, alg="ES256")
+    rp = RelyingParty.for_client(provider.issuer, "tax-rp", TAX_CB, tax_client_key, auth_method=auth_method)
     id_token, userinfo = await in_thread(sign_in, rp)
 
     assert id_token.header["alg"] == "PS256" and id_token.header["kid"] == "rsa-1"

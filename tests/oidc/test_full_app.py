@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from authlib.integrations.requests_client import OAuth2Session
 
 from eid_gateway.app import FLOWS_KEY, create_app
 from eid_gateway.config import GatewayConfig, StoreConfig, load_config
@@ -142,17 +141,7 @@ async def test_authlib_relying_party_through_the_real_flow(gateway: Gateway, mon
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
     subs = []
     for _ in range(2):
-        rp = RelyingParty(
-            gateway.origin,
-            OAuth2Session(
-                "demo-oidc",
-                SECRET,
-                scope="openid profile address",
-                redirect_uri=RP_CB,
-                token_endpoint_auth_method="client_secret_basic",
-                code_challenge_method="S256",
-            ),
-        )
+        rp = RelyingParty.for_client(gateway.origin, "demo-oidc", RP_CB, SECRET, scope="openid profile address")
         await in_thread(rp.discover)
         url = rp.authorization_url()
         location = await gateway.browse_to_gateway_redirect(url)
@@ -169,14 +158,19 @@ async def test_authlib_relying_party_through_the_real_flow(gateway: Gateway, mon
     assert subs[0] == subs[1]  # stable pseudonym per service and card
 
 
-async def test_cancelled_card_step_returns_access_denied(gateway: Gateway) -> None:
+async def _cancelled(gateway: Gateway, state: str) -> dict[str, str]:
+    """The query of the redirect back to the RP after the citizen cancels the card step."""
     url = (
         f"{gateway.origin}/oidc/authorize?response_type=code&client_id=demo-oidc&scope=openid"
-        f"&redirect_uri={RP_CB}&state=s1"
+        f"&redirect_uri={RP_CB}&state={state}"
     )
     location = await gateway.browse_to_gateway_redirect(url, cancel=True)
-    q = query_of(location)
     assert location.startswith(RP_CB + "?")
+    return query_of(location)
+
+
+async def test_cancelled_card_step_returns_access_denied(gateway: Gateway) -> None:
+    q = await _cancelled(gateway, "s1")
     assert (q["error"], q["state"], q["iss"]) == ("access_denied", "s1", gateway.origin)
 
 
@@ -184,13 +178,7 @@ async def test_cancelled_card_step_returns_access_denied(gateway: Gateway) -> No
 async def test_cancel_without_iss_for_mod_auth_openidc_before_2_4_13(gateway: Gateway) -> None:
     """``error_response_iss = false``: the cancel redirect has error and state but no ``iss``, which
     mod_auth_openidc 2.4.12 would take for an issuer-discovery response and start over."""
-    url = (
-        f"{gateway.origin}/oidc/authorize?response_type=code&client_id=demo-oidc&scope=openid"
-        f"&redirect_uri={RP_CB}&state=s2"
-    )
-    location = await gateway.browse_to_gateway_redirect(url, cancel=True)
-    q = query_of(location)
-    assert location.startswith(RP_CB + "?")
+    q = await _cancelled(gateway, "s2")
     assert (q["error"], q["state"]) == ("access_denied", "s2") and "code" not in q
     assert "iss" not in q
 

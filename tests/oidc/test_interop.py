@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
@@ -76,16 +75,8 @@ def basic(client_id: str, secret: str) -> str:
 
 async def test_authlib_client_secret_post_gets_a_verified_rs256_id_token(provider: Provider) -> None:
     """authlib as the RP with client_secret_post (openid-client's default), registered for RS256."""
-    rp = RelyingParty(
-        provider.issuer,
-        OAuth2Session(
-            "library-rp",
-            LIBRARY_SECRET,
-            scope="openid profile",
-            redirect_uri=LIBRARY_CB,
-            token_endpoint_auth_method="client_secret_post",
-            code_challenge_method="S256",
-        ),
+    rp = RelyingParty.for_client(
+        provider.issuer, "library-rp", LIBRARY_CB, LIBRARY_SECRET, auth_method="client_secret_post"
     )
     id_token, userinfo = await in_thread(sign_in, rp)
 
