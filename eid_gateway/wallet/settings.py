@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import AfterValidator
 
 from eid_gateway.identity import LevelOfAssurance
+from eid_gateway.service_settings import LoaName
 from eid_gateway.services import Service
 from eid_gateway.settings_base import (
     ExistingMaterial,
@@ -27,6 +28,7 @@ from eid_gateway.settings_base import (
     Section,
     Text,
     problem,
+    refuse_unless,
 )
 from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES, NOT_IN_PID
 from eid_gateway.wallet.trust import TrustList, TrustListError
@@ -78,16 +80,7 @@ def _invocation_url(value: str) -> str:
     return value
 
 
-def _loa(value: str) -> str:
-    if value not in _LOA:
-        raise problem(f"must be one of {', '.join(_LOA)}")
-    return value
-
-
-def _non_empty_list(value: list[str]) -> list[str]:
-    if not value:
-        raise problem("must list at least one credential type")
-    return value
+CredentialTypes = Annotated[list[Text], refuse_unless(bool, "must list at least one credential type")]
 
 
 class WalletTable(Section):
@@ -98,8 +91,8 @@ class WalletTable(Section):
     signing_key: MaterialFile
     signing_cert: MaterialFile
     invocation_url: Annotated[str, AfterValidator(_invocation_url)] = DEFAULT_INVOCATION_URL
-    vct_values: Annotated[list[Text], AfterValidator(_non_empty_list)] = list(DEFAULT_VCT_VALUES)
-    level_of_assurance: Annotated[str, AfterValidator(_loa)] = "substantial"
+    vct_values: CredentialTypes = list(DEFAULT_VCT_VALUES)
+    level_of_assurance: LoaName = "substantial"
     status_timeout_seconds: Annotated[float, Range(0.1, 60)] = 5.0
     status_cache_seconds: Annotated[float, Range(0, 86400)] = 300.0
     request_lifetime_seconds: Annotated[int, Range(30, 3600)] = 300
