@@ -19,14 +19,7 @@ from eid_gateway.eid.tctoken import (
     refresh_url,
     validate_tc_token,
 )
-
-TOKEN = TcToken(
-    server_address="https://eid.example.de/paos",
-    session_identifier="5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d",
-    refresh_address="https://gateway.example.de/eid/refresh?ref=abc",
-    communication_error_address="https://gateway.example.de/eid/error",
-    psk="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-)
+from helpers.eid_samples import TC_TOKEN as TOKEN
 
 
 def _schema() -> etree.XMLSchema:

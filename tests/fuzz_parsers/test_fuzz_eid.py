@@ -14,7 +14,7 @@ from eid_gateway.eid.errors import EidMessageError, TcTokenError, TimestampError
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, build_error_tc_token, build_tc_token, parse_tc_token
 from eid_gateway.eid.wssec import _parse_datetime, sign_envelope, verify_envelope
 from eid_gateway.identity import PartialDate, Place
-from helpers.eid_samples import ERIKA_RESULT, PSK, SESSION_ID, USE_ID_REQUEST
+from helpers.eid_samples import ERIKA_RESULT, PSK, SESSION_ID, TC_TOKEN, USE_ID_REQUEST
 from saml.errors import XmlSecurityError
 from saml.keys import KeyPair, generate_key_pair
 from saml.xml import parse_xml, to_bytes
@@ -107,15 +107,7 @@ def test_ws_security(server_key: KeyPair) -> None:
 
 def test_tc_token() -> None:
     samples = [
-        build_tc_token(
-            TcToken(
-                "https://eid.example.de/paos",
-                "5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d",
-                "https://gateway.example.de/eid/refresh?ref=abc",
-                "https://gateway.example.de/eid/error",
-                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-            )
-        ),
+        build_tc_token(TC_TOKEN),
         build_tc_token(TcToken("https://eid.example.de/paos", "5a6b7c8d", "https://gateway.example.de/r")),
         build_error_tc_token("https://gateway.example.de/eid/error"),
     ]

@@ -1,6 +1,7 @@
 """Sample TR-03130 data the message, schema, fuzzing and frontend tests share: one complete citizen record
 (the BSI's example Erika Mustermann, every field set), the PSK and session ID of a useID exchange, a useID
-request and the successful getResult that answers it, and the Identity the gateway makes of a record."""
+request and the successful getResult that answers it, a complete TC Token (TR-03124), and the Identity the
+gateway makes of a record."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Final
 
 from eid_gateway.eid import messages, results
 from eid_gateway.eid.mapping import identity_from_result
+from eid_gateway.eid.tctoken import TcToken
 from eid_gateway.identity import Identity, Place
 from eid_gateway.simulator import identities
 
@@ -50,6 +52,15 @@ ERIKA_RESULT: Final = messages.GetResultResponse(
     | {"BirthName": messages.Permission.NOTONCHIP},
     level_of_assurance="http://bsi.bund.de/eID/LoA/hoch",
     eid_type_used="CardCertified",
+)
+
+#: A TC Token with every element set.
+TC_TOKEN: Final = TcToken(
+    server_address="https://eid.example.de/paos",
+    session_identifier="5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d",
+    refresh_address="https://gateway.example.de/eid/refresh?ref=abc",
+    communication_error_address="https://gateway.example.de/eid/error",
+    psk="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 )
 
 
