@@ -8,7 +8,6 @@ nodes end with the newer one. Prints the report -> dashboard latency across node
 from __future__ import annotations
 
 import asyncio
-import base64
 import http.client
 import json
 import secrets
@@ -16,7 +15,7 @@ import signal
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,33 +23,21 @@ import pytest
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
 from cardreader.testing.fixtures import pcscd, pcscd_session, vcard  # noqa: F401  (pytest fixtures)
 from eid_gateway.config import RedisSettings
-from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
 from eid_gateway.kiosks.history import KioskEvent
 from eid_gateway.kiosks.state_store import SharedKioskStateStore
 from eid_gateway.store.redis import create_redis_store
 from eid_gateway.store.redis_server import RedisServer
-from helpers.kiosk_agent import start_agent_process
-from helpers.sse import Event, EventStream
+from helpers.kiosk_agent import STAFF_BASIC, kiosk_monitor_toml, kiosk_post, kiosk_row, start_agent_process
+from helpers.sse import EventStream
 
 from .conftest import Cluster, Node, close_cluster, make_cluster
 
 HEARTBEAT = 4.0  # offline after 1.5 heartbeats of silence, noticed within the 1 s tick: <= 7 s of 8
 TOKEN = "kiosk-token-mitte-1-" + "m" * 32
-STAFF_BASIC = "Basic " + base64.b64encode(b"buergerbuero:staff-secret").decode()
 EMPTY = snapshot_to_json(KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.EMPTY),)))
 CARD = snapshot_to_json(KioskSnapshot(ServiceState.OK, (ReaderStatus("r0", ReaderState.ID_CARD),)))
 
-KIOSKS = f'''
-[kiosk_monitor]
-staff_user = "buergerbuero"
-staff_password_hash = "{hash_staff_password("staff-secret", n=2**14)}"
-heartbeat_seconds = {HEARTBEAT}
-
-[[kiosks]]
-id = "mitte-1"
-name = "Bürgerbüro Mitte, Platz 1"
-credential_hash = "{hash_kiosk_credential(TOKEN)}"
-'''
+KIOSKS = kiosk_monitor_toml(TOKEN, heartbeat=HEARTBEAT)
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +55,11 @@ def dashboard(node: Node) -> EventStream:
     return stream
 
 
-def row(word: str) -> Callable[[Event], bool]:
-    return lambda e: e.name == "kiosk" and e.data["id"] == "mitte-1" and f'"badge status-{word}"' in e.data["row"]
-
-
 def post(node: Node, kind: str, body: dict[str, object], conn: http.client.HTTPConnection | None = None) -> dict:
     own = conn is None
     conn = conn or http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
     try:
-        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-        conn.request("POST", f"/kiosks/api/v1/kiosks/mitte-1/{kind}", body=json.dumps(body), headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        assert resp.status == 200, data
-        answer: dict[str, object] = json.loads(data)
-        return answer
+        return kiosk_post(conn, TOKEN, kind, body)
     finally:
         if own:
             conn.close()
@@ -123,17 +100,17 @@ def test_agent_reports_to_node_a_and_a_dashboard_on_node_b_sees_every_change(
     stream = dashboard(b)
     agent = start_agent_process(f"{a.origin}/kiosks/", "mitte-1", TOKEN, tmp_path, heartbeat=HEARTBEAT)
     try:
-        stream.wait_for(row("empty"), timeout=60)  # the agent is up and its vpcd slots are seen
+        stream.wait_for(kiosk_row("empty"), timeout=60)  # the agent is up and its vpcd slots are seen
         n = len(stream)
         inserted = time.monotonic()
         vcard.insert()
-        _, event = stream.wait_for(row("id_card"), after=n)
+        _, event = stream.wait_for(kiosk_row("id_card"), after=n)
         card_in = event.at - inserted
         assert "Ausweis erkannt" in event.data["row"]
         n = len(stream)
         removed = time.monotonic()
         vcard.remove()
-        _, event = stream.wait_for(row("empty"), after=n)
+        _, event = stream.wait_for(kiosk_row("empty"), after=n)
         card_out = event.at - removed
         # heartbeats go to node A; node B's dashboard hears them and keeps the kiosk live
         n = len(stream)
@@ -143,7 +120,7 @@ def test_agent_reports_to_node_a_and_a_dashboard_on_node_b_sees_every_change(
         agent.send_signal(signal.SIGKILL)  # nothing announced
         killed = time.monotonic()
         agent.wait(10)
-        _, event = stream.wait_for(row("offline"), after=n, timeout=6 * HEARTBEAT)
+        _, event = stream.wait_for(kiosk_row("offline"), after=n, timeout=6 * HEARTBEAT)
         took = event.at - killed
         print(
             f"\nnode A -> dashboard on node B (Redis): card in {card_in:.2f} s, card out {card_out:.2f} s "
@@ -174,7 +151,7 @@ def test_report_to_dashboard_latency_across_nodes(kiosk_cluster: Cluster) -> Non
             n = len(stream)
             sent = time.monotonic()
             post(a, "state", {"instance": instance, "seq": seq, "status": CARD if seq % 2 else EMPTY}, conn)
-            _, event = stream.wait_for(row("id_card" if seq % 2 else "empty"), after=n)
+            _, event = stream.wait_for(kiosk_row("id_card" if seq % 2 else "empty"), after=n)
             latencies.append(event.at - sent)
     finally:
         conn.close()

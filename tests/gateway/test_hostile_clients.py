@@ -31,7 +31,7 @@ from eid_gateway.config import ConfigError, GatewayConfig, StoreConfig, load_con
 from helpers.ports import free_port
 
 from .conftest import write_variant
-from .test_workers import EID_GATEWAY, START_TIMEOUT, _one_sign_in, init_instance
+from .test_workers import EID_GATEWAY, START_TIMEOUT, ServeProcess, _one_sign_in, init_instance
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.5
@@ -52,18 +52,7 @@ LIMITS = "\n[limits]\nenabled = false\ntrusted_proxies = []\n"
 
 
 @dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
+class Served(ServeProcess):
     def healthz(self, source: str = "127.0.0.1") -> int:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10, source_address=(source, 0))
         try:

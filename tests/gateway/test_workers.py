@@ -8,9 +8,7 @@ server-side socket of its own connection in /proc/net/tcp and the worker process
 from __future__ import annotations
 
 import asyncio
-import base64
 import http.client
-import json
 import os
 import re
 import shutil
@@ -30,15 +28,14 @@ from yarl import URL
 from cardreader.model import KioskSnapshot, ReaderState, ReaderStatus, ServiceState, snapshot_to_json
 from cardreader.testing.fixtures import pcscd, pcscd_session, vcard  # noqa: F401  (pytest fixtures)
 from eid_gateway.config import ConfigError, load_config
-from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
 from eid_gateway.kiosks.history import KioskEvent
 from eid_gateway.kiosks.state_store import SharedKioskStateStore
 from eid_gateway.simulator import run_simulated_client
 from eid_gateway.store.sqlite import SqliteStore
 from eid_gateway.workers import EXIT_WORKERS_FAILED
-from helpers.kiosk_agent import start_agent_process
+from helpers.kiosk_agent import STAFF_BASIC, kiosk_monitor_toml, kiosk_post, kiosk_row, start_agent_process
 from helpers.ports import free_port
-from helpers.sse import Event, EventStream
+from helpers.sse import EventStream
 
 EID_GATEWAY = str(Path(sys.executable).with_name("eid-gateway"))
 START_TIMEOUT = 60.0
@@ -142,7 +139,9 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 @dataclass
-class Gateway:
+class ServeProcess:
+    """An `eid-gateway serve` process listening on ``port`` of loopback, its output in ``log``."""
+
     process: subprocess.Popen[bytes]
     port: int
     log: Path
@@ -151,11 +150,16 @@ class Gateway:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def workers(self) -> list[int]:
-        return children(self.process.pid)
-
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+@dataclass
+class Gateway(ServeProcess):
+    """`eid-gateway serve --workers N`: the arbiter is ``process``."""
+
+    def workers(self) -> list[int]:
+        return children(self.process.pid)
 
     def get(self, path: str, conn: http.client.HTTPConnection | None = None) -> tuple[int, str]:
         own = conn is None
@@ -504,37 +508,11 @@ def test_a_taken_port_is_refused_before_any_worker_starts(gateway: Gateway) -> N
 # --- refusals ---------------------------------------------------------------------------------------------------
 
 
-def _kiosks(heartbeat: float = 10.0) -> str:
-    return f'''
-[kiosk_monitor]
-staff_user = "buergerbuero"
-staff_password_hash = "{hash_staff_password("staff-secret", n=2**14)}"
-heartbeat_seconds = {heartbeat}
-
-[[kiosks]]
-id = "mitte-1"
-name = "Bürgerbüro Mitte, Platz 1"
-credential_hash = "{hash_kiosk_credential("kiosk-token-" + "k" * 40)}"
-'''
-
-
 KIOSK_TOKEN = "kiosk-token-" + "k" * 40
-STAFF_BASIC = "Basic " + base64.b64encode(b"buergerbuero:staff-secret").decode()
 
 
 def _kiosk_post(conn: http.client.HTTPConnection, kind: str, body: dict[str, object]) -> dict[str, object]:
-    """One message of the kiosk agent's protocol (cardreader/agent.py) on this connection."""
-    headers = {"Authorization": f"Bearer {KIOSK_TOKEN}", "Content-Type": "application/json"}
-    conn.request("POST", f"/kiosks/api/v1/kiosks/mitte-1/{kind}", body=json.dumps(body), headers=headers)
-    resp = conn.getresponse()
-    data = resp.read()
-    assert resp.status == 200, data
-    answer: dict[str, object] = json.loads(data)
-    return answer
-
-
-def _row(word: str) -> Callable[[Event], bool]:
-    return lambda e: e.name == "kiosk" and e.data["id"] == "mitte-1" and f'"badge status-{word}"' in e.data["row"]
+    return kiosk_post(conn, KIOSK_TOKEN, kind, body)
 
 
 def test_kiosks_on_two_workers_one_takes_the_reports_the_other_streams_them(tmp_path: Path) -> None:
@@ -543,7 +521,7 @@ def test_kiosks_on_two_workers_one_takes_the_reports_the_other_streams_them(tmp_
     live, heartbeats to the first keep the kiosk live on the second, a silence shows it offline there
     within two heartbeat intervals. Prints the report -> event latency."""
     heartbeat = 4.0
-    config, port = init_instance(tmp_path, NO_LIMITS + _kiosks(heartbeat))
+    config, port = init_instance(tmp_path, NO_LIMITS + kiosk_monitor_toml(KIOSK_TOKEN, heartbeat=heartbeat))
     gw = start_gateway(config, port)
     stream: EventStream | None = None
     try:
@@ -563,7 +541,7 @@ def test_kiosks_on_two_workers_one_takes_the_reports_the_other_streams_them(tmp_
                 "applied": True,
                 "want_state": False,
             }
-            _, event = stream.wait_for(_row("id_card" if seq % 2 else "empty"), after=n)
+            _, event = stream.wait_for(kiosk_row("id_card" if seq % 2 else "empty"), after=n)
             latencies.append(event.at - sent)
         latencies.sort()
         print(
@@ -579,18 +557,18 @@ def test_kiosks_on_two_workers_one_takes_the_reports_the_other_streams_them(tmp_
             stream.wait_for(lambda e: e.name == "seen" and e.data["id"] == "mitte-1", after=n)
         last = time.monotonic()
         n = len(stream)
-        _, event = stream.wait_for(_row("offline"), after=n, timeout=heartbeat * 6)
+        _, event = stream.wait_for(kiosk_row("offline"), after=n, timeout=heartbeat * 6)
         took = event.at - last
         print(f"silent after the last heartbeat -> offline on the other worker: {took:.2f} s (heartbeat {heartbeat} s)")
         assert took <= 2 * heartbeat
         assert "Agent offline seit" in event.data["row"]
         # the agent comes back, then stops cleanly: offline at once
         _kiosk_post(conn_a, "heartbeat", {"instance": "agent-run-1", "seq": 24})
-        stream.wait_for(_row("empty"), after=n)
+        stream.wait_for(kiosk_row("empty"), after=n)
         n = len(stream)
         stopped = time.monotonic()
         _kiosk_post(conn_a, "offline", {"instance": "agent-run-1", "seq": 25})
-        _, event = stream.wait_for(_row("offline"), after=n)
+        _, event = stream.wait_for(kiosk_row("offline"), after=n)
         assert event.at - stopped < heartbeat
     finally:
         if stream is not None:
@@ -612,7 +590,7 @@ def test_the_real_agent_with_two_workers_every_workers_dashboard_sees_every_chan
     connections reach, a dashboard stream open on each worker sees card in, card out and the agent
     killed, so at least one of them is fed from the other process."""
     heartbeat = 4.0
-    config, port = init_instance(tmp_path, NO_LIMITS + _kiosks(heartbeat))
+    config, port = init_instance(tmp_path, NO_LIMITS + kiosk_monitor_toml(KIOSK_TOKEN, heartbeat=heartbeat))
     gw = start_gateway(config, port)
     streams: list[EventStream] = []
     agent = None
@@ -627,18 +605,18 @@ def test_the_real_agent_with_two_workers_every_workers_dashboard_sees_every_chan
             f"http://127.0.0.1:{port}/kiosks/", "mitte-1", KIOSK_TOKEN, tmp_path, heartbeat=heartbeat
         )
         for stream in streams:
-            stream.wait_for(_row("empty"), timeout=60)
+            stream.wait_for(kiosk_row("empty"), timeout=60)
         for action, word in ((vcard.insert, "id_card"), (vcard.remove, "empty")):
             marks = [len(stream) for stream in streams]
             action()
             for stream, n in zip(streams, marks, strict=True):
-                stream.wait_for(_row(word), after=n)
+                stream.wait_for(kiosk_row(word), after=n)
         marks = [len(stream) for stream in streams]
         agent.kill()
         killed = time.monotonic()
         agent.wait(10)
         took = [
-            stream.wait_for(_row("offline"), after=n, timeout=6 * heartbeat)[1].at - killed
+            stream.wait_for(kiosk_row("offline"), after=n, timeout=6 * heartbeat)[1].at - killed
             for stream, n in zip(streams, marks, strict=True)
         ]
         print(f"\nreal agent, 2 workers: SIGKILL -> offline on each worker's dashboard {[f'{t:.2f} s' for t in took]}")

@@ -2,17 +2,15 @@
 
 import asyncio
 import logging
-import os
 import signal
 import ssl
-import subprocess
-import sys
 
 import pytest
 
 from cardreader.agent import AgentConfig, KioskAgent, tls_context
 from cardreader.model import ReaderState
 from eid_gateway.kiosks.registry import DOWN_WORDS
+from helpers.kiosk_agent import start_agent_subprocess
 from helpers.ports import free_port
 
 from .conftest import TOKENS, RunningGateway, eventually, make_settings
@@ -54,6 +52,22 @@ class AgentTask:
     async def stop(self):
         self.agent.stop()
         await asyncio.wait_for(self.task, 10)
+
+
+async def agent_seen_then_gateway_gone(pki):
+    """A gateway on a fresh port and an agent reporting to it, returned once the gateway has seen the
+    agent's empty reader and has stopped: the agent, the stopped gateway (its store kept) and the port."""
+    port = free_port()
+    gw1 = RunningGateway(make_settings(heartbeat=0.5), port, pki.server_ctx)
+    await gw1.start()
+    a = AgentTask(agent_config(gw1, pki))
+    try:
+        await eventually(lambda: has_state(gw1, ReaderState.EMPTY))
+        await gw1.stop()
+    except BaseException:
+        await a.stop()
+        raise
+    return a, gw1, port
 
 
 @pytest.fixture
@@ -103,13 +117,8 @@ async def test_pcscd_restart_is_reported_then_recovers(gateway, pki, pcscd, vcar
 
 
 async def test_gateway_outage_loses_nothing_and_keeps_order(pki, vcard):
-    port = free_port()
-    gw1 = RunningGateway(make_settings(heartbeat=0.5), port, pki.server_ctx)
-    await gw1.start()
-    a = AgentTask(agent_config(gw1, pki))
+    a, gw1, port = await agent_seen_then_gateway_gone(pki)
     try:
-        await eventually(lambda: has_state(gw1, ReaderState.EMPTY))
-        await gw1.stop()
         # three changes while the gateway is away
         for step in (vcard.insert, vcard.remove, vcard.insert):
             before = len(a.agent.outbox)
@@ -175,25 +184,8 @@ async def test_the_agent_presents_its_client_certificate_to_a_proxy_that_require
 
 
 async def test_agent_process_exits_cleanly_on_sigterm(gateway, pki, tmp_path, pcscd):
-    cred = tmp_path / "credential"
-    cred.write_text(TOKENS["mitte-1"] + "\n")
-    cred.chmod(0o600)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from cardreader.agent import main; sys.exit(main(sys.argv[1:]))",
-        "--gateway",
-        gateway.base,
-        "--kiosk-id",
-        "mitte-1",
-        "--credential-file",
-        str(cred),
-        "--ca-file",
-        str(pki.ca_file),
-        "--heartbeat",
-        "0.5",
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    proc = await start_agent_subprocess(
+        gateway.base, "mitte-1", TOKENS["mitte-1"], tmp_path, heartbeat=0.5, ca_file=pki.ca_file
     )
     try:
         await eventually(lambda: has_state(gateway, ReaderState.EMPTY), timeout=10)
@@ -216,13 +208,8 @@ def test_agent_refuses_plain_http_to_a_remote_gateway(capsys):
 
 
 async def test_agent_resends_its_state_when_a_restarted_gateway_asks(pki, pcscd):
-    port = free_port()
-    gw1 = RunningGateway(make_settings(heartbeat=0.5), port, pki.server_ctx)
-    await gw1.start()
-    a = AgentTask(agent_config(gw1, pki))
+    a, _, port = await agent_seen_then_gateway_gone(pki)
     try:
-        await eventually(lambda: has_state(gw1, ReaderState.EMPTY))
-        await gw1.stop()
         gw2 = RunningGateway(make_settings(heartbeat=0.5), port, pki.server_ctx)  # knows nothing
         await gw2.start()
         try:

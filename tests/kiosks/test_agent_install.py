@@ -1,7 +1,6 @@
 """The kiosk agent as its own installable part: what it imports, the agent alone in a fresh venv
 against pcscd + vpcd, and the systemd unit in docs/kiosks/."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.kiosk_agent import agent_env, agent_options
 from helpers.ports import free_port
 
 from .conftest import TOKENS, RunningGateway, eventually, make_settings
@@ -154,24 +154,9 @@ async def test_agent_alone_in_a_fresh_venv_reports_against_pcscd(gateway, pcscd,
     assert {"eid-gateway", "aiohttp", "pyasn1", "pyscard"} <= installed
     assert not installed & {"lxml", "xmlsec", "redis", "pydantic", "cryptography", "jinja2"}, sorted(installed)
     print(f"\nfresh kiosk venv: {len(installed)} distributions: {', '.join(sorted(installed))}")
-    cred = tmp_path / "token"
-    cred.write_text(TOKENS["mitte-1"])
-    cred.chmod(0o600)
+    options = agent_options(gateway.base, "mitte-1", TOKENS["mitte-1"], tmp_path, heartbeat=1)
     proc = subprocess.Popen(
-        [
-            str(venv / "bin" / "eid-kiosk-agent"),
-            "--gateway",
-            gateway.base,
-            "--kiosk-id",
-            "mitte-1",
-            "--credential-file",
-            str(cred),
-            "--heartbeat",
-            "1",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [str(venv / "bin" / "eid-kiosk-agent"), *options], stderr=subprocess.PIPE, text=True, env=agent_env()
     )
     try:
         await eventually(lambda: gateway.registry.row("mitte-1")["status"] == "empty", timeout=60)

@@ -11,11 +11,8 @@ Deadlines are computed from the moment of the kill in the test; every wait is bo
 
 import asyncio
 import base64
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import aiohttp
@@ -23,6 +20,7 @@ import pytest
 
 from eid_gateway.kiosks.credentials import hash_kiosk_credential
 from eid_gateway.kiosks.settings import parse_kiosk_settings
+from helpers.kiosk_agent import start_agent_subprocess
 from helpers.ports import free_port
 
 from .conftest import _STAFF_HASH, STAFF_PASSWORD, STAFF_USER, TOKENS, RunningGateway, eventually
@@ -60,26 +58,7 @@ async def gateway(pki):
 
 
 async def start_agent(gw, pki, tmp_path, token):
-    cred = tmp_path / "credential"
-    cred.write_text(token + "\n")
-    cred.chmod(0o600)
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from cardreader.agent import main; sys.exit(main(sys.argv[1:]))",
-        "--gateway",
-        gw.base,
-        "--kiosk-id",
-        "mitte-1",
-        "--credential-file",
-        str(cred),
-        "--ca-file",
-        str(pki.ca_file),
-        "--heartbeat",
-        str(HEARTBEAT),
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return await start_agent_subprocess(gw.base, "mitte-1", token, tmp_path, heartbeat=HEARTBEAT, ca_file=pki.ca_file)
 
 
 async def stop(proc):
