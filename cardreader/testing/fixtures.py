@@ -128,13 +128,23 @@ def wait_reader_empty(reader: str = "Virtual PCD 00 00", timeout: float = 3.0) -
         scard.SCardReleaseContext(ctx)
 
 
+class Deadline:
+    """*timeout* seconds from now, for a test's waiting loop (sync here, async in tests/kiosks)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.at = time.monotonic() + timeout
+
+    def check(self) -> None:
+        """Fail the test once the time is up."""
+        if time.monotonic() > self.at:
+            raise AssertionError(f"condition not met within {self.timeout} s")
+
+
 def wait_until(predicate: Callable[[], T | None], timeout: float = 5.0, interval: float = 0.02) -> T:
     """Return the predicate's first truthy value; fail the test after *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+    deadline = Deadline(timeout)
+    while not (value := predicate()):
+        deadline.check()
         time.sleep(interval)
+    return value

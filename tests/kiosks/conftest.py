@@ -6,7 +6,6 @@ import asyncio
 import datetime
 import ipaddress
 import ssl
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cardreader.testing.fixtures import pcscd, pcscd_session, vcard  # noqa: F401  (pytest fixtures)
+from cardreader.testing.fixtures import Deadline, pcscd, pcscd_session, vcard  # noqa: F401  (pytest fixtures)
 from eid_gateway.kiosks import create_kiosk_app
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
 from eid_gateway.kiosks.keys import REGISTRY
@@ -47,14 +46,11 @@ def make_settings(heartbeat: float = 10.0, missed: int = 3) -> KioskSettings:
 
 async def eventually(predicate, timeout: float = 5.0, interval: float = 0.02):
     """Async wait for a truthy value (the event loop keeps serving the gateway meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+    deadline = Deadline(timeout)
+    while not (value := predicate()):
+        deadline.check()
         await asyncio.sleep(interval)
+    return value
 
 
 @dataclass
