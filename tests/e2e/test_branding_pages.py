@@ -18,8 +18,8 @@ from helpers.gateway import (
     Servers,
     StartGateway,
     ausweisapp,
-    deliver,
     open_start_page,
+    sign_in,
     tc_token_url_of,
 )
 from helpers.ports import free_port
@@ -61,9 +61,7 @@ async def test_every_page_kind_carries_the_operators_brand(
     failure = await browser.get(step.next_url)
     assert failure.status == 200 and "abgebrochen" in failure.text
     pages["failure"] = failure.text
-    start = await open_start_page(browser, gw)
-    step = await ausweisapp(servers, tc_token_url_of(start))
-    result = await deliver(browser, await browser.get(step.next_url))
+    result = await sign_in(browser, servers, gw)
     assert result.status == 200 and "MUSTERMANN" in result.text
     pages["demo result"] = result.text
     missing = await browser.get(gw.url("/signin/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))

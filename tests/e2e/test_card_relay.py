@@ -11,7 +11,7 @@ still change nothing. The rule: eid_gateway.web.navigation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -72,34 +72,10 @@ async def attacker_gets_nothing_saml(gw: Gateway, attacker: Browser, refresh_url
     assert_no_identity(failed, post_page, result)
 
 
-async def test_card_relay_over_saml_gives_the_attacker_nothing(
-    start_gateway: StartGateway, browser: Browser, victim: Browser, servers: Servers
-) -> None:
-    gw = await start_gateway()
-    attacker = browser
-    start = await open_start_page(attacker, gw)
-    # the victim's AusweisApp runs the attacker's TC Token URL, and sends the victim's browser on
-    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
-    landed = await victim.get(step.next_url)
-    assert landed.status == 403 and RELAY_TEXT in landed.text
-    assert_no_identity(landed)
-    await attacker_gets_nothing_saml(gw, attacker, step.next_url)
-    # and the victim's browser cannot complete it either
-    again = await victim.get(step.next_url)
-    assert again.status in (403, 410)
-    assert_no_identity(again)
-
-
-async def test_card_relay_over_oidc_gives_the_attacker_nothing(
-    start_gateway: StartGateway, browser: Browser, victim: Browser, servers: Servers
-) -> None:
-    gw = await start_gateway()
-    attacker = browser
-    start = await open_oidc_start_page(attacker, gw)
-    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
-    landed = await victim.get(step.next_url)
-    assert landed.status == 403 and RELAY_TEXT in landed.text
-    failed = await attacker.get(step.next_url)
+async def attacker_gets_nothing_oidc(gw: Gateway, attacker: Browser, refresh_url: str) -> None:
+    """The attacker's browser at the refresh address: the failure page, then the relying party's callback
+    with error=access_denied (and the issuer), no code."""
+    failed = await attacker.get(refresh_url)
     assert failed.status == 200 and ENDED_TITLE in failed.text
     result = await attacker.submit(failed)  # "return to the service": 303 to the demo's callback
     callback = [u for u in attacker.history if urlsplit(u).path == "/demo/oidc/callback"]
@@ -107,7 +83,35 @@ async def test_card_relay_over_oidc_gives_the_attacker_nothing(
     query = parse_qs(urlsplit(callback[0]).query)
     assert query["error"] == ["access_denied"] and "code" not in query
     assert query["iss"] == [gw.origin]
-    assert_no_identity(landed, failed, result)
+    assert_no_identity(failed, result)
+
+
+@pytest.mark.parametrize(
+    ("open_start", "attacker_gets_nothing"),
+    [(open_start_page, attacker_gets_nothing_saml), (open_oidc_start_page, attacker_gets_nothing_oidc)],
+    ids=["saml", "oidc"],
+)
+async def test_card_relay_gives_the_attacker_nothing(
+    start_gateway: StartGateway,
+    browser: Browser,
+    victim: Browser,
+    servers: Servers,
+    open_start: Callable[[Browser, Gateway], Awaitable[Page]],
+    attacker_gets_nothing: Callable[[Gateway, Browser, str], Awaitable[None]],
+) -> None:
+    gw = await start_gateway()
+    attacker = browser
+    start = await open_start(attacker, gw)
+    # the victim's AusweisApp runs the attacker's TC Token URL, and sends the victim's browser on
+    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
+    landed = await victim.get(step.next_url)
+    assert landed.status == 403 and RELAY_TEXT in landed.text
+    assert_no_identity(landed)
+    await attacker_gets_nothing(gw, attacker, step.next_url)
+    # and the victim's browser cannot complete it either
+    again = await victim.get(step.next_url)
+    assert again.status in (403, 410)
+    assert_no_identity(again)
 
 
 async def test_relay_while_the_attackers_refresh_waits_for_the_result(

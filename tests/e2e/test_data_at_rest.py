@@ -23,9 +23,8 @@ from helpers.gateway import (
     Servers,
     StartGateway,
     ausweisapp,
-    deliver,
     open_oidc_start_page,
-    open_start_page,
+    sign_in,
     tc_token_url_of,
 )
 
@@ -51,9 +50,7 @@ def personal_data_in(blob: bytes) -> list[str]:
 
 
 async def saml_sign_in(browser: Browser, servers: Servers, gw: Gateway) -> None:
-    start = await open_start_page(browser, gw)
-    step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
-    result = await deliver(browser, await browser.get(step.next_url))
+    result = await sign_in(browser, servers, gw, identity="erika")
     assert "MUSTERMANN" in result.text  # handed over to the service
 
 

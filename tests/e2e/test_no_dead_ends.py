@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -54,6 +54,19 @@ async def _page(chromium: Any, **options: Any) -> tuple[Any, list[str]]:
     return page, violations
 
 
+async def _play_ausweisapp(page: Any, answer: Callable[[Any], Awaitable[None]]) -> list[str]:
+    """AusweisApp's port played by Playwright's routing for ``page``: each request there is answered by
+    ``answer`` (a route) and its URL recorded in the returned list."""
+    asked: list[str] = []
+
+    async def handle(route: Any) -> None:
+        asked.append(route.request.url)
+        await answer(route)
+
+    await page.route(f"{AUSWEISAPP_ORIGIN}/**", handle)
+    return asked
+
+
 async def _start_page(page: Any, gw: Gateway) -> None:
     await page.goto(gw.url("/demo/login"))
     await page.wait_for_url(f"{gw.origin}/signin/*")
@@ -66,13 +79,7 @@ def test_the_csp_lets_the_status_query_reach_ausweisapp_only() -> None:
 async def test_without_ausweisapp_the_page_shows_how_to_get_it(start_gateway: StartGateway, chromium: Any) -> None:
     gw = await start_gateway()
     page, violations = await _page(chromium)
-    asked: list[str] = []
-
-    async def refused(route: Any) -> None:
-        asked.append(route.request.url)
-        await route.abort("connectionrefused")
-
-    await page.route(f"{AUSWEISAPP_ORIGIN}/**", refused)
+    asked = await _play_ausweisapp(page, lambda route: route.abort("connectionrefused"))
     await _start_page(page, gw)
     assert not await page.is_visible("#ausweisapp-missing")  # nothing asked before the citizen clicks
     start_url = page.url
@@ -93,14 +100,12 @@ async def test_without_ausweisapp_the_page_shows_how_to_get_it(start_gateway: St
 async def test_with_ausweisapp_answering_the_button_goes_to_it(start_gateway: StartGateway, chromium: Any) -> None:
     gw = await start_gateway()
     page, violations = await _page(chromium)
-    asked: list[str] = []
 
     async def ausweisapp(route: Any) -> None:
-        asked.append(route.request.url)
         body = STATUS_BODY if route.request.url.endswith("?Status") else "AusweisApp is handling the sign-in"
         await route.fulfill(status=200, body=body, headers={"Content-Type": "text/plain"})
 
-    await page.route(f"{AUSWEISAPP_ORIGIN}/**", ausweisapp)
+    asked = await _play_ausweisapp(page, ausweisapp)
     await _start_page(page, gw)
     await page.click("#signin-desktop")
     await page.wait_for_url(f"{DESKTOP_CLIENT}?tcTokenURL=*")

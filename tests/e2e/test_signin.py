@@ -32,6 +32,7 @@ from helpers.gateway import (
     ausweisapp,
     deliver,
     open_start_page,
+    sign_in,
     tc_token_url_of,
 )
 from helpers.ports import closed_port
@@ -97,9 +98,7 @@ async def test_pseudonym_is_stable_for_the_same_card(
     gw = await start_gateway()
     seen = []
     for _ in range(2):
-        start = await open_start_page(browser, gw)
-        step = await ausweisapp(servers, tc_token_url_of(start), identity="erika")
-        result = await deliver(browser, await browser.get(step.next_url))
+        result = await sign_in(browser, servers, gw, identity="erika")
         rows = {str(r.findtext("th")): str(r.findtext("td")) for r in result.doc().iter("tr")}
         seen.append(rows["Pseudonym bei diesem Dienst"])
     assert seen[0] == seen[1]

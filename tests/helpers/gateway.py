@@ -258,3 +258,11 @@ async def deliver(browser: Browser, post_page: Page) -> Page:
     assert str(form.action).endswith("/demo/acs")
     assert "SAMLResponse" in {i.name for i in form.inputs}
     return await browser.submit(post_page)
+
+
+async def sign_in(browser: Browser, servers: Servers, gw: Gateway, **options: Any) -> Page:
+    """A whole SAML sign-in at the demo service: its start page, the card step (``options`` as for
+    :func:`ausweisapp`), the gateway's POST to the service's ACS; returns the service's page."""
+    start = await open_start_page(browser, gw)
+    step = await ausweisapp(servers, tc_token_url_of(start), **options)
+    return await deliver(browser, await browser.get(step.next_url))
