@@ -52,7 +52,7 @@ from eid_gateway.frontends.oidc.settings import (
 )
 from eid_gateway.frontends.oidc.tokens import sign_id_token
 from eid_gateway.settings_base import ConfigError
-from helpers.gateway import Browser, Servers, ausweisapp, deliver, open_start_page, tc_token_url_of
+from helpers.gateway import Browser, Servers, ausweisapp, deliver, on_its_own, open_start_page, tc_token_url_of
 from helpers.ports import bound_socket, free_port
 from saml import algorithms as alg
 from saml.bindings import parse_redirect, redirect_url
@@ -428,7 +428,7 @@ async def test_oidc_sign_in_with_the_provider_key_in_the_token(
     in the token: authlib's relying party (discovery, PKCE, token request) validates the ID token against
     the published JWKS; card step by the embedded simulator, AusweisApp played by its client."""
     from eid_gateway.app import create_app
-    from eid_gateway.config import StoreConfig, load_config
+    from eid_gateway.config import load_config
     from eid_gateway.instance import write_example_config
     from eid_gateway.store.sqlite import SqliteStore
 
@@ -463,12 +463,7 @@ async def test_oidc_sign_in_with_the_provider_key_in_the_token(
 
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    config = replace(
-        config,
-        public_origin=origin,
-        store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
-        demo=replace(config.demo, enabled=False),
-    )
+    config = on_its_own(config, origin, tmp_path / "gw.sqlite3")
     store = SqliteStore(config.store.path)
     app = create_app(config, store=store)  # mounts the OIDC provider from config.oidc: keys from the token
     browser = TestClient(TestServer(app, host="127.0.0.1", port=port))

@@ -58,6 +58,14 @@ class Node:
         return self.origin + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def run_on_port(command: str, config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``eid-gateway COMMAND`` (``serve``, ``simulator``) with ``config`` on ``127.0.0.1:port``, warnings and
+    worse logged to ``log``."""
+    argv = [EID_GATEWAY, "--log-level", "WARNING", command, "--config", str(config)]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
 def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,24 +111,7 @@ class Cluster:
     def start(self, name: str, port: int | None = None, config_path: Path | None = None) -> Node:
         port = port or free_port()
         log = self.directory / f"node-{name}-{port}.log"
-        process = subprocess.Popen(
-            [
-                EID_GATEWAY,
-                "--log-level",
-                "WARNING",
-                "serve",
-                "--config",
-                str(config_path or self.config_path),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        node = Node(name, port, process, log)
+        node = Node(name, port, run_on_port("serve", config_path or self.config_path, port, log), log)
         self.nodes[name] = node
         return node
 
@@ -162,23 +153,7 @@ def make_cluster(
         encoding="utf-8",
     )
     sim_log = directory / "simulator.log"
-    sim_process = subprocess.Popen(
-        [
-            EID_GATEWAY,
-            "--log-level",
-            "WARNING",
-            "simulator",
-            "--config",
-            str(sim_config),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sim_port),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=sim_log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    sim_process = run_on_port("simulator", sim_config, sim_port, sim_log)
     cluster = Cluster(
         directory,
         public_origin,

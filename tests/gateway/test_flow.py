@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from eid_gateway.app import FLOWS_KEY, create_app
 from eid_gateway.backends.tr03130 import Tr03130Client
-from eid_gateway.config import GatewayConfig, StoreConfig
+from eid_gateway.config import GatewayConfig
 from eid_gateway.core.port import EidRequest, FailureKind
 from eid_gateway.eid.tctoken import ErrorTcToken, TcToken, parse_tc_token
 from eid_gateway.flow import State
@@ -29,6 +29,7 @@ from eid_gateway.pseudonym import derive_pseudonym
 from eid_gateway.simulator import run_simulated_client
 from eid_gateway.store.sqlite import SqliteStore
 from helpers.clocks import FakeClock
+from helpers.gateway import on_its_own
 from helpers.ports import free_port
 
 
@@ -98,13 +99,7 @@ async def make_gateway(
 ) -> Gateway:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    config = replace(
-        base,
-        public_origin=origin,
-        store=StoreConfig("sqlite", tmp_path / "gw.sqlite3"),
-        demo=replace(base.demo, enabled=False),
-        flow=replace(base.flow, result_wait_seconds=result_wait),
-    )
+    config = on_its_own(base, origin, tmp_path / "gw.sqlite3", flow=replace(base.flow, result_wait_seconds=result_wait))
     clock = FakeClock()
     store = SqliteStore(config.store.path, clock=clock)
     backend = None

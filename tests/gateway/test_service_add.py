@@ -257,21 +257,26 @@ def test_block_the_loader_refuses_is_not_written(gw: Path, tmp_path: Path, sp_ke
     assert not (gw.parent / "certs" / "demo-saml-signing.crt").exists()
 
 
-def test_unknown_attribute_and_missing_source_are_usage_errors(gw: Path) -> None:
-    code, _, err = run_cli(
+def add_oidc(gw: Path, *extra: str, client_id: str = "rathaus", name: str = "Rathaus") -> tuple[int, str, str]:
+    """``service add`` of an OpenID Connect client, by default "rathaus" (redirect URI
+    https://rathaus.example.de/cb: the client ID's own host)."""
+    return run_cli(
         "service",
         "add",
         "--id",
-        "x",
+        client_id,
         "--name-de",
-        "X",
-        "--attributes",
-        "given_names,shoe_size",
+        name,
         "--oidc-redirect-uri",
-        "https://x.example.de/cb",
+        f"https://{client_id}.example.de/cb",
         "--config",
         str(gw),
+        *extra,
     )
+
+
+def test_unknown_attribute_and_missing_source_are_usage_errors(gw: Path) -> None:
+    code, _, err = add_oidc(gw, "--attributes", "given_names,shoe_size", client_id="x", name="X")
     assert code == EXIT_INVALID and "unknown shoe_size" in err
     code, _, err = run_cli("service", "add", "--id", "x", "--name-de", "X", "--config", str(gw))
     assert code == EXIT_INVALID and "--saml-metadata" in err
@@ -280,23 +285,6 @@ def test_unknown_attribute_and_missing_source_are_usage_errors(gw: Path) -> None
 def test_http_metadata_url_is_refused_without_the_dev_flag(gw: Path) -> None:
     code, _, err = add(gw, "http://127.0.0.1:9/metadata")
     assert code == EXIT_INVALID and "must be https" in err
-
-
-def add_oidc(gw: Path, *extra: str) -> tuple[int, str, str]:
-    """``service add`` of the OpenID Connect client "rathaus" (redirect URI https://rathaus.example.de/cb)."""
-    return run_cli(
-        "service",
-        "add",
-        "--id",
-        "rathaus",
-        "--name-de",
-        "Rathaus",
-        "--oidc-redirect-uri",
-        "https://rathaus.example.de/cb",
-        "--config",
-        str(gw),
-        *extra,
-    )
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
@@ -328,20 +316,7 @@ def test_oidc_compatibility_switch_for_iss_in_error_responses(gw: Path, switch: 
 
 
 def test_oidc_public_client(gw: Path) -> None:
-    code, out, _ = run_cli(
-        "service",
-        "add",
-        "--id",
-        "app",
-        "--name-de",
-        "App",
-        "--oidc-redirect-uri",
-        "https://app.example.de/cb",
-        "--oidc-auth",
-        "none",
-        "--config",
-        str(gw),
-    )
+    code, out, _ = add_oidc(gw, "--oidc-auth", "none", client_id="app", name="App")
     assert code == EXIT_OK and "secret" not in out
     config = load_config(gw)
     assert config.oidc is not None
@@ -398,23 +373,19 @@ def _pysaml2_metadata(directory: Path, keys: KeyPair) -> bytes:
     return str(entity_descriptor(_pysaml2_sp(directory, keys))).encode("utf-8")
 
 
+def _add_pysaml2(gw: Path, directory: Path, *options: str) -> tuple[KeyPair, tuple[int, str, str]]:
+    """A pysaml2 SP's key and metadata (written into ``directory``), and ``service add`` of that metadata as
+    the service "pysaml2" into ``gw`` (with ``options``): the key and the command's result."""
+    keys = generate_key_pair("rsa-3072", "pysaml2 sp")
+    meta = directory / "pysaml2.xml"
+    meta.write_bytes(_pysaml2_metadata(directory, keys))
+    argv = ["service", "add", "--id", "pysaml2", "--name-de", "pysaml2-Dienst", "--saml-metadata", str(meta)]
+    return keys, run_cli(*argv, "--config", str(gw), *options)
+
+
 def test_pysaml2_sp_metadata(gw: Path, tmp_path: Path) -> None:
     pytest.importorskip("saml2")
-    keys = generate_key_pair("rsa-3072", "pysaml2 sp")
-    meta = tmp_path / "pysaml2.xml"
-    meta.write_bytes(_pysaml2_metadata(tmp_path, keys))
-    code, _, err = run_cli(
-        "service",
-        "add",
-        "--id",
-        "pysaml2",
-        "--name-de",
-        "pysaml2-Dienst",
-        "--saml-metadata",
-        str(meta),
-        "--config",
-        str(gw),
-    )
+    keys, (code, _, err) = _add_pysaml2(gw, tmp_path)
     assert code == EXIT_OK, err
     service = next(s for s in load_config(gw).services.services if s.id == "pysaml2")
     assert service.saml is not None
@@ -438,28 +409,9 @@ def test_pysaml2_sp_added_from_its_metadata_accepts_the_gateways_response(
     from eid_gateway.identity import Identity
     from saml.messages import new_id
 
-    keys = generate_key_pair("rsa-3072", "pysaml2 sp")
-    meta = tmp_path / "pysaml2.xml"
-    meta.write_bytes(_pysaml2_metadata(tmp_path, keys))
     extra = () if encrypt else ("--no-encrypt",)
-    assert (
-        run_cli(
-            "service",
-            "add",
-            "--id",
-            "pysaml2",
-            "--name-de",
-            "pysaml2-Dienst",
-            "--attributes",
-            "given_names,pseudonym",
-            "--saml-metadata",
-            str(meta),
-            "--config",
-            str(gw),
-            *extra,
-        )[0]
-        == EXIT_OK
-    )
+    keys, (code, _, err) = _add_pysaml2(gw, tmp_path, "--attributes", "given_names,pseudonym", *extra)
+    assert code == EXIT_OK, err
     config = load_config(gw)
     service = next(s for s in config.services.services if s.id == "pysaml2")
     assert service.saml is not None and service.saml.encrypt_assertions == encrypt

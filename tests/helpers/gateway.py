@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -18,7 +18,7 @@ from aiohttp import web
 from yarl import URL
 
 from eid_gateway.app import create_app
-from eid_gateway.config import GatewayConfig, load_config
+from eid_gateway.config import GatewayConfig, StoreConfig, load_config
 from eid_gateway.core.port import EidServer
 from eid_gateway.flow import DESKTOP_CLIENT
 from eid_gateway.instance import write_example_config
@@ -26,6 +26,18 @@ from eid_gateway.simulator import run_simulated_client
 from eid_gateway.store.base import Store
 
 from .ports import bound_socket
+
+
+def on_its_own(config: GatewayConfig, origin: str, store_path: Path, **changes: Any) -> GatewayConfig:
+    """``config`` served at ``origin`` on a SQLite store of its own at ``store_path``, without the demo
+    service, with any further ``changes`` (as for :func:`dataclasses.replace`)."""
+    return replace(
+        config,
+        public_origin=origin,
+        store=StoreConfig("sqlite", store_path),
+        demo=replace(config.demo, enabled=False),
+        **changes,
+    )
 
 
 @dataclass
