@@ -24,6 +24,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Final
 
 from aiohttp import web
@@ -99,47 +100,28 @@ class GatewayMetrics:
         self.multiprocess_dir = multiprocess_dir()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.started = Counter(
-            "eidgw_signins_started", "sign-ins begun", ["service", "frontend", "backend"], registry=r
+        counter, histogram = partial(Counter, registry=r), partial(Histogram, registry=r)
+        signin = ("service", "frontend", "backend")
+        self.started = counter("eidgw_signins_started", "sign-ins begun", signin)
+        self.completed = counter("eidgw_signins_completed", "sign-ins that released an identity", signin)
+        self.failed = counter("eidgw_signins_failed", "sign-ins that ended in a failure", (*signin, "reason", "step"))
+        self.steps = counter(
+            "eidgw_signin_steps", "sign-ins that reached a step (the funnel)", ("service", "frontend", "step")
         )
-        self.completed = Counter(
-            "eidgw_signins_completed",
-            "sign-ins that released an identity",
-            ["service", "frontend", "backend"],
-            registry=r,
-        )
-        self.failed = Counter(
-            "eidgw_signins_failed",
-            "sign-ins that ended in a failure",
-            ["service", "frontend", "backend", "reason", "step"],
-            registry=r,
-        )
-        self.steps = Counter(
-            "eidgw_signin_steps",
-            "sign-ins that reached a step (the funnel)",
-            ["service", "frontend", "step"],
-            registry=r,
-        )
-        self.signin_duration = Histogram(
+        self.signin_duration = histogram(
             "eidgw_signin_duration_seconds",
             "begin to released identity",
             ["service"],
             buckets=(5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
-            registry=r,
         )
-        self.step_duration = Histogram(
-            "eidgw_step_duration_seconds",
-            "time the gateway spends per step",
-            ["step"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.step_duration = histogram(
+            "eidgw_step_duration_seconds", "time the gateway spends per step", ["step"], buckets=_LATENCY_BUCKETS
         )
-        self.eid_calls = Histogram(
+        self.eid_calls = histogram(
             "eidgw_eid_server_call_seconds",
             "calls to the eID-Server",
             ["operation", "outcome"],
             buckets=_LATENCY_BUCKETS,
-            registry=r,
         )
         # several workers: the value of whichever live worker called last
         self.eid_up = Gauge(
@@ -148,9 +130,9 @@ class GatewayMetrics:
             registry=r,
             multiprocess_mode="livemostrecent",
         )
-        self.limited = Counter("eidgw_rate_limited", "requests refused with 429", ["kind"], registry=r)
-        self.unavailable = Counter("eidgw_store_unavailable", "requests answered 503: store unreachable", registry=r)
-        self.audit_records = Counter("eidgw_audit_records", "audit records appended by this node", registry=r)
+        self.limited = counter("eidgw_rate_limited", "requests refused with 429", ["kind"])
+        self.unavailable = counter("eidgw_store_unavailable", "requests answered 503: store unreachable")
+        self.audit_records = counter("eidgw_audit_records", "audit records appended by this node")
         self._seen_start: OrderedDict[str, None] = OrderedDict()
         self._store: object = None  # multi-process: the watched store, its count copied into _round_trips
         self._round_trips: Counter | None = None
