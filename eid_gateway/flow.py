@@ -52,9 +52,9 @@ from eid_gateway.pseudonym import PseudonymError, derive_pseudonym
 from eid_gateway.services import Service
 from eid_gateway.store.base import FlowRecord, OnceClaim, Store
 from eid_gateway.web.forms import read_form
-from eid_gateway.web.i18n import ATTRIBUTE_LABELS, FAILURE_TEXTS, LANGUAGES, chosen_language, negotiate_language
+from eid_gateway.web.i18n import FAILURE_TEXTS, LANGUAGES, chosen_language, negotiate_language
 from eid_gateway.web.navigation import AUSWEISAPP_DOWNLOAD_URL, is_browser_navigation, is_phone
-from eid_gateway.web.render import render_message, render_page
+from eid_gateway.web.render import render_message, render_page, signin_data_context
 
 if TYPE_CHECKING:
     from eid_gateway.audit import AuditTrail
@@ -319,16 +319,7 @@ class FlowManager:
         self, request: web.Request, flow: FlowRecord | None, title_key: str, text_key: str, *, status: int
     ) -> web.Response:
         """A page with a heading and one paragraph, in the flow's language (:meth:`language`)."""
-        return render_page(
-            request,
-            "message.html",
-            status=status,
-            title_key=title_key,
-            text_key=text_key,
-            values={},
-            error_id=None,
-            lang=self.language(request, flow),
-        )
+        return render_message(request, title_key, text_key, status=status, lang=self.language(request, flow))
 
     def used_page(self, request: web.Request, flow: FlowRecord | None) -> web.Response:
         return self.message_page(request, flow, "used_title", "used_text", status=410)
@@ -454,12 +445,6 @@ class FlowManager:
         lang = self.language(request, flow)
         service = self.service_of(flow)
         req = request_from_json(flow.data["request"])
-        shown = sorted(released_attributes(service, req), key=lambda a: list(Attribute).index(a))
-        attributes = [
-            (ATTRIBUTE_LABELS[a][lang], a in req.required)
-            for a in shown
-            if not (a is Attribute.AGE_VERIFICATION and req.minimum_age)
-        ]
         urls = self.urls(flow.ref)
         token_param = quote(urls.tctoken, safe="")
         test_client_url = None
@@ -471,10 +456,7 @@ class FlowManager:
         return render_page(
             request,
             "signin.html",
-            lang=lang,
-            service_name=service.name_de if lang == "de" else service.name_en,
-            attributes=attributes,
-            minimum_age=req.minimum_age,
+            **signin_data_context(service, req, released_attributes(service, req), lang),
             desktop_url=f"{DESKTOP_CLIENT}?tcTokenURL={token_param}",
             mobile_url=f"{MOBILE_CLIENT}?tcTokenURL={token_param}",
             phone=is_phone(request.headers),
