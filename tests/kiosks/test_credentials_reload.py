@@ -16,15 +16,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from eid_gateway.app import create_app
 from eid_gateway.cli import main as cli_main
-from eid_gateway.config import load_config
 from eid_gateway.kiosks.credentials import credential_main
-from eid_gateway.store.sqlite import SqliteStore
 
-from .test_gateway_wiring import KIOSK_TOKEN, kiosk_config
+from .test_gateway_wiring import KIOSK_TOKEN, kiosk_gateway
 from .test_staff_login import ADMIN, ADMIN_PW, SCRAPE_TOKEN, VIEWER, VIEWER_PW, sign_in, staff_toml
 
 #: generous: reload.CHECK_SECONDS is 1 s; CI machines are slow
@@ -77,13 +74,8 @@ async def status(client: TestClient) -> dict[str, str]:
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Path]]:
-    path = kiosk_config(tmp_path, staff_toml(FAST_STALE))
-    client = TestClient(TestServer(create_app(load_config(path), store=SqliteStore(tmp_path / "store.sqlite3"))))
-    await client.start_server()
-    try:
-        yield client, path
-    finally:
-        await client.close()
+    async with kiosk_gateway(tmp_path, staff_toml(FAST_STALE)) as served:
+        yield served
 
 
 async def test_a_kiosk_credential_added_rotated_and_removed_without_restart(

@@ -64,6 +64,16 @@ async def staff_context(browser, base, **options):
     return ctx
 
 
+async def staff_pages(browser, base):
+    """A signed-in staff page in German and in English, each at 1280 and 360 px: (lang, width, page); each
+    page's context is closed when the next is asked for."""
+    for lang, locale in (("de", "de-DE"), ("en", "en-GB")):
+        for width in (1280, 360):
+            ctx = await staff_context(browser, base, locale=locale, viewport={"width": width, "height": 800})
+            yield lang, width, await ctx.new_page()
+            await ctx.close()
+
+
 async def post_state(base, kiosk, state, seq):
     snap = KioskSnapshot(ServiceState.OK, (ReaderStatus("Lesegerät Platz 1", state),))
     async with aiohttp.ClientSession() as s:
@@ -166,13 +176,9 @@ async def test_no_sideways_scrolling_at_360_px(scene_server, chromium, lang):
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed: ./dev test runs npm ci in tests/rp_node")
 async def test_axe_finds_no_violations_on_the_dashboard(scene_server, chromium):
     report = Report()
-    for lang, locale in (("de", "de-DE"), ("en", "en-GB")):
-        for width in (1280, 360):
-            ctx = await staff_context(chromium, scene_server, locale=locale, viewport={"width": width, "height": 800})
-            page = await ctx.new_page()
-            await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
-            await page.locator("#live").wait_for(state="visible")
-            await page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
-            await report.check(page, f"dashboard {lang} {width}px")
-            await ctx.close()
+    async for lang, width, page in staff_pages(chromium, scene_server):
+        await page.goto(f"{scene_server}/kiosks/dashboard?lang={lang}")
+        await page.locator("#live").wait_for(state="visible")
+        await page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        await report.check(page, f"dashboard {lang} {width}px")
     report.assert_clean(pages=4)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -11,6 +13,7 @@ from eid_gateway.app import create_app
 from eid_gateway.config import ConfigError, load_config
 from eid_gateway.instance import write_example_config
 from eid_gateway.kiosks.credentials import hash_kiosk_credential, hash_staff_password
+from eid_gateway.store.sqlite import SqliteStore
 
 KIOSK_TOKEN = "kiosk-token-" + "k" * 40
 
@@ -19,6 +22,19 @@ def kiosk_config(directory: Path, extra: str) -> Path:
     path = write_example_config(directory, "http://127.0.0.1:8080", 8080)
     path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
     return path
+
+
+@asynccontextmanager
+async def kiosk_gateway(directory: Path, extra: str) -> AsyncIterator[tuple[TestClient, Path]]:
+    """The whole gateway app from :func:`kiosk_config` (its file kept, for tests that change it while the
+    app runs) on a SQLite store in ``directory``: the test client and the config file."""
+    path = kiosk_config(directory, extra)
+    client = TestClient(TestServer(create_app(load_config(path), store=SqliteStore(directory / "store.sqlite3"))))
+    await client.start_server()
+    try:
+        yield client, path
+    finally:
+        await client.close()
 
 
 async def test_kiosks_are_served_by_the_gateway_when_configured(tmp_path: Path) -> None:

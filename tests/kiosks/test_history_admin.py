@@ -29,7 +29,7 @@ from eid_gateway.store.sqlite import SqliteStore
 from tr03110.security_infos import parse_security_infos
 
 from .test_credentials_reload import until
-from .test_gateway_wiring import KIOSK_TOKEN, kiosk_config
+from .test_gateway_wiring import KIOSK_TOKEN, kiosk_config, kiosk_gateway
 from .test_staff_login import ADMIN as ADMIN_NAME
 from .test_staff_login import ADMIN_PW, CSRF, VIEWER, VIEWER_PW, sign_in, staff_toml
 
@@ -40,13 +40,8 @@ FORMULA_READER = '=HYPERLINK("http://evil.example","x")'
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Path]]:
-    path = kiosk_config(tmp_path, staff_toml())
-    client = TestClient(TestServer(create_app(load_config(path), store=SqliteStore(tmp_path / "store.sqlite3"))))
-    await client.start_server()
-    try:
-        yield client, path
-    finally:
-        await client.close()
+    async with kiosk_gateway(tmp_path, staff_toml()) as served:
+        yield served
 
 
 async def report(client: TestClient, seq: int, readers: tuple[ReaderStatus, ...], token: str = KIOSK_TOKEN) -> int:

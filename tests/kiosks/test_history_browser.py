@@ -9,7 +9,7 @@ from e2e.test_accessibility import AXE, Report
 
 from helpers.chromium import BROWSER_MARKS
 
-from .test_dashboard_browser import scene_server, staff_context  # noqa: F401  (fixture)
+from .test_dashboard_browser import scene_server, staff_context, staff_pages  # noqa: F401  (fixture)
 
 pytestmark = BROWSER_MARKS
 
@@ -50,15 +50,11 @@ async def test_the_admin_downloads_the_export_by_a_click(scene_server, chromium)
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed: ./dev test runs npm ci in tests/rp_node")
 async def test_axe_finds_no_violations_on_the_history_and_refusal_pages(scene_server, chromium):  # noqa: F811
     report = Report()
-    for lang, locale in (("de", "de-DE"), ("en", "en-GB")):
-        for width in (1280, 360):
-            ctx = await staff_context(chromium, scene_server, locale=locale, viewport={"width": width, "height": 800})
-            page = await ctx.new_page()
-            await page.goto(f"{scene_server}/kiosks/history/mitte-1?lang={lang}")
-            await page.locator("#history").wait_for()
-            await page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
-            await report.check(page, f"history {lang} {width}px")
-            await page.goto(f"{scene_server}/kiosks/history/no-such-kiosk?lang={lang}")
-            await report.check(page, f"unknown kiosk {lang} {width}px")
-            await ctx.close()
+    async for lang, width, page in staff_pages(chromium, scene_server):
+        await page.goto(f"{scene_server}/kiosks/history/mitte-1?lang={lang}")
+        await page.locator("#history").wait_for()
+        await page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        await report.check(page, f"history {lang} {width}px")
+        await page.goto(f"{scene_server}/kiosks/history/no-such-kiosk?lang={lang}")
+        await report.check(page, f"unknown kiosk {lang} {width}px")
     report.assert_clean(pages=8)

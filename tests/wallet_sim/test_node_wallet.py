@@ -6,7 +6,6 @@ response check (eid_gateway.wallet.verifier) accepts them with exactly the claim
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from eid_gateway.wallet.errors import PresentationRejected, RejectReason
 from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
 from eid_gateway.wallet.sdjwt import VerifiedPid
 from eid_gateway.wallet.trust import TrustList
-from eid_gateway.wallet.verifier import verify_wallet_response
 from eid_gateway.wallet_sim.wallet import TestWallet
 from helpers.gateway import Browser, StartGateway, deliver
 from helpers.wallet_sim import WalletSim, node_wallet_present, wallet_sim  # noqa: F401 - the fixture
@@ -33,18 +31,7 @@ PLAIN = {"iss", "iat", "exp", "vct", "status", "nbf"}
 
 
 def check(wallet: TestWallet, verifier: StubVerifier, tx: str) -> VerifiedPid:
-    t = verifier.transactions[tx]
-    return verify_wallet_response(
-        t.forms[0],
-        private_jwk_json=t.private_jwk,
-        state=t.state,
-        nonce=t.nonce,
-        client_id=verifier.client_id,
-        trust=TrustList([wallet.keys.ca.certificate]),
-        vct_values=DEFAULT_VCT_VALUES,
-        now=int(time.time()),
-        status_token=None,
-    )
+    return verifier.verified(tx, TrustList([wallet.keys.ca.certificate]))
 
 
 @pytest.mark.parametrize("person", ["erika", "andre"])

@@ -27,7 +27,6 @@ from eid_gateway.wallet.sdjwt import StatusRef, VerifiedPid, verify_presentation
 from eid_gateway.wallet.status_fetch import StatusListFetcher
 from eid_gateway.wallet.statuslist import check_status
 from eid_gateway.wallet.trust import TrustList
-from eid_gateway.wallet.verifier import verify_wallet_response
 from eid_gateway.wallet_sim.cli import EXIT_CANNOT_LISTEN, wallet_sim_main
 from eid_gateway.wallet_sim.wallet import Tamper
 from helpers.wallet_sim import WalletSim, wallet_sim  # noqa: F401  (fixture)
@@ -259,7 +258,6 @@ async def test_every_person_through_the_gateways_verifier(
     process by the gateway's fetcher (so revocation is decided by the served list)."""
     tx, url = verifier.begin(QUERY, same_device=False)
     await wallet_sim.present(url, person=person, tamper=tamper)
-    t = verifier.transactions[tx]
     fetcher = StatusListFetcher(timeout=30.0)
     try:
         token = await fetcher.fetch(wallet_sim.status_uri)
@@ -267,15 +265,9 @@ async def test_every_person_through_the_gateways_verifier(
         await fetcher.close()
 
     def check() -> VerifiedPid:
-        return verify_wallet_response(
-            t.forms[0],
-            private_jwk_json=t.private_jwk,
-            state=t.state,
-            nonce=t.nonce,
-            client_id=verifier.client_id,
-            trust=TrustList.from_file(wallet_sim.ca_path),
-            vct_values=DEFAULT_VCT_VALUES,
-            now=int(time.time()),
+        return verifier.verified(
+            tx,
+            TrustList.from_file(wallet_sim.ca_path),
             status_token=lambda ref: token if ref.uri == wallet_sim.status_uri else "",
         )
 

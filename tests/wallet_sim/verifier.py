@@ -1,13 +1,14 @@
 """A minimal OpenID4VP verifier endpoint for the test wallet's own tests: it serves request objects made by
 the gateway's ``eid_gateway.wallet.request`` and records (and decrypts) what the wallet posts back.
-It checks nothing itself: the tests verify the recorded presentations (with the gateway's verifier and
-with the reference library's)."""
+It checks nothing while it serves: the tests verify the recorded presentations (with the gateway's
+verifier, :meth:`StubVerifier.verified`, and with the reference library's)."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,11 @@ from joserfc import jwe
 from joserfc.jwk import ECKey
 
 from certs.devpki import generate_ca, issue_certificate
+from eid_gateway.wallet.pid import DEFAULT_VCT_VALUES
 from eid_gateway.wallet.request import build_request_object, client_id_for, invocation_url, new_response_key
+from eid_gateway.wallet.sdjwt import StatusRef, VerifiedPid
+from eid_gateway.wallet.trust import TrustList
+from eid_gateway.wallet.verifier import verify_wallet_response
 from saml.keys import KeyPair
 
 
@@ -57,6 +62,23 @@ class StubVerifier:
     @property
     def client_id(self) -> str:
         return client_id_for(self.signer.certificate)
+
+    def verified(
+        self, tx: str, trust: TrustList, status_token: Callable[[StatusRef], str] | None = None
+    ) -> VerifiedPid:
+        """The gateway's verifier over transaction ``tx``'s first post, as the gateway's route calls it."""
+        t = self.transactions[tx]
+        return verify_wallet_response(
+            t.forms[0],
+            private_jwk_json=t.private_jwk,
+            state=t.state,
+            nonce=t.nonce,
+            client_id=self.client_id,
+            trust=trust,
+            vct_values=DEFAULT_VCT_VALUES,
+            now=int(time.time()),
+            status_token=status_token,
+        )
 
     def begin(
         self, dcql: dict[str, Any], *, same_device: bool = True, wallet_base: str = "openid4vp://", refuse: bool = False
