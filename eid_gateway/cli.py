@@ -258,6 +258,21 @@ async def _audit_entries(config: GatewayConfig, files: Sequence[Path]) -> tuple[
         await store.close()
 
 
+def _read_audit(
+    config: GatewayConfig, files: Sequence[Path], err: TextIO
+) -> tuple[list[AuditEntry], int | None] | None:
+    """:func:`_audit_entries`, or ``None`` after telling ``err`` why the trail cannot be read."""
+    import asyncio
+
+    from eid_gateway.store.base import StoreError
+
+    try:
+        return asyncio.run(_audit_entries(config, files))
+    except (OSError, StoreError, ValueError, KeyError) as exc:
+        err.write(f"error: cannot read the audit trail ({type(exc).__name__}: {exc})\n")
+        return None
+
+
 def _audit_key(config: GatewayConfig) -> bytes:
     from eid_gateway.audit import derive_audit_key
 
@@ -265,19 +280,15 @@ def _audit_key(config: GatewayConfig) -> bytes:
 
 
 def _cmd_audit_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    import asyncio
-
     from eid_gateway.audit import verify_chain
-    from eid_gateway.store.base import StoreError
 
     config = _load(args, err)
     if config is None:
         return EXIT_CONFIG
-    try:
-        entries, high_water = asyncio.run(_audit_entries(config, args.file))
-    except (OSError, StoreError, ValueError, KeyError) as exc:
-        err.write(f"error: cannot read the audit trail ({type(exc).__name__}: {exc})\n")
+    trail = _read_audit(config, args.file, err)
+    if trail is None:
         return EXIT_CONFIG
+    entries, high_water = trail
     report = verify_chain(entries, _audit_key(config))
     problems = list(report.problems)
     if high_water is not None and high_water > report.last_seq:
@@ -295,10 +306,7 @@ def _cmd_audit_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 
 def _cmd_audit_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    import asyncio
-
     from eid_gateway.audit import keyed_hash, parse_since, select, verify_chain
-    from eid_gateway.store.base import StoreError
 
     config = _load(args, err)
     if config is None:
@@ -308,11 +316,10 @@ def _cmd_audit_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     except ValueError:
         err.write("error: --since must be YYYY-MM-DD or an ISO 8601 time\n")
         return EXIT_USAGE
-    try:
-        entries, _ = asyncio.run(_audit_entries(config, args.file))
-    except (OSError, StoreError, ValueError, KeyError) as exc:
-        err.write(f"error: cannot read the audit trail ({type(exc).__name__}: {exc})\n")
+    trail = _read_audit(config, args.file, err)
+    if trail is None:
         return EXIT_CONFIG
+    entries, _ = trail
     key = _audit_key(config)
     if not verify_chain(entries, key).ok:
         err.write("warning: the audit trail does not verify; run `eid-gateway audit verify`\n")
