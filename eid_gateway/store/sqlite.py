@@ -13,8 +13,9 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -151,6 +152,21 @@ def _merge_sql(changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
 NOTICE_SECONDS: Final = 300.0
 
 
+@contextmanager
+def _immediate(c: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction around the block: committed at its end unless the block rolled
+    it back itself (a compare-and-set that found nothing to do), rolled back on any exception."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        if c.in_transaction:
+            c.execute("COMMIT")
+    except BaseException:
+        if c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
+
+
 class SqliteStore:
     """SQLite store. ``path`` may be ``":memory:"`` for tests (then it is not shared between processes).
 
@@ -258,18 +274,12 @@ class SqliteStore:
             return await self._run(lambda c: _record(c.execute(sql, args).fetchone()))
 
         def op(c: sqlite3.Connection) -> FlowRecord | None:
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(c):
                 moved = _record(c.execute(sql, args).fetchone())
                 if moved is None or not self._claim(c, once.namespace, once.value, once.ttl, now):
                     c.execute("ROLLBACK")
                     return None
-                c.execute("COMMIT")
                 return moved
-            except BaseException:
-                if c.in_transaction:
-                    c.execute("ROLLBACK")
-                raise
 
         return await self._run(op)
 
@@ -368,8 +378,7 @@ class SqliteStore:
         now = self._clock()
 
         def op(c: sqlite3.Connection) -> int | None:
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(c):
                 if expected_version == 0:
                     cur = c.execute(
                         "INSERT INTO versioned (ns, key, version, value) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING",
@@ -386,11 +395,6 @@ class SqliteStore:
                     c.execute(
                         "INSERT INTO notices (channel, at, message) VALUES (?, ?, ?)", (publish[0], now, publish[1])
                     )
-                c.execute("COMMIT")
-            except BaseException:
-                if c.in_transaction:
-                    c.execute("ROLLBACK")
-                raise
             return expected_version + 1 if written else None
 
         return await self._run(op)
@@ -462,8 +466,7 @@ class SqliteStore:
 
         def op(c: sqlite3.Connection) -> list[int]:
             out: list[int] = []
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(c):
                 for row in rows:
                     out.append(
                         int(
@@ -474,11 +477,6 @@ class SqliteStore:
                             ).fetchone()[0]
                         )
                     )
-                c.execute("COMMIT")
-            except BaseException:
-                if c.in_transaction:
-                    c.execute("ROLLBACK")
-                raise
             return out
 
         return await self._run(op)
@@ -504,8 +502,7 @@ class SqliteStore:
             return None
 
         def op(c: sqlite3.Connection) -> AuditEntry | None:
-            c.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(c):
                 tail = self._tail(c) or EMPTY_TAIL
                 if entries[0].seq != tail.seq + 1 or entries[0].prev != tail.mac:
                     c.execute("ROLLBACK")
@@ -519,12 +516,7 @@ class SqliteStore:
                     " ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, mac = excluded.mac",
                     (entries[-1].seq, entries[-1].mac),
                 )
-                c.execute("COMMIT")
                 return None
-            except BaseException:
-                if c.in_transaction:
-                    c.execute("ROLLBACK")
-                raise
 
         return await self._run(op)
 
