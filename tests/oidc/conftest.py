@@ -73,8 +73,8 @@ class ImmediateFlow:
     async def begin(self, request: web.Request, start: FlowStart) -> web.StreamResponse:
         service, eid_request = start.service, start.eid_request
         assert self.frontend is not None
-        self.begun.append((service.id, dict(frontend_state), eid_request))
-        ctx = FlowContext(secrets.token_urlsafe(16), service, frontend_state, "de")
+        self.begun.append((service.id, dict(start.frontend_state), eid_request))
+        ctx = FlowContext(secrets.token_urlsafe(16), service, start.frontend_state, "de")
         if self.failure is not None:
             return await self.frontend.fail(request, ctx, self.failure)
         asked = eid_request.required | eid_request.optional
