@@ -15,6 +15,7 @@ from tr03110.cvc import (
     CertificateDescription,
     Chat,
     CvcChainError,
+    CvCertificate,
     CvcFormatError,
     CvcSignatureError,
     DescriptionFormat,
@@ -173,18 +174,28 @@ def test_description_hash_mismatch(chain: CvcChain) -> None:
         term.check_description(other)
 
 
-def test_rsa_pss_certificate(today: datetime.date) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+def self_signed_cvca(
+    reference: str,
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    effective: datetime.date,
+    expiration: datetime.date,
+) -> CvCertificate:
+    """A CVCA certificate of ``key`` signed by that key (authority and holder ``reference``), parsed back."""
     data = build_cvc(
-        authority_reference="DERSACVCA00001",
-        holder_reference="DERSACVCA00001",
+        authority_reference=reference,
+        holder_reference=reference,
         public_key=key.public_key(),
         chat=Chat.authentication_terminal(role=Role.CVCA),
-        effective_date=today,
-        expiration_date=today + datetime.timedelta(days=1),
+        effective_date=effective,
+        expiration_date=expiration,
         signing_key=key,
     )
-    cert = parse_cvc(data)
+    return parse_cvc(data)
+
+
+def test_rsa_pss_certificate(today: datetime.date) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    cert = self_signed_cvca("DERSACVCA00001", key, today, today + datetime.timedelta(days=1))
     assert cert.public_key.algorithm is TaAlgorithm.RSA_PSS_SHA_256
     assert cert.public_key.modulus == key.public_key().public_numbers().n
     assert cert.public_key.exponent == 65537
@@ -205,17 +216,7 @@ def test_domain_parameter_table_matches_the_curves(curve: ec.EllipticCurve, toda
     # order * G is the point at infinity: (order - 1) * G = -G.
     minus_g = ec.derive_private_key(params.order - 1, curve).public_key().public_numbers()
     assert (minus_g.x, minus_g.y) == (x, params.p - y)
-    key = ec.generate_private_key(curve)
-    data = build_cvc(
-        authority_reference="DECURVE00001",
-        holder_reference="DECURVE00001",
-        public_key=key.public_key(),
-        chat=Chat.authentication_terminal(role=Role.CVCA),
-        effective_date=today,
-        expiration_date=today,
-        signing_key=key,
-    )
-    cert = parse_cvc(data)
+    cert = self_signed_cvca("DECURVE00001", ec.generate_private_key(curve), today, today)
     assert cert.public_key.curve is not None and cert.public_key.curve.name == curve.name
     cert.verify_signature(cert)
 
