@@ -165,7 +165,13 @@ def _is_new(s: KioskState, instance: str, seq: int) -> bool:
 
 
 def _online_events(s: KioskState, now: float, stale_after: float) -> tuple[KioskEvent, ...]:
-    return (KioskEvent(now, AGENT_ONLINE),) if is_down(s, now, stale_after) else ()
+    """Back online after being down. A silence that no node's clock tick noted yet (the agent came back
+    before the next tick, e.g. on a busy node) goes into the history first, dated when it became one."""
+    if not is_down(s, now, stale_after):
+        return ()
+    if s.stopped_at is None and s.last_seen is not None and s.silence_noted != s.last_seen:
+        return (KioskEvent(s.last_seen + stale_after, AGENT_OFFLINE, detail="silent"), KioskEvent(now, AGENT_ONLINE))
+    return (KioskEvent(now, AGENT_ONLINE),)
 
 
 def snapshot_events(old: KioskSnapshot | None, new: KioskSnapshot, now: float) -> tuple[KioskEvent, ...]:
