@@ -1,5 +1,5 @@
-"""The kiosk agent as its own installable part: what it imports, the agent alone in a fresh venv
-against pcscd + vpcd, and the systemd unit in docs/kiosks/."""
+"""The kiosk agent as its own installable part: what it imports, its own distribution (kiosk-agent/)
+installed alone in a fresh venv against pcscd + vpcd, and the systemd unit in docs/kiosks/."""
 
 import re
 import shutil
@@ -17,7 +17,7 @@ from .conftest import TOKENS, RunningGateway, eventually, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "docs" / "kiosks" / "eid-kiosk-agent.service"
-REQUIREMENTS = ROOT / "docs" / "kiosks" / "agent-requirements.txt"
+AGENT_PROJECT = ROOT / "kiosk-agent"
 #: the gateway's stack, which a kiosk PC does not need
 GATEWAY_STACK = {
     "lxml",
@@ -65,15 +65,24 @@ def test_other_commands_still_reach_the_gateway_cli():
     assert {"eid_gateway", "pydantic", "saml"} <= mods  # the canary: the trace sees the gateway's stack
 
 
-def test_agent_requirements_match_the_packages_bounds():
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+def test_the_agents_distribution_follows_the_gateways_version_and_bounds():
+    """kiosk-agent/pyproject.toml: the same version, the agent's three dependencies with the gateway's
+    lower bounds, the same command, and the packages it takes from this repository."""
+    gateway = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    agent = tomllib.loads((AGENT_PROJECT / "pyproject.toml").read_text(encoding="utf-8"))
+    meta, own = gateway["project"], agent["project"]
     declared = {
         re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower(): d
         for d in meta["dependencies"] + meta["optional-dependencies"]["kiosk"]
     }
-    reqs = [line for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
-    assert reqs and all(declared[re.split(r"[<>=]", r, maxsplit=1)[0].lower()] == r for r in reqs)
-    assert meta["scripts"]["eid-kiosk-agent"] == "cardreader.agent:main"
+    assert own["version"] == meta["version"] and own["license"] == meta["license"]
+    assert sorted(own["dependencies"]) == sorted(declared[n] for n in ("aiohttp", "pyasn1", "pyscard"))
+    assert (
+        own["scripts"]
+        == {"eid-kiosk-agent": "cardreader.agent:main"}
+        == {k: v for k, v in meta["scripts"].items() if k == "eid-kiosk-agent"}
+    )
+    assert agent["tool"]["setuptools"]["package-dir"] == {"cardreader": "../cardreader", "tr03110": "../tr03110"}
 
 
 @pytest.mark.skipif(
@@ -122,20 +131,21 @@ async def gateway():
 
 
 async def test_agent_alone_in_a_fresh_venv_reports_against_pcscd(gateway, pcscd, tmp_path):
-    """The package without its dependencies plus agent-requirements.txt: no lxml, xmlsec or redis
-    installed, and eid-kiosk-agent reports the vpcd readers to the gateway."""
+    """`pip install` of the agent's own distribution (kiosk-agent/) in a fresh venv, as docs/kiosks.md
+    says: no lxml, xmlsec, redis or the gateway itself installed, and eid-kiosk-agent reports the vpcd
+    readers to the gateway."""
     wheels, venv = tmp_path / "wheels", tmp_path / "venv"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(AGENT_PROJECT)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = wheels.glob("eid_kiosk_agent-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--no-deps", *map(str, wheels.glob("*.whl"))], check=True, timeout=300)
-    deps = subprocess.run([*pip, "-r", str(REQUIREMENTS)], capture_output=True, text=True, timeout=900)
+    deps = subprocess.run([*pip, str(wheel)], capture_output=True, text=True, timeout=900)
     if deps.returncode != 0 and re.search(
         r"No matching distribution|Could not find a version|NewConnectionError|"
         r"Temporary failure in name resolution",
@@ -151,8 +161,9 @@ async def test_agent_alone_in_a_fresh_venv_reports_against_pcscd(gateway, pcscd,
         timeout=120,
     ).stdout.lower()
     installed = {line.split("==")[0] for line in listed.splitlines()}
-    assert {"eid-gateway", "aiohttp", "pyasn1", "pyscard"} <= installed
-    assert not installed & {"lxml", "xmlsec", "redis", "pydantic", "cryptography", "jinja2"}, sorted(installed)
+    assert {"eid-kiosk-agent", "aiohttp", "pyasn1", "pyscard"} <= installed
+    unwanted = {"eid-gateway", "lxml", "xmlsec", "redis", "pydantic", "cryptography", "jinja2", "joserfc"}
+    assert not installed & unwanted, sorted(installed)
     print(f"\nfresh kiosk venv: {len(installed)} distributions: {', '.join(sorted(installed))}")
     options = agent_options(gateway.base, "mitte-1", TOKENS["mitte-1"], tmp_path, heartbeat=1)
     proc = subprocess.Popen(
